@@ -1,0 +1,430 @@
+//! Field types that can only hold valid values (`TenantName::parse`), and their error codes.
+
+use std::fmt;
+
+/// A stable, machine-readable reason why a field was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldErrorCode {
+    Required,
+    InvalidCharacters,
+    TooShort,
+    TooLong,
+    Mismatch,
+    NotADomain,
+    NotAPhoneNumber,
+    NotAnEmail,
+    WeakPassword,
+    Taken,
+}
+
+impl FieldErrorCode {
+    /// The code as it appears in API error bodies.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Required => "required",
+            Self::InvalidCharacters => "invalid_characters",
+            Self::TooShort => "too_short",
+            Self::TooLong => "too_long",
+            Self::Mismatch => "mismatch",
+            Self::NotADomain => "not_a_domain",
+            Self::NotAPhoneNumber => "not_a_phone_number",
+            Self::NotAnEmail => "not_an_email",
+            Self::WeakPassword => "weak_password",
+            Self::Taken => "taken",
+        }
+    }
+}
+
+/// Why one field was refused: a code for programs and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FieldError {
+    pub code: FieldErrorCode,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(code: FieldErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// Trims the input and refuses empty text and control characters, the rules every field shares.
+fn common<'a>(input: &'a str, label: &str) -> Result<&'a str, FieldError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(FieldError::new(FieldErrorCode::Required, format!("{label} is required.")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            FieldErrorCode::InvalidCharacters,
+            format!("{label} must not contain control characters."),
+        ));
+    }
+    Ok(trimmed)
+}
+
+fn length(value: &str, label: &str, min: usize, max: usize) -> Result<(), FieldError> {
+    let n = value.chars().count();
+    if n < min {
+        return Err(FieldError::new(
+            FieldErrorCode::TooShort,
+            format!("{label} must be at least {min} characters long."),
+        ));
+    }
+    if n > max {
+        return Err(FieldError::new(
+            FieldErrorCode::TooLong,
+            format!("{label} must be at most {max} characters long."),
+        ));
+    }
+    Ok(())
+}
+
+fn letters_and_digits(value: &str, label: &str) -> Result<(), FieldError> {
+    if value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            FieldErrorCode::InvalidCharacters,
+            format!("{label} may contain only letters A-Z and digits: no spaces, underscores or special characters."),
+        ))
+    }
+}
+
+macro_rules! text_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+text_type!(
+    /// A tenant's name: ASCII letters and digits, 2 to 64 characters.
+    TenantName
+);
+text_type!(
+    /// A tenant's short name: ASCII letters and digits, 2 to 16 characters.
+    ShortName
+);
+text_type!(
+    /// The tenant's UPN suffix: a DNS domain name, stored lowercase.
+    UpnSuffix
+);
+text_type!(
+    /// The tenant administrator's user name: ASCII letters and digits; `prp` + it fits in 20.
+    UserName
+);
+text_type!(
+    /// `prp` followed by the administrator's user name.
+    PersonnelId
+);
+text_type!(
+    /// A phone number in E.164 form (`+442079460000`).
+    PhoneNumber
+);
+text_type!(
+    /// An email address (`local@domain`).
+    EmailAddress
+);
+text_type!(
+    /// A person's first or last name: 1 to 100 characters.
+    PersonName
+);
+text_type!(
+    /// Free text of at most 200 characters (company, address).
+    ShortText
+);
+
+impl TenantName {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let v = common(input, "Name")?;
+        letters_and_digits(v, "Name")?;
+        length(v, "Name", 2, 64)?;
+        Ok(Self(v.to_owned()))
+    }
+}
+
+impl ShortName {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let v = common(input, "Short Name")?;
+        letters_and_digits(v, "Short Name")?;
+        length(v, "Short Name", 2, 16)?;
+        Ok(Self(v.to_owned()))
+    }
+}
+
+impl UpnSuffix {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let v = common(input, "UPN Suffix")?.to_ascii_lowercase();
+        let not_a_domain = |why: &str| {
+            FieldError::new(
+                FieldErrorCode::NotADomain,
+                format!("UPN Suffix must be a domain name such as example.com: {why}."),
+            )
+        };
+        if v.len() > 253 {
+            return Err(FieldError::new(
+                FieldErrorCode::TooLong,
+                "UPN Suffix must be at most 253 characters long.",
+            ));
+        }
+        let labels: Vec<&str> = v.split('.').collect();
+        if labels.len() < 2 {
+            return Err(not_a_domain("it needs at least two labels separated by a dot"));
+        }
+        for label in &labels {
+            if label.is_empty() {
+                return Err(not_a_domain("a label is empty"));
+            }
+            if label.len() > 63 {
+                return Err(not_a_domain("a label is longer than 63 characters"));
+            }
+            if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(not_a_domain("labels may hold only letters, digits and hyphens"));
+            }
+            if label.starts_with('-') || label.ends_with('-') {
+                return Err(not_a_domain("a label may not start or end with a hyphen"));
+            }
+        }
+        if labels.last().is_some_and(|top| top.chars().all(|c| c.is_ascii_digit())) {
+            return Err(not_a_domain("the top label may not be numeric"));
+        }
+        Ok(Self(v))
+    }
+}
+
+/// What is put in front of the administrator's user name to make its personnel ID.
+pub const PERSONNEL_PREFIX: &str = "prp";
+
+impl UserName {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let v = common(input, "User Name")?;
+        letters_and_digits(v, "User Name")?;
+        let max = 20 - PERSONNEL_PREFIX.len();
+        length(v, "User Name", 1, max)?;
+        Ok(Self(v.to_owned()))
+    }
+
+    pub fn personnel_id(&self) -> PersonnelId {
+        PersonnelId(format!("{PERSONNEL_PREFIX}{}", self.0))
+    }
+}
+
+impl PersonnelId {
+    /// The administrator's login: `<personnel_id>@<upn_suffix>`.
+    pub fn login(&self, upn_suffix: &UpnSuffix) -> String {
+        format!("{}@{}", self.0, upn_suffix.0)
+    }
+}
+
+impl PhoneNumber {
+    /// Accepts `+` and digits with the separators people type (spaces, dots, dashes,
+    /// parentheses); the result is `+` followed by 8 to 15 digits.
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let v = common(input, "ANI")?;
+        let bad = || {
+            FieldError::new(
+                FieldErrorCode::NotAPhoneNumber,
+                "ANI must be a phone number in international form, such as +44 20 7946 0000.",
+            )
+        };
+        let rest = v.strip_prefix('+').ok_or_else(bad)?;
+        let mut digits = String::with_capacity(rest.len());
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(bad()),
+            }
+        }
+        if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
+            return Err(bad());
+        }
+        Ok(Self(format!("+{digits}")))
+    }
+}
+
+impl EmailAddress {
+    pub fn parse(input: &str) -> Result<Self, FieldError> {
+        let v = common(input, "Email")?;
+        let bad = || {
+            FieldError::new(
+                FieldErrorCode::NotAnEmail,
+                "Email must be an address such as name@example.com.",
+            )
+        };
+        if v.len() > 254 {
+            return Err(FieldError::new(FieldErrorCode::TooLong, "Email must be at most 254 characters long."));
+        }
+        let (local, domain) = v.rsplit_once('@').ok_or_else(bad)?;
+        if local.is_empty()
+            || local.len() > 64
+            || local.chars().any(|c| c.is_whitespace() || c == '@' || c == '<' || c == '>')
+        {
+            return Err(bad());
+        }
+        let domain = UpnSuffix::parse(domain).map_err(|_| bad())?;
+        Ok(Self(format!("{local}@{}", domain.0)))
+    }
+}
+
+impl PersonName {
+    pub fn parse(input: &str, label: &str) -> Result<Self, FieldError> {
+        let v = common(input, label)?;
+        length(v, label, 1, 100)?;
+        Ok(Self(v.to_owned()))
+    }
+}
+
+impl ShortText {
+    /// Optional text: `None` and blank input give `None`.
+    pub fn parse_optional(input: Option<&str>, label: &str) -> Result<Option<Self>, FieldError> {
+        match input.map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => {
+                let v = common(v, label)?;
+                length(v, label, 1, 200)?;
+                Ok(Some(Self(v.to_owned())))
+            }
+        }
+    }
+}
+
+/// The minimum length of an administrator's password.
+pub const PASSWORD_MIN_CHARS: usize = 12;
+
+/// A password that passed the rules; it lives only until it is hashed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+impl Password {
+    /// Checks the password against its length and against the names it must not contain.
+    pub fn parse(input: &str, forbidden: &[&str]) -> Result<Self, FieldError> {
+        if input.is_empty() {
+            return Err(FieldError::new(FieldErrorCode::Required, "Password is required."));
+        }
+        if input.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                FieldErrorCode::InvalidCharacters,
+                "Password must not contain control characters.",
+            ));
+        }
+        if input.chars().count() < PASSWORD_MIN_CHARS {
+            return Err(FieldError::new(
+                FieldErrorCode::TooShort,
+                format!("Password must be at least {PASSWORD_MIN_CHARS} characters long."),
+            ));
+        }
+        if input.chars().count() > 128 {
+            return Err(FieldError::new(FieldErrorCode::TooLong, "Password must be at most 128 characters long."));
+        }
+        let lower = input.to_lowercase();
+        if forbidden
+            .iter()
+            .filter(|f| f.len() >= 2)
+            .any(|f| lower.contains(&f.to_lowercase()))
+        {
+            return Err(FieldError::new(
+                FieldErrorCode::WeakPassword,
+                "Password must not contain the user name, the tenant name or the short name.",
+            ));
+        }
+        Ok(Self(input.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_accept_letters_and_digits_only() {
+        assert_eq!(TenantName::parse("  KentonElectronics ").unwrap().as_str(), "KentonElectronics");
+        for bad in ["Kenton Electronics", "Kenton_Electronics", "Kentön", "K!", "😀😀"] {
+            assert_eq!(TenantName::parse(bad).unwrap_err().code, FieldErrorCode::InvalidCharacters, "{bad}");
+        }
+        assert_eq!(TenantName::parse("   ").unwrap_err().code, FieldErrorCode::Required);
+        assert_eq!(TenantName::parse("K").unwrap_err().code, FieldErrorCode::TooShort);
+        assert_eq!(TenantName::parse(&"a".repeat(65)).unwrap_err().code, FieldErrorCode::TooLong);
+        assert_eq!(ShortName::parse(&"a".repeat(17)).unwrap_err().code, FieldErrorCode::TooLong);
+        assert_eq!(TenantName::parse("ab\u{7}c").unwrap_err().code, FieldErrorCode::InvalidCharacters);
+    }
+
+    #[test]
+    fn a_user_name_makes_a_personnel_id_of_at_most_twenty_characters() {
+        let user = UserName::parse("keAdmin").unwrap();
+        assert_eq!(user.personnel_id().as_str(), "prpkeAdmin");
+        let upn = UpnSuffix::parse("Kenton-Electronics.com").unwrap();
+        assert_eq!(user.personnel_id().login(&upn), "prpkeAdmin@kenton-electronics.com");
+        assert!(UserName::parse(&"a".repeat(17)).is_ok());
+        assert_eq!(UserName::parse(&"a".repeat(18)).unwrap_err().code, FieldErrorCode::TooLong);
+    }
+
+    #[test]
+    fn upn_suffixes_must_be_domains() {
+        assert_eq!(UpnSuffix::parse("Kenton-Electronics.COM").unwrap().as_str(), "kenton-electronics.com");
+        for bad in ["localhost", "a..com", "-a.com", "a-.com", "a.123", "a b.com", "a_b.com", ".com"] {
+            assert_eq!(UpnSuffix::parse(bad).unwrap_err().code, FieldErrorCode::NotADomain, "{bad}");
+        }
+        let long = format!("{}.com", "a".repeat(64));
+        assert_eq!(UpnSuffix::parse(&long).unwrap_err().code, FieldErrorCode::NotADomain);
+    }
+
+    #[test]
+    fn phone_numbers_are_stored_in_e164() {
+        assert_eq!(PhoneNumber::parse("+44 20 7946 0000").unwrap().as_str(), "+442079460000");
+        assert_eq!(PhoneNumber::parse("+1 (415) 555-2671").unwrap().as_str(), "+14155552671");
+        for bad in ["02079460000", "+44 abc", "+12", "+0441234567"] {
+            assert_eq!(PhoneNumber::parse(bad).unwrap_err().code, FieldErrorCode::NotAPhoneNumber, "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_domain() {
+        assert_eq!(EmailAddress::parse("Jo@Example.COM").unwrap().as_str(), "Jo@example.com");
+        for bad in ["jo", "jo@", "@example.com", "jo@localhost", "j o@example.com"] {
+            assert_eq!(EmailAddress::parse(bad).unwrap_err().code, FieldErrorCode::NotAnEmail, "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_long_and_free_of_the_names() {
+        assert!(Password::parse("correct horse battery", &["keAdmin"]).is_ok());
+        assert_eq!(Password::parse("short", &[]).unwrap_err().code, FieldErrorCode::TooShort);
+        assert_eq!(
+            Password::parse("my-keadmin-secret-1", &["keAdmin"]).unwrap_err().code,
+            FieldErrorCode::WeakPassword
+        );
+        assert_eq!(format!("{:?}", Password::parse("correct horse battery", &[]).unwrap()), "Password(..)");
+    }
+}

@@ -1,0 +1,138 @@
+//! The life of a tenant subscription request: its statuses and the moves allowed between them.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a subscription request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    PendingVerification,
+    PendingApproval,
+    Accepted,
+    Scheduled,
+    Provisioning,
+    Completed,
+    Failed,
+    Cancelled,
+    Rejected,
+}
+
+/// A move the current status does not allow; names both ends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a request that is {from} cannot be {action}")]
+pub struct TransitionError {
+    pub from: RequestStatus,
+    pub action: &'static str,
+}
+
+impl RequestStatus {
+    pub const ALL: [RequestStatus; 9] = [
+        Self::PendingVerification,
+        Self::PendingApproval,
+        Self::Accepted,
+        Self::Scheduled,
+        Self::Provisioning,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingVerification => "pending_verification",
+            Self::PendingApproval => "pending_approval",
+            Self::Accepted => "accepted",
+            Self::Scheduled => "scheduled",
+            Self::Provisioning => "provisioning",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    /// True while the request still holds its tenant's names (they stay taken).
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Failed | Self::Cancelled | Self::Rejected)
+    }
+
+    fn refuse(self, action: &'static str) -> TransitionError {
+        TransitionError { from: self, action }
+    }
+
+    /// The worker starts (or resumes) provisioning.
+    pub fn start_provisioning(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Accepted | Self::Scheduled | Self::Provisioning => Ok(Self::Provisioning),
+            other => Err(other.refuse("provisioned")),
+        }
+    }
+
+    /// Provisioning finished with a working tenant.
+    pub fn complete(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Provisioning => Ok(Self::Completed),
+            other => Err(other.refuse("completed")),
+        }
+    }
+
+    /// Provisioning gave up.
+    pub fn fail(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Accepted | Self::Scheduled | Self::Provisioning => Ok(Self::Failed),
+            other => Err(other.refuse("failed")),
+        }
+    }
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Text that names no status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown request status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for RequestStatus {
+    type Err = UnknownStatus;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_from_its_name() {
+        for status in RequestStatus::ALL {
+            assert_eq!(status.as_str().parse::<RequestStatus>().unwrap(), status);
+        }
+        assert!("done".parse::<RequestStatus>().is_err());
+    }
+
+    #[test]
+    fn only_waiting_requests_start_provisioning_and_a_crash_may_resume() {
+        assert_eq!(RequestStatus::Accepted.start_provisioning(), Ok(RequestStatus::Provisioning));
+        assert_eq!(RequestStatus::Provisioning.start_provisioning(), Ok(RequestStatus::Provisioning));
+        let err = RequestStatus::Completed.start_provisioning().unwrap_err();
+        assert_eq!(err.to_string(), "a request that is completed cannot be provisioned");
+        assert!(RequestStatus::Cancelled.start_provisioning().is_err());
+    }
+
+    #[test]
+    fn only_a_provisioning_request_completes() {
+        assert_eq!(RequestStatus::Provisioning.complete(), Ok(RequestStatus::Completed));
+        assert!(RequestStatus::Accepted.complete().is_err());
+        assert!(RequestStatus::Completed.fail().is_err());
+    }
+}
