@@ -45,7 +45,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(code: FieldErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -53,7 +56,10 @@ impl FieldError {
 fn common<'a>(input: &'a str, label: &str) -> Result<&'a str, FieldError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
-        return Err(FieldError::new(FieldErrorCode::Required, format!("{label} is required.")));
+        return Err(FieldError::new(
+            FieldErrorCode::Required,
+            format!("{label} is required."),
+        ));
     }
     if trimmed.chars().any(char::is_control) {
         return Err(FieldError::new(
@@ -87,7 +93,9 @@ fn letters_and_digits(value: &str, label: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             FieldErrorCode::InvalidCharacters,
-            format!("{label} may contain only letters A-Z and digits: no spaces, underscores or special characters."),
+            format!(
+                "{label} may contain only letters A-Z and digits: no spaces, underscores or special characters."
+            ),
         ))
     }
 }
@@ -190,7 +198,9 @@ impl UpnSuffix {
         }
         let labels: Vec<&str> = v.split('.').collect();
         if labels.len() < 2 {
-            return Err(not_a_domain("it needs at least two labels separated by a dot"));
+            return Err(not_a_domain(
+                "it needs at least two labels separated by a dot",
+            ));
         }
         for label in &labels {
             if label.is_empty() {
@@ -200,13 +210,18 @@ impl UpnSuffix {
                 return Err(not_a_domain("a label is longer than 63 characters"));
             }
             if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(not_a_domain("labels may hold only letters, digits and hyphens"));
+                return Err(not_a_domain(
+                    "labels may hold only letters, digits and hyphens",
+                ));
             }
             if label.starts_with('-') || label.ends_with('-') {
                 return Err(not_a_domain("a label may not start or end with a hyphen"));
             }
         }
-        if labels.last().is_some_and(|top| top.chars().all(|c| c.is_ascii_digit())) {
+        if labels
+            .last()
+            .is_some_and(|top| top.chars().all(|c| c.is_ascii_digit()))
+        {
             return Err(not_a_domain("the top label may not be numeric"));
         }
         Ok(Self(v))
@@ -274,12 +289,17 @@ impl EmailAddress {
             )
         };
         if v.len() > 254 {
-            return Err(FieldError::new(FieldErrorCode::TooLong, "Email must be at most 254 characters long."));
+            return Err(FieldError::new(
+                FieldErrorCode::TooLong,
+                "Email must be at most 254 characters long.",
+            ));
         }
         let (local, domain) = v.rsplit_once('@').ok_or_else(bad)?;
         if local.is_empty()
             || local.len() > 64
-            || local.chars().any(|c| c.is_whitespace() || c == '@' || c == '<' || c == '>')
+            || local
+                .chars()
+                .any(|c| c.is_whitespace() || c == '@' || c == '<' || c == '>')
         {
             return Err(bad());
         }
@@ -327,7 +347,10 @@ impl Password {
     /// Checks the password against its length and against the names it must not contain.
     pub fn parse(input: &str, forbidden: &[&str]) -> Result<Self, FieldError> {
         if input.is_empty() {
-            return Err(FieldError::new(FieldErrorCode::Required, "Password is required."));
+            return Err(FieldError::new(
+                FieldErrorCode::Required,
+                "Password is required.",
+            ));
         }
         if input.chars().any(char::is_control) {
             return Err(FieldError::new(
@@ -342,7 +365,10 @@ impl Password {
             ));
         }
         if input.chars().count() > 128 {
-            return Err(FieldError::new(FieldErrorCode::TooLong, "Password must be at most 128 characters long."));
+            return Err(FieldError::new(
+                FieldErrorCode::TooLong,
+                "Password must be at most 128 characters long.",
+            ));
         }
         let lower = input.to_lowercase();
         if forbidden
@@ -369,15 +395,43 @@ mod tests {
 
     #[test]
     fn names_accept_letters_and_digits_only() {
-        assert_eq!(TenantName::parse("  KentonElectronics ").unwrap().as_str(), "KentonElectronics");
-        for bad in ["Kenton Electronics", "Kenton_Electronics", "Kentön", "K!", "😀😀"] {
-            assert_eq!(TenantName::parse(bad).unwrap_err().code, FieldErrorCode::InvalidCharacters, "{bad}");
+        assert_eq!(
+            TenantName::parse("  KentonElectronics ").unwrap().as_str(),
+            "KentonElectronics"
+        );
+        for bad in [
+            "Kenton Electronics",
+            "Kenton_Electronics",
+            "Kentön",
+            "K!",
+            "😀😀",
+        ] {
+            assert_eq!(
+                TenantName::parse(bad).unwrap_err().code,
+                FieldErrorCode::InvalidCharacters,
+                "{bad}"
+            );
         }
-        assert_eq!(TenantName::parse("   ").unwrap_err().code, FieldErrorCode::Required);
-        assert_eq!(TenantName::parse("K").unwrap_err().code, FieldErrorCode::TooShort);
-        assert_eq!(TenantName::parse(&"a".repeat(65)).unwrap_err().code, FieldErrorCode::TooLong);
-        assert_eq!(ShortName::parse(&"a".repeat(17)).unwrap_err().code, FieldErrorCode::TooLong);
-        assert_eq!(TenantName::parse("ab\u{7}c").unwrap_err().code, FieldErrorCode::InvalidCharacters);
+        assert_eq!(
+            TenantName::parse("   ").unwrap_err().code,
+            FieldErrorCode::Required
+        );
+        assert_eq!(
+            TenantName::parse("K").unwrap_err().code,
+            FieldErrorCode::TooShort
+        );
+        assert_eq!(
+            TenantName::parse(&"a".repeat(65)).unwrap_err().code,
+            FieldErrorCode::TooLong
+        );
+        assert_eq!(
+            ShortName::parse(&"a".repeat(17)).unwrap_err().code,
+            FieldErrorCode::TooLong
+        );
+        assert_eq!(
+            TenantName::parse("ab\u{7}c").unwrap_err().code,
+            FieldErrorCode::InvalidCharacters
+        );
     }
 
     #[test]
@@ -385,46 +439,105 @@ mod tests {
         let user = UserName::parse("keAdmin").unwrap();
         assert_eq!(user.personnel_id().as_str(), "prpkeAdmin");
         let upn = UpnSuffix::parse("Kenton-Electronics.com").unwrap();
-        assert_eq!(user.personnel_id().login(&upn), "prpkeAdmin@kenton-electronics.com");
+        assert_eq!(
+            user.personnel_id().login(&upn),
+            "prpkeAdmin@kenton-electronics.com"
+        );
         assert!(UserName::parse(&"a".repeat(17)).is_ok());
-        assert_eq!(UserName::parse(&"a".repeat(18)).unwrap_err().code, FieldErrorCode::TooLong);
+        assert_eq!(
+            UserName::parse(&"a".repeat(18)).unwrap_err().code,
+            FieldErrorCode::TooLong
+        );
     }
 
     #[test]
     fn upn_suffixes_must_be_domains() {
-        assert_eq!(UpnSuffix::parse("Kenton-Electronics.COM").unwrap().as_str(), "kenton-electronics.com");
-        for bad in ["localhost", "a..com", "-a.com", "a-.com", "a.123", "a b.com", "a_b.com", ".com"] {
-            assert_eq!(UpnSuffix::parse(bad).unwrap_err().code, FieldErrorCode::NotADomain, "{bad}");
+        assert_eq!(
+            UpnSuffix::parse("Kenton-Electronics.COM").unwrap().as_str(),
+            "kenton-electronics.com"
+        );
+        for bad in [
+            "localhost",
+            "a..com",
+            "-a.com",
+            "a-.com",
+            "a.123",
+            "a b.com",
+            "a_b.com",
+            ".com",
+        ] {
+            assert_eq!(
+                UpnSuffix::parse(bad).unwrap_err().code,
+                FieldErrorCode::NotADomain,
+                "{bad}"
+            );
         }
         let long = format!("{}.com", "a".repeat(64));
-        assert_eq!(UpnSuffix::parse(&long).unwrap_err().code, FieldErrorCode::NotADomain);
+        assert_eq!(
+            UpnSuffix::parse(&long).unwrap_err().code,
+            FieldErrorCode::NotADomain
+        );
     }
 
     #[test]
     fn phone_numbers_are_stored_in_e164() {
-        assert_eq!(PhoneNumber::parse("+44 20 7946 0000").unwrap().as_str(), "+442079460000");
-        assert_eq!(PhoneNumber::parse("+1 (415) 555-2671").unwrap().as_str(), "+14155552671");
+        assert_eq!(
+            PhoneNumber::parse("+44 20 7946 0000").unwrap().as_str(),
+            "+442079460000"
+        );
+        assert_eq!(
+            PhoneNumber::parse("+1 (415) 555-2671").unwrap().as_str(),
+            "+14155552671"
+        );
         for bad in ["02079460000", "+44 abc", "+12", "+0441234567"] {
-            assert_eq!(PhoneNumber::parse(bad).unwrap_err().code, FieldErrorCode::NotAPhoneNumber, "{bad}");
+            assert_eq!(
+                PhoneNumber::parse(bad).unwrap_err().code,
+                FieldErrorCode::NotAPhoneNumber,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn emails_need_a_local_part_and_a_domain() {
-        assert_eq!(EmailAddress::parse("Jo@Example.COM").unwrap().as_str(), "Jo@example.com");
-        for bad in ["jo", "jo@", "@example.com", "jo@localhost", "j o@example.com"] {
-            assert_eq!(EmailAddress::parse(bad).unwrap_err().code, FieldErrorCode::NotAnEmail, "{bad}");
+        assert_eq!(
+            EmailAddress::parse("Jo@Example.COM").unwrap().as_str(),
+            "Jo@example.com"
+        );
+        for bad in [
+            "jo",
+            "jo@",
+            "@example.com",
+            "jo@localhost",
+            "j o@example.com",
+        ] {
+            assert_eq!(
+                EmailAddress::parse(bad).unwrap_err().code,
+                FieldErrorCode::NotAnEmail,
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn passwords_are_long_and_free_of_the_names() {
         assert!(Password::parse("correct horse battery", &["keAdmin"]).is_ok());
-        assert_eq!(Password::parse("short", &[]).unwrap_err().code, FieldErrorCode::TooShort);
         assert_eq!(
-            Password::parse("my-keadmin-secret-1", &["keAdmin"]).unwrap_err().code,
+            Password::parse("short", &[]).unwrap_err().code,
+            FieldErrorCode::TooShort
+        );
+        assert_eq!(
+            Password::parse("my-keadmin-secret-1", &["keAdmin"])
+                .unwrap_err()
+                .code,
             FieldErrorCode::WeakPassword
         );
-        assert_eq!(format!("{:?}", Password::parse("correct horse battery", &[]).unwrap()), "Password(..)");
+        assert_eq!(
+            format!(
+                "{:?}",
+                Password::parse("correct horse battery", &[]).unwrap()
+            ),
+            "Password(..)"
+        );
     }
 }

@@ -122,16 +122,28 @@ mod tests {
 
     #[test]
     fn only_waiting_requests_start_provisioning_and_a_crash_may_resume() {
-        assert_eq!(RequestStatus::Accepted.start_provisioning(), Ok(RequestStatus::Provisioning));
-        assert_eq!(RequestStatus::Provisioning.start_provisioning(), Ok(RequestStatus::Provisioning));
+        assert_eq!(
+            RequestStatus::Accepted.start_provisioning(),
+            Ok(RequestStatus::Provisioning)
+        );
+        assert_eq!(
+            RequestStatus::Provisioning.start_provisioning(),
+            Ok(RequestStatus::Provisioning)
+        );
         let err = RequestStatus::Completed.start_provisioning().unwrap_err();
-        assert_eq!(err.to_string(), "a request that is completed cannot be provisioned");
+        assert_eq!(
+            err.to_string(),
+            "a request that is completed cannot be provisioned"
+        );
         assert!(RequestStatus::Cancelled.start_provisioning().is_err());
     }
 
     #[test]
     fn only_a_provisioning_request_completes() {
-        assert_eq!(RequestStatus::Provisioning.complete(), Ok(RequestStatus::Completed));
+        assert_eq!(
+            RequestStatus::Provisioning.complete(),
+            Ok(RequestStatus::Completed)
+        );
         assert!(RequestStatus::Accepted.complete().is_err());
         assert!(RequestStatus::Completed.fail().is_err());
     }

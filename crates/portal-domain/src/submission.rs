@@ -135,10 +135,16 @@ impl RawSubmission {
         let name = p.check("tenant.name", TenantName::parse(text(&t.name)));
         let short_name = p.check("tenant.short_name", ShortName::parse(text(&t.short_name)));
         let upn_suffix = p.check("tenant.upn_suffix", UpnSuffix::parse(text(&t.upn_suffix)));
-        let admin_user_name =
-            p.check("tenant.admin_user_name", UserName::parse(text(&t.admin_user_name)));
-        let forbidden = [text(&t.admin_user_name), text(&t.name), text(&t.short_name)].map(str::trim);
-        let password = p.check("tenant.password", Password::parse(text(&t.password), &forbidden));
+        let admin_user_name = p.check(
+            "tenant.admin_user_name",
+            UserName::parse(text(&t.admin_user_name)),
+        );
+        let forbidden =
+            [text(&t.admin_user_name), text(&t.name), text(&t.short_name)].map(str::trim);
+        let password = p.check(
+            "tenant.password",
+            Password::parse(text(&t.password), &forbidden),
+        );
         if password.is_some() && t.confirm_password.as_deref() != t.password.as_deref() {
             p.0.push(FieldProblem {
                 field: "tenant.confirm_password",
@@ -150,10 +156,14 @@ impl RawSubmission {
         }
         let ani = p.check("tenant.ani", PhoneNumber::parse(text(&t.ani)));
         let c = &self.contact;
-        let first_name =
-            p.check("contact.first_name", PersonName::parse(text(&c.first_name), "First name"));
-        let last_name =
-            p.check("contact.last_name", PersonName::parse(text(&c.last_name), "Last name"));
+        let first_name = p.check(
+            "contact.first_name",
+            PersonName::parse(text(&c.first_name), "First name"),
+        );
+        let last_name = p.check(
+            "contact.last_name",
+            PersonName::parse(text(&c.last_name), "Last name"),
+        );
         let email = p.check("contact.email", EmailAddress::parse(text(&c.email)));
         let phone = p.check(
             "contact.phone",
@@ -162,21 +172,61 @@ impl RawSubmission {
                 Some(v) => PhoneNumber::parse(v).map(Some),
             },
         );
-        let company = p.check("contact.company", ShortText::parse_optional(c.company.as_deref(), "Company"));
-        let address = p.check("contact.address", ShortText::parse_optional(c.address.as_deref(), "Address"));
+        let company = p.check(
+            "contact.company",
+            ShortText::parse_optional(c.company.as_deref(), "Company"),
+        );
+        let address = p.check(
+            "contact.address",
+            ShortText::parse_optional(c.address.as_deref(), "Address"),
+        );
 
         match (
-            template_id, name, short_name, upn_suffix, admin_user_name, password, ani, first_name,
-            last_name, email, phone, company, address,
+            template_id,
+            name,
+            short_name,
+            upn_suffix,
+            admin_user_name,
+            password,
+            ani,
+            first_name,
+            last_name,
+            email,
+            phone,
+            company,
+            address,
         ) {
             (
-                Some(template_id), Some(name), Some(short_name), Some(upn_suffix), Some(admin_user_name),
-                Some(password), Some(ani), Some(first_name), Some(last_name), Some(email), Some(phone),
-                Some(company), Some(address),
+                Some(template_id),
+                Some(name),
+                Some(short_name),
+                Some(upn_suffix),
+                Some(admin_user_name),
+                Some(password),
+                Some(ani),
+                Some(first_name),
+                Some(last_name),
+                Some(email),
+                Some(phone),
+                Some(company),
+                Some(address),
             ) if p.0.is_empty() => Ok(Submission {
                 template_id,
-                tenant: TenantFields { name, short_name, upn_suffix, admin_user_name, ani },
-                contact: ContactFields { first_name, last_name, email, phone, company, address },
+                tenant: TenantFields {
+                    name,
+                    short_name,
+                    upn_suffix,
+                    admin_user_name,
+                    ani,
+                },
+                contact: ContactFields {
+                    first_name,
+                    last_name,
+                    email,
+                    phone,
+                    company,
+                    address,
+                },
                 password,
             }),
             _ => Err(p.0),
@@ -226,7 +276,8 @@ mod tests {
         raw.tenant.confirm_password = Some("something else entirely".into());
         raw.contact.email = Some("nobody".into());
         let problems = raw.parse().unwrap_err();
-        let got: Vec<(&str, FieldErrorCode)> = problems.iter().map(|p| (p.field, p.error.code)).collect();
+        let got: Vec<(&str, FieldErrorCode)> =
+            problems.iter().map(|p| (p.field, p.error.code)).collect();
         assert_eq!(
             got,
             vec![

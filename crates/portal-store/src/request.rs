@@ -1,0 +1,391 @@
+//! Tenant subscription requests: intake (with its names reserved and its job enqueued in the
+//! same transaction), reading, listing, and the moves of provisioning.
+
+use sqlx::{Any, Transaction};
+
+use crate::error::is_unique_violation;
+use crate::job::{NewJob, enqueue_in};
+use crate::{Backend, Store, StoreError};
+
+/// A request that passed every field rule, ready to store.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub id: String,
+    pub status: String,
+    pub template_id: String,
+    pub template_version: i64,
+    pub tenant_name: String,
+    pub short_name: String,
+    pub upn_suffix: String,
+    pub admin_user_name: String,
+    pub admin_personnel_id: String,
+    pub admin_password_hash: String,
+    pub ani: String,
+    pub contact_first_name: String,
+    pub contact_last_name: String,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub contact_company: Option<String>,
+    pub contact_address: Option<String>,
+    pub submitted_by: Option<String>,
+    pub submitted_at: i64,
+    pub scheduled_for: Option<i64>,
+    /// The names of the provisioning steps, in order, recorded as pending.
+    pub steps: Vec<String>,
+}
+
+/// A stored request; never carries the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RequestRow {
+    pub id: String,
+    pub status: String,
+    pub template_id: String,
+    pub template_version: i64,
+    pub tenant_name: String,
+    pub short_name: String,
+    pub upn_suffix: String,
+    pub admin_user_name: String,
+    pub admin_personnel_id: String,
+    pub ani: String,
+    pub contact_first_name: String,
+    pub contact_last_name: String,
+    pub contact_email: String,
+    pub contact_phone: Option<String>,
+    pub contact_company: Option<String>,
+    pub contact_address: Option<String>,
+    pub submitted_by: Option<String>,
+    pub submitted_at: i64,
+    pub scheduled_for: Option<i64>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub tenant_id: Option<String>,
+    pub error: Option<String>,
+    pub notification_status: String,
+    pub notification_sent_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StepRow {
+    pub name: String,
+    pub status: String,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+/// Which requests to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub status: Option<String>,
+    /// Part of the tenant name, compared ignoring case.
+    pub query: Option<String>,
+    /// Only requests older than this id (the previous page's last).
+    pub before_id: Option<String>,
+    pub limit: i64,
+}
+
+/// What provisioning writes when it completes a request.
+#[derive(Debug, Clone)]
+pub struct CompletedProvisioning {
+    pub request_id: String,
+    pub tenant_id: String,
+    pub admin_user_id: String,
+    pub admin_login: String,
+    pub now: i64,
+}
+
+const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant_name, short_name, \
+     upn_suffix, admin_user_name, admin_personnel_id, ani, contact_first_name, contact_last_name, \
+     contact_email, contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
+     scheduled_for, started_at, finished_at, tenant_id, error, notification_status, \
+     notification_sent_at";
+
+/// The kinds of names a request reserves, with the field each one comes from.
+const RESERVATIONS: [(&str, &str); 3] = [
+    ("name", "tenant.name"),
+    ("short_name", "tenant.short_name"),
+    ("upn_suffix", "tenant.upn_suffix"),
+];
+
+async fn reserve_names(
+    tx: &mut Transaction<'static, Any>,
+    request: &NewRequest,
+) -> Result<(), StoreError> {
+    let keys = [
+        request.tenant_name.to_lowercase(),
+        request.short_name.to_lowercase(),
+        request.upn_suffix.to_lowercase(),
+    ];
+    for ((kind, field), key) in RESERVATIONS.iter().zip(keys) {
+        let result = sqlx::query(
+            "INSERT INTO reserved_names (kind, name_key, request_id) VALUES ($1, $2, $3)",
+        )
+        .bind(*kind)
+        .bind(key)
+        .bind(&request.id)
+        .execute(&mut **tx)
+        .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict {
+                    what: (*field).to_owned(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Stores an accepted request, reserves its names and enqueues its provisioning job, all
+    /// in one transaction. `Conflict` names the field whose name is already held.
+    pub async fn submit_request(
+        &self,
+        request: &NewRequest,
+        job: &NewJob,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
+             tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \
+             admin_password_hash, ani, contact_first_name, contact_last_name, contact_email, \
+             contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
+             scheduled_for, notification_status) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, 'none')",
+        )
+        .bind(&request.id)
+        .bind(&request.status)
+        .bind(&request.template_id)
+        .bind(request.template_version)
+        .bind(&request.tenant_name)
+        .bind(request.tenant_name.to_lowercase())
+        .bind(&request.short_name)
+        .bind(&request.upn_suffix)
+        .bind(&request.admin_user_name)
+        .bind(&request.admin_personnel_id)
+        .bind(&request.admin_password_hash)
+        .bind(&request.ani)
+        .bind(&request.contact_first_name)
+        .bind(&request.contact_last_name)
+        .bind(&request.contact_email)
+        .bind(&request.contact_phone)
+        .bind(&request.contact_company)
+        .bind(&request.contact_address)
+        .bind(&request.submitted_by)
+        .bind(request.submitted_at)
+        .bind(request.scheduled_for)
+        .execute(&mut *tx)
+        .await?;
+        reserve_names(&mut tx, request).await?;
+        for (position, name) in request.steps.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO request_steps (request_id, position, name, status) VALUES ($1, $2, $3, 'pending')",
+            )
+            .bind(&request.id)
+            .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        enqueue_in(&mut tx, job, request.submitted_at).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn get_request(&self, id: &str) -> Result<RequestRow, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn request_steps(&self, id: &str) -> Result<Vec<StepRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT name, status, started_at, finished_at FROM request_steps \
+             WHERE request_id = $1 ORDER BY position",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Requests newest first, filtered, one page of at most `limit`.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Vec<RequestRow>, StoreError> {
+        let mut sql = format!("SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE 1 = 1");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if filter.status.is_some() {
+            sql.push_str(&format!(" AND status = ${}", next()));
+        }
+        if filter.query.is_some() {
+            sql.push_str(&format!(
+                " AND tenant_name_key LIKE ${} ESCAPE '\\'",
+                next()
+            ));
+        }
+        if filter.before_id.is_some() {
+            sql.push_str(&format!(" AND id < ${}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        if let Some(status) = &filter.status {
+            query = query.bind(status.clone());
+        }
+        if let Some(q) = &filter.query {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            query = query.bind(format!("%{escaped}%"));
+        }
+        if let Some(before) = &filter.before_id {
+            query = query.bind(before.clone());
+        }
+        Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
+    }
+
+    /// Moves a request from `from` to `to` only if it is still in `from`; false otherwise.
+    pub async fn transition_request(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE subscription_requests SET status = $1, \
+             started_at = CASE WHEN $1 = 'provisioning' THEN COALESCE(started_at, $2) ELSE started_at END \
+             WHERE id = $3 AND status = $4",
+        )
+        .bind(to)
+        .bind(now)
+        .bind(id)
+        .bind(from)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Creates the tenant and its administrator (moving the request's password hash to the
+    /// user and erasing it from the request), records the steps done and completes the request:
+    /// all or nothing. False when the request was no longer provisioning (already done).
+    pub async fn complete_provisioning(
+        &self,
+        done: &CompletedProvisioning,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE id = $1{lock}"
+        )))
+        .bind(&done.request_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let request = row.ok_or(StoreError::NotFound)?;
+        if request.status != "provisioning" {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO tenants (id, request_id, name, short_name, upn_suffix, ani, status, template_id, \
+             template_version, admin_personnel_id, admin_login, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11)",
+        )
+        .bind(&done.tenant_id)
+        .bind(&request.id)
+        .bind(&request.tenant_name)
+        .bind(&request.short_name)
+        .bind(&request.upn_suffix)
+        .bind(&request.ani)
+        .bind(&request.template_id)
+        .bind(request.template_version)
+        .bind(&request.admin_personnel_id)
+        .bind(&done.admin_login)
+        .bind(done.now)
+        .execute(&mut *tx)
+        .await?;
+        let user = sqlx::query(
+            "INSERT INTO users (id, username, username_key, password_hash, role, tenant_id, created_at) \
+             SELECT $1, $2, $3, admin_password_hash, 'tenant_admin', $4, $5 \
+             FROM subscription_requests WHERE id = $6 AND admin_password_hash IS NOT NULL",
+        )
+        .bind(&done.admin_user_id)
+        .bind(&done.admin_login)
+        .bind(done.admin_login.to_lowercase())
+        .bind(&done.tenant_id)
+        .bind(done.now)
+        .bind(&request.id)
+        .execute(&mut *tx)
+        .await;
+        match user {
+            Ok(r) if r.rows_affected() == 1 => {}
+            Ok(_) => {
+                return Err(StoreError::Other(anyhow::anyhow!(
+                    "request {} has no administrator password left to move",
+                    request.id
+                )));
+            }
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict {
+                    what: "tenant.admin_user_name".into(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sqlx::query(
+            "UPDATE request_steps SET status = 'done', started_at = COALESCE(started_at, $1), \
+             finished_at = $1 WHERE request_id = $2 AND status <> 'done'",
+        )
+        .bind(done.now)
+        .bind(&request.id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE subscription_requests SET status = 'completed', admin_password_hash = NULL, \
+             tenant_id = $1, finished_at = $2, error = NULL WHERE id = $3",
+        )
+        .bind(&done.tenant_id)
+        .bind(done.now)
+        .bind(&request.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Marks a request failed with a reason people can read, and frees its names.
+    pub async fn fail_request(&self, id: &str, error: &str, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE subscription_requests SET status = 'failed', error = $1, finished_at = $2 \
+             WHERE id = $3 AND status IN ('accepted', 'scheduled', 'provisioning')",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,94 @@
+//! Fresh databases for tests: a SQLite file in its own temporary folder, or a new database on
+//! the PostgreSQL server named by `PORTAL_TEST_POSTGRES_URL`.
+//!
+//! When that variable is unset the PostgreSQL half of a test is skipped with a note, except
+//! under CI (`CI` set), where it is a failure: CI must never pass without PostgreSQL.
+
+use sqlx::{Connection, Executor};
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The variable naming the PostgreSQL server that tests may create databases on.
+pub const POSTGRES_URL_VAR: &str = "PORTAL_TEST_POSTGRES_URL";
+
+impl TestDatabase {
+    /// A new SQLite database file in a fresh temporary folder.
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder for the test database");
+        let url = format!("sqlite://{}/portal.db", dir.path().display());
+        Self {
+            url,
+            cleanup: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new, empty PostgreSQL database, or `None` (with a note) when no server is configured.
+    pub async fn postgres() -> Option<Self> {
+        let Ok(server) = std::env::var(POSTGRES_URL_VAR) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{POSTGRES_URL_VAR} is not set: under CI the PostgreSQL tests must run"
+            );
+            eprintln!(
+                "note: {POSTGRES_URL_VAR} is not set; the PostgreSQL half of this test is skipped"
+            );
+            return None;
+        };
+        let name = format!("portal_test_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("cannot reach the test PostgreSQL server ({POSTGRES_URL_VAR}): {e}")
+            });
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let url = with_database(&server, &name);
+        Some(Self {
+            url,
+            cleanup: Some((server, name)),
+            _dir: None,
+        })
+    }
+
+    /// Drops a PostgreSQL test database; call at the end of a test.
+    pub async fn drop_database(self) {
+        if let Some((server, name)) = &self.cleanup
+            && let Ok(mut admin) = sqlx::PgConnection::connect(server).await
+        {
+            let _ = admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await;
+        }
+    }
+}
+
+/// The server URL with its database path replaced by `name` (query string kept).
+pub fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (server, None),
+    };
+    let after_scheme = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_end = base[after_scheme..]
+        .find('/')
+        .map(|i| after_scheme + i)
+        .unwrap_or(base.len());
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    url
+}

@@ -1,0 +1,513 @@
+//! The store conformance suite: every test runs on SQLite and on PostgreSQL, each on a fresh
+//! database, so both backends keep the same behaviour.
+
+use std::collections::HashSet;
+
+use portal_store::job::{FailOutcome, NewJob};
+use portal_store::request::{CompletedProvisioning, NewRequest, RequestFilter};
+use portal_store::template::{NewTemplate, TemplateObjectRow};
+use portal_store::test_support::TestDatabase;
+use portal_store::user::NewUser;
+use portal_store::{Store, StoreError, new_id, now_ms};
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDatabase::sqlite();
+                    super::$name(super::open(&db).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::TestDatabase::postgres().await else { return };
+                    let store = super::open(&db).await;
+                    super::$name(store.clone()).await;
+                    store.close().await;
+                    db.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    migrations_run_twice_without_harm,
+    a_submitted_request_is_stored_with_its_steps_and_its_job,
+    a_name_held_by_another_request_in_any_case_is_a_conflict_and_nothing_is_stored,
+    concurrent_claims_never_hand_out_the_same_job_twice,
+    an_expired_lease_is_rescued_and_its_old_holder_can_no_longer_finish_it,
+    a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt,
+    completing_provisioning_twice_creates_one_tenant_and_one_administrator,
+    a_failed_request_frees_its_names,
+    tokens_work_until_they_expire,
+    requests_are_listed_newest_first_by_page_and_filter,
+);
+
+async fn open(db: &TestDatabase) -> Store {
+    let store = Store::connect(&db.url, 4).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+        .create_template(&NewTemplate {
+            id: "voice".into(),
+            name: "Voice".into(),
+            description: "Voice only".into(),
+            services: r#"["voice"]"#.into(),
+            objects: vec![TemplateObjectRow {
+                kind: "queue".into(),
+                name: "Sales".into(),
+                properties: r#"{"priority":49}"#.into(),
+            }],
+        })
+        .await
+        .expect("template");
+    store
+}
+
+fn request(name: &str, short: &str, upn: &str) -> NewRequest {
+    NewRequest {
+        id: new_id(),
+        status: "accepted".into(),
+        template_id: "voice".into(),
+        template_version: 1,
+        tenant_name: name.into(),
+        short_name: short.into(),
+        upn_suffix: upn.into(),
+        admin_user_name: "keAdmin".into(),
+        admin_personnel_id: "prpkeAdmin".into(),
+        admin_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        ani: "+442079460000".into(),
+        contact_first_name: "Jo".into(),
+        contact_last_name: "Kenton".into(),
+        contact_email: "jo@example.com".into(),
+        contact_phone: None,
+        contact_company: Some("Kenton".into()),
+        contact_address: None,
+        submitted_by: None,
+        submitted_at: now_ms(),
+        scheduled_for: None,
+        steps: vec!["create_tenant".into(), "create_administrator".into()],
+    }
+}
+
+fn job(kind: &str, payload: &str) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        payload: payload.into(),
+        run_at: now_ms(),
+        max_attempts: 3,
+    }
+}
+
+async fn migrations_run_twice_without_harm(store: Store) {
+    store.migrate().await.unwrap();
+    assert_eq!(store.count_templates().await.unwrap(), 1);
+    store.ping().await.unwrap();
+}
+
+async fn a_submitted_request_is_stored_with_its_steps_and_its_job(store: Store) {
+    let r = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&r, &job("provision", &r.id))
+        .await
+        .unwrap();
+    let row = store.get_request(&r.id).await.unwrap();
+    assert_eq!(row.status, "accepted");
+    assert_eq!(row.tenant_name, "KentonElectronics");
+    assert_eq!(row.notification_status, "none");
+    let steps = store.request_steps(&r.id).await.unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["create_tenant", "create_administrator"]);
+    assert!(steps.iter().all(|s| s.status == "pending"));
+    assert_eq!(store.queue_depth().await.unwrap().queued, 1);
+    assert!(matches!(
+        store.get_request("nope").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_name_held_by_another_request_in_any_case_is_a_conflict_and_nothing_is_stored(
+    store: Store,
+) {
+    let first = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&first, &job("provision", &first.id))
+        .await
+        .unwrap();
+    for (other, field) in [
+        (request("KENTONELECTRONICS", "k2", "k2.com"), "tenant.name"),
+        (request("Other", "KE", "k3.com"), "tenant.short_name"),
+        (
+            request("Other", "k4", "Kenton-Electronics.COM"),
+            "tenant.upn_suffix",
+        ),
+    ] {
+        match store
+            .submit_request(&other, &job("provision", &other.id))
+            .await
+        {
+            Err(StoreError::Conflict { what }) => assert_eq!(what, field),
+            other => panic!("expected a conflict on {field}, got {other:?}"),
+        }
+        assert!(matches!(
+            store.get_request(&other.id).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+    let all = store
+        .list_requests(&RequestFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        store.queue_depth().await.unwrap().queued,
+        1,
+        "no job of a refused request"
+    );
+}
+
+async fn concurrent_claims_never_hand_out_the_same_job_twice(store: Store) {
+    for i in 0..200 {
+        store.enqueue(&job("noop", &i.to_string())).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let jobs = store
+                    .claim_jobs(&format!("w{w}"), 7, 60_000, now_ms())
+                    .await
+                    .unwrap();
+                if jobs.is_empty() {
+                    break;
+                }
+                for j in jobs {
+                    assert!(store.complete_job(&j).await.unwrap());
+                    mine.push(j.id);
+                }
+            }
+            mine
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "job {id} was claimed twice");
+        }
+    }
+    assert_eq!(total, 200);
+    assert_eq!(store.queue_depth().await.unwrap(), Default::default());
+}
+
+async fn an_expired_lease_is_rescued_and_its_old_holder_can_no_longer_finish_it(store: Store) {
+    store.enqueue(&job("noop", "1")).await.unwrap();
+    let now = now_ms();
+    let first = store
+        .claim_jobs("dead-worker", 10, 1_000, now)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(first.attempts, 1);
+    assert!(
+        store
+            .claim_jobs("other", 10, 1_000, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    assert_eq!(
+        store.rescue_expired_jobs(now + 500).await.unwrap(),
+        0,
+        "lease still valid"
+    );
+    assert!(store.heartbeat_job(&first, now + 2_000).await.unwrap());
+    assert_eq!(
+        store.rescue_expired_jobs(now + 1_500).await.unwrap(),
+        0,
+        "heartbeat extended it"
+    );
+    assert_eq!(store.rescue_expired_jobs(now + 2_500).await.unwrap(), 1);
+    let second = store
+        .claim_jobs("other", 10, 1_000, now + 2_500)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((second.id, second.attempts), (first.id, 2));
+    assert!(!store.heartbeat_job(&first, now + 9_000).await.unwrap());
+    assert!(
+        !store.complete_job(&first).await.unwrap(),
+        "the old holder lost the job"
+    );
+    assert_eq!(
+        store.fail_job(&first, "late", now).await.unwrap(),
+        FailOutcome::LostLease
+    );
+    assert!(store.complete_job(&second).await.unwrap());
+    assert!(matches!(
+        store.get_job(first.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt(store: Store) {
+    let id = store.enqueue(&job("flaky", "x")).await.unwrap();
+    let mut now = now_ms();
+    for attempt in 1..=3 {
+        let claimed = store
+            .claim_jobs("w", 1, 60_000, now)
+            .await
+            .unwrap()
+            .remove(0);
+        assert_eq!(claimed.attempts, attempt);
+        let outcome = store.fail_job(&claimed, "boom", now + 1_000).await.unwrap();
+        let row = store.get_job(id).await.unwrap();
+        assert_eq!(row.last_error.as_deref(), Some("boom"));
+        if attempt < 3 {
+            assert_eq!(outcome, FailOutcome::Retry);
+            assert!(
+                store
+                    .claim_jobs("w", 1, 60_000, now + 999)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "not before its time"
+            );
+            now += 1_000;
+        } else {
+            assert_eq!(outcome, FailOutcome::Dead);
+            assert_eq!(row.status, "dead");
+        }
+    }
+    assert!(
+        store
+            .claim_jobs("w", 1, 60_000, now + 1_000_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.queue_depth().await.unwrap().dead, 1);
+}
+
+async fn completing_provisioning_twice_creates_one_tenant_and_one_administrator(store: Store) {
+    let r = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&r, &job("provision", &r.id))
+        .await
+        .unwrap();
+    let now = now_ms();
+    assert!(
+        store
+            .transition_request(&r.id, "accepted", "provisioning", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .transition_request(&r.id, "accepted", "provisioning", now)
+            .await
+            .unwrap()
+    );
+    let done = CompletedProvisioning {
+        request_id: r.id.clone(),
+        tenant_id: new_id(),
+        admin_user_id: new_id(),
+        admin_login: "prpkeAdmin@kenton-electronics.com".into(),
+        now,
+    };
+    assert!(store.complete_provisioning(&done).await.unwrap());
+    let again = CompletedProvisioning {
+        tenant_id: new_id(),
+        admin_user_id: new_id(),
+        ..done.clone()
+    };
+    assert!(!store.complete_provisioning(&again).await.unwrap());
+    assert_eq!(store.count_tenants_for_request(&r.id).await.unwrap(), 1);
+    let row = store.get_request(&r.id).await.unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.tenant_id.as_deref()),
+        ("completed", Some(done.tenant_id.as_str()))
+    );
+    assert_eq!(row.started_at, Some(now));
+    assert!(
+        store
+            .request_steps(&r.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|s| s.status == "done")
+    );
+    let tenant = store.get_tenant(&done.tenant_id).await.unwrap();
+    assert_eq!(tenant.admin_personnel_id, "prpkeAdmin");
+    let admin = store
+        .find_user_by_username("PRPKEADMIN@kenton-electronics.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.role, "tenant_admin");
+    assert_eq!(admin.tenant_id.as_deref(), Some(done.tenant_id.as_str()));
+    assert_eq!(
+        admin.password_hash, r.admin_password_hash,
+        "the hash moved to the user"
+    );
+    // The names stay taken by the tenant.
+    let clash = request("kentonelectronics", "zz", "zz.com");
+    assert!(matches!(
+        store
+            .submit_request(&clash, &job("provision", &clash.id))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+}
+
+async fn a_failed_request_frees_its_names(store: Store) {
+    let r = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&r, &job("provision", &r.id))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .fail_request(&r.id, "it broke", now_ms())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.fail_request(&r.id, "again", now_ms()).await.unwrap(),
+        "only once"
+    );
+    let row = store.get_request(&r.id).await.unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.error.as_deref()),
+        ("failed", Some("it broke"))
+    );
+    let again = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&again, &job("provision", &again.id))
+        .await
+        .unwrap();
+}
+
+async fn tokens_work_until_they_expire(store: Store) {
+    let user = NewUser {
+        id: new_id(),
+        username: "admin".into(),
+        password_hash: "h".into(),
+        role: "landlord_admin".into(),
+        tenant_id: None,
+    };
+    store.create_user(&user).await.unwrap();
+    assert!(matches!(
+        store
+            .create_user(&NewUser {
+                id: new_id(),
+                username: "ADMIN".into(),
+                ..user.clone()
+            })
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(store.landlord_exists().await.unwrap());
+    let now = now_ms();
+    store
+        .create_token("hash-a", &user.id, now, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_for_token("hash-a", now + 999)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        user.id
+    );
+    assert!(
+        store
+            .user_for_token("hash-a", now + 1_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.user_for_token("hash-b", now).await.unwrap().is_none());
+}
+
+async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = request(
+            &format!("Tenant{i}"),
+            &format!("t{i}"),
+            &format!("t{i}.com"),
+        );
+        store
+            .submit_request(&r, &job("provision", &r.id))
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    store.fail_request(&ids[1], "x", now_ms()).await.unwrap();
+    let page1 = store
+        .list_requests(&RequestFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page1.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [ids[4].clone(), ids[3].clone()]
+    );
+    let page2 = store
+        .list_requests(&RequestFilter {
+            limit: 2,
+            before_id: Some(ids[3].clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page2.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [ids[2].clone(), ids[1].clone()]
+    );
+    let failed = store
+        .list_requests(&RequestFilter {
+            status: Some("failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    let found = store
+        .list_requests(&RequestFilter {
+            query: Some("ANT3".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].tenant_name, "Tenant3");
+    let wildcard = store
+        .list_requests(&RequestFilter {
+            query: Some("%".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(wildcard.is_empty(), "a % in the search is literal");
+}
