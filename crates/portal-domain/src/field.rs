@@ -387,6 +387,11 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Gives the plain text up, for the hasher that consumes it.
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The steps of provisioning a request, in the order they run.
+pub const PROVISIONING_STEPS: [&str; 3] = ["create_tenant", "create_administrator", "activate"];
+
 /// Where a subscription request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RequestStatus {

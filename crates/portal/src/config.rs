@@ -1,0 +1,239 @@
+//! The command line and its settings: every flag also reads its `PORTAL_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The Provisioning Portal: tenant subscription requests for multi-tenant cloud contact centers.
+#[derive(Debug, Parser)]
+#[command(name = "portal", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the web portal and the API, and run the provisioning worker (the default).
+    Serve {
+        /// Do not run the provisioning worker in this process (run `portal worker` instead).
+        #[arg(long, env = "PORTAL_NO_WORKER")]
+        no_worker: bool,
+    },
+    /// Run only the provisioning worker (for scale-out on PostgreSQL).
+    Worker,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address and port to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(
+        long,
+        env = "PORTAL_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+
+    /// Folder for the embedded database and the local mail spool.
+    #[arg(long, env = "PORTAL_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; the scheme picks the backend
+    /// [default: sqlite://DATA_DIR/portal.db].
+    #[arg(
+        long,
+        env = "PORTAL_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Public URL used in links inside emails [default: http:// + the listen address].
+    #[arg(long, env = "PORTAL_BASE_URL", global = true)]
+    pub base_url: Option<String>,
+
+    /// Landlord administrator created at first start if none exists.
+    #[arg(
+        long,
+        env = "PORTAL_ADMIN_USERNAME",
+        default_value = "admin",
+        global = true
+    )]
+    pub admin_username: String,
+
+    /// Its password; when unset at first start a strong one is generated and printed once.
+    #[arg(
+        long,
+        env = "PORTAL_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+
+    /// SMTP server for outgoing mail, e.g. `smtp://127.0.0.1:2525`; unset = local mail spool.
+    #[arg(long, env = "PORTAL_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender address of notifications.
+    #[arg(
+        long,
+        env = "PORTAL_MAIL_FROM",
+        default_value = "portal@localhost",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// How many jobs the worker runs at once.
+    #[arg(
+        long,
+        env = "PORTAL_WORKER_CONCURRENCY",
+        default_value_t = 4,
+        global = true
+    )]
+    pub worker_concurrency: u32,
+
+    /// Seconds a worker holds a job without renewing its lease before another may take it.
+    #[arg(
+        long,
+        env = "PORTAL_JOB_LEASE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub job_lease_secs: u64,
+
+    /// Log filter, e.g. `info` or `portal=debug,info`.
+    #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+/// A setting that cannot be used, named as the user wrote it.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {message}")]
+pub struct SettingError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+impl SettingError {
+    pub fn new(setting: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            setting,
+            message: message.into(),
+        }
+    }
+}
+
+/// Settings checked and resolved, ready to use.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub base_url: Option<String>,
+    pub admin_username: String,
+    pub admin_password: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
+    pub worker_concurrency: usize,
+    pub job_lease: Duration,
+}
+
+impl Settings {
+    /// Checks every setting; the first unusable one is named in the error.
+    pub fn resolve(&self) -> Result<Resolved, SettingError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| {
+            SettingError::new(
+                "PORTAL_LISTEN (--listen)",
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:8080",
+                    self.listen
+                ),
+            )
+        })?;
+        let database_url = match &self.database_url {
+            Some(url) => url.trim().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("portal.db").display()),
+        };
+        portal_store::backend_of(&database_url).map_err(|e| {
+            SettingError::new("PORTAL_DATABASE_URL (--database-url)", e.to_string())
+        })?;
+        if let Some(base) = &self.base_url
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(SettingError::new(
+                "PORTAL_BASE_URL (--base-url)",
+                format!("{base:?} must start with http:// or https://"),
+            ));
+        }
+        if self.admin_username.trim().is_empty() {
+            return Err(SettingError::new(
+                "PORTAL_ADMIN_USERNAME (--admin-username)",
+                "must not be empty",
+            ));
+        }
+        if let Some(pw) = &self.admin_password
+            && pw.chars().count() < portal_domain::field::PASSWORD_MIN_CHARS
+        {
+            return Err(SettingError::new(
+                "PORTAL_ADMIN_PASSWORD (--admin-password)",
+                format!(
+                    "must be at least {} characters long",
+                    portal_domain::field::PASSWORD_MIN_CHARS
+                ),
+            ));
+        }
+        if !(1..=256).contains(&self.worker_concurrency) {
+            return Err(SettingError::new(
+                "PORTAL_WORKER_CONCURRENCY (--worker-concurrency)",
+                "must be between 1 and 256",
+            ));
+        }
+        if !(1..=3600).contains(&self.job_lease_secs) {
+            return Err(SettingError::new(
+                "PORTAL_JOB_LEASE_SECS (--job-lease-secs)",
+                "must be between 1 and 3600",
+            ));
+        }
+        Ok(Resolved {
+            listen,
+            data_dir: self.data_dir.clone(),
+            database_url,
+            base_url: self
+                .base_url
+                .as_ref()
+                .map(|b| b.trim_end_matches('/').to_owned()),
+            admin_username: self.admin_username.trim().to_owned(),
+            admin_password: self.admin_password.clone(),
+            smtp_url: self.smtp_url.clone().filter(|s| !s.trim().is_empty()),
+            mail_from: self.mail_from.clone(),
+            worker_concurrency: self.worker_concurrency as usize,
+            job_lease: Duration::from_secs(self.job_lease_secs),
+        })
+    }
+}
+
+impl Resolved {
+    /// The folder a SQLite database file lives in, when the database is SQLite.
+    pub fn sqlite_folder(&self) -> Option<PathBuf> {
+        let path = self.database_url.strip_prefix("sqlite://")?;
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() || path == ":memory:" {
+            return None;
+        }
+        Path::new(path).parent().map(Path::to_path_buf)
+    }
+
+    /// The base URL for links, from the setting or the address actually listened on.
+    pub fn base_url_for(&self, bound: SocketAddr) -> String {
+        self.base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+}

@@ -1,0 +1,198 @@
+//! The Provisioning Portal: web server, provisioning worker and command line in one binary.
+//!
+//! Layers: `web` and `worker` call use cases in `service`, which use `portal_domain` types and
+//! the `portal_store` database. Nothing flows the other way.
+
+pub mod config;
+pub mod metrics;
+pub mod password;
+pub mod service;
+pub mod token;
+pub mod web;
+pub mod worker;
+
+use std::io::{IsTerminal, Write};
+
+use config::{Command, Resolved, SettingError};
+use portal_store::Store;
+use service::Services;
+use service::seed::{self, FirstAdmin};
+use tokio::sync::watch;
+
+/// Why the portal could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Setting(#[from] SettingError),
+    #[error("{0}")]
+    Other(String),
+}
+
+const DATABASE_SETTING: &str = "PORTAL_DATABASE_URL (--database-url)";
+
+/// Sets up logging to standard error, filtered by `filter` (`PORTAL_LOG`).
+pub fn init_logging(filter: &str) -> Result<(), SettingError> {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| SettingError::new("PORTAL_LOG (--log)", format!("not a log filter: {e}")))?;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+    Ok(())
+}
+
+/// Opens the database named by the settings (creating the SQLite folder and file when
+/// missing) and brings its schema up to date.
+pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
+    if let Some(folder) = settings.sqlite_folder()
+        && !folder.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(&folder).map_err(|e| {
+            SettingError::new(
+                "PORTAL_DATA_DIR (--data-dir)",
+                format!("cannot create the folder {}: {e}", folder.display()),
+            )
+        })?;
+    }
+    let connections = match portal_store::backend_of(&settings.database_url) {
+        Ok(portal_store::Backend::Postgres) => 16,
+        _ => 8,
+    };
+    let store = Store::connect(&settings.database_url, connections)
+        .await
+        .map_err(|e| SettingError::new(DATABASE_SETTING, e.to_string()))?;
+    store.migrate().await.map_err(|e| {
+        SettingError::new(
+            DATABASE_SETTING,
+            format!("cannot bring the schema up to date: {e}"),
+        )
+    })?;
+    Ok(store)
+}
+
+fn worker_config(settings: &Resolved) -> worker::WorkerConfig {
+    worker::WorkerConfig {
+        concurrency: settings.worker_concurrency,
+        lease: settings.job_lease,
+        ..Default::default()
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("stopping");
+}
+
+/// Runs a command to its end.
+pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError> {
+    match command {
+        Command::Migrate => {
+            let store = open_store(&settings).await?;
+            store.close().await;
+            println!("the database schema is up to date");
+            Ok(())
+        }
+        Command::Worker => {
+            let store = open_store(&settings).await?;
+            let services = Services::new(store.clone());
+            let (stop_tx, stop_rx) = watch::channel(false);
+            let worker = tokio::spawn(worker::run(services, worker_config(&settings), stop_rx));
+            println!("worker running");
+            let _ = std::io::stdout().flush();
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+            let _ = worker.await;
+            store.close().await;
+            Ok(())
+        }
+        Command::Serve { no_worker } => serve(settings, no_worker).await,
+    }
+}
+
+async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
+    let store = open_store(&settings).await?;
+    let services = Services::new(store.clone());
+    seed::seed_templates(&services)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;
+    let admin = seed::ensure_landlord(
+        &services,
+        &settings.admin_username,
+        settings.admin_password.as_deref(),
+    )
+    .await
+    .map_err(|e| StartError::Other(format!("cannot create the landlord administrator: {e}")))?;
+    match admin {
+        FirstAdmin::Exists => {}
+        FirstAdmin::Created => {
+            println!(
+                "created the landlord administrator {:?}",
+                settings.admin_username
+            );
+        }
+        FirstAdmin::CreatedWithPassword(password) => {
+            // Shown once, by design: there is no other way to learn it.
+            println!(
+                "created the landlord administrator {:?} with the generated password {password} (shown only this once)",
+                settings.admin_username
+            );
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| {
+            SettingError::new(
+                "PORTAL_LISTEN (--listen)",
+                format!("cannot listen on {}: {e}", settings.listen),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let worker = (!no_worker).then(|| {
+        tokio::spawn(worker::run(
+            services.clone(),
+            worker_config(&settings),
+            stop_rx.clone(),
+        ))
+    });
+    let app = web::router(web::AppState { services });
+    println!("listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, base_url = %settings.base_url_for(addr), "serving");
+
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        })
+        .await;
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
+    store.close().await;
+    served.map_err(|e| StartError::Other(format!("the server stopped: {e}")))
+}

@@ -1,0 +1,202 @@
+//! Password hashing with argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane), run off the
+//! async threads and bounded: at most one hash per core at once, a short queue behind them,
+//! and beyond that an immediate "overloaded" answer instead of a pile of 19 MiB hashes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use tokio::sync::{OnceCell, Semaphore};
+
+/// Too many hashes are already running or waiting; try again shortly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many passwords are being checked right now")]
+pub struct Overloaded;
+
+/// The bounded argon2id hasher shared by sign-in and intake.
+#[derive(Clone)]
+pub struct Hasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    running: Semaphore,
+    queued: AtomicUsize,
+    max_queued: usize,
+    /// A hash of a random password, verified against when a user does not exist, so that an
+    /// unknown user costs as much time as a known one.
+    dummy: OnceCell<String>,
+}
+
+impl std::fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hasher")
+            .field("max_queued", &self.inner.max_queued)
+            .finish_non_exhaustive()
+    }
+}
+
+fn argon2() -> Argon2<'static> {
+    // The defaults are argon2id, version 19, m = 19 MiB, t = 2, p = 1: OWASP's recommendation.
+    Argon2::default()
+}
+
+/// Hashes a password to a PHC string (blocking; call from a blocking thread).
+pub fn hash_now(password: &str) -> anyhow::Result<String> {
+    let hash: PasswordHash = argon2()
+        .hash_password(password.as_bytes())
+        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    Ok(hash.to_string())
+}
+
+/// Whether a password matches a PHC string (blocking). A malformed hash never matches.
+pub fn verify_now(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+impl Hasher {
+    /// `parallel` hashes at once (the cores), with up to `max_queued` more waiting.
+    pub fn new(parallel: usize, max_queued: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                running: Semaphore::new(parallel.max(1)),
+                queued: AtomicUsize::new(0),
+                max_queued,
+                dummy: OnceCell::new(),
+            }),
+        }
+    }
+
+    /// One hash per core, and twice as many waiting.
+    pub fn for_this_machine() -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        Self::new(cores, cores * 2)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Overloaded> {
+        let permit = match self.inner.running.try_acquire() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.inner.queued.fetch_add(1, Ordering::SeqCst) >= self.inner.max_queued {
+                    self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+                    return Err(Overloaded);
+                }
+                let permit = self.inner.running.acquire().await;
+                self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+                // The semaphore is never closed, so acquiring can only fail if it were.
+                permit.map_err(|_| Overloaded)?
+            }
+        };
+        let result = tokio::task::spawn_blocking(work).await;
+        drop(permit);
+        result.map_err(|_| Overloaded)
+    }
+
+    /// Hashes a password; the plain text is dropped as soon as the hash exists.
+    pub async fn hash(&self, password: String) -> Result<anyhow::Result<String>, Overloaded> {
+        self.run(move || {
+            let hash = hash_now(&password);
+            drop(password);
+            hash
+        })
+        .await
+    }
+
+    /// Verifies a password against a stored hash, or against a dummy hash when there is none,
+    /// so that both take the same time; `false` in the second case.
+    pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, Overloaded> {
+        let (hash, real) = match hash {
+            Some(h) => (h, true),
+            None => (self.dummy_hash().await?, false),
+        };
+        let matched = self.run(move || verify_now(&password, &hash)).await?;
+        Ok(matched && real)
+    }
+
+    async fn dummy_hash(&self) -> Result<String, Overloaded> {
+        let hash = self
+            .inner
+            .dummy
+            .get_or_try_init(|| async {
+                let random = crate::token::random_password();
+                match self.run(move || hash_now(&random)).await? {
+                    Ok(h) => Ok(h),
+                    Err(_) => Err(Overloaded),
+                }
+            })
+            .await?;
+        Ok(hash.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hash_is_argon2id_with_the_owasp_parameters_and_verifies() {
+        let hash = hash_now("correct horse battery staple").unwrap();
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
+        assert!(verify_now("correct horse battery staple", &hash));
+        assert!(!verify_now("correct horse battery stapler", &hash));
+        assert!(!verify_now("anything", "not a hash"));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_matches_even_with_the_right_dummy() {
+        let hasher = Hasher::new(1, 1);
+        assert!(!hasher.verify("whatever".into(), None).await.unwrap());
+        let real = hasher
+            .hash("a fine password here".into())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            hasher
+                .verify("a fine password here".into(), Some(real))
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beyond_the_running_and_queued_hashes_the_answer_is_overloaded() {
+        let hasher = Hasher::new(1, 1);
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let h = hasher.clone();
+                tokio::spawn(async move { h.hash(format!("password number {i}")).await })
+            })
+            .collect();
+        let mut overloaded = 0;
+        let mut hashed = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(Ok(_)) => hashed += 1,
+                Ok(Err(e)) => panic!("{e}"),
+                Err(Overloaded) => overloaded += 1,
+            }
+        }
+        assert!(hashed >= 2, "one running and one queued at least: {hashed}");
+        assert!(
+            overloaded >= 1,
+            "six at once cannot all fit in one running and one queued"
+        );
+        assert_eq!(hashed + overloaded, 6);
+    }
+}

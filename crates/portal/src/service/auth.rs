@@ -1,0 +1,85 @@
+//! Sign-in with a user name and password, and bearer tokens.
+
+use portal_domain::Role;
+use tracing::info;
+
+use super::{Actor, ServiceError, Services};
+use crate::token;
+
+/// A fresh bearer token and who it is for.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub token: String,
+    pub expires_at: i64,
+    pub actor: Actor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("the user name or password is wrong")]
+    InvalidCredentials,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+fn actor_of(user: portal_store::user::UserRow) -> Result<Actor, ServiceError> {
+    let role: Role = user
+        .role
+        .parse()
+        .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!(e)))?;
+    Ok(Actor {
+        id: user.id,
+        username: user.username,
+        role,
+        tenant_id: user.tenant_id,
+    })
+}
+
+/// Checks a user name and password; an unknown user costs the same time as a wrong password.
+#[tracing::instrument(skip_all, fields(user.name = %username))]
+pub async fn login(
+    services: &Services,
+    username: &str,
+    password: String,
+) -> Result<SignedIn, LoginError> {
+    let user = services
+        .store
+        .find_user_by_username(username.trim())
+        .await
+        .map_err(ServiceError::from)?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let matched = services
+        .hasher
+        .verify(password, hash)
+        .await
+        .map_err(ServiceError::from)?;
+    let Some(user) = user.filter(|_| matched) else {
+        info!("sign-in refused");
+        return Err(LoginError::InvalidCredentials);
+    };
+    let actor = actor_of(user)?;
+    let token = token::new_token();
+    let now = portal_store::now_ms();
+    let ttl = i64::try_from(services.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    let expires_at = now + ttl;
+    services
+        .store
+        .create_token(&token::token_hash(&token), &actor.id, now, expires_at)
+        .await
+        .map_err(ServiceError::from)?;
+    info!(user.id = %actor.id, "signed in");
+    Ok(SignedIn {
+        token,
+        expires_at,
+        actor,
+    })
+}
+
+/// The actor a bearer token stands for; `None` when unknown or expired.
+pub async fn authenticate(services: &Services, token: &str) -> Result<Option<Actor>, ServiceError> {
+    let user = services
+        .store
+        .user_for_token(&token::token_hash(token), portal_store::now_ms())
+        .await?;
+    user.map(actor_of).transpose()
+}

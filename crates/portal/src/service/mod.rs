@@ -1,0 +1,101 @@
+//! Use cases: what the web handlers, the worker and the command line ask of the portal.
+//! Each takes validated domain types and talks to the store; none knows about HTTP.
+
+pub mod auth;
+pub mod provision;
+pub mod request;
+pub mod seed;
+pub mod template;
+pub mod tenant;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portal_domain::Role;
+use portal_store::Store;
+use tokio::sync::Notify;
+
+use crate::metrics::Metrics;
+use crate::password::Hasher;
+
+/// Everything a use case needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub store: Store,
+    pub hasher: Hasher,
+    pub metrics: Arc<Metrics>,
+    /// Woken when this process enqueues a job, so a worker in the same process starts it at
+    /// once instead of at its next poll.
+    pub jobs_ready: Arc<Notify>,
+    pub token_ttl: Duration,
+}
+
+impl Services {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            hasher: Hasher::for_this_machine(),
+            metrics: Arc::new(Metrics::default()),
+            jobs_ready: Arc::new(Notify::new()),
+            token_ttl: Duration::from_secs(12 * 60 * 60),
+        }
+    }
+}
+
+/// The signed-in user a use case acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: String,
+    pub username: String,
+    pub role: Role,
+    pub tenant_id: Option<String>,
+}
+
+impl Actor {
+    pub fn is_landlord(&self) -> bool {
+        self.role == Role::LandlordAdmin
+    }
+
+    /// Whether this actor may see an object of `tenant_id` (`None`: not yet a tenant's).
+    pub fn can_see_tenant(&self, tenant_id: Option<&str>) -> bool {
+        self.is_landlord() || (tenant_id.is_some() && tenant_id == self.tenant_id.as_deref())
+    }
+}
+
+/// Failures shared by every use case.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Not there, or not visible to this actor (the two are never told apart).
+    #[error("not found")]
+    NotFound,
+    /// The actor's role does not allow this.
+    #[error("forbidden")]
+    Forbidden,
+    /// Too much work at once; try again shortly.
+    #[error("overloaded")]
+    Overloaded,
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<portal_store::StoreError> for ServiceError {
+    fn from(e: portal_store::StoreError) -> Self {
+        use portal_store::StoreError as S;
+        match e {
+            S::NotFound => Self::NotFound,
+            S::Unavailable(_) => Self::Unavailable,
+            S::Conflict { what } => {
+                Self::Internal(anyhow::anyhow!("unexpected conflict on {what}"))
+            }
+            S::Other(e) => Self::Internal(e),
+        }
+    }
+}
+
+impl From<crate::password::Overloaded> for ServiceError {
+    fn from(_: crate::password::Overloaded) -> Self {
+        Self::Overloaded
+    }
+}

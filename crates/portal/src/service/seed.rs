@@ -1,0 +1,150 @@
+//! What a fresh install starts with: the seeded templates and the first landlord administrator.
+
+use portal_store::StoreError;
+use portal_store::template::{NewTemplate, TemplateObjectRow};
+use portal_store::user::NewUser;
+use serde::Deserialize;
+
+use super::{ServiceError, Services};
+
+/// The templates a fresh install offers, carried in the binary.
+const SEEDED_TEMPLATES: [&str; 2] = [
+    include_str!("../../seed/voice-essentials.json"),
+    include_str!("../../seed/omnichannel-smart-queues.json"),
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateFile {
+    id: String,
+    name: String,
+    description: String,
+    services: Vec<String>,
+    objects: Vec<ObjectFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectFile {
+    kind: String,
+    name: String,
+    properties: serde_json::Map<String, serde_json::Value>,
+}
+
+fn parse_template(text: &str) -> anyhow::Result<NewTemplate> {
+    let file: TemplateFile = serde_json::from_str(text)?;
+    Ok(NewTemplate {
+        id: file.id,
+        name: file.name,
+        description: file.description,
+        services: serde_json::to_string(&file.services)?,
+        objects: file
+            .objects
+            .into_iter()
+            .map(|o| {
+                Ok(TemplateObjectRow {
+                    kind: o.kind,
+                    name: o.name,
+                    properties: serde_json::to_string(&o.properties)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?,
+    })
+}
+
+/// Stores the seeded templates when the database has none. Returns how many were stored.
+pub async fn seed_templates(services: &Services) -> Result<usize, ServiceError> {
+    if services.store.count_templates().await? > 0 {
+        return Ok(0);
+    }
+    let mut stored = 0;
+    for text in SEEDED_TEMPLATES {
+        let template = parse_template(text).map_err(ServiceError::Internal)?;
+        match services.store.create_template(&template).await {
+            // Another process seeding at the same moment already stored it.
+            Ok(()) => stored += 1,
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(stored)
+}
+
+/// What happened to the first landlord administrator at start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// One exists already.
+    Exists,
+    /// Created with the configured password.
+    Created,
+    /// Created with this generated password, to be shown once.
+    CreatedWithPassword(String),
+}
+
+/// Creates the landlord administrator when there is none yet.
+pub async fn ensure_landlord(
+    services: &Services,
+    username: &str,
+    password: Option<&str>,
+) -> Result<FirstAdmin, ServiceError> {
+    if services.store.landlord_exists().await? {
+        return Ok(FirstAdmin::Exists);
+    }
+    let (password, generated) = match password {
+        Some(p) => (p.to_owned(), false),
+        None => (crate::token::random_password(), true),
+    };
+    let hash = services
+        .hasher
+        .hash(password.clone())
+        .await?
+        .map_err(ServiceError::Internal)?;
+    let user = NewUser {
+        id: portal_store::new_id(),
+        username: username.to_owned(),
+        password_hash: hash,
+        role: portal_domain::Role::LandlordAdmin.as_str().to_owned(),
+        tenant_id: None,
+    };
+    match services.store.create_user(&user).await {
+        Ok(()) => {}
+        // A concurrent first start created it.
+        Err(StoreError::Conflict { .. }) => return Ok(FirstAdmin::Exists),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(if generated {
+        FirstAdmin::CreatedWithPassword(password)
+    } else {
+        FirstAdmin::Created
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeded_templates_parse_and_carry_the_five_permission_profiles() {
+        for text in SEEDED_TEMPLATES {
+            let t = parse_template(text).unwrap();
+            let profiles: Vec<&str> = t
+                .objects
+                .iter()
+                .filter(|o| o.kind == "permission_profile")
+                .map(|o| o.name.as_str())
+                .collect();
+            assert_eq!(
+                profiles,
+                [
+                    "Administrator",
+                    "Administrator and Agent",
+                    "Administrator and Supervisor",
+                    "Agent",
+                    "Supervisor"
+                ],
+                "{}",
+                t.id
+            );
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `POST /api/v1/auth/login`: a bearer token for a user name and password.
+
+use axum::routing::post;
+use axum::{Json, Router, extract::State};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::service::auth::{self, LoginError};
+use crate::web::AppState;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::ApiJson;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/auth/login", post(login))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    /// A landlord administrator's user name, or a tenant administrator's login ID
+    /// (`prpkeAdmin@kenton-electronics.com`).
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    pub token: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    pub user: UserView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    /// `landlord_admin` or `tenant_admin`.
+    pub role: String,
+    pub tenant_id: Option<String>,
+}
+
+/// Sign in and get a bearer token.
+#[utoipa::path(
+    post, path = "/api/v1/auth/login", tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = LoginResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<LoginResponse>, ApiError> {
+    if body.username.len() > 320 || body.password.len() > 1024 {
+        return Err(ApiError::Unauthorized(
+            "The user name or password is wrong.",
+        ));
+    }
+    match auth::login(&state.services, &body.username, body.password).await {
+        Ok(signed_in) => Ok(Json(LoginResponse {
+            token: signed_in.token,
+            expires_at: super::rfc3339(signed_in.expires_at),
+            user: UserView {
+                id: signed_in.actor.id,
+                username: signed_in.actor.username,
+                role: signed_in.actor.role.as_str().to_owned(),
+                tenant_id: signed_in.actor.tenant_id,
+            },
+        })),
+        Err(LoginError::InvalidCredentials) => Err(ApiError::Unauthorized(
+            "The user name or password is wrong.",
+        )),
+        Err(LoginError::Service(e)) => Err(e.into()),
+    }
+}

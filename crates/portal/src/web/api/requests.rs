@@ -1,0 +1,343 @@
+//! Tenant subscription requests: submit, read one, list.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use portal_domain::RequestStatus;
+use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
+use portal_store::request::RequestFilter;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::service::request::{self, RequestDetail, SubmitError};
+use crate::web::AppState;
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::{ApiJson, Auth};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/subscription-requests",
+            get(list_requests).post(submit_request),
+        )
+        .route("/api/v1/subscription-requests/{id}", get(get_request))
+}
+
+/// A tenant subscription request as submitted. Every field is text; a missing one is
+/// reported as a field error (`required`), not as a malformed body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionBody {
+    pub template_id: Option<String>,
+    #[serde(default)]
+    pub tenant: TenantFieldsBody,
+    #[serde(default)]
+    pub contact: ContactBody,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFieldsBody {
+    /// ASCII letters and digits, 2–64.
+    pub name: Option<String>,
+    /// ASCII letters and digits, 2–16.
+    pub short_name: Option<String>,
+    /// A domain name, e.g. `kenton-electronics.com`.
+    pub upn_suffix: Option<String>,
+    /// ASCII letters and digits; `prp` is put in front of it.
+    pub admin_user_name: Option<String>,
+    /// At least 12 characters; never returned.
+    pub password: Option<String>,
+    pub confirm_password: Option<String>,
+    /// A phone number, e.g. `+44 20 7946 0000`.
+    pub ani: Option<String>,
+}
+
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactBody {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub address: Option<String>,
+}
+
+impl From<SubmissionBody> for RawSubmission {
+    fn from(b: SubmissionBody) -> Self {
+        let t = b.tenant;
+        let c = b.contact;
+        RawSubmission {
+            template_id: b.template_id,
+            tenant: RawTenant {
+                name: t.name,
+                short_name: t.short_name,
+                upn_suffix: t.upn_suffix,
+                admin_user_name: t.admin_user_name,
+                password: t.password,
+                confirm_password: t.confirm_password,
+                ani: t.ani,
+            },
+            contact: RawContact {
+                first_name: c.first_name,
+                last_name: c.last_name,
+                email: c.email,
+                phone: c.phone,
+                company: c.company,
+                address: c.address,
+            },
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TemplateRef {
+    pub id: String,
+    pub version: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestTenantView {
+    pub name: String,
+    pub short_name: String,
+    pub upn_suffix: String,
+    pub admin_user_name: String,
+    /// `prp` + the user name.
+    pub admin_personnel_id: String,
+    /// E.164.
+    pub ani: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContactView {
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    pub phone: Option<String>,
+    pub company: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StepView {
+    pub name: String,
+    /// `pending`, `running`, `done` or `failed`.
+    pub status: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationView {
+    /// `none`, `pending`, `sent` or `failed`.
+    pub status: String,
+    pub sent_at: Option<String>,
+}
+
+/// A subscription request; never carries a password or hash.
+#[derive(Serialize, ToSchema)]
+pub struct RequestView {
+    pub id: String,
+    pub status: String,
+    pub template: TemplateRef,
+    pub tenant: RequestTenantView,
+    pub contact: ContactView,
+    pub submitted_at: String,
+    pub scheduled_for: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub tenant_id: Option<String>,
+    pub error: Option<String>,
+    /// The provisioning steps in order (left out of lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<StepView>>,
+    pub notification: NotificationView,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RequestList {
+    pub items: Vec<RequestView>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn view(detail: RequestDetail) -> RequestView {
+    view_with(detail.request, Some(detail.steps))
+}
+
+fn view_with(
+    r: portal_store::request::RequestRow,
+    steps: Option<Vec<portal_store::request::StepRow>>,
+) -> RequestView {
+    let t = super::rfc3339;
+    RequestView {
+        status: r.status,
+        template: TemplateRef {
+            id: r.template_id,
+            version: r.template_version,
+        },
+        tenant: RequestTenantView {
+            name: r.tenant_name,
+            short_name: r.short_name,
+            upn_suffix: r.upn_suffix,
+            admin_user_name: r.admin_user_name,
+            admin_personnel_id: r.admin_personnel_id,
+            ani: r.ani,
+        },
+        contact: ContactView {
+            first_name: r.contact_first_name,
+            last_name: r.contact_last_name,
+            email: r.contact_email,
+            phone: r.contact_phone,
+            company: r.contact_company,
+            address: r.contact_address,
+        },
+        submitted_at: t(r.submitted_at),
+        scheduled_for: r.scheduled_for.map(t),
+        started_at: r.started_at.map(t),
+        finished_at: r.finished_at.map(t),
+        tenant_id: r.tenant_id,
+        error: r.error,
+        steps: steps.map(|steps| {
+            steps
+                .into_iter()
+                .map(|s| StepView {
+                    name: s.name,
+                    status: s.status,
+                    started_at: s.started_at.map(t),
+                    finished_at: s.finished_at.map(t),
+                })
+                .collect()
+        }),
+        notification: NotificationView {
+            status: r.notification_status,
+            sent_at: r.notification_sent_at.map(t),
+        },
+        id: r.id,
+    }
+}
+
+/// Submit a tenant subscription request (landlord administrators).
+#[utoipa::path(
+    post, path = "/api/v1/subscription-requests", tag = "subscription requests",
+    security(("bearer" = [])),
+    request_body = SubmissionBody,
+    responses(
+        (status = 202, description = "Accepted; provisioning follows", body = RequestView),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "A name is already taken; the field is named", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "Fields break their rules; all are listed", body = ErrorBody),
+        (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn submit_request(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<SubmissionBody>,
+) -> Result<(StatusCode, Json<RequestView>), ApiError> {
+    match request::submit_request(&state.services, &actor, body.into()).await {
+        Ok(detail) => Ok((StatusCode::ACCEPTED, Json(view(detail)))),
+        Err(SubmitError::Invalid(problems)) => Err(ApiError::Invalid(problems)),
+        Err(SubmitError::Taken { field }) => Err(ApiError::Conflict {
+            message: format!(
+                "This {} is already used by another tenant or request.",
+                field_label(&field)
+            ),
+            code: "taken",
+            field: Some(field),
+        }),
+        Err(SubmitError::Service(e)) => Err(e.into()),
+    }
+}
+
+fn field_label(field: &str) -> &'static str {
+    match field {
+        "tenant.name" => "Name",
+        "tenant.short_name" => "Short Name",
+        "tenant.upn_suffix" => "UPN Suffix",
+        _ => "value",
+    }
+}
+
+/// One subscription request with its steps.
+#[utoipa::path(
+    get, path = "/api/v1/subscription-requests/{id}", tag = "subscription requests",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_request(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    Path(id): Path<String>,
+) -> Result<Json<RequestView>, ApiError> {
+    Ok(Json(view(
+        request::get_request(&state.services, &actor, &id).await?,
+    )))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only requests in this status.
+    pub status: Option<String>,
+    /// Part of the tenant name.
+    pub q: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Subscription requests, newest first, paged by cursor.
+#[utoipa::path(
+    get, path = "/api/v1/subscription-requests", tag = "subscription requests",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = RequestList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody))
+)]
+pub async fn list_requests(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RequestList>, ApiError> {
+    let Query(query) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "bad_query",
+            "The query string has a value of the wrong type.".into(),
+        )
+    })?;
+    if let Some(status) = &query.status
+        && status.parse::<RequestStatus>().is_err()
+    {
+        return Err(ApiError::BadRequest(
+            "bad_query",
+            "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
+        ));
+    }
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "bad_query",
+            "limit must be between 1 and 200.".into(),
+        ));
+    }
+    let filter = RequestFilter {
+        status: query.status,
+        query: query
+            .q
+            .map(|q| q.trim().to_owned())
+            .filter(|q| !q.is_empty()),
+        before_id: query.cursor.filter(|c| !c.is_empty()),
+        limit,
+    };
+    let (rows, next_cursor) = request::list_requests(&state.services, &actor, filter).await?;
+    let items = rows.into_iter().map(|row| view_with(row, None)).collect();
+    Ok(Json(RequestList { items, next_cursor }))
+}

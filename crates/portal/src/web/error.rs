@@ -1,0 +1,205 @@
+//! The one error type of the web layer. Each variant's status is in its doc comment; every
+//! answer has the JSON shape of the contract. 5xx bodies say nothing internal: the cause is
+//! logged once, here.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portal_domain::submission::FieldProblem;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::service::ServiceError;
+
+/// `{"error":{"code","message","fields"?}}`
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable machine code, e.g. `invalid_fields`, `not_found`.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    /// The fields at fault, when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<FieldErrorBody>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldErrorBody {
+    /// The field's path in the request body, e.g. `tenant.short_name`.
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{1}")]
+    BadRequest(&'static str, String),
+    /// 401: no valid credentials.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 403: signed in, but the role does not allow it.
+    #[error("forbidden")]
+    Forbidden,
+    /// 404: no such thing, or not visible to the caller.
+    #[error("not found")]
+    NotFound,
+    /// 405: the route exists, the method does not.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: conflicts with existing data; names the field when one is at fault.
+    #[error("{message}")]
+    Conflict {
+        field: Option<String>,
+        code: &'static str,
+        message: String,
+    },
+    /// 413: the body is larger than this endpoint takes.
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: fields broke their rules; all of them are listed.
+    #[error("invalid fields")]
+    Invalid(Vec<FieldProblem>),
+    /// 503: overloaded or the database is unreachable; `Retry-After` says when to come back.
+    #[error("unavailable")]
+    Unavailable,
+    /// 500: a fault of ours; logged, never described to the client.
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::NotFound => Self::NotFound,
+            ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::Overloaded | ServiceError::Unavailable => Self::Unavailable,
+            ServiceError::Internal(e) => Self::Internal(e),
+        }
+    }
+}
+
+fn body(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+    fields: Option<Vec<FieldErrorBody>>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message: message.into(),
+            fields,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadRequest(code, message) => body(StatusCode::BAD_REQUEST, code, message, None),
+            Self::Unauthorized(message) => {
+                let mut r = body(StatusCode::UNAUTHORIZED, "unauthorized", message, None);
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                r
+            }
+            Self::Forbidden => body(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "Your role does not allow this.",
+                None,
+            ),
+            Self::NotFound => body(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "There is nothing here.",
+                None,
+            ),
+            Self::MethodNotAllowed => body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "This address does not take that method.",
+                None,
+            ),
+            Self::Conflict {
+                field,
+                code,
+                message,
+            } => {
+                let fields = field.map(|f| {
+                    vec![FieldErrorBody {
+                        field: f,
+                        code: code.to_owned(),
+                        message: message.clone(),
+                    }]
+                });
+                body(StatusCode::CONFLICT, "conflict", message, fields)
+            }
+            Self::PayloadTooLarge => body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is larger than this endpoint accepts.",
+                None,
+            ),
+            Self::UnsupportedMediaType => body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON with the header Content-Type: application/json.",
+                None,
+            ),
+            Self::Invalid(problems) => {
+                let n = problems.len();
+                let fields = problems
+                    .into_iter()
+                    .map(|p| FieldErrorBody {
+                        field: p.field.to_owned(),
+                        code: p.error.code.as_str().to_owned(),
+                        message: p.error.message,
+                    })
+                    .collect();
+                let message = if n == 1 {
+                    "One field needs attention.".to_owned()
+                } else {
+                    format!("{n} fields need attention.")
+                };
+                body(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_fields",
+                    message,
+                    Some(fields),
+                )
+            }
+            Self::Unavailable => {
+                let mut r = body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "The portal is busy or cannot reach its database; try again in a moment.",
+                    None,
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                r
+            }
+            Self::Internal(e) => {
+                tracing::error!(error = format!("{e:#}"), "internal error");
+                body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side; it has been logged.",
+                    None,
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Extractors that turn requests into typed input or a contract-shaped error: JSON bodies and
+//! the bearer token.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::service::{Actor, auth};
+
+/// A JSON body; malformed JSON, a wrong content type or an oversized body answer in the
+/// contract's error shape. Serde's message is not echoed, as it may quote a submitted value.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(match rejection {
+                JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+                JsonRejection::JsonSyntaxError(_) => {
+                    ApiError::BadRequest("malformed_json", "The request body is not valid JSON.".into())
+                }
+                JsonRejection::JsonDataError(_) => ApiError::BadRequest(
+                    "unexpected_body",
+                    "The request body is JSON, but not of the expected shape: check the field names and that each value has the right type.".into(),
+                ),
+                other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest("unreadable_body", "The request body could not be read.".into()),
+            }),
+        }
+    }
+}
+
+/// The signed-in user, from `Authorization: Bearer TOKEN`.
+#[derive(Debug, Clone)]
+pub struct Auth(pub Actor);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized(
+                "Sign in first and send Authorization: Bearer TOKEN.",
+            ))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 256)
+            .ok_or(ApiError::Unauthorized(
+                "The Authorization header must be Bearer TOKEN.",
+            ))?;
+        match auth::authenticate(&state.services, token).await? {
+            Some(actor) => Ok(Self(actor)),
+            None => Err(ApiError::Unauthorized(
+                "The token is unknown or has expired; sign in again.",
+            )),
+        }
+    }
+}

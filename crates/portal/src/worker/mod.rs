@@ -1,0 +1,243 @@
+//! The worker: claims jobs from the queue, runs them with a lease it keeps renewing, and
+//! records how each attempt ended. Several workers, in one process or many, share the queue.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portal_store::job::{ClaimedJob, FailOutcome};
+use tokio::sync::{Semaphore, watch};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::metrics::JobOutcome;
+use crate::service::Services;
+use crate::service::provision::{self, PROVISION_JOB, ProvisionPayload};
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Jobs run at once.
+    pub concurrency: usize,
+    /// How long a claim lasts without renewal.
+    pub lease: Duration,
+    /// How long an idle worker waits before looking at the queue again.
+    pub poll: Duration,
+    /// How long a stopping worker lets running jobs finish.
+    pub grace: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// The delay before attempt `attempts + 1`: 1 s, 2 s, 4 s … capped at 5 minutes.
+pub fn backoff(attempts: i64) -> Duration {
+    let exp = u32::try_from(attempts.clamp(1, 20) - 1).unwrap_or(0);
+    Duration::from_secs(2u64.saturating_pow(exp).min(300))
+}
+
+/// Runs jobs until `stop` turns true, then lets running jobs finish within the grace time.
+/// Jobs still running after that keep their lease until it expires, and then any worker
+/// takes them up again.
+pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
+    let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
+    info!(worker.id = %worker_id, concurrency = config.concurrency, "worker started");
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let rescue_every = config.lease / 2;
+    let mut last_rescue: Option<tokio::time::Instant> = None;
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        if last_rescue.is_none_or(|t| t.elapsed() >= rescue_every) {
+            match services
+                .store
+                .rescue_expired_jobs(portal_store::now_ms())
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => info!(jobs = n, "rescued jobs whose lease expired"),
+                Err(e) => warn!(error = %e, "could not rescue expired jobs"),
+            }
+            last_rescue = Some(tokio::time::Instant::now());
+        }
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                permit = slots.clone().acquire_owned() => drop(permit),
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let claimed = services
+            .store
+            .claim_jobs(
+                &worker_id,
+                free as i64,
+                millis(config.lease),
+                portal_store::now_ms(),
+            )
+            .await;
+        match claimed {
+            Ok(jobs) if !jobs.is_empty() => {
+                for job in jobs {
+                    let Ok(permit) = slots.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let services = services.clone();
+                    let lease = config.lease;
+                    tokio::spawn(async move {
+                        run_job(&services, job, lease).await;
+                        drop(permit);
+                    });
+                }
+            }
+            Ok(_) => {
+                tokio::select! {
+                    _ = services.jobs_ready.notified() => {}
+                    _ = tokio::time::sleep(config.poll) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "could not claim jobs; trying again shortly");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+        }
+    }
+    let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
+    match tokio::time::timeout(config.grace, slots.acquire_many(all)).await {
+        Ok(_) => info!("worker stopped"),
+        Err(_) => {
+            warn!("worker stopped with jobs still running; their leases will expire and be rescued")
+        }
+    }
+}
+
+/// Runs one claimed job with a heartbeat, and records its outcome.
+async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
+    let span = info_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
+    async move {
+        info!("job started");
+        let heartbeat = {
+            let store = services.store.clone();
+            let job = job.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(lease / 3);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    match store
+                        .heartbeat_job(&job, portal_store::now_ms() + millis(lease))
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            warn!("lost the lease of a running job");
+                            break;
+                        }
+                        Err(e) => warn!(error = %e, "could not renew a lease"),
+                    }
+                }
+            })
+        };
+        // Run the job on its own task so that a panic is caught as an error of this attempt.
+        let handler = {
+            let services = services.clone();
+            let job = job.clone();
+            tokio::spawn(async move { dispatch(&services, &job).await })
+        };
+        let result = match handler.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => Err("the job panicked".to_owned()),
+            Err(_) => Err("the job was cancelled".to_owned()),
+        };
+        heartbeat.abort();
+        let outcome = match result {
+            Ok(()) => match services.store.complete_job(&job).await {
+                Ok(true) => {
+                    info!("job completed");
+                    JobOutcome::Completed
+                }
+                Ok(false) => JobOutcome::Lost,
+                Err(e) => {
+                    // The lease will expire and the job run again; its handler is idempotent.
+                    error!(error = %e, "could not mark a finished job done");
+                    return;
+                }
+            },
+            Err(message) => {
+                let retry_at = portal_store::now_ms() + millis(backoff(job.attempts));
+                match services.store.fail_job(&job, &message, retry_at).await {
+                    Ok(FailOutcome::Retry) => {
+                        warn!(error = %message, "job failed; it will be retried");
+                        JobOutcome::Retried
+                    }
+                    Ok(FailOutcome::Dead) => {
+                        error!(error = %message, "job failed for the last time");
+                        on_dead(services, &job, &message).await;
+                        JobOutcome::Dead
+                    }
+                    Ok(FailOutcome::LostLease) => JobOutcome::Lost,
+                    Err(e) => {
+                        error!(error = %e, "could not record a failed attempt");
+                        return;
+                    }
+                }
+            }
+        };
+        services.metrics.record_job(outcome);
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs a job by its kind. The error text is stored with the job, so it says nothing secret.
+async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
+    match job.kind.as_str() {
+        PROVISION_JOB => {
+            let payload: ProvisionPayload =
+                serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
+            provision::provision(services, &payload.request_id)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        other => Err(format!("unknown job kind {other:?}")),
+    }
+}
+
+/// What a job's last failed attempt leaves behind.
+async fn on_dead(services: &Services, job: &ClaimedJob, message: &str) {
+    if job.kind == PROVISION_JOB
+        && let Ok(payload) = serde_json::from_str::<ProvisionPayload>(&job.payload)
+        && let Err(e) = provision::give_up(services, &payload.request_id, message).await
+    {
+        error!(error = %e, "could not mark the request failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(4), Duration::from_secs(8));
+        assert_eq!(backoff(30), Duration::from_secs(300));
+    }
+}
