@@ -127,6 +127,34 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     }
 }
 
+/// Runs every due job, one batch after another, until the queue has none left that is due.
+/// For the command line and tests that want the queue's work done now.
+pub async fn run_until_idle(
+    services: &Services,
+    config: &WorkerConfig,
+) -> Result<usize, portal_store::StoreError> {
+    let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
+    let mut ran = 0;
+    loop {
+        let jobs = services
+            .store
+            .claim_jobs(
+                &worker_id,
+                config.concurrency.max(1) as i64,
+                millis(config.lease),
+                portal_store::now_ms(),
+            )
+            .await?;
+        if jobs.is_empty() {
+            return Ok(ran);
+        }
+        for job in jobs {
+            run_job(services, job, config.lease).await;
+            ran += 1;
+        }
+    }
+}
+
 /// Runs one claimed job with a heartbeat, and records its outcome.
 async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
     let span = info_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);

@@ -1,0 +1,298 @@
+//! The test harness: the portal served in-process on a free port with a fresh database, and a
+//! helper per endpoint; plus the real binary started as a child process.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portal::service::Services;
+use portal::web::{AppState, router};
+use portal::worker::{WorkerConfig, run_until_idle};
+use portal_store::Store;
+use portal_store::test_support::TestDatabase;
+use serde_json::{Value, json};
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "landlord-secret-2026";
+pub const TENANT_PASSWORD: &str = "Blue-Harbour-Lantern-42";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub services: Services,
+    pub store: Store,
+    pub token: String,
+    db: Option<TestDatabase>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+/// Serves the portal on a free port over a fresh database, with the seeded templates and a
+/// landlord administrator signed in. `None` when PostgreSQL is asked for but not configured.
+pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    let database = match db {
+        Db::Sqlite => TestDatabase::sqlite(),
+        Db::Postgres => TestDatabase::postgres().await?,
+    };
+    let store = Store::connect(&database.url, 8).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let services = Services::new(store.clone());
+    portal::service::seed::seed_templates(&services)
+        .await
+        .expect("seed");
+    portal::service::seed::ensure_landlord(&services, ADMIN, Some(ADMIN_PASSWORD))
+        .await
+        .expect("landlord");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = router(AppState {
+        services: services.clone(),
+    });
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("serve");
+    });
+    let mut app = TestApp {
+        base: format!("http://{addr}"),
+        client: reqwest::Client::new(),
+        services,
+        store,
+        token: String::new(),
+        db: Some(database),
+        server,
+    };
+    app.token = app.login_token(ADMIN, ADMIN_PASSWORD).await;
+    Some(app)
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .expect("login")
+    }
+
+    pub async fn login_token(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
+        assert_eq!(r.status(), 200, "sign-in of {username}");
+        r.json::<Value>().await.expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_owned()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get")
+    }
+
+    pub async fn submit(&self, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/subscription-requests"))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("submit")
+    }
+
+    /// Runs every due job now, as the worker would.
+    pub async fn run_pending_jobs(&self) -> usize {
+        run_until_idle(&self.services, &WorkerConfig::default())
+            .await
+            .expect("run jobs")
+    }
+
+    pub async fn request_count(&self) -> usize {
+        self.store
+            .list_requests(&portal_store::request::RequestFilter {
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .len()
+    }
+
+    pub async fn finish(mut self) {
+        self.server.abort();
+        self.store.close().await;
+        if let Some(db) = self.db.take() {
+            db.drop_database().await;
+        }
+    }
+}
+
+/// A valid submission for a tenant called `name` (short name and domain derived from it).
+pub fn submission(name: &str) -> Value {
+    let short = name.to_lowercase().chars().take(12).collect::<String>();
+    json!({
+        "template_id": "voice-essentials",
+        "tenant": {
+            "name": name,
+            "short_name": short,
+            "upn_suffix": format!("{}.example.com", name.to_lowercase()),
+            "admin_user_name": "keAdmin",
+            "password": TENANT_PASSWORD,
+            "confirm_password": TENANT_PASSWORD,
+            "ani": "+44 20 7946 0000"
+        },
+        "contact": {"first_name": "Jo", "last_name": "Kenton", "email": "jo@example.com"}
+    })
+}
+
+/// The real `portal` binary running as a child, with its output captured line by line.
+pub struct Portal {
+    pub child: Child,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<String>>>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            into.lock().unwrap().push(line);
+        }
+    });
+}
+
+impl Portal {
+    /// Starts `portal ARGS` with `envs` and no inherited `PORTAL_*` settings.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("PORTAL_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start portal");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        collect(child.stdout.take().expect("stdout"), stdout.clone());
+        collect(child.stderr.take().expect("stderr"), stderr.clone());
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for a line of standard output that contains `needle`, and returns it.
+    pub fn wait_for_stdout(&self, needle: &str, within: Duration) -> String {
+        self.wait_for(&self.stdout, needle, within)
+    }
+
+    pub fn wait_for_stderr(&self, needle: &str, within: Duration) -> String {
+        self.wait_for(&self.stderr, needle, within)
+    }
+
+    fn wait_for(&self, lines: &Arc<Mutex<Vec<String>>>, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(line) = lines.lock().unwrap().iter().find(|l| l.contains(needle)) {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no line with {needle:?} within {within:?}; stdout: {:?}; stderr: {:?}",
+                self.stdout.lock().unwrap(),
+                self.stderr.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The address from the `listening on http://ADDR` line.
+    pub fn base_url(&self) -> String {
+        let line = self.wait_for_stdout("listening on http://", Duration::from_secs(30));
+        line.trim_start_matches("listening on ").to_owned()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the portal did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    pub fn stdout_text(&self) -> String {
+        self.stdout.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Portal {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
