@@ -14,7 +14,7 @@ pub mod user;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
 pub use error::{ConnectError, StoreError};
 
@@ -81,6 +81,14 @@ impl Store {
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| ConnectError::Invalid(e.to_string()))?;
+        // One direct connection first: it fails at once with the real cause (refused, unknown
+        // database, bad user) where the pool would only report a timeout.
+        AnyConnection::connect_with(&options)
+            .await
+            .map_err(ConnectError::from_sqlx)?
+            .close()
+            .await
+            .map_err(ConnectError::from_sqlx)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .min_connections(0)

@@ -1,6 +1,8 @@
 //! The store conformance suite: every test runs on SQLite and on PostgreSQL, each on a fresh
 //! database, so both backends keep the same behaviour.
 
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
 use std::collections::HashSet;
 
 use portal_store::job::{FailOutcome, NewJob};

@@ -131,6 +131,15 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
 }
 
 async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
+    // Take the port first, so that a port in use stops the start before anything else.
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| {
+            SettingError::new(
+                "PORTAL_LISTEN (--listen)",
+                format!("cannot listen on {}: {e}", settings.listen),
+            )
+        })?;
     let store = open_store(&settings).await?;
     let services = Services::new(store.clone());
     seed::seed_templates(&services)
@@ -159,14 +168,6 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
             );
         }
     }
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| {
-            SettingError::new(
-                "PORTAL_LISTEN (--listen)",
-                format!("cannot listen on {}: {e}", settings.listen),
-            )
-        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;

@@ -1,6 +1,8 @@
 //! Black-box API tests: the portal served in-process over a fresh database, each test on
 //! SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
 mod common;
 
 use common::{Db, TENANT_PASSWORD, TestApp, spawn_app, submission};

@@ -1,0 +1,457 @@
+//! The real binary as a user runs it: first start, sign-in and a request carried to a tenant,
+//! clean stops, bad settings, and workers in separate processes sharing one PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{Portal, TENANT_PASSWORD, eventually, submission};
+use portal_store::test_support::TestDatabase;
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor};
+
+const ADMIN_PASSWORD: &str = "process-test-admin-pw";
+
+async fn sign_in(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn submit(client: &reqwest::Client, base: &str, token: &str, name: &str) -> String {
+    let r = client
+        .post(format!("{base}/api/v1/subscription-requests"))
+        .bearer_auth(token)
+        .json(&submission(name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn request_status(client: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    client
+        .get(format!("{base}/api/v1/subscription-requests/{id}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn wait_completed(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    within: Duration,
+) -> Value {
+    eventually(within, "the request to complete", || async {
+        let r = request_status(client, base, token, id).await;
+        (r["status"] == "completed").then_some(r)
+    })
+    .await
+}
+
+/// From a worker's log, the ids of the jobs it started, with the attempt number.
+fn started_jobs(log: &str) -> Vec<(i64, i64)> {
+    log.lines()
+        .filter(|l| l.contains("job started"))
+        .map(|l| {
+            let field = |name: &str| -> i64 {
+                let at = l.find(name).unwrap_or_else(|| panic!("{name} in {l}")) + name.len();
+                l[at..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap()
+            };
+            (field("job.id="), field("job.attempt="))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_start_creates_the_data_folder_and_an_administrator_and_carries_a_request_to_a_tenant()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_dir = data.to_str().unwrap();
+    let mut portal = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir),
+        ],
+    );
+    let base = portal.base_url();
+    let created = portal.wait_for_stdout("generated password", Duration::from_secs(5));
+    let password = created
+        .split("generated password ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(password.len() >= 20);
+    assert!(data.join("portal.db").exists());
+
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let token = sign_in(&client, &base, "admin", &password).await;
+    let id = submit(&client, &base, &token, "KentonElectronics").await;
+    let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
+    let tenant_id = done["tenant_id"].as_str().unwrap();
+    let tenant: Value = client
+        .get(format!("{base}/api/v1/tenants/{tenant_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenant["admin"]["personnel_id"], "prpkeAdmin");
+    assert!(
+        !portal.stderr_text().contains(&password),
+        "the password is not logged"
+    );
+    assert!(
+        !portal.stderr_text().contains(TENANT_PASSWORD),
+        "the tenant's password is not logged"
+    );
+
+    portal.signal("TERM");
+    assert_eq!(
+        portal.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        portal.stderr_text()
+    );
+    assert!(portal.stderr_text().contains("worker stopped"));
+
+    let mut db = sqlx::SqliteConnection::connect(&format!("sqlite://{}/portal.db", data_dir))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    db.close().await.unwrap();
+
+    // A second start finds the administrator and shows no password again.
+    let mut again = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir),
+        ],
+    );
+    let base = again.base_url();
+    assert!(!again.stdout_text().contains("password"));
+    sign_in(&client, &base, "admin", &password).await;
+    again.signal("INT");
+    assert_eq!(again.wait_exit(Duration::from_secs(15)), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_path_runs_on_postgresql() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let mut portal = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = portal.base_url();
+    assert!(
+        portal
+            .stdout_text()
+            .contains("created the landlord administrator")
+    );
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let id = submit(&client, &base, &token, "KentonElectronics").await;
+    let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
+    assert_eq!(done["tenant"]["ani"], "+442079460000");
+    portal.signal("TERM");
+    assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    let under_file = format!("sqlite://{}/sub/portal.db", blocker.display());
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("PORTAL_DATABASE_URL", "mysql://localhost/x")],
+            "PORTAL_DATABASE_URL",
+        ),
+        (
+            vec![("PORTAL_DATABASE_URL", "not a url")],
+            "PORTAL_DATABASE_URL",
+        ),
+        (
+            vec![(
+                "PORTAL_DATABASE_URL",
+                "postgres://postgres@127.0.0.1:1/nothing",
+            )],
+            "PORTAL_DATABASE_URL",
+        ),
+        (
+            vec![("PORTAL_DATABASE_URL", &under_file)],
+            "PORTAL_DATA_DIR",
+        ),
+        (vec![("PORTAL_LISTEN", &taken_addr)], "PORTAL_LISTEN"),
+        (vec![("PORTAL_LISTEN", "localhost")], "PORTAL_LISTEN"),
+        (
+            vec![("PORTAL_BASE_URL", "ftp://example.com")],
+            "PORTAL_BASE_URL",
+        ),
+        (
+            vec![("PORTAL_ADMIN_PASSWORD", "short")],
+            "PORTAL_ADMIN_PASSWORD",
+        ),
+        (
+            vec![("PORTAL_WORKER_CONCURRENCY", "0")],
+            "PORTAL_WORKER_CONCURRENCY",
+        ),
+        (vec![("PORTAL_LOG", "portal=[[[")], "PORTAL_LOG"),
+    ];
+    for (envs, setting) in cases {
+        let mut all = vec![
+            ("PORTAL_DATA_DIR", data_dir.as_str()),
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+        ];
+        all.extend(envs.iter().copied());
+        let mut portal = Portal::start(&[], &all);
+        let code = portal.wait_exit(Duration::from_secs(30));
+        let stderr = portal.stderr_text();
+        assert!(
+            matches!(code, Some(c) if c != 0),
+            "{setting}: exit {code:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{setting}: {stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{setting}: one error line in {stderr:?}");
+        assert!(
+            errors[0].contains(setting),
+            "{setting} named in {:?}",
+            errors[0]
+        );
+        assert!(!portal.stdout_text().contains("listening on"));
+    }
+    let mut unknown = Portal::start(&["--frobnicate"], &[]);
+    assert_eq!(unknown.wait_exit(Duration::from_secs(10)), Some(2));
+    assert!(
+        unknown
+            .stderr_text()
+            .contains("unexpected argument '--frobnicate'")
+    );
+    drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_documents_every_setting_with_its_environment_variable() {
+    let mut help = Portal::start(&["--help"], &[]);
+    assert_eq!(help.wait_exit(Duration::from_secs(10)), Some(0));
+    let text = help.stdout_text();
+    for var in [
+        "PORTAL_LISTEN",
+        "PORTAL_DATA_DIR",
+        "PORTAL_DATABASE_URL",
+        "PORTAL_BASE_URL",
+        "PORTAL_ADMIN_USERNAME",
+        "PORTAL_ADMIN_PASSWORD",
+        "PORTAL_SMTP_URL",
+        "PORTAL_MAIL_FROM",
+    ] {
+        assert!(text.contains(var), "{var} in --help");
+    }
+    for command in ["serve", "worker", "migrate"] {
+        assert!(text.contains(command), "{command} in --help");
+    }
+    let mut serve_help = Portal::start(&["serve", "--help"], &[]);
+    assert_eq!(serve_help.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(serve_help.stdout_text().contains("--no-worker"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_brings_a_new_database_up_to_date_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut portal = Portal::start(
+        &["migrate"],
+        &[("PORTAL_DATA_DIR", dir.path().to_str().unwrap())],
+    );
+    assert_eq!(
+        portal.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        portal.stderr_text()
+    );
+    assert!(dir.path().join("portal.db").exists());
+}
+
+/// Starts a web-only portal on PostgreSQL and submits `n` requests; returns (portal, base, token, ids).
+async fn web_only_with_requests(
+    db: &TestDatabase,
+    n: usize,
+) -> (Portal, String, String, Vec<String>) {
+    let portal = Portal::start(
+        &["serve", "--no-worker"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(submit(&client, &base, &token, &format!("Tenant{i}")).await);
+    }
+    (portal, base, token, ids)
+}
+
+fn worker(db: &TestDatabase, lease_secs: &str) -> Portal {
+    Portal::start(
+        &["worker"],
+        &[
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_JOB_LEASE_SECS", lease_secs),
+            ("PORTAL_LOG", "info"),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_on_one_postgresql_never_run_the_same_job_twice() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (web, base, token, ids) = web_only_with_requests(&db, 40).await;
+    let client = reqwest::Client::new();
+    let first = request_status(&client, &base, &token, &ids[0]).await;
+    assert_eq!(
+        first["status"], "accepted",
+        "no worker runs in the web process"
+    );
+
+    let mut workers = [worker(&db, "30"), worker(&db, "30")];
+    for id in &ids {
+        wait_completed(&client, &base, &token, id, Duration::from_secs(60)).await;
+    }
+    let mut runs: HashMap<i64, usize> = HashMap::new();
+    for (n, w) in workers.iter_mut().enumerate() {
+        w.signal("TERM");
+        assert_eq!(w.wait_exit(Duration::from_secs(15)), Some(0));
+        let started = started_jobs(&w.stderr_text());
+        println!("worker {n} ran {} jobs", started.len());
+        for (job, attempt) in started {
+            assert_eq!(attempt, 1, "job {job} was never retried");
+            *runs.entry(job).or_default() += 1;
+        }
+    }
+    assert_eq!(runs.len(), 40, "every job ran");
+    assert!(runs.values().all(|&n| n == 1), "no job ran twice: {runs:?}");
+    drop(web);
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_job_has_its_job_finished_by_another_after_the_lease_expires() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (web, base, token, ids) = web_only_with_requests(&db, 1).await;
+    let client = reqwest::Client::new();
+
+    // Hold the tenants table so that the first worker stops in the middle of the job,
+    // after it has claimed it and started provisioning.
+    let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    blocker.execute("BEGIN").await.unwrap();
+    blocker
+        .execute("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut doomed = worker(&db, "2");
+    eventually(
+        Duration::from_secs(20),
+        "the first worker to start provisioning",
+        || async {
+            let r = request_status(&client, &base, &token, &ids[0]).await;
+            (r["status"] == "provisioning").then_some(())
+        },
+    )
+    .await;
+    doomed.child.kill().unwrap();
+    doomed.wait_exit(Duration::from_secs(5));
+    assert!(!doomed.stderr_text().contains("job completed"));
+    blocker.execute("ROLLBACK").await.unwrap();
+
+    let mut rescuer = worker(&db, "2");
+    let done = wait_completed(&client, &base, &token, &ids[0], Duration::from_secs(30)).await;
+    assert!(done["tenant_id"].is_string());
+    rescuer.signal("TERM");
+    rescuer.wait_exit(Duration::from_secs(15));
+    let started = started_jobs(&rescuer.stderr_text());
+    assert_eq!(started.len(), 1, "{}", rescuer.stderr_text());
+    assert_eq!(started[0].1, 2, "the rescued job ran as its second attempt");
+    let mut check = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'tenant_admin'")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    assert_eq!((tenants, admins), (1, 1), "nothing doubled");
+    check.close().await.ok();
+    blocker.close().await.ok();
+    drop(web);
+    db.drop_database().await;
+}
