@@ -183,49 +183,101 @@ impl ShortName {
 
 impl UpnSuffix {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        let v = common(input, "UPN Suffix")?.to_ascii_lowercase();
-        let not_a_domain = |why: &str| {
-            FieldError::new(
-                FieldErrorCode::NotADomain,
-                format!("UPN Suffix must be a domain name such as example.com: {why}."),
-            )
-        };
-        if v.len() > 253 {
-            return Err(FieldError::new(
-                FieldErrorCode::TooLong,
-                "UPN Suffix must be at most 253 characters long.",
-            ));
-        }
-        let labels: Vec<&str> = v.split('.').collect();
-        if labels.len() < 2 {
-            return Err(not_a_domain(
-                "it needs at least two labels separated by a dot",
-            ));
-        }
-        for label in &labels {
-            if label.is_empty() {
-                return Err(not_a_domain("a label is empty"));
+        let v = common(input, "UPN Suffix")?;
+        domain(v).map(Self).map_err(|why| {
+            if why == DomainProblem::TooLong {
+                FieldError::new(
+                    FieldErrorCode::TooLong,
+                    "UPN Suffix must be at most 253 characters long.",
+                )
+            } else {
+                FieldError::new(
+                    FieldErrorCode::NotADomain,
+                    format!(
+                        "UPN Suffix must be a domain name such as example.com: {}.",
+                        why.explain()
+                    ),
+                )
             }
-            if label.len() > 63 {
-                return Err(not_a_domain("a label is longer than 63 characters"));
-            }
-            if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(not_a_domain(
-                    "labels may hold only letters, digits and hyphens",
-                ));
-            }
-            if label.starts_with('-') || label.ends_with('-') {
-                return Err(not_a_domain("a label may not start or end with a hyphen"));
-            }
-        }
-        if labels
-            .last()
-            .is_some_and(|top| top.chars().all(|c| c.is_ascii_digit()))
-        {
-            return Err(not_a_domain("the top label may not be numeric"));
-        }
-        Ok(Self(v))
+        })
     }
+}
+
+/// Why text is not a domain name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DomainProblem {
+    TooLong,
+    OneLabel,
+    EmptyLabel,
+    LongLabel,
+    BadCharacter,
+    EdgeHyphen,
+    NumericTop,
+    NotConvertible,
+}
+
+impl DomainProblem {
+    fn explain(self) -> &'static str {
+        match self {
+            Self::TooLong => "it is longer than 253 characters",
+            Self::OneLabel => "it needs at least two labels separated by a dot",
+            Self::EmptyLabel => "a label is empty",
+            Self::LongLabel => "a label is longer than 63 characters",
+            Self::BadCharacter => "labels may hold only letters, digits and hyphens",
+            Self::EdgeHyphen => "a label may not start or end with a hyphen",
+            Self::NumericTop => "the top label may not be numeric",
+            Self::NotConvertible => "it cannot be written in ASCII form",
+        }
+    }
+}
+
+/// A DNS domain name in lowercase ASCII: an internationalised name is converted to its
+/// ASCII (punycode) form first, then every label rule is checked.
+fn domain(input: &str) -> Result<String, DomainProblem> {
+    if input.is_empty() {
+        return Err(DomainProblem::EmptyLabel);
+    }
+    let ascii = if input.is_ascii() {
+        input.to_ascii_lowercase()
+    } else {
+        // Refuse anything but letters, digits, hyphens and dots before conversion, so that
+        // symbols and emoji are not silently mapped or encoded.
+        if !input
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(DomainProblem::BadCharacter);
+        }
+        idna::domain_to_ascii(input).map_err(|_| DomainProblem::NotConvertible)?
+    };
+    if ascii.len() > 253 {
+        return Err(DomainProblem::TooLong);
+    }
+    let labels: Vec<&str> = ascii.split('.').collect();
+    if labels.iter().any(|l| l.is_empty()) {
+        return Err(DomainProblem::EmptyLabel);
+    }
+    if labels.len() < 2 {
+        return Err(DomainProblem::OneLabel);
+    }
+    for label in &labels {
+        if label.len() > 63 {
+            return Err(DomainProblem::LongLabel);
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(DomainProblem::BadCharacter);
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(DomainProblem::EdgeHyphen);
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|top| top.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err(DomainProblem::NumericTop);
+    }
+    Ok(ascii)
 }
 
 /// What is put in front of the administrator's user name to make its personnel ID.
@@ -253,58 +305,78 @@ impl PersonnelId {
 }
 
 impl PhoneNumber {
-    /// Accepts `+` and digits with the separators people type (spaces, dots, dashes,
-    /// parentheses); the result is `+` followed by 8 to 15 digits.
+    /// Accepts a number in international form however people type it (`+44 20 7946 0000`,
+    /// `+1 (415) 555-2671`) and keeps it in E.164 (`+442079460000`).
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        let v = common(input, "ANI")?;
-        let bad = || {
+        Self::parse_labelled(input, "ANI")
+    }
+
+    /// The same, with the field's label in messages (`Phone`).
+    pub fn parse_labelled(input: &str, label: &str) -> Result<Self, FieldError> {
+        let v = common(input, label)?;
+        let bad = |why: &str| {
             FieldError::new(
                 FieldErrorCode::NotAPhoneNumber,
-                "ANI must be a phone number in international form, such as +44 20 7946 0000.",
+                format!(
+                    "{label} must be a phone number in international form, such as +44 20 7946 0000: {why}."
+                ),
             )
         };
-        let rest = v.strip_prefix('+').ok_or_else(bad)?;
-        let mut digits = String::with_capacity(rest.len());
-        for c in rest.chars() {
-            match c {
-                '0'..='9' => digits.push(c),
-                ' ' | '-' | '.' | '(' | ')' => {}
-                _ => return Err(bad()),
-            }
+        if v.chars().count() > 32 {
+            return Err(bad("it is too long"));
         }
-        if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
-            return Err(bad());
+        if !v
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-.()".contains(c))
+        {
+            return Err(bad("use only digits, spaces, dashes, dots and brackets"));
         }
-        Ok(Self(format!("+{digits}")))
+        if !v.starts_with('+') {
+            return Err(bad("start with + and the country code"));
+        }
+        let number = phonenumber::parse(None, v).map_err(|_| bad("it is not a number"))?;
+        if !phonenumber::is_valid(&number) {
+            return Err(bad("no such number exists in its country's numbering plan"));
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
     }
 }
 
 impl EmailAddress {
+    /// `local@domain`: a local part of letters, digits and ``!#$%&'*+/=?^_`{|}~-`` in dot-separated
+    /// runs, and a domain by the same rules as a UPN suffix (stored in ASCII, lowercase).
     pub fn parse(input: &str) -> Result<Self, FieldError> {
-        let v = common(input, "Email")?;
+        Self::parse_labelled(input, "Email")
+    }
+
+    pub fn parse_labelled(input: &str, label: &str) -> Result<Self, FieldError> {
+        let v = common(input, label)?;
         let bad = || {
             FieldError::new(
                 FieldErrorCode::NotAnEmail,
-                "Email must be an address such as name@example.com.",
+                format!("{label} must be an address such as name@example.com."),
             )
         };
-        if v.len() > 254 {
+        if v.chars().count() > 254 {
             return Err(FieldError::new(
                 FieldErrorCode::TooLong,
-                "Email must be at most 254 characters long.",
+                format!("{label} must be at most 254 characters long."),
             ));
         }
-        let (local, domain) = v.rsplit_once('@').ok_or_else(bad)?;
+        let (local, host) = v.rsplit_once('@').ok_or_else(bad)?;
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
         if local.is_empty()
             || local.len() > 64
             || local
-                .chars()
-                .any(|c| c.is_whitespace() || c == '@' || c == '<' || c == '>')
+                .split('.')
+                .any(|run| run.is_empty() || !run.chars().all(atext))
         {
             return Err(bad());
         }
-        let domain = UpnSuffix::parse(domain).map_err(|_| bad())?;
-        Ok(Self(format!("{local}@{}", domain.0)))
+        let host = domain(host).map_err(|_| bad())?;
+        Ok(Self(format!("{local}@{host}")))
     }
 }
 
@@ -332,6 +404,9 @@ impl ShortText {
 
 /// The minimum length of an administrator's password.
 pub const PASSWORD_MIN_CHARS: usize = 12;
+
+/// The least zxcvbn score (0–4) a password needs: 3 means beyond about 10^10 guesses.
+const MIN_PASSWORD_SCORE: u8 = 3;
 
 /// A password that passed the rules; it lives only until it is hashed.
 #[derive(Clone, PartialEq, Eq)]
@@ -379,6 +454,18 @@ impl Password {
             return Err(FieldError::new(
                 FieldErrorCode::WeakPassword,
                 "Password must not contain the user name, the tenant name or the short name.",
+            ));
+        }
+        let names: Vec<&str> = forbidden
+            .iter()
+            .copied()
+            .filter(|f| !f.is_empty())
+            .collect();
+        let strength = zxcvbn::zxcvbn(input, &names);
+        if (strength.score() as u8) < MIN_PASSWORD_SCORE {
+            return Err(FieldError::new(
+                FieldErrorCode::WeakPassword,
+                "Password is too common or too easy to guess: use a longer phrase of unrelated words.",
             ));
         }
         Ok(Self(input.to_owned()))
@@ -494,7 +581,14 @@ mod tests {
             PhoneNumber::parse("+1 (415) 555-2671").unwrap().as_str(),
             "+14155552671"
         );
-        for bad in ["02079460000", "+44 abc", "+12", "+0441234567"] {
+        for bad in [
+            "02079460000",
+            "+44 abc",
+            "+12",
+            "+0441234567",
+            "+44 20 7946 0000 0000 00",
+            "+1 FLOWERS",
+        ] {
             assert_eq!(
                 PhoneNumber::parse(bad).unwrap_err().code,
                 FieldErrorCode::NotAPhoneNumber,
@@ -526,7 +620,15 @@ mod tests {
 
     #[test]
     fn passwords_are_long_and_free_of_the_names() {
-        assert!(Password::parse("correct horse battery", &["keAdmin"]).is_ok());
+        assert!(Password::parse("Blue-Harbour-Lantern-42", &["keAdmin"]).is_ok());
+        assert_eq!(
+            Password::parse("password1234", &[]).unwrap_err().code,
+            FieldErrorCode::WeakPassword
+        );
+        assert_eq!(
+            Password::parse("qwertyuiop12", &[]).unwrap_err().code,
+            FieldErrorCode::WeakPassword
+        );
         assert_eq!(
             Password::parse("short", &[]).unwrap_err().code,
             FieldErrorCode::TooShort

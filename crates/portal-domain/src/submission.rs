@@ -7,18 +7,14 @@ use crate::field::{
 
 /// The request as it arrives: every field optional text, so that a missing field is a
 /// field error (`required`) rather than a malformed body.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawSubmission {
     pub template_id: Option<String>,
-    #[serde(default)]
     pub tenant: RawTenant,
-    #[serde(default)]
     pub contact: RawContact,
 }
 
-#[derive(Default, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Default, Clone)]
 pub struct RawTenant {
     pub name: Option<String>,
     pub short_name: Option<String>,
@@ -41,8 +37,7 @@ impl std::fmt::Debug for RawTenant {
     }
 }
 
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawContact {
     pub first_name: Option<String>,
     pub last_name: Option<String>,
@@ -169,7 +164,7 @@ impl RawSubmission {
             "contact.phone",
             match c.phone.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
-                Some(v) => PhoneNumber::parse(v).map(Some),
+                Some(v) => PhoneNumber::parse_labelled(v, "Phone").map(Some),
             },
         );
         let company = p.check(
