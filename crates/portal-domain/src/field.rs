@@ -15,6 +15,10 @@ pub enum FieldErrorCode {
     NotAnEmail,
     WeakPassword,
     Taken,
+    /// A reference to something that does not exist (a template id).
+    NotFound,
+    /// A reference to something no longer offered (a retired template).
+    Retired,
 }
 
 impl FieldErrorCode {
@@ -31,6 +35,8 @@ impl FieldErrorCode {
             Self::NotAnEmail => "not_an_email",
             Self::WeakPassword => "weak_password",
             Self::Taken => "taken",
+            Self::NotFound => "not_found",
+            Self::Retired => "retired",
         }
     }
 }

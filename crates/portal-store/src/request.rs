@@ -34,6 +34,15 @@ pub struct NewRequest {
     pub steps: Vec<String>,
 }
 
+/// An `Idempotency-Key` to record with a submission.
+#[derive(Debug, Clone)]
+pub struct Idempotency {
+    pub actor_id: String,
+    pub key: String,
+    /// A digest of the submission without its passwords.
+    pub fingerprint: String,
+}
+
 /// A stored request; never carries the password hash.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct RequestRow {
@@ -106,26 +115,57 @@ const RESERVATIONS: [(&str, &str); 3] = [
     ("upn_suffix", "tenant.upn_suffix"),
 ];
 
+/// The three names a request holds.
+#[derive(Debug, Clone)]
+pub struct Names<'a> {
+    pub request_id: &'a str,
+    pub tenant_name: &'a str,
+    pub short_name: &'a str,
+    pub upn_suffix: &'a str,
+}
+
+/// Takes or confirms the request's names: a lapsed hold of anyone is cleared first, then each
+/// name is inserted, or, when this request already holds it, its hold is set to `held_until`
+/// (`None`: for good). `Conflict` names the first field another request or tenant holds.
 async fn reserve_names(
     tx: &mut Transaction<'static, Any>,
-    request: &NewRequest,
+    names: &Names<'_>,
+    held_until: Option<i64>,
+    now: i64,
 ) -> Result<(), StoreError> {
     let keys = [
-        request.tenant_name.to_lowercase(),
-        request.short_name.to_lowercase(),
-        request.upn_suffix.to_lowercase(),
+        names.tenant_name.to_lowercase(),
+        names.short_name.to_lowercase(),
+        names.upn_suffix.to_lowercase(),
     ];
     for ((kind, field), key) in RESERVATIONS.iter().zip(keys) {
+        sqlx::query(
+            "DELETE FROM reserved_names WHERE kind = $1 AND name_key = $2 \
+             AND held_until IS NOT NULL AND held_until < $3",
+        )
+        .bind(*kind)
+        .bind(&key)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
         let result = sqlx::query(
-            "INSERT INTO reserved_names (kind, name_key, request_id) VALUES ($1, $2, $3)",
+            "INSERT INTO reserved_names (kind, name_key, request_id, held_until) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until \
+             WHERE reserved_names.request_id = excluded.request_id",
         )
         .bind(*kind)
         .bind(key)
-        .bind(&request.id)
+        .bind(names.request_id)
+        .bind(held_until)
         .execute(&mut **tx)
         .await;
         match result {
-            Ok(_) => {}
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => {
+                return Err(StoreError::Conflict {
+                    what: (*field).to_owned(),
+                });
+            }
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict {
                     what: (*field).to_owned(),
@@ -138,12 +178,46 @@ async fn reserve_names(
 }
 
 impl Store {
+    /// Holds a request's names until `until`, before the costly part of intake, so that a
+    /// duplicate is refused at once. `Conflict` names the field that is taken.
+    pub async fn hold_names(&self, names: &Names<'_>, until: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        reserve_names(&mut tx, names, Some(until), crate::now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lets go of names held for a request that was not stored.
+    pub async fn release_names(&self, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM reserved_names WHERE request_id = $1 AND held_until IS NOT NULL")
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The fingerprint and request of an idempotency key already used by this actor.
+    pub async fn find_idempotency_key(
+        &self,
+        actor_id: &str,
+        key: &str,
+    ) -> Result<Option<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT fingerprint, request_id FROM idempotency_keys WHERE actor_id = $1 AND idem_key = $2",
+        )
+        .bind(actor_id)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Stores an accepted request, reserves its names and enqueues its provisioning job, all
     /// in one transaction. `Conflict` names the field whose name is already held.
     pub async fn submit_request(
         &self,
         request: &NewRequest,
         job: &NewJob,
+        idempotency: Option<&Idempotency>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -178,7 +252,35 @@ impl Store {
         .bind(request.scheduled_for)
         .execute(&mut *tx)
         .await?;
-        reserve_names(&mut tx, request).await?;
+        let names = Names {
+            request_id: &request.id,
+            tenant_name: &request.tenant_name,
+            short_name: &request.short_name,
+            upn_suffix: &request.upn_suffix,
+        };
+        reserve_names(&mut tx, &names, None, request.submitted_at).await?;
+        if let Some(idem) = idempotency {
+            let result = sqlx::query(
+                "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, request_id, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&idem.actor_id)
+            .bind(&idem.key)
+            .bind(&idem.fingerprint)
+            .bind(&request.id)
+            .bind(request.submitted_at)
+            .execute(&mut *tx)
+            .await;
+            match result {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(StoreError::Conflict {
+                        what: "idempotency_key".into(),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         for (position, name) in request.steps.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO request_steps (request_id, position, name, status) VALUES ($1, $2, $3, 'pending')",

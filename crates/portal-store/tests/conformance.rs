@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use portal_store::job::{FailOutcome, NewJob};
-use portal_store::request::{CompletedProvisioning, NewRequest, RequestFilter};
+use portal_store::request::{CompletedProvisioning, Idempotency, Names, NewRequest, RequestFilter};
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::TestDatabase;
 use portal_store::user::NewUser;
@@ -49,6 +49,9 @@ conformance!(
     a_failed_request_frees_its_names,
     tokens_work_until_they_expire,
     requests_are_listed_newest_first_by_page_and_filter,
+    a_held_name_blocks_others_until_it_is_released_or_lapses,
+    a_stored_request_keeps_its_names_for_good,
+    an_idempotency_key_is_recorded_once_per_actor,
 );
 
 async fn open(db: &TestDatabase) -> Store {
@@ -115,7 +118,7 @@ async fn migrations_run_twice_without_harm(store: Store) {
 async fn a_submitted_request_is_stored_with_its_steps_and_its_job(store: Store) {
     let r = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
-        .submit_request(&r, &job("provision", &r.id))
+        .submit_request(&r, &job("provision", &r.id), None)
         .await
         .unwrap();
     let row = store.get_request(&r.id).await.unwrap();
@@ -138,7 +141,7 @@ async fn a_name_held_by_another_request_in_any_case_is_a_conflict_and_nothing_is
 ) {
     let first = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
-        .submit_request(&first, &job("provision", &first.id))
+        .submit_request(&first, &job("provision", &first.id), None)
         .await
         .unwrap();
     for (other, field) in [
@@ -150,7 +153,7 @@ async fn a_name_held_by_another_request_in_any_case_is_a_conflict_and_nothing_is
         ),
     ] {
         match store
-            .submit_request(&other, &job("provision", &other.id))
+            .submit_request(&other, &job("provision", &other.id), None)
             .await
         {
             Err(StoreError::Conflict { what }) => assert_eq!(what, field),
@@ -306,7 +309,7 @@ async fn a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt
 async fn completing_provisioning_twice_creates_one_tenant_and_one_administrator(store: Store) {
     let r = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
-        .submit_request(&r, &job("provision", &r.id))
+        .submit_request(&r, &job("provision", &r.id), None)
         .await
         .unwrap();
     let now = now_ms();
@@ -368,7 +371,7 @@ async fn completing_provisioning_twice_creates_one_tenant_and_one_administrator(
     let clash = request("kentonelectronics", "zz", "zz.com");
     assert!(matches!(
         store
-            .submit_request(&clash, &job("provision", &clash.id))
+            .submit_request(&clash, &job("provision", &clash.id), None)
             .await,
         Err(StoreError::Conflict { .. })
     ));
@@ -377,7 +380,7 @@ async fn completing_provisioning_twice_creates_one_tenant_and_one_administrator(
 async fn a_failed_request_frees_its_names(store: Store) {
     let r = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
-        .submit_request(&r, &job("provision", &r.id))
+        .submit_request(&r, &job("provision", &r.id), None)
         .await
         .unwrap();
     assert!(
@@ -397,7 +400,7 @@ async fn a_failed_request_frees_its_names(store: Store) {
     );
     let again = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
-        .submit_request(&again, &job("provision", &again.id))
+        .submit_request(&again, &job("provision", &again.id), None)
         .await
         .unwrap();
 }
@@ -455,7 +458,7 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
             &format!("t{i}.com"),
         );
         store
-            .submit_request(&r, &job("provision", &r.id))
+            .submit_request(&r, &job("provision", &r.id), None)
             .await
             .unwrap();
         ids.push(r.id);
@@ -512,4 +515,107 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
         .await
         .unwrap();
     assert!(wildcard.is_empty(), "a % in the search is literal");
+}
+
+fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<'a> {
+    Names {
+        request_id: id,
+        tenant_name: name,
+        short_name: short,
+        upn_suffix: upn,
+    }
+}
+
+async fn a_held_name_blocks_others_until_it_is_released_or_lapses(store: Store) {
+    let now = now_ms();
+    store
+        .hold_names(&names("a", "Kenton", "ke", "ke.com"), now + 60_000)
+        .await
+        .unwrap();
+    match store
+        .hold_names(&names("b", "other", "KE", "other.com"), now + 60_000)
+        .await
+    {
+        Err(StoreError::Conflict { what }) => assert_eq!(what, "tenant.short_name"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // The refused hold took nothing: its own free names are still free.
+    store
+        .hold_names(&names("c", "other", "oth", "other.com"), now + 60_000)
+        .await
+        .unwrap();
+    store.release_names("a").await.unwrap();
+    store
+        .hold_names(&names("b", "Kenton", "ke", "ke.com"), now + 60_000)
+        .await
+        .unwrap();
+    // A hold that has lapsed is no longer in anyone's way.
+    store
+        .hold_names(&names("d", "Lapsed", "la", "la.com"), now - 1)
+        .await
+        .unwrap();
+    store
+        .hold_names(&names("e", "lapsed", "la", "la.com"), now + 60_000)
+        .await
+        .unwrap();
+}
+
+async fn a_stored_request_keeps_its_names_for_good(store: Store) {
+    let r = request("KentonElectronics", "ke", "kenton-electronics.com");
+    let held = names(&r.id, &r.tenant_name, &r.short_name, &r.upn_suffix);
+    // Held only briefly, but storing the request makes the names its own for good.
+    store.hold_names(&held, now_ms() + 1).await.unwrap();
+    store
+        .submit_request(&r, &job("provision", &r.id), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.release_names(&r.id).await.unwrap();
+    assert!(matches!(
+        store
+            .hold_names(
+                &names("x", "kentonelectronics", "zz", "zz.com"),
+                now_ms() + 60_000
+            )
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+}
+
+async fn an_idempotency_key_is_recorded_once_per_actor(store: Store) {
+    let idem = Idempotency {
+        actor_id: "u1".into(),
+        key: "k-1".into(),
+        fingerprint: "f1".into(),
+    };
+    let first = request("Alpha", "al", "alpha.com");
+    store
+        .submit_request(&first, &job("provision", &first.id), Some(&idem))
+        .await
+        .unwrap();
+    let second = request("Bravo", "br", "bravo.com");
+    match store
+        .submit_request(&second, &job("provision", &second.id), Some(&idem))
+        .await
+    {
+        Err(StoreError::Conflict { what }) => assert_eq!(what, "idempotency_key"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(matches!(
+        store.get_request(&second.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store.find_idempotency_key("u1", "k-1").await.unwrap(),
+        Some(("f1".to_owned(), first.id.clone()))
+    );
+    assert_eq!(store.find_idempotency_key("u2", "k-1").await.unwrap(), None);
+    let other_actor = Idempotency {
+        actor_id: "u2".into(),
+        ..idem
+    };
+    store
+        .submit_request(&second, &job("provision", &second.id), Some(&other_actor))
+        .await
+        .unwrap();
 }

@@ -455,3 +455,135 @@ async fn a_worker_killed_mid_job_has_its_job_finished_by_another_after_the_lease
     drop(web);
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_response_log_line_or_stored_byte_contains_a_submitted_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let mut portal = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_LOG", "debug"),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let secrets = [
+        "Accepted-Harbour-Lantern-71",
+        "Mismatched-Harbour-Lantern-72",
+        "Mismatched-Harbour-Lantern-73",
+        "Duplicate-Harbour-Lantern-74",
+        "Short-75",
+        "Wrong-Sign-In-Attempt-76",
+        "Malformed-Body-Password-77",
+    ];
+    let mut seen = String::new();
+    let post = |body: String| {
+        client
+            .post(format!("{base}/api/v1/subscription-requests"))
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let with_password = |name: &str, password: &str, confirm: &str| {
+        let mut body = submission(name);
+        body["tenant"]["password"] = json!(password);
+        body["tenant"]["confirm_password"] = json!(confirm);
+        body.to_string()
+    };
+    let record = |r: reqwest::Response, status: u16| {
+        assert_eq!(r.status().as_u16(), status);
+        let headers = format!("{:?}", r.headers());
+        async move { format!("{headers}\n{}\n", r.text().await.unwrap()) }
+    };
+    let accepted = post(with_password("KentonElectronics", secrets[0], secrets[0]))
+        .await
+        .unwrap();
+    let accepted_text = record(accepted, 202).await;
+    let id = serde_json::from_str::<Value>(accepted_text.lines().nth(1).unwrap()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    seen.push_str(&accepted_text);
+    seen.push_str(
+        &record(
+            post(with_password("Other", secrets[1], secrets[2]))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await,
+    );
+    seen.push_str(
+        &record(
+            post(with_password("KentonElectronics", secrets[3], secrets[3]))
+                .await
+                .unwrap(),
+            409,
+        )
+        .await,
+    );
+    seen.push_str(
+        &record(
+            post(with_password("Third", secrets[4], secrets[4]))
+                .await
+                .unwrap(),
+            422,
+        )
+        .await,
+    );
+    seen.push_str(
+        &record(
+            post(format!("{{\"tenant\":{{\"password\":\"{}\"", secrets[6]))
+                .await
+                .unwrap(),
+            400,
+        )
+        .await,
+    );
+    let wrong =
+        json!({"username": "prpkeAdmin@kentonelectronics.example.com", "password": secrets[5]});
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&wrong)
+        .send()
+        .await
+        .unwrap();
+    seen.push_str(&record(r, 401).await);
+    wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
+    sign_in(
+        &client,
+        &base,
+        "prpkeAdmin@kentonelectronics.example.com",
+        secrets[0],
+    )
+    .await;
+    let r = client
+        .get(format!("{base}/api/v1/subscription-requests/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    seen.push_str(&record(r, 200).await);
+
+    portal.signal("TERM");
+    assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
+    let logs = format!("{}\n{}", portal.stdout_text(), portal.stderr_text());
+    assert!(logs.contains("DEBUG"), "debug logging was on");
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+    }
+    assert!(stored.len() > 10_000, "the database files were read");
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in secrets {
+        assert!(!seen.contains(secret), "{secret} in a response");
+        assert!(!logs.contains(secret), "{secret} in the logs");
+        assert!(!stored.contains(secret), "{secret} in the database files");
+    }
+}

@@ -83,14 +83,28 @@ CREATE INDEX subscription_requests_status ON subscription_requests (status, id);
 CREATE INDEX subscription_requests_name ON subscription_requests (tenant_name_key);
 
 -- Names held by open requests and by tenants, so that the database itself refuses a second
--- holder of the same name, short name or UPN suffix (compared lowercase).
+-- holder of the same name, short name or UPN suffix (compared lowercase). A hold with
+-- `held_until` is taken before a submission's password is hashed and lapses at that time
+-- unless the request is stored; a stored request's names have `held_until` NULL.
 CREATE TABLE reserved_names (
     kind       TEXT NOT NULL,
     name_key   TEXT NOT NULL,
-    request_id TEXT NOT NULL REFERENCES subscription_requests (id),
+    request_id TEXT NOT NULL,
+    held_until BIGINT NULL,
     PRIMARY KEY (kind, name_key)
 );
 CREATE INDEX reserved_names_request ON reserved_names (request_id);
+
+-- Idempotency keys of submissions: a retried POST with the same key returns the first answer.
+-- The fingerprint covers every field but the passwords, so it reveals nothing of them.
+CREATE TABLE idempotency_keys (
+    actor_id    TEXT NOT NULL,
+    idem_key    TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    request_id  TEXT NOT NULL REFERENCES subscription_requests (id),
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (actor_id, idem_key)
+);
 
 -- The steps of provisioning a request, in order.
 CREATE TABLE request_steps (

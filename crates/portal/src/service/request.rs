@@ -1,12 +1,17 @@
 //! Tenant subscription requests: intake, reading and listing.
 
+use portal_domain::field::Password;
 use portal_domain::request::PROVISIONING_STEPS;
-use portal_domain::submission::{FieldProblem, RawSubmission};
+use portal_domain::submission::{
+    ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
+};
 use portal_domain::{FieldError, FieldErrorCode, RequestStatus};
 use portal_store::StoreError;
 use portal_store::job::NewJob;
-use portal_store::request::{NewRequest, RequestFilter, RequestRow, StepRow};
-use tracing::info;
+use portal_store::request::{Idempotency, Names, NewRequest, RequestFilter, RequestRow, StepRow};
+use portal_store::template::TemplateRow;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
 
 use super::provision::{PROVISION_JOB, ProvisionPayload};
 use super::{Actor, ServiceError, Services};
@@ -33,6 +38,10 @@ pub enum SubmitError {
     Service(#[from] ServiceError),
 }
 
+/// How long a submission's names are held while its password is hashed. A crash in between
+/// leaves a hold that lapses after this.
+const NAME_HOLD_MS: i64 = 60_000;
+
 fn invalid(field: &'static str, code: FieldErrorCode, message: &str) -> SubmitError {
     SubmitError::Invalid(vec![FieldProblem {
         field,
@@ -40,18 +49,94 @@ fn invalid(field: &'static str, code: FieldErrorCode, message: &str) -> SubmitEr
     }])
 }
 
-/// Accepts a request: checks every field, hashes the password, stores the request with its
-/// names reserved and its provisioning job enqueued in one transaction.
+/// A digest of a submission without its passwords, to recognise a retried POST. Leaving the
+/// passwords out keeps a fast hash of them out of the database.
+pub fn fingerprint(raw: &RawSubmission) -> String {
+    let t = &raw.tenant;
+    let c = &raw.contact;
+    let fields = [
+        &raw.template_id,
+        &t.name,
+        &t.short_name,
+        &t.upn_suffix,
+        &t.admin_user_name,
+        &t.ani,
+        &c.first_name,
+        &c.last_name,
+        &c.email,
+        &c.phone,
+        &c.company,
+        &c.address,
+    ];
+    let mut digest = Sha256::new();
+    for field in fields {
+        match field {
+            Some(v) => {
+                digest.update([1u8]);
+                digest.update((v.len() as u64).to_le_bytes());
+                digest.update(v.as_bytes());
+            }
+            None => digest.update([0u8]),
+        }
+    }
+    digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The request an idempotency key already stands for: `Ok(Some)` when the body is the same,
+/// a field error when it differs, `Ok(None)` when the key is new.
+async fn replay(
+    services: &Services,
+    actor: &Actor,
+    key: &str,
+    fingerprint: &str,
+) -> Result<Option<RequestDetail>, SubmitError> {
+    match services
+        .store
+        .find_idempotency_key(&actor.id, key)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        None => Ok(None),
+        Some((stored, request_id)) if stored == fingerprint => {
+            Ok(Some(get_request(services, actor, &request_id).await?))
+        }
+        Some(_) => Err(invalid(
+            "Idempotency-Key",
+            FieldErrorCode::Mismatch,
+            "This Idempotency-Key was already used with a different request body.",
+        )),
+    }
+}
+
+/// Accepts a request: checks every field, holds its names (a duplicate is refused before any
+/// hashing), hashes the password, then stores the request, makes its names its own and
+/// enqueues its provisioning job in one transaction. With an idempotency key, a retry of the
+/// same body returns the first request.
 #[tracing::instrument(skip_all, fields(request.id, tenant.short_name))]
 pub async fn submit_request(
     services: &Services,
     actor: &Actor,
     raw: RawSubmission,
+    idempotency_key: Option<String>,
 ) -> Result<RequestDetail, SubmitError> {
     if !actor.is_landlord() {
         return Err(ServiceError::Forbidden.into());
     }
-    let portal_domain::submission::Submission {
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        actor_id: actor.id.clone(),
+        key,
+        fingerprint: fingerprint(&raw),
+    });
+    if let Some(idem) = &idempotency
+        && let Some(first) = replay(services, actor, &idem.key, &idem.fingerprint).await?
+    {
+        return Ok(first);
+    }
+    let Submission {
         template_id,
         tenant: t,
         contact: c,
@@ -62,19 +147,89 @@ pub async fn submit_request(
         Ok(_) => {
             return Err(invalid(
                 "template_id",
-                FieldErrorCode::Required,
+                FieldErrorCode::Retired,
                 "This template service package is retired; choose another.",
             ));
         }
         Err(StoreError::NotFound) => {
             return Err(invalid(
                 "template_id",
-                FieldErrorCode::Required,
+                FieldErrorCode::NotFound,
                 "There is no template service package with this id.",
             ));
         }
         Err(e) => return Err(ServiceError::from(e).into()),
     };
+
+    let id = portal_store::new_id();
+    tracing::Span::current()
+        .record("request.id", id.as_str())
+        .record("tenant.short_name", t.short_name.as_str());
+    let names = Names {
+        request_id: &id,
+        tenant_name: t.name.as_str(),
+        short_name: t.short_name.as_str(),
+        upn_suffix: t.upn_suffix.as_str(),
+    };
+    match services
+        .store
+        .hold_names(&names, portal_store::now_ms() + NAME_HOLD_MS)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict { what }) => return Err(SubmitError::Taken { field: what }),
+        Err(e) => return Err(ServiceError::from(e).into()),
+    }
+    let stored = store_request(
+        services,
+        actor,
+        &id,
+        &template,
+        &t,
+        &c,
+        password,
+        idempotency.as_ref(),
+    )
+    .await;
+    if stored.is_err() {
+        // Nothing was stored: let the names go at once rather than when the hold lapses.
+        if let Err(e) = services.store.release_names(&id).await {
+            warn!(error = %e, "could not release held names; they lapse on their own");
+        }
+    }
+    match stored {
+        Err(SubmitError::Taken { field }) if field == "idempotency_key" => {
+            // A concurrent retry with the same key stored first: answer as it did.
+            let idem = idempotency.as_ref().ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!("idempotency conflict without a key"))
+            })?;
+            replay(services, actor, &idem.key, &idem.fingerprint)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into()
+                })
+        }
+        Err(e) => Err(e),
+        Ok(()) => {
+            services.jobs_ready.notify_one();
+            info!("request accepted");
+            Ok(get_request(services, actor, &id).await?)
+        }
+    }
+}
+
+/// Hashes the password and stores the request with its job (and idempotency key).
+#[allow(clippy::too_many_arguments)]
+async fn store_request(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    template: &TemplateRow,
+    t: &TenantFields,
+    c: &ContactFields,
+    password: Password,
+    idempotency: Option<&Idempotency>,
+) -> Result<(), SubmitError> {
     // The plain password moves into the hashing task and is dropped there.
     let hash = services
         .hasher
@@ -82,14 +237,9 @@ pub async fn submit_request(
         .await
         .map_err(ServiceError::from)?
         .map_err(ServiceError::Internal)?;
-
-    let id = portal_store::new_id();
-    tracing::Span::current()
-        .record("request.id", id.as_str())
-        .record("tenant.short_name", t.short_name.as_str());
     let now = portal_store::now_ms();
     let request = NewRequest {
-        id: id.clone(),
+        id: id.to_owned(),
         status: RequestStatus::Accepted.as_str().to_owned(),
         template_id: template.id.clone(),
         template_version: template.version,
@@ -112,7 +262,7 @@ pub async fn submit_request(
         steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
     };
     let payload = serde_json::to_string(&ProvisionPayload {
-        request_id: id.clone(),
+        request_id: id.to_owned(),
     })
     .map_err(|e| ServiceError::Internal(e.into()))?;
     let job = NewJob {
@@ -121,14 +271,15 @@ pub async fn submit_request(
         run_at: now,
         max_attempts: PROVISION_ATTEMPTS,
     };
-    match services.store.submit_request(&request, &job).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict { what }) => return Err(SubmitError::Taken { field: what }),
-        Err(e) => return Err(ServiceError::from(e).into()),
+    match services
+        .store
+        .submit_request(&request, &job, idempotency)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict { what }) => Err(SubmitError::Taken { field: what }),
+        Err(e) => Err(ServiceError::from(e).into()),
     }
-    services.jobs_ready.notify_one();
-    info!("request accepted");
-    Ok(get_request(services, actor, &id).await?)
 }
 
 /// One request with its steps, if the actor may see it.

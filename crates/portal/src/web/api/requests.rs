@@ -1,7 +1,7 @@
 //! Tenant subscription requests: submit, read one, list.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
 use portal_domain::RequestStatus;
@@ -223,6 +223,7 @@ fn view_with(
 #[utoipa::path(
     post, path = "/api/v1/subscription-requests", tag = "subscription requests",
     security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried POST return the first answer")),
     request_body = SubmissionBody,
     responses(
         (status = 202, description = "Accepted; provisioning follows", body = RequestView),
@@ -239,9 +240,11 @@ fn view_with(
 pub async fn submit_request(
     State(state): State<AppState>,
     Auth(actor): Auth,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<SubmissionBody>,
 ) -> Result<(StatusCode, Json<RequestView>), ApiError> {
-    match request::submit_request(&state.services, &actor, body.into()).await {
+    let key = idempotency_key(&headers)?;
+    match request::submit_request(&state.services, &actor, body.into(), key).await {
         Ok(detail) => Ok((StatusCode::ACCEPTED, Json(view(detail)))),
         Err(SubmitError::Invalid(problems)) => Err(ApiError::Invalid(problems)),
         Err(SubmitError::Taken { field }) => Err(ApiError::Conflict {
@@ -253,6 +256,22 @@ pub async fn submit_request(
             field: Some(field),
         }),
         Err(SubmitError::Service(e)) => Err(e.into()),
+    }
+}
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters, when present.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(v) if (1..=255).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(v.to_owned()))
+        }
+        _ => Err(ApiError::BadRequest(
+            "bad_idempotency_key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.".into(),
+        )),
     }
 }
 
