@@ -119,6 +119,12 @@ impl RawSubmission {
         let template_id = p.check(
             "template_id",
             match self.template_id.as_deref().map(str::trim) {
+                Some(id) if id.len() > 64 || id.chars().any(char::is_control) => {
+                    Err(FieldError::new(
+                        crate::FieldErrorCode::NotFound,
+                        "There is no template service package with this id.",
+                    ))
+                }
                 Some(id) if !id.is_empty() => Ok(id.to_owned()),
                 _ => Err(FieldError::new(
                     crate::FieldErrorCode::Required,

@@ -22,9 +22,19 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 Self::Unavailable(e.to_string())
             }
+            sqlx::Error::Database(db) if is_busy(db.as_ref()) => Self::Unavailable(db.to_string()),
             other => Self::Other(other.into()),
         }
     }
+}
+
+/// A database too busy to answer now: SQLite still locked after its busy timeout, or a
+/// PostgreSQL lock or statement timeout.
+fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    matches!(
+        db.code().as_deref(),
+        Some("5" | "6" | "261" | "262" | "517" | "55P03" | "57014" | "57P01")
+    ) || db.message().contains("database is locked")
 }
 
 /// Whether an error is a unique-constraint violation.

@@ -63,11 +63,15 @@ pub struct QueueDepth {
     pub dead: i64,
 }
 
-const CLAIM_POSTGRES: &str = "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
-     attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
-                  ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, kind, payload, attempts, max_attempts, locked_by";
+// The chosen rows are materialised first so that the planner cannot re-run the locking
+// subquery and hand out more rows than the limit.
+const CLAIM_POSTGRES: &str = "WITH chosen AS MATERIALIZED ( \
+         SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
+         ORDER BY run_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
+     attempts = jobs.attempts + 1 \
+     FROM chosen WHERE jobs.id = chosen.id \
+     RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.locked_by";
 
 // SQLite has one writer at a time, so the single statement is already exclusive.
 const CLAIM_SQLITE: &str = "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
@@ -185,19 +189,24 @@ impl Store {
         })
     }
 
-    /// Puts every job whose lease expired back on the queue (or marks it dead when that was
-    /// its last attempt). Returns how many were rescued.
-    pub async fn rescue_expired_jobs(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+    /// Puts every job whose lease expired back on the queue, or marks it dead when that was
+    /// its last attempt. Returns how many went back, and the jobs that died, so that their
+    /// owners can be told.
+    pub async fn rescue_expired_jobs(&self, now: i64) -> Result<(u64, Vec<JobRow>), StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(
             "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
              run_at = $1, locked_by = NULL, locked_until = NULL, \
              last_error = 'the worker stopped renewing its lease' \
-             WHERE status = 'running' AND locked_until < $1",
+             WHERE status = 'running' AND locked_until < $1 \
+             RETURNING id, kind, payload, status, run_at, attempts, max_attempts, locked_by, \
+             locked_until, last_error",
         )
         .bind(now)
-        .execute(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        let (dead, requeued): (Vec<JobRow>, Vec<JobRow>) =
+            rows.into_iter().partition(|j| j.status == "dead");
+        Ok((requeued.len() as u64, dead))
     }
 
     pub async fn get_job(&self, id: i64) -> Result<JobRow, StoreError> {

@@ -8,7 +8,7 @@ use crate::job::{NewJob, enqueue_in};
 use crate::{Backend, Store, StoreError};
 
 /// A request that passed every field rule, ready to store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NewRequest {
     pub id: String,
     pub status: String,
@@ -32,6 +32,16 @@ pub struct NewRequest {
     pub scheduled_for: Option<i64>,
     /// The names of the provisioning steps, in order, recorded as pending.
     pub steps: Vec<String>,
+}
+
+impl std::fmt::Debug for NewRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRequest")
+            .field("id", &self.id)
+            .field("status", &self.status)
+            .field("tenant_name", &self.tenant_name)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An `Idempotency-Key` to record with a submission.

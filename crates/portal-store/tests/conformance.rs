@@ -52,6 +52,8 @@ conformance!(
     a_held_name_blocks_others_until_it_is_released_or_lapses,
     a_stored_request_keeps_its_names_for_good,
     an_idempotency_key_is_recorded_once_per_actor,
+    a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so,
+    a_claim_never_hands_out_more_jobs_than_asked,
 );
 
 async fn open(db: &TestDatabase) -> Store {
@@ -234,17 +236,17 @@ async fn an_expired_lease_is_rescued_and_its_old_holder_can_no_longer_finish_it(
         "leased"
     );
     assert_eq!(
-        store.rescue_expired_jobs(now + 500).await.unwrap(),
+        store.rescue_expired_jobs(now + 500).await.unwrap().0,
         0,
         "lease still valid"
     );
     assert!(store.heartbeat_job(&first, now + 2_000).await.unwrap());
     assert_eq!(
-        store.rescue_expired_jobs(now + 1_500).await.unwrap(),
+        store.rescue_expired_jobs(now + 1_500).await.unwrap().0,
         0,
         "heartbeat extended it"
     );
-    assert_eq!(store.rescue_expired_jobs(now + 2_500).await.unwrap(), 1);
+    assert_eq!(store.rescue_expired_jobs(now + 2_500).await.unwrap().0, 1);
     let second = store
         .claim_jobs("other", 10, 1_000, now + 2_500)
         .await
@@ -618,4 +620,40 @@ async fn an_idempotency_key_is_recorded_once_per_actor(store: Store) {
         .submit_request(&second, &job("provision", &second.id), Some(&other_actor))
         .await
         .unwrap();
+}
+
+async fn a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so(store: Store) {
+    let id = store
+        .enqueue(&NewJob {
+            max_attempts: 1,
+            ..job("provision", "{}")
+        })
+        .await
+        .unwrap();
+    let now = now_ms();
+    let claimed = store.claim_jobs("gone", 5, 1_000, now).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let (requeued, dead) = store.rescue_expired_jobs(now + 1_001).await.unwrap();
+    assert_eq!(requeued, 0);
+    assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(dead[0].payload, "{}");
+    assert!(
+        store
+            .claim_jobs("w", 5, 1_000, now + 5_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_claim_never_hands_out_more_jobs_than_asked(store: Store) {
+    for i in 0..20 {
+        store.enqueue(&job("noop", &i.to_string())).await.unwrap();
+    }
+    let now = now_ms();
+    assert_eq!(
+        store.claim_jobs("w", 3, 60_000, now).await.unwrap().len(),
+        3
+    );
+    assert_eq!(store.queue_depth().await.unwrap().running, 3);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 /// The Provisioning Portal: tenant subscription requests for multi-tenant cloud contact centers.
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(name = "portal", version, about, long_about = None)]
 pub struct Cli {
     #[command(flatten)]
@@ -30,7 +30,7 @@ pub enum Command {
     Migrate,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct Settings {
     /// Address and port to listen on (`127.0.0.1:0` picks a free port).
     #[arg(
@@ -130,8 +130,9 @@ impl SettingError {
     }
 }
 
-/// Settings checked and resolved, ready to use.
-#[derive(Debug, Clone)]
+/// Settings checked and resolved, ready to use. Its Debug form leaves out the password and the
+/// URLs, which may carry credentials.
+#[derive(Clone)]
 pub struct Resolved {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -143,6 +144,18 @@ pub struct Resolved {
     pub mail_from: String,
     pub worker_concurrency: usize,
     pub job_lease: Duration,
+}
+
+impl std::fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolved")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("admin_username", &self.admin_username)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .field("job_lease", &self.job_lease)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Settings {

@@ -104,6 +104,17 @@ async fn shutdown_signal() {
     tracing::info!("stopping");
 }
 
+/// Closes the pool, without waiting for ever on a job still holding a connection: its lease
+/// lapses and another worker takes it up.
+async fn close(store: &Store) {
+    if tokio::time::timeout(std::time::Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("closed with a database connection still in use");
+    }
+}
+
 /// Runs a command to its end.
 pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError> {
     match command {
@@ -123,7 +134,7 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
             shutdown_signal().await;
             let _ = stop_tx.send(true);
             let _ = worker.await;
-            store.close().await;
+            close(&store).await;
             Ok(())
         }
         Command::Serve { no_worker } => serve(settings, no_worker).await,
@@ -194,6 +205,6 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     if let Some(worker) = worker {
         let _ = worker.await;
     }
-    store.close().await;
+    close(&store).await;
     served.map_err(|e| StartError::Other(format!("the server stopped: {e}")))
 }

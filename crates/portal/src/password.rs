@@ -21,8 +21,17 @@ pub struct Hasher {
     inner: Arc<Inner>,
 }
 
+/// Decrements the waiting count when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 struct Inner {
-    running: Semaphore,
+    running: Arc<Semaphore>,
     queued: AtomicUsize,
     max_queued: usize,
     /// A hash of a random password, verified against when a user does not exist, so that an
@@ -66,7 +75,7 @@ impl Hasher {
     pub fn new(parallel: usize, max_queued: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                running: Semaphore::new(parallel.max(1)),
+                running: Arc::new(Semaphore::new(parallel.max(1))),
                 queued: AtomicUsize::new(0),
                 max_queued,
                 dummy: OnceCell::new(),
@@ -86,22 +95,33 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Overloaded> {
-        let permit = match self.inner.running.try_acquire() {
+        let permit = match self.inner.running.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 if self.inner.queued.fetch_add(1, Ordering::SeqCst) >= self.inner.max_queued {
                     self.inner.queued.fetch_sub(1, Ordering::SeqCst);
                     return Err(Overloaded);
                 }
-                let permit = self.inner.running.acquire().await;
-                self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+                // Counts down even when the caller gives up waiting (a client that hung up).
+                let _waiting = Waiting(&self.inner.queued);
                 // The semaphore is never closed, so acquiring can only fail if it were.
-                permit.map_err(|_| Overloaded)?
+                self.inner
+                    .running
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| Overloaded)?
             }
         };
-        let result = tokio::task::spawn_blocking(work).await;
-        drop(permit);
-        result.map_err(|_| Overloaded)
+        // The permit goes with the work: a caller that stops waiting does not free the slot
+        // while the hash still runs.
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| Overloaded)
     }
 
     /// Hashes a password; the plain text is dropped as soon as the hash exists.

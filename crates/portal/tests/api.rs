@@ -45,6 +45,7 @@ on_both!(
     requests_are_listed_newest_first_and_paged_by_cursor,
     templates_are_listed_with_their_objects,
     operations_endpoints_answer,
+    hostile_text_in_paths_queries_and_sign_in_gets_a_4xx_in_the_error_shape,
 );
 
 async fn json_of(r: reqwest::Response) -> Value {
@@ -479,4 +480,38 @@ async fn operations_endpoints_answer(app: &TestApp) {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+async fn hostile_text_in_paths_queries_and_sign_in_gets_a_4xx_in_the_error_shape(app: &TestApp) {
+    for (path, status, code) in [
+        ("/api/v1/subscription-requests/%00", 404, "not_found"),
+        ("/api/v1/tenants/abc%00def", 404, "not_found"),
+        ("/api/v1/templates/%0A", 404, "not_found"),
+        ("/api/v1/tenants/%FF%FE", 400, "bad_path"),
+        ("/api/v1/subscription-requests?q=a%00b", 400, "bad_query"),
+        ("/api/v1/subscription-requests?cursor=%00", 400, "bad_query"),
+    ] {
+        let r = app.get(path, &app.token).await;
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        assert_error_shape(&json_of(r).await, code);
+    }
+    let r = app.login("admin\u{0}", "whatever-it-is").await;
+    assert_eq!(r.status(), 401);
+    let mut body = submission("KentonElectronics");
+    body["template_id"] = json!("voice\u{0}");
+    let r = app.submit(&body).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        json_of(r).await["error"]["fields"][0]["field"],
+        "template_id"
+    );
+    // The auth scheme's name is case-insensitive.
+    let r = app
+        .client
+        .get(app.url("/api/v1/templates"))
+        .header("authorization", format!("bearer {}", app.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
 }

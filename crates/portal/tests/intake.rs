@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{Db, TENANT_PASSWORD, TestApp, spawn_app, submission};
+use common::{Db, TestApp, spawn_app, submission};
 use serde_json::{Value, json};
 
 macro_rules! on_both {
@@ -362,7 +362,7 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_answer(app: &Te
     let other = post("order-17", submission("SomethingElse")).await.unwrap();
     assert_eq!(other.status(), 422);
     let err: Value = other.json().await.unwrap();
-    assert_eq!(err["error"]["fields"][0]["field"], "Idempotency-Key");
+    assert_eq!(err["error"]["code"], "idempotency_key_reused");
     // Without the key, the same body is a duplicate.
     assert_eq!(
         app.submit(&submission("KentonElectronics")).await.status(),
@@ -382,6 +382,8 @@ async fn a_retry_with_the_same_idempotency_key_returns_the_first_answer(app: &Te
 }
 
 async fn an_overloaded_hasher_answers_503_with_retry_after_and_keeps_nothing(app: &TestApp) {
+    // One hash at a time and one waiting, so that a burst certainly overflows it.
+    let app = &app.with_hasher(portal::password::Hasher::new(1, 1)).await;
     let tasks: Vec<_> = (0..60)
         .map(|i| {
             let client = app.client.clone();
@@ -428,5 +430,4 @@ async fn an_overloaded_hasher_answers_503_with_retry_after_and_keeps_nothing(app
         .submit(&submission(&format!("Flood{}", refused[0])))
         .await;
     assert_eq!(r.status(), 202);
-    assert!(!TENANT_PASSWORD.is_empty());
 }

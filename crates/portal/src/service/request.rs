@@ -34,6 +34,9 @@ pub enum SubmitError {
     /// A name is already held by a tenant or an open request; names the field.
     #[error("{field} is already taken")]
     Taken { field: String },
+    /// The idempotency key was used before with another body.
+    #[error("the idempotency key was used with another body")]
+    IdempotencyKeyReused,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -104,11 +107,7 @@ async fn replay(
         Some((stored, request_id)) if stored == fingerprint => {
             Ok(Some(get_request(services, actor, &request_id).await?))
         }
-        Some(_) => Err(invalid(
-            "Idempotency-Key",
-            FieldErrorCode::Mismatch,
-            "This Idempotency-Key was already used with a different request body.",
-        )),
+        Some(_) => Err(SubmitError::IdempotencyKeyReused),
     }
 }
 
@@ -177,7 +176,16 @@ pub async fn submit_request(
         .await
     {
         Ok(()) => {}
-        Err(StoreError::Conflict { what }) => return Err(SubmitError::Taken { field: what }),
+        Err(StoreError::Conflict { what }) => {
+            // A retry racing its first attempt finds the names taken by that attempt: when
+            // the first has been stored meanwhile, answer as it did.
+            if let Some(idem) = &idempotency
+                && let Some(first) = replay(services, actor, &idem.key, &idem.fingerprint).await?
+            {
+                return Ok(first);
+            }
+            return Err(SubmitError::Taken { field: what });
+        }
         Err(e) => return Err(ServiceError::from(e).into()),
     }
     let stored = store_request(

@@ -71,7 +71,7 @@ pub async fn seed_templates(services: &Services) -> Result<usize, ServiceError> 
 }
 
 /// What happened to the first landlord administrator at start.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub enum FirstAdmin {
     /// One exists already.
     Exists,
@@ -79,6 +79,16 @@ pub enum FirstAdmin {
     Created,
     /// Created with this generated password, to be shown once.
     CreatedWithPassword(String),
+}
+
+impl std::fmt::Debug for FirstAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Exists => "Exists",
+            Self::Created => "Created",
+            Self::CreatedWithPassword(_) => "CreatedWithPassword(..)",
+        })
+    }
 }
 
 /// Creates the landlord administrator when there is none yet.

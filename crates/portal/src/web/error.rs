@@ -69,6 +69,9 @@ pub enum ApiError {
     /// 422: fields broke their rules; all of them are listed.
     #[error("invalid fields")]
     Invalid(Vec<FieldProblem>),
+    /// 422: the request cannot be taken as it is, with no single field at fault.
+    #[error("{1}")]
+    Unprocessable(&'static str, String),
     /// 503: overloaded or the database is unreachable; `Retry-After` says when to come back.
     #[error("unavailable")]
     Unavailable,
@@ -179,6 +182,9 @@ impl IntoResponse for ApiError {
                     message,
                     Some(fields),
                 )
+            }
+            Self::Unprocessable(code, message) => {
+                body(StatusCode::UNPROCESSABLE_ENTITY, code, message, None)
             }
             Self::Unavailable => {
                 let mut r = body(

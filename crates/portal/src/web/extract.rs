@@ -63,7 +63,11 @@ impl FromRequestParts<AppState> for Auth {
         let token = header
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| {
+                // The scheme name is case-insensitive (RFC 9110).
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(token)
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or(ApiError::Unauthorized(
@@ -75,5 +79,28 @@ impl FromRequestParts<AppState> for Auth {
                 "The token is unknown or has expired; sign in again.",
             )),
         }
+    }
+}
+
+/// The id in a path (`/api/v1/tenants/{id}`). Ids are short printable text: anything else
+/// cannot name an object, so it is "not found" without asking the database; a path that is
+/// not valid percent-encoded UTF-8 is a 400 in the contract's shape.
+#[derive(Debug)]
+pub struct IdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(id) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| {
+                    ApiError::BadRequest("bad_path", "The address is not valid.".into())
+                })?;
+        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()) {
+            return Err(ApiError::NotFound);
+        }
+        Ok(Self(id))
     }
 }

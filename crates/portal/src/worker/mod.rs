@@ -65,8 +65,22 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
                 .rescue_expired_jobs(portal_store::now_ms())
                 .await
             {
-                Ok(0) => {}
-                Ok(n) => info!(jobs = n, "rescued jobs whose lease expired"),
+                Ok((requeued, dead)) => {
+                    if requeued > 0 {
+                        info!(jobs = requeued, "rescued jobs whose lease expired");
+                    }
+                    for job in dead {
+                        error!(job.id = job.id, job.kind = %job.kind, "a job's lease lapsed on its last attempt");
+                        services.metrics.record_job(JobOutcome::Dead);
+                        on_dead(
+                            &services,
+                            &job.kind,
+                            &job.payload,
+                            "the worker stopped renewing its lease",
+                        )
+                        .await;
+                    }
+                }
                 Err(e) => warn!(error = %e, "could not rescue expired jobs"),
             }
             last_rescue = Some(tokio::time::Instant::now());
@@ -216,7 +230,7 @@ async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
                     }
                     Ok(FailOutcome::Dead) => {
                         error!(error = %message, "job failed for the last time");
-                        on_dead(services, &job, &message).await;
+                        on_dead(services, &job.kind, &job.payload, &message).await;
                         JobOutcome::Dead
                     }
                     Ok(FailOutcome::LostLease) => JobOutcome::Lost,
@@ -248,9 +262,9 @@ async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
 }
 
 /// What a job's last failed attempt leaves behind.
-async fn on_dead(services: &Services, job: &ClaimedJob, message: &str) {
-    if job.kind == PROVISION_JOB
-        && let Ok(payload) = serde_json::from_str::<ProvisionPayload>(&job.payload)
+async fn on_dead(services: &Services, kind: &str, payload: &str, message: &str) {
+    if kind == PROVISION_JOB
+        && let Ok(payload) = serde_json::from_str::<ProvisionPayload>(payload)
         && let Err(e) = provision::give_up(services, &payload.request_id, message).await
     {
         error!(error = %e, "could not mark the request failed");

@@ -135,6 +135,31 @@ impl TestApp {
             .len()
     }
 
+    /// A second server over the same database whose password hasher is `hasher`.
+    pub async fn with_hasher(&self, hasher: portal::password::Hasher) -> TestApp {
+        let mut services = Services::new(self.store.clone());
+        services.hasher = hasher;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = router(AppState {
+            services: services.clone(),
+        });
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::new(),
+            services,
+            store: self.store.clone(),
+            token: self.token.clone(),
+            db: None,
+            server,
+        }
+    }
+
     pub async fn finish(mut self) {
         self.server.abort();
         self.store.close().await;

@@ -1,6 +1,6 @@
 //! Tenant subscription requests: submit, read one, list.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::service::request::{self, RequestDetail, SubmitError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
-use crate::web::extract::{ApiJson, Auth};
+use crate::web::extract::{ApiJson, Auth, IdPath};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -247,6 +247,10 @@ pub async fn submit_request(
     match request::submit_request(&state.services, &actor, body.into(), key).await {
         Ok(detail) => Ok((StatusCode::ACCEPTED, Json(view(detail)))),
         Err(SubmitError::Invalid(problems)) => Err(ApiError::Invalid(problems)),
+        Err(SubmitError::IdempotencyKeyReused) => Err(ApiError::Unprocessable(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used with a different request body.".into(),
+        )),
         Err(SubmitError::Taken { field }) => Err(ApiError::Conflict {
             message: format!(
                 "This {} is already used by another tenant or request.",
@@ -294,7 +298,7 @@ fn field_label(field: &str) -> &'static str {
 pub async fn get_request(
     State(state): State<AppState>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<RequestView>, ApiError> {
     Ok(Json(view(
         request::get_request(&state.services, &actor, &id).await?,
@@ -338,6 +342,16 @@ pub async fn list_requests(
         return Err(ApiError::BadRequest(
             "bad_query",
             "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
+        ));
+    }
+    if [&query.q, &query.cursor, &query.status]
+        .into_iter()
+        .flatten()
+        .any(|v| v.len() > 200 || v.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "bad_query",
+            "Query values must be printable text of at most 200 characters.".into(),
         ));
     }
     let limit = query.limit.unwrap_or(50);

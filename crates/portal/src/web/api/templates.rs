@@ -1,6 +1,6 @@
 //! `GET /api/v1/templates` and `GET /api/v1/templates/{id}`: the template service packages.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::service::template;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
-use crate::web::extract::Auth;
+use crate::web::extract::{Auth, IdPath};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,7 +91,7 @@ pub async fn list_templates(
 pub async fn get_template(
     State(state): State<AppState>,
     Auth(_actor): Auth,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<TemplateView>, ApiError> {
     let (t, objects) = template::get_template(&state.services, &id).await?;
     let mut v = view(t)?;

@@ -1,6 +1,6 @@
 //! `GET /api/v1/tenants` and `GET /api/v1/tenants/{id}`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -10,7 +10,7 @@ use super::requests::TemplateRef;
 use crate::service::tenant;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
-use crate::web::extract::Auth;
+use crate::web::extract::{Auth, IdPath};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -96,7 +96,7 @@ pub async fn list_tenants(
 pub async fn get_tenant(
     State(state): State<AppState>,
     Auth(actor): Auth,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> Result<Json<TenantView>, ApiError> {
     Ok(Json(view(
         tenant::get_tenant(&state.services, &actor, &id).await?,
