@@ -4,7 +4,20 @@ use std::fmt;
 use std::str::FromStr;
 
 /// The steps of provisioning a request, in the order they run.
-pub const PROVISIONING_STEPS: [&str; 3] = ["create_tenant", "create_administrator", "activate"];
+pub const PROVISIONING_STEPS: [&str; 6] = [
+    STEP_RESERVE_NAMES,
+    STEP_CREATE_TENANT,
+    STEP_CREATE_ADMINISTRATOR,
+    STEP_CLONE_CONFIGURATION,
+    STEP_ASSIGN_ANI_AND_UPN_SUFFIX,
+    STEP_ACTIVATE,
+];
+pub const STEP_RESERVE_NAMES: &str = "reserve_names";
+pub const STEP_CREATE_TENANT: &str = "create_tenant";
+pub const STEP_CREATE_ADMINISTRATOR: &str = "create_administrator";
+pub const STEP_CLONE_CONFIGURATION: &str = "clone_configuration";
+pub const STEP_ASSIGN_ANI_AND_UPN_SUFFIX: &str = "assign_ani_and_upn_suffix";
+pub const STEP_ACTIVATE: &str = "activate";
 
 /// Where a subscription request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,6 +77,17 @@ impl RequestStatus {
         TransitionError { from: self, action }
     }
 
+    /// The statuses from which `action` (a staff action's name) is allowed, and where it leads.
+    pub fn action(self, action: &str) -> Option<Result<Self, TransitionError>> {
+        Some(match action {
+            "retry" => self.retry(),
+            "cancel" => self.cancel(),
+            "run-now" => self.run_now(),
+            "reschedule" => self.reschedule(),
+            _ => return None,
+        })
+    }
+
     /// The worker starts (or resumes) provisioning.
     pub fn start_provisioning(self) -> Result<Self, TransitionError> {
         match self {
@@ -77,6 +101,41 @@ impl RequestStatus {
         match self {
             Self::Provisioning => Ok(Self::Completed),
             other => Err(other.refuse("completed")),
+        }
+    }
+
+    /// Staff retry a failed request.
+    pub fn retry(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Failed => Ok(Self::Accepted),
+            other => Err(other.refuse("retried")),
+        }
+    }
+
+    /// Staff cancel a request that has not started.
+    pub fn cancel(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Accepted
+            | Self::Scheduled
+            | Self::PendingApproval
+            | Self::PendingVerification => Ok(Self::Cancelled),
+            other => Err(other.refuse("cancelled")),
+        }
+    }
+
+    /// Staff start a scheduled request now.
+    pub fn run_now(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Scheduled => Ok(Self::Accepted),
+            other => Err(other.refuse("run now")),
+        }
+    }
+
+    /// Staff move a scheduled request to another time.
+    pub fn reschedule(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::Scheduled => Ok(Self::Scheduled),
+            other => Err(other.refuse("rescheduled")),
         }
     }
 
@@ -139,6 +198,32 @@ mod tests {
             "a request that is completed cannot be provisioned"
         );
         assert!(RequestStatus::Cancelled.start_provisioning().is_err());
+    }
+
+    #[test]
+    fn staff_actions_are_allowed_only_from_their_statuses() {
+        assert_eq!(RequestStatus::Failed.retry(), Ok(RequestStatus::Accepted));
+        assert!(RequestStatus::Completed.retry().is_err());
+        assert_eq!(
+            RequestStatus::Scheduled.cancel(),
+            Ok(RequestStatus::Cancelled)
+        );
+        assert_eq!(
+            RequestStatus::Accepted.cancel(),
+            Ok(RequestStatus::Cancelled)
+        );
+        assert!(RequestStatus::Provisioning.cancel().is_err());
+        assert_eq!(
+            RequestStatus::Scheduled.run_now(),
+            Ok(RequestStatus::Accepted)
+        );
+        assert!(RequestStatus::Accepted.run_now().is_err());
+        assert!(RequestStatus::Accepted.reschedule().is_err());
+        let err = RequestStatus::Completed.cancel().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a request that is completed cannot be cancelled"
+        );
     }
 
     #[test]

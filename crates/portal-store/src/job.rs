@@ -12,6 +12,8 @@ use crate::{Backend, Store, StoreError};
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub kind: String,
+    /// The object the job works on (a request id), if any.
+    pub subject: Option<String>,
     pub payload: String,
     pub run_at: i64,
     pub max_attempts: i64,
@@ -88,14 +90,15 @@ pub(crate) async fn enqueue_in(
     now: i64,
 ) -> Result<i64, StoreError> {
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at) \
-         VALUES ($1, $2, 'queued', $3, 0, $4, $5) RETURNING id",
+        "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at, subject) \
+         VALUES ($1, $2, 'queued', $3, 0, $4, $5, $6) RETURNING id",
     )
     .bind(&job.kind)
     .bind(&job.payload)
     .bind(job.run_at)
     .bind(job.max_attempts)
     .bind(now)
+    .bind(&job.subject)
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)

@@ -6,6 +6,7 @@
 
 mod error;
 pub mod job;
+pub mod provision;
 pub mod request;
 pub mod template;
 pub mod tenant;

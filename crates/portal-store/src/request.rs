@@ -5,7 +5,7 @@ use sqlx::{Any, Transaction};
 
 use crate::error::is_unique_violation;
 use crate::job::{NewJob, enqueue_in};
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// A request that passed every field rule, ready to store.
 #[derive(Clone)]
@@ -102,16 +102,6 @@ pub struct RequestFilter {
     pub limit: i64,
 }
 
-/// What provisioning writes when it completes a request.
-#[derive(Debug, Clone)]
-pub struct CompletedProvisioning {
-    pub request_id: String,
-    pub tenant_id: String,
-    pub admin_user_id: String,
-    pub admin_login: String,
-    pub now: i64,
-}
-
 const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant_name, short_name, \
      upn_suffix, admin_user_name, admin_personnel_id, ani, contact_first_name, contact_last_name, \
      contact_email, contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
@@ -137,7 +127,7 @@ pub struct Names<'a> {
 /// Takes or confirms the request's names: a lapsed hold of anyone is cleared first, then each
 /// name is inserted, or, when this request already holds it, its hold is set to `held_until`
 /// (`None`: for good). `Conflict` names the first field another request or tenant holds.
-async fn reserve_names(
+pub(crate) async fn reserve_names(
     tx: &mut Transaction<'static, Any>,
     names: &Names<'_>,
     held_until: Option<i64>,
@@ -366,117 +356,6 @@ impl Store {
             query = query.bind(before.clone());
         }
         Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
-    }
-
-    /// Moves a request from `from` to `to` only if it is still in `from`; false otherwise.
-    pub async fn transition_request(
-        &self,
-        id: &str,
-        from: &str,
-        to: &str,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE subscription_requests SET status = $1, \
-             started_at = CASE WHEN $1 = 'provisioning' THEN COALESCE(started_at, $2) ELSE started_at END \
-             WHERE id = $3 AND status = $4",
-        )
-        .bind(to)
-        .bind(now)
-        .bind(id)
-        .bind(from)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Creates the tenant and its administrator (moving the request's password hash to the
-    /// user and erasing it from the request), records the steps done and completes the request:
-    /// all or nothing. False when the request was no longer provisioning (already done).
-    pub async fn complete_provisioning(
-        &self,
-        done: &CompletedProvisioning,
-    ) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let row: Option<RequestRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE id = $1{lock}"
-        )))
-        .bind(&done.request_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let request = row.ok_or(StoreError::NotFound)?;
-        if request.status != "provisioning" {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO tenants (id, request_id, name, short_name, upn_suffix, ani, status, template_id, \
-             template_version, admin_personnel_id, admin_login, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, $9, $10, $11)",
-        )
-        .bind(&done.tenant_id)
-        .bind(&request.id)
-        .bind(&request.tenant_name)
-        .bind(&request.short_name)
-        .bind(&request.upn_suffix)
-        .bind(&request.ani)
-        .bind(&request.template_id)
-        .bind(request.template_version)
-        .bind(&request.admin_personnel_id)
-        .bind(&done.admin_login)
-        .bind(done.now)
-        .execute(&mut *tx)
-        .await?;
-        let user = sqlx::query(
-            "INSERT INTO users (id, username, username_key, password_hash, role, tenant_id, created_at) \
-             SELECT $1, $2, $3, admin_password_hash, 'tenant_admin', $4, $5 \
-             FROM subscription_requests WHERE id = $6 AND admin_password_hash IS NOT NULL",
-        )
-        .bind(&done.admin_user_id)
-        .bind(&done.admin_login)
-        .bind(done.admin_login.to_lowercase())
-        .bind(&done.tenant_id)
-        .bind(done.now)
-        .bind(&request.id)
-        .execute(&mut *tx)
-        .await;
-        match user {
-            Ok(r) if r.rows_affected() == 1 => {}
-            Ok(_) => {
-                return Err(StoreError::Other(anyhow::anyhow!(
-                    "request {} has no administrator password left to move",
-                    request.id
-                )));
-            }
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict {
-                    what: "tenant.admin_user_name".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-        sqlx::query(
-            "UPDATE request_steps SET status = 'done', started_at = COALESCE(started_at, $1), \
-             finished_at = $1 WHERE request_id = $2 AND status <> 'done'",
-        )
-        .bind(done.now)
-        .bind(&request.id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE subscription_requests SET status = 'completed', admin_password_hash = NULL, \
-             tenant_id = $1, finished_at = $2, error = NULL WHERE id = $3",
-        )
-        .bind(&done.tenant_id)
-        .bind(done.now)
-        .bind(&request.id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Marks a request failed with a reason people can read, and frees its names.

@@ -6,7 +6,8 @@
 use std::collections::HashSet;
 
 use portal_store::job::{FailOutcome, NewJob};
-use portal_store::request::{CompletedProvisioning, Idempotency, Names, NewRequest, RequestFilter};
+use portal_store::provision::{RequestChange, StepOutcome};
+use portal_store::request::{Idempotency, Names, NewRequest, RequestFilter};
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::TestDatabase;
 use portal_store::user::NewUser;
@@ -45,7 +46,8 @@ conformance!(
     concurrent_claims_never_hand_out_the_same_job_twice,
     an_expired_lease_is_rescued_and_its_old_holder_can_no_longer_finish_it,
     a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt,
-    completing_provisioning_twice_creates_one_tenant_and_one_administrator,
+    every_step_runs_once_and_a_repeat_changes_nothing,
+    giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry,
     a_failed_request_frees_its_names,
     tokens_work_until_they_expire,
     requests_are_listed_newest_first_by_page_and_filter,
@@ -98,13 +100,23 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         submitted_by: None,
         submitted_at: now_ms(),
         scheduled_for: None,
-        steps: vec!["create_tenant".into(), "create_administrator".into()],
+        steps: [
+            "reserve_names",
+            "create_tenant",
+            "create_administrator",
+            "clone_configuration",
+            "assign_ani_and_upn_suffix",
+            "activate",
+        ]
+        .map(String::from)
+        .to_vec(),
     }
 }
 
 fn job(kind: &str, payload: &str) -> NewJob {
     NewJob {
         kind: kind.into(),
+        subject: None,
         payload: payload.into(),
         run_at: now_ms(),
         max_attempts: 3,
@@ -129,7 +141,7 @@ async fn a_submitted_request_is_stored_with_its_steps_and_its_job(store: Store) 
     assert_eq!(row.notification_status, "none");
     let steps = store.request_steps(&r.id).await.unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["create_tenant", "create_administrator"]);
+    assert_eq!(names, r.steps);
     assert!(steps.iter().all(|s| s.status == "pending"));
     assert_eq!(store.queue_depth().await.unwrap().queued, 1);
     assert!(matches!(
@@ -308,66 +320,112 @@ async fn a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt
     assert_eq!(store.queue_depth().await.unwrap().dead, 1);
 }
 
-async fn completing_provisioning_twice_creates_one_tenant_and_one_administrator(store: Store) {
+async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
     let r = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
         .submit_request(&r, &job("provision", &r.id), None)
         .await
         .unwrap();
     let now = now_ms();
-    assert!(
-        store
-            .transition_request(&r.id, "accepted", "provisioning", now)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .transition_request(&r.id, "accepted", "provisioning", now)
-            .await
-            .unwrap()
-    );
-    let done = CompletedProvisioning {
-        request_id: r.id.clone(),
-        tenant_id: new_id(),
-        admin_user_id: new_id(),
-        admin_login: "prpkeAdmin@kenton-electronics.com".into(),
+    let start = RequestChange {
+        request_id: &r.id,
+        actor_id: None,
+        action: "provisioning_started",
+        from: &["accepted"],
+        to: "provisioning",
         now,
+        scheduled_for: None,
+        run_job_at: None,
+        new_job: None,
+        reserve_names: false,
+        release_names: false,
+        detail: None,
     };
-    assert!(store.complete_provisioning(&done).await.unwrap());
-    let again = CompletedProvisioning {
-        tenant_id: new_id(),
-        admin_user_id: new_id(),
-        ..done.clone()
-    };
-    assert!(!store.complete_provisioning(&again).await.unwrap());
-    assert_eq!(store.count_tenants_for_request(&r.id).await.unwrap(), 1);
-    let row = store.get_request(&r.id).await.unwrap();
-    assert_eq!(
-        (row.status.as_str(), row.tenant_id.as_deref()),
-        ("completed", Some(done.tenant_id.as_str()))
-    );
-    assert_eq!(row.started_at, Some(now));
+    assert_eq!(store.act_on_request(&start).await.unwrap(), "accepted");
     assert!(
-        store
-            .request_steps(&r.id)
-            .await
-            .unwrap()
-            .iter()
-            .all(|s| s.status == "done")
+        matches!(store.act_on_request(&start).await, Err(StoreError::Conflict { what }) if what == "provisioning")
     );
-    let tenant = store.get_tenant(&done.tenant_id).await.unwrap();
-    assert_eq!(tenant.admin_personnel_id, "prpkeAdmin");
+    for round in 0..2 {
+        let expect = if round == 0 {
+            StepOutcome::Done
+        } else {
+            StepOutcome::AlreadyDone
+        };
+        assert_eq!(
+            store
+                .step_create_tenant(&r.id, "create_tenant", &new_id(), now)
+                .await
+                .unwrap(),
+            expect
+        );
+        assert_eq!(
+            store
+                .step_create_administrator(&r.id, "create_administrator", &new_id(), now)
+                .await
+                .unwrap(),
+            expect
+        );
+        assert_eq!(
+            store.clone_objects_batch(&r.id, 0, 10).await.unwrap(),
+            Some(if round == 0 { 1 } else { 0 })
+        );
+        assert_eq!(
+            store
+                .step_clone_configuration(&r.id, "clone_configuration", "{}", now)
+                .await
+                .unwrap(),
+            expect
+        );
+        assert_eq!(
+            store
+                .step_assign_ani_and_upn_suffix(&r.id, "assign_ani_and_upn_suffix", now)
+                .await
+                .unwrap(),
+            expect
+        );
+    }
+    let row = store.get_request(&r.id).await.unwrap();
+    let tenant_id = row.tenant_id.clone().unwrap();
+    assert_eq!(store.count_tenants_for_request(&r.id).await.unwrap(), 1);
+    assert_eq!(store.count_tenant_objects(&tenant_id).await.unwrap(), 1);
     let admin = store
         .find_user_by_username("PRPKEADMIN@kenton-electronics.com")
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(admin.role, "tenant_admin");
-    assert_eq!(admin.tenant_id.as_deref(), Some(done.tenant_id.as_str()));
     assert_eq!(
         admin.password_hash, r.admin_password_hash,
         "the hash moved to the user"
+    );
+    assert_eq!(row.status, "provisioning");
+    assert_eq!(row.started_at, Some(now));
+    assert_eq!(
+        store.get_tenant(&tenant_id).await.unwrap().status,
+        "provisioning"
+    );
+    assert_eq!(
+        store.step_activate(&r.id, "activate", now).await.unwrap(),
+        StepOutcome::Done
+    );
+    assert_eq!(
+        store.step_activate(&r.id, "activate", now).await.unwrap(),
+        StepOutcome::NotProvisioning
+    );
+    let row = store.get_request(&r.id).await.unwrap();
+    assert_eq!(row.status, "completed");
+    let steps = store.request_steps(&r.id).await.unwrap();
+    assert!(
+        steps
+            .iter()
+            .filter(|s| s.name != "reserve_names")
+            .all(|s| s.status == "done"),
+        "{steps:?}"
+    );
+    let tenant = store.get_tenant(&tenant_id).await.unwrap();
+    assert_eq!(tenant.status, "active");
+    assert_eq!(
+        (tenant.ani.as_str(), tenant.upn_suffix.as_str()),
+        ("+442079460000", "kenton-electronics.com")
     );
     // The names stay taken by the tenant.
     let clash = request("kentonelectronics", "zz", "zz.com");
@@ -377,6 +435,117 @@ async fn completing_provisioning_twice_creates_one_tenant_and_one_administrator(
             .await,
         Err(StoreError::Conflict { .. })
     ));
+}
+
+async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(store: Store) {
+    let r = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&r, &job("provision", &r.id), None)
+        .await
+        .unwrap();
+    let now = now_ms();
+    let mut start = RequestChange {
+        request_id: &r.id,
+        actor_id: None,
+        action: "provisioning_started",
+        from: &["accepted"],
+        to: "provisioning",
+        now,
+        scheduled_for: None,
+        run_job_at: None,
+        new_job: None,
+        reserve_names: false,
+        release_names: false,
+        detail: None,
+    };
+    store.act_on_request(&start).await.unwrap();
+    store
+        .step_create_tenant(&r.id, "create_tenant", &new_id(), now)
+        .await
+        .unwrap();
+    store
+        .step_create_administrator(&r.id, "create_administrator", &new_id(), now)
+        .await
+        .unwrap();
+    let tenant_id = store.get_request(&r.id).await.unwrap().tenant_id.unwrap();
+    assert!(
+        store
+            .fail_and_roll_back(&r.id, "it broke", now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.fail_and_roll_back(&r.id, "again", now).await.unwrap(),
+        "only once"
+    );
+    assert!(matches!(
+        store.get_tenant(&tenant_id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store
+            .find_user_by_username("prpkeadmin@kenton-electronics.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let failed = store.get_request(&r.id).await.unwrap();
+    assert_eq!(
+        (
+            failed.status.as_str(),
+            failed.error.as_deref(),
+            failed.tenant_id
+        ),
+        ("failed", Some("it broke"), None)
+    );
+    // A retry takes the names again and provisions from the start with the same password.
+    let retry_job = job("provision", &r.id);
+    start.action = "retry";
+    start.from = &["failed"];
+    start.to = "accepted";
+    start.reserve_names = true;
+    start.run_job_at = Some(now);
+    start.new_job = Some(&retry_job);
+    assert_eq!(store.act_on_request(&start).await.unwrap(), "failed");
+    start.action = "provisioning_started";
+    start.from = &["accepted"];
+    start.to = "provisioning";
+    start.reserve_names = false;
+    start.run_job_at = None;
+    store.act_on_request(&start).await.unwrap();
+    store
+        .step_create_tenant(&r.id, "create_tenant", &new_id(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .step_create_administrator(&r.id, "create_administrator", &new_id(), now)
+            .await
+            .unwrap(),
+        StepOutcome::Done
+    );
+    let admin = store
+        .find_user_by_username("prpkeadmin@kenton-electronics.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.password_hash, r.admin_password_hash);
+    let actions: Vec<String> = store
+        .request_events(&r.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "provisioning_started",
+            "failed",
+            "retry",
+            "provisioning_started"
+        ]
+    );
 }
 
 async fn a_failed_request_frees_its_names(store: Store) {

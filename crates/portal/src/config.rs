@@ -108,6 +108,15 @@ pub struct Settings {
     )]
     pub job_lease_secs: u64,
 
+    /// How many times provisioning a request is tried before it is marked failed.
+    #[arg(
+        long,
+        env = "PORTAL_PROVISION_ATTEMPTS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub provision_attempts: u32,
+
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -144,6 +153,7 @@ pub struct Resolved {
     pub mail_from: String,
     pub worker_concurrency: usize,
     pub job_lease: Duration,
+    pub provision_attempts: i64,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -208,6 +218,12 @@ impl Settings {
                 "must be between 1 and 256",
             ));
         }
+        if !(1..=100).contains(&self.provision_attempts) {
+            return Err(SettingError::new(
+                "PORTAL_PROVISION_ATTEMPTS (--provision-attempts)",
+                "must be between 1 and 100",
+            ));
+        }
         if !(1..=3600).contains(&self.job_lease_secs) {
             return Err(SettingError::new(
                 "PORTAL_JOB_LEASE_SECS (--job-lease-secs)",
@@ -228,6 +244,7 @@ impl Settings {
             mail_from: self.mail_from.clone(),
             worker_concurrency: self.worker_concurrency as usize,
             job_lease: Duration::from_secs(self.job_lease_secs),
+            provision_attempts: i64::from(self.provision_attempts),
         })
     }
 }

@@ -4,6 +4,7 @@
 //! the `portal_store` database. Nothing flows the other way.
 
 pub mod config;
+pub mod fault;
 pub mod metrics;
 pub mod password;
 pub mod service;
@@ -71,6 +72,12 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
     Ok(store)
 }
 
+fn services_for(store: Store, settings: &Resolved) -> Services {
+    let mut services = Services::new(store);
+    services.provision_attempts = settings.provision_attempts;
+    services
+}
+
 fn worker_config(settings: &Resolved) -> worker::WorkerConfig {
     worker::WorkerConfig {
         concurrency: settings.worker_concurrency,
@@ -126,7 +133,7 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
         }
         Command::Worker => {
             let store = open_store(&settings).await?;
-            let services = Services::new(store.clone());
+            let services = services_for(store.clone(), &settings);
             let (stop_tx, stop_rx) = watch::channel(false);
             let worker = tokio::spawn(worker::run(services, worker_config(&settings), stop_rx));
             println!("worker running");
@@ -152,7 +159,7 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
             )
         })?;
     let store = open_store(&settings).await?;
-    let services = Services::new(store.clone());
+    let services = services_for(store.clone(), &settings);
     seed::seed_templates(&services)
         .await
         .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;

@@ -98,8 +98,11 @@ async fn a_landlord_submits_a_request_and_the_worker_completes_it_with_a_tenant(
     assert_eq!(
         steps,
         [
+            ("reserve_names", "done"),
             ("create_tenant", "done"),
             ("create_administrator", "done"),
+            ("clone_configuration", "done"),
+            ("assign_ani_and_upn_suffix", "done"),
             ("activate", "done")
         ]
     );
@@ -117,6 +120,18 @@ async fn a_landlord_submits_a_request_and_the_worker_completes_it_with_a_tenant(
         tenant["admin"]["login"],
         "prpkeAdmin@kentonelectronics.example.com"
     );
+    let config = json_of(
+        app.get(
+            &format!("/api/v1/tenants/{tenant_id}/configuration"),
+            &app.token,
+        )
+        .await,
+    )
+    .await;
+    let objects = config["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 18, "every object of the voice template");
+    assert!(objects.iter().any(|o| o["kind"] == "group"
+        && o["properties"]["description"] == "Every agent of KentonElectronics"));
     // Running the queue again does nothing more: the job is gone and the tenant single.
     assert_eq!(app.run_pending_jobs().await, 0);
     assert_eq!(app.store.count_tenants_for_request(&id).await.unwrap(), 1);

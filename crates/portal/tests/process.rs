@@ -368,11 +368,11 @@ fn worker(db: &TestDatabase, lease_secs: &str) -> Portal {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_worker_processes_on_one_postgresql_never_run_the_same_job_twice() {
+async fn three_worker_processes_on_one_postgresql_complete_200_requests_each_exactly_once() {
     let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let (web, base, token, ids) = web_only_with_requests(&db, 40).await;
+    let (web, base, token, ids) = web_only_with_requests(&db, 200).await;
     let client = reqwest::Client::new();
     let first = request_status(&client, &base, &token, &ids[0]).await;
     assert_eq!(
@@ -380,9 +380,9 @@ async fn two_worker_processes_on_one_postgresql_never_run_the_same_job_twice() {
         "no worker runs in the web process"
     );
 
-    let mut workers = [worker(&db, "30"), worker(&db, "30")];
+    let mut workers = [worker(&db, "30"), worker(&db, "30"), worker(&db, "30")];
     for id in &ids {
-        wait_completed(&client, &base, &token, id, Duration::from_secs(60)).await;
+        wait_completed(&client, &base, &token, id, Duration::from_secs(120)).await;
     }
     let mut runs: HashMap<i64, usize> = HashMap::new();
     for (n, w) in workers.iter_mut().enumerate() {
@@ -395,8 +395,30 @@ async fn two_worker_processes_on_one_postgresql_never_run_the_same_job_twice() {
             *runs.entry(job).or_default() += 1;
         }
     }
-    assert_eq!(runs.len(), 40, "every job ran");
+    assert_eq!(runs.len(), 200, "every job ran");
     assert!(runs.values().all(|&n| n == 1), "no job ran twice: {runs:?}");
+    let mut check = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM tenants), (SELECT COUNT(DISTINCT request_id) FROM tenants), \
+         (SELECT COUNT(*) FROM users WHERE role = 'tenant_admin')",
+    )
+    .fetch_one(&mut check)
+    .await
+    .unwrap();
+    assert_eq!(
+        counts,
+        (200, 200, 200),
+        "one tenant and one administrator per request"
+    );
+    let doubled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT tenant_id, kind, name FROM tenant_objects \
+         GROUP BY tenant_id, kind, name HAVING COUNT(*) > 1) d",
+    )
+    .fetch_one(&mut check)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0, "no object copied twice");
+    check.close().await.ok();
     drop(web);
     db.drop_database().await;
 }
@@ -586,4 +608,236 @@ async fn no_response_log_line_or_stored_byte_contains_a_submitted_password() {
         assert!(!logs.contains(secret), "{secret} in the logs");
         assert!(!stored.contains(secret), "{secret} in the database files");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_step_ends_in_failed_with_nothing_kept_and_retry_completes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let fault = dir.path().join("fault");
+    std::fs::write(&fault, "clone_configuration").unwrap();
+    let portal = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir.to_str().unwrap()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_PROVISION_ATTEMPTS", "2"),
+            ("PORTAL_FAULT_STEP_FILE", fault.to_str().unwrap()),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let id = submit(&client, &base, &token, "KentonElectronics").await;
+    let failed = eventually(Duration::from_secs(30), "the request to fail", || async {
+        let r = request_status(&client, &base, &token, &id).await;
+        (r["status"] == "failed").then_some(r)
+    })
+    .await;
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("clone configuration") && error.contains("Retry"),
+        "{error}"
+    );
+    assert!(failed["tenant_id"].is_null());
+    let step = |r: &Value, name: &str| {
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(step(&failed, "clone_configuration"), "failed");
+    assert_eq!(step(&failed, "create_tenant"), "pending", "rolled back");
+    let tenants: Value = client
+        .get(format!("{base}/api/v1/tenants"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tenants["items"], json!([]), "no half-made tenant is left");
+    let r = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "prpkeAdmin@kentonelectronics.example.com", "password": TENANT_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "no administrator is left either");
+
+    std::fs::remove_file(&fault).unwrap();
+    let r = client
+        .post(format!("{base}/api/v1/subscription-requests/{id}/retry"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(30)).await;
+    let actions: Vec<&str> = done["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "provisioning_started",
+            "failed",
+            "retry",
+            "provisioning_started",
+            "completed"
+        ]
+    );
+    sign_in(
+        &client,
+        &base,
+        "prpkeAdmin@kentonelectronics.example.com",
+        TENANT_PASSWORD,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_killed_during_cloning_finishes_the_tenant_after_a_restart_with_each_object_once()
+{
+    const OBJECTS: usize = 6_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let db_url = format!("sqlite://{data_dir}/portal.db");
+    {
+        let store = portal_store::Store::connect(&db_url, 2).await.unwrap();
+        store.migrate().await.unwrap();
+        let objects = (0..OBJECTS)
+            .map(|i| portal_store::template::TemplateObjectRow {
+                kind: "queue".into(),
+                name: format!("Queue {i:05} of {{tenant.name}}"),
+                properties: format!(
+                    r#"{{"priority":{},"description":"for {{tenant.upn_suffix}}"}}"#,
+                    i % 100
+                ),
+            })
+            .collect();
+        store
+            .create_template(&portal_store::template::NewTemplate {
+                id: "large".into(),
+                name: "Large".into(),
+                description: "Thousands of queues".into(),
+                services: r#"["voice"]"#.into(),
+                objects,
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let envs = |pause: &'static str| {
+        vec![
+            ("PORTAL_LISTEN", "127.0.0.1:0".to_owned()),
+            ("PORTAL_DATA_DIR", data_dir.clone()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            ("PORTAL_JOB_LEASE_SECS", "2".to_owned()),
+            ("PORTAL_FAULT_CLONE_PAUSE_MS", pause.to_owned()),
+        ]
+    };
+    let first_envs = envs("400");
+    let first_envs: Vec<(&str, &str)> = first_envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut first = Portal::start(&[], &first_envs);
+    let base = first.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let mut body = submission("KentonElectronics");
+    body["template_id"] = json!("large");
+    let r = client
+        .post(format!("{base}/api/v1/subscription-requests"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Kill it once some objects are copied and others are not.
+    let mut watch = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let copied_at_kill = loop {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenant_objects")
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+        if n > 0 {
+            break n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "cloning did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    first.child.kill().unwrap();
+    first.wait_exit(Duration::from_secs(5));
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenant_objects")
+        .fetch_one(&mut watch)
+        .await
+        .unwrap();
+    assert!(
+        n < OBJECTS as i64,
+        "killed before cloning ended ({copied_at_kill} then {n} copied)"
+    );
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM subscription_requests WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&mut watch)
+            .await
+            .unwrap();
+    assert_eq!(status, "provisioning");
+
+    let second_envs = envs("0");
+    let second_envs: Vec<(&str, &str)> =
+        second_envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut second = Portal::start(&[], &second_envs);
+    let base = second.base_url();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(60)).await;
+    let tenant_id = done["tenant_id"].as_str().unwrap();
+    let config: Value = client
+        .get(format!("{base}/api/v1/tenants/{tenant_id}/configuration"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let objects = config["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), OBJECTS, "every object, each once");
+    let names: std::collections::HashSet<&str> = objects
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), OBJECTS);
+    assert_eq!(objects[7]["name"], "Queue 00007 of KentonElectronics");
+    assert_eq!(
+        objects[7]["properties"]["description"],
+        "for kentonelectronics.example.com"
+    );
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM tenants), (SELECT COUNT(*) FROM users WHERE role = 'tenant_admin')",
+    )
+    .fetch_one(&mut watch)
+    .await
+    .unwrap();
+    assert_eq!(counts, (1, 1));
+    watch.close().await.ok();
+    second.signal("TERM");
+    second.wait_exit(Duration::from_secs(15));
 }

@@ -28,6 +28,8 @@ pub struct Services {
     /// once instead of at its next poll.
     pub jobs_ready: Arc<Notify>,
     pub token_ttl: Duration,
+    /// How many times provisioning is tried before the request is marked failed.
+    pub provision_attempts: i64,
 }
 
 impl Services {
@@ -38,6 +40,7 @@ impl Services {
             metrics: Arc::new(Metrics::default()),
             jobs_ready: Arc::new(Notify::new()),
             token_ttl: Duration::from_secs(12 * 60 * 60),
+            provision_attempts: 5,
         }
     }
 }

@@ -1,11 +1,19 @@
-//! Provisioning: turns an accepted request into a tenant and its administrator, exactly once.
+//! Provisioning: turns an accepted request into a working tenant, step by step, exactly once.
 //!
-//! The job may run again after a crash or a lost lease; every write is guarded by the
-//! request's status, so a second run finds the work done and changes nothing.
+//! Each step is one store transaction that also marks the step done, so the job may run again
+//! after a crash or a lost lease: finished steps are skipped, and the step that was cut off
+//! runs again from scratch (its writes are keyed, so nothing is written twice).
 
 use portal_domain::RequestStatus;
+use portal_domain::request::{
+    PROVISIONING_STEPS, STEP_ACTIVATE, STEP_ASSIGN_ANI_AND_UPN_SUFFIX, STEP_CLONE_CONFIGURATION,
+    STEP_CREATE_ADMINISTRATOR, STEP_CREATE_TENANT, STEP_RESERVE_NAMES,
+};
 use portal_store::StoreError;
-use portal_store::request::CompletedProvisioning;
+use portal_store::job::NewJob;
+use portal_store::provision::{NewEvent, RequestChange, StepOutcome};
+use portal_store::template::TemplateObjectRow;
+use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::{ServiceError, Services};
@@ -13,9 +21,51 @@ use super::{ServiceError, Services};
 /// The job kind that provisions one request.
 pub const PROVISION_JOB: &str = "provision_request";
 
+/// Objects copied per transaction while cloning: large templates are copied in slices, so a
+/// crash loses at most one slice of work and no transaction holds the database for long.
+pub const CLONE_BATCH: i64 = 2_000;
+
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ProvisionPayload {
     pub request_id: String,
+}
+
+/// The job that provisions `request_id`, due at `run_at`.
+pub fn job_for(request_id: &str, run_at: i64, attempts: i64) -> Result<NewJob, ServiceError> {
+    let payload = serde_json::to_string(&ProvisionPayload {
+        request_id: request_id.to_owned(),
+    })
+    .map_err(|e| ServiceError::Internal(e.into()))?;
+    Ok(NewJob {
+        kind: PROVISION_JOB.to_owned(),
+        subject: Some(request_id.to_owned()),
+        payload,
+        run_at,
+        max_attempts: attempts,
+    })
+}
+
+/// Version 1 of a tenant's Smart Queues general parameters, from its template: the Callback
+/// Folder email address starts empty, for the tenant's administrator to set.
+pub fn initial_smart_queue_parameters(services: &[String], objects: &[TemplateObjectRow]) -> Value {
+    let first_smart_queue = objects
+        .iter()
+        .find(|o| o.kind == "smart_queue")
+        .and_then(|o| serde_json::from_str::<Value>(&o.properties).ok());
+    let target = first_smart_queue
+        .as_ref()
+        .and_then(|p| p.get("target_answer_seconds"))
+        .and_then(Value::as_i64)
+        .unwrap_or(120);
+    json!({
+        "callback_folder_email": "",
+        "default_priority": 49,
+        "target_answer_seconds": target,
+        "max_wait_seconds": 900,
+        "callback_enabled": services.iter().any(|s| s == "callback"),
+        "callback_retry_limit": 3,
+        "business_hours_time_zone": "UTC",
+    })
 }
 
 /// Runs the provisioning of one request to its end. An `Err` means "try again later".
@@ -42,56 +92,146 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
         }
     };
     let now = portal_store::now_ms();
-    if status != provisioning
-        && !store
-            .transition_request(request_id, status.as_str(), provisioning.as_str(), now)
-            .await?
-    {
-        // Someone else moved it meanwhile (cancelled, or another worker); read it again later.
-        return Err(ServiceError::Internal(anyhow::anyhow!(
-            "the request changed while starting"
-        )));
-    }
-    let login = format!("{}@{}", request.admin_personnel_id, request.upn_suffix);
-    let done = CompletedProvisioning {
-        request_id: request_id.to_owned(),
-        tenant_id: portal_store::new_id(),
-        admin_user_id: portal_store::new_id(),
-        admin_login: login,
-        now: portal_store::now_ms(),
-    };
-    match store.complete_provisioning(&done).await {
-        Ok(true) => info!(tenant.id = %done.tenant_id, "tenant provisioned"),
-        Ok(false) => info!("already provisioned"),
-        Err(StoreError::Conflict { .. }) => {
-            let message = format!(
-                "The administrator login {} is already in use, so the tenant could not be created.",
-                done.admin_login
-            );
-            store
-                .fail_request(request_id, &message, portal_store::now_ms())
-                .await?;
-            warn!("provisioning failed: the administrator login is taken");
+    if status != provisioning {
+        let change = RequestChange {
+            request_id,
+            actor_id: None,
+            action: "provisioning_started",
+            from: &[status.as_str()],
+            to: provisioning.as_str(),
+            now,
+            scheduled_for: None,
+            run_job_at: None,
+            new_job: None,
+            reserve_names: false,
+            release_names: false,
+            detail: None,
+        };
+        match store.act_on_request(&change).await {
+            Ok(_) => {}
+            // Moved meanwhile (cancelled, or taken by another worker): look again later.
+            Err(StoreError::Conflict { .. }) => return Ok(()),
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     }
+    let template = store.get_template(&request.template_id).await?;
+    let objects_at_version = store
+        .count_template_objects(&request.template_id, request.template_version)
+        .await?;
+
+    for step in PROVISIONING_STEPS {
+        let now = portal_store::now_ms();
+        store.mark_step_running(request_id, step, now).await?;
+        crate::fault::before_step(step).map_err(ServiceError::Internal)?;
+        let outcome = match step {
+            STEP_RESERVE_NAMES => store.step_reserve_names(request_id, step, now).await,
+            STEP_CREATE_TENANT => {
+                store
+                    .step_create_tenant(request_id, step, &portal_store::new_id(), now)
+                    .await
+            }
+            STEP_CREATE_ADMINISTRATOR => {
+                store
+                    .step_create_administrator(request_id, step, &portal_store::new_id(), now)
+                    .await
+            }
+            STEP_CLONE_CONFIGURATION => {
+                let mut from = 0;
+                while from < objects_at_version {
+                    crate::fault::during_clone();
+                    if store
+                        .clone_objects_batch(request_id, from, from + CLONE_BATCH)
+                        .await?
+                        .is_none()
+                    {
+                        return Ok(());
+                    }
+                    from += CLONE_BATCH;
+                }
+                let objects = store
+                    .template_objects(&request.template_id, request.template_version)
+                    .await?;
+                let services_json: Vec<String> =
+                    serde_json::from_str(&template.services).unwrap_or_default();
+                let parameters =
+                    initial_smart_queue_parameters(&services_json, &objects).to_string();
+                store
+                    .step_clone_configuration(request_id, step, &parameters, now)
+                    .await
+            }
+            STEP_ASSIGN_ANI_AND_UPN_SUFFIX => {
+                store
+                    .step_assign_ani_and_upn_suffix(request_id, step, now)
+                    .await
+            }
+            STEP_ACTIVATE => store.step_activate(request_id, step, now).await,
+            other => {
+                return Err(ServiceError::Internal(anyhow::anyhow!(
+                    "unknown step {other}"
+                )));
+            }
+        };
+        match outcome {
+            Ok(StepOutcome::NotProvisioning) => return Ok(()),
+            Ok(_) => {}
+            Err(StoreError::Conflict { .. }) if step == STEP_CREATE_ADMINISTRATOR => {
+                let message = format!(
+                    "The administrator login {}@{} is already in use, so the tenant could not be created. \
+                     Submit the request again with another user name or UPN suffix.",
+                    request.admin_personnel_id, request.upn_suffix
+                );
+                store
+                    .fail_and_roll_back(request_id, &message, portal_store::now_ms())
+                    .await?;
+                warn!("provisioning failed: the administrator login is taken");
+                return Ok(());
+            }
+            Err(StoreError::Conflict { what }) if step == STEP_RESERVE_NAMES => {
+                let message = format!(
+                    "The {what} is now used by another tenant or request; submit again with another."
+                );
+                store
+                    .fail_and_roll_back(request_id, &message, portal_store::now_ms())
+                    .await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    info!("tenant provisioned");
     Ok(())
 }
 
-/// Called when provisioning ran out of attempts: the request is marked failed.
+/// Called when provisioning ran out of attempts: a half-made tenant is removed and the request
+/// marked failed with an error a person can act on.
 pub async fn give_up(
     services: &Services,
     request_id: &str,
     last_error: &str,
 ) -> Result<(), ServiceError> {
     warn!(request.id = %request_id, error = %last_error, "provisioning gave up");
+    let steps = services.store.request_steps(request_id).await?;
+    let failed_step = steps
+        .iter()
+        .find(|s| s.status == "running")
+        .map(|s| s.name.replace('_', " "))
+        .unwrap_or_else(|| "provisioning".to_owned());
+    let message = format!(
+        "The step \"{failed_step}\" failed repeatedly, so nothing of the tenant was kept. \
+         Retry the request when the cause is fixed; if it fails again, contact support with this request's reference."
+    );
     services
         .store
-        .fail_request(
-            request_id,
-            "Provisioning failed repeatedly because of an internal error. Retry the request, or contact support.",
-            portal_store::now_ms(),
-        )
+        .fail_and_roll_back(request_id, &message, portal_store::now_ms())
         .await?;
     Ok(())
+}
+
+/// Records an event of a request without changing it (used by other use cases).
+pub fn event<'a>(action: &'a str, actor: Option<&'a str>) -> NewEvent<'a> {
+    NewEvent {
+        action,
+        actor_id: actor,
+        ..Default::default()
+    }
 }

@@ -7,23 +7,19 @@ use portal_domain::submission::{
 };
 use portal_domain::{FieldError, FieldErrorCode, RequestStatus};
 use portal_store::StoreError;
-use portal_store::job::NewJob;
 use portal_store::request::{Idempotency, Names, NewRequest, RequestFilter, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::provision::{PROVISION_JOB, ProvisionPayload};
 use super::{Actor, ServiceError, Services};
 
-/// How many times provisioning is tried before the request is marked failed.
-pub const PROVISION_ATTEMPTS: i64 = 5;
-
-/// A request with its steps.
+/// A request with its steps and its history.
 #[derive(Debug, Clone)]
 pub struct RequestDetail {
     pub request: RequestRow,
     pub steps: Vec<StepRow>,
+    pub events: Vec<portal_store::provision::EventRow>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -269,16 +265,7 @@ async fn store_request(
         scheduled_for: None,
         steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let payload = serde_json::to_string(&ProvisionPayload {
-        request_id: id.to_owned(),
-    })
-    .map_err(|e| ServiceError::Internal(e.into()))?;
-    let job = NewJob {
-        kind: PROVISION_JOB.to_owned(),
-        payload,
-        run_at: now,
-        max_attempts: PROVISION_ATTEMPTS,
-    };
+    let job = super::provision::job_for(id, now, services.provision_attempts)?;
     match services
         .store
         .submit_request(&request, &job, idempotency)
@@ -301,7 +288,12 @@ pub async fn get_request(
         return Err(ServiceError::NotFound);
     }
     let steps = services.store.request_steps(id).await?;
-    Ok(RequestDetail { request, steps })
+    let events = services.store.request_events(id).await?;
+    Ok(RequestDetail {
+        request,
+        steps,
+        events,
+    })
 }
 
 /// A page of requests, newest first, and the cursor of the next page.
@@ -329,4 +321,102 @@ pub async fn list_requests(
         None
     };
     Ok((rows, next))
+}
+
+/// Why a staff action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("unknown action")]
+    UnknownAction,
+    /// The request's status does not allow the action; names the status.
+    #[error("a request that is {status} cannot be {action}")]
+    NotAllowed { status: String, action: String },
+    /// Retrying needs the request's names again, and one is now taken.
+    #[error("{field} is already taken")]
+    Taken { field: String },
+    #[error("{0}")]
+    BadInput(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// A staff action on a request: `retry`, `cancel`, `run-now` or `reschedule` (to `at`, epoch
+/// milliseconds). The status decides whether it is allowed; the change and who made it are
+/// kept as an event.
+#[tracing::instrument(skip_all, fields(request.id = %id, action = %action))]
+pub async fn act_on_request(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    action: &str,
+    at: Option<i64>,
+) -> Result<RequestDetail, ActionError> {
+    if !actor.is_landlord() {
+        return Err(ServiceError::NotFound.into());
+    }
+    let current = services
+        .store
+        .get_request(id)
+        .await
+        .map_err(ServiceError::from)?;
+    let status: RequestStatus = current
+        .status
+        .parse()
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
+    let next = match status.action(action) {
+        None => return Err(ActionError::UnknownAction),
+        Some(Err(refused)) => {
+            return Err(ActionError::NotAllowed {
+                status: refused.from.to_string(),
+                action: refused.action.to_owned(),
+            });
+        }
+        Some(Ok(next)) => next,
+    };
+    let now = portal_store::now_ms();
+    let run_at = match action {
+        "reschedule" => {
+            let at = at.ok_or_else(|| {
+                ActionError::BadInput("reschedule needs \"at\", an RFC 3339 time".into())
+            })?;
+            if at <= now {
+                return Err(ActionError::BadInput("\"at\" must be in the future".into()));
+            }
+            Some(at)
+        }
+        "retry" | "run-now" => Some(now),
+        _ => None,
+    };
+    let job = super::provision::job_for(id, now, services.provision_attempts)?;
+    let from = [status.as_str()];
+    let change = portal_store::provision::RequestChange {
+        request_id: id,
+        actor_id: Some(&actor.id),
+        action,
+        from: &from,
+        to: next.as_str(),
+        now,
+        scheduled_for: if action == "reschedule" { at } else { None },
+        run_job_at: run_at,
+        new_job: Some(&job),
+        reserve_names: action == "retry",
+        release_names: action == "cancel",
+        detail: None,
+    };
+    match services.store.act_on_request(&change).await {
+        Ok(_) => {}
+        Err(StoreError::Conflict { what }) if action == "retry" && what.starts_with("tenant.") => {
+            return Err(ActionError::Taken { field: what });
+        }
+        Err(StoreError::Conflict { what }) => {
+            return Err(ActionError::NotAllowed {
+                status: what,
+                action: action.to_owned(),
+            });
+        }
+        Err(e) => return Err(ServiceError::from(e).into()),
+    }
+    services.jobs_ready.notify_one();
+    info!("action taken");
+    Ok(get_request(services, actor, id).await?)
 }

@@ -28,3 +28,13 @@ pub async fn list_tenants(
         }
     }
 }
+
+/// A tenant's configuration objects.
+pub async fn configuration(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<Vec<portal_store::template::TemplateObjectRow>, ServiceError> {
+    let tenant = get_tenant(services, actor, id).await?;
+    Ok(services.store.tenant_objects(&tenant.id).await?)
+}

@@ -100,6 +100,8 @@ impl Modify for BearerAuth {
         api::requests::submit_request,
         api::requests::list_requests,
         api::requests::get_request,
+        api::requests::act_on_request,
+        api::tenants::get_configuration,
         api::tenants::list_tenants,
         api::tenants::get_tenant,
         healthz,

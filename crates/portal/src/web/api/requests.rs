@@ -2,7 +2,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use portal_domain::RequestStatus;
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
@@ -10,7 +10,7 @@ use portal_store::request::RequestFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::service::request::{self, RequestDetail, SubmitError};
+use crate::service::request::{self, ActionError, RequestDetail, SubmitError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ApiJson, Auth, IdPath};
@@ -22,6 +22,10 @@ pub fn router() -> Router<AppState> {
             get(list_requests).post(submit_request),
         )
         .route("/api/v1/subscription-requests/{id}", get(get_request))
+        .route(
+            "/api/v1/subscription-requests/{id}/{action}",
+            post(act_on_request),
+        )
 }
 
 /// A tenant subscription request as submitted. Every field is text; a missing one is
@@ -130,6 +134,17 @@ pub struct StepView {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct EventView {
+    pub at: String,
+    /// The user who acted; null for the portal itself.
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct NotificationView {
     /// `none`, `pending`, `sent` or `failed`.
     pub status: String,
@@ -154,6 +169,9 @@ pub struct RequestView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepView>>,
     pub notification: NotificationView,
+    /// What happened to the request and who did it (left out of lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<EventView>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -164,7 +182,22 @@ pub struct RequestList {
 }
 
 fn view(detail: RequestDetail) -> RequestView {
-    view_with(detail.request, Some(detail.steps))
+    let events = detail
+        .events
+        .into_iter()
+        .map(|e| EventView {
+            at: super::rfc3339(e.at),
+            actor_id: e.actor_id,
+            action: e.action,
+            from_status: e.from_status,
+            to_status: e.to_status,
+            detail: e.detail,
+        })
+        .collect();
+    RequestView {
+        events: Some(events),
+        ..view_with(detail.request, Some(detail.steps))
+    }
 }
 
 fn view_with(
@@ -215,6 +248,7 @@ fn view_with(
             status: r.notification_status,
             sent_at: r.notification_sent_at.map(t),
         },
+        events: None,
         id: r.id,
     }
 }
@@ -373,4 +407,91 @@ pub async fn list_requests(
     let (rows, next_cursor) = request::list_requests(&state.services, &actor, filter).await?;
     let items = rows.into_iter().map(|row| view_with(row, None)).collect();
     Ok(Json(RequestList { items, next_cursor }))
+}
+
+/// The body of an action; only `reschedule` (`at`) and `reject` (`reason`) need one.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// RFC 3339 time, for `reschedule`.
+    pub at: Option<String>,
+    /// For `reject`.
+    pub reason: Option<String>,
+}
+
+/// Act on a request: `retry` (failed), `cancel` (accepted or scheduled), `run-now` and
+/// `reschedule` (scheduled). Any other status answers 409 naming the status.
+#[utoipa::path(
+    post, path = "/api/v1/subscription-requests/{id}/{action}", tag = "subscription requests",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Request id"),
+        ("action" = String, Path, description = "retry, cancel, run-now, reschedule, approve or reject"),
+    ),
+    request_body(content = Option<ActionBody>, description = "Needed by reschedule and reject"),
+    responses(
+        (status = 200, body = RequestView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The status does not allow the action", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn act_on_request(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<RequestView>, ApiError> {
+    if id.chars().any(char::is_control) || id.len() > 128 {
+        return Err(ApiError::NotFound);
+    }
+    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::BadRequest(
+                "unexpected_body",
+                "The body must be JSON such as {\"at\": \"2026-12-01T22:00:00Z\"}.".into(),
+            )
+        })?
+    };
+    let at = match &body.at {
+        None => None,
+        Some(text) => Some(
+            text.parse::<jiff::Timestamp>()
+                .map_err(|_| {
+                    ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
+                        field: "at",
+                        error: portal_domain::FieldError::new(
+                            portal_domain::FieldErrorCode::InvalidCharacters,
+                            "at must be an RFC 3339 time such as 2026-12-01T22:00:00Z.",
+                        ),
+                    }])
+                })?
+                .as_millisecond(),
+        ),
+    };
+    match request::act_on_request(&state.services, &actor, &id, &action, at).await {
+        Ok(detail) => Ok(Json(view(detail))),
+        Err(ActionError::UnknownAction) => Err(ApiError::NotFound),
+        Err(ActionError::NotAllowed { status, action }) => Err(ApiError::Conflict {
+            field: None,
+            code: "not_allowed",
+            message: format!("A request that is {status} cannot be {action}."),
+        }),
+        Err(ActionError::Taken { field }) => Err(ApiError::Conflict {
+            message: format!(
+                "This {} is now used by another tenant or request, so the request cannot be retried.",
+                field_label(&field)
+            ),
+            code: "taken",
+            field: Some(field),
+        }),
+        Err(ActionError::BadInput(message)) => {
+            Err(ApiError::Unprocessable("invalid_action", message))
+        }
+        Err(ActionError::Service(e)) => Err(e.into()),
+    }
 }

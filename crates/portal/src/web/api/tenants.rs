@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/tenants", get(list_tenants))
         .route("/api/v1/tenants/{id}", get(get_tenant))
+        .route("/api/v1/tenants/{id}/configuration", get(get_configuration))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,4 +102,36 @@ pub async fn get_tenant(
     Ok(Json(view(
         tenant::get_tenant(&state.services, &actor, &id).await?,
     )))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConfigurationView {
+    pub objects: Vec<super::templates::ObjectView>,
+}
+
+/// The tenant's own copies of its template's objects, placeholders filled in.
+#[utoipa::path(
+    get, path = "/api/v1/tenants/{id}/configuration", tag = "tenants",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = ConfigurationView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_configuration(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<Json<ConfigurationView>, ApiError> {
+    let objects = tenant::configuration(&state.services, &actor, &id).await?;
+    let objects = objects
+        .into_iter()
+        .map(|o| {
+            Ok(super::templates::ObjectView {
+                properties: serde_json::from_str(&o.properties)
+                    .map_err(|e| ApiError::Internal(e.into()))?,
+                kind: o.kind,
+                name: o.name,
+            })
+        })
+        .collect::<Result<_, ApiError>>()?;
+    Ok(Json(ConfigurationView { objects }))
 }
