@@ -19,6 +19,8 @@ pub enum FieldErrorCode {
     NotFound,
     /// A reference to something no longer offered (a retired template).
     Retired,
+    /// A value that breaks its field's rule in some other way (a time, a time zone).
+    Invalid,
 }
 
 impl FieldErrorCode {
@@ -37,6 +39,7 @@ impl FieldErrorCode {
             Self::Taken => "taken",
             Self::NotFound => "not_found",
             Self::Retired => "retired",
+            Self::Invalid => "invalid",
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod field;
 pub mod request;
 pub mod role;
+pub mod schedule;
 pub mod submission;
 
 pub use field::{FieldError, FieldErrorCode};

@@ -8,6 +8,7 @@ mod error;
 pub mod job;
 pub mod provision;
 pub mod request;
+pub mod setting;
 pub mod template;
 pub mod tenant;
 pub mod user;

@@ -30,6 +30,9 @@ pub struct NewRequest {
     pub submitted_by: Option<String>,
     pub submitted_at: i64,
     pub scheduled_for: Option<i64>,
+    /// For a request placed in an off-peak window with a cap: the window and its cap. The
+    /// store refuses with `Conflict { what: "window_full" }` if the window filled meanwhile.
+    pub window_cap: Option<(i64, i64, i64)>,
     /// The names of the provisioning steps, in order, recorded as pending.
     pub steps: Vec<String>,
 }
@@ -220,6 +223,29 @@ impl Store {
         idempotency: Option<&Idempotency>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        if let Some((start, end, cap)) = request.window_cap {
+            // Serialise placements into capped windows: PostgreSQL locks the policy's row,
+            // SQLite already has one writer at a time.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT key FROM settings WHERE key = 'provisioning'{}",
+                self.lock_clause()
+            )))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let taken: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM subscription_requests WHERE scheduled_for >= $1 AND scheduled_for < $2 \
+                 AND status IN ('scheduled', 'accepted', 'provisioning', 'completed')",
+            )
+            .bind(start)
+            .bind(end)
+            .fetch_one(&mut *tx)
+            .await?;
+            if taken >= cap {
+                return Err(StoreError::Conflict {
+                    what: "window_full".into(),
+                });
+            }
+        }
         sqlx::query(
             "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
              tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \

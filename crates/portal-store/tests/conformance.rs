@@ -100,6 +100,7 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         submitted_by: None,
         submitted_at: now_ms(),
         scheduled_for: None,
+        window_cap: None,
         steps: [
             "reserve_names",
             "create_tenant",

@@ -2,6 +2,7 @@
 //! Each takes validated domain types and talks to the store; none knows about HTTP.
 
 pub mod auth;
+pub mod policy;
 pub mod provision;
 pub mod request;
 pub mod seed;

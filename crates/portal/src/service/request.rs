@@ -241,10 +241,9 @@ async fn store_request(
         .await
         .map_err(ServiceError::from)?
         .map_err(ServiceError::Internal)?;
-    let now = portal_store::now_ms();
-    let request = NewRequest {
+    let mut request = NewRequest {
         id: id.to_owned(),
-        status: RequestStatus::Accepted.as_str().to_owned(),
+        status: String::new(),
         template_id: template.id.clone(),
         template_version: template.version,
         tenant_name: t.name.to_string(),
@@ -261,20 +260,36 @@ async fn store_request(
         contact_company: c.company.as_ref().map(ToString::to_string),
         contact_address: c.address.as_ref().map(ToString::to_string),
         submitted_by: Some(actor.id.clone()),
-        submitted_at: now,
+        submitted_at: 0,
         scheduled_for: None,
+        window_cap: None,
         steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
     };
-    let job = super::provision::job_for(id, now, services.provision_attempts)?;
-    match services
-        .store
-        .submit_request(&request, &job, idempotency)
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict { what }) => Err(SubmitError::Taken { field: what }),
-        Err(e) => Err(ServiceError::from(e).into()),
+    // A capped window may fill between placing and storing: place again, a few times.
+    for _ in 0..5 {
+        let now = portal_store::now_ms();
+        let placement = super::policy::place(services, now).await?;
+        request.status = placement.status.as_str().to_owned();
+        request.submitted_at = now;
+        request.scheduled_for = placement.scheduled_for;
+        request.window_cap = placement.window_cap;
+        let job = super::provision::job_for(
+            id,
+            placement.scheduled_for.unwrap_or(now),
+            services.provision_attempts,
+        )?;
+        match services
+            .store
+            .submit_request(&request, &job, idempotency)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(StoreError::Conflict { what }) if what == "window_full" => continue,
+            Err(StoreError::Conflict { what }) => return Err(SubmitError::Taken { field: what }),
+            Err(e) => return Err(ServiceError::from(e).into()),
+        }
     }
+    Err(ServiceError::Unavailable.into())
 }
 
 /// One request with its steps, if the actor may see it.

@@ -102,6 +102,8 @@ impl Modify for BearerAuth {
         api::requests::get_request,
         api::requests::act_on_request,
         api::tenants::get_configuration,
+        api::settings::get_provisioning_policy,
+        api::settings::put_provisioning_policy,
         api::tenants::list_tenants,
         api::tenants::get_tenant,
         healthz,

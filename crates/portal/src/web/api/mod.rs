@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod requests;
+pub mod settings;
 pub mod templates;
 pub mod tenants;
 
@@ -13,6 +14,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
         .merge(requests::router())
+        .merge(settings::router())
         .merge(templates::router())
         .merge(tenants::router())
 }

@@ -1,0 +1,55 @@
+//! Provider-wide settings, each a JSON document under a key.
+
+use crate::{Backend, Store, StoreError};
+
+impl Store {
+    pub async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn put_setting(
+        &self,
+        key: &str,
+        value: &str,
+        actor_id: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
+             updated_by = excluded.updated_by",
+        )
+        .bind(key)
+        .bind(value)
+        .bind(now)
+        .bind(actor_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// How many requests start within `[start, end)` (epoch milliseconds): those scheduled
+    /// there and those already run there.
+    pub async fn count_starting_in(&self, start: i64, end: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM subscription_requests WHERE scheduled_for >= $1 AND scheduled_for < $2 \
+             AND status IN ('scheduled', 'accepted', 'provisioning', 'completed')",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    pub(crate) fn lock_clause(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+}

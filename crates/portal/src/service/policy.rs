@@ -1,0 +1,143 @@
+//! The provisioning policy: immediately, or in the provider's off-peak window.
+
+use portal_domain::RequestStatus;
+use portal_domain::schedule::{OffPeak, PolicyProblem};
+use serde::{Deserialize, Serialize};
+
+use super::{Actor, ServiceError, Services};
+
+const KEY: &str = "provisioning";
+
+/// The policy as the API shows and takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyDoc {
+    /// `immediate` or `off_peak`.
+    pub mode: String,
+    pub off_peak: Option<OffPeakDoc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OffPeakDoc {
+    /// Local time the window opens, `HH:MM`.
+    pub start: String,
+    /// Local time it closes, `HH:MM` (earlier than start: the next day).
+    pub end: String,
+    /// IANA time zone, e.g. `Europe/London`.
+    pub time_zone: String,
+    /// At most this many requests start in one window; null for no cap.
+    pub max_per_window: Option<i64>,
+}
+
+impl Default for PolicyDoc {
+    fn default() -> Self {
+        Self {
+            mode: "immediate".into(),
+            off_peak: Some(OffPeakDoc {
+                start: "22:00".into(),
+                end: "06:00".into(),
+                time_zone: "UTC".into(),
+                max_per_window: None,
+            }),
+        }
+    }
+}
+
+impl PolicyDoc {
+    /// The window rules, when the mode is off-peak.
+    pub fn check(&self) -> Result<Option<OffPeak>, Vec<PolicyProblem>> {
+        let off_peak = |doc: &OffPeakDoc| {
+            OffPeak::parse(&doc.start, &doc.end, &doc.time_zone, doc.max_per_window)
+        };
+        match (self.mode.as_str(), &self.off_peak) {
+            ("immediate", None) => Ok(None),
+            ("immediate", Some(doc)) => off_peak(doc).map(|_| None),
+            ("off_peak", Some(doc)) => off_peak(doc).map(Some),
+            ("off_peak", None) => Err(vec![PolicyProblem {
+                field: "off_peak",
+                message: "off_peak is required when mode is off_peak.".into(),
+            }]),
+            _ => Err(vec![PolicyProblem {
+                field: "mode",
+                message: "mode must be immediate or off_peak.".into(),
+            }]),
+        }
+    }
+}
+
+pub async fn get_policy(services: &Services) -> Result<PolicyDoc, ServiceError> {
+    match services.store.get_setting(KEY).await? {
+        Some(text) => serde_json::from_str(&text).map_err(|e| ServiceError::Internal(e.into())),
+        None => Ok(PolicyDoc::default()),
+    }
+}
+
+/// Sets the policy after checking it; requests already accepted keep their times.
+pub async fn put_policy(
+    services: &Services,
+    actor: &Actor,
+    doc: PolicyDoc,
+) -> Result<Result<PolicyDoc, Vec<PolicyProblem>>, ServiceError> {
+    if !actor.is_landlord() {
+        return Err(ServiceError::Forbidden);
+    }
+    if let Err(problems) = doc.check() {
+        return Ok(Err(problems));
+    }
+    let text = serde_json::to_string(&doc).map_err(|e| ServiceError::Internal(e.into()))?;
+    services
+        .store
+        .put_setting(KEY, &text, Some(&actor.id), portal_store::now_ms())
+        .await?;
+    tracing::info!(mode = %doc.mode, "provisioning policy set");
+    Ok(Ok(doc))
+}
+
+/// Where a new request goes: its status, when it starts, and the capped window it takes a
+/// place in (for the store to check atomically).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub status: RequestStatus,
+    pub scheduled_for: Option<i64>,
+    pub window_cap: Option<(i64, i64, i64)>,
+}
+
+/// Places a request accepted at `now` by the current policy.
+pub async fn place(services: &Services, now: i64) -> Result<Placement, ServiceError> {
+    let immediate = Placement {
+        status: RequestStatus::Accepted,
+        scheduled_for: None,
+        window_cap: None,
+    };
+    let policy = get_policy(services).await?;
+    let Some(off_peak) = policy.check().ok().flatten() else {
+        return Ok(immediate);
+    };
+    let now_ts =
+        jiff::Timestamp::from_millisecond(now).map_err(|e| ServiceError::Internal(e.into()))?;
+    let mut window = off_peak.current_or_next(now_ts);
+    for _ in 0..366 {
+        let (start, end) = (window.start.as_millisecond(), window.end.as_millisecond());
+        let room = match off_peak.max_per_window {
+            None => true,
+            Some(cap) => services.store.count_starting_in(start, end).await? < i64::from(cap),
+        };
+        if room {
+            let at = start.max(now);
+            return Ok(Placement {
+                status: if at > now {
+                    RequestStatus::Scheduled
+                } else {
+                    RequestStatus::Accepted
+                },
+                scheduled_for: Some(at),
+                window_cap: off_peak
+                    .max_per_window
+                    .map(|cap| (start, end, i64::from(cap))),
+            });
+        }
+        window = off_peak.next_after(window);
+    }
+    Err(ServiceError::Unavailable)
+}
