@@ -7,6 +7,7 @@ pub mod request;
 pub mod role;
 pub mod schedule;
 pub mod submission;
+pub mod template;
 
 pub use field::{FieldError, FieldErrorCode};
 pub use request::{RequestStatus, TransitionError};

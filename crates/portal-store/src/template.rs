@@ -1,5 +1,7 @@
 //! Template service packages: versions, their services and configuration objects.
 
+use sqlx::{Any, Transaction};
+
 use crate::error::is_unique_violation;
 use crate::{Store, StoreError};
 
@@ -36,7 +38,104 @@ const TEMPLATE_SELECT: &str = "SELECT t.id, t.status, v.version, v.name, v.descr
      FROM templates t JOIN template_versions v \
      ON v.template_id = t.id AND v.version = t.current_version";
 
+/// Inserts a version's objects, many rows per statement.
+async fn insert_objects(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    version: i64,
+    objects: &[TemplateObjectRow],
+) -> Result<(), StoreError> {
+    const ROWS: usize = 500;
+    for (chunk_no, chunk) in objects.chunks(ROWS).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO template_objects (template_id, version, position, kind, name, properties) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            let b = i * 6;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!(
+                "(${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, object) in chunk.iter().enumerate() {
+            let position =
+                i64::try_from(chunk_no * ROWS + i).map_err(|e| StoreError::Other(e.into()))?;
+            query = query
+                .bind(id.to_owned())
+                .bind(version)
+                .bind(position)
+                .bind(object.kind.clone())
+                .bind(object.name.clone())
+                .bind(object.properties.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
 impl Store {
+    /// Stores a new version of a template with all its objects, or nothing. Requests already
+    /// accepted keep the version they pinned. `Conflict { what: "status" }` when retired.
+    pub async fn add_template_version(&self, template: &NewTemplate) -> Result<i64, StoreError> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT status, current_version FROM templates WHERE id = $1{}",
+            self.lock_clause()
+        )))
+        .bind(&template.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (status, current) = row.ok_or(StoreError::NotFound)?;
+        if status != "active" {
+            return Err(StoreError::Conflict {
+                what: "status".into(),
+            });
+        }
+        let version = current + 1;
+        sqlx::query(
+            "INSERT INTO template_versions (template_id, version, name, description, services, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&template.id)
+        .bind(version)
+        .bind(&template.name)
+        .bind(&template.description)
+        .bind(&template.services)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        insert_objects(&mut tx, &template.id, version, &template.objects).await?;
+        sqlx::query("UPDATE templates SET current_version = $1 WHERE id = $2")
+            .bind(version)
+            .bind(&template.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// Retires a template: no new requests; its versions stay for the requests that use them.
+    pub async fn retire_template(&self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE templates SET status = 'retired' WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     /// Stores a new template as version 1 with all its objects, or nothing.
     pub async fn create_template(&self, template: &NewTemplate) -> Result<(), StoreError> {
         let now = crate::now_ms();
@@ -65,19 +164,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        for (position, object) in template.objects.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO template_objects (template_id, version, position, kind, name, properties) \
-                 VALUES ($1, 1, $2, $3, $4, $5)",
-            )
-            .bind(&template.id)
-            .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
-            .bind(&object.kind)
-            .bind(&object.name)
-            .bind(&object.properties)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_objects(&mut tx, &template.id, 1, &template.objects).await?;
         tx.commit().await?;
         Ok(())
     }

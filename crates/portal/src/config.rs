@@ -28,6 +28,20 @@ pub enum Command {
     Worker,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Export or import template service packages as JSON files.
+    Template {
+        #[command(subcommand)]
+        action: TemplateCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TemplateCommand {
+    /// Print a template's current version as JSON (`portal template export ID > file.json`).
+    Export { id: String },
+    /// Check a JSON file and store it: a new template, or the next version of an existing one.
+    /// A bad file is refused with the line and field at fault, and nothing is stored.
+    Import { file: std::path::PathBuf },
 }
 
 #[derive(Clone, Args)]

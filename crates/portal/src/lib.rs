@@ -145,6 +145,66 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
             Ok(())
         }
         Command::Serve { no_worker } => serve(settings, no_worker).await,
+        Command::Template { action } => template_command(action, settings).await,
+    }
+}
+
+async fn template_command(
+    action: config::TemplateCommand,
+    settings: Resolved,
+) -> Result<(), StartError> {
+    use service::template::{TemplateDoc, parse_file};
+    match action {
+        config::TemplateCommand::Export { id } => {
+            let store = open_store(&settings).await?;
+            let services = Services::new(store.clone());
+            let found = service::template::get_template(&services, &id).await;
+            close(&store).await;
+            let (template, objects) = found.map_err(|e| match e {
+                service::ServiceError::NotFound => {
+                    StartError::Other(format!("there is no template {id:?}"))
+                }
+                other => StartError::Other(format!("cannot read the template: {other}")),
+            })?;
+            let doc = TemplateDoc::from_stored(&template, objects)
+                .map_err(|e| StartError::Other(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(&doc).map_err(|e| StartError::Other(e.to_string()))?;
+            println!("{text}");
+            Ok(())
+        }
+        config::TemplateCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| StartError::Other(format!("cannot read {}: {e}", file.display())))?;
+            let template = parse_file(&text).map_err(|problems| {
+                StartError::Other(format!(
+                    "{} is refused and nothing was imported: {}",
+                    file.display(),
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ))
+            })?;
+            let store = open_store(&settings).await?;
+            let result = match store.create_template(&template).await {
+                Ok(()) => Ok(1),
+                Err(portal_store::StoreError::Conflict { .. }) => {
+                    store.add_template_version(&template).await
+                }
+                Err(e) => Err(e),
+            };
+            close(&store).await;
+            let version =
+                result.map_err(|e| StartError::Other(format!("cannot store the template: {e}")))?;
+            println!(
+                "imported template {} as version {version} ({} objects)",
+                template.id,
+                template.objects.len()
+            );
+            Ok(())
+        }
     }
 }
 

@@ -841,3 +841,100 @@ async fn a_portal_killed_during_cloning_finishes_the_tenant_after_a_restart_with
     second.signal("TERM");
     second.wait_exit(Duration::from_secs(15));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_export_and_import_from_the_command_line_and_a_bad_file_imports_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let data = data_dir.to_str().unwrap();
+    let mut migrate = Portal::start(&["migrate"], &[("PORTAL_DATA_DIR", data)]);
+    assert_eq!(migrate.wait_exit(Duration::from_secs(20)), Some(0));
+    // The seeded templates are stored at the first serve; import one of our own instead.
+    let file = dir.path().join("package.json");
+    std::fs::write(
+        &file,
+        r#"{
+  "id": "package",
+  "name": "Package",
+  "services": ["voice"],
+  "objects": [
+    {"kind": "queue", "name": "Sales", "properties": {"priority": 12}},
+    {"kind": "skill", "name": "Sales"}
+  ]
+}"#,
+    )
+    .unwrap();
+    let mut import = Portal::start(
+        &["template", "import", file.to_str().unwrap()],
+        &[("PORTAL_DATA_DIR", data)],
+    );
+    assert_eq!(
+        import.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        import.stderr_text()
+    );
+    assert!(
+        import
+            .stdout_text()
+            .contains("imported template package as version 1 (2 objects)")
+    );
+
+    let mut export = Portal::start(
+        &["template", "export", "package"],
+        &[("PORTAL_DATA_DIR", data)],
+    );
+    assert_eq!(export.wait_exit(Duration::from_secs(20)), Some(0));
+    let exported: Value = serde_json::from_str(&export.stdout_text()).unwrap();
+    assert_eq!(
+        exported["objects"][0]["properties"],
+        json!({"priority": 12})
+    );
+    assert_eq!(exported["objects"][1]["name"], "Sales");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{
+  "id": "package",
+  "name": "Package",
+  "services": ["voice"],
+  "objects": [
+    {"kind": "queue", "name": "Sales"},
+    {"kind": "queue", "name": "Support",
+     "properties": {"priority": "high"}}
+  ]
+}"#,
+    )
+    .unwrap();
+    let mut refused = Portal::start(
+        &["template", "import", bad.to_str().unwrap()],
+        &[("PORTAL_DATA_DIR", data)],
+    );
+    assert_eq!(refused.wait_exit(Duration::from_secs(20)), Some(1));
+    let stderr = refused.stderr_text();
+    assert!(
+        stderr.contains(
+            "line 7: objects[1].properties.priority: must be a whole number from 0 to 99"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was imported"));
+    let mut again = Portal::start(
+        &["template", "export", "package"],
+        &[("PORTAL_DATA_DIR", data)],
+    );
+    assert_eq!(again.wait_exit(Duration::from_secs(20)), Some(0));
+    let after: Value = serde_json::from_str(&again.stdout_text()).unwrap();
+    assert_eq!(after, exported, "the refused file changed nothing");
+    let mut missing = Portal::start(
+        &["template", "export", "nothing"],
+        &[("PORTAL_DATA_DIR", data)],
+    );
+    assert_eq!(missing.wait_exit(Duration::from_secs(20)), Some(1));
+    assert!(
+        missing
+            .stderr_text()
+            .contains("there is no template \"nothing\"")
+    );
+}

@@ -1,9 +1,8 @@
 //! What a fresh install starts with: the seeded templates and the first landlord administrator.
 
 use portal_store::StoreError;
-use portal_store::template::{NewTemplate, TemplateObjectRow};
+use portal_store::template::NewTemplate;
 use portal_store::user::NewUser;
-use serde::Deserialize;
 
 use super::{ServiceError, Services};
 
@@ -13,42 +12,16 @@ const SEEDED_TEMPLATES: [&str; 2] = [
     include_str!("../../seed/omnichannel-smart-queues.json"),
 ];
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TemplateFile {
-    id: String,
-    name: String,
-    description: String,
-    services: Vec<String>,
-    objects: Vec<ObjectFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ObjectFile {
-    kind: String,
-    name: String,
-    properties: serde_json::Map<String, serde_json::Value>,
-}
-
 fn parse_template(text: &str) -> anyhow::Result<NewTemplate> {
-    let file: TemplateFile = serde_json::from_str(text)?;
-    Ok(NewTemplate {
-        id: file.id,
-        name: file.name,
-        description: file.description,
-        services: serde_json::to_string(&file.services)?,
-        objects: file
-            .objects
-            .into_iter()
-            .map(|o| {
-                Ok(TemplateObjectRow {
-                    kind: o.kind,
-                    name: o.name,
-                    properties: serde_json::to_string(&o.properties)?,
-                })
-            })
-            .collect::<anyhow::Result<_>>()?,
+    super::template::parse_file(text).map_err(|problems| {
+        anyhow::anyhow!(
+            "a seeded template is invalid: {}",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
     })
 }
 

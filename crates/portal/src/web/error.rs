@@ -69,6 +69,9 @@ pub enum ApiError {
     /// 422: fields broke their rules; all of them are listed.
     #[error("invalid fields")]
     Invalid(Vec<FieldProblem>),
+    /// 422: fields named by path (`objects[3].properties.priority`) break their rules.
+    #[error("invalid fields")]
+    InvalidPaths(Vec<FieldErrorBody>),
     /// 422: the request cannot be taken as it is, with no single field at fault.
     #[error("{1}")]
     Unprocessable(&'static str, String),
@@ -176,6 +179,15 @@ impl IntoResponse for ApiError {
                 } else {
                     format!("{n} fields need attention.")
                 };
+                body(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_fields",
+                    message,
+                    Some(fields),
+                )
+            }
+            Self::InvalidPaths(fields) => {
+                let message = format!("{} fields need attention.", fields.len());
                 body(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "invalid_fields",

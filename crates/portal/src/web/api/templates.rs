@@ -1,20 +1,34 @@
 //! `GET /api/v1/templates` and `GET /api/v1/templates/{id}`: the template service packages.
 
+use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::service::template;
+use crate::service::template::{self, TemplateDoc, TemplateError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
-use crate::web::extract::{Auth, IdPath};
+use crate::web::extract::{ApiJson, Auth, IdPath};
+
+/// Template uploads may carry thousands of objects.
+pub const TEMPLATE_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/v1/templates", get(list_templates))
-        .route("/api/v1/templates/{id}", get(get_template))
+        .route(
+            "/api/v1/templates",
+            get(list_templates).post(create_template),
+        )
+        .route(
+            "/api/v1/templates/{id}",
+            get(get_template)
+                .put(new_template_version)
+                .delete(retire_template),
+        )
+        .layer(DefaultBodyLimit::max(TEMPLATE_BODY_LIMIT))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -109,4 +123,113 @@ pub async fn get_template(
             .collect::<Result<_, ApiError>>()?,
     );
     Ok(Json(v))
+}
+
+fn template_error(e: TemplateError) -> ApiError {
+    match e {
+        TemplateError::Invalid(problems) => ApiError::InvalidPaths(
+            problems
+                .into_iter()
+                .map(|p| crate::web::error::FieldErrorBody {
+                    field: p.path,
+                    code: "invalid".into(),
+                    message: p.message,
+                })
+                .collect(),
+        ),
+        TemplateError::Conflict(message) => ApiError::Conflict {
+            field: None,
+            code: "conflict",
+            message,
+        },
+        TemplateError::Service(e) => e.into(),
+    }
+}
+
+async fn current(state: &AppState, id: &str) -> Result<Json<TemplateView>, ApiError> {
+    let (t, objects) = template::get_template(&state.services, id).await?;
+    let mut v = view(t)?;
+    v.objects = Some(
+        objects
+            .into_iter()
+            .map(|o| {
+                Ok(ObjectView {
+                    properties: serde_json::from_str(&o.properties)
+                        .map_err(|e| ApiError::Internal(e.into()))?,
+                    kind: o.kind,
+                    name: o.name,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+    );
+    Ok(Json(v))
+}
+
+/// Create a template (landlord administrators); it starts as version 1.
+#[utoipa::path(
+    post, path = "/api/v1/templates", tag = "templates",
+    security(("bearer" = [])),
+    request_body = TemplateDoc,
+    responses(
+        (status = 201, body = TemplateView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The id is taken", body = ErrorBody),
+        (status = 422, description = "Every problem, by path", body = ErrorBody),
+    )
+)]
+pub async fn create_template(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(doc): ApiJson<TemplateDoc>,
+) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
+    let id = template::create_template(&state.services, &actor, doc)
+        .await
+        .map_err(template_error)?;
+    Ok((StatusCode::CREATED, current(&state, &id).await?))
+}
+
+/// Edit a template: the edit becomes its next version; accepted requests keep theirs.
+#[utoipa::path(
+    put, path = "/api/v1/templates/{id}", tag = "templates",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Template id")),
+    request_body = TemplateDoc,
+    responses(
+        (status = 200, body = TemplateView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The template is retired", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn new_template_version(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+    ApiJson(doc): ApiJson<TemplateDoc>,
+) -> Result<Json<TemplateView>, ApiError> {
+    template::new_version(&state.services, &actor, &id, doc)
+        .await
+        .map_err(template_error)?;
+    current(&state, &id).await
+}
+
+/// Retire a template: no new requests; its history stays.
+#[utoipa::path(
+    delete, path = "/api/v1/templates/{id}", tag = "templates",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Template id")),
+    responses((status = 200, body = TemplateView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn retire_template(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<Json<TemplateView>, ApiError> {
+    template::retire(&state.services, &actor, &id).await?;
+    current(&state, &id).await
 }

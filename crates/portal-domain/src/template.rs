@@ -1,0 +1,396 @@
+//! Template service packages: the services a tenant starts with and its configuration objects,
+//! each kind with typed, validated properties. A definition is checked whole, and every
+//! problem is named by its path (`objects[3].properties.priority`).
+
+use serde_json::{Map, Value};
+
+/// The services a template may include.
+pub const SERVICES: [&str; 7] = [
+    "voice",
+    "email",
+    "chat",
+    "sms",
+    "social",
+    "smart_queues",
+    "callback",
+];
+
+/// The predefined permission profiles every contact center has.
+pub const PREDEFINED_PROFILES: [&str; 5] = [
+    "Administrator",
+    "Administrator and Agent",
+    "Administrator and Supervisor",
+    "Agent",
+    "Supervisor",
+];
+
+/// The kinds of configuration objects.
+pub const KINDS: [&str; 9] = [
+    "queue",
+    "smart_queue",
+    "skill",
+    "group",
+    "team",
+    "permission_profile",
+    "media_type",
+    "release_code",
+    "mailbox_folder",
+];
+
+/// The channels a media type may carry.
+pub const CHANNELS: [&str; 5] = ["voice", "email", "chat", "sms", "social"];
+
+/// One problem in a definition, by path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateProblem {
+    pub path: String,
+    pub message: String,
+}
+
+/// What a property holds.
+#[derive(Debug, Clone, Copy)]
+enum Prop {
+    Int {
+        min: i64,
+        max: i64,
+        default: Option<i64>,
+    },
+    Text {
+        required: bool,
+    },
+    Bool {
+        default: bool,
+    },
+    Channel,
+}
+
+fn schema(kind: &str) -> &'static [(&'static str, Prop)] {
+    const DESCRIPTION: (&str, Prop) = ("description", Prop::Text { required: false });
+    match kind {
+        "queue" => &[
+            (
+                "priority",
+                Prop::Int {
+                    min: 0,
+                    max: 99,
+                    default: Some(49),
+                },
+            ),
+            ("media_type", Prop::Text { required: false }),
+            ("skill", Prop::Text { required: false }),
+            DESCRIPTION,
+        ],
+        "smart_queue" => &[
+            ("queue", Prop::Text { required: true }),
+            (
+                "target_answer_seconds",
+                Prop::Int {
+                    min: 1,
+                    max: 3600,
+                    default: Some(120),
+                },
+            ),
+            ("callback_folder", Prop::Text { required: false }),
+            ("callback_enabled", Prop::Bool { default: true }),
+            DESCRIPTION,
+        ],
+        "permission_profile" => &[("predefined", Prop::Bool { default: false }), DESCRIPTION],
+        "media_type" => &[("channel", Prop::Channel), DESCRIPTION],
+        "release_code" => &[
+            (
+                "code",
+                Prop::Int {
+                    min: 1,
+                    max: 999,
+                    default: None,
+                },
+            ),
+            DESCRIPTION,
+        ],
+        "mailbox_folder" => &[("address", Prop::Text { required: true }), DESCRIPTION],
+        _ => &[DESCRIPTION],
+    }
+}
+
+/// A configuration object as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawObject {
+    pub kind: String,
+    pub name: String,
+    pub properties: Map<String, Value>,
+}
+
+/// A template as given, before checking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTemplate {
+    pub name: String,
+    pub description: String,
+    pub services: Vec<String>,
+    pub objects: Vec<RawObject>,
+}
+
+/// A checked template: properties have their defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateDefinition {
+    pub name: String,
+    pub description: String,
+    pub services: Vec<String>,
+    pub objects: Vec<RawObject>,
+}
+
+const MAX_OBJECTS: usize = 20_000;
+
+fn check_text(path: String, value: &str, max: usize, problems: &mut Vec<TemplateProblem>) {
+    if value.trim().is_empty() {
+        problems.push(TemplateProblem {
+            path,
+            message: "must not be empty".into(),
+        });
+    } else if value.chars().count() > max {
+        problems.push(TemplateProblem {
+            path,
+            message: format!("must be at most {max} characters"),
+        });
+    } else if value.chars().any(char::is_control) {
+        problems.push(TemplateProblem {
+            path,
+            message: "must not contain control characters".into(),
+        });
+    }
+}
+
+fn check_properties(
+    at: &str,
+    object: &RawObject,
+    problems: &mut Vec<TemplateProblem>,
+) -> Map<String, Value> {
+    let schema = schema(&object.kind);
+    let mut out = Map::new();
+    for key in object.properties.keys() {
+        if !schema.iter().any(|(name, _)| name == key) {
+            let allowed: Vec<&str> = schema.iter().map(|(n, _)| *n).collect();
+            problems.push(TemplateProblem {
+                path: format!("{at}.properties.{key}"),
+                message: format!(
+                    "is not a property of a {}; allowed: {}",
+                    object.kind,
+                    allowed.join(", ")
+                ),
+            });
+        }
+    }
+    for (key, prop) in schema {
+        let path = format!("{at}.properties.{key}");
+        let value = object.properties.get(*key);
+        match (prop, value) {
+            (
+                Prop::Int {
+                    default: Some(d), ..
+                },
+                None,
+            ) => {
+                out.insert((*key).into(), Value::from(*d));
+            }
+            (Prop::Int { min, max, .. }, Some(v)) => match v.as_i64() {
+                Some(n) if (*min..=*max).contains(&n) => {
+                    out.insert((*key).into(), Value::from(n));
+                }
+                _ => problems.push(TemplateProblem {
+                    path,
+                    message: format!("must be a whole number from {min} to {max}"),
+                }),
+            },
+            (Prop::Int { default: None, .. }, None)
+            | (Prop::Text { required: true }, None)
+            | (Prop::Channel, None) => {
+                problems.push(TemplateProblem {
+                    path,
+                    message: "is required".into(),
+                });
+            }
+            (Prop::Text { .. }, None) => {}
+            (Prop::Text { .. }, Some(Value::String(s))) => {
+                check_text(path, s, 500, problems);
+                out.insert((*key).into(), Value::from(s.trim()));
+            }
+            (Prop::Text { .. }, Some(_)) => problems.push(TemplateProblem {
+                path,
+                message: "must be text".into(),
+            }),
+            (Prop::Bool { default }, None) => {
+                out.insert((*key).into(), Value::from(*default));
+            }
+            (Prop::Bool { .. }, Some(Value::Bool(b))) => {
+                out.insert((*key).into(), Value::from(*b));
+            }
+            (Prop::Bool { .. }, Some(_)) => problems.push(TemplateProblem {
+                path,
+                message: "must be true or false".into(),
+            }),
+            (Prop::Channel, Some(Value::String(s))) if CHANNELS.contains(&s.as_str()) => {
+                out.insert((*key).into(), Value::from(s.as_str()));
+            }
+            (Prop::Channel, Some(_)) => problems.push(TemplateProblem {
+                path,
+                message: format!("must be one of {}", CHANNELS.join(", ")),
+            }),
+        }
+    }
+    if object.kind == "permission_profile"
+        && out.get("predefined") == Some(&Value::Bool(true))
+        && !PREDEFINED_PROFILES.contains(&object.name.as_str())
+    {
+        problems.push(TemplateProblem {
+            path: format!("{at}.properties.predefined"),
+            message: format!("only {} are predefined", PREDEFINED_PROFILES.join(", ")),
+        });
+    }
+    out
+}
+
+impl RawTemplate {
+    /// Checks the whole definition; every problem is returned, by path.
+    pub fn check(self) -> Result<TemplateDefinition, Vec<TemplateProblem>> {
+        let mut problems = Vec::new();
+        check_text("name".into(), &self.name, 100, &mut problems);
+        if self.description.chars().count() > 2000 {
+            problems.push(TemplateProblem {
+                path: "description".into(),
+                message: "must be at most 2000 characters".into(),
+            });
+        }
+        if self.services.is_empty() {
+            problems.push(TemplateProblem {
+                path: "services".into(),
+                message: "must name at least one service".into(),
+            });
+        }
+        for (i, service) in self.services.iter().enumerate() {
+            if !SERVICES.contains(&service.as_str()) {
+                problems.push(TemplateProblem {
+                    path: format!("services[{i}]"),
+                    message: format!("must be one of {}", SERVICES.join(", ")),
+                });
+            } else if self.services[..i].contains(service) {
+                problems.push(TemplateProblem {
+                    path: format!("services[{i}]"),
+                    message: "is listed twice".into(),
+                });
+            }
+        }
+        if self.objects.len() > MAX_OBJECTS {
+            problems.push(TemplateProblem {
+                path: "objects".into(),
+                message: format!("must hold at most {MAX_OBJECTS} objects"),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut objects = Vec::with_capacity(self.objects.len());
+        for (i, object) in self.objects.into_iter().enumerate() {
+            let at = format!("objects[{i}]");
+            if !KINDS.contains(&object.kind.as_str()) {
+                problems.push(TemplateProblem {
+                    path: format!("{at}.kind"),
+                    message: format!("must be one of {}", KINDS.join(", ")),
+                });
+                continue;
+            }
+            check_text(format!("{at}.name"), &object.name, 200, &mut problems);
+            if !seen.insert((object.kind.clone(), object.name.trim().to_lowercase())) {
+                problems.push(TemplateProblem {
+                    path: format!("{at}.name"),
+                    message: format!("another {} already has this name", object.kind),
+                });
+            }
+            let properties = check_properties(&at, &object, &mut problems);
+            objects.push(RawObject {
+                kind: object.kind,
+                name: object.name.trim().to_owned(),
+                properties,
+            });
+        }
+        if problems.is_empty() {
+            Ok(TemplateDefinition {
+                name: self.name.trim().to_owned(),
+                description: self.description.trim().to_owned(),
+                services: self.services,
+                objects,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(kind: &str, name: &str, properties: Value) -> RawObject {
+        RawObject {
+            kind: kind.into(),
+            name: name.into(),
+            properties: properties.as_object().unwrap().clone(),
+        }
+    }
+
+    fn template(objects: Vec<RawObject>) -> RawTemplate {
+        RawTemplate {
+            name: "Voice".into(),
+            description: String::new(),
+            services: vec!["voice".into()],
+            objects,
+        }
+    }
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let t = template(vec![
+            object("queue", "Sales", json!({})),
+            object("smart_queue", "Callback", json!({"queue": "Sales"})),
+        ])
+        .check()
+        .unwrap();
+        assert_eq!(t.objects[0].properties["priority"], 49);
+        assert_eq!(t.objects[1].properties["target_answer_seconds"], 120);
+        assert_eq!(t.objects[1].properties["callback_enabled"], true);
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_path() {
+        let raw = RawTemplate {
+            name: " ".into(),
+            description: String::new(),
+            services: vec!["voice".into(), "fax".into()],
+            objects: vec![
+                object("queue", "Sales", json!({"priority": 100, "colour": "red"})),
+                object("queue", "sales", json!({})),
+                object("robot", "R2", json!({})),
+                object("release_code", "Break", json!({})),
+                object("permission_profile", "Janitor", json!({"predefined": true})),
+                object("media_type", "Fax", json!({"channel": "fax"})),
+            ],
+        };
+        let paths: Vec<String> = raw
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "name",
+                "services[1]",
+                "objects[0].properties.colour",
+                "objects[0].properties.priority",
+                "objects[1].name",
+                "objects[2].kind",
+                "objects[3].properties.code",
+                "objects[4].properties.predefined",
+                "objects[5].properties.channel",
+            ]
+        );
+    }
+}
