@@ -318,6 +318,19 @@ impl Store {
             .await?;
         }
         enqueue_in(&mut tx, job, request.submitted_at).await?;
+        crate::provision::record_event(
+            &mut tx,
+            &request.id,
+            &crate::provision::NewEvent {
+                actor_id: request.submitted_by.as_deref(),
+                action: "submitted",
+                from_status: None,
+                to_status: Some(&request.status),
+                detail: None,
+            },
+            request.submitted_at,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -541,6 +541,7 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
     assert_eq!(
         actions,
         [
+            "submitted",
             "provisioning_started",
             "failed",
             "retry",

@@ -129,7 +129,7 @@ async fn a_landlord_submits_a_request_and_the_worker_completes_it_with_a_tenant(
     )
     .await;
     let objects = config["objects"].as_array().unwrap();
-    assert_eq!(objects.len(), 18, "every object of the voice template");
+    assert_eq!(objects.len(), 32, "every object of the voice template");
     assert!(objects.iter().any(|o| o["kind"] == "group"
         && o["properties"]["description"] == "Every agent of KentonElectronics"));
     // Running the queue again does nothing more: the job is gone and the tenant single.

@@ -688,6 +688,7 @@ async fn a_failing_step_ends_in_failed_with_nothing_kept_and_retry_completes_it(
     assert_eq!(
         actions,
         [
+            "submitted",
             "provisioning_started",
             "failed",
             "retry",
