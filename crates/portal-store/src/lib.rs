@@ -6,6 +6,7 @@
 
 mod error;
 pub mod job;
+pub mod mail;
 pub mod provision;
 pub mod request;
 pub mod setting;

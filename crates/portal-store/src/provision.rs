@@ -388,6 +388,7 @@ impl Store {
         &self,
         request_id: &str,
         step: &str,
+        mail: Option<&crate::mail::NewMail>,
         now: i64,
     ) -> Result<StepOutcome, StoreError> {
         let (mut tx, request) = match self.open_step(request_id, step).await? {
@@ -405,6 +406,9 @@ impl Store {
         .bind(&request.id)
         .execute(&mut *tx)
         .await?;
+        if let Some(mail) = mail {
+            crate::mail::put_in_outbox(&mut tx, mail, now).await?;
+        }
         record_event(
             &mut tx,
             &request.id,
@@ -427,6 +431,7 @@ impl Store {
         &self,
         request_id: &str,
         error: &str,
+        mail: Option<&crate::mail::NewMail>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
@@ -479,6 +484,9 @@ impl Store {
             .bind(request_id)
             .execute(&mut *tx)
             .await?;
+        if let Some(mail) = mail {
+            crate::mail::put_in_outbox(&mut tx, mail, now).await?;
+        }
         record_event(
             &mut tx,
             request_id,

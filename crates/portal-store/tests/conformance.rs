@@ -405,11 +405,17 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         "provisioning"
     );
     assert_eq!(
-        store.step_activate(&r.id, "activate", now).await.unwrap(),
+        store
+            .step_activate(&r.id, "activate", None, now)
+            .await
+            .unwrap(),
         StepOutcome::Done
     );
     assert_eq!(
-        store.step_activate(&r.id, "activate", now).await.unwrap(),
+        store
+            .step_activate(&r.id, "activate", None, now)
+            .await
+            .unwrap(),
         StepOutcome::NotProvisioning
     );
     let row = store.get_request(&r.id).await.unwrap();
@@ -471,12 +477,15 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
     let tenant_id = store.get_request(&r.id).await.unwrap().tenant_id.unwrap();
     assert!(
         store
-            .fail_and_roll_back(&r.id, "it broke", now)
+            .fail_and_roll_back(&r.id, "it broke", None, now)
             .await
             .unwrap()
     );
     assert!(
-        !store.fail_and_roll_back(&r.id, "again", now).await.unwrap(),
+        !store
+            .fail_and_roll_back(&r.id, "again", None, now)
+            .await
+            .unwrap(),
         "only once"
     );
     assert!(matches!(

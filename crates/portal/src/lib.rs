@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod fault;
+pub mod mail;
 pub mod metrics;
 pub mod password;
 pub mod service;
@@ -72,10 +73,23 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
     Ok(store)
 }
 
-fn services_for(store: Store, settings: &Resolved) -> Services {
+/// The use cases' shared parts, with mail links based on `base_url`.
+fn services_for(
+    store: Store,
+    settings: &Resolved,
+    base_url: String,
+) -> Result<Services, StartError> {
     let mut services = Services::new(store);
     services.provision_attempts = settings.provision_attempts;
-    services
+    let mailer = mail::Mailer::new(
+        settings.smtp_url.as_deref(),
+        settings.data_dir.join("mail"),
+        &settings.mail_from,
+        base_url,
+    )
+    .map_err(|(setting, message)| SettingError::new(setting, message))?;
+    services.mailer = std::sync::Arc::new(mailer);
+    Ok(services)
 }
 
 fn worker_config(settings: &Resolved) -> worker::WorkerConfig {
@@ -133,7 +147,11 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
         }
         Command::Worker => {
             let store = open_store(&settings).await?;
-            let services = services_for(store.clone(), &settings);
+            let services = services_for(
+                store.clone(),
+                &settings,
+                settings.base_url_for(settings.listen),
+            )?;
             let (stop_tx, stop_rx) = watch::channel(false);
             let worker = tokio::spawn(worker::run(services, worker_config(&settings), stop_rx));
             println!("worker running");
@@ -218,8 +236,11 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
                 format!("cannot listen on {}: {e}", settings.listen),
             )
         })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
     let store = open_store(&settings).await?;
-    let services = services_for(store.clone(), &settings);
+    let services = services_for(store.clone(), &settings, settings.base_url_for(addr))?;
     seed::seed_templates(&services)
         .await
         .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;
@@ -246,9 +267,6 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
             );
         }
     }
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = (!no_worker).then(|| {

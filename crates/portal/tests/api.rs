@@ -81,7 +81,11 @@ async fn a_landlord_submits_a_request_and_the_worker_completes_it_with_a_tenant(
         "no password or hash: {text}"
     );
 
-    assert_eq!(app.run_pending_jobs().await, 1);
+    assert_eq!(
+        app.run_pending_jobs().await,
+        2,
+        "provisioning, then its outcome email"
+    );
     let done = json_of(
         app.get(&format!("/api/v1/subscription-requests/{id}"), &app.token)
             .await,
@@ -460,7 +464,7 @@ async fn operations_endpoints_answer(app: &TestApp) {
         "portal_http_requests_total{method=\"POST\",route=\"/api/v1/subscription-requests\",status=\"202\"} 1"
     ), "{metrics}");
     assert!(
-        metrics.contains("portal_jobs_total{outcome=\"completed\"} 1"),
+        metrics.contains("portal_jobs_total{outcome=\"completed\"} 2"),
         "{metrics}"
     );
     assert!(

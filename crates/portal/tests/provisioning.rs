@@ -167,7 +167,11 @@ async fn off_peak_requests_wait_for_their_window_and_staff_can_steer_them(app: &
     let r = act(app, &ids[0], "run-now", None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "accepted");
-    assert_eq!(app.run_pending_jobs().await, 1);
+    assert_eq!(
+        app.run_pending_jobs().await,
+        2,
+        "provisioning and its email"
+    );
     let done: Value = app
         .get(
             &format!("/api/v1/subscription-requests/{}", ids[0]),

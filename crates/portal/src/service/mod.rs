@@ -2,6 +2,7 @@
 //! Each takes validated domain types and talks to the store; none knows about HTTP.
 
 pub mod auth;
+pub mod mail;
 pub mod policy;
 pub mod provision;
 pub mod request;
@@ -31,6 +32,8 @@ pub struct Services {
     pub token_ttl: Duration,
     /// How many times provisioning is tried before the request is marked failed.
     pub provision_attempts: i64,
+    /// The sender, link base and transport of outgoing mail.
+    pub mailer: Arc<crate::mail::Mailer>,
 }
 
 impl Services {
@@ -42,6 +45,9 @@ impl Services {
             jobs_ready: Arc::new(Notify::new()),
             token_ttl: Duration::from_secs(12 * 60 * 60),
             provision_attempts: 5,
+            mailer: Arc::new(crate::mail::Mailer::spool(std::path::PathBuf::from(
+                "./data/mail",
+            ))),
         }
     }
 }

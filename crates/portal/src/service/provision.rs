@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::{ServiceError, Services};
+use crate::mail::{Outcome, outcome_mail};
 
 /// The job kind that provisions one request.
 pub const PROVISION_JOB: &str = "provision_request";
@@ -164,7 +165,21 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
                     .step_assign_ani_and_upn_suffix(request_id, step, now)
                     .await
             }
-            STEP_ACTIVATE => store.step_activate(request_id, step, now).await,
+            STEP_ACTIVATE => {
+                let login = format!("{}@{}", request.admin_personnel_id, request.upn_suffix);
+                let mail = outcome_mail(
+                    &services.mailer,
+                    &request,
+                    Outcome::Completed { login_id: &login },
+                );
+                let done = store
+                    .step_activate(request_id, step, Some(&mail), now)
+                    .await;
+                if matches!(done, Ok(StepOutcome::Done)) {
+                    services.jobs_ready.notify_one();
+                }
+                done
+            }
             other => {
                 return Err(ServiceError::Internal(anyhow::anyhow!(
                     "unknown step {other}"
@@ -180,9 +195,7 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
                      Submit the request again with another user name or UPN suffix.",
                     request.admin_personnel_id, request.upn_suffix
                 );
-                store
-                    .fail_and_roll_back(request_id, &message, portal_store::now_ms())
-                    .await?;
+                fail(services, &request, &message).await?;
                 warn!("provisioning failed: the administrator login is taken");
                 return Ok(());
             }
@@ -190,9 +203,7 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
                 let message = format!(
                     "The {what} is now used by another tenant or request; submit again with another."
                 );
-                store
-                    .fail_and_roll_back(request_id, &message, portal_store::now_ms())
-                    .await?;
+                fail(services, &request, &message).await?;
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -200,6 +211,28 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
     }
     info!("tenant provisioned");
     Ok(())
+}
+
+/// Fails a request with `message`, removing what was made, and puts its outcome email in the
+/// outbox in the same transaction.
+async fn fail(
+    services: &Services,
+    request: &portal_store::request::RequestRow,
+    message: &str,
+) -> Result<bool, ServiceError> {
+    let mail = outcome_mail(
+        &services.mailer,
+        request,
+        Outcome::Failed { error: message },
+    );
+    let failed = services
+        .store
+        .fail_and_roll_back(&request.id, message, Some(&mail), portal_store::now_ms())
+        .await?;
+    if failed {
+        services.jobs_ready.notify_one();
+    }
+    Ok(failed)
 }
 
 /// Called when provisioning ran out of attempts: a half-made tenant is removed and the request
@@ -220,10 +253,8 @@ pub async fn give_up(
         "The step \"{failed_step}\" failed repeatedly, so nothing of the tenant was kept. \
          Retry the request when the cause is fixed; if it fails again, contact support with this request's reference."
     );
-    services
-        .store
-        .fail_and_roll_back(request_id, &message, portal_store::now_ms())
-        .await?;
+    let request = services.store.get_request(request_id).await?;
+    fail(services, &request, &message).await?;
     Ok(())
 }
 

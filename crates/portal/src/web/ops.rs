@@ -105,6 +105,8 @@ impl Modify for BearerAuth {
         api::requests::get_request,
         api::requests::act_on_request,
         api::tenants::get_configuration,
+        api::mail::list_mail,
+        api::mail::get_mail,
         api::settings::get_provisioning_policy,
         api::settings::put_provisioning_policy,
         api::tenants::list_tenants,

@@ -257,12 +257,20 @@ async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         }
+        portal_store::mail::SEND_MAIL_JOB => crate::service::mail::send(services, &job.payload)
+            .await
+            .map_err(|e| e.to_string()),
         other => Err(format!("unknown job kind {other:?}")),
     }
 }
 
 /// What a job's last failed attempt leaves behind.
 async fn on_dead(services: &Services, kind: &str, payload: &str, message: &str) {
+    if kind == portal_store::mail::SEND_MAIL_JOB
+        && let Err(e) = crate::service::mail::give_up(services, payload, message).await
+    {
+        error!(error = %e, "could not mark a message failed");
+    }
     if kind == PROVISION_JOB
         && let Ok(payload) = serde_json::from_str::<ProvisionPayload>(payload)
         && let Err(e) = provision::give_up(services, &payload.request_id, message).await

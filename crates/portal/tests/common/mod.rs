@@ -39,13 +39,22 @@ pub struct TestApp {
 /// Serves the portal on a free port over a fresh database, with the seeded templates and a
 /// landlord administrator signed in. `None` when PostgreSQL is asked for but not configured.
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, |_| {}).await
+}
+
+/// The same, with the services adjusted first (a mail transport, say).
+pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Option<TestApp> {
     let database = match db {
         Db::Sqlite => TestDatabase::sqlite(),
         Db::Postgres => TestDatabase::postgres().await?,
     };
     let store = Store::connect(&database.url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
-    let services = Services::new(store.clone());
+    let mut services = Services::new(store.clone());
+    services.mailer = std::sync::Arc::new(portal::mail::Mailer::spool(
+        std::env::temp_dir().join(format!("portal-test-spool-{}", portal_store::new_id())),
+    ));
+    configure(&mut services);
     portal::service::seed::seed_templates(&services)
         .await
         .expect("seed");

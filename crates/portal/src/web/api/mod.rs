@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
 pub mod auth;
+pub mod mail;
 pub mod requests;
 pub mod settings;
 pub mod templates;
@@ -13,6 +14,7 @@ use super::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .merge(auth::router())
+        .merge(mail::router())
         .merge(requests::router())
         .merge(settings::router())
         .merge(templates::router())

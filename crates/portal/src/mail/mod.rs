@@ -1,0 +1,239 @@
+//! Outgoing mail: rendering the outcome emails (text and HTML, from `templates/email/`) and the
+//! transports that carry them: SMTP, or a local spool folder of `.eml` files.
+
+use std::path::PathBuf;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use portal_store::mail::{MailRow, NewMail};
+use portal_store::request::RequestRow;
+
+const SUCCESS_TEXT: &str = include_str!("../../templates/email/success.txt");
+const SUCCESS_HTML: &str = include_str!("../../templates/email/success.html");
+const FAILURE_TEXT: &str = include_str!("../../templates/email/failure.txt");
+const FAILURE_HTML: &str = include_str!("../../templates/email/failure.html");
+
+/// How many times a message is tried before it is marked failed (about 20 minutes of backoff).
+pub const MAIL_ATTEMPTS: i64 = 10;
+
+/// Where mail goes.
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `.eml` files in this folder.
+    Spool(PathBuf),
+}
+
+/// The sender, the base URL for links, and the transport.
+#[derive(Clone)]
+pub struct Mailer {
+    pub from: Mailbox,
+    pub base_url: String,
+    pub transport: Transport,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let transport = match &self.transport {
+            Transport::Smtp(_) => "smtp".to_owned(),
+            Transport::Spool(p) => format!("spool {}", p.display()),
+        };
+        f.debug_struct("Mailer")
+            .field("from", &self.from.to_string())
+            .field("transport", &transport)
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// SMTP from `smtp://`, `smtps://` or `smtp://…?tls=required` (STARTTLS) URLs, with or
+    /// without credentials; without a URL, the spool folder.
+    pub fn new(
+        smtp_url: Option<&str>,
+        spool: PathBuf,
+        from: &str,
+        base_url: String,
+    ) -> Result<Self, (&'static str, String)> {
+        let from: Mailbox = from.parse().map_err(|_| {
+            (
+                "PORTAL_MAIL_FROM (--mail-from)",
+                format!("{from:?} is not an email address"),
+            )
+        })?;
+        let transport = match smtp_url {
+            Some(url) => Transport::Smtp(
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| {
+                        (
+                            "PORTAL_SMTP_URL (--smtp-url)",
+                            format!("not a usable SMTP URL: {e}"),
+                        )
+                    })?
+                    .timeout(Some(std::time::Duration::from_secs(20)))
+                    .build(),
+            ),
+            None => Transport::Spool(spool),
+        };
+        Ok(Self {
+            from,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            transport,
+        })
+    }
+
+    /// A spool mailer for tests and tools.
+    pub fn spool(folder: PathBuf) -> Self {
+        Self {
+            // A fixed, valid address: parsing it cannot fail.
+            from: Mailbox::new(
+                None,
+                lettre::Address::new("portal", "localhost").expect("a valid address"),
+            ),
+            base_url: "http://127.0.0.1:8080".into(),
+            transport: Transport::Spool(folder),
+        }
+    }
+
+    /// Sends one outbox message. The Message-ID is derived from the outbox id, so a message
+    /// sent twice (a worker killed between sending and recording it) is recognisably the same.
+    pub async fn send(&self, row: &MailRow) -> Result<(), String> {
+        let to: Mailbox = row
+            .recipient
+            .parse()
+            .map_err(|_| format!("{:?} is not an address", row.recipient))?;
+        let from: Mailbox = row
+            .sender
+            .parse()
+            .map_err(|_| format!("{:?} is not an address", row.sender))?;
+        let domain = from.email.domain().to_owned();
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(row.subject.clone())
+            .message_id(Some(format!("<{}@{domain}>", row.id)))
+            .multipart(MultiPart::alternative_plain_html(
+                row.body_text.clone(),
+                row.body_html.clone(),
+            ))
+            .map_err(|e| format!("cannot build the message: {e}"))?;
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("SMTP: {e}")),
+            Transport::Spool(folder) => {
+                let bytes = message.formatted();
+                let folder = folder.clone();
+                let id = row.id.clone();
+                tokio::task::spawn_blocking(move || write_spool(&folder, &id, &bytes))
+                    .await
+                    .map_err(|e| format!("spool: {e}"))?
+            }
+        }
+    }
+}
+
+/// Writes `<id>.eml` whole or not at all (a temporary file renamed into place); writing it
+/// again replaces it, so the spool holds each message once.
+fn write_spool(folder: &std::path::Path, id: &str, bytes: &[u8]) -> Result<(), String> {
+    std::fs::create_dir_all(folder)
+        .map_err(|e| format!("spool folder {}: {e}", folder.display()))?;
+    let tmp = folder.join(format!(".{id}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("spool: {e}"))?;
+    std::fs::rename(&tmp, folder.join(format!("{id}.eml"))).map_err(|e| format!("spool: {e}"))
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn fill(template: &str, values: &[(&str, &str)], html: bool) -> String {
+    let mut out = template.to_owned();
+    for (key, value) in values {
+        let value = if html {
+            escape_html(value)
+        } else {
+            (*value).to_owned()
+        };
+        out = out.replace(&format!("{{{key}}}"), &value);
+    }
+    out
+}
+
+/// What a request ended in, for its email.
+#[derive(Debug, Clone)]
+pub enum Outcome<'a> {
+    Completed { login_id: &'a str },
+    Failed { error: &'a str },
+}
+
+/// Renders a request's outcome email, ready for the outbox.
+pub fn outcome_mail(mailer: &Mailer, request: &RequestRow, outcome: Outcome<'_>) -> NewMail {
+    let sign_in = format!("{}/", mailer.base_url);
+    let support = mailer.from.email.to_string();
+    let mut values = vec![
+        ("first_name", request.contact_first_name.as_str()),
+        ("tenant_name", request.tenant_name.as_str()),
+        ("reference", request.id.as_str()),
+        ("support", support.as_str()),
+        ("sign_in_url", sign_in.as_str()),
+    ];
+    let (kind, subject, text, html) = match outcome {
+        Outcome::Completed { login_id } => {
+            values.push(("login_id", login_id));
+            (
+                "provisioning_completed",
+                format!("Your tenant {} is ready", request.tenant_name),
+                SUCCESS_TEXT,
+                SUCCESS_HTML,
+            )
+        }
+        Outcome::Failed { error } => {
+            values.push(("error", error));
+            (
+                "provisioning_failed",
+                format!("We could not create your tenant {}", request.tenant_name),
+                FAILURE_TEXT,
+                FAILURE_HTML,
+            )
+        }
+    };
+    NewMail {
+        id: portal_store::new_id(),
+        request_id: Some(request.id.clone()),
+        kind: kind.to_owned(),
+        sender: mailer.from.to_string(),
+        recipient: request.contact_email.clone(),
+        subject,
+        body_text: fill(text, &values, false),
+        body_html: fill(html, &values, true),
+        max_attempts: MAIL_ATTEMPTS,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_values_are_escaped_and_text_values_are_not() {
+        let values = [("error", "a <b> & \"c\"")];
+        assert_eq!(
+            fill("<p>{error}</p>", &values, true),
+            "<p>a &lt;b&gt; &amp; &quot;c&quot;</p>"
+        );
+        assert_eq!(fill("{error}", &values, false), "a <b> & \"c\"");
+    }
+}

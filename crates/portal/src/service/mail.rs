@@ -1,0 +1,67 @@
+//! Sending outbox messages, and the mail a landlord administrator may read.
+
+use portal_store::StoreError;
+use portal_store::mail::MailRow;
+use tracing::{info, warn};
+
+use super::{Actor, ServiceError, Services};
+
+/// Sends one outbox message and records it. An `Err` means "try again later".
+#[tracing::instrument(skip_all, fields(mail.id = %id))]
+pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
+    let row = match services.store.get_mail(id).await {
+        Ok(row) => row,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if row.status != "pending" {
+        return Ok(());
+    }
+    match services.mailer.send(&row).await {
+        Ok(()) => {
+            services
+                .store
+                .mark_mail_sent(id, portal_store::now_ms())
+                .await?;
+            info!(mail.kind = %row.kind, "mail sent");
+            Ok(())
+        }
+        Err(error) => {
+            warn!(%error, "mail not sent; it will be tried again");
+            services
+                .store
+                .mark_mail_attempt_failed(id, &error, false, portal_store::now_ms())
+                .await?;
+            Err(ServiceError::Internal(anyhow::anyhow!(error)))
+        }
+    }
+}
+
+/// Called when a message ran out of attempts.
+pub async fn give_up(services: &Services, id: &str, last_error: &str) -> Result<(), ServiceError> {
+    warn!(mail.id = %id, error = %last_error, "gave up sending a message");
+    services
+        .store
+        .mark_mail_attempt_failed(id, last_error, true, portal_store::now_ms())
+        .await?;
+    Ok(())
+}
+
+/// The outbox, newest first (landlord administrators).
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    limit: i64,
+) -> Result<Vec<MailRow>, ServiceError> {
+    if !actor.is_landlord() {
+        return Err(ServiceError::Forbidden);
+    }
+    Ok(services.store.list_mail(limit).await?)
+}
+
+pub async fn get(services: &Services, actor: &Actor, id: &str) -> Result<MailRow, ServiceError> {
+    if !actor.is_landlord() {
+        return Err(ServiceError::NotFound);
+    }
+    Ok(services.store.get_mail(id).await?)
+}

@@ -1,0 +1,373 @@
+//! Outcome emails: one per outcome, through the outbox, delivered over real SMTP to a server
+//! started by the test (mailin-embedded), or written to the local spool.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+mod common;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Db, TENANT_PASSWORD, TestApp, eventually, spawn_app_with, submission};
+use mailin_embedded::{Handler, Server, response};
+use portal::mail::Mailer;
+use serde_json::{Value, json};
+
+/// One message as the SMTP server received it.
+#[derive(Debug, Clone)]
+struct Received {
+    to: Vec<String>,
+    data: String,
+}
+
+#[derive(Clone)]
+struct Sink {
+    inbox: Arc<Mutex<Vec<Received>>>,
+    to: Vec<String>,
+    data: Vec<u8>,
+}
+
+impl Handler for Sink {
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        _from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin_embedded::Response {
+        self.to = to.to_vec();
+        self.data.clear();
+        response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin_embedded::Response {
+        let data = String::from_utf8_lossy(&self.data).into_owned();
+        self.inbox.lock().unwrap().push(Received {
+            to: self.to.clone(),
+            data,
+        });
+        response::OK
+    }
+}
+
+/// Starts an SMTP server on `listener`; returns its inbox.
+fn smtp_server(listener: TcpListener) -> Arc<Mutex<Vec<Received>>> {
+    let inbox = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink {
+        inbox: inbox.clone(),
+        to: Vec::new(),
+        data: Vec::new(),
+    };
+    std::thread::spawn(move || {
+        let mut server = Server::new(sink);
+        server.with_name("test.example").with_tcp_listener(listener);
+        let _ = server.serve();
+    });
+    inbox
+}
+
+fn smtp_mailer(port: u16) -> Mailer {
+    Mailer::new(
+        Some(&format!("smtp://127.0.0.1:{port}")),
+        std::env::temp_dir(),
+        "Provisioning Portal <portal@provider.example>",
+        "https://portal.provider.example".into(),
+    )
+    .unwrap()
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Db::Sqlite).await; }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Db::Postgres).await; }
+            )*
+        }
+    };
+}
+
+on_both!(
+    the_success_and_the_failure_email_each_arrive_once_over_smtp,
+    a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_back,
+    a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_message_id,
+    without_smtp_the_email_is_written_to_the_spool_and_listed,
+);
+
+async fn request(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/api/v1/subscription-requests/{id}"), &app.token)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn submit(app: &TestApp, body: &Value) -> String {
+    let r = app.submit(body).await;
+    assert_eq!(r.status(), 202);
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn the_success_and_the_failure_email_each_arrive_once_over_smtp(db: Db) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let Some(app) = spawn_app_with(db, |s| s.mailer = Arc::new(smtp_mailer(port))).await else {
+        return;
+    };
+
+    let mut ok = submission("KentonElectronics");
+    ok["contact"]["email"] = json!("jo@kenton.example");
+    let ok_id = submit(&app, &ok).await;
+    // Another user already has the login the second request needs, so it fails.
+    app.store
+        .create_user(&portal_store::user::NewUser {
+            id: portal_store::new_id(),
+            username: "prpkeAdmin@clash.example.com".into(),
+            password_hash: "x".into(),
+            role: "tenant_admin".into(),
+            tenant_id: None,
+        })
+        .await
+        .unwrap();
+    let mut bad = submission("Clash");
+    bad["contact"]["email"] = json!("sam@clash.example");
+    let bad_id = submit(&app, &bad).await;
+    app.run_pending_jobs().await;
+    app.run_pending_jobs().await;
+
+    let messages = inbox.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let to = |who: &str| {
+        messages
+            .iter()
+            .find(|m| m.to.iter().any(|t| t.contains(who)))
+            .unwrap()
+            .data
+            .clone()
+    };
+    let success = to("jo@kenton.example");
+    assert!(
+        success.contains("Subject: Your tenant KentonElectronics is ready"),
+        "{success}"
+    );
+    assert!(success.contains("prpkeAdmin@kentonelectronics.example.com"));
+    assert!(success.contains("https://portal.provider.example/"));
+    assert!(success.contains("Callback Folder email address"));
+    assert!(
+        success.contains("multipart/alternative")
+            && success.contains("text/plain")
+            && success.contains("text/html")
+    );
+    assert!(
+        success.contains(&format!(
+            "<{}",
+            app.store.mail_for_request(&ok_id).await.unwrap()[0].id
+        )),
+        "Message-ID from the outbox id"
+    );
+    let failure = to("sam@clash.example");
+    assert!(
+        failure.contains("Subject: We could not create your tenant Clash"),
+        "{failure}"
+    );
+    assert!(failure.contains("already in use") && failure.contains(&bad_id));
+    for m in &messages {
+        assert!(
+            !m.data.contains(TENANT_PASSWORD),
+            "no password in any email"
+        );
+    }
+    let ok_req = request(&app, &ok_id).await;
+    assert_eq!(ok_req["notification"]["status"], "sent");
+    assert!(ok_req["notification"]["sent_at"].is_string());
+    assert_eq!(
+        request(&app, &bad_id).await["notification"]["status"],
+        "sent"
+    );
+    // Nothing is sent again.
+    app.run_pending_jobs().await;
+    assert_eq!(inbox.lock().unwrap().len(), 2);
+    app.finish().await;
+}
+
+async fn a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_back(db: Db) {
+    let reserved = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    let Some(app) = spawn_app_with(db, |s| s.mailer = Arc::new(smtp_mailer(port))).await else {
+        return;
+    };
+    let id = submit(&app, &submission("KentonElectronics")).await;
+    app.run_pending_jobs().await;
+    let r = request(&app, &id).await;
+    assert_eq!(
+        r["status"], "completed",
+        "the outage does not touch provisioning"
+    );
+    assert_eq!(r["notification"]["status"], "pending");
+    let mail = app.store.mail_for_request(&id).await.unwrap().remove(0);
+    let attempts = app.store.mail_attempts(&mail.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].0, "failed");
+
+    let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let sent = eventually(
+        Duration::from_secs(20),
+        "the email to be sent after the outage",
+        || async {
+            app.run_pending_jobs().await;
+            let r = request(&app, &id).await;
+            (r["notification"]["status"] == "sent").then_some(r)
+        },
+    )
+    .await;
+    assert!(sent["notification"]["sent_at"].is_string());
+    assert_eq!(inbox.lock().unwrap().len(), 1);
+    app.run_pending_jobs().await;
+    assert_eq!(inbox.lock().unwrap().len(), 1, "exactly once");
+    let outcomes: Vec<String> = app
+        .store
+        .mail_attempts(&mail.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(outcomes.last().map(String::as_str), Some("sent"));
+    assert!(outcomes.iter().filter(|o| *o == "failed").count() >= 1);
+    app.finish().await;
+}
+
+/// The design sends at least once: a worker that dies after the SMTP server accepted the
+/// message but before recording it leaves the job to be run again, so the message goes out a
+/// second time, with the same Message-ID so that mail systems can drop the copy. It never goes
+/// out three times for one death, and never zero times.
+async fn a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_message_id(db: Db) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let Some(app) = spawn_app_with(db, |s| s.mailer = Arc::new(smtp_mailer(port))).await else {
+        return;
+    };
+    let id = submit(&app, &submission("KentonElectronics")).await;
+    // Provision only: claim the provisioning job and run it, leaving the mail job queued.
+    let now = portal_store::now_ms();
+    let provision = app
+        .store
+        .claim_jobs("w", 1, 60_000, now)
+        .await
+        .unwrap()
+        .remove(0);
+    portal::service::provision::provision(&app.services, &id)
+        .await
+        .unwrap();
+    assert!(app.store.complete_job(&provision).await.unwrap());
+
+    // A worker takes the mail job, the message is delivered, and the worker dies before it
+    // records the sending.
+    let mail_job = app
+        .store
+        .claim_jobs("doomed", 1, 1_000, portal_store::now_ms())
+        .await
+        .unwrap()
+        .remove(0);
+    let row = app.store.get_mail(&mail_job.payload).await.unwrap();
+    app.services.mailer.send(&row).await.unwrap();
+    assert_eq!(inbox.lock().unwrap().len(), 1);
+    assert_eq!(
+        request(&app, &id).await["notification"]["status"],
+        "pending"
+    );
+
+    // Its lease lapses; another worker rescues the job and sends again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let (rescued, _) = app
+        .store
+        .rescue_expired_jobs(portal_store::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(rescued, 1);
+    app.run_pending_jobs().await;
+    let messages = inbox.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2, "sent twice, no more");
+    let message_id = |m: &Received| {
+        m.data
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("message-id:"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(message_id(&messages[0]), message_id(&messages[1]));
+    assert_eq!(request(&app, &id).await["notification"]["status"], "sent");
+    app.run_pending_jobs().await;
+    assert_eq!(inbox.lock().unwrap().len(), 2);
+    app.finish().await;
+}
+
+async fn without_smtp_the_email_is_written_to_the_spool_and_listed(db: Db) {
+    let spool = tempfile::tempdir().unwrap();
+    let folder = spool.path().join("mail");
+    let Some(app) =
+        spawn_app_with(db, |s| s.mailer = Arc::new(Mailer::spool(folder.clone()))).await
+    else {
+        return;
+    };
+    let id = submit(&app, &submission("KentonElectronics")).await;
+    app.run_pending_jobs().await;
+    let files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(files[0].extension().unwrap(), "eml");
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(eml.contains("Subject: Your tenant KentonElectronics is ready"));
+    assert_eq!(request(&app, &id).await["notification"]["status"], "sent");
+    let list: Value = app
+        .get("/api/v1/mail", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["status"], "sent");
+    let one: Value = app
+        .get(
+            &format!("/api/v1/mail/{}", items[0]["id"].as_str().unwrap()),
+            &app.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        one["text"]
+            .as_str()
+            .unwrap()
+            .contains("prpkeAdmin@kentonelectronics.example.com")
+    );
+    assert!(
+        one["html"]
+            .as_str()
+            .unwrap()
+            .contains("<strong>KentonElectronics</strong>")
+    );
+    app.finish().await;
+}
