@@ -136,3 +136,72 @@ impl Store {
         Ok(row)
     }
 }
+
+impl Store {
+    /// Starts a browser session (stored as its hash); also drops sessions that have ended.
+    pub async fn create_session(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        now: i64,
+        expires_at: i64,
+        idle_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+            .bind(now)
+            .bind(now - idle_ms)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $3, $4)",
+        )
+        .bind(id_hash)
+        .bind(user_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The user of a live session, marking it seen; `None` when unknown, idle too long or over.
+    pub async fn session_user(
+        &self,
+        id_hash: &str,
+        now: i64,
+        idle_ms: i64,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "SELECT u.id, u.username, u.password_hash, u.role, u.tenant_id, u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .bind(now - idle_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        if row.is_some() {
+            // Written at most once a minute per session, to keep page views cheap.
+            sqlx::query(
+                "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND last_seen_at < $3",
+            )
+            .bind(now)
+            .bind(id_hash)
+            .bind(now - 60_000)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(row)
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -44,15 +44,18 @@ fn actor_of(user: portal_store::user::UserRow) -> Result<Actor, ServiceError> {
     })
 }
 
+/// How long a browser session lasts without use, and at most.
+pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+pub const SESSION_ABSOLUTE_MS: i64 = 12 * 60 * 60 * 1000;
+
 /// Checks a user name and password; an unknown user costs the same time as a wrong password.
-#[tracing::instrument(skip_all)]
-pub async fn login(
+async fn verify_credentials(
     services: &Services,
     username: &str,
     password: String,
-) -> Result<SignedIn, LoginError> {
+) -> Result<Actor, LoginError> {
     let username = username.trim();
-    if username.is_empty() || username.chars().any(char::is_control) {
+    if username.is_empty() || username.len() > 320 || username.chars().any(char::is_control) {
         // Spend the same time as a real check, so the answer tells nothing.
         services
             .hasher
@@ -76,7 +79,17 @@ pub async fn login(
         info!("sign-in refused");
         return Err(LoginError::InvalidCredentials);
     };
-    let actor = actor_of(user)?;
+    Ok(actor_of(user)?)
+}
+
+/// Signs in for the API: a bearer token.
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    services: &Services,
+    username: &str,
+    password: String,
+) -> Result<SignedIn, LoginError> {
+    let actor = verify_credentials(services, username, password).await?;
     let token = token::new_token();
     let now = portal_store::now_ms();
     let ttl = i64::try_from(services.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
@@ -92,6 +105,54 @@ pub async fn login(
         expires_at,
         actor,
     })
+}
+
+/// Signs in for the browser: a new session id (a fresh one at every sign-in).
+#[tracing::instrument(skip_all)]
+pub async fn start_session(
+    services: &Services,
+    username: &str,
+    password: String,
+) -> Result<(String, Actor), LoginError> {
+    let actor = verify_credentials(services, username, password).await?;
+    let session = token::new_token();
+    let now = portal_store::now_ms();
+    services
+        .store
+        .create_session(
+            &token::token_hash(&session),
+            &actor.id,
+            now,
+            now + SESSION_ABSOLUTE_MS,
+            SESSION_IDLE_MS,
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    info!(user.id = %actor.id, "signed in to the portal");
+    Ok((session, actor))
+}
+
+/// The actor of a browser session; `None` when unknown, idle too long or over.
+pub async fn session_actor(
+    services: &Services,
+    session: &str,
+) -> Result<Option<Actor>, ServiceError> {
+    let user = services
+        .store
+        .session_user(
+            &token::token_hash(session),
+            portal_store::now_ms(),
+            SESSION_IDLE_MS,
+        )
+        .await?;
+    user.map(actor_of).transpose()
+}
+
+pub async fn end_session(services: &Services, session: &str) -> Result<(), ServiceError> {
+    Ok(services
+        .store
+        .delete_session(&token::token_hash(session))
+        .await?)
 }
 
 /// The actor a bearer token stands for; `None` when unknown or expired.

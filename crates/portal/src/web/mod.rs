@@ -4,6 +4,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod ops;
+pub mod pages;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -27,6 +28,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router())
         .merge(ops::router())
+        .merge(pages::router().layer(middleware::from_fn(pages::refuse_cross_site_posts)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
