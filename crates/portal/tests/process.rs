@@ -255,6 +255,14 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             "PORTAL_WORKER_CONCURRENCY",
         ),
         (vec![("PORTAL_LOG", "portal=[[[")], "PORTAL_LOG"),
+        (
+            vec![("PORTAL_SMTP_URL", "ftp://mail.example.com")],
+            "PORTAL_SMTP_URL",
+        ),
+        (
+            vec![("PORTAL_MAIL_FROM", "not an address")],
+            "PORTAL_MAIL_FROM",
+        ),
     ];
     for (envs, setting) in cases {
         let mut all = vec![
