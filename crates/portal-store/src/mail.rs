@@ -40,6 +40,11 @@ pub struct MailRow {
     pub sent_at: Option<i64>,
 }
 
+/// Only the request's latest message speaks for its notification: an older one (from an
+/// attempt before a retry) finishing late changes nothing. `$2` is the message's id.
+const LATEST: &str = "$2 = (SELECT o.id FROM outbox o WHERE o.request_id = subscription_requests.id \
+     ORDER BY o.created_at DESC, o.id DESC LIMIT 1)";
+
 const MAIL_COLUMNS: &str = "id, request_id, kind, sender, recipient, subject, body_text, body_html, status, \
      attempts, last_error, created_at, sent_at";
 
@@ -128,10 +133,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         record_attempt(&mut tx, id, "sent", None, now).await?;
-        sqlx::query(
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE subscription_requests SET notification_status = 'sent', notification_sent_at = $1 \
-             WHERE id = (SELECT request_id FROM outbox WHERE id = $2)",
-        )
+             WHERE id = (SELECT request_id FROM outbox WHERE id = $2) AND {LATEST}"
+        )))
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
@@ -140,37 +145,39 @@ impl Store {
         Ok(())
     }
 
-    /// Records a failed attempt; with `give_up` the message and its notification are `failed`.
+    /// Records a failed attempt to send.
     pub async fn mark_mail_attempt_failed(
         &self,
         id: &str,
         error: &str,
-        give_up: bool,
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = $1, \
-             status = CASE WHEN $2 = 1 THEN 'failed' ELSE status END WHERE id = $3 AND status <> 'sent'",
-        )
-        .bind(error)
-        .bind(i64::from(give_up))
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        record_attempt(
-            &mut tx,
-            id,
-            if give_up { "gave_up" } else { "failed" },
-            Some(error),
-            now,
-        )
-        .await?;
-        if give_up {
-            sqlx::query(
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2 AND status <> 'sent'")
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        record_attempt(&mut tx, id, "failed", Some(error), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives up on a message that ran out of attempts: it and its request's notification
+    /// become `failed` (unless it was sent after all).
+    pub async fn give_up_mail(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done =
+            sqlx::query("UPDATE outbox SET status = 'failed' WHERE id = $1 AND status = 'pending'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE subscription_requests SET notification_status = 'failed' \
-                 WHERE id = (SELECT request_id FROM outbox WHERE id = $1) AND notification_status <> 'sent'",
-            )
+                 WHERE id = (SELECT request_id FROM outbox WHERE id = $1) AND {LATEST}"
+            )))
+            .bind(id)
             .bind(id)
             .execute(&mut *tx)
             .await?;

@@ -68,6 +68,38 @@ const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant
      scheduled_for, started_at, finished_at, tenant_id, error, notification_status, \
      notification_sent_at";
 
+/// Copies the template objects at positions `from..to` into the tenant, placeholders filled
+/// in, in one `INSERT … SELECT`; positions already copied are skipped. Returns how many rows
+/// were copied.
+async fn copy_objects(
+    tx: &mut Transaction<'static, Any>,
+    request: &RequestRow,
+    tenant_id: &str,
+    from: i64,
+    to: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
+         SELECT $1, o.position, o.kind, \
+           REPLACE(REPLACE(REPLACE(o.name, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4), \
+           REPLACE(REPLACE(REPLACE(o.properties, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
+         FROM template_objects o WHERE o.template_id = $5 AND o.version = $6 \
+         AND o.position >= $7 AND o.position < $8 \
+         ON CONFLICT (tenant_id, position) DO NOTHING",
+    )
+    .bind(tenant_id)
+    .bind(&request.tenant_name)
+    .bind(&request.short_name)
+    .bind(&request.upn_suffix)
+    .bind(&request.template_id)
+    .bind(request.template_version)
+    .bind(from)
+    .bind(to)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 impl Store {
     /// Reads a request inside a write transaction, locking its row on PostgreSQL.
     async fn lock_request(
@@ -280,22 +312,7 @@ impl Store {
         let tenant_id = request.tenant_id.clone().ok_or_else(|| {
             StoreError::Other(anyhow::anyhow!("no tenant yet for request {}", request.id))
         })?;
-        sqlx::query(
-            "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
-             SELECT $1, o.position, o.kind, \
-               REPLACE(REPLACE(REPLACE(o.name, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4), \
-               REPLACE(REPLACE(REPLACE(o.properties, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
-             FROM template_objects o WHERE o.template_id = $5 AND o.version = $6 \
-             ON CONFLICT (tenant_id, position) DO NOTHING",
-        )
-        .bind(&tenant_id)
-        .bind(&request.tenant_name)
-        .bind(&request.short_name)
-        .bind(&request.upn_suffix)
-        .bind(&request.template_id)
-        .bind(request.template_version)
-        .execute(&mut *tx)
-        .await?;
+        copy_objects(&mut tx, &request, &tenant_id, 0, i64::MAX).await?;
         sqlx::query(
             "INSERT INTO smart_queue_parameters (tenant_id, version, parameters, published_at, published_by) \
              VALUES ($1, 1, $2, $3, NULL) ON CONFLICT (tenant_id, version) DO NOTHING",
@@ -325,27 +342,9 @@ impl Store {
         let tenant_id = request.tenant_id.clone().ok_or_else(|| {
             StoreError::Other(anyhow::anyhow!("no tenant yet for request {}", request.id))
         })?;
-        let done = sqlx::query(
-            "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
-             SELECT $1, o.position, o.kind, \
-               REPLACE(REPLACE(REPLACE(o.name, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4), \
-               REPLACE(REPLACE(REPLACE(o.properties, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
-             FROM template_objects o WHERE o.template_id = $5 AND o.version = $6 \
-             AND o.position >= $7 AND o.position < $8 \
-             ON CONFLICT (tenant_id, position) DO NOTHING",
-        )
-        .bind(&tenant_id)
-        .bind(&request.tenant_name)
-        .bind(&request.short_name)
-        .bind(&request.upn_suffix)
-        .bind(&request.template_id)
-        .bind(request.template_version)
-        .bind(from)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
+        let done = copy_objects(&mut tx, &request, &tenant_id, from, to).await?;
         tx.commit().await?;
-        Ok(Some(done.rows_affected()))
+        Ok(Some(done))
     }
 
     /// How many objects a template version has.
@@ -454,6 +453,7 @@ impl Store {
             .await?;
             for sql in [
                 "DELETE FROM api_tokens WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
+                "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
                 "DELETE FROM users WHERE tenant_id = $1",
                 "DELETE FROM smart_queue_parameters WHERE tenant_id = $1",
                 "DELETE FROM tenant_objects WHERE tenant_id = $1",
@@ -527,6 +527,16 @@ impl Store {
             sqlx::query(
                 "UPDATE request_steps SET status = 'pending', started_at = NULL, finished_at = NULL \
                  WHERE request_id = $1",
+            )
+            .bind(&request.id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if change.reserve_names {
+            // A new attempt will have its own outcome email.
+            sqlx::query(
+                "UPDATE subscription_requests SET notification_status = 'none', notification_sent_at = NULL \
+                 WHERE id = $1",
             )
             .bind(&request.id)
             .execute(&mut *tx)

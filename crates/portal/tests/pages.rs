@@ -3,35 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
+#[macro_use]
 mod common;
 
 use common::{ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, spawn_app, submission};
 use serde_json::Value;
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = super::spawn_app(super::Db::Sqlite).await.expect("sqlite");
-                    super::$name(&app).await;
-                    app.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = super::spawn_app(super::Db::Postgres).await else { return };
-                    super::$name(&app).await;
-                    app.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 on_both!(
     a_landlord_signs_in_reads_the_mail_spool_and_signs_out,

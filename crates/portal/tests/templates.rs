@@ -3,35 +3,11 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
+#[macro_use]
 mod common;
 
 use common::{Db, TestApp, spawn_app, submission};
 use serde_json::{Value, json};
-
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let app = super::spawn_app(super::Db::Sqlite).await.expect("sqlite");
-                    super::$name(&app).await;
-                    app.finish().await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let Some(app) = super::spawn_app(super::Db::Postgres).await else { return };
-                    super::$name(&app).await;
-                    app.finish().await;
-                }
-            )*
-        }
-    };
-}
 
 on_both!(
     a_template_is_created_versioned_and_retired_while_accepted_requests_keep_their_version,

@@ -159,16 +159,35 @@ fn escape_html(text: &str) -> String {
     out
 }
 
+/// Fills `{key}` placeholders in one pass, so that braces inside a value stay as they are.
 fn fill(template: &str, values: &[(&str, &str)], html: bool) -> String {
-    let mut out = template.to_owned();
-    for (key, value) in values {
-        let value = if html {
-            escape_html(value)
-        } else {
-            (*value).to_owned()
-        };
-        out = out.replace(&format!("{{{key}}}"), &value);
+    let mut out = String::with_capacity(template.len() + 256);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let found = after.find('}').and_then(|close| {
+            values
+                .iter()
+                .find(|(k, _)| *k == &after[..close])
+                .map(|(_, v)| (close, *v))
+        });
+        match found {
+            Some((close, value)) => {
+                out.push_str(&if html {
+                    escape_html(value)
+                } else {
+                    value.to_owned()
+                });
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
     }
+    out.push_str(rest);
     out
 }
 
@@ -235,5 +254,13 @@ mod tests {
             "<p>a &lt;b&gt; &amp; &quot;c&quot;</p>"
         );
         assert_eq!(fill("{error}", &values, false), "a <b> & \"c\"");
+        let sneaky = [
+            ("first_name", "{sign_in_url}"),
+            ("sign_in_url", "https://x"),
+        ];
+        assert_eq!(
+            fill("Hi {first_name} at {sign_in_url} {unknown}", &sneaky, false),
+            "Hi {sign_in_url} at https://x {unknown}"
+        );
     }
 }

@@ -79,6 +79,18 @@ async fn verify_credentials(
         info!("sign-in refused");
         return Err(LoginError::InvalidCredentials);
     };
+    // A tenant's administrator signs in only once the tenant is active.
+    if let Some(tenant_id) = &user.tenant_id {
+        let active = match services.store.get_tenant(tenant_id).await {
+            Ok(t) => t.status == "active",
+            Err(portal_store::StoreError::NotFound) => false,
+            Err(e) => return Err(ServiceError::from(e).into()),
+        };
+        if !active {
+            info!("sign-in refused: the tenant is not active");
+            return Err(LoginError::InvalidCredentials);
+        }
+    }
     Ok(actor_of(user)?)
 }
 

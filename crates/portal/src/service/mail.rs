@@ -8,6 +8,8 @@ use super::{Actor, ServiceError, Services};
 
 /// Sends one outbox message and records it. An `Err` means "try again later".
 #[tracing::instrument(skip_all, fields(mail.id = %id))]
+/// Sends one outbox message and records it. An `Err` means "try again later".
+#[tracing::instrument(skip_all, fields(mail.id = %id))]
 pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
     let row = match services.store.get_mail(id).await {
         Ok(row) => row,
@@ -19,18 +21,34 @@ pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
     }
     match services.mailer.send(&row).await {
         Ok(()) => {
-            services
-                .store
-                .mark_mail_sent(id, portal_store::now_ms())
-                .await?;
-            info!(mail.kind = %row.kind, "mail sent");
-            Ok(())
+            // The message is out: try hard to record it, since a failure here means sending
+            // it again.
+            let mut last = None;
+            for pause_ms in [0u64, 200, 1_000, 3_000] {
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+                match services
+                    .store
+                    .mark_mail_sent(id, portal_store::now_ms())
+                    .await
+                {
+                    Ok(()) => {
+                        info!(mail.kind = %row.kind, "mail sent");
+                        return Ok(());
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            let e = last
+                .map(ServiceError::from)
+                .unwrap_or(ServiceError::Unavailable);
+            warn!(error = %e, "mail sent but not recorded; it may be sent once more");
+            Err(e)
         }
         Err(error) => {
             warn!(%error, "mail not sent; it will be tried again");
             services
                 .store
-                .mark_mail_attempt_failed(id, &error, false, portal_store::now_ms())
+                .mark_mail_attempt_failed(id, &error, portal_store::now_ms())
                 .await?;
             Err(ServiceError::Internal(anyhow::anyhow!(error)))
         }
@@ -40,10 +58,7 @@ pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
 /// Called when a message ran out of attempts.
 pub async fn give_up(services: &Services, id: &str, last_error: &str) -> Result<(), ServiceError> {
     warn!(mail.id = %id, error = %last_error, "gave up sending a message");
-    services
-        .store
-        .mark_mail_attempt_failed(id, last_error, true, portal_store::now_ms())
-        .await?;
+    services.store.give_up_mail(id).await?;
     Ok(())
 }
 

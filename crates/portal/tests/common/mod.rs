@@ -1,7 +1,7 @@
 //! The test harness: the portal served in-process on a free port with a fresh database, and a
 //! helper per endpoint; plus the real binary started as a child process.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_macros)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -329,4 +329,32 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Runs each named `async fn(&TestApp)` as two tests, `sqlite::NAME` and `postgres::NAME`, each
+/// on a fresh portal and database (the PostgreSQL half is skipped, with a note, when no server
+/// is configured outside CI).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = super::spawn_app(super::Db::Sqlite).await.expect("sqlite");
+                    super::$name(&app).await;
+                    app.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(app) = super::spawn_app(super::Db::Postgres).await else { return };
+                    super::$name(&app).await;
+                    app.finish().await;
+                }
+            )*
+        }
+    };
 }

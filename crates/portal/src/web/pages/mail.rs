@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 
-use super::{PageUser, escape, not_found, page};
+use super::{PageUser, escape, failure, not_found, page};
 use crate::service::mail;
 use crate::web::AppState;
 use crate::web::api::rfc3339;
@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
 async fn list_mail(State(state): State<AppState>, PageUser(actor): PageUser) -> Response {
     let rows = match mail::list(&state.services, &actor, 200).await {
         Ok(rows) => rows,
-        Err(_) => return not_found(Some(&actor)),
+        Err(e) => return failure(&e, Some(&actor)),
     };
     let mut body = String::from("<h1>Mail</h1>");
     if rows.is_empty() {
@@ -53,7 +53,7 @@ async fn show_mail(
     }
     let row = match mail::get(&state.services, &actor, &id).await {
         Ok(row) => row,
-        Err(_) => return not_found(Some(&actor)),
+        Err(e) => return failure(&e, Some(&actor)),
     };
     let body = format!(
         "<h1>{}</h1><dl><dt>From</dt><dd>{}</dd><dt>To</dt><dd>{}</dd><dt>Status</dt><dd>{} ({} attempts)</dd></dl>\

@@ -75,6 +75,28 @@ pub fn page(status: StatusCode, title: &str, actor: Option<&Actor>, body: &str) 
     (status, layout(title, actor, body)).into_response()
 }
 
+pub fn unavailable() -> Response {
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        None,
+        "<h1>Try again in a moment</h1><p>The portal is busy or cannot reach its database.</p>",
+    )
+}
+
+/// The page for a use case's failure: not found (also for what the user may not see), or
+/// unavailable.
+pub fn failure(e: &crate::service::ServiceError, actor: Option<&Actor>) -> Response {
+    use crate::service::ServiceError as E;
+    match e {
+        E::NotFound | E::Forbidden => not_found(actor),
+        E::Overloaded | E::Unavailable | E::Internal(_) => {
+            tracing::error!(error = %e, "a page could not be shown");
+            unavailable()
+        }
+    }
+}
+
 pub fn not_found(actor: Option<&Actor>) -> Response {
     page(
         StatusCode::NOT_FOUND,
@@ -114,15 +136,10 @@ impl FromRequestParts<AppState> for PageUser {
         match auth::session_actor(&state.services, &session).await {
             Ok(Some(actor)) => Ok(Self(actor)),
             Ok(None) => Err(Redirect::to("/sign-in").into_response()),
-            Err(e) => Err(page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Unavailable",
-                None,
-                &format!(
-                    "<h1>Try again in a moment</h1><p>{}</p>",
-                    escape(&e.to_string())
-                ),
-            )),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check a session");
+                Err(unavailable())
+            }
         }
     }
 }
@@ -142,8 +159,9 @@ pub async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
 }
 
 fn same_site(headers: &HeaderMap) -> bool {
+    // Only this very origin, or the user typing the address, may post (not a sibling site).
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && site == "cross-site"
+        && !matches!(site, "same-origin" | "none")
     {
         return false;
     }
