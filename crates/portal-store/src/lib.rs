@@ -71,6 +71,22 @@ fn sqlite_url_creating(url: &str) -> String {
     }
 }
 
+/// Creates the PostgreSQL database a URL names when the server is reachable but the database
+/// does not exist yet, so that a new database name is all a first start needs.
+async fn create_missing_postgres_database(url: &str) -> Result<(), ConnectError> {
+    use sqlx::migrate::MigrateDatabase;
+    let exists = sqlx::Any::database_exists(url)
+        .await
+        .map_err(ConnectError::from_sqlx)?;
+    if !exists {
+        tracing::info!("creating the PostgreSQL database named in the URL");
+        sqlx::Any::create_database(url)
+            .await
+            .map_err(ConnectError::from_sqlx)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`). SQLite files are created when
     /// missing and run in WAL mode with a busy timeout and foreign keys on.
@@ -81,6 +97,9 @@ impl Store {
             Backend::Sqlite => sqlite_url_creating(url),
             Backend::Postgres => url.to_owned(),
         };
+        if backend == Backend::Postgres {
+            create_missing_postgres_database(&url).await?;
+        }
         let options: AnyConnectOptions = url
             .parse()
             .map_err(|e: sqlx::Error| ConnectError::Invalid(e.to_string()))?;

@@ -212,6 +212,43 @@ async fn the_same_path_runs_on_postgresql() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_database_that_does_not_exist_yet_is_created_at_first_start() {
+    let Ok(server) = std::env::var(portal_store::test_support::POSTGRES_URL_VAR) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL is required under CI"
+        );
+        return;
+    };
+    let name = format!(
+        "portal_test_new_{}",
+        portal_store::new_id().replace('-', "")
+    );
+    let url = portal_store::test_support::with_database(&server, &name);
+    let mut migrate = Portal::start(&["migrate"], &[("PORTAL_DATABASE_URL", &url)]);
+    assert_eq!(
+        migrate.wait_exit(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        migrate.stderr_text()
+    );
+    let mut admin = sqlx::PgConnection::connect(&server).await.unwrap();
+    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(found, 1);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .unwrap();
+    admin.close().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap().to_owned();
