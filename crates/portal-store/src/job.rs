@@ -223,15 +223,6 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    /// The earliest `run_at` of a queued job, to know how long a worker may sleep.
-    pub async fn next_job_at(&self) -> Result<Option<i64>, StoreError> {
-        let at: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE status = 'queued'")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(at)
-    }
-
     pub async fn queue_depth(&self) -> Result<QueueDepth, StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM jobs GROUP BY status")

@@ -100,6 +100,13 @@ async fn copy_objects(
     Ok(done.rows_affected())
 }
 
+/// The tenant an earlier step made for the request.
+fn tenant_of(request: &RequestRow) -> Result<String, StoreError> {
+    request.tenant_id.clone().ok_or_else(|| {
+        StoreError::Other(anyhow::anyhow!("no tenant yet for request {}", request.id))
+    })
+}
+
 impl Store {
     /// Reads a request inside a write transaction, locking its row on PostgreSQL.
     async fn lock_request(
@@ -257,9 +264,7 @@ impl Store {
             Ok(open) => open,
             Err(outcome) => return Ok(outcome),
         };
-        let tenant_id = request.tenant_id.clone().ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!("no tenant yet for request {}", request.id))
-        })?;
+        let tenant_id = tenant_of(&request)?;
         let login = format!("{}@{}", request.admin_personnel_id, request.upn_suffix);
         let inserted = sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, role, tenant_id, created_at) \
@@ -309,9 +314,7 @@ impl Store {
             Ok(open) => open,
             Err(outcome) => return Ok(outcome),
         };
-        let tenant_id = request.tenant_id.clone().ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!("no tenant yet for request {}", request.id))
-        })?;
+        let tenant_id = tenant_of(&request)?;
         copy_objects(&mut tx, &request, &tenant_id, 0, i64::MAX).await?;
         sqlx::query(
             "INSERT INTO smart_queue_parameters (tenant_id, version, parameters, published_at, published_by) \
@@ -339,9 +342,7 @@ impl Store {
         if request.status != "provisioning" {
             return Ok(None);
         }
-        let tenant_id = request.tenant_id.clone().ok_or_else(|| {
-            StoreError::Other(anyhow::anyhow!("no tenant yet for request {}", request.id))
-        })?;
+        let tenant_id = tenant_of(&request)?;
         let done = copy_objects(&mut tx, &request, &tenant_id, from, to).await?;
         tx.commit().await?;
         Ok(Some(done))

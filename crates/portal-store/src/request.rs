@@ -396,26 +396,4 @@ impl Store {
         }
         Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
     }
-
-    /// Marks a request failed with a reason people can read, and frees its names.
-    pub async fn fail_request(&self, id: &str, error: &str, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query(
-            "UPDATE subscription_requests SET status = 'failed', error = $1, finished_at = $2 \
-             WHERE id = $3 AND status IN ('accepted', 'scheduled', 'provisioning')",
-        )
-        .bind(error)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 1 {
-            sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(done.rows_affected() == 1)
-    }
 }

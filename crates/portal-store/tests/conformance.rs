@@ -567,12 +567,15 @@ async fn a_failed_request_frees_its_names(store: Store) {
         .unwrap();
     assert!(
         store
-            .fail_request(&r.id, "it broke", now_ms())
+            .fail_and_roll_back(&r.id, "it broke", None, now_ms())
             .await
             .unwrap()
     );
     assert!(
-        !store.fail_request(&r.id, "again", now_ms()).await.unwrap(),
+        !store
+            .fail_and_roll_back(&r.id, "again", None, now_ms())
+            .await
+            .unwrap(),
         "only once"
     );
     let row = store.get_request(&r.id).await.unwrap();
@@ -645,7 +648,10 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
             .unwrap();
         ids.push(r.id);
     }
-    store.fail_request(&ids[1], "x", now_ms()).await.unwrap();
+    store
+        .fail_and_roll_back(&ids[1], "x", None, now_ms())
+        .await
+        .unwrap();
     let page1 = store
         .list_requests(&RequestFilter {
             limit: 2,

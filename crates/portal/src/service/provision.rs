@@ -11,7 +11,7 @@ use portal_domain::request::{
 };
 use portal_store::StoreError;
 use portal_store::job::NewJob;
-use portal_store::provision::{NewEvent, RequestChange, StepOutcome};
+use portal_store::provision::{RequestChange, StepOutcome};
 use portal_store::template::TemplateObjectRow;
 use serde_json::{Value, json};
 use tracing::{info, warn};
@@ -256,13 +256,4 @@ pub async fn give_up(
     let request = services.store.get_request(request_id).await?;
     fail(services, &request, &message).await?;
     Ok(())
-}
-
-/// Records an event of a request without changing it (used by other use cases).
-pub fn event<'a>(action: &'a str, actor: Option<&'a str>) -> NewEvent<'a> {
-    NewEvent {
-        action,
-        actor_id: actor,
-        ..Default::default()
-    }
 }
