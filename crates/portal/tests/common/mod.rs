@@ -146,7 +146,8 @@ impl TestApp {
 
     /// A second server over the same database whose password hasher is `hasher`.
     pub async fn with_hasher(&self, hasher: portal::password::Hasher) -> TestApp {
-        let mut services = Services::new(self.store.clone());
+        // The same services (mail spool included) but for the hasher.
+        let mut services = self.services.clone();
         services.hasher = hasher;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -199,6 +200,9 @@ pub fn submission(name: &str) -> Value {
 /// The real `portal` binary running as a child, with its output captured line by line.
 pub struct Portal {
     pub child: Child,
+    /// The working folder of a portal started without `PORTAL_DATA_DIR`, so that its default
+    /// `./data` lands in a temporary place.
+    _workdir: Option<tempfile::TempDir>,
     pub stdout: Arc<Mutex<Vec<String>>>,
     pub stderr: Arc<Mutex<Vec<String>>>,
 }
@@ -226,6 +230,13 @@ impl Portal {
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        let workdir = if envs.iter().any(|(k, _)| *k == "PORTAL_DATA_DIR") {
+            None
+        } else {
+            let dir = tempfile::tempdir().expect("a working folder");
+            command.current_dir(dir.path());
+            Some(dir)
+        };
         let mut child = command.spawn().expect("start portal");
         let stdout = Arc::new(Mutex::new(Vec::new()));
         let stderr = Arc::new(Mutex::new(Vec::new()));
@@ -233,6 +244,7 @@ impl Portal {
         collect(child.stderr.take().expect("stderr"), stderr.clone());
         Self {
             child,
+            _workdir: workdir,
             stdout,
             stderr,
         }
