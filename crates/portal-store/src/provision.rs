@@ -23,6 +23,8 @@ pub enum StepOutcome {
 pub struct EventRow {
     pub at: i64,
     pub actor_id: Option<String>,
+    /// The acting user's name, while the user exists.
+    pub actor_name: Option<String>,
     pub action: String,
     pub from_status: Option<String>,
     pub to_status: Option<String>,
@@ -608,8 +610,9 @@ impl Store {
     /// A request's history, oldest first.
     pub async fn request_events(&self, request_id: &str) -> Result<Vec<EventRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT at, actor_id, action, from_status, to_status, detail FROM request_events \
-             WHERE request_id = $1 ORDER BY at, id",
+            "SELECT e.at, e.actor_id, u.username AS actor_name, e.action, e.from_status, \
+             e.to_status, e.detail FROM request_events e LEFT JOIN users u ON u.id = e.actor_id \
+             WHERE e.request_id = $1 ORDER BY e.at, e.id",
         )
         .bind(request_id)
         .fetch_all(&self.pool)

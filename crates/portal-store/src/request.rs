@@ -100,6 +100,11 @@ pub struct RequestFilter {
     pub status: Option<String>,
     /// Part of the tenant name, compared ignoring case.
     pub query: Option<String>,
+    pub template_id: Option<String>,
+    /// Submitted at or after this time (epoch milliseconds).
+    pub submitted_from: Option<i64>,
+    /// Submitted before this time (epoch milliseconds).
+    pub submitted_before: Option<i64>,
     /// Only requests older than this id (the previous page's last).
     pub before_id: Option<String>,
     pub limit: i64,
@@ -355,6 +360,15 @@ impl Store {
         .await?)
     }
 
+    /// How many requests are in each status.
+    pub async fn count_requests_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM subscription_requests GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Requests newest first, filtered, one page of at most `limit`.
     pub async fn list_requests(
         &self,
@@ -375,6 +389,25 @@ impl Store {
                 next()
             ));
         }
+        if filter.template_id.is_some() {
+            sql.push_str(&format!(" AND template_id = ${}", next()));
+        }
+        // Ids begin with their creation time (UUIDv7), so a time range is also a range of ids
+        // that the primary key finds at once; the exact time is checked beside it.
+        if filter.submitted_from.is_some() {
+            sql.push_str(&format!(
+                " AND id >= ${} AND submitted_at >= ${}",
+                next(),
+                next()
+            ));
+        }
+        if filter.submitted_before.is_some() {
+            sql.push_str(&format!(
+                " AND id < ${} AND submitted_at < ${}",
+                next(),
+                next()
+            ));
+        }
         if filter.before_id.is_some() {
             sql.push_str(&format!(" AND id < ${}", next()));
         }
@@ -391,9 +424,45 @@ impl Store {
                 .replace('_', "\\_");
             query = query.bind(format!("%{escaped}%"));
         }
+        if let Some(id) = &filter.template_id {
+            query = query.bind(id.clone());
+        }
+        if let Some(from) = filter.submitted_from {
+            query = query.bind(id_prefix_at(from)).bind(from);
+        }
+        if let Some(before) = filter.submitted_before {
+            // Ids made in the last millisecond before `before` sort below this prefix too.
+            query = query.bind(id_prefix_at(before)).bind(before);
+        }
         if let Some(before) = &filter.before_id {
             query = query.bind(before.clone());
         }
         Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
+    }
+}
+
+/// The start of every UUIDv7 id made at `ms` (epoch milliseconds): ids of that millisecond and
+/// later sort at or above it, earlier ones below.
+fn id_prefix_at(ms: i64) -> String {
+    let ms = ms.clamp(0, (1 << 48) - 1);
+    format!("{:08x}-{:04x}", ms >> 16, ms & 0xffff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::id_prefix_at;
+
+    #[test]
+    fn an_id_prefix_sorts_ids_by_the_millisecond_they_were_made() {
+        let ms = 1_780_000_000_123_i64;
+        let id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            (ms / 1000) as u64,
+            ((ms % 1000) * 1_000_000) as u32,
+        ))
+        .to_string();
+        assert!(id.as_str() >= id_prefix_at(ms).as_str());
+        assert!(id.as_str() < id_prefix_at(ms + 1).as_str());
+        assert_eq!(id_prefix_at(ms).len(), 13);
     }
 }

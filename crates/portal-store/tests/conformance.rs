@@ -51,6 +51,7 @@ conformance!(
     a_failed_request_frees_its_names,
     tokens_work_until_they_expire,
     requests_are_listed_newest_first_by_page_and_filter,
+    requests_are_filtered_by_template_and_by_submission_time,
     a_held_name_blocks_others_until_it_is_released_or_lapses,
     a_stored_request_keeps_its_names_for_good,
     an_idempotency_key_is_recorded_once_per_actor,
@@ -703,6 +704,70 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
         .await
         .unwrap();
     assert!(wildcard.is_empty(), "a % in the search is literal");
+}
+
+async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) {
+    store
+        .create_template(&NewTemplate {
+            id: "chat".into(),
+            name: "Chat".into(),
+            description: String::new(),
+            services: r#"["chat"]"#.into(),
+            objects: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let pause = || tokio::time::sleep(std::time::Duration::from_millis(5));
+    let old = request("Older", "older", "older.com");
+    store
+        .submit_request(&old, &job("provision", &old.id), None)
+        .await
+        .unwrap();
+    pause().await;
+    let between = now_ms();
+    pause().await;
+    let mut new = request("Newer", "newer", "newer.com");
+    new.template_id = "chat".into();
+    store
+        .submit_request(&new, &job("provision", &new.id), None)
+        .await
+        .unwrap();
+    let list = |filter: RequestFilter| {
+        let store = store.clone();
+        async move {
+            store
+                .list_requests(&RequestFilter {
+                    limit: 10,
+                    ..filter
+                })
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.tenant_name)
+                .collect::<Vec<_>>()
+        }
+    };
+    let chat = list(RequestFilter {
+        template_id: Some("chat".into()),
+        ..Default::default()
+    });
+    assert_eq!(chat.await, ["Newer"]);
+    let since = list(RequestFilter {
+        submitted_from: Some(between),
+        ..Default::default()
+    });
+    assert_eq!(since.await, ["Newer"]);
+    let before = list(RequestFilter {
+        submitted_before: Some(between),
+        ..Default::default()
+    });
+    assert_eq!(before.await, ["Older"]);
+    let none = list(RequestFilter {
+        template_id: Some("voice".into()),
+        submitted_from: Some(between),
+        ..Default::default()
+    });
+    assert!(none.await.is_empty());
 }
 
 fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<'a> {

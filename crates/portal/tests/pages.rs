@@ -102,8 +102,8 @@ async fn a_landlord_signs_in_reads_the_mail_spool_and_signs_out(app: &TestApp) {
         .unwrap();
     assert!(one.contains("prpkeAdmin@kentonelectronics.example.com"));
     assert!(
-        one.contains("sandbox srcdoc=\"&lt;!doctype html&gt;"),
-        "the HTML part is shown escaped in a sandbox"
+        one.contains("sandbox srcdoc=\"&#60;!doctype html&#62;"),
+        "the HTML part is shown escaped in a sandbox: {one}"
     );
     assert_eq!(
         get_page(app, "/mail/nothing", Some(&cookie)).await.status(),

@@ -346,6 +346,12 @@ pub struct ListQuery {
     pub status: Option<String>,
     /// Part of the tenant name.
     pub q: Option<String>,
+    /// Only requests for this template.
+    pub template: Option<String>,
+    /// Only requests submitted at or after this RFC 3339 time.
+    pub submitted_from: Option<String>,
+    /// Only requests submitted before this RFC 3339 time.
+    pub submitted_before: Option<String>,
     /// Page size, 1–200 (default 50).
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
@@ -378,10 +384,17 @@ pub async fn list_requests(
             "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
         ));
     }
-    if [&query.q, &query.cursor, &query.status]
-        .into_iter()
-        .flatten()
-        .any(|v| v.len() > 200 || v.chars().any(char::is_control))
+    if [
+        &query.q,
+        &query.cursor,
+        &query.status,
+        &query.template,
+        &query.submitted_from,
+        &query.submitted_before,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| v.len() > 200 || v.chars().any(char::is_control))
     {
         return Err(ApiError::BadRequest(
             "bad_query",
@@ -401,12 +414,31 @@ pub async fn list_requests(
             .q
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty()),
+        template_id: query.template.filter(|t| !t.is_empty()),
+        submitted_from: time_param("submitted_from", query.submitted_from.as_deref())?,
+        submitted_before: time_param("submitted_before", query.submitted_before.as_deref())?,
         before_id: query.cursor.filter(|c| !c.is_empty()),
         limit,
     };
     let (rows, next_cursor) = request::list_requests(&state.services, &actor, filter).await?;
     let items = rows.into_iter().map(|row| view_with(row, None)).collect();
     Ok(Json(RequestList { items, next_cursor }))
+}
+
+/// An optional RFC 3339 time of the query string, as epoch milliseconds.
+fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v
+            .parse::<jiff::Timestamp>()
+            .map(|t| Some(t.as_millisecond()))
+            .map_err(|_| {
+                ApiError::BadRequest(
+                    "bad_query",
+                    format!("{name} must be an RFC 3339 time, e.g. 2026-11-29T08:00:00Z."),
+                )
+            }),
+    }
 }
 
 /// The body of an action; only `reschedule` (`at`) and `reject` (`reason`) need one.

@@ -1,16 +1,24 @@
-//! Server-rendered pages for people in a browser: sign-in with a session cookie, the home
-//! page, and the mail spool. They work without JavaScript and load nothing from elsewhere.
+//! Server-rendered pages for people in a browser, from askama templates in
+//! `templates/pages/`. They work without JavaScript (a little script adds tabs and live
+//! progress) and load nothing from elsewhere: the style sheet and script are in the binary.
 
 pub mod mail;
+pub mod register;
+pub mod requests;
 pub mod session;
+pub mod settings;
+pub mod templates;
+pub mod tenants;
 
+use askama::Template;
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
-use axum::http::header::{COOKIE, HOST, ORIGIN};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
 
 use super::AppState;
 use crate::service::{Actor, auth};
@@ -19,68 +27,133 @@ use crate::service::{Actor, auth};
 pub const SESSION_COOKIE: &str = "portal_session";
 
 pub fn router() -> Router<AppState> {
-    Router::new().merge(session::router()).merge(mail::router())
+    Router::new()
+        .route("/assets/portal.css", get(style_sheet))
+        .route("/assets/portal.js", get(script))
+        .merge(session::router())
+        .merge(register::router())
+        .merge(requests::router())
+        .merge(settings::router())
+        .merge(templates::router())
+        .merge(tenants::router())
+        .merge(mail::router())
 }
 
-/// Text made safe to put in HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+async fn style_sheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../../assets/portal.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/portal.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (CONTENT_TYPE, content_type),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The header of every page: who is signed in, the menu, and which entry is this page.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    pub user: Option<String>,
+    pub landlord: bool,
+    /// The menu entry of this page.
+    pub here: &'static str,
+}
+
+impl Nav {
+    pub fn signed_out() -> Self {
+        Self::default()
+    }
+
+    pub fn for_actor(actor: &Actor, here: &'static str) -> Self {
+        Self {
+            user: Some(actor.username.clone()),
+            landlord: actor.is_landlord(),
+            here,
         }
     }
-    out
+
+    /// The menu: (address, label).
+    pub fn links(&self) -> Vec<(&'static str, &'static str)> {
+        if self.landlord {
+            vec![
+                ("/register", "Tenant Registration"),
+                ("/requests", "Tenant Creation Management"),
+                ("/tenants", "Tenants"),
+                ("/templates", "Templates"),
+                ("/settings", "Policy"),
+                ("/mail", "Mail"),
+            ]
+        } else {
+            vec![("/", "Home")]
+        }
+    }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0;color:#1a1a1a;line-height:1.5}\
-header{background:#12355b;color:#fff;padding:.75rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}\
-header a{color:#fff}main{padding:1rem;max-width:60rem}table{border-collapse:collapse;width:100%}\
-th,td{text-align:left;padding:.4rem;border-bottom:1px solid #ccd}label{display:block;margin-top:.75rem}\
-input{font:inherit;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box}\
-button{font:inherit;padding:.4rem 1rem;margin-top:1rem}.error{color:#a40000;font-weight:bold}\
-pre{white-space:pre-wrap;background:#f4f5f7;padding:.75rem}iframe{width:100%;height:28rem;border:1px solid #ccd}";
-
-/// A whole page around `body`, with the signed-in user's menu when there is one.
-pub fn layout(title: &str, actor: Option<&Actor>, body: &str) -> Html<String> {
-    let nav = match actor {
-        Some(a) => format!(
-            "<nav aria-label=\"Main\"><a href=\"/\">Home</a>{}</nav><span>{}</span>\
-             <form method=\"post\" action=\"/sign-out\"><button type=\"submit\">Sign out</button></form>",
-            if a.is_landlord() {
-                " · <a href=\"/mail\">Mail</a>"
-            } else {
-                ""
-            },
-            escape(&a.username)
-        ),
-        None => String::new(),
-    };
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Provisioning Portal</title><style>{STYLE}</style></head>\
-         <body><header><strong>Provisioning Portal</strong>{nav}</header><main>{body}</main></body></html>",
-        escape(title)
-    ))
+/// A rendered page with its status; a template that fails to render is logged and answered
+/// with a plain 500 (it is a bug, never the user's doing).
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be shown.",
+            )
+                .into_response()
+        }
+    }
 }
 
-/// A page answer with a status.
-pub fn page(status: StatusCode, title: &str, actor: Option<&Actor>, body: &str) -> Response {
-    (status, layout(title, actor, body)).into_response()
+/// A page that says one thing.
+#[derive(Template)]
+#[template(path = "pages/message.html")]
+pub struct MessagePage {
+    pub nav: Nav,
+    pub title: String,
+    pub message: String,
+    pub back: Option<(String, String)>,
+}
+
+pub fn message(
+    status: StatusCode,
+    actor: Option<&Actor>,
+    title: &str,
+    message: &str,
+    back: Option<(&str, &str)>,
+) -> Response {
+    render(
+        status,
+        &MessagePage {
+            nav: actor.map_or_else(Nav::signed_out, |a| Nav::for_actor(a, "")),
+            title: title.to_owned(),
+            message: message.to_owned(),
+            back: back.map(|(href, label)| (href.to_owned(), label.to_owned())),
+        },
+    )
 }
 
 pub fn unavailable() -> Response {
-    page(
+    message(
         StatusCode::SERVICE_UNAVAILABLE,
-        "Unavailable",
         None,
-        "<h1>Try again in a moment</h1><p>The portal is busy or cannot reach its database.</p>",
+        "Try again in a moment",
+        "The portal is busy or cannot reach its database.",
+        None,
     )
 }
 
@@ -98,12 +171,36 @@ pub fn failure(e: &crate::service::ServiceError, actor: Option<&Actor>) -> Respo
 }
 
 pub fn not_found(actor: Option<&Actor>) -> Response {
-    page(
+    message(
         StatusCode::NOT_FOUND,
-        "Not found",
         actor,
-        "<h1>Not found</h1><p>There is nothing here.</p>",
+        "Not found",
+        "There is nothing here.",
+        Some(("/", "Home")),
     )
+}
+
+/// A form that could not be read at all (not a form, or not UTF-8).
+pub fn bad_form(actor: Option<&Actor>) -> Response {
+    message(
+        StatusCode::BAD_REQUEST,
+        actor,
+        "The form could not be read",
+        "The browser sent something that is not this page's form. Go back and send it again.",
+        Some(("/", "Home")),
+    )
+}
+
+/// A time for people: `2026-11-29 08:00 UTC`.
+pub fn when(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
+/// A page id from the path: printable and short, else the page is not found.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
 }
 
 /// The session cookie's value, if any.
@@ -144,15 +241,37 @@ impl FromRequestParts<AppState> for PageUser {
     }
 }
 
+/// A landlord administrator signed in to this browser; anyone else is told there is nothing
+/// here.
+#[derive(Debug, Clone)]
+pub struct Landlord(pub Actor);
+
+impl FromRequestParts<AppState> for Landlord {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let PageUser(actor) = PageUser::from_request_parts(parts, state).await?;
+        if actor.is_landlord() {
+            Ok(Self(actor))
+        } else {
+            Err(not_found(Some(&actor)))
+        }
+    }
+}
+
 /// Refuses form posts from other sites: a browser says where a request comes from in
 /// `Sec-Fetch-Site` or `Origin`, and a post must come from this portal's own pages.
 pub async fn refuse_cross_site_posts(request: Request, next: Next) -> Response {
     if request.method() == axum::http::Method::POST && !same_site(request.headers()) {
-        return page(
+        return message(
             StatusCode::FORBIDDEN,
-            "Refused",
             None,
-            "<h1>Refused</h1><p>This form was sent from another site.</p>",
+            "Refused",
+            "This form was sent from another site.",
+            None,
         );
     }
     next.run(request).await

@@ -1,6 +1,7 @@
 //! Signing in and out in the browser, and the home page.
 
 use axum::extract::State;
+use axum::extract::rejection::FormRejection;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -8,8 +9,12 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
 
-use super::{PageUser, SESSION_COOKIE, escape, page, session_cookie};
+use askama::Template;
+use portal_store::tenant::TenantRow;
+
+use super::{Nav, PageUser, SESSION_COOKIE, failure, render, session_cookie};
 use crate::service::auth::{self, LoginError, SESSION_ABSOLUTE_MS};
+use crate::service::tenant;
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -19,28 +24,27 @@ pub fn router() -> Router<AppState> {
         .route("/sign-out", post(sign_out))
 }
 
-fn form(username: &str, error: Option<&str>) -> String {
-    let error = error
-        .map(|e| {
-            format!(
-                "<p class=\"error\" role=\"alert\" id=\"sign-in-error\">{}</p>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    format!(
-        "<h1>Sign in</h1>{error}<form method=\"post\" action=\"/sign-in\">\
-         <label for=\"username\">User name or login ID</label>\
-         <input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{}\">\
-         <label for=\"password\">Password</label>\
-         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-         <button type=\"submit\">Sign in</button></form>",
-        escape(username)
+#[derive(Template)]
+#[template(path = "pages/sign_in.html")]
+struct SignInPage {
+    nav: Nav,
+    username: String,
+    error: Option<&'static str>,
+}
+
+fn form(status: StatusCode, username: &str, error: Option<&'static str>) -> Response {
+    render(
+        status,
+        &SignInPage {
+            nav: Nav::signed_out(),
+            username: username.to_owned(),
+            error,
+        },
     )
 }
 
 async fn sign_in_form() -> Response {
-    page(StatusCode::OK, "Sign in", None, &form("", None))
+    form(StatusCode::OK, "", None)
 }
 
 #[derive(Deserialize)]
@@ -68,8 +72,15 @@ fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
 async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(input): Form<SignInForm>,
+    input: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(input)) = input else {
+        return form(
+            StatusCode::BAD_REQUEST,
+            "",
+            Some("The form could not be read; try again."),
+        );
+    };
     // Any session this browser had ends: a sign-in always gets a new id.
     if let Some(old) = session_cookie(&headers) {
         let _ = auth::end_session(&state.services, &old).await;
@@ -83,20 +94,15 @@ async fn sign_in(
             );
             response
         }
-        Err(LoginError::InvalidCredentials) => page(
+        Err(LoginError::InvalidCredentials) => form(
             StatusCode::UNAUTHORIZED,
-            "Sign in",
-            None,
-            &form(&input.username, Some("The user name or password is wrong.")),
+            &input.username,
+            Some("The user name or password is wrong."),
         ),
-        Err(LoginError::Service(_)) => page(
+        Err(LoginError::Service(_)) => form(
             StatusCode::SERVICE_UNAVAILABLE,
-            "Sign in",
-            None,
-            &form(
-                &input.username,
-                Some("The portal is busy; try again in a moment."),
-            ),
+            &input.username,
+            Some("The portal is busy; try again in a moment."),
         ),
     }
 }
@@ -112,12 +118,40 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
     response
 }
 
-async fn home(PageUser(actor): PageUser) -> Response {
-    let body = if actor.is_landlord() {
-        "<h1>Service provider</h1><ul><li><a href=\"/mail\">Mail sent by the portal</a></li></ul>"
-            .to_owned()
-    } else {
-        "<h1>Your tenant</h1><p>Signed in as its administrator.</p>".to_owned()
+#[derive(Template)]
+#[template(path = "pages/home.html")]
+struct HomePage {
+    nav: Nav,
+    open_requests: i64,
+    failed_requests: i64,
+    tenant: Option<TenantRow>,
+}
+
+async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Response {
+    let mut page = HomePage {
+        nav: Nav::for_actor(&actor, "/"),
+        open_requests: 0,
+        failed_requests: 0,
+        tenant: None,
     };
-    page(StatusCode::OK, "Home", Some(&actor), &body)
+    if actor.is_landlord() {
+        match state.services.store.count_requests_by_status().await {
+            Ok(counts) => {
+                for (status, n) in counts {
+                    match status.as_str() {
+                        "failed" => page.failed_requests += n,
+                        "accepted" | "scheduled" | "provisioning" => page.open_requests += n,
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => return failure(&e.into(), Some(&actor)),
+        }
+    } else if let Some(id) = &actor.tenant_id {
+        match tenant::get_tenant(&state.services, &actor, id).await {
+            Ok(t) => page.tenant = Some(t),
+            Err(e) => return failure(&e, Some(&actor)),
+        }
+    }
+    render(StatusCode::OK, &page)
 }

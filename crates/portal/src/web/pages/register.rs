@@ -1,0 +1,506 @@
+//! Tenant Registration: the three tabs (Template, Tenant, Contact), Create Tenant, and the
+//! confirmation of an accepted request.
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use portal_domain::submission::{FieldProblem, RawContact, RawSubmission, RawTenant};
+use portal_store::template::TemplateRow;
+use serde::Deserialize;
+
+use super::{Landlord, Nav, bad_form, failure, not_found, plausible_id, render, when};
+use crate::service::request::{self, SubmitError};
+use crate::service::{Actor, ServiceError, policy, template};
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/register", get(registration_form).post(create_tenant))
+        .route("/register/accepted/{id}", get(accepted))
+}
+
+/// What the form sends. Every field is text and may be missing; the domain decides.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RegistrationForm {
+    form_key: String,
+    template_id: String,
+    name: String,
+    short_name: String,
+    upn_suffix: String,
+    admin_user_name: String,
+    password: String,
+    confirm_password: String,
+    ani: String,
+    first_name: String,
+    last_name: String,
+    email: String,
+    phone: String,
+    company: String,
+    address: String,
+}
+
+impl RegistrationForm {
+    fn to_submission(&self) -> RawSubmission {
+        let some = |v: &String| Some(v.clone());
+        RawSubmission {
+            template_id: some(&self.template_id),
+            tenant: RawTenant {
+                name: some(&self.name),
+                short_name: some(&self.short_name),
+                upn_suffix: some(&self.upn_suffix),
+                admin_user_name: some(&self.admin_user_name),
+                password: some(&self.password),
+                confirm_password: some(&self.confirm_password),
+                ani: some(&self.ani),
+            },
+            contact: RawContact {
+                first_name: some(&self.first_name),
+                last_name: some(&self.last_name),
+                email: some(&self.email),
+                phone: some(&self.phone),
+                company: some(&self.company),
+                address: some(&self.address),
+            },
+        }
+    }
+}
+
+/// One input of the Tenant or Contact tab.
+pub struct Input {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub hint: &'static str,
+    pub kind: &'static str,
+    pub autocomplete: &'static str,
+    pub required: bool,
+    pub value: String,
+    pub error: Option<String>,
+}
+
+/// (form name and input id, label, hint, input type, autocomplete, required)
+type FieldSpec = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+);
+
+const TENANT_FIELDS: [FieldSpec; 7] = [
+    (
+        "name",
+        "Name",
+        "The tenant name, for example KentonElectronics. Letters and digits only: no spaces, underscores or special characters.",
+        "text",
+        "organization",
+        true,
+    ),
+    (
+        "short_name",
+        "Short Name",
+        "A shortened tenant name, for example ke. Letters and digits only: no spaces, underscores or special characters.",
+        "text",
+        "off",
+        true,
+    ),
+    (
+        "upn_suffix",
+        "UPN Suffix",
+        "The email and logon suffix for all users in the tenant's contact center, for example kenton-electronics.com.",
+        "text",
+        "off",
+        true,
+    ),
+    (
+        "admin_user_name",
+        "User Name",
+        "The tenant administrator's name, for example keAdmin. The portal puts prp in front of it to make the personnel ID.",
+        "text",
+        "off",
+        true,
+    ),
+    (
+        "password",
+        "Password",
+        "The tenant administrator's password: at least 12 characters, not containing the user name, tenant name or short name, and not a common password.",
+        "password",
+        "new-password",
+        true,
+    ),
+    (
+        "confirm_password",
+        "Confirm Password",
+        "Type the password again.",
+        "password",
+        "new-password",
+        true,
+    ),
+    (
+        "ani",
+        "ANI",
+        "The number presented to the telephone network for outgoing calls, usually the company's main number, for example +44 20 7946 0000.",
+        "tel",
+        "tel",
+        true,
+    ),
+];
+
+const CONTACT_FIELDS: [FieldSpec; 6] = [
+    ("first_name", "First name", "", "text", "given-name", true),
+    ("last_name", "Last name", "", "text", "family-name", true),
+    (
+        "email",
+        "Email",
+        "The outcome of the request is sent to this address.",
+        "email",
+        "email",
+        true,
+    ),
+    ("phone", "Phone", "", "tel", "tel", false),
+    ("company", "Company", "", "text", "organization", false),
+    ("address", "Address", "", "text", "street-address", false),
+];
+
+/// A problem placed on the form: the input it belongs to and its tab.
+pub struct FieldMessage {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub message: String,
+    pub tab: usize,
+}
+
+pub struct Tab {
+    pub id: &'static str,
+    pub label: &'static str,
+    /// "(2 errors)", or empty.
+    pub note: String,
+    pub selected: bool,
+}
+
+pub struct Card {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub services: String,
+    pub contents: Vec<String>,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "pages/register.html")]
+struct RegisterPage {
+    nav: Nav,
+    form_key: String,
+    policy_note: String,
+    cards: Vec<Card>,
+    template_error: Option<String>,
+    tenant_inputs: Vec<Input>,
+    contact_inputs: Vec<Input>,
+    tabs: Vec<Tab>,
+    errors: Vec<FieldMessage>,
+    problem: Option<String>,
+}
+
+/// Where a problem of the domain's `field` goes on the form: (input id, label, tab).
+fn place_problem(field: &str) -> (&'static str, &'static str, usize) {
+    if field == "template_id" {
+        return ("template_id", "Template", 0);
+    }
+    let (tab, name) = match field.split_once('.') {
+        Some(("tenant", name)) => (1, name),
+        Some(("contact", name)) => (2, name),
+        _ => (1, field),
+    };
+    let specs: &[FieldSpec] = if tab == 1 {
+        &TENANT_FIELDS
+    } else {
+        &CONTACT_FIELDS
+    };
+    specs
+        .iter()
+        .find(|s| s.0 == name)
+        .map_or(("name", "Name", 1), |s| (s.0, s.1, tab))
+}
+
+fn messages(problems: &[FieldProblem]) -> Vec<FieldMessage> {
+    problems
+        .iter()
+        .map(|p| {
+            let (id, label, tab) = place_problem(p.field);
+            FieldMessage {
+                id,
+                label,
+                message: p.error.message.clone(),
+                tab,
+            }
+        })
+        .collect()
+}
+
+fn value_of<'a>(form: &'a RegistrationForm, id: &str) -> &'a str {
+    match id {
+        "name" => &form.name,
+        "short_name" => &form.short_name,
+        "upn_suffix" => &form.upn_suffix,
+        "admin_user_name" => &form.admin_user_name,
+        "ani" => &form.ani,
+        "first_name" => &form.first_name,
+        "last_name" => &form.last_name,
+        "email" => &form.email,
+        "phone" => &form.phone,
+        "company" => &form.company,
+        "address" => &form.address,
+        // Passwords are never sent back.
+        _ => "",
+    }
+}
+
+fn inputs(specs: &[FieldSpec], form: &RegistrationForm, errors: &[FieldMessage]) -> Vec<Input> {
+    specs
+        .iter()
+        .map(|&(id, label, hint, kind, autocomplete, required)| Input {
+            id,
+            label,
+            hint,
+            kind,
+            autocomplete,
+            required,
+            value: value_of(form, id).to_owned(),
+            error: errors
+                .iter()
+                .find(|e| e.id == id)
+                .map(|e| e.message.clone()),
+        })
+        .collect()
+}
+
+fn card(t: TemplateRow, contents: Vec<String>, checked: bool) -> Card {
+    let services: Vec<String> = serde_json::from_str(&t.services).unwrap_or_default();
+    Card {
+        services: services.join(", "),
+        id: t.id,
+        name: t.name,
+        description: t.description,
+        contents,
+        checked,
+    }
+}
+
+/// "3 queues", "1 smart queue": what a template holds, by kind.
+pub fn contents_by_kind(objects: &[portal_store::template::TemplateObjectRow]) -> Vec<String> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for o in objects {
+        match counts.iter_mut().find(|(k, _)| *k == o.kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((&o.kind, 1)),
+        }
+    }
+    counts
+        .into_iter()
+        .map(|(kind, n)| {
+            let kind = kind.replace('_', " ");
+            if n == 1 {
+                format!("1 {kind}")
+            } else {
+                format!("{n} {kind}s")
+            }
+        })
+        .collect()
+}
+
+async fn policy_note(state: &AppState) -> Result<String, ServiceError> {
+    let placement = policy::place(&state.services, portal_store::now_ms()).await?;
+    Ok(match placement.scheduled_for {
+        None => "Provisioning starts as soon as you click Create Tenant.".to_owned(),
+        Some(at) => format!(
+            "Provisioning runs in the provider's off-peak window: a request created now starts at {}.",
+            when(at)
+        ),
+    })
+}
+
+/// The page for `form` with `problems`; `problem` is a message for the whole form.
+async fn form_page(
+    state: &AppState,
+    actor: &Actor,
+    status: StatusCode,
+    form: &RegistrationForm,
+    errors: Vec<FieldMessage>,
+    problem: Option<String>,
+) -> Response {
+    let note = match policy_note(state).await {
+        Ok(note) => note,
+        Err(e) => return failure(&e, Some(actor)),
+    };
+    let templates = match template::list_templates(&state.services).await {
+        Ok(t) => t,
+        Err(e) => return failure(&e, Some(actor)),
+    };
+    let mut cards = Vec::with_capacity(templates.len());
+    for t in templates {
+        let objects = match state
+            .services
+            .store
+            .template_objects(&t.id, t.version)
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => return failure(&e.into(), Some(actor)),
+        };
+        let checked = t.id == form.template_id;
+        cards.push(card(t, contents_by_kind(&objects), checked));
+    }
+    let count = |tab| errors.iter().filter(|e| e.tab == tab).count();
+    let first_with_errors = (0..3).find(|&tab| count(tab) > 0).unwrap_or(0);
+    let tabs = [
+        ("template", "Template"),
+        ("tenant", "Tenant"),
+        ("contact", "Contact"),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (id, label))| Tab {
+        id,
+        label,
+        note: match count(i) {
+            0 => String::new(),
+            1 => "(1 error)".to_owned(),
+            n => format!("({n} errors)"),
+        },
+        selected: i == first_with_errors,
+    })
+    .collect();
+    let page = RegisterPage {
+        nav: Nav::for_actor(actor, "/register"),
+        // A fresh key per form: sending the same form twice makes one request.
+        form_key: crate::token::new_token(),
+        policy_note: note,
+        template_error: errors
+            .iter()
+            .find(|e| e.id == "template_id")
+            .map(|e| e.message.clone()),
+        tenant_inputs: inputs(&TENANT_FIELDS, form, &errors),
+        contact_inputs: inputs(&CONTACT_FIELDS, form, &errors),
+        cards,
+        tabs,
+        errors,
+        problem,
+    };
+    render(status, &page)
+}
+
+async fn registration_form(State(state): State<AppState>, Landlord(actor): Landlord) -> Response {
+    form_page(
+        &state,
+        &actor,
+        StatusCode::OK,
+        &RegistrationForm::default(),
+        Vec::new(),
+        None,
+    )
+    .await
+}
+
+async fn create_tenant(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    form: Result<Form<RegistrationForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form(Some(&actor));
+    };
+    let key = Some(form.form_key.clone()).filter(|k| (1..=255).contains(&k.len()));
+    let outcome = request::submit_request(&state.services, &actor, form.to_submission(), key).await;
+    let (status, errors, problem) = match outcome {
+        Ok(detail) => {
+            return Redirect::to(&format!("/register/accepted/{}", detail.request.id))
+                .into_response();
+        }
+        Err(SubmitError::Invalid(problems)) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, messages(&problems), None)
+        }
+        Err(SubmitError::Taken { field }) => {
+            let (id, label, tab) = place_problem(&field);
+            let message = format!(
+                "This {} is already used by another tenant or an open request; choose another.",
+                label.to_lowercase()
+            );
+            (
+                StatusCode::CONFLICT,
+                vec![FieldMessage {
+                    id,
+                    label,
+                    message,
+                    tab,
+                }],
+                None,
+            )
+        }
+        Err(SubmitError::IdempotencyKeyReused) => (
+            StatusCode::CONFLICT,
+            Vec::new(),
+            Some(
+                "This form was already sent with other values. Check Tenant Creation Management, or start again from Tenant Registration."
+                    .to_owned(),
+            ),
+        ),
+        Err(SubmitError::Service(ServiceError::Overloaded)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Vec::new(),
+            Some("The portal is busy; nothing was stored. Type the passwords again and click Create Tenant in a moment.".to_owned()),
+        ),
+        Err(SubmitError::Service(e)) => return failure(&e, Some(&actor)),
+    };
+    form_page(&state, &actor, status, &form, errors, problem).await
+}
+
+#[derive(Template)]
+#[template(path = "pages/accepted.html")]
+struct AcceptedPage {
+    nav: Nav,
+    id: String,
+    tenant_name: String,
+    template: String,
+    next: String,
+    email: String,
+}
+
+async fn accepted(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path(id): Path<String>,
+) -> Response {
+    if !plausible_id(&id) {
+        return not_found(Some(&actor));
+    }
+    let detail = match request::get_request(&state.services, &actor, &id).await {
+        Ok(d) => d,
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let r = detail.request;
+    let next = match (r.status.as_str(), r.scheduled_for) {
+        ("scheduled", Some(at)) => format!(
+            "Provisioning is scheduled for the off-peak window: it starts at {}.",
+            when(at)
+        ),
+        ("accepted" | "provisioning", _) => "Provisioning has started.".to_owned(),
+        (status, _) => format!("The request is now {status}."),
+    };
+    render(
+        StatusCode::OK,
+        &AcceptedPage {
+            nav: Nav::for_actor(&actor, "/register"),
+            template: format!("{} (version {})", r.template_id, r.template_version),
+            tenant_name: r.tenant_name,
+            email: r.contact_email,
+            next,
+            id: r.id,
+        },
+    )
+}

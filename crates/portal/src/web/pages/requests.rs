@@ -1,0 +1,587 @@
+//! Tenant Creation Management: every request with filters and pages, one request with its
+//! steps, notification and history, and the staff actions its status allows (each confirmed
+//! on a page of its own).
+
+use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use portal_domain::RequestStatus;
+use portal_store::request::{RequestFilter, RequestRow};
+use serde::Deserialize;
+
+use super::{Landlord, Nav, bad_form, failure, message, not_found, plausible_id, render, when};
+use crate::service::request::{self, ActionError, RequestDetail};
+use crate::service::{Actor, template};
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/requests", get(list_requests))
+        .route("/requests/{id}", get(show_request))
+        .route(
+            "/requests/{id}/{action}",
+            get(confirm_action).post(act_on_request),
+        )
+}
+
+const PAGE_SIZE: i64 = 50;
+
+/// The staff actions, in the order they are offered, with their button labels.
+const ACTIONS: [(&str, &str); 4] = [
+    ("run-now", "Run now"),
+    ("reschedule", "Reschedule"),
+    ("retry", "Retry"),
+    ("cancel", "Cancel request"),
+];
+
+/// A status as people read it.
+fn status_label(status: &str) -> String {
+    status.replace('_', " ")
+}
+
+/// A step name as people read it.
+fn step_label(name: &str) -> String {
+    use portal_domain::request as step;
+    match name {
+        step::STEP_RESERVE_NAMES => "Reserve the names",
+        step::STEP_CREATE_TENANT => "Create the tenant",
+        step::STEP_CREATE_ADMINISTRATOR => "Create its administrator",
+        step::STEP_CLONE_CONFIGURATION => "Clone the template's configuration",
+        step::STEP_ASSIGN_ANI_AND_UPN_SUFFIX => "Assign the ANI and UPN suffix",
+        step::STEP_ACTIVATE => "Activate",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// A time to the second, for steps that take milliseconds.
+fn when_exactly(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%H:%M:%S UTC").to_string())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ListQuery {
+    status: String,
+    template: String,
+    from: String,
+    to: String,
+    q: String,
+    cursor: String,
+}
+
+impl ListQuery {
+    /// The query string of these filters, for links to other pages.
+    fn encoded(&self, cursor: Option<&str>) -> String {
+        let pairs = [
+            ("status", self.status.as_str()),
+            ("template", self.template.as_str()),
+            ("from", self.from.as_str()),
+            ("to", self.to.as_str()),
+            ("q", self.q.as_str()),
+            ("cursor", cursor.unwrap_or("")),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The store's filter, or what is wrong with the query.
+    fn filter(&self) -> Result<RequestFilter, String> {
+        let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        if [&self.status, &self.template, &self.q, &self.cursor]
+            .iter()
+            .any(|v| v.len() > 200 || v.chars().any(char::is_control))
+        {
+            return Err("Filters must be printable text of at most 200 characters.".into());
+        }
+        let status = text(&self.status);
+        if let Some(s) = &status
+            && s.parse::<RequestStatus>().is_err()
+        {
+            return Err(format!("There is no status called {s}."));
+        }
+        let day = |v: &str, label: &str| -> Result<Option<i64>, String> {
+            match text(v) {
+                None => Ok(None),
+                Some(v) => v
+                    .parse::<jiff::civil::Date>()
+                    .ok()
+                    .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+                    .map(|z| Some(z.timestamp().as_millisecond()))
+                    .ok_or_else(|| format!("{label} must be a date like 2026-11-29.")),
+            }
+        };
+        let from = day(&self.from, "Submitted from")?;
+        let to = day(&self.to, "Submitted to")?;
+        Ok(RequestFilter {
+            status,
+            query: text(&self.q),
+            template_id: text(&self.template),
+            submitted_from: from,
+            // The whole last day is included.
+            submitted_before: to.map(|ms| ms + 86_400_000),
+            before_id: text(&self.cursor),
+            limit: PAGE_SIZE,
+        })
+    }
+}
+
+/// Percent-encoding for a query string value.
+fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+struct Row {
+    id: String,
+    tenant_name: String,
+    template: String,
+    status: String,
+    status_class: String,
+    submitted: String,
+    scheduled: String,
+}
+
+impl From<RequestRow> for Row {
+    fn from(r: RequestRow) -> Self {
+        Self {
+            template: format!("{} v{}", r.template_id, r.template_version),
+            status: status_label(&r.status),
+            status_class: r.status,
+            submitted: when(r.submitted_at),
+            scheduled: r.scheduled_for.map(when).unwrap_or_default(),
+            tenant_name: r.tenant_name,
+            id: r.id,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/requests.html")]
+struct ListPage {
+    nav: Nav,
+    query: ListQuery,
+    statuses: Vec<(&'static str, String)>,
+    templates: Vec<(String, String)>,
+    rows: Vec<Row>,
+    problem: Option<String>,
+    next: Option<String>,
+    first: Option<String>,
+}
+
+async fn list_requests(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(query)) = query else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            Some(&actor),
+            "The filters could not be read",
+            "The address holds filters this page does not know.",
+            Some(("/requests", "All requests")),
+        );
+    };
+    let templates = match template::list_templates(&state.services).await {
+        Ok(t) => t.into_iter().map(|t| (t.id, t.name)).collect(),
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let (status, rows, next, problem) = match query.filter() {
+        Err(problem) => (StatusCode::BAD_REQUEST, Vec::new(), None, Some(problem)),
+        Ok(filter) => match request::list_requests(&state.services, &actor, filter).await {
+            Ok((rows, next)) => (StatusCode::OK, rows, next, None),
+            Err(e) => return failure(&e, Some(&actor)),
+        },
+    };
+    let page = ListPage {
+        nav: Nav::for_actor(&actor, "/requests"),
+        statuses: RequestStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), status_label(s.as_str())))
+            .collect(),
+        templates,
+        rows: rows.into_iter().map(Row::from).collect(),
+        problem,
+        next: next.map(|cursor| query.encoded(Some(&cursor))),
+        first: (!query.cursor.is_empty()).then(|| query.encoded(None)),
+        query,
+    };
+    render(status, &page)
+}
+
+struct StepLine {
+    label: String,
+    status: String,
+    times: String,
+}
+
+struct EventLine {
+    at: String,
+    who: String,
+    action: String,
+    change: String,
+    detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/request.html")]
+struct DetailPage {
+    nav: Nav,
+    r: RequestRow,
+    status: String,
+    live: bool,
+    submitted: String,
+    scheduled: Option<String>,
+    finished: Option<String>,
+    steps: Vec<StepLine>,
+    notification: String,
+    actions: Vec<(&'static str, &'static str)>,
+    events: Vec<EventLine>,
+    done: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DetailQuery {
+    done: String,
+}
+
+async fn show_request(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path(id): Path<String>,
+    query: Result<Query<DetailQuery>, QueryRejection>,
+) -> Response {
+    if !plausible_id(&id) {
+        return not_found(Some(&actor));
+    }
+    let detail = match request::get_request(&state.services, &actor, &id).await {
+        Ok(d) => d,
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let done = query.ok().and_then(|Query(q)| {
+        ACTIONS
+            .iter()
+            .find(|(name, _)| *name == q.done)
+            .map(|(_, label)| format!("{label}: done."))
+    });
+    render(StatusCode::OK, &detail_page(&actor, detail, done))
+}
+
+fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> DetailPage {
+    let RequestDetail {
+        request: r,
+        steps,
+        events,
+    } = detail;
+    let status: Option<RequestStatus> = r.status.parse().ok();
+    let actions = ACTIONS
+        .iter()
+        .copied()
+        .filter(|(name, _)| {
+            status
+                .and_then(|s| s.action(name))
+                .is_some_and(|a| a.is_ok())
+        })
+        .collect();
+    let steps = steps
+        .into_iter()
+        .map(|s| StepLine {
+            label: step_label(&s.name),
+            times: match (s.started_at, s.finished_at) {
+                (Some(a), Some(b)) => format!("at {}, in {} ms", when_exactly(b), b - a),
+                (Some(a), None) => format!("since {}", when_exactly(a)),
+                _ => String::new(),
+            },
+            status: s.status,
+        })
+        .collect();
+    let events = events
+        .into_iter()
+        .map(|e| EventLine {
+            at: when(e.at),
+            who: match (e.actor_name, e.actor_id) {
+                (Some(name), _) => name,
+                (None, Some(_)) => "a removed user".into(),
+                (None, None) => "the portal".into(),
+            },
+            action: e.action.replace(['_', '-'], " "),
+            change: match (e.from_status, e.to_status) {
+                (Some(a), Some(b)) => format!("{} → {}", status_label(&a), status_label(&b)),
+                (None, Some(b)) => status_label(&b),
+                _ => String::new(),
+            },
+            detail: e.detail.unwrap_or_default(),
+        })
+        .collect();
+    let notification = match (r.notification_status.as_str(), r.notification_sent_at) {
+        ("sent", Some(at)) => format!("Email sent to {} at {}.", r.contact_email, when(at)),
+        ("pending", _) => format!(
+            "Email to {} waiting to be sent (it is retried until the mail server takes it).",
+            r.contact_email
+        ),
+        ("failed", _) => format!("Email to {} could not be sent; see Mail.", r.contact_email),
+        _ => format!("Email to {} when provisioning ends.", r.contact_email),
+    };
+    DetailPage {
+        nav: Nav::for_actor(actor, "/requests"),
+        status: status_label(&r.status),
+        live: status.is_some_and(|s| {
+            matches!(
+                s,
+                RequestStatus::Accepted | RequestStatus::Scheduled | RequestStatus::Provisioning
+            )
+        }) || r.notification_status == "pending",
+        submitted: when(r.submitted_at),
+        scheduled: r.scheduled_for.map(when),
+        finished: r.finished_at.map(when),
+        steps,
+        notification,
+        actions,
+        events,
+        done,
+        r,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_action.html")]
+struct ConfirmPage {
+    nav: Nav,
+    id: String,
+    tenant_name: String,
+    action: &'static str,
+    label: &'static str,
+    question: String,
+    at: String,
+    error: Option<String>,
+}
+
+fn action_named(name: &str) -> Option<(&'static str, &'static str)> {
+    ACTIONS.iter().copied().find(|(n, _)| *n == name)
+}
+
+fn question(action: &str, r: &RequestRow) -> String {
+    match action {
+        "retry" => format!(
+            "Provision {} again from the start? Its names are taken again first.",
+            r.tenant_name
+        ),
+        "cancel" => format!(
+            "Cancel the request for {}? It will not be provisioned and its names are released.",
+            r.tenant_name
+        ),
+        "run-now" => format!(
+            "Provision {} now instead of in the off-peak window?",
+            r.tenant_name
+        ),
+        _ => format!("When should {} be provisioned?", r.tenant_name),
+    }
+}
+
+async fn confirm_action(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let Some((action, label)) = action_named(&action) else {
+        return not_found(Some(&actor));
+    };
+    if !plausible_id(&id) {
+        return not_found(Some(&actor));
+    }
+    let r = match request::get_request(&state.services, &actor, &id).await {
+        Ok(d) => d.request,
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let at = r
+        .scheduled_for
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default();
+    render(
+        StatusCode::OK,
+        &ConfirmPage {
+            nav: Nav::for_actor(&actor, "/requests"),
+            question: question(action, &r),
+            id: r.id,
+            tenant_name: r.tenant_name,
+            action,
+            label,
+            at,
+            error: None,
+        },
+    )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ActionForm {
+    /// For reschedule: `YYYY-MM-DDTHH:MM` in UTC (a `datetime-local` input).
+    at: String,
+}
+
+async fn act_on_request(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path((id, action)): Path<(String, String)>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let Some((action, label)) = action_named(&action) else {
+        return not_found(Some(&actor));
+    };
+    if !plausible_id(&id) {
+        return not_found(Some(&actor));
+    }
+    let Ok(Form(form)) = form else {
+        return bad_form(Some(&actor));
+    };
+    let at = if action == "reschedule" {
+        match form
+            .at
+            .trim()
+            .parse::<jiff::civil::DateTime>()
+            .ok()
+            .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        {
+            Some(t) => Some(t.timestamp().as_millisecond()),
+            None => {
+                return confirm_again(
+                    &state,
+                    &actor,
+                    &id,
+                    action,
+                    label,
+                    &form.at,
+                    "Enter the new time as a date and a time, in UTC.".into(),
+                )
+                .await;
+            }
+        }
+    } else {
+        None
+    };
+    match request::act_on_request(&state.services, &actor, &id, action, at).await {
+        Ok(_) => Redirect::to(&format!("/requests/{id}?done={action}")).into_response(),
+        Err(ActionError::BadInput(text)) => {
+            confirm_again(&state, &actor, &id, action, label, &form.at, text).await
+        }
+        Err(ActionError::NotAllowed { status, .. }) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not done",
+            &format!(
+                "{label} is not possible: the request is {} now.",
+                status_label(&status)
+            ),
+            Some((&format!("/requests/{id}"), "Back to the request")),
+        ),
+        Err(ActionError::Taken { field }) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not done",
+            &format!(
+                "The request cannot be retried: its {} is now used by another tenant or request.",
+                field.rsplit('.').next().unwrap_or("name").replace('_', " ")
+            ),
+            Some((&format!("/requests/{id}"), "Back to the request")),
+        ),
+        Err(ActionError::UnknownAction) => not_found(Some(&actor)),
+        Err(ActionError::Service(e)) => failure(&e, Some(&actor)),
+    }
+}
+
+/// The confirmation page again, with what was wrong.
+async fn confirm_again(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    action: &'static str,
+    label: &'static str,
+    at: &str,
+    error: String,
+) -> Response {
+    let r = match request::get_request(&state.services, actor, id).await {
+        Ok(d) => d.request,
+        Err(e) => return failure(&e, Some(actor)),
+    };
+    render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &ConfirmPage {
+            nav: Nav::for_actor(actor, "/requests"),
+            question: question(action, &r),
+            id: r.id,
+            tenant_name: r.tenant_name,
+            action,
+            label,
+            at: at.chars().take(40).collect(),
+            error: Some(error),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_survive_a_trip_through_the_query_string() {
+        let q = ListQuery {
+            q: "Kenton & Sons".into(),
+            status: "failed".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            q.encoded(Some("abc")),
+            "status=failed&q=Kenton%20%26%20Sons&cursor=abc"
+        );
+    }
+
+    #[test]
+    fn a_day_filter_covers_the_whole_day_in_utc() {
+        let q = ListQuery {
+            from: "2026-11-29".into(),
+            to: "2026-11-29".into(),
+            ..Default::default()
+        };
+        let f = q.filter().unwrap();
+        let start = f.submitted_from.unwrap();
+        assert_eq!(f.submitted_before.unwrap() - start, 86_400_000);
+        assert_eq!(when(start), "2026-11-29 00:00 UTC");
+    }
+
+    #[test]
+    fn an_unknown_status_or_a_bad_date_is_explained() {
+        let bad_status = ListQuery {
+            status: "done".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            bad_status.filter().unwrap_err(),
+            "There is no status called done."
+        );
+        let bad_day = ListQuery {
+            to: "29/11/2026".into(),
+            ..Default::default()
+        };
+        assert!(bad_day.filter().unwrap_err().contains("Submitted to"));
+    }
+}

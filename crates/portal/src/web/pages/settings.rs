@@ -1,0 +1,207 @@
+//! The provisioning policy: provision at once, or in the provider's off-peak window.
+
+use askama::Template;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use super::{Landlord, Nav, bad_form, failure, render, when};
+use crate::service::policy::{self, OffPeakDoc, PolicyDoc};
+use crate::service::{Actor, ServiceError};
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/settings", get(show_policy).post(save_policy))
+}
+
+/// The form's fields; a page field's problem names it by its id.
+const LABELS: [(&str, &str); 5] = [
+    ("mode", "Mode"),
+    ("off_peak.start", "Window opens"),
+    ("off_peak.end", "Window closes"),
+    ("off_peak.time_zone", "Time zone"),
+    ("off_peak.max_per_window", "Most requests per window"),
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PolicyForm {
+    mode: String,
+    start: String,
+    end: String,
+    time_zone: String,
+    max_per_window: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/settings.html")]
+struct SettingsPage {
+    nav: Nav,
+    form: PolicyForm,
+    /// (input id, label, message)
+    errors: Vec<(&'static str, &'static str, String)>,
+    saved: bool,
+    next_start: String,
+}
+
+impl SettingsPage {
+    fn error_for(&self, id: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, _, m)| m.as_str())
+    }
+}
+
+fn input_id(field: &str) -> &'static str {
+    match field {
+        "off_peak.start" => "start",
+        "off_peak.end" => "end",
+        "off_peak.time_zone" => "time_zone",
+        "off_peak.max_per_window" => "max_per_window",
+        _ => "mode",
+    }
+}
+
+/// The page's words for a policy message written for the API.
+fn for_people(message: &str) -> String {
+    let mut text = message.to_owned();
+    for (field, label) in LABELS {
+        text = text.replace(field, label);
+    }
+    text.replace("null", "empty")
+}
+
+fn form_of(doc: &PolicyDoc) -> PolicyForm {
+    let off = doc.off_peak.clone().unwrap_or_else(|| OffPeakDoc {
+        start: String::new(),
+        end: String::new(),
+        time_zone: "UTC".into(),
+        max_per_window: None,
+    });
+    PolicyForm {
+        mode: doc.mode.clone(),
+        start: off.start,
+        end: off.end,
+        time_zone: off.time_zone,
+        max_per_window: off
+            .max_per_window
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    }
+}
+
+async fn next_start(state: &AppState, doc: &PolicyDoc) -> Result<String, ServiceError> {
+    if doc.mode != "off_peak" {
+        return Ok(String::new());
+    }
+    let placement = policy::place(&state.services, portal_store::now_ms()).await?;
+    Ok(match placement.scheduled_for {
+        Some(at) => format!("A request accepted now starts at {}.", when(at)),
+        None => "The off-peak window is open: a request accepted now starts at once.".into(),
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SavedQuery {
+    saved: String,
+}
+
+async fn show_policy(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    query: Result<Query<SavedQuery>, QueryRejection>,
+) -> Response {
+    let doc = match policy::get_policy(&state.services).await {
+        Ok(doc) => doc,
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let next = match next_start(&state, &doc).await {
+        Ok(n) => n,
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    render(
+        StatusCode::OK,
+        &SettingsPage {
+            nav: Nav::for_actor(&actor, "/settings"),
+            form: form_of(&doc),
+            errors: Vec::new(),
+            saved: query.is_ok_and(|Query(q)| q.saved == "1"),
+            next_start: next,
+        },
+    )
+}
+
+async fn save_policy(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    form: Result<Form<PolicyForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form(Some(&actor));
+    };
+    let cap = form.max_per_window.trim();
+    let max_per_window = if cap.is_empty() {
+        Ok(None)
+    } else {
+        cap.parse::<i64>().map(Some).map_err(|_| {
+            (
+                "max_per_window",
+                "Most requests per window",
+                "Most requests per window must be a whole number, or empty for no limit."
+                    .to_owned(),
+            )
+        })
+    };
+    let mut errors = Vec::new();
+    let doc = PolicyDoc {
+        mode: form.mode.trim().to_owned(),
+        off_peak: Some(OffPeakDoc {
+            start: form.start.trim().to_owned(),
+            end: form.end.trim().to_owned(),
+            time_zone: form.time_zone.trim().to_owned(),
+            max_per_window: max_per_window.clone().unwrap_or(None),
+        }),
+    };
+    if let Err(e) = max_per_window {
+        errors.push(e);
+    } else {
+        match policy::put_policy(&state.services, &actor, doc).await {
+            Ok(Ok(_)) => return Redirect::to("/settings?saved=1").into_response(),
+            Ok(Err(problems)) => {
+                for p in problems {
+                    let id = input_id(p.field);
+                    let label = LABELS
+                        .iter()
+                        .find(|(f, _)| *f == p.field)
+                        .map_or("Mode", |(_, l)| *l);
+                    errors.push((id, label, for_people(&p.message)));
+                }
+            }
+            Err(e) => return failure(&e, Some(&actor)),
+        }
+    }
+    invalid(&actor, form, errors)
+}
+
+fn invalid(
+    actor: &Actor,
+    form: PolicyForm,
+    errors: Vec<(&'static str, &'static str, String)>,
+) -> Response {
+    render(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &SettingsPage {
+            nav: Nav::for_actor(actor, "/settings"),
+            form,
+            errors,
+            saved: false,
+            next_start: String::new(),
+        },
+    )
+}

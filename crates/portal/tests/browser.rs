@@ -1,0 +1,551 @@
+//! Browser tests: the real binary, Debian's Chromium driven through chromedriver with
+//! fantoccini, doing what a person does. Every page visited is checked with axe-core (no
+//! serious or critical violations), and the main screens are saved to `target/screenshots/`.
+//!
+//! Needs `chromium`, `chromedriver` and `tests/browser/node_modules/axe-core`, which
+//! `scripts/test` installs.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{ADMIN, ADMIN_PASSWORD, Portal, TENANT_PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+/// A headless Chromium session through its own chromedriver; both end with it.
+struct Browser {
+    client: Client,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed; scripts/test installs it (chromium-driver)");
+        let profile = tempfile::tempdir().unwrap();
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--window-size=1280,1100",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("--user-data-dir={}", profile.path().display())])
+        .collect::<Vec<_>>();
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "args": args, "binary": "/usr/bin/chromium" }),
+        );
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..100 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&webdriver)
+                .await
+            {
+                Ok(client) => {
+                    return Self {
+                        client,
+                        driver,
+                        _profile: profile,
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no browser session: {last:?}");
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The portal binary with a fresh data folder and a known landlord password.
+fn start_portal(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> (Portal, String) {
+    let data = dir.path().join("data");
+    let mut envs = vec![
+        ("PORTAL_LISTEN", "127.0.0.1:0"),
+        ("PORTAL_DATA_DIR", data.to_str().unwrap()),
+        ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ];
+    envs.extend_from_slice(extra);
+    let portal = Portal::start(&[], &envs);
+    let base = portal.base_url();
+    (portal, base)
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Runs axe-core on the current page and fails on any serious or critical violation.
+async fn check_accessibility(c: &Client, page: &str) {
+    let axe = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/browser/node_modules/axe-core/axe.min.js"),
+    )
+    .expect("axe-core is not installed; scripts/test installs it with npm");
+    c.execute(&axe, Vec::new()).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document).then(
+               (r) => done(r.violations
+                 .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                 .map((v) => v.impact + ' ' + v.id + ': ' + v.help + ' at '
+                   + v.nodes.map((n) => n.target.join(' ')).join(', '))),
+               (e) => done(['axe failed: ' + e]));",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let violations: Vec<String> = serde_json::from_value(found).unwrap();
+    assert!(
+        violations.is_empty(),
+        "accessibility violations on {page}: {violations:#?}"
+    );
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn value_of(c: &Client, id: &str) -> String {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn type_into(c: &Client, id: &str, text: &str) {
+    let field = c.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn sign_in(c: &Client, base: &str) {
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    check_accessibility(c, "sign in").await;
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("a[href='/register']"))
+        .await
+        .unwrap();
+}
+
+/// Fills the three tabs correctly for `name` and clicks Create Tenant; returns the reference.
+async fn register(c: &Client, base: &str, name: &str) -> String {
+    c.goto(&format!("{base}/register")).await.unwrap();
+    click(c, "input[value='omnichannel-smart-queues']").await;
+    click(c, "[data-next-tab=tenant]").await;
+    type_into(c, "name", name).await;
+    type_into(c, "short_name", &name[..4]).await;
+    type_into(
+        c,
+        "upn_suffix",
+        &format!("{}.example.com", name.to_lowercase()),
+    )
+    .await;
+    type_into(c, "admin_user_name", "keAdmin").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    type_into(c, "confirm_password", TENANT_PASSWORD).await;
+    type_into(c, "ani", "+44 20 7946 0000").await;
+    click(c, "[data-next-tab=contact]").await;
+    type_into(c, "first_name", "Jo").await;
+    type_into(c, "last_name", "Kenton").await;
+    type_into(c, "email", "jo@example.com").await;
+    click(c, "#create-tenant").await;
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("reference"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits on a request's page, without reloading it, until its progress stops being live.
+async fn wait_until_settled(c: &Client) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#progress:not([data-live])"))
+        .await
+        .unwrap();
+    text_of(c, "#progress [data-status]").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_to_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    check_accessibility(c, "home").await;
+
+    c.goto(&format!("{base}/register")).await.unwrap();
+    check_accessibility(c, "tenant registration").await;
+    screenshot(c, "registration-template-tab").await;
+    // Template tab: nothing chosen. Tenant tab: an underscore in the name, passwords that
+    // differ. Contact tab: an email without a domain.
+    click(c, "[data-next-tab=tenant]").await;
+    type_into(c, "name", "Kenton_Electronics").await;
+    type_into(c, "short_name", "ke").await;
+    type_into(c, "upn_suffix", "kenton-electronics.com").await;
+    type_into(c, "admin_user_name", "keAdmin").await;
+    assert_eq!(text_of(c, "#personnel-id").await, "prpkeAdmin");
+    type_into(c, "password", TENANT_PASSWORD).await;
+    type_into(c, "confirm_password", "Another-Password-99").await;
+    type_into(c, "ani", "+44 20 7946 0000").await;
+    screenshot(c, "registration-tenant-tab").await;
+    click(c, "[data-next-tab=contact]").await;
+    type_into(c, "first_name", "Jo").await;
+    type_into(c, "last_name", "Kenton").await;
+    type_into(c, "email", "jo@").await;
+    screenshot(c, "registration-contact-tab").await;
+    click(c, "#create-tenant").await;
+
+    let summary = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("error-summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in ["Template:", "Name:", "Confirm Password:", "Email:"] {
+        assert!(summary.contains(expected), "{expected} in {summary}");
+    }
+    assert_eq!(
+        c.find_all(Locator::Css("#error-summary li"))
+            .await
+            .unwrap()
+            .len(),
+        4,
+        "{summary}"
+    );
+    // Every tab is marked, and the first with an error is open.
+    for (tab, note) in [
+        ("template-tab", "(1 error)"),
+        ("tenant-tab", "(2 errors)"),
+        ("contact-tab", "(1 error)"),
+    ] {
+        let text = text_of(c, &format!("#{tab}")).await;
+        assert!(text.ends_with(note), "{tab}: {text}");
+    }
+    let open = c.find(Locator::Id("template-tab")).await.unwrap();
+    assert_eq!(
+        open.attr("aria-selected").await.unwrap().as_deref(),
+        Some("true")
+    );
+    screenshot(c, "registration-errors").await;
+    check_accessibility(c, "tenant registration with errors").await;
+
+    // Following the summary's link to the name opens the Tenant tab at the field.
+    click(c, "#error-summary a[href='#name']").await;
+    let tenant_tab = c.find(Locator::Id("tenant-tab")).await.unwrap();
+    assert_eq!(
+        tenant_tab.attr("aria-selected").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let name_error = text_of(c, "#name-error").await;
+    assert!(
+        name_error.contains("no spaces, underscores"),
+        "{name_error}"
+    );
+    let focused = c.active_element().await.unwrap().attr("id").await.unwrap();
+    assert_eq!(focused.as_deref(), Some("name"));
+    // What was typed is kept, except the passwords.
+    assert_eq!(value_of(c, "name").await, "Kenton_Electronics");
+    assert_eq!(value_of(c, "upn_suffix").await, "kenton-electronics.com");
+    assert_eq!(value_of(c, "password").await, "");
+    assert_eq!(value_of(c, "confirm_password").await, "");
+    assert_eq!(value_of(c, "email").await, "jo@");
+    assert_eq!(text_of(c, "#personnel-id").await, "prpkeAdmin");
+
+    // Fix each mistake.
+    click(c, "#template-tab").await;
+    click(c, "input[value='omnichannel-smart-queues']").await;
+    click(c, "#tenant-tab").await;
+    type_into(c, "name", "KentonElectronics").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    type_into(c, "confirm_password", TENANT_PASSWORD).await;
+    click(c, "#contact-tab").await;
+    type_into(c, "email", "jo@kenton-electronics.com").await;
+    click(c, "#create-tenant").await;
+
+    let reference = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Id("reference"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text_of(c, "main")
+            .await
+            .contains("Provisioning has started")
+    );
+    check_accessibility(c, "request accepted").await;
+
+    // Its page follows the provisioning live until it completes.
+    click(c, "a[href^='/requests/']").await;
+    assert_eq!(wait_until_settled(c).await, "completed");
+    assert_eq!(
+        c.find_all(Locator::Css(".timeline .step-done"))
+            .await
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(
+        text_of(c, "#progress")
+            .await
+            .contains("Email sent to jo@kenton-electronics.com")
+    );
+    assert!(text_of(c, "#history").await.contains("admin"));
+    check_accessibility(c, "request").await;
+
+    // Tenant Creation Management lists it; its row leads back to its page.
+    c.goto(&format!("{base}/requests")).await.unwrap();
+    let row = text_of(c, "#requests tbody tr").await;
+    assert!(
+        row.contains("KentonElectronics") && row.contains("completed"),
+        "{row}"
+    );
+    screenshot(c, "tenant-creation-management").await;
+    check_accessibility(c, "tenant creation management").await;
+    c.goto(&format!("{base}/requests?status=failed"))
+        .await
+        .unwrap();
+    assert!(
+        c.find_all(Locator::Css("#requests"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    c.goto(&format!("{base}/requests?q=kenton")).await.unwrap();
+    click(c, "#requests tbody a").await;
+    assert!(c.current_url().await.unwrap().path().ends_with(&reference));
+    screenshot(c, "request-completed").await;
+
+    // The tenant it made, with its configuration by kind.
+    click(c, "#progress a[href^='/tenants/']").await;
+    let tenant = text_of(c, "main").await;
+    assert!(
+        tenant.contains("prpkeAdmin@kenton-electronics.com"),
+        "{tenant}"
+    );
+    assert!(tenant.contains("Configuration (46 objects)"), "{tenant}");
+    check_accessibility(c, "tenant").await;
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    check_accessibility(c, "tenants").await;
+
+    // The other pages of the menu.
+    for (path, name) in [
+        ("/templates", "templates"),
+        ("/templates/omnichannel-smart-queues", "template"),
+        ("/templates/new", "new template"),
+        ("/templates/voice-essentials/edit", "new template version"),
+        ("/templates/voice-essentials/retire", "retire template"),
+        ("/settings", "provisioning policy"),
+        ("/mail", "mail"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        check_accessibility(c, name).await;
+    }
+    click(c, "main tbody a").await;
+    assert!(
+        text_of(c, "main")
+            .await
+            .contains("KentonElectronics is ready")
+    );
+    check_accessibility(c, "one email").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_request_is_retried_from_its_page_and_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let fault = dir.path().join("fault");
+    std::fs::write(&fault, "clone_configuration").unwrap();
+    let (_portal, base) = start_portal(
+        &dir,
+        &[
+            ("PORTAL_PROVISION_ATTEMPTS", "1"),
+            ("PORTAL_FAULT_STEP_FILE", fault.to_str().unwrap()),
+        ],
+    );
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    register(c, &base, "NorthwindTraders").await;
+    click(c, "a[href^='/requests/']").await;
+    assert_eq!(wait_until_settled(c).await, "failed");
+    let progress = text_of(c, "#progress").await;
+    assert!(progress.contains("What went wrong"), "{progress}");
+    screenshot(c, "request-failed").await;
+
+    std::fs::remove_file(&fault).unwrap();
+    click(c, "#progress a[href$='/retry']").await;
+    assert!(
+        text_of(c, "main")
+            .await
+            .contains("Provision NorthwindTraders again")
+    );
+    check_accessibility(c, "confirm retry").await;
+    click(c, "main button[type=submit]").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+    assert_eq!(wait_until_settled(c).await, "completed");
+    let history = text_of(c, "#history").await;
+    assert!(
+        history.contains("retry") && history.contains("failed → accepted"),
+        "{history}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_off_peak_policy_the_next_request_is_scheduled_at_the_window_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+
+    // A window that opens two hours from now, in UTC, for an hour.
+    let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let opens = now
+        .checked_add(jiff::SignedDuration::from_hours(2))
+        .unwrap()
+        .time();
+    let closes = now
+        .checked_add(jiff::SignedDuration::from_hours(3))
+        .unwrap()
+        .time();
+    let hhmm = |t: jiff::civil::Time| format!("{:02}:{:02}", t.hour(), t.minute());
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    click(c, "#mode-off-peak").await;
+    // A mistake first: a time that is not one.
+    type_into(c, "start", "25:00").await;
+    type_into(c, "end", &hhmm(closes)).await;
+    type_into(c, "time_zone", "UTC").await;
+    click(c, "main button[type=submit]").await;
+    let summary = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("error-summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(summary.contains("Window opens"), "{summary}");
+    check_accessibility(c, "provisioning policy with an error").await;
+    type_into(c, "start", &hhmm(opens)).await;
+    click(c, "main button[type=submit]").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+
+    // The window's start: today or tomorrow at the opening minute.
+    let start = {
+        let today = now
+            .date()
+            .to_datetime(opens)
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .unwrap();
+        if today.timestamp() > now.timestamp() {
+            today
+        } else {
+            today.tomorrow().unwrap()
+        }
+    };
+    let expected = start.strftime("%Y-%m-%d %H:%M UTC").to_string();
+    assert!(text_of(c, "#next-start").await.contains(&expected));
+
+    c.goto(&format!("{base}/register")).await.unwrap();
+    assert!(text_of(c, "main").await.contains(&expected));
+    register(c, &base, "NightOwls").await;
+    let next = text_of(c, "main dl").await;
+    assert!(next.contains(&format!("it starts at {expected}")), "{next}");
+    click(c, "a[href^='/requests/']").await;
+    assert_eq!(text_of(c, "#progress [data-status]").await, "scheduled");
+    assert!(
+        text_of(c, "#progress")
+            .await
+            .contains(&format!("Scheduled for {expected}"))
+    );
+    c.goto(&format!("{base}/requests?status=scheduled"))
+        .await
+        .unwrap();
+    let row = text_of(c, "#requests tbody tr").await;
+    assert!(
+        row.contains("NightOwls") && row.contains(&expected),
+        "{row}"
+    );
+    browser.close().await;
+}
