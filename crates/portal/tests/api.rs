@@ -374,7 +374,28 @@ async fn requests_are_listed_newest_first_and_paged_by_cursor(app: &TestApp) {
     )
     .await;
     assert_eq!(accepted["items"].as_array().unwrap().len(), 5);
-    for bad in ["status=done", "limit=0", "limit=abc"] {
+    let count = |query: String| async move {
+        let page = json_of(
+            app.get(
+                &format!("/api/v1/subscription-requests?{query}"),
+                &app.token,
+            )
+            .await,
+        )
+        .await;
+        page["items"].as_array().unwrap().len()
+    };
+    assert_eq!(count("template=voice-essentials".into()).await, 5);
+    assert_eq!(count("template=omnichannel-smart-queues".into()).await, 0);
+    let hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    assert_eq!(count(format!("submitted_from={hour_ago}")).await, 5);
+    assert_eq!(count(format!("submitted_before={hour_ago}")).await, 0);
+    for bad in [
+        "status=done",
+        "limit=0",
+        "limit=abc",
+        "submitted_from=yesterday",
+    ] {
         let r = app
             .get(&format!("/api/v1/subscription-requests?{bad}"), &app.token)
             .await;

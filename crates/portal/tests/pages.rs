@@ -1,5 +1,7 @@
 //! The browser pages over HTTP: sign-in with a session cookie, sign-out, cross-site posts
-//! refused, and the mail spool page. Each test runs on SQLite and on PostgreSQL.
+//! refused, Tenant Registration, Tenant Creation Management and its actions, the policy,
+//! template, tenant and mail pages. Each test runs on SQLite and on PostgreSQL; the browser
+//! tests (`browser.rs`) drive the same pages in Chromium.
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
@@ -12,6 +14,11 @@ use serde_json::Value;
 on_both!(
     a_landlord_signs_in_reads_the_mail_spool_and_signs_out,
     cross_site_posts_are_refused_and_a_tenant_administrator_sees_no_mail,
+    the_registration_form_keeps_what_was_typed_except_the_passwords_and_one_form_makes_one_request,
+    a_tenant_administrator_reaches_only_their_own_tenant,
+    tenant_creation_management_filters_pages_and_explains_bad_filters,
+    staff_actions_are_confirmed_first_and_refused_when_the_status_does_not_allow_them,
+    the_policy_and_template_pages_save_good_input_and_explain_bad_input,
 );
 
 fn browser() -> reqwest::Client {
@@ -176,4 +183,460 @@ async fn cross_site_posts_are_refused_and_a_tenant_administrator_sees_no_mail(ap
         .await
         .unwrap();
     assert!(home.contains("Your tenant") && !home.contains("href=\"/mail\""));
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    browser()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn page_text(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+    let r = get_page(app, path, Some(cookie)).await;
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A filled Tenant Registration form for `name`, with `key` as the form's key.
+fn registration<'a>(name: &'a str, upn: &'a str, key: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("form_key", key),
+        ("template_id", "voice-essentials"),
+        ("name", name),
+        ("short_name", "ke"),
+        ("upn_suffix", upn),
+        ("admin_user_name", "keAdmin"),
+        ("password", TENANT_PASSWORD),
+        ("confirm_password", TENANT_PASSWORD),
+        ("ani", "+44 20 7946 0000"),
+        ("first_name", "Jo"),
+        ("last_name", "Kenton"),
+        ("email", "jo@example.com"),
+        ("phone", ""),
+        ("company", "Kenton Electronics"),
+        ("address", ""),
+    ]
+}
+
+async fn the_registration_form_keeps_what_was_typed_except_the_passwords_and_one_form_makes_one_request(
+    app: &TestApp,
+) {
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let (status, form) = page_text(app, "/register", &cookie).await;
+    assert_eq!(status, 200);
+    for shown in [
+        "Voice Essentials",
+        "Omnichannel with Smart Queues",
+        "id=\"admin_user_name\"",
+        "Create Tenant",
+    ] {
+        assert!(form.contains(shown), "{shown}");
+    }
+
+    let mut bad = registration("Kenton_Electronics", "kenton-electronics.com", "form-1");
+    bad.retain(|(k, _)| *k != "template_id");
+    bad.push(("email", "jo@"));
+    bad.retain(|(k, v)| *k != "email" || *v == "jo@");
+    let r = post_form(app, "/register", &cookie, &bad).await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("There are 3 problems"), "{page}");
+    for link in ["href=\"#template_id\"", "href=\"#name\"", "href=\"#email\""] {
+        assert!(page.contains(link), "{link}");
+    }
+    assert!(page.contains("value=\"Kenton_Electronics\""));
+    assert!(
+        page.contains("value=\"Kenton Electronics\""),
+        "the company is kept"
+    );
+    assert!(page.contains("aria-invalid=\"true\""));
+    assert!(
+        !page.contains(TENANT_PASSWORD),
+        "a password is never sent back"
+    );
+    assert_eq!(app.request_count().await, 0);
+
+    // The same form sent twice (a double click) makes one request.
+    let good = registration("KentonElectronics", "kenton-electronics.com", "form-2");
+    let first = post_form(app, "/register", &cookie, &good).await;
+    assert_eq!(first.status(), 303);
+    let again = post_form(app, "/register", &cookie, &good).await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(location(&first), location(&again));
+    assert_eq!(app.request_count().await, 1);
+    let id = location(&first).rsplit('/').next().unwrap().to_owned();
+    let (status, accepted) = page_text(app, &location(&first), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(accepted.contains(&id) && accepted.contains("Provisioning has started"));
+
+    // Another form with the same names is told which one is taken.
+    let twin = registration("KENTONELECTRONICS", "other.example.com", "form-3");
+    let r = post_form(app, "/register", &cookie, &twin).await;
+    assert_eq!(r.status(), 409);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("href=\"#name\"") && page.contains("already used"),
+        "{page}"
+    );
+    assert_eq!(app.request_count().await, 1);
+
+    // A body that is not the form is refused without a trace.
+    let r = browser()
+        .post(app.url("/register"))
+        .header("cookie", &cookie)
+        .header("content-type", "application/json")
+        .body("{\"name\": \"KentonElectronics\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(app.request_count().await, 1);
+}
+
+async fn a_tenant_administrator_reaches_only_their_own_tenant(app: &TestApp) {
+    let submitted = |name: &'static str| async move {
+        let r: Value = app.submit(&submission(name)).await.json().await.unwrap();
+        r["id"].as_str().unwrap().to_owned()
+    };
+    let own_request = submitted("KentonElectronics").await;
+    submitted("HarbourLights").await;
+    app.run_pending_jobs().await;
+    let landlord = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let (_, tenants) = page_text(app, "/tenants", &landlord).await;
+    assert!(tenants.contains("KentonElectronics") && tenants.contains("HarbourLights"));
+    let tenant_id = |name: &'static str| async move {
+        let list: Value = app
+            .get("/api/v1/tenants", &app.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let own = tenant_id("KentonElectronics").await;
+    let other = tenant_id("HarbourLights").await;
+
+    let cookie = sign_in(
+        app,
+        "prpkeAdmin@kentonelectronics.example.com",
+        TENANT_PASSWORD,
+    )
+    .await;
+    for path in [
+        "/register".to_owned(),
+        "/requests".to_owned(),
+        format!("/requests/{own_request}"),
+        "/settings".to_owned(),
+        "/templates".to_owned(),
+        "/mail".to_owned(),
+        format!("/tenants/{other}"),
+    ] {
+        assert_eq!(page_text(app, &path, &cookie).await.0, 404, "{path}");
+    }
+    let (_, list) = page_text(app, "/tenants", &cookie).await;
+    assert!(list.contains("KentonElectronics") && !list.contains("HarbourLights"));
+    let (status, detail) = page_text(app, &format!("/tenants/{own}"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(detail.contains("Configuration (32 objects)"), "{detail}");
+    assert!(
+        !detail.contains("/requests/"),
+        "no link to what they cannot open"
+    );
+    let (_, home) = page_text(app, "/", &cookie).await;
+    assert!(home.contains(&format!("/tenants/{own}")));
+}
+
+async fn tenant_creation_management_filters_pages_and_explains_bad_filters(app: &TestApp) {
+    let mut ids = Vec::new();
+    for i in 0..52 {
+        let r: Value = app
+            .submit(&submission(&format!("Tenant{i:02}")))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(r["id"].as_str().unwrap().to_owned());
+    }
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let cancelled = &ids[3];
+    let r = post_form(app, &format!("/requests/{cancelled}/cancel"), &cookie, &[]).await;
+    assert_eq!(r.status(), 303);
+
+    let rows = |page: &str| page.matches("<tr><td><a href=\"/requests/").count();
+    let (status, first) = page_text(app, "/requests", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows(&first), 50);
+    assert!(
+        first.find("Tenant51").unwrap() < first.find("Tenant50").unwrap(),
+        "newest first"
+    );
+    let next = first
+        .split("rel=\"next\"")
+        .next()
+        .unwrap()
+        .rsplit("href=\"")
+        .next()
+        .unwrap()
+        .trim_end_matches("\" ")
+        .replace("&#38;", "&");
+    let (_, second) = page_text(app, &next, &cookie).await;
+    assert_eq!(rows(&second), 2);
+    assert!(
+        second.contains("Tenant01") && second.contains("Tenant00") && !second.contains("Tenant02")
+    );
+    assert!(second.contains("First page") && !second.contains("rel=\"next\""));
+
+    let (_, only) = page_text(app, "/requests?status=cancelled", &cookie).await;
+    assert_eq!(rows(&only), 1);
+    assert!(only.contains("Tenant03"));
+    let (_, found) = page_text(app, "/requests?q=ant5", &cookie).await;
+    assert_eq!(rows(&found), 2, "Tenant50 and Tenant51");
+    let (_, none) = page_text(app, "/requests?template=omnichannel-smart-queues", &cookie).await;
+    assert_eq!(rows(&none), 0);
+    let today = jiff::Timestamp::now().strftime("%Y-%m-%d").to_string();
+    let (_, today_only) = page_text(
+        app,
+        &format!("/requests?from={today}&to={today}&q=tenant0"),
+        &cookie,
+    )
+    .await;
+    assert_eq!(rows(&today_only), 10);
+    let (_, earlier) = page_text(app, "/requests?to=2020-01-01", &cookie).await;
+    assert_eq!(rows(&earlier), 0);
+
+    let (status, bad) = page_text(app, "/requests?status=done", &cookie).await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("There is no status called done."));
+    let (status, bad) = page_text(app, "/requests?from=2026-13-01", &cookie).await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("Submitted from must be a date like 2026-11-29."));
+}
+
+async fn staff_actions_are_confirmed_first_and_refused_when_the_status_does_not_allow_them(
+    app: &TestApp,
+) {
+    let r: Value = app
+        .submit(&submission("KentonElectronics"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = r["id"].as_str().unwrap().to_owned();
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let (_, detail) = page_text(app, &format!("/requests/{id}"), &cookie).await;
+    assert!(detail.contains(&format!("href=\"/requests/{id}/cancel\"")));
+    assert!(
+        !detail.contains(&format!("href=\"/requests/{id}/retry\"")),
+        "only what the status allows"
+    );
+    assert!(
+        detail.contains("data-live"),
+        "an accepted request is followed live"
+    );
+
+    // Asking is not doing.
+    let (status, confirm) = page_text(app, &format!("/requests/{id}/cancel"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("Cancel the request for KentonElectronics?"));
+    let (_, still) = page_text(app, &format!("/requests/{id}"), &cookie).await;
+    assert!(still.contains("data-status>accepted<"));
+
+    let r = post_form(app, &format!("/requests/{id}/cancel"), &cookie, &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("/requests/{id}?done=cancel"));
+    let (_, after) = page_text(app, &location(&r), &cookie).await;
+    assert!(after.contains("Cancel request: done.") && after.contains("data-status>cancelled<"));
+    assert!(
+        after.contains("accepted → cancelled") && after.contains(">admin<"),
+        "{after}"
+    );
+    assert!(!after.contains("data-live"));
+
+    let r = post_form(app, &format!("/requests/{id}/retry"), &cookie, &[]).await;
+    assert_eq!(r.status(), 409);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Retry is not possible: the request is cancelled now.")
+    );
+    assert_eq!(
+        page_text(app, &format!("/requests/{id}/explode"), &cookie)
+            .await
+            .0,
+        404
+    );
+
+    // A scheduled request can be moved; a time that is not one is explained.
+    let utc = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
+    let hhmm = |hours| {
+        let t = utc
+            .checked_add(jiff::SignedDuration::from_hours(hours))
+            .unwrap()
+            .time();
+        format!("{:02}:{:02}", t.hour(), t.minute())
+    };
+    let policy = serde_json::json!({"mode": "off_peak", "off_peak": {
+        "start": hhmm(2), "end": hhmm(3), "time_zone": "UTC", "max_per_window": null}});
+    let r = app
+        .client
+        .put(app.url("/api/v1/settings/provisioning"))
+        .bearer_auth(&app.token)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: Value = app
+        .submit(&submission("HarbourLights"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let later = r["id"].as_str().unwrap().to_owned();
+    assert_eq!(r["status"], "scheduled");
+    let r = post_form(
+        app,
+        &format!("/requests/{later}/reschedule"),
+        &cookie,
+        &[("at", "someday")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Enter the new time as a date and a time, in UTC.")
+    );
+    let r = post_form(
+        app,
+        &format!("/requests/{later}/reschedule"),
+        &cookie,
+        &[("at", "2099-01-02T03:04")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, moved) = page_text(app, &format!("/requests/{later}"), &cookie).await;
+    assert!(
+        moved.contains("Scheduled for 2099-01-02 03:04 UTC."),
+        "{moved}"
+    );
+}
+
+async fn the_policy_and_template_pages_save_good_input_and_explain_bad_input(app: &TestApp) {
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let policy = |zone: &'static str| {
+        vec![
+            ("mode", "off_peak"),
+            ("start", "22:00"),
+            ("end", "06:00"),
+            ("time_zone", zone),
+            ("max_per_window", ""),
+        ]
+    };
+    let r = post_form(app, "/settings", &cookie, &policy("Mars/Olympus")).await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Time zone must be an IANA time zone"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Mars/Olympus\""));
+    let stored: Value = app
+        .get("/api/v1/settings/provisioning", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["mode"], "immediate", "nothing saved");
+    let r = post_form(app, "/settings", &cookie, &policy("Europe/London")).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/settings?saved=1");
+    let stored: Value = app
+        .get("/api/v1/settings/provisioning", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["off_peak"]["time_zone"], "Europe/London");
+    let (_, saved) = page_text(app, "/settings?saved=1", &cookie).await;
+    assert!(saved.contains("Saved.") && saved.contains("A request accepted now starts at"));
+
+    let count = || async { app.store.count_templates().await.unwrap() };
+    let before = count().await;
+    let r = post_form(
+        app,
+        "/templates/new",
+        &cookie,
+        &[("document", "{\n  \"name\": \"Broken\",\n  oops\n}")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("Line 3, column"));
+    let doc = r#"{"name": "Chat Starter", "services": ["chat"], "objects": [{"kind": "queue", "name": "Web chat", "properties": {"priority": 120}}]}"#;
+    let r = post_form(app, "/templates/new", &cookie, &[("document", doc)]).await;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("objects[0].properties.priority")
+    );
+    assert_eq!(count().await, before);
+    let doc = doc.replace("120", "60");
+    let r = post_form(app, "/templates/new", &cookie, &[("document", &doc)]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), "/templates/chat-starter");
+    let (_, shown) = page_text(app, "/templates/chat-starter", &cookie).await;
+    assert!(
+        shown.contains("Chat Starter") && shown.contains("Web chat") && shown.contains("1 queue")
+    );
+
+    let (_, edit) = page_text(app, "/templates/chat-starter/edit", &cookie).await;
+    assert!(edit.contains("Web chat"));
+    let r = post_form(
+        app,
+        "/templates/chat-starter/edit",
+        &cookie,
+        &[("document", &doc.replace("Web chat", "Live chat"))],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (_, v2) = page_text(app, "/templates/chat-starter", &cookie).await;
+    assert!(
+        v2.contains("<dt>Version</dt><dd>2</dd>") && v2.contains("Live chat"),
+        "{v2}"
+    );
+
+    let r = post_form(app, "/templates/chat-starter/retire", &cookie, &[]).await;
+    assert_eq!(r.status(), 303);
+    let (_, retired) = page_text(app, "/templates/chat-starter", &cookie).await;
+    assert!(retired.contains("This template is retired"));
+    let (_, register) = page_text(app, "/register", &cookie).await;
+    assert!(!register.contains("Chat Starter"));
+
+    let css = get_page(app, "/assets/portal.css", None).await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }
