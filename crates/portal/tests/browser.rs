@@ -418,6 +418,25 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
             .contains("KentonElectronics is ready")
     );
     check_accessibility(c, "one email").await;
+
+    // On a phone's width nothing needs sideways scrolling.
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/register".to_owned(), "registration"),
+        ("/requests".to_owned(), "tenant-creation-management"),
+        (format!("/requests/{reference}"), "request"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth;",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, json!(true), "{path} is wider than a phone");
+        screenshot(c, &format!("phone-{name}")).await;
+    }
     browser.close().await;
 }
 
