@@ -428,10 +428,14 @@ impl Store {
             query = query.bind(id.clone());
         }
         if let Some(from) = filter.submitted_from {
-            query = query.bind(id_prefix_at(from)).bind(from);
+            // An id is made before the password is hashed, so it may be a little older than
+            // its request's submission time: the id range starts earlier by a wide margin.
+            query = query
+                .bind(id_prefix_at(from - ID_BEFORE_SUBMISSION_MS))
+                .bind(from);
         }
         if let Some(before) = filter.submitted_before {
-            // Ids made in the last millisecond before `before` sort below this prefix too.
+            // An id is never younger than its submission, so this bound loses nothing.
             query = query.bind(id_prefix_at(before)).bind(before);
         }
         if let Some(before) = &filter.before_id {
@@ -440,6 +444,10 @@ impl Store {
         Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
     }
 }
+
+/// How much older than its submission time a request's id may be, at most (it is made before
+/// the password is hashed; names are held for a minute meanwhile).
+const ID_BEFORE_SUBMISSION_MS: i64 = 3_600_000;
 
 /// The start of every UUIDv7 id made at `ms` (epoch milliseconds): ids of that millisecond and
 /// later sort at or above it, earlier ones below.

@@ -768,6 +768,20 @@ async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) 
         ..Default::default()
     });
     assert!(none.await.is_empty());
+
+    // An id is made before the password is hashed: a request whose id is older than the
+    // filter's start but which was submitted after it is found.
+    let mut slow = request("Slower", "slower", "slower.com");
+    slow.submitted_at += 600_000;
+    store
+        .submit_request(&slow, &job("provision", &slow.id), None)
+        .await
+        .unwrap();
+    let late = list(RequestFilter {
+        submitted_from: Some(slow.submitted_at - 1),
+        ..Default::default()
+    });
+    assert_eq!(late.await, ["Slower"]);
 }
 
 fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<'a> {

@@ -65,35 +65,49 @@ function setUpPersonnelId() {
   show();
 }
 
-// While a request is waiting or provisioning, its page reloads its progress section in place.
+// While a request is waiting, provisioning or emailing, its page fetches itself and swaps in
+// its progress section when it changed: every second while things move, every ten seconds
+// while it waits for its window. Focus stays on the link it was on; a new status is announced.
 function followProgress() {
-  const section = document.getElementById("progress");
-  if (!section || !section.hasAttribute("data-live")) return;
+  const first = document.getElementById("progress");
+  if (!first || !first.hasAttribute("data-live")) return;
+  const delay = (section) => (section.dataset.live === "slow" ? 10000 : 1000);
   const tick = async () => {
+    let wait = 3000;
     try {
       const answer = await fetch(window.location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
-      if (!answer.ok) return setTimeout(tick, 3000);
-      const page = new DOMParser().parseFromString(await answer.text(), "text/html");
-      const fresh = page.getElementById("progress");
-      if (!fresh) return;
-      const current = document.getElementById("progress");
-      const before = current.querySelector("[data-status]");
-      const after = fresh.querySelector("[data-status]");
-      const announce = document.getElementById("announce");
-      if (announce && after && (!before || before.textContent !== after.textContent)) {
-        announce.textContent = after.textContent;
+      if (answer.ok) {
+        const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+        const fresh = page.getElementById("progress");
+        const current = document.getElementById("progress");
+        if (!fresh || !current) return;
+        if (fresh.outerHTML !== current.outerHTML) {
+          const before = current.querySelector("[data-status]");
+          const after = fresh.querySelector("[data-status]");
+          const announce = document.getElementById("announce");
+          if (announce && after && (!before || before.textContent !== after.textContent)) {
+            announce.textContent = "Status: " + after.textContent;
+          }
+          const focused = document.activeElement;
+          const href = focused && current.contains(focused) ? focused.getAttribute("href") : null;
+          current.replaceWith(fresh);
+          const history = page.getElementById("history");
+          const oldHistory = document.getElementById("history");
+          if (history && oldHistory) oldHistory.replaceWith(history);
+          if (href) {
+            const again = Array.from(fresh.querySelectorAll("a[href]")).find((a) => a.getAttribute("href") === href);
+            (again || fresh).focus();
+          }
+        }
+        if (!fresh.hasAttribute("data-live")) return;
+        wait = delay(fresh);
       }
-      const focused = document.activeElement && current.contains(document.activeElement);
-      current.replaceWith(fresh);
-      const history = page.getElementById("history");
-      if (history) document.getElementById("history").replaceWith(history);
-      if (focused) fresh.focus();
-      if (fresh.hasAttribute("data-live")) setTimeout(tick, 1000);
     } catch (_) {
-      setTimeout(tick, 3000);
+      // The portal may be restarting: try again a little later.
     }
+    setTimeout(tick, wait);
   };
-  setTimeout(tick, 1000);
+  setTimeout(tick, delay(first));
 }
 
 document.addEventListener("DOMContentLoaded", () => {

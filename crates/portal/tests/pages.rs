@@ -637,6 +637,71 @@ async fn the_policy_and_template_pages_save_good_input_and_explain_bad_input(app
     let (_, register) = page_text(app, "/register", &cookie).await;
     assert!(!register.contains("Chat Starter"));
 
+    let huge = format!(
+        "{{\"name\": \"Huge\", \"description\": \"{}\"}}",
+        "x".repeat(200_000)
+    );
+    let r = post_form(app, "/templates/new", &cookie, &[("document", &huge)]).await;
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("larger than 48 KiB"));
+    let r = post_form(
+        app,
+        "/templates/new",
+        &cookie,
+        &[("document", &doc.replace("Chat Starter", "New"))],
+    )
+    .await;
+    assert_eq!(
+        r.status(),
+        422,
+        "new is the page that makes templates, not an id"
+    );
+
+    // Immediately, with the window left empty, is saved without a window; a bad cap and a bad
+    // zone are reported together.
+    let r = post_form(
+        app,
+        "/settings",
+        &cookie,
+        &[
+            ("mode", "off_peak"),
+            ("start", "22:00"),
+            ("end", "06:00"),
+            ("time_zone", "Nowhere/Else"),
+            ("max_per_window", "lots"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Most requests per window must be a whole number")
+            && page.contains("Time zone must be"),
+        "{page}"
+    );
+    let r = post_form(
+        app,
+        "/settings",
+        &cookie,
+        &[
+            ("mode", "immediate"),
+            ("start", ""),
+            ("end", ""),
+            ("time_zone", "UTC"),
+            ("max_per_window", ""),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let stored: Value = app
+        .get("/api/v1/settings/provisioning", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored["mode"], "immediate");
+    assert!(stored["off_peak"].is_null());
+
     let css = get_page(app, "/assets/portal.css", None).await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
 }

@@ -123,13 +123,16 @@ fn check_id(id: &str) -> Result<(), TemplateProblem> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-')
-        && !id.ends_with('-');
+        && !id.ends_with('-')
+        // `/templates/new` is the page that makes one.
+        && id != "new";
     if ok {
         Ok(())
     } else {
         Err(TemplateProblem {
             path: "id".into(),
-            message: "must be 2 to 64 lowercase letters, digits and inner hyphens".into(),
+            message: "must be 2 to 64 lowercase letters, digits and inner hyphens, and not new"
+                .into(),
         })
     }
 }

@@ -23,8 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/register/accepted/{id}", get(accepted))
 }
 
-/// What the form sends. Every field is text and may be missing; the domain decides.
-#[derive(Debug, Default, Deserialize)]
+/// What the form sends. Every field is text and may be missing; the domain decides. (No
+/// `Debug`: it holds the passwords.)
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct RegistrationForm {
     form_key: String,
@@ -205,6 +206,8 @@ struct RegisterPage {
     tabs: Vec<Tab>,
     errors: Vec<FieldMessage>,
     problem: Option<String>,
+    /// The form comes back after a send: the passwords must be typed again.
+    retype: bool,
 }
 
 /// Where a problem of the domain's `field` goes on the form: (input id, label, tab).
@@ -389,6 +392,7 @@ async fn form_page(
         contact_inputs: inputs(&CONTACT_FIELDS, form, &errors),
         cards,
         tabs,
+        retype: !errors.is_empty() || problem.is_some(),
         errors,
         problem,
     };
@@ -453,7 +457,7 @@ async fn create_tenant(
         Err(SubmitError::Service(ServiceError::Overloaded)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Vec::new(),
-            Some("The portal is busy; nothing was stored. Type the passwords again and click Create Tenant in a moment.".to_owned()),
+            Some("The portal is busy; nothing was stored. Click Create Tenant again in a moment.".to_owned()),
         ),
         Err(SubmitError::Service(e)) => return failure(&e, Some(&actor)),
     };

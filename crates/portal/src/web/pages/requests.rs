@@ -200,10 +200,15 @@ async fn list_requests(
             Some(("/requests", "All requests")),
         );
     };
-    let templates = match template::list_templates(&state.services).await {
+    let mut templates: Vec<(String, String)> = match template::list_templates(&state.services).await
+    {
         Ok(t) => t.into_iter().map(|t| (t.id, t.name)).collect(),
         Err(e) => return failure(&e, Some(&actor)),
     };
+    // A retired template (or any other id) in the filter stays chosen.
+    if !query.template.is_empty() && !templates.iter().any(|(id, _)| *id == query.template) {
+        templates.push((query.template.clone(), query.template.clone()));
+    }
     let (status, rows, next, problem) = match query.filter() {
         Err(problem) => (StatusCode::BAD_REQUEST, Vec::new(), None, Some(problem)),
         Ok(filter) => match request::list_requests(&state.services, &actor, filter).await {
@@ -247,7 +252,8 @@ struct DetailPage {
     nav: Nav,
     r: RequestRow,
     status: String,
-    live: bool,
+    /// How the page follows itself: `fast` while things move, `slow` while it waits.
+    live: Option<&'static str>,
     submitted: String,
     scheduled: Option<String>,
     finished: Option<String>,
@@ -344,12 +350,7 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
     DetailPage {
         nav: Nav::for_actor(actor, "/requests"),
         status: status_label(&r.status),
-        live: status.is_some_and(|s| {
-            matches!(
-                s,
-                RequestStatus::Accepted | RequestStatus::Scheduled | RequestStatus::Provisioning
-            )
-        }) || r.notification_status == "pending",
+        live: live_mode(status, &r),
         submitted: when(r.submitted_at),
         scheduled: r.scheduled_for.map(when),
         finished: r.finished_at.map(when),
@@ -359,6 +360,22 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
         events,
         done,
         r,
+    }
+}
+
+/// Whether a request's page should follow it, and how often: an email that has waited for
+/// minutes is being retried on a slow schedule, and a scheduled request waits for its window.
+fn live_mode(status: Option<RequestStatus>, r: &RequestRow) -> Option<&'static str> {
+    match status? {
+        RequestStatus::Accepted | RequestStatus::Provisioning => Some("fast"),
+        RequestStatus::Scheduled => Some("slow"),
+        _ if r.notification_status == "pending" => {
+            let recent = r
+                .finished_at
+                .is_some_and(|at| portal_store::now_ms() - at < 120_000);
+            Some(if recent { "fast" } else { "slow" })
+        }
+        _ => None,
     }
 }
 

@@ -10,6 +10,8 @@ use axum::{Form, Router};
 use serde::Deserialize;
 
 use super::{Landlord, Nav, bad_form, failure, render, when};
+use portal_domain::schedule::PolicyProblem;
+
 use crate::service::policy::{self, OffPeakDoc, PolicyDoc};
 use crate::service::{Actor, ServiceError};
 use crate::web::AppState;
@@ -146,47 +148,63 @@ async fn save_policy(
         return bad_form(Some(&actor));
     };
     let cap = form.max_per_window.trim();
-    let max_per_window = if cap.is_empty() {
-        Ok(None)
+    let (max_per_window, cap_problem) = if cap.is_empty() {
+        (None, None)
     } else {
-        cap.parse::<i64>().map(Some).map_err(|_| {
-            (
-                "max_per_window",
-                "Most requests per window",
-                "Most requests per window must be a whole number, or empty for no limit."
-                    .to_owned(),
-            )
-        })
+        match cap.parse::<i64>() {
+            Ok(n) => (Some(n), None),
+            Err(_) => (
+                None,
+                Some((
+                    "max_per_window",
+                    "Most requests per window",
+                    "Most requests per window must be a whole number, or empty for no limit."
+                        .to_owned(),
+                )),
+            ),
+        }
     };
-    let mut errors = Vec::new();
+    let mode = form.mode.trim().to_owned();
+    // "Immediately" with the window left empty keeps no window.
+    let no_window = form.start.trim().is_empty() && form.end.trim().is_empty() && cap.is_empty();
     let doc = PolicyDoc {
-        mode: form.mode.trim().to_owned(),
-        off_peak: Some(OffPeakDoc {
+        off_peak: (mode != "immediate" || !no_window).then(|| OffPeakDoc {
             start: form.start.trim().to_owned(),
             end: form.end.trim().to_owned(),
             time_zone: form.time_zone.trim().to_owned(),
-            max_per_window: max_per_window.clone().unwrap_or(None),
+            max_per_window,
         }),
+        mode,
     };
-    if let Err(e) = max_per_window {
-        errors.push(e);
-    } else {
-        match policy::put_policy(&state.services, &actor, doc).await {
-            Ok(Ok(_)) => return Redirect::to("/settings?saved=1").into_response(),
-            Ok(Err(problems)) => {
-                for p in problems {
-                    let id = input_id(p.field);
-                    let label = LABELS
-                        .iter()
-                        .find(|(f, _)| *f == p.field)
-                        .map_or("Mode", |(_, l)| *l);
-                    errors.push((id, label, for_people(&p.message)));
-                }
-            }
-            Err(e) => return failure(&e, Some(&actor)),
+    let problems = match cap_problem {
+        // Nothing is saved; the other fields are checked too, so every problem shows at once.
+        Some(cap) => {
+            let mut all: Vec<_> = doc
+                .check()
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(place)
+                .collect();
+            all.push(cap);
+            all
         }
-    }
-    invalid(&actor, form, errors)
+        None => match policy::put_policy(&state.services, &actor, doc).await {
+            Ok(Ok(_)) => return Redirect::to("/settings?saved=1").into_response(),
+            Ok(Err(problems)) => problems.into_iter().map(place).collect(),
+            Err(e) => return failure(&e, Some(&actor)),
+        },
+    };
+    invalid(&actor, form, problems)
+}
+
+/// A policy problem placed on the form: (input id, label, message for people).
+fn place(p: PolicyProblem) -> (&'static str, &'static str, String) {
+    let label = LABELS
+        .iter()
+        .find(|(f, _)| *f == p.field)
+        .map_or("Mode", |(_, l)| *l);
+    (input_id(p.field), label, for_people(&p.message))
 }
 
 fn invalid(

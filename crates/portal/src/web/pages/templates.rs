@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -20,9 +20,19 @@ use crate::web::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/templates", get(list_templates))
-        .route("/templates/new", get(new_form).post(create_template))
+        .route(
+            "/templates/new",
+            get(new_form)
+                .post(create_template)
+                .layer(DefaultBodyLimit::max(FORM_LIMIT)),
+        )
         .route("/templates/{id}", get(show_template))
-        .route("/templates/{id}/edit", get(edit_form).post(new_version))
+        .route(
+            "/templates/{id}/edit",
+            get(edit_form)
+                .post(new_version)
+                .layer(DefaultBodyLimit::max(FORM_LIMIT)),
+        )
         .route("/templates/{id}/retire", get(confirm_retire).post(retire))
 }
 
@@ -145,6 +155,35 @@ struct DocForm {
 /// The largest template file the page takes (the API takes larger uploads).
 const MAX_DOCUMENT: usize = 48 * 1024;
 
+/// The largest form body: a document in form encoding may take three bytes for each of its own.
+const FORM_LIMIT: usize = 3 * MAX_DOCUMENT + 4096;
+
+fn too_large() -> Vec<String> {
+    vec![format!(
+        "The document is larger than {} KiB; import it with the API or the command line.",
+        MAX_DOCUMENT / 1024
+    )]
+}
+
+/// The form, or the page that says why it could not be read.
+fn read_form(
+    form: Result<Form<DocForm>, FormRejection>,
+    actor: &Actor,
+    id: Option<String>,
+) -> Result<DocForm, Response> {
+    match form {
+        Ok(Form(form)) => Ok(form),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(form_page(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            actor,
+            id,
+            String::new(),
+            too_large(),
+        )),
+        Err(_) => Err(bad_form(Some(actor))),
+    }
+}
+
 const EXAMPLE: &str = r#"{
   "name": "Voice Starter",
   "description": "A voice queue and a Smart Queue.",
@@ -175,10 +214,7 @@ fn form_page(
 /// The document of the form, or what is wrong with it (JSON errors with their line).
 fn parse_document(text: &str) -> Result<TemplateDoc, Vec<String>> {
     if text.len() > MAX_DOCUMENT {
-        return Err(vec![format!(
-            "The document is larger than {} KiB; import it with the API or the command line.",
-            MAX_DOCUMENT / 1024
-        )]);
+        return Err(too_large());
     }
     serde_json::from_str(text).map_err(|e| {
         vec![format!(
@@ -214,8 +250,9 @@ async fn create_template(
     Landlord(actor): Landlord,
     form: Result<Form<DocForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return bad_form(Some(&actor));
+    let form = match read_form(form, &actor, None) {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     let outcome: Result<(), Vec<String>> = match parse_document(&form.document) {
         Err(problems) => Err(problems),
@@ -268,8 +305,9 @@ async fn new_version(
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
-    let Ok(Form(form)) = form else {
-        return bad_form(Some(&actor));
+    let form = match read_form(form, &actor, Some(id.clone())) {
+        Ok(form) => form,
+        Err(page) => return page,
     };
     if let Err(e) = template::get_template(&state.services, &id).await {
         return failure(&e, Some(&actor));
