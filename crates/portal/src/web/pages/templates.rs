@@ -170,17 +170,19 @@ fn read_form(
     form: Result<Form<DocForm>, FormRejection>,
     actor: &Actor,
     id: Option<String>,
-) -> Result<DocForm, Response> {
+) -> Result<DocForm, Box<Response>> {
     match form {
         Ok(Form(form)) => Ok(form),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(form_page(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            actor,
-            id,
-            String::new(),
-            too_large(),
-        )),
-        Err(_) => Err(bad_form(Some(actor))),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(Box::new(form_page(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                actor,
+                id,
+                String::new(),
+                too_large(),
+            )))
+        }
+        Err(_) => Err(Box::new(bad_form(Some(actor)))),
     }
 }
 
@@ -252,7 +254,7 @@ async fn create_template(
 ) -> Response {
     let form = match read_form(form, &actor, None) {
         Ok(form) => form,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     let outcome: Result<(), Vec<String>> = match parse_document(&form.document) {
         Err(problems) => Err(problems),
@@ -307,7 +309,7 @@ async fn new_version(
     }
     let form = match read_form(form, &actor, Some(id.clone())) {
         Ok(form) => form,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     if let Err(e) = template::get_template(&state.services, &id).await {
         return failure(&e, Some(&actor));
