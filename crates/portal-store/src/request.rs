@@ -374,7 +374,10 @@ impl Store {
         &self,
         filter: &RequestFilter,
     ) -> Result<Vec<RequestRow>, StoreError> {
-        let mut sql = format!("SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE 1 = 1");
+        // First the page's ids, then their rows: selecting only ids lets the search by name
+        // walk an index of (id, name) newest first and read no row that does not match, and
+        // keeps the plan the same whatever the planner guesses about the pattern.
+        let mut sql = "SELECT id FROM subscription_requests WHERE 1 = 1".to_owned();
         let mut n = 0;
         let mut next = || {
             n += 1;
@@ -412,7 +415,7 @@ impl Store {
             sql.push_str(&format!(" AND id < ${}", next()));
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
-        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
         if let Some(status) = &filter.status {
             query = query.bind(status.clone());
         }
@@ -441,7 +444,22 @@ impl Store {
         if let Some(before) = &filter.before_id {
             query = query.bind(before.clone());
         }
-        Ok(query.bind(filter.limit).fetch_all(&self.pool).await?)
+        let ids = query.bind(filter.limit).fetch_all(&self.pool).await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE id IN ({placeholders}) \
+             ORDER BY id DESC"
+        )));
+        for id in ids {
+            rows = rows.bind(id);
+        }
+        Ok(rows.fetch_all(&self.pool).await?)
     }
 }
 
