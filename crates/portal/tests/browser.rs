@@ -252,11 +252,13 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     type_into(c, "confirm_password", "Another-Password-99").await;
     type_into(c, "ani", "+44 20 7946 0000").await;
     screenshot(c, "registration-tenant-tab").await;
+    check_accessibility(c, "tenant registration, Tenant tab").await;
     click(c, "[data-next-tab=contact]").await;
     type_into(c, "first_name", "Jo").await;
     type_into(c, "last_name", "Kenton").await;
     type_into(c, "email", "jo@").await;
     screenshot(c, "registration-contact-tab").await;
+    check_accessibility(c, "tenant registration, Contact tab").await;
     click(c, "#create-tenant").await;
 
     let summary = c
@@ -437,6 +439,35 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
         assert_eq!(fits, json!(true), "{path} is wider than a phone");
         screenshot(c, &format!("phone-{name}")).await;
     }
+
+    // The tenant's administrator signs in with the login ID and sees their tenant.
+    c.set_window_size(1280, 1100).await.unwrap();
+    click(c, "header form button").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    type_into(c, "username", "prpkeAdmin@kenton-electronics.com").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    let home = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("a[href^='/tenants/']"))
+        .await
+        .unwrap();
+    assert!(text_of(c, "main").await.contains("KentonElectronics"));
+    check_accessibility(c, "a tenant administrator's home").await;
+    home.click().await.unwrap();
+    assert!(
+        text_of(c, "main")
+            .await
+            .contains("Configuration (46 objects)")
+    );
+    check_accessibility(c, "a tenant administrator's tenant").await;
+    c.goto(&format!("{base}/requests")).await.unwrap();
+    assert!(text_of(c, "main").await.contains("There is nothing here."));
     browser.close().await;
 }
 
