@@ -6,6 +6,7 @@ pub mod field;
 pub mod request;
 pub mod role;
 pub mod schedule;
+pub mod smart_queue;
 pub mod submission;
 pub mod template;
 

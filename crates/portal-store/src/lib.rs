@@ -4,9 +4,11 @@
 //! Every public method is one transaction. Times are epoch milliseconds (`BIGINT`), ids and
 //! enums are `TEXT`, so the same statements run on both databases.
 
+pub mod audit;
 mod error;
 pub mod job;
 pub mod mail;
+pub mod parameters;
 pub mod provision;
 pub mod request;
 pub mod setting;

@@ -457,6 +457,7 @@ impl Store {
             for sql in [
                 "DELETE FROM api_tokens WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
                 "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
+                "DELETE FROM smart_queue_drafts WHERE tenant_id = $1",
                 "DELETE FROM users WHERE tenant_id = $1",
                 "DELETE FROM smart_queue_parameters WHERE tenant_id = $1",
                 "DELETE FROM tenant_objects WHERE tenant_id = $1",

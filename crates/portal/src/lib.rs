@@ -281,12 +281,15 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, base_url = %settings.base_url_for(addr), "serving");
 
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    })
+    .await;
     if let Some(worker) = worker {
         let _ = worker.await;
     }

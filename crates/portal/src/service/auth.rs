@@ -94,6 +94,43 @@ async fn verify_credentials(
     Ok(actor_of(user)?)
 }
 
+/// Checks the credentials and writes the attempt to the audit log (a failed one with the
+/// name that was given, cut short; never the password).
+async fn audited_sign_in(
+    services: &Services,
+    username: &str,
+    password: String,
+    way: &str,
+) -> Result<Actor, LoginError> {
+    match verify_credentials(services, username, password).await {
+        Ok(actor) => {
+            let entry = super::audit::entry(
+                Some(&actor),
+                "sign_in",
+                actor.tenant_id.as_deref(),
+                None,
+                Some(way.to_owned()),
+            );
+            super::audit::record(services, entry).await;
+            Ok(actor)
+        }
+        Err(LoginError::InvalidCredentials) => {
+            let mut entry =
+                super::audit::entry(None, "sign_in_failed", None, None, Some(way.to_owned()));
+            entry.actor_name = Some(
+                username
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(100)
+                    .collect(),
+            );
+            super::audit::record(services, entry).await;
+            Err(LoginError::InvalidCredentials)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Signs in for the API: a bearer token.
 #[tracing::instrument(skip_all)]
 pub async fn login(
@@ -101,7 +138,7 @@ pub async fn login(
     username: &str,
     password: String,
 ) -> Result<SignedIn, LoginError> {
-    let actor = verify_credentials(services, username, password).await?;
+    let actor = audited_sign_in(services, username, password, "api").await?;
     let token = token::new_token();
     let now = portal_store::now_ms();
     let ttl = i64::try_from(services.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
@@ -126,7 +163,7 @@ pub async fn start_session(
     username: &str,
     password: String,
 ) -> Result<(String, Actor), LoginError> {
-    let actor = verify_credentials(services, username, password).await?;
+    let actor = audited_sign_in(services, username, password, "browser").await?;
     let session = token::new_token();
     let now = portal_store::now_ms();
     services

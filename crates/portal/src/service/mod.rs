@@ -1,8 +1,10 @@
 //! Use cases: what the web handlers, the worker and the command line ask of the portal.
 //! Each takes validated domain types and talks to the store; none knows about HTTP.
 
+pub mod audit;
 pub mod auth;
 pub mod mail;
+pub mod parameters;
 pub mod policy;
 pub mod provision;
 pub mod request;

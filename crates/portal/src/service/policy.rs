@@ -91,6 +91,8 @@ pub async fn put_policy(
         .put_setting(KEY, &text, Some(&actor.id), portal_store::now_ms())
         .await?;
     tracing::info!(mode = %doc.mode, "provisioning policy set");
+    let entry = super::audit::entry(Some(actor), "policy_changed", None, None, Some(text));
+    super::audit::record(services, entry).await;
     Ok(Ok(doc))
 }
 

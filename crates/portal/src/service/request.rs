@@ -217,6 +217,14 @@ pub async fn submit_request(
         Ok(()) => {
             services.jobs_ready.notify_one();
             info!("request accepted");
+            let entry = super::audit::entry(
+                Some(actor),
+                "request_submitted",
+                None,
+                Some(&id),
+                Some(format!("{} from template {}", t.name.as_str(), template.id)),
+            );
+            super::audit::record(services, entry).await;
             Ok(get_request(services, actor, &id).await?)
         }
     }
@@ -433,5 +441,14 @@ pub async fn act_on_request(
     }
     services.jobs_ready.notify_one();
     info!("action taken");
-    Ok(get_request(services, actor, id).await?)
+    let detail = get_request(services, actor, id).await?;
+    let entry = super::audit::entry(
+        Some(actor),
+        &format!("request_{}", action.replace('-', "_")),
+        detail.request.tenant_id.as_deref(),
+        Some(id),
+        Some(format!("{} → {}", status.as_str(), next.as_str())),
+    );
+    super::audit::record(services, entry).await;
+    Ok(detail)
 }

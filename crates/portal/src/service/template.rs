@@ -193,7 +193,17 @@ pub async fn create_template(
     landlord(actor)?;
     let new = check_doc(doc)?;
     match services.store.create_template(&new).await {
-        Ok(()) => Ok(new.id),
+        Ok(()) => {
+            let entry = super::audit::entry(
+                Some(actor),
+                "template_created",
+                None,
+                Some(&new.id),
+                Some(new.name.clone()),
+            );
+            super::audit::record(services, entry).await;
+            Ok(new.id)
+        }
         Err(StoreError::Conflict { .. }) => Err(TemplateError::Conflict(format!(
             "a template with the id {} exists",
             new.id
@@ -213,7 +223,17 @@ pub async fn new_version(
     doc.id = Some(id.to_owned());
     let new = check_doc(doc)?;
     match services.store.add_template_version(&new).await {
-        Ok(version) => Ok(version),
+        Ok(version) => {
+            let entry = super::audit::entry(
+                Some(actor),
+                "template_version_added",
+                None,
+                Some(id),
+                Some(format!("version {version}")),
+            );
+            super::audit::record(services, entry).await;
+            Ok(version)
+        }
         Err(StoreError::Conflict { .. }) => Err(TemplateError::Conflict(
             "a retired template cannot be edited".into(),
         )),
@@ -223,7 +243,10 @@ pub async fn new_version(
 
 pub async fn retire(services: &Services, actor: &Actor, id: &str) -> Result<(), ServiceError> {
     landlord(actor)?;
-    Ok(services.store.retire_template(id).await?)
+    services.store.retire_template(id).await?;
+    let entry = super::audit::entry(Some(actor), "template_retired", None, Some(id), None);
+    super::audit::record(services, entry).await;
+    Ok(())
 }
 
 /// A problem in a template file, with the line it is on (1-based) when known.

@@ -143,14 +143,19 @@ impl IntoResponse for ApiError {
                 code,
                 message,
             } => {
-                let fields = field.map(|f| {
-                    vec![FieldErrorBody {
-                        field: f,
-                        code: code.to_owned(),
-                        message: message.clone(),
-                    }]
-                });
-                body(StatusCode::CONFLICT, "conflict", message, fields)
+                // With a field at fault the code is the field's; without one it is the
+                // answer's own (`stale_draft`, `not_allowed`).
+                match field {
+                    Some(f) => {
+                        let fields = vec![FieldErrorBody {
+                            field: f,
+                            code: code.to_owned(),
+                            message: message.clone(),
+                        }];
+                        body(StatusCode::CONFLICT, "conflict", message, Some(fields))
+                    }
+                    None => body(StatusCode::CONFLICT, code, message, None),
+                }
             }
             Self::PayloadTooLarge => body(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,7 +7,7 @@ pub mod ops;
 pub mod pages;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 
@@ -33,7 +33,20 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(middleware::from_fn(client_address))
         .with_state(state)
+}
+
+/// Makes the client's address known to the use cases (for the audit log) while its request
+/// is served. The server must be run with connect info; without it the address is unknown.
+async fn client_address(request: Request, next: Next) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<std::net::SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    crate::service::audit::CLIENT
+        .scope(client, next.run(request))
+        .await
 }
 
 async fn not_found() -> ApiError {

@@ -69,7 +69,12 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Op
         services: services.clone(),
     });
     let server = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("serve");
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve");
     });
     let mut app = TestApp {
         base: format!("http://{addr}"),
@@ -157,7 +162,12 @@ impl TestApp {
             services: services.clone(),
         });
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .expect("serve");
         });
         TestApp {
             base: format!("http://{addr}"),

@@ -1,7 +1,9 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
+pub mod audit;
 pub mod auth;
 pub mod mail;
+pub mod parameters;
 pub mod requests;
 pub mod settings;
 pub mod templates;
@@ -13,8 +15,10 @@ use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(audit::router())
         .merge(auth::router())
         .merge(mail::router())
+        .merge(parameters::router())
         .merge(requests::router())
         .merge(settings::router())
         .merge(templates::router())

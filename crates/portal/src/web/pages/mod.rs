@@ -2,7 +2,9 @@
 //! `templates/pages/`. They work without JavaScript (a little script adds tabs and live
 //! progress) and load nothing from elsewhere: the style sheet and script are in the binary.
 
+pub mod audit;
 pub mod mail;
+pub mod parameters;
 pub mod register;
 pub mod requests;
 pub mod session;
@@ -37,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .merge(templates::router())
         .merge(tenants::router())
         .merge(mail::router())
+        .merge(parameters::router())
+        .merge(audit::router())
 }
 
 async fn style_sheet() -> Response {
@@ -96,9 +100,10 @@ impl Nav {
                 ("/templates", "Templates"),
                 ("/settings", "Policy"),
                 ("/mail", "Mail"),
+                ("/audit", "Audit log"),
             ]
         } else {
-            vec![("/", "Home")]
+            vec![("/", "Home"), ("/audit", "Audit log")]
         }
     }
 }

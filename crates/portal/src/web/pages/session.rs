@@ -14,7 +14,7 @@ use portal_store::tenant::TenantRow;
 
 use super::{Nav, PageUser, SESSION_COOKIE, failure, render, session_cookie};
 use crate::service::auth::{self, LoginError, SESSION_ABSOLUTE_MS};
-use crate::service::tenant;
+use crate::service::{parameters, tenant};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -125,6 +125,8 @@ struct HomePage {
     open_requests: i64,
     failed_requests: i64,
     tenant: Option<TenantRow>,
+    /// The published Callback Folder email address; empty while not set.
+    callback_folder_email: String,
 }
 
 async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Response {
@@ -133,6 +135,7 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
         open_requests: 0,
         failed_requests: 0,
         tenant: None,
+        callback_folder_email: String::new(),
     };
     if actor.is_landlord() {
         match state.services.store.count_requests_by_status().await {
@@ -150,6 +153,16 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
     } else if let Some(id) = &actor.tenant_id {
         match tenant::get_tenant(&state.services, &actor, id).await {
             Ok(t) => page.tenant = Some(t),
+            Err(e) => return failure(&e, Some(&actor)),
+        }
+        match parameters::get(&state.services, &actor, id).await {
+            Ok(s) => {
+                page.callback_folder_email =
+                    serde_json::from_str::<serde_json::Value>(&s.published.parameters)
+                        .ok()
+                        .and_then(|v| v["callback_folder_email"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+            }
             Err(e) => return failure(&e, Some(&actor)),
         }
     }

@@ -1,0 +1,77 @@
+//! The audit log: entries for what people do, and reading them (a tenant administrator reads
+//! only their tenant's). The client's address comes from the web layer through a task-local,
+//! so use cases need not carry it.
+
+use portal_store::audit::{AuditEntry, AuditFilter, AuditRow};
+
+use super::{Actor, ServiceError, Services};
+
+tokio::task_local! {
+    /// The address of the client whose HTTP request is being served.
+    pub static CLIENT: Option<String>;
+}
+
+/// The client of the HTTP request being served, if any.
+pub fn client() -> Option<String> {
+    CLIENT.try_with(Clone::clone).ok().flatten()
+}
+
+/// An entry by `actor` (none: the portal itself), from the current client.
+pub fn entry(
+    actor: Option<&Actor>,
+    action: &str,
+    tenant_id: Option<&str>,
+    subject: Option<&str>,
+    detail: Option<String>,
+) -> AuditEntry {
+    AuditEntry {
+        actor_id: actor.map(|a| a.id.clone()),
+        actor_name: actor.map(|a| a.username.clone()),
+        tenant_id: tenant_id.map(str::to_owned),
+        action: action.to_owned(),
+        subject: subject.map(str::to_owned),
+        detail,
+        client: client(),
+    }
+}
+
+/// Records an entry for something already done; a failure to record is logged, not passed
+/// on (the deed stands).
+pub async fn record(services: &Services, entry: AuditEntry) {
+    if let Err(e) = services
+        .store
+        .record_audit(&entry, portal_store::now_ms())
+        .await
+    {
+        tracing::error!(error = %e, action = %entry.action, "an audit entry was not recorded");
+    }
+}
+
+/// Entries newest first; a tenant administrator's list holds only their tenant's.
+pub async fn list(
+    services: &Services,
+    actor: &Actor,
+    mut filter: AuditFilter,
+) -> Result<(Vec<AuditRow>, Option<String>), ServiceError> {
+    if !actor.is_landlord() {
+        match &actor.tenant_id {
+            Some(own) => filter.tenant_id = Some(own.clone()),
+            None => return Ok((Vec::new(), None)),
+        }
+    }
+    let limit = filter.limit;
+    let mut rows = services
+        .store
+        .list_audit(&AuditFilter {
+            limit: limit + 1,
+            ..filter
+        })
+        .await?;
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    Ok((rows, next))
+}

@@ -1,0 +1,555 @@
+//! Tenant administration after provisioning: the Smart Queues general parameters (draft,
+//! publish, history, copy, concurrent publishes), the audit log, and strict isolation of one
+//! tenant from another in every route. Each test runs on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+#[macro_use]
+mod common;
+
+use common::{ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, spawn_app, submission};
+use serde_json::{Value, json};
+
+on_both!(
+    a_draft_is_checked_published_copied_back_and_published_again,
+    two_administrators_publishing_at_once_lose_nothing,
+    the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_own,
+    a_second_tenants_administrator_finds_nothing_of_the_first,
+);
+
+const PARAMS: &str = "/smart-queues/general-parameters";
+
+/// A provisioned tenant called `name`: (tenant id, request id, its administrator's login).
+async fn tenant(app: &TestApp, name: &str) -> (String, String, String) {
+    let r: Value = app.submit(&submission(name)).await.json().await.unwrap();
+    let request = r["id"].as_str().unwrap().to_owned();
+    app.run_pending_jobs().await;
+    let r: Value = app
+        .get(
+            &format!("/api/v1/subscription-requests/{request}"),
+            &app.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "completed");
+    let login = format!("prpkeAdmin@{}.example.com", name.to_lowercase());
+    (r["tenant_id"].as_str().unwrap().to_owned(), request, login)
+}
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn put_draft(app: &TestApp, tenant: &str, token: &str, parameters: Value) -> (u16, Value) {
+    call(
+        app,
+        reqwest::Method::PUT,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}/draft"),
+        token,
+        Some(json!({ "parameters": parameters })),
+    )
+    .await
+}
+
+async fn publish(app: &TestApp, tenant: &str, token: &str) -> (u16, Value) {
+    call(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}/publish"),
+        token,
+        None,
+    )
+    .await
+}
+
+async fn state(app: &TestApp, tenant: &str, token: &str) -> Value {
+    let (status, body) = call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+async fn a_draft_is_checked_published_copied_back_and_published_again(app: &TestApp) {
+    let (tenant, _, login) = tenant(app, "KentonElectronics").await;
+    let token = app.login_token(&login, TENANT_PASSWORD).await;
+    let v1 = state(app, &tenant, &token).await;
+    assert_eq!(v1["published"]["version"], 1);
+    assert_eq!(v1["published"]["parameters"]["callback_folder_email"], "");
+    assert_eq!(v1["published"]["parameters"]["callback_enabled"], false);
+    assert!(v1["draft"].is_null());
+
+    // Callback on, but no folder address: the draft saves, the publish is refused.
+    let (status, draft) = put_draft(app, &tenant, &token, json!({"callback_enabled": true})).await;
+    assert_eq!(status, 200, "{draft}");
+    assert_eq!(draft["base_version"], 1);
+    let (status, refused) = publish(app, &tenant, &token).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        refused["error"]["fields"][0]["field"],
+        "parameters.callback_folder_email"
+    );
+    assert_eq!(refused["error"]["fields"][0]["code"], "required");
+    let after = state(app, &tenant, &token).await;
+    assert_eq!(after["published"]["version"], 1, "nothing changes");
+    assert_eq!(
+        after["draft"]["parameters"]["callback_enabled"], true,
+        "the draft stays"
+    );
+
+    // A bad value is refused when saved, with its field named, and the draft is unchanged.
+    let (status, refused) = put_draft(
+        app,
+        &tenant,
+        &token,
+        json!({"default_priority": 120, "colour": "blue"}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let fields: Vec<&str> = refused["error"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["parameters.colour", "parameters.default_priority"]);
+    assert_eq!(
+        state(app, &tenant, &token).await["draft"]["parameters"]["default_priority"],
+        49
+    );
+
+    let (status, _) = put_draft(
+        app,
+        &tenant,
+        &token,
+        json!({"callback_folder_email": "Callbacks@Kenton-Electronics.com"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, v2) = publish(app, &tenant, &token).await;
+    assert_eq!(status, 200, "{v2}");
+    assert_eq!(v2["version"], 2);
+    assert_eq!(v2["published_by"], login.as_str());
+    assert_eq!(
+        v2["parameters"]["callback_folder_email"],
+        "Callbacks@kenton-electronics.com"
+    );
+    assert!(state(app, &tenant, &token).await["draft"].is_null());
+    let (status, again) = publish(app, &tenant, &token).await;
+    assert_eq!(
+        (status, again["error"]["code"].clone()),
+        (422, json!("no_draft"))
+    );
+
+    // Version 1 back as a draft, published as version 3.
+    let (status, copied) = call(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}/versions/1/copy-to-draft"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{copied}");
+    assert_eq!(copied["base_version"], 2);
+    let (status, v3) = publish(app, &tenant, &token).await;
+    assert_eq!(status, 200, "{v3}");
+    assert_eq!(v3["version"], 3);
+    assert_eq!(v3["parameters"], v1["published"]["parameters"]);
+    let (_, history) = call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}/versions"),
+        &token,
+        None,
+    )
+    .await;
+    let versions: Vec<i64> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 2, 1]);
+    let (status, _) = call(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}/versions/9/copy-to-draft"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = call(
+        app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/tenants/{tenant}{PARAMS}/draft"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "no draft to discard");
+}
+
+async fn two_administrators_publishing_at_once_lose_nothing(app: &TestApp) {
+    let (tenant, _, login) = tenant(app, "KentonElectronics").await;
+    let theirs = app.login_token(&login, TENANT_PASSWORD).await;
+    let ours = app.token.clone();
+    let (status, _) = put_draft(app, &tenant, &ours, json!({"default_priority": 10})).await;
+    assert_eq!(status, 200);
+    let (status, _) = put_draft(
+        app,
+        &tenant,
+        &theirs,
+        json!({"callback_folder_email": "callbacks@kenton-electronics.com"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Each sees the other's draft.
+    let seen = state(app, &tenant, &theirs).await;
+    assert_eq!(seen["other_drafts"][0]["author"], ADMIN);
+    assert_eq!(
+        seen["other_drafts"][0]["parameters"]["default_priority"],
+        10
+    );
+
+    let (a, b) = tokio::join!(publish(app, &tenant, &ours), publish(app, &tenant, &theirs));
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    let (loser, lost) = if a.0 == 409 {
+        (&ours, &a.1)
+    } else {
+        (&theirs, &b.1)
+    };
+    assert_eq!(lost["error"]["code"], "stale_draft");
+    assert!(
+        lost["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("The draft is kept")
+    );
+    let kept = state(app, &tenant, loser).await;
+    assert_eq!(kept["published"]["version"], 2);
+    assert_eq!(
+        kept["draft"]["base_version"], 1,
+        "the loser keeps its draft"
+    );
+
+    // Saving again lays the loser's own change over version 2; publishing keeps both.
+    let (status, rebased) = put_draft(app, &tenant, loser, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(rebased["base_version"], 2);
+    let (status, v3) = publish(app, &tenant, loser).await;
+    assert_eq!(status, 200, "{v3}");
+    assert_eq!(v3["version"], 3);
+    assert_eq!(v3["parameters"]["default_priority"], 10);
+    assert_eq!(
+        v3["parameters"]["callback_folder_email"],
+        "callbacks@kenton-electronics.com"
+    );
+}
+
+async fn audit(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
+    let (status, body) = call(
+        app,
+        reqwest::Method::GET,
+        &format!("/api/v1/audit{query}"),
+        token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["items"].as_array().unwrap().clone()
+}
+
+async fn the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_own(app: &TestApp) {
+    assert_eq!(app.login("admin", "not-the-password").await.status(), 401);
+    let (tenant, request, login) = tenant(app, "KentonElectronics").await;
+    let token = app.login_token(&login, TENANT_PASSWORD).await;
+    put_draft(
+        app,
+        &tenant,
+        &token,
+        json!({"callback_folder_email": "cb@kenton-electronics.com"}),
+    )
+    .await;
+    assert_eq!(publish(app, &tenant, &token).await.0, 200);
+    let (other, _, _) = self::tenant(app, "HarbourLights").await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/templates"))
+        .bearer_auth(&app.token)
+        .json(&json!({"name": "Chat Starter", "services": ["chat"], "objects": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    let all = audit(app, &app.token, "").await;
+    let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for expected in [
+        "sign_in_failed",
+        "sign_in",
+        "request_submitted",
+        "parameters_draft_saved",
+        "parameters_published",
+        "template_created",
+    ] {
+        assert!(actions.contains(&expected), "{expected} in {actions:?}");
+    }
+    assert_eq!(actions[0], "template_created", "newest first");
+    let failed = all
+        .iter()
+        .find(|e| e["action"] == "sign_in_failed")
+        .unwrap();
+    assert_eq!(failed["actor_name"], "admin");
+    assert!(failed["actor_id"].is_null());
+    assert!(!failed.to_string().contains("not-the-password"));
+    let published = audit(app, &app.token, "?action=parameters_published").await;
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0]["actor_name"], login.as_str());
+    assert_eq!(published[0]["tenant_id"], tenant.as_str());
+    assert_eq!(published[0]["detail"], "version 2");
+    assert_eq!(published[0]["client"], "127.0.0.1");
+    let submitted = all
+        .iter()
+        .find(|e| e["subject"] == request.as_str())
+        .unwrap();
+    assert_eq!(submitted["action"], "request_submitted");
+    assert_eq!(submitted["actor_name"], ADMIN);
+
+    // The tenant's administrator reads only entries about their tenant, whatever they ask.
+    for query in ["", &format!("?tenant={other}")] {
+        let own = audit(app, &token, query).await;
+        assert!(!own.is_empty());
+        assert!(
+            own.iter().all(|e| e["tenant_id"] == tenant.as_str()),
+            "{own:?}"
+        );
+    }
+    let paged = audit(app, &app.token, "?limit=2").await;
+    assert_eq!(paged.len(), 2);
+    let (status, _) = call(
+        app,
+        reqwest::Method::GET,
+        "/api/v1/audit?limit=0",
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+}
+
+/// A browser session of `username`: the cookie.
+async fn session(app: &TestApp, username: &str, password: &str) -> String {
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url("/sign-in"))
+        .form(&[("username", username), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp) {
+    use reqwest::Method;
+    let (first, request, _) = tenant(app, "KentonElectronics").await;
+    let (second, _, second_login) = tenant(app, "HarbourLights").await;
+    let token = app.login_token(&second_login, TENANT_PASSWORD).await;
+    let mail = app.store.mail_for_request(&request).await.unwrap()[0]
+        .id
+        .clone();
+    let draft = json!({"parameters": {"default_priority": 1}});
+
+    let api: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/api/v1/tenants/{first}"), None),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{first}/configuration"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{first}{PARAMS}"),
+            None,
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/tenants/{first}{PARAMS}/draft"),
+            Some(draft.clone()),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tenants/{first}{PARAMS}/draft"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{first}{PARAMS}/publish"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{first}{PARAMS}/versions"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{first}{PARAMS}/versions/1/copy-to-draft"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/subscription-requests/{request}"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/subscription-requests/{request}/cancel"),
+            Some(json!({})),
+        ),
+        (Method::GET, format!("/api/v1/mail/{mail}"), None),
+    ];
+    for (method, path, body) in api {
+        let (status, answer) = call(app, method.clone(), &path, &token, body).await;
+        assert_eq!(status, 404, "{method} {path}: {answer}");
+        assert_eq!(answer["error"]["code"], "not_found", "{method} {path}");
+    }
+    // Lists hold only their own.
+    let (_, tenants) = call(app, Method::GET, "/api/v1/tenants", &token, None).await;
+    let ids: Vec<&str> = tenants["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [second.as_str()]);
+    let (_, requests) = call(
+        app,
+        Method::GET,
+        "/api/v1/subscription-requests",
+        &token,
+        None,
+    )
+    .await;
+    assert!(
+        requests["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["tenant_id"] == second.as_str())
+    );
+    let entries = audit(app, &token, &format!("?tenant={first}")).await;
+    assert!(entries.iter().all(|e| e["tenant_id"] == second.as_str()));
+
+    // The same through the pages, with a browser session.
+    let cookie = session(app, &second_login, TENANT_PASSWORD).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let pages: Vec<(Method, String)> = vec![
+        (Method::GET, format!("/tenants/{first}")),
+        (Method::GET, format!("/tenants/{first}/smart-queues")),
+        (Method::POST, format!("/tenants/{first}/smart-queues/draft")),
+        (
+            Method::POST,
+            format!("/tenants/{first}/smart-queues/publish"),
+        ),
+        (
+            Method::POST,
+            format!("/tenants/{first}/smart-queues/discard"),
+        ),
+        (
+            Method::POST,
+            format!("/tenants/{first}/smart-queues/versions/1/copy"),
+        ),
+        (Method::GET, format!("/requests/{request}")),
+        (Method::GET, format!("/requests/{request}/cancel")),
+        (Method::POST, format!("/requests/{request}/cancel")),
+        (Method::GET, format!("/register/accepted/{request}")),
+        (Method::GET, format!("/mail/{mail}")),
+    ];
+    for (method, path) in pages {
+        let r = browser
+            .request(method.clone(), app.url(&path))
+            .header("cookie", &cookie)
+            .form(&[("default_priority", "1")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404, "{method} {path}");
+        let body = r.text().await.unwrap();
+        assert!(
+            !body.contains("KentonElectronics"),
+            "{method} {path} leaks the name"
+        );
+    }
+    let list = browser
+        .get(app.url("/tenants"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("HarbourLights") && !list.contains("KentonElectronics"));
+    let log = browser
+        .get(app.url("/audit"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains(&second_login) && !log.contains("prpkeAdmin@kentonelectronics"));
+
+    // Nothing of the first tenant changed.
+    let untouched = state(app, &first, &app.token).await;
+    assert_eq!(untouched["published"]["version"], 1);
+    assert!(untouched["draft"].is_null() && untouched["other_drafts"] == json!([]));
+    let r: Value = app
+        .get(
+            &format!("/api/v1/subscription-requests/{request}"),
+            &app.token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "completed");
+    let _ = ADMIN_PASSWORD;
+}
