@@ -599,3 +599,157 @@ async fn with_an_off_peak_policy_the_next_request_is_scheduled_at_the_window_sta
     );
     browser.close().await;
 }
+
+/// Waits until the element at `css` holds `needle` (the page may be changing meanwhile).
+async fn wait_for_text(c: &Client, css: &str, needle: &str) {
+    for _ in 0..100 {
+        if let Ok(element) = c.find(Locator::Css(css)).await
+            && let Ok(text) = element.text().await
+            && text.contains(needle)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} never held {needle:?}");
+}
+
+async fn sign_out(c: &Client) {
+    click(c, "header form button").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_and_the_landlord_sees_it()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    register(c, &base, "LakesideOptics").await;
+    click(c, "a[href^='/requests/']").await;
+    assert_eq!(wait_until_settled(c).await, "completed");
+    sign_out(c).await;
+
+    // The tenant's administrator signs in with the login ID and sees what is left to do.
+    type_into(c, "username", "prpkeAdmin@lakesideoptics.example.com").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    let checklist = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("checklist"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        checklist.contains("To do: Set the Callback Folder email address"),
+        "{checklist}"
+    );
+    screenshot(c, "tenant-home-checklist").await;
+    click(c, "#checklist a").await;
+    let field = c.find(Locator::Id("callback_folder_email")).await.unwrap();
+    assert_eq!(field.prop("value").await.unwrap().as_deref(), Some(""));
+    check_accessibility(c, "Smart Queues general parameters").await;
+
+    // Publishing without the address is refused at the field; with it, it goes live.
+    click(c, "#save-draft").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("publish"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let summary = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("error-summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        summary.contains("required while callback is enabled"),
+        "{summary}"
+    );
+    check_accessibility(c, "Smart Queues general parameters with an error").await;
+    type_into(c, "callback_folder_email", "callbacks@lakeside-optics.com").await;
+    click(c, "#save-draft").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+    click(c, "#publish").await;
+    wait_for_text(c, "p.notice", "Published").await;
+    assert!(text_of(c, "#published-heading").await.contains("version 2"));
+    assert!(
+        text_of(c, "#published")
+            .await
+            .contains("callbacks@lakeside-optics.com")
+    );
+    screenshot(c, "smart-queues-general-parameters").await;
+    c.goto(&format!("{base}/")).await.unwrap();
+    assert!(text_of(c, "#checklist").await.contains("Done"));
+    c.goto(&format!("{base}/audit")).await.unwrap();
+    check_accessibility(c, "a tenant's audit log").await;
+    sign_out(c).await;
+
+    // The landlord finds the publish in the audit log.
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("a[href='/audit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("action"))
+        .await
+        .unwrap()
+        .select_by_value("parameters_published")
+        .await
+        .unwrap();
+    click(c, "form.filters button[type=submit]").await;
+    let row = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#audit tbody tr"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        row.contains("prpkeAdmin@lakesideoptics.example.com")
+            && row.contains("Parameters published")
+            && row.contains("version 2")
+            && row.contains("127.0.0.1"),
+        "{row}"
+    );
+    assert_eq!(
+        c.find_all(Locator::Css("#audit tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    check_accessibility(c, "audit log").await;
+    screenshot(c, "audit-log").await;
+    browser.close().await;
+}
