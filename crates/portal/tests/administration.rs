@@ -15,6 +15,7 @@ on_both!(
     two_administrators_publishing_at_once_lose_nothing,
     the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_own,
     a_second_tenants_administrator_finds_nothing_of_the_first,
+    the_parameters_page_keeps_what_was_typed_and_explains_each_refusal,
 );
 
 const PARAMS: &str = "/smart-queues/general-parameters";
@@ -552,4 +553,100 @@ async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp
         .unwrap();
     assert_eq!(r["status"], "completed");
     let _ = ADMIN_PASSWORD;
+}
+
+async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app: &TestApp) {
+    let (tenant, _, login) = tenant(app, "KentonElectronics").await;
+    let theirs = session(app, &login, TENANT_PASSWORD).await;
+    let ours = session(app, ADMIN, ADMIN_PASSWORD).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = |cookie: &str, path: String| {
+        let req = browser.get(app.url(&path)).header("cookie", cookie);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let post = |cookie: &str, path: String, form: Vec<(&'static str, &'static str)>| {
+        let req = browser
+            .post(app.url(&path))
+            .header("cookie", cookie)
+            .form(&form);
+        async move {
+            let r = req.send().await.unwrap();
+            let location = r
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().unwrap().to_owned());
+            (r.status().as_u16(), location, r.text().await.unwrap())
+        }
+    };
+    let base = format!("/tenants/{tenant}/smart-queues");
+    let (_, home) = page(&theirs, "/".into()).await;
+    assert!(home.contains("To do:") && home.contains(&format!("{base}#callback_folder_email")));
+    let (status, shown) = page(&theirs, base.clone()).await;
+    assert_eq!(status, 200);
+    assert!(shown.contains("Live: version 1") && shown.contains("value=\"49\""));
+
+    let typed = vec![
+        ("callback_folder_email", "callbacks@kenton-electronics.com"),
+        ("default_priority", "abc"),
+        ("target_answer_seconds", "120"),
+        ("max_wait_seconds", "900"),
+        ("callback_retry_limit", "3"),
+        ("business_hours_time_zone", "Mars/Base"),
+    ];
+    let (status, _, refused) = post(&theirs, format!("{base}/draft"), typed.clone()).await;
+    assert_eq!(status, 422);
+    for shown in [
+        "href=\"#default_priority\"",
+        "href=\"#business_hours_time_zone\"",
+        "value=\"abc\"",
+        "value=\"Mars/Base\"",
+        "aria-invalid=\"true\"",
+    ] {
+        assert!(refused.contains(shown), "{shown}");
+    }
+    let mut good = typed.clone();
+    good[1] = ("default_priority", "20");
+    good[5] = ("business_hours_time_zone", "Europe/London");
+    good.push(("callback_enabled", "on"));
+    let (status, location, _) = post(&theirs, format!("{base}/draft"), good.clone()).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("{base}?done=saved"));
+    // The landlord saves a draft too, and each sees the other's.
+    let mut landlords = good.clone();
+    landlords[2] = ("target_answer_seconds", "60");
+    assert_eq!(post(&ours, format!("{base}/draft"), landlords).await.0, 303);
+    let (_, with_drafts) = page(&theirs, base.clone()).await;
+    assert!(with_drafts.contains("Other administrators' drafts") && with_drafts.contains(ADMIN));
+
+    let (status, location, _) = post(&theirs, format!("{base}/publish"), vec![]).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.unwrap(), format!("{base}?done=published"));
+    let (status, _, stale) = post(&ours, format!("{base}/publish"), vec![]).await;
+    assert_eq!(status, 409);
+    assert!(stale.contains("The draft is kept"), "{stale}");
+    let (_, home) = page(&theirs, "/".into()).await;
+    assert!(home.contains("Done:") && home.contains("callbacks@kenton-electronics.com"));
+
+    let (status, location, _) = post(&ours, format!("{base}/versions/1/copy"), vec![]).await;
+    assert_eq!(
+        (status, location.unwrap()),
+        (303, format!("{base}?done=copied"))
+    );
+    let (status, _, _) = post(&ours, format!("{base}/versions/x/copy"), vec![]).await;
+    assert_eq!(status, 404);
+    let (status, location, _) = post(&ours, format!("{base}/discard"), vec![]).await;
+    assert_eq!(
+        (status, location.unwrap()),
+        (303, format!("{base}?done=discarded"))
+    );
+    let after = state(app, &tenant, &app.token).await;
+    assert!(after["draft"].is_null());
+    assert_eq!(after["published"]["version"], 2);
+    assert_eq!(after["published"]["parameters"]["default_priority"], 20);
 }
