@@ -123,11 +123,13 @@ impl Store {
     /// `base_version`, removes the draft and records the audit entry, in one transaction.
     /// `Conflict { what: "stale_draft" }` when another version was published since the draft
     /// was started: nothing changes and the draft stays.
+    #[allow(clippy::too_many_arguments)]
     pub async fn publish_parameters(
         &self,
         tenant_id: &str,
         author_id: &str,
         base_version: i64,
+        draft_saved_at: i64,
         parameters: &str,
         now: i64,
         entry: &AuditEntry,
@@ -164,11 +166,22 @@ impl Store {
             Err(e) if is_unique_violation(&e) => return Err(stale()),
             Err(e) => return Err(e.into()),
         }
-        sqlx::query("DELETE FROM smart_queue_drafts WHERE tenant_id = $1 AND author_id = $2")
-            .bind(tenant_id)
-            .bind(author_id)
-            .execute(&mut *tx)
-            .await?;
+        // Exactly the draft that was checked: one saved again meanwhile is not published.
+        let removed = sqlx::query(
+            "DELETE FROM smart_queue_drafts WHERE tenant_id = $1 AND author_id = $2 \
+             AND base_version = $3 AND updated_at = $4",
+        )
+        .bind(tenant_id)
+        .bind(author_id)
+        .bind(base_version)
+        .bind(draft_saved_at)
+        .execute(&mut *tx)
+        .await?;
+        if removed.rows_affected() != 1 {
+            return Err(StoreError::Conflict {
+                what: "draft_changed".into(),
+            });
+        }
         audit::insert(&mut *tx, entry, now).await?;
         tx.commit().await?;
         Ok(version)

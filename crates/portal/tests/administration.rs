@@ -286,6 +286,11 @@ async fn audit(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
 
 async fn the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_own(app: &TestApp) {
     assert_eq!(app.login("admin", "not-the-password").await.status(), 401);
+    // A password typed into the name box is not kept.
+    assert_eq!(
+        app.login("Secret-Typed-As-Name-77", "x").await.status(),
+        401
+    );
     let (tenant, request, login) = tenant(app, "KentonElectronics").await;
     let token = app.login_token(&login, TENANT_PASSWORD).await;
     put_draft(
@@ -322,11 +327,20 @@ async fn the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_
     assert_eq!(actions[0], "template_created", "newest first");
     let failed = all
         .iter()
-        .find(|e| e["action"] == "sign_in_failed")
+        .find(|e| e["action"] == "sign_in_failed" && e["actor_id"].is_string())
         .unwrap();
     assert_eq!(failed["actor_name"], "admin");
-    assert!(failed["actor_id"].is_null());
     assert!(!failed.to_string().contains("not-the-password"));
+    let unknown = all
+        .iter()
+        .find(|e| e["action"] == "sign_in_failed" && e["actor_id"].is_null())
+        .unwrap();
+    assert_eq!(unknown["detail"], "api, unknown user name");
+    assert!(
+        !serde_json::to_string(&all)
+            .unwrap()
+            .contains("Secret-Typed-As-Name-77")
+    );
     let published = audit(app, &app.token, "?action=parameters_published").await;
     assert_eq!(published.len(), 1);
     assert_eq!(published[0]["actor_name"], login.as_str());
@@ -649,4 +663,57 @@ async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app:
     assert!(after["draft"].is_null());
     assert_eq!(after["published"]["version"], 2);
     assert_eq!(after["published"]["parameters"]["default_priority"], 20);
+
+    // The form saves only what was changed in it: a value published by someone else after
+    // the page was opened is not undone by an old copy of it in the form.
+    let (_, opened) = page(&theirs, base.clone()).await;
+    let started = hidden_value(&opened, "started");
+    let (status, _) = put_draft(app, &tenant, &app.token, json!({"default_priority": 70})).await;
+    assert_eq!(status, 200);
+    assert_eq!(publish(app, &tenant, &app.token).await.0, 200);
+    let form = vec![
+        ("started", started.as_str()),
+        ("callback_folder_email", "queue@kenton-electronics.com"),
+        ("default_priority", "20"),
+        ("target_answer_seconds", "120"),
+        ("max_wait_seconds", "900"),
+        ("callback_retry_limit", "3"),
+        ("business_hours_time_zone", "Europe/London"),
+        ("callback_enabled", "on"),
+    ];
+    let r = browser
+        .post(app.url(&format!("{base}/draft")))
+        .header("cookie", &theirs)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        post(&theirs, format!("{base}/publish"), vec![]).await.0,
+        303
+    );
+    let v4 = state(app, &tenant, &app.token).await["published"].clone();
+    assert_eq!(v4["version"], 4);
+    assert_eq!(
+        v4["parameters"]["default_priority"], 70,
+        "the other change stays"
+    );
+    assert_eq!(
+        v4["parameters"]["callback_folder_email"],
+        "queue@kenton-electronics.com"
+    );
+}
+
+/// The value of the hidden input `name` in a page, unescaped.
+fn hidden_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap() + marker.len();
+    let end = start + page[start..].find('"').unwrap();
+    page[start..end]
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
 }

@@ -115,15 +115,19 @@ async fn audited_sign_in(
             Ok(actor)
         }
         Err(LoginError::InvalidCredentials) => {
+            // What was typed as the name is never kept (people type passwords there): a
+            // known user is named by the account, anything else is "an unknown name".
             let mut entry =
                 super::audit::entry(None, "sign_in_failed", None, None, Some(way.to_owned()));
-            entry.actor_name = Some(
-                username
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(100)
-                    .collect(),
-            );
+            match services.store.find_user_by_username(username.trim()).await {
+                Ok(Some(user)) => {
+                    entry.actor_id = Some(user.id);
+                    entry.actor_name = Some(user.username);
+                    entry.tenant_id = user.tenant_id;
+                }
+                Ok(None) => entry.detail = Some(format!("{way}, unknown user name")),
+                Err(e) => tracing::warn!(error = %e, "cannot name the account of a failed sign-in"),
+            }
             super::audit::record(services, entry).await;
             Err(LoginError::InvalidCredentials)
         }

@@ -31,12 +31,29 @@ pub enum ParametersError {
     /// Another version was published since the draft was started; the draft is kept.
     #[error("{0}")]
     Stale(String),
+    /// The tenant is not active (still provisioning, or rolled back).
+    #[error("the tenant is not active")]
+    NotActive,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
 
 fn object(text: &str) -> Result<Map<String, Value>, ServiceError> {
     serde_json::from_str(text).map_err(|e| ServiceError::Internal(e.into()))
+}
+
+/// Changes are made only to an active tenant: one still provisioning may yet be rolled back.
+async fn active(
+    services: &Services,
+    actor: &Actor,
+    tenant_id: &str,
+) -> Result<(), ParametersError> {
+    let t = tenant::get_tenant(services, actor, tenant_id).await?;
+    if t.status == "active" {
+        Ok(())
+    } else {
+        Err(ParametersError::NotActive)
+    }
 }
 
 /// The tenant, checked visible to the actor, and its latest published version.
@@ -129,6 +146,7 @@ pub async fn save_draft(
     tenant_id: &str,
     changes: &Map<String, Value>,
 ) -> Result<DraftRow, ParametersError> {
+    active(services, actor, tenant_id).await?;
     let latest = latest(services, actor, tenant_id).await?;
     let base = draft_base(services, actor, tenant_id, &latest).await?;
     let values = GeneralParameters::parse(&merged(&base, changes))
@@ -172,8 +190,8 @@ pub async fn discard_draft(
     services: &Services,
     actor: &Actor,
     tenant_id: &str,
-) -> Result<(), ServiceError> {
-    tenant::get_tenant(services, actor, tenant_id).await?;
+) -> Result<(), ParametersError> {
+    active(services, actor, tenant_id).await?;
     Ok(services
         .store
         .discard_parameter_draft(
@@ -188,7 +206,8 @@ pub async fn discard_draft(
                 None,
             ),
         )
-        .await?)
+        .await
+        .map_err(ServiceError::from)?)
 }
 
 /// Publishes the caller's draft as the next version after checking it whole.
@@ -197,6 +216,7 @@ pub async fn publish(
     actor: &Actor,
     tenant_id: &str,
 ) -> Result<VersionRow, ParametersError> {
+    active(services, actor, tenant_id).await?;
     let state = get(services, actor, tenant_id).await?;
     let draft = state.draft.ok_or(ParametersError::NoDraft)?;
     let values =
@@ -227,6 +247,7 @@ pub async fn publish(
             tenant_id,
             &actor.id,
             draft.base_version,
+            draft.updated_at,
             &text,
             now,
             &audit::entry(
@@ -240,6 +261,13 @@ pub async fn publish(
         .await
     {
         Ok(v) => v,
+        Err(StoreError::Conflict { what }) if what == "draft_changed" => {
+            return Err(ParametersError::Stale(
+                "The draft was saved again while it was being published, so nothing was \
+                 published. Check the draft and publish it again."
+                    .into(),
+            ));
+        }
         Err(StoreError::Conflict { .. }) => {
             // Published by someone else a moment ago: say who, from the fresh state.
             let now_latest = self::latest(services, actor, tenant_id).await?;
@@ -273,6 +301,7 @@ pub async fn copy_to_draft(
     tenant_id: &str,
     version: i64,
 ) -> Result<DraftRow, ParametersError> {
+    active(services, actor, tenant_id).await?;
     let latest = latest(services, actor, tenant_id).await?;
     let old = match services.store.parameter_version(tenant_id, version).await {
         Ok(v) => v,

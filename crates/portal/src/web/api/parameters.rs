@@ -125,6 +125,11 @@ impl From<ParametersError> for ApiError {
                 code: "stale_draft",
                 message,
             },
+            ParametersError::NotActive => Self::Conflict {
+                field: None,
+                code: "tenant_not_active",
+                message: "The tenant is not active: its parameters change once it is.".into(),
+            },
             ParametersError::Service(e) => e.into(),
         }
     }

@@ -510,7 +510,7 @@ pub async fn act_on_request(
         Err(ActionError::UnknownAction) => Err(ApiError::NotFound),
         Err(ActionError::NotAllowed { status, action }) => Err(ApiError::Conflict {
             field: None,
-            code: "not_allowed",
+            code: "conflict",
             message: format!("A request that is {status} cannot be {action}."),
         }),
         Err(ActionError::Taken { field }) => Err(ApiError::Conflict {

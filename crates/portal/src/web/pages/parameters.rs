@@ -112,6 +112,8 @@ struct ParametersPage {
     /// The published version moved on since the draft was started.
     draft_behind: Option<i64>,
     inputs: Vec<Input>,
+    /// The values the form starts from, sent back with it.
+    started: String,
     errors: Vec<(String, String)>,
     problem: Option<String>,
     done: Option<&'static str>,
@@ -154,10 +156,30 @@ struct DraftForm {
     callback_enabled: String,
     callback_retry_limit: String,
     business_hours_time_zone: String,
+    /// The values the form was shown with (JSON), so that only what the person changed is
+    /// saved: a value another administrator published meanwhile is not undone.
+    started: String,
+}
+
+/// A value as text, to compare what was shown with what came back.
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.trim().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 impl DraftForm {
-    fn changes(&self) -> Map<String, Value> {
+    /// What the person changed from what the form showed (everything, without that record).
+    fn edits(&self) -> Map<String, Value> {
+        let started: Map<String, Value> = serde_json::from_str(&self.started).unwrap_or_default();
+        self.values()
+            .into_iter()
+            .filter(|(k, v)| started.get(k).map(plain) != Some(plain(v)))
+            .collect()
+    }
+
+    fn values(&self) -> Map<String, Value> {
         let mut m = Map::new();
         let mut put = |k: &str, v: &str| {
             m.insert(k.to_owned(), Value::String(v.trim().to_owned()));
@@ -176,6 +198,9 @@ impl DraftForm {
     }
 }
 
+/// Values typed into the form, and what it had started from (when known).
+type Typed = (Map<String, Value>, Option<String>);
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct DoneQuery {
@@ -190,16 +215,21 @@ fn page(
     tenant_id: &str,
     tenant_name: String,
     state: ParametersState,
-    typed: Option<Map<String, Value>>,
+    typed: Option<Typed>,
     problems: Vec<ParameterProblem>,
     problem: Option<String>,
     done: Option<&'static str>,
 ) -> ParametersPage {
     let published_values = values_of(&state.published.parameters);
     let draft_values = state.draft.as_ref().map(|d| values_of(&d.parameters));
-    let shown = typed
-        .or_else(|| draft_values.clone())
+    let saved = draft_values
+        .clone()
         .unwrap_or_else(|| published_values.clone());
+    let (shown, started) = match typed {
+        Some((values, Some(started))) => (values, started),
+        Some((values, None)) => (values, Value::Object(saved).to_string()),
+        None => (saved.clone(), Value::Object(saved.clone()).to_string()),
+    };
     let error_for = |name: &str| {
         problems
             .iter()
@@ -273,6 +303,7 @@ fn page(
             values: readable(&published_values),
         },
         inputs,
+        started,
         errors,
         problem,
         done,
@@ -288,7 +319,7 @@ async fn show(
     actor: &Actor,
     id: &str,
     status: StatusCode,
-    typed: Option<Map<String, Value>>,
+    typed: Option<Typed>,
     problems: Vec<ParameterProblem>,
     problem: Option<String>,
     done: Option<&'static str>,
@@ -356,7 +387,7 @@ async fn refused(
     state: &AppState,
     actor: &Actor,
     id: &str,
-    typed: Option<Map<String, Value>>,
+    typed: Option<Typed>,
     e: ParametersError,
 ) -> Response {
     let (status, problems, problem) = match e {
@@ -367,6 +398,11 @@ async fn refused(
             Some("There is no draft to publish: save one first.".to_owned()),
         ),
         ParametersError::Stale(message) => (StatusCode::CONFLICT, Vec::new(), Some(message)),
+        ParametersError::NotActive => (
+            StatusCode::CONFLICT,
+            Vec::new(),
+            Some("The tenant is not active: its parameters change once it is.".to_owned()),
+        ),
         ParametersError::Service(e) => return failure(&e, Some(actor)),
     };
     show(state, actor, id, status, typed, problems, problem, None).await
@@ -384,10 +420,13 @@ async fn save_draft(
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };
-    let changes = form.changes();
-    match parameters::save_draft(&state.services, &actor, &id, &changes).await {
+    let edits = form.edits();
+    match parameters::save_draft(&state.services, &actor, &id, &edits).await {
         Ok(_) => done(&id, "saved"),
-        Err(e) => refused(&state, &actor, &id, Some(changes), e).await,
+        Err(e) => {
+            let started = Some(form.started.clone()).filter(|s| !s.is_empty());
+            refused(&state, &actor, &id, Some((form.values(), started)), e).await
+        }
     }
 }
 
@@ -416,12 +455,13 @@ async fn discard(
     match parameters::discard_draft(&state.services, &actor, &id).await {
         // Nothing to discard is as good as discarded, unless the tenant is not theirs.
         Ok(()) => done(&id, "discarded"),
-        Err(ServiceError::NotFound) => match tenant::get_tenant(&state.services, &actor, &id).await
-        {
-            Ok(_) => done(&id, "discarded"),
-            Err(e) => failure(&e, Some(&actor)),
-        },
-        Err(e) => failure(&e, Some(&actor)),
+        Err(ParametersError::Service(ServiceError::NotFound)) => {
+            match tenant::get_tenant(&state.services, &actor, &id).await {
+                Ok(_) => done(&id, "discarded"),
+                Err(e) => failure(&e, Some(&actor)),
+            }
+        }
+        Err(e) => refused(&state, &actor, &id, None, e).await,
     }
 }
 
