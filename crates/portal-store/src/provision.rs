@@ -604,6 +604,13 @@ impl Store {
             change.now,
         )
         .await?;
+        if let Some(entry) = change.audit {
+            let entry = crate::audit::AuditEntry {
+                tenant_id: request.tenant_id.clone(),
+                ..entry.clone()
+            };
+            crate::audit::insert(&mut *tx, &entry, change.now).await?;
+        }
         tx.commit().await?;
         Ok(request.status)
     }
@@ -661,4 +668,7 @@ pub struct RequestChange<'a> {
     pub reserve_names: bool,
     pub release_names: bool,
     pub detail: Option<&'a str>,
+    /// The audit entry of a person's action, written in the same transaction (its tenant is
+    /// the request's).
+    pub audit: Option<&'a crate::audit::AuditEntry>,
 }

@@ -35,6 +35,8 @@ pub struct NewRequest {
     pub window_cap: Option<(i64, i64, i64)>,
     /// The names of the provisioning steps, in order, recorded as pending.
     pub steps: Vec<String>,
+    /// The audit entry of the submission, written in the same transaction.
+    pub audit: Option<crate::audit::AuditEntry>,
 }
 
 impl std::fmt::Debug for NewRequest {
@@ -336,6 +338,9 @@ impl Store {
             request.submitted_at,
         )
         .await?;
+        if let Some(entry) = &request.audit {
+            crate::audit::insert(&mut *tx, entry, request.submitted_at).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

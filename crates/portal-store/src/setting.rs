@@ -18,7 +18,9 @@ impl Store {
         value: &str,
         actor_id: Option<&str>,
         now: i64,
+        audit: Option<&crate::audit::AuditEntry>,
     ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO settings (key, value, updated_at, updated_by) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at, \
@@ -28,8 +30,12 @@ impl Store {
         .bind(value)
         .bind(now)
         .bind(actor_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        if let Some(entry) = audit {
+            crate::audit::insert(&mut *tx, entry, now).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 
 use sqlx::{Any, Transaction};
 
+use crate::audit::AuditEntry;
 use crate::error::is_unique_violation;
 use crate::{Store, StoreError};
 
@@ -85,7 +86,11 @@ async fn insert_objects(
 impl Store {
     /// Stores a new version of a template with all its objects, or nothing. Requests already
     /// accepted keep the version they pinned. `Conflict { what: "status" }` when retired.
-    pub async fn add_template_version(&self, template: &NewTemplate) -> Result<i64, StoreError> {
+    pub async fn add_template_version(
+        &self,
+        template: &NewTemplate,
+        audit: Option<&AuditEntry>,
+    ) -> Result<i64, StoreError> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let row: Option<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -120,24 +125,41 @@ impl Store {
             .bind(&template.id)
             .execute(&mut *tx)
             .await?;
+        if let Some(entry) = audit {
+            let entry = AuditEntry {
+                detail: Some(match &entry.detail {
+                    Some(d) => format!("version {version}, {d}"),
+                    None => format!("version {version}"),
+                }),
+                ..entry.clone()
+            };
+            crate::audit::insert(&mut *tx, &entry, now).await?;
+        }
         tx.commit().await?;
         Ok(version)
     }
 
     /// Retires a template: no new requests; its versions stay for the requests that use them.
-    pub async fn retire_template(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn retire_template(&self, id: &str, audit: &AuditEntry) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE templates SET status = 'retired' WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        crate::audit::insert(&mut *tx, audit, crate::now_ms()).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Stores a new template as version 1 with all its objects, or nothing.
-    pub async fn create_template(&self, template: &NewTemplate) -> Result<(), StoreError> {
+    pub async fn create_template(
+        &self,
+        template: &NewTemplate,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
@@ -165,6 +187,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         insert_objects(&mut tx, &template.id, 1, &template.objects).await?;
+        if let Some(entry) = audit {
+            crate::audit::insert(&mut *tx, entry, now).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

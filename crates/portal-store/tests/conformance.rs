@@ -63,17 +63,20 @@ async fn open(db: &TestDatabase) -> Store {
     let store = Store::connect(&db.url, 4).await.expect("connect");
     store.migrate().await.expect("migrate");
     store
-        .create_template(&NewTemplate {
-            id: "voice".into(),
-            name: "Voice".into(),
-            description: "Voice only".into(),
-            services: r#"["voice"]"#.into(),
-            objects: vec![TemplateObjectRow {
-                kind: "queue".into(),
-                name: "Sales".into(),
-                properties: r#"{"priority":49}"#.into(),
-            }],
-        })
+        .create_template(
+            &NewTemplate {
+                id: "voice".into(),
+                name: "Voice".into(),
+                description: "Voice only".into(),
+                services: r#"["voice"]"#.into(),
+                objects: vec![TemplateObjectRow {
+                    kind: "queue".into(),
+                    name: "Sales".into(),
+                    properties: r#"{"priority":49}"#.into(),
+                }],
+            },
+            None,
+        )
         .await
         .expect("template");
     store
@@ -112,6 +115,7 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         ]
         .map(String::from)
         .to_vec(),
+        audit: None,
     }
 }
 
@@ -342,6 +346,7 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         reserve_names: false,
         release_names: false,
         detail: None,
+        audit: None,
     };
     assert_eq!(store.act_on_request(&start).await.unwrap(), "accepted");
     assert!(
@@ -465,6 +470,7 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
         reserve_names: false,
         release_names: false,
         detail: None,
+        audit: None,
     };
     store.act_on_request(&start).await.unwrap();
     store
@@ -708,13 +714,16 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
 
 async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) {
     store
-        .create_template(&NewTemplate {
-            id: "chat".into(),
-            name: "Chat".into(),
-            description: String::new(),
-            services: r#"["chat"]"#.into(),
-            objects: Vec::new(),
-        })
+        .create_template(
+            &NewTemplate {
+                id: "chat".into(),
+                name: "Chat".into(),
+                description: String::new(),
+                services: r#"["chat"]"#.into(),
+                objects: Vec::new(),
+            },
+            None,
+        )
         .await
         .unwrap();
     let pause = || tokio::time::sleep(std::time::Duration::from_millis(5));

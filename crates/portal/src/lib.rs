@@ -206,10 +206,17 @@ async fn template_command(
                 ))
             })?;
             let store = open_store(&settings).await?;
-            let result = match store.create_template(&template).await {
+            let mut audit = portal_store::audit::AuditEntry {
+                action: "template_created".into(),
+                subject: Some(template.id.clone()),
+                detail: Some(format!("imported from {}", file.display())),
+                ..Default::default()
+            };
+            let result = match store.create_template(&template, Some(&audit)).await {
                 Ok(()) => Ok(1),
                 Err(portal_store::StoreError::Conflict { .. }) => {
-                    store.add_template_version(&template).await
+                    audit.action = "template_version_added".into();
+                    store.add_template_version(&template, Some(&audit)).await
                 }
                 Err(e) => Err(e),
             };

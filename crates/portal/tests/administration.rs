@@ -312,6 +312,31 @@ async fn the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_
         .unwrap();
     assert_eq!(r.status(), 201);
 
+    let waiting: Value = app
+        .submit(&submission("NightOwls"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let waiting = waiting["id"].as_str().unwrap().to_owned();
+    let (status, _) = call(
+        app,
+        reqwest::Method::POST,
+        &format!("/api/v1/subscription-requests/{waiting}/cancel"),
+        &app.token,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let r = app
+        .client
+        .delete(app.url("/api/v1/templates/chat-starter"))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+
     let all = audit(app, &app.token, "").await;
     let actions: Vec<&str> = all.iter().map(|e| e["action"].as_str().unwrap()).collect();
     for expected in [
@@ -324,7 +349,13 @@ async fn the_audit_log_says_who_did_what_from_where_and_tenants_read_only_their_
     ] {
         assert!(actions.contains(&expected), "{expected} in {actions:?}");
     }
-    assert_eq!(actions[0], "template_created", "newest first");
+    assert_eq!(actions[0], "template_retired", "newest first");
+    let cancelled = all
+        .iter()
+        .find(|e| e["action"] == "request_cancel")
+        .unwrap();
+    assert_eq!(cancelled["subject"], waiting.as_str());
+    assert_eq!(cancelled["detail"], "accepted → cancelled");
     let failed = all
         .iter()
         .find(|e| e["action"] == "sign_in_failed" && e["actor_id"].is_string())

@@ -782,13 +782,16 @@ async fn a_portal_killed_during_cloning_finishes_the_tenant_after_a_restart_with
             })
             .collect();
         store
-            .create_template(&portal_store::template::NewTemplate {
-                id: "large".into(),
-                name: "Large".into(),
-                description: "Thousands of queues".into(),
-                services: r#"["voice"]"#.into(),
-                objects,
-            })
+            .create_template(
+                &portal_store::template::NewTemplate {
+                    id: "large".into(),
+                    name: "Large".into(),
+                    description: "Thousands of queues".into(),
+                    services: r#"["voice"]"#.into(),
+                    objects,
+                },
+                None,
+            )
             .await
             .unwrap();
         store.close().await;

@@ -86,13 +86,24 @@ pub async fn put_policy(
         return Ok(Err(problems));
     }
     let text = serde_json::to_string(&doc).map_err(|e| ServiceError::Internal(e.into()))?;
+    let audit = super::audit::entry(
+        Some(actor),
+        "policy_changed",
+        None,
+        None,
+        Some(text.clone()),
+    );
     services
         .store
-        .put_setting(KEY, &text, Some(&actor.id), portal_store::now_ms())
+        .put_setting(
+            KEY,
+            &text,
+            Some(&actor.id),
+            portal_store::now_ms(),
+            Some(&audit),
+        )
         .await?;
     tracing::info!(mode = %doc.mode, "provisioning policy set");
-    let entry = super::audit::entry(Some(actor), "policy_changed", None, None, Some(text));
-    super::audit::record(services, entry).await;
     Ok(Ok(doc))
 }
 

@@ -107,6 +107,7 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
             reserve_names: false,
             release_names: false,
             detail: None,
+            audit: None,
         };
         match store.act_on_request(&change).await {
             Ok(_) => {}

@@ -217,14 +217,6 @@ pub async fn submit_request(
         Ok(()) => {
             services.jobs_ready.notify_one();
             info!("request accepted");
-            let entry = super::audit::entry(
-                Some(actor),
-                "request_submitted",
-                None,
-                Some(&id),
-                Some(format!("{} from template {}", t.name.as_str(), template.id)),
-            );
-            super::audit::record(services, entry).await;
             Ok(get_request(services, actor, &id).await?)
         }
     }
@@ -272,6 +264,13 @@ async fn store_request(
         scheduled_for: None,
         window_cap: None,
         steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
+        audit: Some(super::audit::entry(
+            Some(actor),
+            "request_submitted",
+            None,
+            Some(id),
+            Some(format!("{} from template {}", t.name.as_str(), template.id)),
+        )),
     };
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
@@ -412,6 +411,13 @@ pub async fn act_on_request(
     };
     let job = super::provision::job_for(id, now, services.provision_attempts)?;
     let from = [status.as_str()];
+    let audit = super::audit::entry(
+        Some(actor),
+        &format!("request_{}", action.replace('-', "_")),
+        None,
+        Some(id),
+        Some(format!("{} → {}", status.as_str(), next.as_str())),
+    );
     let change = portal_store::provision::RequestChange {
         request_id: id,
         actor_id: Some(&actor.id),
@@ -425,6 +431,7 @@ pub async fn act_on_request(
         reserve_names: action == "retry",
         release_names: action == "cancel",
         detail: None,
+        audit: Some(&audit),
     };
     match services.store.act_on_request(&change).await {
         Ok(_) => {}
@@ -441,14 +448,5 @@ pub async fn act_on_request(
     }
     services.jobs_ready.notify_one();
     info!("action taken");
-    let detail = get_request(services, actor, id).await?;
-    let entry = super::audit::entry(
-        Some(actor),
-        &format!("request_{}", action.replace('-', "_")),
-        detail.request.tenant_id.as_deref(),
-        Some(id),
-        Some(format!("{} → {}", status.as_str(), next.as_str())),
-    );
-    super::audit::record(services, entry).await;
-    Ok(detail)
+    Ok(get_request(services, actor, id).await?)
 }

@@ -33,7 +33,7 @@ pub async fn seed_templates(services: &Services) -> Result<usize, ServiceError> 
     let mut stored = 0;
     for text in SEEDED_TEMPLATES {
         let template = parse_template(text).map_err(ServiceError::Internal)?;
-        match services.store.create_template(&template).await {
+        match services.store.create_template(&template, None).await {
             // Another process seeding at the same moment already stored it.
             Ok(()) => stored += 1,
             Err(StoreError::Conflict { .. }) => {}

@@ -192,18 +192,15 @@ pub async fn create_template(
 ) -> Result<String, TemplateError> {
     landlord(actor)?;
     let new = check_doc(doc)?;
-    match services.store.create_template(&new).await {
-        Ok(()) => {
-            let entry = super::audit::entry(
-                Some(actor),
-                "template_created",
-                None,
-                Some(&new.id),
-                Some(new.name.clone()),
-            );
-            super::audit::record(services, entry).await;
-            Ok(new.id)
-        }
+    let audit = super::audit::entry(
+        Some(actor),
+        "template_created",
+        None,
+        Some(&new.id),
+        Some(new.name.clone()),
+    );
+    match services.store.create_template(&new, Some(&audit)).await {
+        Ok(()) => Ok(new.id),
         Err(StoreError::Conflict { .. }) => Err(TemplateError::Conflict(format!(
             "a template with the id {} exists",
             new.id
@@ -222,18 +219,13 @@ pub async fn new_version(
     landlord(actor)?;
     doc.id = Some(id.to_owned());
     let new = check_doc(doc)?;
-    match services.store.add_template_version(&new).await {
-        Ok(version) => {
-            let entry = super::audit::entry(
-                Some(actor),
-                "template_version_added",
-                None,
-                Some(id),
-                Some(format!("version {version}")),
-            );
-            super::audit::record(services, entry).await;
-            Ok(version)
-        }
+    let audit = super::audit::entry(Some(actor), "template_version_added", None, Some(id), None);
+    match services
+        .store
+        .add_template_version(&new, Some(&audit))
+        .await
+    {
+        Ok(version) => Ok(version),
         Err(StoreError::Conflict { .. }) => Err(TemplateError::Conflict(
             "a retired template cannot be edited".into(),
         )),
@@ -243,10 +235,8 @@ pub async fn new_version(
 
 pub async fn retire(services: &Services, actor: &Actor, id: &str) -> Result<(), ServiceError> {
     landlord(actor)?;
-    services.store.retire_template(id).await?;
-    let entry = super::audit::entry(Some(actor), "template_retired", None, Some(id), None);
-    super::audit::record(services, entry).await;
-    Ok(())
+    let audit = super::audit::entry(Some(actor), "template_retired", None, Some(id), None);
+    Ok(services.store.retire_template(id, &audit).await?)
 }
 
 /// A problem in a template file, with the line it is on (1-based) when known.
