@@ -60,18 +60,12 @@ pub async fn list(
         }
     }
     let limit = filter.limit;
-    let mut rows = services
+    let rows = services
         .store
         .list_audit(&AuditFilter {
             limit: limit + 1,
             ..filter
         })
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        rows.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(super::page_of(rows, limit, |r| &r.id))
 }

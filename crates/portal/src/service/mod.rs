@@ -111,3 +111,20 @@ impl From<crate::password::Overloaded> for ServiceError {
         Self::Overloaded
     }
 }
+
+/// One page from `rows` fetched with one more than `limit`: the page, and the cursor of the
+/// next (the id of its last row) when there is more.
+pub fn page_of<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    id: impl Fn(&T) -> &str,
+) -> (Vec<T>, Option<String>) {
+    let size = usize::try_from(limit).unwrap_or(0);
+    if rows.len() > size {
+        rows.truncate(size);
+        let next = rows.last().map(|r| id(r).to_owned());
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}

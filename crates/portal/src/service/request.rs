@@ -329,20 +329,14 @@ pub async fn list_requests(
         return Ok((Vec::new(), None));
     }
     let limit = filter.limit;
-    let mut rows = services
+    let rows = services
         .store
         .list_requests(&RequestFilter {
             limit: limit + 1,
             ..filter
         })
         .await?;
-    let next = if rows.len() as i64 > limit {
-        rows.truncate(usize::try_from(limit).unwrap_or(0));
-        rows.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok(super::page_of(rows, limit, |r| &r.id))
 }
 
 /// Why a staff action was refused.

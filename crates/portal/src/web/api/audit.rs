@@ -83,29 +83,11 @@ pub async fn list_audit(
     Auth(actor): Auth,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditList>, ApiError> {
-    let Query(query) = query.map_err(|_| {
-        ApiError::BadRequest(
-            "bad_query",
-            "The query string has a value of the wrong type.".into(),
-        )
-    })?;
-    if [&query.tenant, &query.action, &query.cursor]
-        .into_iter()
-        .flatten()
-        .any(|v| v.len() > 200 || v.chars().any(char::is_control))
-    {
-        return Err(ApiError::BadRequest(
-            "bad_query",
-            "Query values must be printable text of at most 200 characters.".into(),
-        ));
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "bad_query",
-            "limit must be between 1 and 200.".into(),
-        ));
-    }
+    let (query, limit) = super::list_query(
+        query,
+        |q| vec![q.tenant.as_ref(), q.action.as_ref(), q.cursor.as_ref()],
+        |q| q.limit,
+    )?;
     let filter = AuditFilter {
         tenant_id: query.tenant.filter(|t| !t.is_empty()),
         action: query.action.filter(|a| !a.is_empty()),

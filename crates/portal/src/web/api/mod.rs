@@ -31,3 +31,37 @@ pub fn rfc3339(ms: i64) -> String {
         .map(|t| t.to_string())
         .unwrap_or_default()
 }
+
+/// The checks every list's query string shares: the query could be read, its text values are
+/// printable and short, and the page size (default 50) is 1 to 200.
+pub fn list_query<Q>(
+    query: Result<axum::extract::Query<Q>, axum::extract::rejection::QueryRejection>,
+    texts: impl Fn(&Q) -> Vec<Option<&String>>,
+    limit: impl Fn(&Q) -> Option<i64>,
+) -> Result<(Q, i64), super::error::ApiError> {
+    use super::error::ApiError;
+    let axum::extract::Query(query) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "bad_query",
+            "The query string has a value of the wrong type.".into(),
+        )
+    })?;
+    if texts(&query)
+        .into_iter()
+        .flatten()
+        .any(|v| v.len() > 200 || v.chars().any(char::is_control))
+    {
+        return Err(ApiError::BadRequest(
+            "bad_query",
+            "Query values must be printable text of at most 200 characters.".into(),
+        ));
+    }
+    let size = limit(&query).unwrap_or(50);
+    if !(1..=200).contains(&size) {
+        return Err(ApiError::BadRequest(
+            "bad_query",
+            "limit must be between 1 and 200.".into(),
+        ));
+    }
+    Ok((query, size))
+}

@@ -370,42 +370,26 @@ pub async fn list_requests(
     Auth(actor): Auth,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RequestList>, ApiError> {
-    let Query(query) = query.map_err(|_| {
-        ApiError::BadRequest(
-            "bad_query",
-            "The query string has a value of the wrong type.".into(),
-        )
-    })?;
+    let (query, limit) = super::list_query(
+        query,
+        |q| {
+            vec![
+                q.q.as_ref(),
+                q.cursor.as_ref(),
+                q.status.as_ref(),
+                q.template.as_ref(),
+                q.submitted_from.as_ref(),
+                q.submitted_before.as_ref(),
+            ]
+        },
+        |q| q.limit,
+    )?;
     if let Some(status) = &query.status
         && status.parse::<RequestStatus>().is_err()
     {
         return Err(ApiError::BadRequest(
             "bad_query",
             "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
-        ));
-    }
-    if [
-        &query.q,
-        &query.cursor,
-        &query.status,
-        &query.template,
-        &query.submitted_from,
-        &query.submitted_before,
-    ]
-    .into_iter()
-    .flatten()
-    .any(|v| v.len() > 200 || v.chars().any(char::is_control))
-    {
-        return Err(ApiError::BadRequest(
-            "bad_query",
-            "Query values must be printable text of at most 200 characters.".into(),
-        ));
-    }
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "bad_query",
-            "limit must be between 1 and 200.".into(),
         ));
     }
     let filter = RequestFilter {
