@@ -6,6 +6,7 @@
 
 pub mod audit;
 mod error;
+pub mod guard;
 pub mod job;
 pub mod mail;
 pub mod parameters;

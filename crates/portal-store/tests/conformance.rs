@@ -52,6 +52,7 @@ conformance!(
     tokens_work_until_they_expire,
     requests_are_listed_newest_first_by_page_and_filter,
     requests_are_filtered_by_template_and_by_submission_time,
+    failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
     a_held_name_blocks_others_until_it_is_released_or_lapses,
     a_stored_request_keeps_its_names_for_good,
     an_idempotency_key_is_recorded_once_per_actor,
@@ -791,6 +792,57 @@ async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) 
         ..Default::default()
     });
     assert_eq!(late.await, ["Slower"]);
+}
+
+async fn failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows(store: Store) {
+    use portal_store::guard::GuardRule;
+    let rule = GuardRule {
+        free_failures: 3,
+        first_lock_ms: 1_000,
+        max_lock_ms: 4_000,
+        forget_after_ms: 60_000,
+    };
+    let t = 1_000_000;
+    let take = |at: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .take_sign_in_attempt(&[("account", "jo", rule), ("client", "10.0.0.1", rule)], at)
+                .await
+                .unwrap()
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(take(t).await, Ok(()));
+    }
+    assert_eq!(take(t + 10).await, Err(990), "locked after the third");
+    assert_eq!(take(t + 1_000).await, Ok(()));
+    assert_eq!(
+        take(t + 1_500).await,
+        Err(1_500),
+        "the next lock is twice as long"
+    );
+    // A success frees the account, but the address keeps its count.
+    store
+        .sign_in_succeeded("jo", Some("10.0.0.1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        take(t + 1_600).await,
+        Err(1_400),
+        "the address is still locked"
+    );
+    let other_address = store
+        .take_sign_in_attempt(
+            &[("account", "jo", rule), ("client", "10.0.0.2", rule)],
+            t + 1_600,
+        )
+        .await
+        .unwrap();
+    assert_eq!(other_address, Ok(()));
+    // Old failures are forgotten.
+    assert_eq!(take(t + 100_000).await, Ok(()));
+    assert_eq!(take(t + 100_000).await, Ok(()));
 }
 
 fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<'a> {

@@ -454,7 +454,7 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     let home = c
         .wait()
         .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("a[href^='/tenants/']"))
+        .for_element(Locator::Css("main > p > a[href^='/tenants/']"))
         .await
         .unwrap();
     assert!(text_of(c, "main").await.contains("KentonElectronics"));

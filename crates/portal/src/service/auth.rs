@@ -1,6 +1,7 @@
 //! Sign-in with a user name and password, and bearer tokens.
 
 use portal_domain::Role;
+use portal_store::guard::GuardRule;
 use tracing::info;
 
 use super::{Actor, ServiceError, Services};
@@ -27,6 +28,10 @@ impl std::fmt::Debug for SignedIn {
 pub enum LoginError {
     #[error("the user name or password is wrong")]
     InvalidCredentials,
+    /// Too many failed attempts for the account or from the client: try again after this
+    /// many seconds. The password was not checked.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    Throttled { retry_after_secs: u64 },
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -94,16 +99,65 @@ async fn verify_credentials(
     Ok(actor_of(user)?)
 }
 
-/// Checks the credentials and writes the attempt to the audit log (a failed one with the
-/// name that was given, cut short; never the password).
+/// Failed sign-ins of one account: five pass, then it is locked for 30 s, doubling with each
+/// further failure up to 15 minutes; a day without failures forgets them.
+pub const ACCOUNT_GUARD: GuardRule = GuardRule {
+    free_failures: 5,
+    first_lock_ms: 30_000,
+    max_lock_ms: 15 * 60_000,
+    forget_after_ms: 24 * 60 * 60_000,
+};
+
+/// Failed sign-ins from one client address, over all accounts: twenty pass, then a minute's
+/// lock, doubling up to an hour; an hour without failures forgets them.
+pub const CLIENT_GUARD: GuardRule = GuardRule {
+    free_failures: 20,
+    first_lock_ms: 60_000,
+    max_lock_ms: 60 * 60_000,
+    forget_after_ms: 60 * 60_000,
+};
+
+/// Checks the credentials behind the guard of failed attempts, and writes the attempt to the
+/// audit log (a failed one names only a known account, never what was typed).
 async fn audited_sign_in(
     services: &Services,
     username: &str,
     password: String,
     way: &str,
 ) -> Result<Actor, LoginError> {
+    let account: String = username
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(320)
+        .collect();
+    let client = super::audit::client();
+    let mut counters = vec![("account", account.as_str(), ACCOUNT_GUARD)];
+    if let Some(c) = &client {
+        counters.push(("client", c.as_str(), CLIENT_GUARD));
+    }
+    let now = portal_store::now_ms();
+    if let Err(wait_ms) = services
+        .store
+        .take_sign_in_attempt(&counters, now)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        info!("sign-in refused: too many failed attempts");
+        return Err(LoginError::Throttled {
+            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
+        });
+    }
     match verify_credentials(services, username, password).await {
         Ok(actor) => {
+            if let Err(e) = services
+                .store
+                .sign_in_succeeded(&account, client.as_deref())
+                .await
+            {
+                tracing::warn!(error = %e, "failed sign-ins were not cleared");
+            }
             let entry = super::audit::entry(
                 Some(&actor),
                 "sign_in",

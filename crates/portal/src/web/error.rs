@@ -75,6 +75,12 @@ pub enum ApiError {
     /// 422: the request cannot be taken as it is, with no single field at fault.
     #[error("{1}")]
     Unprocessable(&'static str, String),
+    /// 429: too many attempts; `Retry-After` says in how many seconds to come back.
+    #[error("{message}")]
+    TooManyRequests {
+        retry_after_secs: u64,
+        message: String,
+    },
     /// 503: overloaded or the database is unreachable; `Retry-After` says when to come back.
     #[error("unavailable")]
     Unavailable,
@@ -202,6 +208,21 @@ impl IntoResponse for ApiError {
             }
             Self::Unprocessable(code, message) => {
                 body(StatusCode::UNPROCESSABLE_ENTITY, code, message, None)
+            }
+            Self::TooManyRequests {
+                retry_after_secs,
+                message,
+            } => {
+                let mut r = body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    message,
+                    None,
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
             }
             Self::Unavailable => {
                 let mut r = body(

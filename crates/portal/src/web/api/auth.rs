@@ -74,6 +74,12 @@ pub async fn login(
         Err(LoginError::InvalidCredentials) => Err(ApiError::Unauthorized(
             "The user name or password is wrong.",
         )),
+        Err(LoginError::Throttled { retry_after_secs }) => Err(ApiError::TooManyRequests {
+            retry_after_secs,
+            message: format!(
+                "Too many failed sign-ins for this account or from this address; try again in {retry_after_secs} seconds."
+            ),
+        }),
         Err(LoginError::Service(e)) => Err(e.into()),
     }
 }

@@ -29,16 +29,16 @@ pub fn router() -> Router<AppState> {
 struct SignInPage {
     nav: Nav,
     username: String,
-    error: Option<&'static str>,
+    error: Option<String>,
 }
 
-fn form(status: StatusCode, username: &str, error: Option<&'static str>) -> Response {
+fn form(status: StatusCode, username: &str, error: Option<&str>) -> Response {
     render(
         status,
         &SignInPage {
             nav: Nav::signed_out(),
             username: username.to_owned(),
-            error,
+            error: error.map(str::to_owned),
         },
     )
 }
@@ -99,6 +99,31 @@ async fn sign_in(
             &input.username,
             Some("The user name or password is wrong."),
         ),
+        Err(LoginError::Throttled { retry_after_secs }) => {
+            let minutes = retry_after_secs.div_ceil(60);
+            let mut page = form(
+                StatusCode::TOO_MANY_REQUESTS,
+                &input.username,
+                Some(&format!(
+                    "Too many failed sign-ins for this account or from this address. Try again in {} {}.",
+                    if retry_after_secs < 60 {
+                        retry_after_secs
+                    } else {
+                        minutes
+                    },
+                    if retry_after_secs < 60 {
+                        "seconds"
+                    } else {
+                        "minutes"
+                    }
+                )),
+            );
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                page.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+            page
+        }
         Err(LoginError::Service(_)) => form(
             StatusCode::SERVICE_UNAVAILABLE,
             &input.username,
