@@ -179,11 +179,7 @@ async fn sign_in(c: &Client, base: &str) {
     type_into(c, "username", ADMIN).await;
     type_into(c, "password", ADMIN_PASSWORD).await;
     click(c, "main button[type=submit]").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("a[href='/register']"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Css("a[href='/register']")).await;
 }
 
 /// Fills the three tabs correctly for `name` and clicks Create Tenant; returns the reference.
@@ -261,12 +257,8 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     check_accessibility(c, "tenant registration, Contact tab").await;
     click(c, "#create-tenant").await;
 
-    let summary = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("error-summary"))
+    let summary = wait_for(c, Locator::Id("error-summary"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -443,20 +435,11 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     // The tenant's administrator signs in with the login ID and sees their tenant.
     c.set_window_size(1280, 1100).await.unwrap();
     click(c, "header form button").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Id("username")).await;
     type_into(c, "username", "prpkeAdmin@kenton-electronics.com").await;
     type_into(c, "password", TENANT_PASSWORD).await;
     click(c, "main button[type=submit]").await;
-    let home = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main > p > a[href^='/tenants/']"))
-        .await
-        .unwrap();
+    let home = wait_for(c, Locator::Css("main > p > a[href^='/tenants/']")).await;
     assert!(text_of(c, "main").await.contains("KentonElectronics"));
     check_accessibility(c, "a tenant administrator's home").await;
     home.click().await.unwrap();
@@ -502,11 +485,7 @@ async fn a_failed_request_is_retried_from_its_page_and_completes() {
     );
     check_accessibility(c, "confirm retry").await;
     click(c, "main button[type=submit]").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Css("p.notice")).await;
     assert_eq!(wait_until_settled(c).await, "completed");
     let history = text_of(c, "#history").await;
     assert!(
@@ -542,12 +521,8 @@ async fn with_an_off_peak_policy_the_next_request_is_scheduled_at_the_window_sta
     type_into(c, "end", &hhmm(closes)).await;
     type_into(c, "time_zone", "UTC").await;
     click(c, "main button[type=submit]").await;
-    let summary = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("error-summary"))
+    let summary = wait_for(c, Locator::Id("error-summary"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -555,11 +530,7 @@ async fn with_an_off_peak_policy_the_next_request_is_scheduled_at_the_window_sta
     check_accessibility(c, "provisioning policy with an error").await;
     type_into(c, "start", &hhmm(opens)).await;
     click(c, "main button[type=submit]").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Css("p.notice")).await;
 
     // The window's start: today or tomorrow at the opening minute.
     let start = {
@@ -600,6 +571,15 @@ async fn with_an_off_peak_policy_the_next_request_is_scheduled_at_the_window_sta
     browser.close().await;
 }
 
+/// The element `at`, once the page shows it (within ten seconds).
+async fn wait_for(c: &Client, at: Locator<'_>) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(at)
+        .await
+        .unwrap()
+}
+
 /// Waits until the element at `css` holds `needle` (the page may be changing meanwhile).
 async fn wait_for_text(c: &Client, css: &str, needle: &str) {
     for _ in 0..100 {
@@ -616,11 +596,7 @@ async fn wait_for_text(c: &Client, css: &str, needle: &str) {
 
 async fn sign_out(c: &Client) {
     click(c, "header form button").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("username"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Id("username")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -640,12 +616,8 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     type_into(c, "username", "prpkeAdmin@lakesideoptics.example.com").await;
     type_into(c, "password", TENANT_PASSWORD).await;
     click(c, "main button[type=submit]").await;
-    let checklist = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("checklist"))
+    let checklist = wait_for(c, Locator::Id("checklist"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -661,20 +633,13 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
 
     // Publishing without the address is refused at the field; with it, it goes live.
     click(c, "#save-draft").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("publish"))
+    wait_for(c, Locator::Id("publish"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    let summary = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("error-summary"))
+    let summary = wait_for(c, Locator::Id("error-summary"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -685,11 +650,7 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     check_accessibility(c, "Smart Queues general parameters with an error").await;
     type_into(c, "callback_folder_email", "callbacks@lakeside-optics.com").await;
     click(c, "#save-draft").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("p.notice"))
-        .await
-        .unwrap();
+    wait_for(c, Locator::Css("p.notice")).await;
     click(c, "#publish").await;
     wait_for_text(c, "p.notice", "Published").await;
     assert!(text_of(c, "#published-heading").await.contains("version 2"));
@@ -709,29 +670,19 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     type_into(c, "username", ADMIN).await;
     type_into(c, "password", ADMIN_PASSWORD).await;
     click(c, "main button[type=submit]").await;
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("a[href='/audit']"))
+    wait_for(c, Locator::Css("a[href='/audit']"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("action"))
+    wait_for(c, Locator::Id("action"))
         .await
-        .unwrap()
         .select_by_value("parameters_published")
         .await
         .unwrap();
     click(c, "form.filters button[type=submit]").await;
-    let row = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#audit tbody tr"))
+    let row = wait_for(c, Locator::Css("#audit tbody tr"))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -494,6 +494,10 @@ async fn accepted(
             when(at)
         ),
         ("accepted" | "provisioning", _) => "Provisioning has started.".to_owned(),
+        // A fast worker may finish before this page is shown.
+        ("completed", _) => {
+            "Provisioning has started and is already done: the tenant is ready.".to_owned()
+        }
         (status, _) => format!("The request is now {status}."),
     };
     render(
