@@ -681,11 +681,9 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
         .await
         .unwrap();
     click(c, "form.filters button[type=submit]").await;
-    let row = wait_for(c, Locator::Css("#audit tbody tr"))
-        .await
-        .text()
-        .await
-        .unwrap();
+    // The unfiltered list is on screen until the filtered one replaces it.
+    wait_for_text(c, "#audit tbody tr", "Parameters published").await;
+    let row = text_of(c, "#audit tbody tr").await;
     assert!(
         row.contains("prpkeAdmin@lakesideoptics.example.com")
             && row.contains("Parameters published")
