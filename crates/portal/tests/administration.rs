@@ -20,20 +20,24 @@ on_both!(
 
 const PARAMS: &str = "/smart-queues/general-parameters";
 
+/// A request as the landlord reads it through the API.
+async fn request_json(app: &TestApp, request: &str) -> Value {
+    app.get(
+        &format!("/api/v1/subscription-requests/{request}"),
+        &app.token,
+    )
+    .await
+    .json()
+    .await
+    .unwrap()
+}
+
 /// A provisioned tenant called `name`: (tenant id, request id, its administrator's login).
 async fn tenant(app: &TestApp, name: &str) -> (String, String, String) {
     let r: Value = app.submit(&submission(name)).await.json().await.unwrap();
     let request = r["id"].as_str().unwrap().to_owned();
     app.run_pending_jobs().await;
-    let r: Value = app
-        .get(
-            &format!("/api/v1/subscription-requests/{request}"),
-            &app.token,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let r = request_json(app, &request).await;
     assert_eq!(r["status"], "completed");
     let login = format!("prpkeAdmin@{}.example.com", name.to_lowercase());
     (r["tenant_id"].as_str().unwrap().to_owned(), request, login)
@@ -587,17 +591,7 @@ async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp
     let untouched = state(app, &first, &app.token).await;
     assert_eq!(untouched["published"]["version"], 1);
     assert!(untouched["draft"].is_null() && untouched["other_drafts"] == json!([]));
-    let r: Value = app
-        .get(
-            &format!("/api/v1/subscription-requests/{request}"),
-            &app.token,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "completed");
-    let _ = ADMIN_PASSWORD;
+    assert_eq!(request_json(app, &request).await["status"], "completed");
 }
 
 async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app: &TestApp) {
