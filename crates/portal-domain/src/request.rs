@@ -84,6 +84,8 @@ impl RequestStatus {
             "cancel" => self.cancel(),
             "run-now" => self.run_now(),
             "reschedule" => self.reschedule(),
+            "approve" => self.approve(),
+            "reject" => self.reject(),
             _ => return None,
         })
     }
@@ -136,6 +138,32 @@ impl RequestStatus {
         match self {
             Self::Scheduled => Ok(Self::Scheduled),
             other => Err(other.refuse("rescheduled")),
+        }
+    }
+
+    /// A landlord administrator approves a self-service request; it then goes where the
+    /// provisioning policy places it (accepted, or scheduled).
+    pub fn approve(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::PendingApproval => Ok(Self::Accepted),
+            other => Err(other.refuse("approved")),
+        }
+    }
+
+    /// A landlord administrator turns a self-service request down before it starts.
+    pub fn reject(self) -> Result<Self, TransitionError> {
+        match self {
+            Self::PendingApproval | Self::PendingVerification => Ok(Self::Rejected),
+            other => Err(other.refuse("rejected")),
+        }
+    }
+
+    /// The prospect confirmed the contact address: on to approval, or straight on.
+    pub fn confirm(self, needs_approval: bool) -> Result<Self, TransitionError> {
+        match self {
+            Self::PendingVerification if needs_approval => Ok(Self::PendingApproval),
+            Self::PendingVerification => Ok(Self::Accepted),
+            other => Err(other.refuse("confirmed")),
         }
     }
 
@@ -223,6 +251,34 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "a request that is completed cannot be cancelled"
+        );
+    }
+
+    #[test]
+    fn only_self_service_requests_are_approved_rejected_or_confirmed() {
+        assert_eq!(
+            RequestStatus::PendingApproval.action("approve"),
+            Some(Ok(RequestStatus::Accepted))
+        );
+        assert_eq!(
+            RequestStatus::PendingVerification.action("reject"),
+            Some(Ok(RequestStatus::Rejected))
+        );
+        assert!(RequestStatus::Accepted.approve().is_err());
+        assert!(RequestStatus::PendingVerification.approve().is_err());
+        assert!(RequestStatus::Provisioning.reject().is_err());
+        assert_eq!(
+            RequestStatus::PendingVerification.confirm(true),
+            Ok(RequestStatus::PendingApproval)
+        );
+        assert_eq!(
+            RequestStatus::PendingVerification.confirm(false),
+            Ok(RequestStatus::Accepted)
+        );
+        assert!(RequestStatus::Cancelled.confirm(false).is_err());
+        assert_eq!(
+            RequestStatus::Completed.reject().unwrap_err().to_string(),
+            "a request that is completed cannot be rejected"
         );
     }
 

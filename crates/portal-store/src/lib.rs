@@ -11,6 +11,7 @@ pub mod job;
 pub mod mail;
 pub mod parameters;
 pub mod provision;
+pub mod registration;
 pub mod request;
 pub mod setting;
 pub mod template;

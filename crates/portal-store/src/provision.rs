@@ -111,7 +111,7 @@ fn tenant_of(request: &RequestRow) -> Result<String, StoreError> {
 
 impl Store {
     /// Reads a request inside a write transaction, locking its row on PostgreSQL.
-    async fn lock_request(
+    pub(crate) async fn lock_request(
         &self,
         tx: &mut Transaction<'static, Any>,
         id: &str,
@@ -520,6 +520,9 @@ impl Store {
                 what: request.status,
             });
         }
+        if let Some(cap) = change.window_cap {
+            self.check_window(&mut tx, cap).await?;
+        }
         if change.reserve_names {
             let names = Names {
                 request_id: &request.id,
@@ -558,7 +561,7 @@ impl Store {
         }
         sqlx::query(
             "UPDATE subscription_requests SET status = $1, scheduled_for = $2, \
-             error = CASE WHEN $1 = 'accepted' THEN NULL ELSE error END, \
+             error = COALESCE($5, CASE WHEN $1 = 'accepted' THEN NULL ELSE error END), \
              started_at = CASE WHEN $1 = 'provisioning' THEN COALESCE(started_at, $3) ELSE started_at END, \
              finished_at = CASE WHEN $1 IN ('cancelled', 'rejected') THEN $3 \
                                 WHEN $1 = 'accepted' THEN NULL ELSE finished_at END \
@@ -568,8 +571,12 @@ impl Store {
         .bind(change.scheduled_for.or(request.scheduled_for))
         .bind(change.now)
         .bind(&request.id)
+        .bind(change.error)
         .execute(&mut *tx)
         .await?;
+        if let Some(mail) = change.mail {
+            crate::mail::put_in_outbox(&mut tx, mail, change.now).await?;
+        }
         if let Some(run_at) = change.run_job_at {
             let moved =
                 sqlx::query("UPDATE jobs SET run_at = $1 WHERE subject = $2 AND status = 'queued'")
@@ -671,4 +678,10 @@ pub struct RequestChange<'a> {
     /// The audit entry of a person's action, written in the same transaction (its tenant is
     /// the request's).
     pub audit: Option<&'a crate::audit::AuditEntry>,
+    /// The capped off-peak window the request takes a place in, checked here.
+    pub window_cap: Option<(i64, i64, i64)>,
+    /// The request's error (a rejection's reason, say), when the change sets one.
+    pub error: Option<&'a str>,
+    /// A message to its contact, sent with the change.
+    pub mail: Option<&'a crate::mail::NewMail>,
 }

@@ -37,6 +37,25 @@ pub struct NewRequest {
     pub steps: Vec<String>,
     /// The audit entry of the submission, written in the same transaction.
     pub audit: Option<crate::audit::AuditEntry>,
+    /// How the request holds its names.
+    pub names: NameHold,
+    /// Links emailed to a self-service prospect, stored with the request.
+    pub links: Vec<crate::registration::NewLink>,
+    /// A message to its contact, put in the outbox with it.
+    pub mail: Option<crate::mail::NewMail>,
+}
+
+/// How a stored request holds its tenant's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameHold {
+    /// For as long as the request is open (staff submissions).
+    Open,
+    /// Until this time unless confirmed (a self-service request waiting for its contact
+    /// address to be confirmed: the hold lapses with the link).
+    Until(i64),
+    /// Not at all: the names were taken when it came in, which its contact learns only once
+    /// the address is confirmed.
+    None,
 }
 
 impl std::fmt::Debug for NewRequest {
@@ -188,6 +207,36 @@ pub(crate) async fn reserve_names(
 }
 
 impl Store {
+    /// Refuses with `Conflict { what: "window_full" }` when the capped off-peak window
+    /// `(start, end, cap)` has no room left. PostgreSQL locks the policy's row to serialise
+    /// placements; SQLite already has one writer at a time.
+    pub(crate) async fn check_window(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        (start, end, cap): (i64, i64, i64),
+    ) -> Result<(), StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT key FROM settings WHERE key = 'provisioning'{}",
+            self.lock_clause()
+        )))
+        .fetch_optional(&mut **tx)
+        .await?;
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM subscription_requests WHERE scheduled_for >= $1 AND scheduled_for < $2 \
+             AND status IN ('scheduled', 'accepted', 'provisioning', 'completed')",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_one(&mut **tx)
+        .await?;
+        if taken >= cap {
+            return Err(StoreError::Conflict {
+                what: "window_full".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Holds a request's names until `until`, before the costly part of intake, so that a
     /// duplicate is refused at once. `Conflict` names the field that is taken.
     pub async fn hold_names(&self, names: &Names<'_>, until: i64) -> Result<(), StoreError> {
@@ -230,28 +279,8 @@ impl Store {
         idempotency: Option<&Idempotency>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        if let Some((start, end, cap)) = request.window_cap {
-            // Serialise placements into capped windows: PostgreSQL locks the policy's row,
-            // SQLite already has one writer at a time.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT key FROM settings WHERE key = 'provisioning'{}",
-                self.lock_clause()
-            )))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let taken: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM subscription_requests WHERE scheduled_for >= $1 AND scheduled_for < $2 \
-                 AND status IN ('scheduled', 'accepted', 'provisioning', 'completed')",
-            )
-            .bind(start)
-            .bind(end)
-            .fetch_one(&mut *tx)
-            .await?;
-            if taken >= cap {
-                return Err(StoreError::Conflict {
-                    what: "window_full".into(),
-                });
-            }
+        if let Some(cap) = request.window_cap {
+            self.check_window(&mut tx, cap).await?;
         }
         sqlx::query(
             "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
@@ -291,7 +320,19 @@ impl Store {
             short_name: &request.short_name,
             upn_suffix: &request.upn_suffix,
         };
-        reserve_names(&mut tx, &names, None, request.submitted_at).await?;
+        match request.names {
+            NameHold::Open => reserve_names(&mut tx, &names, None, request.submitted_at).await?,
+            NameHold::Until(until) => {
+                reserve_names(&mut tx, &names, Some(until), request.submitted_at).await?;
+            }
+            NameHold::None => {}
+        }
+        for link in &request.links {
+            crate::registration::insert_link(&mut tx, &request.id, link).await?;
+        }
+        if let Some(mail) = &request.mail {
+            crate::mail::put_in_outbox(&mut tx, mail, request.submitted_at).await?;
+        }
         if let Some(idem) = idempotency {
             let result = sqlx::query(
                 "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, request_id, created_at) \

@@ -15,6 +15,8 @@ pub struct TemplateRow {
     pub description: String,
     /// JSON array of service names.
     pub services: String,
+    /// 1 when offered on the public registration page.
+    pub public: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -35,7 +37,8 @@ pub struct NewTemplate {
     pub objects: Vec<TemplateObjectRow>,
 }
 
-const TEMPLATE_SELECT: &str = "SELECT t.id, t.status, v.version, v.name, v.description, v.services \
+const TEMPLATE_SELECT: &str = "SELECT t.id, t.status, v.version, v.name, v.description, v.services, \
+     t.public \
      FROM templates t JOIN template_versions v \
      ON v.template_id = t.id AND v.version = t.current_version";
 
@@ -143,6 +146,27 @@ impl Store {
     pub async fn retire_template(&self, id: &str, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         let done = sqlx::query("UPDATE templates SET status = 'retired' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        crate::audit::insert(&mut *tx, audit, crate::now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Offers a template on the public registration page, or stops offering it.
+    pub async fn set_template_public(
+        &self,
+        id: &str,
+        public: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE templates SET public = $1 WHERE id = $2")
+            .bind(i64::from(public))
             .bind(id)
             .execute(&mut *tx)
             .await?;

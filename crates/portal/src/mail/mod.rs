@@ -12,6 +12,12 @@ const SUCCESS_TEXT: &str = include_str!("../../templates/email/success.txt");
 const SUCCESS_HTML: &str = include_str!("../../templates/email/success.html");
 const FAILURE_TEXT: &str = include_str!("../../templates/email/failure.txt");
 const FAILURE_HTML: &str = include_str!("../../templates/email/failure.html");
+const VERIFY_TEXT: &str = include_str!("../../templates/email/verify.txt");
+const VERIFY_HTML: &str = include_str!("../../templates/email/verify.html");
+const CONFLICT_TEXT: &str = include_str!("../../templates/email/conflict.txt");
+const CONFLICT_HTML: &str = include_str!("../../templates/email/conflict.html");
+const REJECTED_TEXT: &str = include_str!("../../templates/email/rejected.txt");
+const REJECTED_HTML: &str = include_str!("../../templates/email/rejected.html");
 
 /// How many times a message is tried before it is marked failed (about 20 minutes of backoff).
 pub const MAIL_ATTEMPTS: i64 = 10;
@@ -198,48 +204,132 @@ pub enum Outcome<'a> {
     Failed { error: &'a str },
 }
 
-/// Renders a request's outcome email, ready for the outbox.
-pub fn outcome_mail(mailer: &Mailer, request: &RequestRow, outcome: Outcome<'_>) -> NewMail {
-    let sign_in = format!("{}/", mailer.base_url);
+/// Who a request's message is for.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub request_id: &'a str,
+    pub first_name: &'a str,
+    pub tenant_name: &'a str,
+    pub email: &'a str,
+}
+
+impl<'a> From<&'a RequestRow> for Recipient<'a> {
+    fn from(r: &'a RequestRow) -> Self {
+        Self {
+            request_id: &r.id,
+            first_name: &r.contact_first_name,
+            tenant_name: &r.tenant_name,
+            email: &r.contact_email,
+        }
+    }
+}
+
+/// A message to a request's contact, from a text and an HTML template filled with `values`
+/// and the values every message has.
+fn request_mail(
+    mailer: &Mailer,
+    to: Recipient<'_>,
+    kind: &str,
+    subject: String,
+    (text, html): (&str, &str),
+    extra: &[(&str, &str)],
+) -> NewMail {
     let support = mailer.from.email.to_string();
     let mut values = vec![
-        ("first_name", request.contact_first_name.as_str()),
-        ("tenant_name", request.tenant_name.as_str()),
-        ("reference", request.id.as_str()),
+        ("first_name", to.first_name),
+        ("tenant_name", to.tenant_name),
+        ("reference", to.request_id),
         ("support", support.as_str()),
-        ("sign_in_url", sign_in.as_str()),
     ];
-    let (kind, subject, text, html) = match outcome {
-        Outcome::Completed { login_id } => {
-            values.push(("login_id", login_id));
-            (
-                "provisioning_completed",
-                format!("Your tenant {} is ready", request.tenant_name),
-                SUCCESS_TEXT,
-                SUCCESS_HTML,
-            )
-        }
-        Outcome::Failed { error } => {
-            values.push(("error", error));
-            (
-                "provisioning_failed",
-                format!("We could not create your tenant {}", request.tenant_name),
-                FAILURE_TEXT,
-                FAILURE_HTML,
-            )
-        }
-    };
+    values.extend_from_slice(extra);
     NewMail {
         id: portal_store::new_id(),
-        request_id: Some(request.id.clone()),
+        request_id: Some(to.request_id.to_owned()),
         kind: kind.to_owned(),
         sender: mailer.from.to_string(),
-        recipient: request.contact_email.clone(),
+        recipient: to.email.to_owned(),
         subject,
         body_text: fill(text, &values, false),
         body_html: fill(html, &values, true),
         max_attempts: MAIL_ATTEMPTS,
     }
+}
+
+/// Renders a request's outcome email, ready for the outbox.
+pub fn outcome_mail(mailer: &Mailer, request: &RequestRow, outcome: Outcome<'_>) -> NewMail {
+    let sign_in = format!("{}/", mailer.base_url);
+    match outcome {
+        Outcome::Completed { login_id } => request_mail(
+            mailer,
+            request.into(),
+            "provisioning_completed",
+            format!("Your tenant {} is ready", request.tenant_name),
+            (SUCCESS_TEXT, SUCCESS_HTML),
+            &[("login_id", login_id), ("sign_in_url", &sign_in)],
+        ),
+        Outcome::Failed { error } => request_mail(
+            mailer,
+            request.into(),
+            "provisioning_failed",
+            format!("We could not create your tenant {}", request.tenant_name),
+            (FAILURE_TEXT, FAILURE_HTML),
+            &[("error", error), ("sign_in_url", &sign_in)],
+        ),
+    }
+}
+
+/// The message that asks a self-service prospect to confirm the contact address: the
+/// single-use confirmation link and the status page's link (tokens only here and in the
+/// message), valid until `expires` (shown as written).
+pub fn verification_mail(
+    mailer: &Mailer,
+    to: Recipient<'_>,
+    template: &str,
+    verify_token: &str,
+    status_token: &str,
+    expires: &str,
+) -> NewMail {
+    let verify_url = format!("{}/registrations/verify/{verify_token}", mailer.base_url);
+    let status_url = format!("{}/registrations/status/{status_token}", mailer.base_url);
+    request_mail(
+        mailer,
+        to,
+        "registration_verify",
+        format!("Confirm your email address for the tenant {}", to.tenant_name),
+        (VERIFY_TEXT, VERIFY_HTML),
+        &[
+            ("template", template),
+            ("verify_url", &verify_url),
+            ("status_url", &status_url),
+            ("expires", expires),
+        ],
+    )
+}
+
+/// The message that tells a prospect who confirmed the address that a name is taken; `what`
+/// is the name's label ("short name").
+pub fn conflict_mail(mailer: &Mailer, request: &RequestRow, what: &str) -> NewMail {
+    let register_url = format!("{}/join", mailer.base_url);
+    request_mail(
+        mailer,
+        request.into(),
+        "registration_conflict",
+        format!("We cannot create the tenant {}", request.tenant_name),
+        (CONFLICT_TEXT, CONFLICT_HTML),
+        &[("what", what), ("register_url", &register_url)],
+    )
+}
+
+/// The message that tells a prospect the request was not approved, and why.
+pub fn rejection_mail(mailer: &Mailer, request: &RequestRow, reason: &str) -> NewMail {
+    request_mail(
+        mailer,
+        request.into(),
+        "registration_rejected",
+        format!("Your request for the tenant {} was not approved", request.tenant_name),
+        (REJECTED_TEXT, REJECTED_HTML),
+        &[("reason", reason)],
+    )
 }
 
 #[cfg(test)]

@@ -8,8 +8,6 @@ use super::{Actor, ServiceError, Services};
 
 /// Sends one outbox message and records it. An `Err` means "try again later".
 #[tracing::instrument(skip_all, fields(mail.id = %id))]
-/// Sends one outbox message and records it. An `Err` means "try again later".
-#[tracing::instrument(skip_all, fields(mail.id = %id))]
 pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
     let row = match services.store.get_mail(id).await {
         Ok(row) => row,

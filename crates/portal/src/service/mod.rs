@@ -7,6 +7,7 @@ pub mod mail;
 pub mod parameters;
 pub mod policy;
 pub mod provision;
+pub mod registration;
 pub mod request;
 pub mod seed;
 pub mod template;

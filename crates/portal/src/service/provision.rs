@@ -108,6 +108,9 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
             release_names: false,
             detail: None,
             audit: None,
+            window_cap: None,
+            error: None,
+            mail: None,
         };
         match store.act_on_request(&change).await {
             Ok(_) => {}

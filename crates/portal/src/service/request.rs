@@ -271,6 +271,9 @@ async fn store_request(
             Some(id),
             Some(format!("{} from template {}", t.name.as_str(), template.id)),
         )),
+        names: portal_store::request::NameHold::Open,
+        links: Vec::new(),
+        mail: None,
     };
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
@@ -356,9 +359,12 @@ pub enum ActionError {
     Service(#[from] ServiceError),
 }
 
-/// A staff action on a request: `retry`, `cancel`, `run-now` or `reschedule` (to `at`, epoch
-/// milliseconds). The status decides whether it is allowed; the change and who made it are
-/// kept as an event.
+/// The most a rejection's reason may hold.
+pub const REASON_MAX_CHARS: usize = 1000;
+
+/// A staff action on a request: `retry`, `cancel`, `run-now`, `reschedule` (to `at`, epoch
+/// milliseconds), `approve` or `reject` (with `reason`, emailed to the contact). The status
+/// decides whether it is allowed; the change and who made it are kept as an event.
 #[tracing::instrument(skip_all, fields(request.id = %id, action = %action))]
 pub async fn act_on_request(
     services: &Services,
@@ -366,6 +372,7 @@ pub async fn act_on_request(
     id: &str,
     action: &str,
     at: Option<i64>,
+    reason: Option<&str>,
 ) -> Result<RequestDetail, ActionError> {
     if !actor.is_landlord() {
         return Err(ServiceError::NotFound.into());
@@ -389,58 +396,102 @@ pub async fn act_on_request(
         }
         Some(Ok(next)) => next,
     };
-    let now = portal_store::now_ms();
-    let run_at = match action {
-        "reschedule" => {
-            let at = at.ok_or_else(|| {
-                ActionError::BadInput("reschedule needs \"at\", an RFC 3339 time".into())
-            })?;
-            if at <= now {
-                return Err(ActionError::BadInput("\"at\" must be in the future".into()));
+    let reason = match action {
+        "reject" => {
+            let reason = reason.map(str::trim).unwrap_or_default();
+            if reason.is_empty() {
+                return Err(ActionError::BadInput(
+                    "reject needs \"reason\": it is emailed to the contact.".into(),
+                ));
             }
-            Some(at)
+            if reason.chars().count() > REASON_MAX_CHARS
+                || reason.chars().any(|c| c.is_control() && c != '\n' && c != '\r')
+            {
+                return Err(ActionError::BadInput(format!(
+                    "The reason must be printable text of at most {REASON_MAX_CHARS} characters."
+                )));
+            }
+            Some(reason.to_owned())
         }
-        "retry" | "run-now" => Some(now),
         _ => None,
     };
-    let job = super::provision::job_for(id, now, services.provision_attempts)?;
-    let from = [status.as_str()];
-    let audit = super::audit::entry(
-        Some(actor),
-        &format!("request_{}", action.replace('-', "_")),
-        None,
-        Some(id),
-        Some(format!("{} → {}", status.as_str(), next.as_str())),
-    );
-    let change = portal_store::provision::RequestChange {
-        request_id: id,
-        actor_id: Some(&actor.id),
-        action,
-        from: &from,
-        to: next.as_str(),
-        now,
-        scheduled_for: if action == "reschedule" { at } else { None },
-        run_job_at: run_at,
-        new_job: Some(&job),
-        reserve_names: action == "retry",
-        release_names: action == "cancel",
-        detail: None,
-        audit: Some(&audit),
-    };
-    match services.store.act_on_request(&change).await {
-        Ok(_) => {}
-        Err(StoreError::Conflict { what }) if action == "retry" && what.starts_with("tenant.") => {
-            return Err(ActionError::Taken { field: what });
+    // A capped window may fill between placing and storing: place again, a few times.
+    for _ in 0..5 {
+        let now = portal_store::now_ms();
+        let placement = if action == "approve" {
+            Some(super::policy::place(services, now).await?)
+        } else {
+            None
+        };
+        let next = placement.map_or(next, |p| p.status);
+        let run_at = match action {
+            "reschedule" => {
+                let at = at.ok_or_else(|| {
+                    ActionError::BadInput("reschedule needs \"at\", an RFC 3339 time".into())
+                })?;
+                if at <= now {
+                    return Err(ActionError::BadInput("\"at\" must be in the future".into()));
+                }
+                Some(at)
+            }
+            "retry" | "run-now" => Some(now),
+            "approve" => Some(placement.and_then(|p| p.scheduled_for).unwrap_or(now)),
+            _ => None,
+        };
+        let job = super::provision::job_for(id, now, services.provision_attempts)?;
+        let from = [status.as_str()];
+        let audit = super::audit::entry(
+            Some(actor),
+            &format!("request_{}", action.replace('-', "_")),
+            None,
+            Some(id),
+            Some(match &reason {
+                Some(reason) => format!("{} → {}: {reason}", status.as_str(), next.as_str()),
+                None => format!("{} → {}", status.as_str(), next.as_str()),
+            }),
+        );
+        let mail = reason
+            .as_deref()
+            .map(|reason| crate::mail::rejection_mail(&services.mailer, &current, reason));
+        let change = portal_store::provision::RequestChange {
+            request_id: id,
+            actor_id: Some(&actor.id),
+            action,
+            from: &from,
+            to: next.as_str(),
+            now,
+            scheduled_for: match action {
+                "reschedule" => at,
+                "approve" => placement.and_then(|p| p.scheduled_for),
+                _ => None,
+            },
+            run_job_at: run_at,
+            new_job: Some(&job),
+            reserve_names: action == "retry",
+            release_names: matches!(action, "cancel" | "reject"),
+            detail: reason.as_deref(),
+            audit: Some(&audit),
+            window_cap: placement.and_then(|p| p.window_cap),
+            error: reason.as_deref(),
+            mail: mail.as_ref(),
+        };
+        match services.store.act_on_request(&change).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict { what }) if what == "window_full" => continue,
+            Err(StoreError::Conflict { what }) if action == "retry" && what.starts_with("tenant.") => {
+                return Err(ActionError::Taken { field: what });
+            }
+            Err(StoreError::Conflict { what }) => {
+                return Err(ActionError::NotAllowed {
+                    status: what,
+                    action: action.to_owned(),
+                });
+            }
+            Err(e) => return Err(ServiceError::from(e).into()),
         }
-        Err(StoreError::Conflict { what }) => {
-            return Err(ActionError::NotAllowed {
-                status: what,
-                action: action.to_owned(),
-            });
-        }
-        Err(e) => return Err(ServiceError::from(e).into()),
+        services.jobs_ready.notify_one();
+        info!("action taken");
+        return Ok(get_request(services, actor, id).await?);
     }
-    services.jobs_ready.notify_one();
-    info!("action taken");
-    Ok(get_request(services, actor, id).await?)
+    Err(ServiceError::Unavailable.into())
 }

@@ -83,6 +83,17 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
                 }
                 Err(e) => warn!(error = %e, "could not rescue expired jobs"),
             }
+            // Counters of attempts untouched for two days hold nothing worth keeping.
+            let now = portal_store::now_ms();
+            match services
+                .store
+                .sweep_attempt_counters(now - COUNTER_KEEP_MS, now)
+                .await
+            {
+                Ok(0) => {}
+                Ok(swept) => info!(counters = swept, "swept old counters of attempts"),
+                Err(e) => warn!(error = %e, "could not sweep old counters of attempts"),
+            }
             last_rescue = Some(tokio::time::Instant::now());
         }
         let free = slots.available_permits();
@@ -247,6 +258,10 @@ async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
     .await
 }
 
+/// How long a counter of sign-in or registration attempts is kept after its last use: longer
+/// than any rule remembers.
+const COUNTER_KEEP_MS: i64 = 2 * 24 * 60 * 60_000;
+
 /// Runs a job by its kind. The error text is stored with the job, so it says nothing secret.
 async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
     match job.kind.as_str() {
@@ -260,6 +275,11 @@ async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
         portal_store::mail::SEND_MAIL_JOB => crate::service::mail::send(services, &job.payload)
             .await
             .map_err(|e| e.to_string()),
+        crate::service::registration::EXPIRE_JOB => {
+            crate::service::registration::expire(services, &job.payload)
+                .await
+                .map_err(|e| e.to_string())
+        }
         other => Err(format!("unknown job kind {other:?}")),
     }
 }

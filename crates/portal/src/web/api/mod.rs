@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod mail;
 pub mod parameters;
+pub mod public;
 pub mod requests;
 pub mod settings;
 pub mod templates;
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(mail::router())
         .merge(parameters::router())
+        .merge(public::router())
         .merge(requests::router())
         .merge(settings::router())
         .merge(templates::router())

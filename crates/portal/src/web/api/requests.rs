@@ -435,8 +435,9 @@ pub struct ActionBody {
     pub reason: Option<String>,
 }
 
-/// Act on a request: `retry` (failed), `cancel` (accepted or scheduled), `run-now` and
-/// `reschedule` (scheduled). Any other status answers 409 naming the status.
+/// Act on a request: `retry` (failed), `cancel` (not started), `run-now` and `reschedule`
+/// (scheduled), `approve` (pending approval) and `reject` (pending approval or verification,
+/// with a reason that is emailed to the contact). Any other status answers 409 naming it.
 #[utoipa::path(
     post, path = "/api/v1/subscription-requests/{id}/{action}", tag = "subscription requests",
     security(("bearer" = [])),
@@ -489,7 +490,16 @@ pub async fn act_on_request(
                 .as_millisecond(),
         ),
     };
-    match request::act_on_request(&state.services, &actor, &id, &action, at).await {
+    match request::act_on_request(
+        &state.services,
+        &actor,
+        &id,
+        &action,
+        at,
+        body.reason.as_deref(),
+    )
+    .await
+    {
         Ok(detail) => Ok(Json(view(detail))),
         Err(ActionError::UnknownAction) => Err(ApiError::NotFound),
         Err(ActionError::NotAllowed { status, action }) => Err(ApiError::Conflict {

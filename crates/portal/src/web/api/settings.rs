@@ -1,4 +1,5 @@
-//! `GET`/`PUT /api/v1/settings/provisioning`: when accepted requests are provisioned.
+//! `GET`/`PUT /api/v1/settings/provisioning` (when accepted requests are provisioned) and
+//! `/api/v1/settings/self-service` (how prospects' requests are let in).
 
 use axum::extract::State;
 use axum::routing::get;
@@ -7,15 +8,74 @@ use portal_domain::submission::FieldProblem;
 use portal_domain::{FieldError, FieldErrorCode};
 
 use crate::service::policy::{self, PolicyDoc};
+use crate::service::registration::{self, SelfServiceDoc};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ApiJson, Auth};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/api/v1/settings/provisioning",
-        get(get_provisioning_policy).put(put_provisioning_policy),
+    Router::new()
+        .route(
+            "/api/v1/settings/provisioning",
+            get(get_provisioning_policy).put(put_provisioning_policy),
+        )
+        .route(
+            "/api/v1/settings/self-service",
+            get(get_self_service_policy).put(put_self_service_policy),
+        )
+}
+
+fn invalid(problems: Vec<portal_domain::schedule::PolicyProblem>) -> ApiError {
+    ApiError::Invalid(
+        problems
+            .into_iter()
+            .map(|p| FieldProblem {
+                field: p.field,
+                error: FieldError::new(FieldErrorCode::Invalid, p.message),
+            })
+            .collect(),
     )
+}
+
+/// The self-service policy (landlord administrators).
+#[utoipa::path(
+    get, path = "/api/v1/settings/self-service", tag = "settings",
+    security(("bearer" = [])),
+    responses((status = 200, body = SelfServiceDoc), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn get_self_service_policy(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<SelfServiceDoc>, ApiError> {
+    if !actor.is_landlord() {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(Json(registration::get_policy(&state.services).await?))
+}
+
+/// Set the self-service policy: whether confirmed requests wait for approval, how long a
+/// confirmation link works, and the refused email domains.
+#[utoipa::path(
+    put, path = "/api/v1/settings/self-service", tag = "settings",
+    security(("bearer" = [])),
+    request_body = SelfServiceDoc,
+    responses(
+        (status = 200, body = SelfServiceDoc),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A field breaks its rule", body = ErrorBody),
+    )
+)]
+pub async fn put_self_service_policy(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(doc): ApiJson<SelfServiceDoc>,
+) -> Result<Json<SelfServiceDoc>, ApiError> {
+    registration::put_policy(&state.services, &actor, doc)
+        .await?
+        .map(Json)
+        .map_err(invalid)
 }
 
 /// The provisioning policy (landlord administrators).
@@ -52,16 +112,8 @@ pub async fn put_provisioning_policy(
     Auth(actor): Auth,
     ApiJson(doc): ApiJson<PolicyDoc>,
 ) -> Result<Json<PolicyDoc>, ApiError> {
-    match policy::put_policy(&state.services, &actor, doc).await? {
-        Ok(doc) => Ok(Json(doc)),
-        Err(problems) => Err(ApiError::Invalid(
-            problems
-                .into_iter()
-                .map(|p| FieldProblem {
-                    field: p.field,
-                    error: FieldError::new(FieldErrorCode::Invalid, p.message),
-                })
-                .collect(),
-        )),
-    }
+    policy::put_policy(&state.services, &actor, doc)
+        .await?
+        .map(Json)
+        .map_err(invalid)
 }

@@ -3,7 +3,7 @@
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
                 .put(new_template_version)
                 .delete(retire_template),
         )
+        .route("/api/v1/templates/{id}/public", put(set_public))
         .layer(DefaultBodyLimit::max(TEMPLATE_BODY_LIMIT))
 }
 
@@ -39,6 +40,8 @@ pub struct TemplateView {
     pub version: i64,
     /// `active` or `retired`.
     pub status: String,
+    /// Offered on the public registration page.
+    pub public: bool,
     pub services: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub objects: Option<Vec<ObjectView>>,
@@ -66,6 +69,7 @@ fn view(t: portal_store::template::TemplateRow) -> Result<TemplateView, ApiError
         description: t.description,
         version: t.version,
         status: t.status,
+        public: t.public == 1,
         objects: None,
     })
 }
@@ -232,4 +236,36 @@ pub async fn retire_template(
 ) -> Result<Json<TemplateView>, ApiError> {
     template::retire(&state.services, &actor, &id).await?;
     current(&state, &id).await
+}
+
+/// Whether a template is offered to prospects.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicBody {
+    pub public: bool,
+}
+
+/// Offer a template on the public registration page, or stop offering it (landlord
+/// administrators).
+#[utoipa::path(
+    put, path = "/api/v1/templates/{id}/public", tag = "templates",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Template id")),
+    request_body = PublicBody,
+    responses((status = 200, body = TemplateView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn set_public(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<PublicBody>,
+) -> Result<Json<TemplateView>, ApiError> {
+    let row = crate::service::registration::set_template_public(
+        &state.services,
+        &actor,
+        &id,
+        body.public,
+    )
+    .await?;
+    Ok(Json(view(row)?))
 }

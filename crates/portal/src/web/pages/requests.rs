@@ -31,11 +31,13 @@ pub fn router() -> Router<AppState> {
 const PAGE_SIZE: i64 = 50;
 
 /// The staff actions, in the order they are offered, with their button labels.
-const ACTIONS: [(&str, &str); 4] = [
+const ACTIONS: [(&str, &str); 6] = [
+    ("approve", "Approve"),
     ("run-now", "Run now"),
     ("reschedule", "Reschedule"),
     ("retry", "Retry"),
     ("cancel", "Cancel request"),
+    ("reject", "Reject"),
 ];
 
 /// A status as people read it.
@@ -389,6 +391,7 @@ struct ConfirmPage {
     label: &'static str,
     question: String,
     at: String,
+    reason: String,
     error: Option<String>,
 }
 
@@ -409,6 +412,14 @@ fn question(action: &str, r: &RequestRow) -> String {
         "run-now" => format!(
             "Provision {} now instead of in the off-peak window?",
             r.tenant_name
+        ),
+        "approve" => format!(
+            "Approve the request for {}? It is then provisioned as the provisioning policy says, and {} is emailed the outcome.",
+            r.tenant_name, r.contact_email
+        ),
+        "reject" => format!(
+            "Reject the request for {}? Its names are released, and the reason is emailed to {}.",
+            r.tenant_name, r.contact_email
         ),
         _ => format!("When should {} be provisioned?", r.tenant_name),
     }
@@ -444,6 +455,7 @@ async fn confirm_action(
             action,
             label,
             at,
+            reason: String::new(),
             error: None,
         },
     )
@@ -454,6 +466,8 @@ async fn confirm_action(
 struct ActionForm {
     /// For reschedule: `YYYY-MM-DDTHH:MM` in UTC (a `datetime-local` input).
     at: String,
+    /// For reject: why, for the contact.
+    reason: String,
 }
 
 async fn act_on_request(
@@ -485,9 +499,8 @@ async fn act_on_request(
                     &state,
                     &actor,
                     &id,
-                    action,
-                    label,
-                    &form.at,
+                    (action, label),
+                    &form,
                     "Enter the new time as a date and a time, in UTC.".into(),
                 )
                 .await;
@@ -496,10 +509,11 @@ async fn act_on_request(
     } else {
         None
     };
-    match request::act_on_request(&state.services, &actor, &id, action, at).await {
+    let reason = (action == "reject").then_some(form.reason.as_str());
+    match request::act_on_request(&state.services, &actor, &id, action, at, reason).await {
         Ok(_) => Redirect::to(&format!("/requests/{id}?done={action}")).into_response(),
         Err(ActionError::BadInput(text)) => {
-            confirm_again(&state, &actor, &id, action, label, &form.at, text).await
+            confirm_again(&state, &actor, &id, (action, label), &form, text).await
         }
         Err(ActionError::NotAllowed { status, .. }) => message(
             StatusCode::CONFLICT,
@@ -531,9 +545,8 @@ async fn confirm_again(
     state: &AppState,
     actor: &Actor,
     id: &str,
-    action: &'static str,
-    label: &'static str,
-    at: &str,
+    (action, label): (&'static str, &'static str),
+    form: &ActionForm,
     error: String,
 ) -> Response {
     let r = match request::get_request(&state.services, actor, id).await {
@@ -549,7 +562,12 @@ async fn confirm_again(
             tenant_name: r.tenant_name,
             action,
             label,
-            at: at.chars().take(40).collect(),
+            at: form.at.chars().take(40).collect(),
+            reason: form
+                .reason
+                .chars()
+                .take(request::REASON_MAX_CHARS + 1)
+                .collect(),
             error: Some(error),
         },
     )
