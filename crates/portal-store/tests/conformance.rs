@@ -117,6 +117,9 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         .map(String::from)
         .to_vec(),
         audit: None,
+        names: portal_store::request::NameHold::Open,
+        links: Vec::new(),
+        mail: None,
     }
 }
 
@@ -348,6 +351,9 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         release_names: false,
         detail: None,
         audit: None,
+        window_cap: None,
+        error: None,
+        mail: None,
     };
     assert_eq!(store.act_on_request(&start).await.unwrap(), "accepted");
     assert!(
@@ -472,6 +478,9 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
         release_names: false,
         detail: None,
         audit: None,
+        window_cap: None,
+        error: None,
+        mail: None,
     };
     store.act_on_request(&start).await.unwrap();
     store

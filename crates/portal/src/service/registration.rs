@@ -49,8 +49,8 @@ pub const EMAIL_GUARD: GuardRule = GuardRule {
     forget_after_ms: 24 * 60 * 60_000,
 };
 
-/// Uses of a prospect's links (confirmation and status pages) from one client address:
-/// sixty pass, then a minute's lock doubling up to an hour.
+/// Confirmations from one client address: sixty pass, then a minute's lock doubling up to an
+/// hour; ten minutes without one forget them.
 pub const LINK_GUARD: GuardRule = GuardRule {
     free_failures: 60,
     first_lock_ms: 60_000,
@@ -470,7 +470,6 @@ pub async fn open_link(
     token: &str,
     purpose: &str,
 ) -> Result<Result<(LinkRow, RequestRow, Vec<StepRow>), LinkRefusal>, PublicError> {
-    take_turn(services, "registration_link_client", LINK_GUARD).await?;
     if token.len() > 128 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Ok(Err(LinkRefusal::Unknown));
     }
@@ -524,6 +523,7 @@ pub async fn confirm(
     services: &Services,
     token: &str,
 ) -> Result<Result<RequestRow, LinkRefusal>, PublicError> {
+    take_turn(services, "registration_link_client", LINK_GUARD).await?;
     let (link, request, _) = match open_link(services, token, PURPOSE_VERIFY).await? {
         Ok(found) => found,
         Err(refusal) => return Ok(Err(refusal)),

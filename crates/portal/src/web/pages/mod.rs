@@ -3,6 +3,7 @@
 //! progress) and load nothing from elsewhere: the style sheet and script are in the binary.
 
 pub mod audit;
+pub mod join;
 pub mod mail;
 pub mod parameters;
 pub mod register;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/assets/portal.js", get(script))
         .merge(session::router())
         .merge(register::router())
+        .merge(join::router())
         .merge(requests::router())
         .merge(settings::router())
         .merge(templates::router())

@@ -43,10 +43,17 @@ pub struct RegistrationForm {
     phone: String,
     company: String,
     address: String,
+    /// The honeypot of the public form: people leave it empty.
+    website: String,
 }
 
 impl RegistrationForm {
-    fn to_submission(&self) -> RawSubmission {
+    /// Whether the honeypot was filled (by a program, since people do not see it).
+    pub fn honeypot_filled(&self) -> bool {
+        !self.website.trim().is_empty()
+    }
+
+    pub fn to_submission(&self) -> RawSubmission {
         let some = |v: &String| Some(v.clone());
         RawSubmission {
             template_id: some(&self.template_id),
@@ -193,10 +200,29 @@ pub struct Card {
     pub checked: bool,
 }
 
+/// Who fills the form: a landlord administrator, or a prospect on the public page.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    Staff(&'a Actor),
+    Public,
+}
+
+impl Audience<'_> {
+    fn actor(&self) -> Option<&Actor> {
+        match self {
+            Self::Staff(actor) => Some(actor),
+            Self::Public => None,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "pages/register.html")]
 struct RegisterPage {
     nav: Nav,
+    /// The public page (no sign-in): where the form goes, and what it says.
+    public: bool,
+    action: &'static str,
     form_key: String,
     policy_note: String,
     cards: Vec<Card>,
@@ -211,7 +237,7 @@ struct RegisterPage {
 }
 
 /// Where a problem of the domain's `field` goes on the form: (input id, label, tab).
-fn place_problem(field: &str) -> (&'static str, &'static str, usize) {
+pub fn place_problem(field: &str) -> (&'static str, &'static str, usize) {
     if field == "template_id" {
         return ("template_id", "Template", 0);
     }
@@ -231,7 +257,7 @@ fn place_problem(field: &str) -> (&'static str, &'static str, usize) {
         .map_or(("name", "Name", 1), |s| (s.0, s.1, tab))
 }
 
-fn messages(problems: &[FieldProblem]) -> Vec<FieldMessage> {
+pub fn messages(problems: &[FieldProblem]) -> Vec<FieldMessage> {
     problems
         .iter()
         .map(|p| {
@@ -328,22 +354,45 @@ async fn policy_note(state: &AppState) -> Result<String, ServiceError> {
     })
 }
 
+/// What a prospect is told will happen after Create Tenant.
+async fn public_note(state: &AppState) -> Result<String, ServiceError> {
+    let doc = crate::service::registration::get_policy(&state.services).await?;
+    let then = if doc.approval == "manual" {
+        "the provider reviews the request, and you are emailed when the tenant is ready"
+    } else {
+        "the tenant is created, and you are emailed when it is ready"
+    };
+    Ok(format!(
+        "After you click Create Tenant we email a link to the contact address. Open it within {} hours to confirm the address; then {then}.",
+        doc.verification_hours
+    ))
+}
+
 /// The page for `form` with `problems`; `problem` is a message for the whole form.
-async fn form_page(
+pub async fn form_page(
     state: &AppState,
-    actor: &Actor,
+    audience: Audience<'_>,
     status: StatusCode,
     form: &RegistrationForm,
     errors: Vec<FieldMessage>,
     problem: Option<String>,
 ) -> Response {
-    let note = match policy_note(state).await {
-        Ok(note) => note,
-        Err(e) => return failure(&e, Some(actor)),
+    let actor = audience.actor();
+    let note = match audience {
+        Audience::Staff(_) => policy_note(state).await,
+        Audience::Public => public_note(state).await,
     };
-    let templates = match template::list_templates(&state.services).await {
+    let note = match note {
+        Ok(note) => note,
+        Err(e) => return failure(&e, actor),
+    };
+    let templates = match audience {
+        Audience::Staff(_) => template::list_templates(&state.services).await,
+        Audience::Public => crate::service::registration::public_templates(&state.services).await,
+    };
+    let templates = match templates {
         Ok(t) => t,
-        Err(e) => return failure(&e, Some(actor)),
+        Err(e) => return failure(&e, actor),
     };
     let mut cards = Vec::with_capacity(templates.len());
     for t in templates {
@@ -354,7 +403,7 @@ async fn form_page(
             .await
         {
             Ok(o) => o,
-            Err(e) => return failure(&e.into(), Some(actor)),
+            Err(e) => return failure(&e.into(), actor),
         };
         let checked = t.id == form.template_id;
         cards.push(card(t, contents_by_kind(&objects), checked));
@@ -379,8 +428,11 @@ async fn form_page(
         selected: i == first_with_errors,
     })
     .collect();
+    let public = matches!(audience, Audience::Public);
     let page = RegisterPage {
-        nav: Nav::for_actor(actor, "/register"),
+        nav: actor.map_or_else(Nav::signed_out, |a| Nav::for_actor(a, "/register")),
+        public,
+        action: if public { "/join" } else { "/register" },
         // A fresh key per form: sending the same form twice makes one request.
         form_key: crate::token::new_token(),
         policy_note: note,
@@ -402,7 +454,7 @@ async fn form_page(
 async fn registration_form(State(state): State<AppState>, Landlord(actor): Landlord) -> Response {
     form_page(
         &state,
-        &actor,
+        Audience::Staff(&actor),
         StatusCode::OK,
         &RegistrationForm::default(),
         Vec::new(),
@@ -461,7 +513,7 @@ async fn create_tenant(
         ),
         Err(SubmitError::Service(e)) => return failure(&e, Some(&actor)),
     };
-    form_page(&state, &actor, status, &form, errors, problem).await
+    form_page(&state, Audience::Staff(&actor), status, &form, errors, problem).await
 }
 
 #[derive(Template)]

@@ -41,12 +41,12 @@ const ACTIONS: [(&str, &str); 6] = [
 ];
 
 /// A status as people read it.
-fn status_label(status: &str) -> String {
+pub(super) fn status_label(status: &str) -> String {
     status.replace('_', " ")
 }
 
 /// A step name as people read it.
-fn step_label(name: &str) -> String {
+pub(super) fn step_label(name: &str) -> String {
     use portal_domain::request as step;
     match name {
         step::STEP_RESERVE_NAMES => "Reserve the names",

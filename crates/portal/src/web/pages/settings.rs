@@ -13,11 +13,17 @@ use super::{Landlord, Nav, bad_form, failure, render, when};
 use portal_domain::schedule::PolicyProblem;
 
 use crate::service::policy::{self, OffPeakDoc, PolicyDoc};
+use crate::service::registration::{self, SelfServiceDoc};
 use crate::service::{Actor, ServiceError};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/settings", get(show_policy).post(save_policy))
+    Router::new()
+        .route("/settings", get(show_policy).post(save_policy))
+        .route(
+            "/settings/self-service",
+            get(show_self_service).post(save_self_service),
+        )
 }
 
 /// The form's fields; a page field's problem names it by its id.
@@ -222,4 +228,111 @@ fn invalid(
             next_start: String::new(),
         },
     )
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SelfServiceForm {
+    approval: String,
+    verification_hours: String,
+    /// One domain per line.
+    refused_email_domains: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/self_service.html")]
+struct SelfServicePage {
+    nav: Nav,
+    form: SelfServiceForm,
+    /// (input id, message)
+    errors: Vec<(&'static str, String)>,
+    saved: bool,
+}
+
+impl SelfServicePage {
+    fn error_for(&self, id: &str) -> Option<&str> {
+        self.errors
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+fn self_service_page(
+    actor: &Actor,
+    status: StatusCode,
+    form: SelfServiceForm,
+    errors: Vec<(&'static str, String)>,
+    saved: bool,
+) -> Response {
+    render(
+        status,
+        &SelfServicePage {
+            nav: Nav::for_actor(actor, "/settings"),
+            form,
+            errors,
+            saved,
+        },
+    )
+}
+
+async fn show_self_service(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    query: Result<Query<SavedQuery>, QueryRejection>,
+) -> Response {
+    let doc = match registration::get_policy(&state.services).await {
+        Ok(doc) => doc,
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let form = SelfServiceForm {
+        approval: doc.approval,
+        verification_hours: doc.verification_hours.to_string(),
+        refused_email_domains: doc.refused_email_domains.join("\n"),
+    };
+    let saved = query.is_ok_and(|Query(q)| q.saved == "1");
+    self_service_page(&actor, StatusCode::OK, form, Vec::new(), saved)
+}
+
+async fn save_self_service(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    form: Result<Form<SelfServiceForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form(Some(&actor));
+    };
+    let Ok(hours) = form.verification_hours.trim().parse::<i64>() else {
+        let message = "Hours a confirmation link works must be a whole number from 1 to 168.";
+        let errors = vec![("verification_hours", message.to_owned())];
+        return self_service_page(&actor, StatusCode::UNPROCESSABLE_ENTITY, form, errors, false);
+    };
+    let doc = SelfServiceDoc {
+        approval: form.approval.trim().to_owned(),
+        verification_hours: hours,
+        refused_email_domains: form
+            .refused_email_domains
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    match registration::put_policy(&state.services, &actor, doc).await {
+        Ok(Ok(_)) => Redirect::to("/settings/self-service?saved=1").into_response(),
+        Ok(Err(problems)) => {
+            let errors = problems
+                .into_iter()
+                .map(|p| {
+                    let message = p
+                        .message
+                        .replace("verification_hours", "Hours a confirmation link works")
+                        .replace("approval must", "Choose what happens once the address is confirmed: it must");
+                    (p.field, message)
+                })
+                .collect();
+            self_service_page(&actor, StatusCode::UNPROCESSABLE_ENTITY, form, errors, false)
+        }
+        Err(e) => failure(&e, Some(&actor)),
+    }
 }

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(FORM_LIMIT)),
         )
         .route("/templates/{id}/retire", get(confirm_retire).post(retire))
+        .route("/templates/{id}/public", axum::routing::post(set_public))
 }
 
 struct Listed {
@@ -370,6 +371,35 @@ async fn retire(
     }
     match template::retire(&state.services, &actor, &id).await {
         Ok(()) => Redirect::to(&format!("/templates/{id}")).into_response(),
+        Err(e) => failure(&e, Some(&actor)),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PublicForm {
+    /// `true` or `false`.
+    public: String,
+}
+
+async fn set_public(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path(id): Path<String>,
+    form: Result<Form<PublicForm>, FormRejection>,
+) -> Response {
+    if !plausible_id(&id) {
+        return not_found(Some(&actor));
+    }
+    let public = match form {
+        Ok(Form(f)) if f.public == "true" => true,
+        Ok(Form(f)) if f.public == "false" => false,
+        _ => return bad_form(Some(&actor)),
+    };
+    match crate::service::registration::set_template_public(&state.services, &actor, &id, public)
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/templates/{id}")).into_response(),
         Err(e) => failure(&e, Some(&actor)),
     }
 }

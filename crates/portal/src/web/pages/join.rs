@@ -1,0 +1,284 @@
+//! The public pages, without sign-in: a prospect's Tenant Registration (`/join`), the page a
+//! confirmation link opens, and the request's status page. What they answer never depends on
+//! whether a name is taken.
+
+use askama::Template;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Path, State};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Form, Router};
+use portal_domain::RequestStatus;
+use portal_store::registration::{LinkRefusal, PURPOSE_STATUS, PURPOSE_VERIFY};
+use portal_store::request::{RequestRow, StepRow};
+
+use super::register::{Audience, RegistrationForm, form_page, messages};
+use super::requests::{status_label, step_label};
+use super::{Nav, bad_form, failure, message, render, when};
+use crate::service::ServiceError;
+use crate::service::registration::{self, PublicError};
+use crate::web::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/join", get(join_form).post(join))
+        .route("/join/sent", get(sent))
+        .route(
+            "/registrations/verify/{token}",
+            get(confirm_page).post(confirm),
+        )
+        .route("/registrations/status/{token}", get(status_page))
+}
+
+async fn join_form(State(state): State<AppState>) -> Response {
+    form_page(
+        &state,
+        Audience::Public,
+        StatusCode::OK,
+        &RegistrationForm::default(),
+        Vec::new(),
+        None,
+    )
+    .await
+}
+
+/// The page for too many attempts, with `Retry-After`.
+fn throttled(retry_after_secs: u64) -> Response {
+    let minutes = retry_after_secs.div_ceil(60);
+    let mut page = message(
+        StatusCode::TOO_MANY_REQUESTS,
+        None,
+        "Too many attempts",
+        &format!(
+            "Too many registrations came from here or for this email address. Try again in {} minute{}.",
+            minutes,
+            if minutes == 1 { "" } else { "s" }
+        ),
+        None,
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+        page.headers_mut().insert(RETRY_AFTER, v);
+    }
+    page
+}
+
+async fn join(
+    State(state): State<AppState>,
+    form: Result<Form<RegistrationForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form(None);
+    };
+    match registration::submit(
+        &state.services,
+        form.to_submission(),
+        form.honeypot_filled(),
+    )
+    .await
+    {
+        Ok(_) => Redirect::to("/join/sent").into_response(),
+        Err(PublicError::Invalid(problems)) => {
+            form_page(
+                &state,
+                Audience::Public,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &form,
+                messages(&problems),
+                None,
+            )
+            .await
+        }
+        Err(PublicError::Throttled { retry_after_secs }) => throttled(retry_after_secs),
+        Err(PublicError::Service(ServiceError::Overloaded)) => {
+            form_page(
+                &state,
+                Audience::Public,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &form,
+                Vec::new(),
+                Some(
+                    "The portal is busy; nothing was stored. Click Create Tenant again in a moment."
+                        .to_owned(),
+                ),
+            )
+            .await
+        }
+        Err(PublicError::Service(e)) => failure(&e, None),
+    }
+}
+
+async fn sent() -> Response {
+    message(
+        StatusCode::OK,
+        None,
+        "Check your email",
+        "We sent a link to the contact address. Open it to confirm the address: until then nothing is created. The email also has a link to follow the request.",
+        None,
+    )
+}
+
+/// The page of a link that does not work, saying why.
+fn refused(refusal: LinkRefusal) -> Response {
+    match refusal {
+        LinkRefusal::Unknown => message(
+            StatusCode::NOT_FOUND,
+            None,
+            "This link does not work",
+            "Check that the whole link was copied from the email.",
+            Some(("/join", "Register a tenant")),
+        ),
+        LinkRefusal::Used => message(
+            StatusCode::GONE,
+            None,
+            "This link was already used",
+            "The address is already confirmed. Follow the request with the other link in the same email.",
+            None,
+        ),
+        LinkRefusal::Expired => message(
+            StatusCode::GONE,
+            None,
+            "This link has expired",
+            "The address was not confirmed in time, so the request was dropped and nothing was created. You are welcome to register again.",
+            Some(("/join", "Register again")),
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_email.html")]
+struct ConfirmEmailPage {
+    nav: Nav,
+    token: String,
+    email: String,
+    tenant_name: String,
+    template: String,
+    expires: String,
+}
+
+async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    // Opening the link changes nothing (mail scanners open links too): the button confirms.
+    match registration::open_link(&state.services, &token, PURPOSE_VERIFY).await {
+        Ok(Ok((link, r, _))) => render(
+            StatusCode::OK,
+            &ConfirmEmailPage {
+                nav: Nav::signed_out(),
+                token,
+                email: r.contact_email,
+                tenant_name: r.tenant_name,
+                template: r.template_id,
+                expires: when(link.expires_at),
+            },
+        ),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(e) => public_failure(e),
+    }
+}
+
+fn public_failure(e: PublicError) -> Response {
+    match e {
+        PublicError::Throttled { retry_after_secs } => throttled(retry_after_secs),
+        PublicError::Invalid(_) => bad_form(None),
+        PublicError::Service(e) => failure(&e, None),
+    }
+}
+
+async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match registration::confirm(&state.services, &token).await {
+        Ok(Ok(r)) => {
+            let steps = match state.services.store.request_steps(&r.id).await {
+                Ok(steps) => steps,
+                Err(e) => return failure(&e.into(), None),
+            };
+            render(
+                StatusCode::OK,
+                &status_view(r, steps, Some("Thank you: your address is confirmed.")),
+            )
+        }
+        Ok(Err(refusal)) => refused(refusal),
+        Err(e) => public_failure(e),
+    }
+}
+
+async fn status_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match registration::open_link(&state.services, &token, PURPOSE_STATUS).await {
+        Ok(Ok((_, r, steps))) => render(StatusCode::OK, &status_view(r, steps, None)),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(e) => public_failure(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/registration_status.html")]
+struct StatusPage {
+    nav: Nav,
+    notice: Option<&'static str>,
+    live: Option<&'static str>,
+    status: String,
+    explanation: String,
+    error_label: &'static str,
+    /// (label, status) of each provisioning step, once it may run.
+    steps: Vec<(String, String)>,
+    template: String,
+    submitted: String,
+    r: RequestRow,
+}
+
+fn status_view(r: RequestRow, steps: Vec<StepRow>, notice: Option<&'static str>) -> StatusPage {
+    let status: Option<RequestStatus> = r.status.parse().ok();
+    use RequestStatus as S;
+    let explanation = match status {
+        Some(S::PendingVerification) => format!(
+            "Confirm your email address with the link we sent to {}. Until then nothing is created.",
+            r.contact_email
+        ),
+        Some(S::PendingApproval) => "Your address is confirmed. The provider now reviews the request; you are emailed when it is decided.".to_owned(),
+        Some(S::Accepted) => "Provisioning starts in a moment.".to_owned(),
+        Some(S::Scheduled) => format!(
+            "Provisioning is scheduled for the provider's off-peak window: it starts at {}.",
+            r.scheduled_for.map(when).unwrap_or_default()
+        ),
+        Some(S::Provisioning) => "Your tenant is being created.".to_owned(),
+        Some(S::Completed) => format!(
+            "Your tenant is ready. Sign in with the login ID {}@{} and the password you chose.",
+            r.admin_personnel_id, r.upn_suffix
+        ),
+        Some(S::Failed) => "We could not create the tenant. Nothing of it was kept; the provider's staff can try again once the cause is fixed.".to_owned(),
+        Some(S::Cancelled) => "The request was cancelled and nothing was created.".to_owned(),
+        Some(S::Rejected) => "The request was not approved and nothing was created.".to_owned(),
+        None => String::new(),
+    };
+    let live = match status {
+        Some(S::Accepted | S::Provisioning) => Some("fast"),
+        Some(S::PendingVerification | S::PendingApproval | S::Scheduled) => Some("slow"),
+        _ => None,
+    };
+    let show_steps = matches!(
+        status,
+        Some(S::Accepted | S::Scheduled | S::Provisioning | S::Completed | S::Failed)
+    );
+    StatusPage {
+        nav: Nav::signed_out(),
+        notice,
+        live,
+        status: status_label(&r.status),
+        explanation,
+        error_label: match status {
+            Some(S::Rejected) if r.error.as_deref() != Some(portal_store::registration::NAME_TAKEN_ERROR) => "Reason",
+            Some(S::Failed) => "What went wrong",
+            _ => "Why",
+        },
+        steps: if show_steps {
+            steps
+                .into_iter()
+                .map(|s| (step_label(&s.name), s.status))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        template: format!("{} (version {})", r.template_id, r.template_version),
+        submitted: when(r.submitted_at),
+        r,
+    }
+}
