@@ -88,12 +88,14 @@ impl Store {
 
     /// Forgets counters untouched since `before` that hold no lock; returns how many.
     pub async fn sweep_attempt_counters(&self, before: i64, now: i64) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM sign_in_failures WHERE last_at < $1 AND locked_until <= $2")
-            .bind(before)
-            .bind(now)
-            .execute(&self.pool)
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM sign_in_failures WHERE last_at < $1 AND locked_until <= $2")
+                .bind(before)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// After a successful sign-in: the account's count is forgotten and the attempt taken

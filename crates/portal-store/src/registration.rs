@@ -196,12 +196,14 @@ impl Store {
         if let Some(cap) = admission.window_cap {
             self.check_window(&mut tx, cap).await?;
         }
-        sqlx::query("UPDATE subscription_requests SET status = $1, scheduled_for = $2 WHERE id = $3")
-            .bind(admission.status)
-            .bind(admission.scheduled_for)
-            .bind(&request.id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE subscription_requests SET status = $1, scheduled_for = $2 WHERE id = $3",
+        )
+        .bind(admission.status)
+        .bind(admission.scheduled_for)
+        .bind(&request.id)
+        .execute(&mut *tx)
+        .await?;
         if let Some(job) = admission.job {
             enqueue_in(&mut tx, job, now).await?;
         }
@@ -224,7 +226,11 @@ impl Store {
 
     /// Ends a self-service request whose contact address was not confirmed in time: it is
     /// cancelled and its names are free. False when it had moved on meanwhile.
-    pub async fn expire_registration(&self, request_id: &str, now: i64) -> Result<bool, StoreError> {
+    pub async fn expire_registration(
+        &self,
+        request_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
         let request = match self.lock_request(&mut tx, request_id).await {
             Ok(r) => r,

@@ -92,3 +92,21 @@ pub fn with_database(server: &str, name: &str) -> String {
     }
     url
 }
+
+/// Moves a self-service request's clock `by_ms` into the past: its links, its held names and
+/// its queued expiry job, as if that much time had gone by (tests of expiry).
+pub async fn age_registration(store: &crate::Store, request_id: &str, by_ms: i64) {
+    for sql in [
+        "UPDATE registration_links SET expires_at = expires_at - $1 WHERE request_id = $2",
+        "UPDATE reserved_names SET held_until = held_until - $1 \
+         WHERE request_id = $2 AND held_until IS NOT NULL",
+        "UPDATE jobs SET run_at = run_at - $1 WHERE subject = $2 AND status = 'queued'",
+    ] {
+        sqlx::query(sql)
+            .bind(by_ms)
+            .bind(request_id)
+            .execute(&store.pool)
+            .await
+            .expect("age a registration");
+    }
+}

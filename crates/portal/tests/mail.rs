@@ -6,81 +6,13 @@
 mod common;
 
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::smtp::{Received, smtp_mailer, smtp_server};
 use common::{Db, TENANT_PASSWORD, TestApp, eventually, spawn_app_with, submission};
-use mailin_embedded::{Handler, Server, response};
 use portal::mail::Mailer;
 use serde_json::{Value, json};
-
-/// One message as the SMTP server received it.
-#[derive(Debug, Clone)]
-struct Received {
-    to: Vec<String>,
-    data: String,
-}
-
-#[derive(Clone)]
-struct Sink {
-    inbox: Arc<Mutex<Vec<Received>>>,
-    to: Vec<String>,
-    data: Vec<u8>,
-}
-
-impl Handler for Sink {
-    fn data_start(
-        &mut self,
-        _domain: &str,
-        _from: &str,
-        _is8bit: bool,
-        to: &[String],
-    ) -> mailin_embedded::Response {
-        self.to = to.to_vec();
-        self.data.clear();
-        response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.data.extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        let data = String::from_utf8_lossy(&self.data).into_owned();
-        self.inbox.lock().unwrap().push(Received {
-            to: self.to.clone(),
-            data,
-        });
-        response::OK
-    }
-}
-
-/// Starts an SMTP server on `listener`; returns its inbox.
-fn smtp_server(listener: TcpListener) -> Arc<Mutex<Vec<Received>>> {
-    let inbox = Arc::new(Mutex::new(Vec::new()));
-    let sink = Sink {
-        inbox: inbox.clone(),
-        to: Vec::new(),
-        data: Vec::new(),
-    };
-    std::thread::spawn(move || {
-        let mut server = Server::new(sink);
-        server.with_name("test.example").with_tcp_listener(listener);
-        let _ = server.serve();
-    });
-    inbox
-}
-
-fn smtp_mailer(port: u16) -> Mailer {
-    Mailer::new(
-        Some(&format!("smtp://127.0.0.1:{port}")),
-        std::env::temp_dir(),
-        "Provisioning Portal <portal@provider.example>",
-        "https://portal.provider.example".into(),
-    )
-    .unwrap()
-}
 
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {

@@ -295,7 +295,10 @@ pub fn verification_mail(
         mailer,
         to,
         "registration_verify",
-        format!("Confirm your email address for the tenant {}", to.tenant_name),
+        format!(
+            "Confirm your email address for the tenant {}",
+            to.tenant_name
+        ),
         (VERIFY_TEXT, VERIFY_HTML),
         &[
             ("template", template),
@@ -326,7 +329,10 @@ pub fn rejection_mail(mailer: &Mailer, request: &RequestRow, reason: &str) -> Ne
         mailer,
         request.into(),
         "registration_rejected",
-        format!("Your request for the tenant {} was not approved", request.tenant_name),
+        format!(
+            "Your request for the tenant {} was not approved",
+            request.tenant_name
+        ),
         (REJECTED_TEXT, REJECTED_HTML),
         &[("reason", reason)],
     )

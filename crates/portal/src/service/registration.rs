@@ -470,7 +470,11 @@ pub async fn open_link(
     token: &str,
     purpose: &str,
 ) -> Result<Result<(LinkRow, RequestRow, Vec<StepRow>), LinkRefusal>, PublicError> {
-    if token.len() > 128 || !token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if token.len() > 128
+        || !token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Ok(Err(LinkRefusal::Unknown));
     }
     let Some(link) = services
@@ -530,13 +534,17 @@ pub async fn confirm(
     };
     tracing::Span::current().record("request.id", link.request_id.as_str());
     let policy = get_policy(services).await?;
-    let conflict = |field: &str| crate::mail::conflict_mail(&services.mailer, &request, name_label(field));
+    let conflict =
+        |field: &str| crate::mail::conflict_mail(&services.mailer, &request, name_label(field));
     let audit = super::audit::entry(
         None,
         "registration_confirmed",
         None,
         Some(&request.id),
-        Some(format!("contact address confirmed for {}", request.tenant_name)),
+        Some(format!(
+            "contact address confirmed for {}",
+            request.tenant_name
+        )),
     );
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
@@ -641,6 +649,9 @@ mod tests {
         .check()
         .unwrap_err();
         let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
-        assert_eq!(fields, ["approval", "verification_hours", "refused_email_domains"]);
+        assert_eq!(
+            fields,
+            ["approval", "verification_hours", "refused_email_domains"]
+        );
     }
 }

@@ -405,7 +405,9 @@ pub async fn act_on_request(
                 ));
             }
             if reason.chars().count() > REASON_MAX_CHARS
-                || reason.chars().any(|c| c.is_control() && c != '\n' && c != '\r')
+                || reason
+                    .chars()
+                    .any(|c| c.is_control() && c != '\n' && c != '\r')
             {
                 return Err(ActionError::BadInput(format!(
                     "The reason must be printable text of at most {REASON_MAX_CHARS} characters."
@@ -478,7 +480,9 @@ pub async fn act_on_request(
         match services.store.act_on_request(&change).await {
             Ok(_) => {}
             Err(StoreError::Conflict { what }) if what == "window_full" => continue,
-            Err(StoreError::Conflict { what }) if action == "retry" && what.starts_with("tenant.") => {
+            Err(StoreError::Conflict { what })
+                if action == "retry" && what.starts_with("tenant.") =>
+            {
                 return Err(ActionError::Taken { field: what });
             }
             Err(StoreError::Conflict { what }) => {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unused_macros)]
 
+pub mod smtp;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

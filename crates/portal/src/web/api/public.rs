@@ -107,7 +107,10 @@ pub async fn register(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RegistrationBody>,
 ) -> Result<(StatusCode, Json<RegistrationReceipt>), ApiError> {
-    let honeypot = body.website.as_deref().is_some_and(|w| !w.trim().is_empty());
+    let honeypot = body
+        .website
+        .as_deref()
+        .is_some_and(|w| !w.trim().is_empty());
     let submission = SubmissionBody {
         template_id: body.template_id,
         tenant: body.tenant,

@@ -91,20 +91,18 @@ async fn join(
             .await
         }
         Err(PublicError::Throttled { retry_after_secs }) => throttled(retry_after_secs),
-        Err(PublicError::Service(ServiceError::Overloaded)) => {
-            form_page(
-                &state,
-                Audience::Public,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &form,
-                Vec::new(),
-                Some(
-                    "The portal is busy; nothing was stored. Click Create Tenant again in a moment."
-                        .to_owned(),
-                ),
-            )
-            .await
-        }
+        Err(PublicError::Service(ServiceError::Overloaded)) => form_page(
+            &state,
+            Audience::Public,
+            StatusCode::SERVICE_UNAVAILABLE,
+            &form,
+            Vec::new(),
+            Some(
+                "The portal is busy; nothing was stored. Click Create Tenant again in a moment."
+                    .to_owned(),
+            ),
+        )
+        .await,
         Err(PublicError::Service(e)) => failure(&e, None),
     }
 }
@@ -265,7 +263,11 @@ fn status_view(r: RequestRow, steps: Vec<StepRow>, notice: Option<&'static str>)
         status: status_label(&r.status),
         explanation,
         error_label: match status {
-            Some(S::Rejected) if r.error.as_deref() != Some(portal_store::registration::NAME_TAKEN_ERROR) => "Reason",
+            Some(S::Rejected)
+                if r.error.as_deref() != Some(portal_store::registration::NAME_TAKEN_ERROR) =>
+            {
+                "Reason"
+            }
             Some(S::Failed) => "What went wrong",
             _ => "Why",
         },

@@ -513,7 +513,15 @@ async fn create_tenant(
         ),
         Err(SubmitError::Service(e)) => return failure(&e, Some(&actor)),
     };
-    form_page(&state, Audience::Staff(&actor), status, &form, errors, problem).await
+    form_page(
+        &state,
+        Audience::Staff(&actor),
+        status,
+        &form,
+        errors,
+        problem,
+    )
+    .await
 }
 
 #[derive(Template)]

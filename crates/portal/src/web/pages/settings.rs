@@ -305,7 +305,13 @@ async fn save_self_service(
     let Ok(hours) = form.verification_hours.trim().parse::<i64>() else {
         let message = "Hours a confirmation link works must be a whole number from 1 to 168.";
         let errors = vec![("verification_hours", message.to_owned())];
-        return self_service_page(&actor, StatusCode::UNPROCESSABLE_ENTITY, form, errors, false);
+        return self_service_page(
+            &actor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form,
+            errors,
+            false,
+        );
     };
     let doc = SelfServiceDoc {
         approval: form.approval.trim().to_owned(),
@@ -327,11 +333,20 @@ async fn save_self_service(
                     let message = p
                         .message
                         .replace("verification_hours", "Hours a confirmation link works")
-                        .replace("approval must", "Choose what happens once the address is confirmed: it must");
+                        .replace(
+                            "approval must",
+                            "Choose what happens once the address is confirmed: it must",
+                        );
                     (p.field, message)
                 })
                 .collect();
-            self_service_page(&actor, StatusCode::UNPROCESSABLE_ENTITY, form, errors, false)
+            self_service_page(
+                &actor,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+                errors,
+                false,
+            )
         }
         Err(e) => failure(&e, Some(&actor)),
     }
