@@ -8,7 +8,7 @@ use crate::audit::AuditEntry;
 use crate::job::{NewJob, enqueue_in};
 use crate::mail::NewMail;
 use crate::provision::{NewEvent, record_event};
-use crate::request::{Names, reserve_names};
+use crate::request::{Names, RequestRow, reserve_names};
 use crate::{Store, StoreError};
 
 /// A link that confirms the contact address, once.
@@ -41,6 +41,21 @@ pub enum LinkRefusal {
     Used,
     /// The link is past its time, or its request expired meanwhile.
     Expired,
+    /// The request was closed by the provider's staff before its address was confirmed.
+    Closed,
+}
+
+/// Why a verification link of `request` does not work at `now`, if it does not.
+pub fn verify_refusal(link: &LinkRow, request: &RequestRow, now: i64) -> Option<LinkRefusal> {
+    if link.used_at.is_some() {
+        Some(LinkRefusal::Used)
+    } else if link.expires_at <= now || request.error.as_deref() == Some(EXPIRED_ERROR) {
+        Some(LinkRefusal::Expired)
+    } else if request.status != "pending_verification" {
+        Some(LinkRefusal::Closed)
+    } else {
+        None
+    }
 }
 
 /// Where a request goes once its contact address is confirmed.
@@ -129,12 +144,9 @@ impl Store {
             Some(link) if link.purpose == PURPOSE_VERIFY => link,
             _ => return Ok(Err(LinkRefusal::Unknown)),
         };
-        if link.used_at.is_some() {
-            return Ok(Err(LinkRefusal::Used));
-        }
         let request = self.lock_request(&mut tx, &link.request_id).await?;
-        if link.expires_at <= now || request.status != "pending_verification" {
-            return Ok(Err(LinkRefusal::Expired));
+        if let Some(refusal) = verify_refusal(&link, &request, now) {
+            return Ok(Err(refusal));
         }
         sqlx::query("UPDATE registration_links SET used_at = $1 WHERE token_hash = $2")
             .bind(now)

@@ -315,6 +315,27 @@ async fn a_rejected_request_frees_its_names_and_its_reason_is_emailed(db: Db) {
     // Its names are free again.
     let r = app.submit(&submission("Seaside")).await;
     assert_eq!(r.status(), 202);
+
+    // Staff may turn down a request before its address is confirmed; its link then says so.
+    let spam = registered(
+        &app,
+        [127, 0, 0, 1],
+        &prospect("Spammy", "s@spammy.example"),
+    )
+    .await;
+    let (spam_verify, _) = links_for(&app, &inbox, "s@spammy.example").await;
+    let r = act(
+        &app,
+        &spam,
+        "reject",
+        json!({"reason": "Not a real company."}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (code, text) = post_page(&app, &spam_verify).await;
+    assert_eq!(code, 410);
+    assert!(text.contains("This request is closed"), "{text}");
+    assert_eq!(app.submit(&submission("Spammy")).await.status(), 202);
     app.finish().await;
 }
 

@@ -493,11 +493,8 @@ pub async fn open_link(
         .map_err(ServiceError::from)?;
     let now = portal_store::now_ms();
     if purpose == PURPOSE_VERIFY {
-        if link.used_at.is_some() {
-            return Ok(Err(LinkRefusal::Used));
-        }
-        if link.expires_at <= now || request.status != "pending_verification" {
-            return Ok(Err(LinkRefusal::Expired));
+        if let Some(refusal) = portal_store::registration::verify_refusal(&link, &request, now) {
+            return Ok(Err(refusal));
         }
     } else if link.expires_at <= now {
         return Ok(Err(LinkRefusal::Expired));

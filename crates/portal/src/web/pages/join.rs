@@ -141,6 +141,13 @@ fn refused(refusal: LinkRefusal) -> Response {
             "The address was not confirmed in time, so the request was dropped and nothing was created. You are welcome to register again.",
             Some(("/join", "Register again")),
         ),
+        LinkRefusal::Closed => message(
+            StatusCode::GONE,
+            None,
+            "This request is closed",
+            "The provider closed the request before the address was confirmed; nothing was created. The status link in the same email says more.",
+            None,
+        ),
     }
 }
 

@@ -149,6 +149,8 @@ struct HomePage {
     nav: Nav,
     open_requests: i64,
     failed_requests: i64,
+    /// Self-service requests waiting for a landlord administrator's decision.
+    awaiting_approval: i64,
     tenant: Option<TenantRow>,
     /// The published Callback Folder email address; empty while not set.
     callback_folder_email: String,
@@ -159,6 +161,7 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
         nav: Nav::for_actor(&actor, "/"),
         open_requests: 0,
         failed_requests: 0,
+        awaiting_approval: 0,
         tenant: None,
         callback_folder_email: String::new(),
     };
@@ -168,6 +171,7 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
                 for (status, n) in counts {
                     match status.as_str() {
                         "failed" => page.failed_requests += n,
+                        "pending_approval" => page.awaiting_approval += n,
                         "accepted" | "scheduled" | "provisioning" => page.open_requests += n,
                         _ => {}
                     }
