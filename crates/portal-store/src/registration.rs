@@ -71,6 +71,8 @@ pub struct Admission<'a> {
     /// The message sent instead when one of its names is taken by now, for the field taken.
     pub conflict_mail: &'a (dyn Fn(&str) -> NewMail + Send + Sync),
     pub audit: &'a AuditEntry,
+    /// A fresh status-page link, stored with the confirmation.
+    pub status_link: &'a NewLink,
 }
 
 /// What confirming did.
@@ -153,6 +155,7 @@ impl Store {
             .bind(token_hash)
             .execute(&mut *tx)
             .await?;
+        insert_link(&mut tx, &request.id, admission.status_link).await?;
         // The expiry job has nothing left to do.
         sqlx::query("DELETE FROM jobs WHERE subject = $1 AND status = 'queued'")
             .bind(&request.id)

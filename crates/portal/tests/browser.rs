@@ -702,3 +702,137 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     screenshot(c, "audit-log").await;
     browser.close().await;
 }
+
+/// The path of the first link under `path` in the newest spooled email whose text holds
+/// `subject` (quoted-printable soft breaks undone).
+fn link_in_spool(data: &std::path::Path, subject: &str, path: &str) -> String {
+    let mut mails: Vec<_> = std::fs::read_dir(data.join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .map(|t| {
+            t.replace("=\r\n", "")
+                .replace("=\n", "")
+                .replace("=3D", "=")
+        })
+        .filter(|t| t.contains(subject))
+        .collect();
+    let text = mails
+        .pop()
+        .unwrap_or_else(|| panic!("no email with {subject:?}"));
+    let at = text.find(path).unwrap();
+    let token: String = text[at + path.len()..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    format!("{path}{token}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prospect_registers_on_the_public_page_confirms_the_address_and_is_approved() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    // The landlord offers a template to prospects.
+    sign_in(c, &base).await;
+    c.goto(&format!("{base}/templates/voice-essentials"))
+        .await
+        .unwrap();
+    click(c, "#toggle-public").await;
+    wait_for_text(c, "#public-state", "Offered to prospects").await;
+    check_accessibility(c, "template offered publicly").await;
+    c.goto(&format!("{base}/settings/self-service"))
+        .await
+        .unwrap();
+    check_accessibility(c, "self-service policy").await;
+    sign_out(c).await;
+
+    // A prospect, not signed in, comes in from the sign-in page.
+    click(c, "a[href='/join']").await;
+    wait_for(c, Locator::Css("form[action='/join']")).await;
+    check_accessibility(c, "public registration").await;
+    assert!(
+        c.find(Locator::Css("input[value='omnichannel-smart-queues']"))
+            .await
+            .is_err(),
+        "only templates on offer"
+    );
+    click(c, "input[value='voice-essentials']").await;
+    click(c, "[data-next-tab=tenant]").await;
+    type_into(c, "name", "OpenDoorTravel").await;
+    type_into(c, "short_name", "odt").await;
+    type_into(c, "upn_suffix", "opendoortravel.example.com").await;
+    type_into(c, "admin_user_name", "odAdmin").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    type_into(c, "confirm_password", TENANT_PASSWORD).await;
+    type_into(c, "ani", "+44 20 7946 0000").await;
+    click(c, "[data-next-tab=contact]").await;
+    type_into(c, "first_name", "Ola").await;
+    type_into(c, "last_name", "Door").await;
+    type_into(c, "email", "ola@opendoor.example").await;
+    screenshot(c, "public-registration").await;
+    click(c, "#create-tenant").await;
+    wait_for_text(c, "main h1", "Check your email").await;
+    check_accessibility(c, "registration sent").await;
+
+    let data = dir.path().join("data");
+    let mut verify = None;
+    for _ in 0..100 {
+        if std::fs::read_dir(data.join("mail")).is_ok_and(|mut d| d.next().is_some()) {
+            verify = Some(link_in_spool(
+                &data,
+                "Confirm your email address",
+                "/registrations/verify/",
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let verify = verify.expect("the confirmation email was spooled");
+    let status = link_in_spool(
+        &data,
+        "Confirm your email address",
+        "/registrations/status/",
+    );
+    c.goto(&format!("{base}{verify}")).await.unwrap();
+    check_accessibility(c, "confirm the address").await;
+    click(c, "#confirm-email").await;
+    wait_for_text(c, "#progress [data-status]", "pending approval").await;
+    check_accessibility(c, "request status").await;
+    screenshot(c, "registration-status").await;
+
+    // The landlord approves it from the home page's list of waiting requests.
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    wait_for(c, Locator::Id("awaiting-approval"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "#requests tbody", "OpenDoorTravel").await;
+    click(c, "#requests tbody a").await;
+    wait_for(c, Locator::Css("a.button[href$='/approve']"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(c, "main h1", "Approve").await;
+    check_accessibility(c, "confirm approval").await;
+    click(c, "main button[type=submit]").await;
+    wait_for(c, Locator::Id("progress")).await;
+    assert_eq!(wait_until_settled(c).await, "completed");
+
+    // The prospect's status page follows it to the end.
+    c.goto(&format!("{base}{status}")).await.unwrap();
+    wait_for_text(c, "#progress [data-status]", "completed").await;
+    assert!(
+        c.find(Locator::Css("a.button[href='/sign-in']"))
+            .await
+            .is_ok()
+    );
+    browser.close().await;
+}

@@ -134,6 +134,7 @@ async fn page(app: &TestApp, path: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
+/// Posts the form of a page (no fields) and follows a redirect, as a browser does.
 async fn post_page(app: &TestApp, path: &str) -> (u16, String) {
     let r = from([127, 0, 0, 1])
         .post(app.url(path))
@@ -141,6 +142,10 @@ async fn post_page(app: &TestApp, path: &str) -> (u16, String) {
         .send()
         .await
         .unwrap();
+    if r.status() == 303 {
+        let to = r.headers()["location"].to_str().unwrap().to_owned();
+        return page(app, &to).await;
+    }
     (r.status().as_u16(), r.text().await.unwrap())
 }
 

@@ -518,12 +518,13 @@ pub fn name_label(field: &str) -> &'static str {
 
 /// Confirms the contact address with the token of a verification link. The request then
 /// waits for approval or is placed by the provisioning policy; a name taken meanwhile
-/// rejects it, and the contact is told by email. Returns the request as it now is.
+/// rejects it, and the contact is told by email. Returns the request as it now is and the
+/// token of a fresh link to its status page.
 #[tracing::instrument(skip_all, fields(request.id))]
 pub async fn confirm(
     services: &Services,
     token: &str,
-) -> Result<Result<RequestRow, LinkRefusal>, PublicError> {
+) -> Result<Result<(RequestRow, String), LinkRefusal>, PublicError> {
     take_turn(services, "registration_link_client", LINK_GUARD).await?;
     let (link, request, _) = match open_link(services, token, PURPOSE_VERIFY).await? {
         Ok(found) => found,
@@ -543,6 +544,12 @@ pub async fn confirm(
             request.tenant_name
         )),
     );
+    let status_token = token::new_token();
+    let status_link = NewLink {
+        token_hash: token::token_hash(&status_token),
+        purpose: PURPOSE_STATUS,
+        expires_at: portal_store::now_ms() + STATUS_LINK_MS,
+    };
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();
@@ -570,6 +577,7 @@ pub async fn confirm(
             job: job.as_ref(),
             conflict_mail: &conflict,
             audit: &audit,
+            status_link: &status_link,
         };
         match services
             .store
@@ -589,7 +597,7 @@ pub async fn confirm(
                     .get_request(&request.id)
                     .await
                     .map_err(ServiceError::from)?;
-                return Ok(Ok(request));
+                return Ok(Ok((request, status_token)));
             }
             Ok(Err(refusal)) => return Ok(Err(refusal)),
             Err(StoreError::Conflict { what }) if what == "window_full" => continue,

@@ -3,8 +3,8 @@
 //! whether a name is taken.
 
 use askama::Template;
-use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -191,24 +191,32 @@ fn public_failure(e: PublicError) -> Response {
 
 async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match registration::confirm(&state.services, &token).await {
-        Ok(Ok(r)) => {
-            let steps = match state.services.store.request_steps(&r.id).await {
-                Ok(steps) => steps,
-                Err(e) => return failure(&e.into(), None),
-            };
-            render(
-                StatusCode::OK,
-                &status_view(r, steps, Some("Thank you: your address is confirmed.")),
-            )
+        // A fresh status link: the page can be reloaded, bookmarked and followed live.
+        Ok(Ok((_, status_token))) => {
+            Redirect::to(&format!("/registrations/status/{status_token}?confirmed=1"))
+                .into_response()
         }
         Ok(Err(refusal)) => refused(refusal),
         Err(e) => public_failure(e),
     }
 }
 
-async fn status_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct StatusQuery {
+    confirmed: String,
+}
+
+async fn status_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Response {
+    let notice = query
+        .is_ok_and(|Query(q)| q.confirmed == "1")
+        .then_some("Thank you: your address is confirmed.");
     match registration::open_link(&state.services, &token, PURPOSE_STATUS).await {
-        Ok(Ok((_, r, steps))) => render(StatusCode::OK, &status_view(r, steps, None)),
+        Ok(Ok((_, r, steps))) => render(StatusCode::OK, &status_view(r, steps, notice)),
         Ok(Err(refusal)) => refused(refusal),
         Err(e) => public_failure(e),
     }
