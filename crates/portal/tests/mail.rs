@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
+#[macro_use]
 mod common;
 
 use std::net::TcpListener;
@@ -14,24 +15,7 @@ use common::{Db, TENANT_PASSWORD, TestApp, eventually, spawn_app_with, submissio
 use portal::mail::Mailer;
 use serde_json::{Value, json};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Db::Sqlite).await; }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Db::Postgres).await; }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_db!(
     the_success_and_the_failure_email_each_arrive_once_over_smtp,
     a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_back,
     a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_message_id,

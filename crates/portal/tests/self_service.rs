@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
+#[macro_use]
 mod common;
 
 use std::net::{IpAddr, TcpListener};
@@ -14,24 +15,7 @@ use common::smtp::{Received, smtp_mailer, smtp_server};
 use common::{Db, TENANT_PASSWORD, TestApp, spawn_app_with, submission};
 use serde_json::{Value, json};
 
-macro_rules! on_both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Db::Sqlite).await; }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Db::Postgres).await; }
-            )*
-        }
-    };
-}
-
-on_both!(
+on_both_db!(
     a_prospect_confirms_is_approved_and_receives_the_tenant_over_smtp,
     a_rejected_request_frees_its_names_and_its_reason_is_emailed,
     an_expired_link_and_an_unknown_one_are_refused_and_the_request_frees_its_names,

@@ -66,11 +66,50 @@ impl PolicyDoc {
     }
 }
 
-pub async fn get_policy(services: &Services) -> Result<PolicyDoc, ServiceError> {
-    match services.store.get_setting(KEY).await? {
+/// A setting stored as a JSON document, or its default while it was never set.
+pub(super) async fn read_setting<T: serde::de::DeserializeOwned + Default>(
+    services: &Services,
+    key: &str,
+) -> Result<T, ServiceError> {
+    match services.store.get_setting(key).await? {
         Some(text) => serde_json::from_str(&text).map_err(|e| ServiceError::Internal(e.into())),
-        None => Ok(PolicyDoc::default()),
+        None => Ok(T::default()),
     }
+}
+
+/// Stores a setting as a JSON document, with its audit entry (`action`, `detail`) in the same
+/// transaction.
+pub(super) async fn write_setting<T: Serialize>(
+    services: &Services,
+    actor: &Actor,
+    key: &str,
+    doc: &T,
+    action: &str,
+    detail: Option<String>,
+) -> Result<(), ServiceError> {
+    let text = serde_json::to_string(doc).map_err(|e| ServiceError::Internal(e.into()))?;
+    let audit = super::audit::entry(
+        Some(actor),
+        action,
+        None,
+        None,
+        Some(detail.unwrap_or_else(|| text.clone())),
+    );
+    services
+        .store
+        .put_setting(
+            key,
+            &text,
+            Some(&actor.id),
+            portal_store::now_ms(),
+            Some(&audit),
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn get_policy(services: &Services) -> Result<PolicyDoc, ServiceError> {
+    read_setting(services, KEY).await
 }
 
 /// Sets the policy after checking it; requests already accepted keep their times.
@@ -85,24 +124,7 @@ pub async fn put_policy(
     if let Err(problems) = doc.check() {
         return Ok(Err(problems));
     }
-    let text = serde_json::to_string(&doc).map_err(|e| ServiceError::Internal(e.into()))?;
-    let audit = super::audit::entry(
-        Some(actor),
-        "policy_changed",
-        None,
-        None,
-        Some(text.clone()),
-    );
-    services
-        .store
-        .put_setting(
-            KEY,
-            &text,
-            Some(&actor.id),
-            portal_store::now_ms(),
-            Some(&audit),
-        )
-        .await?;
+    write_setting(services, actor, KEY, &doc, "policy_changed", None).await?;
     tracing::info!(mode = %doc.mode, "provisioning policy set");
     Ok(Ok(doc))
 }

@@ -3,7 +3,6 @@
 //! self-service policy says. Public answers never tell whether a name is taken: that is
 //! reported by email once the address is confirmed.
 
-use portal_domain::request::PROVISIONING_STEPS;
 use portal_domain::schedule::PolicyProblem;
 use portal_domain::submission::{FieldProblem, RawSubmission, Submission};
 use portal_domain::{FieldError, FieldErrorCode, RequestStatus};
@@ -12,7 +11,7 @@ use portal_store::guard::GuardRule;
 use portal_store::registration::{
     Admission, Confirmed, LinkRefusal, LinkRow, NewLink, PURPOSE_STATUS, PURPOSE_VERIFY,
 };
-use portal_store::request::{NameHold, Names, NewRequest, RequestRow, StepRow};
+use portal_store::request::{NameHold, Names, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
@@ -164,10 +163,7 @@ impl SelfServiceDoc {
 }
 
 pub async fn get_policy(services: &Services) -> Result<SelfServiceDoc, ServiceError> {
-    match services.store.get_setting(KEY).await? {
-        Some(text) => serde_json::from_str(&text).map_err(|e| ServiceError::Internal(e.into())),
-        None => Ok(SelfServiceDoc::default()),
-    }
+    super::policy::read_setting(services, KEY).await
 }
 
 /// Sets the self-service policy after checking it (landlord administrators).
@@ -183,29 +179,21 @@ pub async fn put_policy(
         Ok(doc) => doc,
         Err(problems) => return Ok(Err(problems)),
     };
-    let text = serde_json::to_string(&doc).map_err(|e| ServiceError::Internal(e.into()))?;
-    let audit = super::audit::entry(
-        Some(actor),
-        "self_service_policy_changed",
-        None,
-        None,
-        Some(format!(
-            "approval {}, links valid {} h, {} refused domains",
-            doc.approval,
-            doc.verification_hours,
-            doc.refused_email_domains.len()
-        )),
+    let detail = format!(
+        "approval {}, links valid {} h, {} refused domains",
+        doc.approval,
+        doc.verification_hours,
+        doc.refused_email_domains.len()
     );
-    services
-        .store
-        .put_setting(
-            KEY,
-            &text,
-            Some(&actor.id),
-            portal_store::now_ms(),
-            Some(&audit),
-        )
-        .await?;
+    super::policy::write_setting(
+        services,
+        actor,
+        KEY,
+        &doc,
+        "self_service_policy_changed",
+        Some(detail),
+    )
+    .await?;
     info!(approval = %doc.approval, "self-service policy set");
     Ok(Ok(doc))
 }
@@ -390,51 +378,31 @@ pub async fn submit(
         &status_token,
         &readable(expires_at),
     );
-    let mut request = NewRequest {
-        id: id.clone(),
-        status: RequestStatus::PendingVerification.as_str().to_owned(),
-        template_id: template.id.clone(),
-        template_version: template.version,
-        tenant_name: t.name.to_string(),
-        short_name: t.short_name.to_string(),
-        upn_suffix: t.upn_suffix.to_string(),
-        admin_user_name: t.admin_user_name.to_string(),
-        admin_personnel_id: t.admin_personnel_id().to_string(),
-        admin_password_hash: hash,
-        ani: t.ani.to_string(),
-        contact_first_name: c.first_name.to_string(),
-        contact_last_name: c.last_name.to_string(),
-        contact_email: c.email.to_string(),
-        contact_phone: c.phone.as_ref().map(ToString::to_string),
-        contact_company: c.company.as_ref().map(ToString::to_string),
-        contact_address: c.address.as_ref().map(ToString::to_string),
-        submitted_by: None,
-        submitted_at: now,
-        scheduled_for: None,
-        window_cap: None,
-        steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
-        audit: Some(super::audit::entry(
-            None,
-            "registration_submitted",
-            None,
-            Some(&id),
-            Some(format!("{} from template {}", t.name.as_str(), template.id)),
-        )),
-        names: hold,
-        links: vec![
-            NewLink {
-                token_hash: token::token_hash(&verify_token),
-                purpose: PURPOSE_VERIFY,
-                expires_at,
-            },
-            NewLink {
-                token_hash: token::token_hash(&status_token),
-                purpose: PURPOSE_STATUS,
-                expires_at: now + STATUS_LINK_MS,
-            },
-        ],
-        mail: Some(mail),
-    };
+    let audit = super::audit::entry(
+        None,
+        "registration_submitted",
+        None,
+        Some(&id),
+        Some(format!("{} from template {}", t.name.as_str(), template.id)),
+    );
+    let mut request =
+        super::request::new_request(&id, &template, (&t, &c), hash, None, Some(audit));
+    request.status = RequestStatus::PendingVerification.as_str().to_owned();
+    request.submitted_at = now;
+    request.names = hold;
+    request.links = vec![
+        NewLink {
+            token_hash: token::token_hash(&verify_token),
+            purpose: PURPOSE_VERIFY,
+            expires_at,
+        },
+        NewLink {
+            token_hash: token::token_hash(&status_token),
+            purpose: PURPOSE_STATUS,
+            expires_at: now + STATUS_LINK_MS,
+        },
+    ];
+    request.mail = Some(mail);
     let job = portal_store::job::NewJob {
         kind: EXPIRE_JOB.to_owned(),
         subject: Some(id.clone()),

@@ -222,6 +222,46 @@ pub async fn submit_request(
     }
 }
 
+/// A request of `template` for the tenant and contact `t` and `c`, ready to store but for its
+/// status, times and placement; it holds its names for as long as it is open.
+pub(super) fn new_request(
+    id: &str,
+    template: &TemplateRow,
+    (t, c): (&TenantFields, &ContactFields),
+    admin_password_hash: String,
+    submitted_by: Option<String>,
+    audit: Option<portal_store::audit::AuditEntry>,
+) -> NewRequest {
+    NewRequest {
+        id: id.to_owned(),
+        status: String::new(),
+        template_id: template.id.clone(),
+        template_version: template.version,
+        tenant_name: t.name.to_string(),
+        short_name: t.short_name.to_string(),
+        upn_suffix: t.upn_suffix.to_string(),
+        admin_user_name: t.admin_user_name.to_string(),
+        admin_personnel_id: t.admin_personnel_id().to_string(),
+        admin_password_hash,
+        ani: t.ani.to_string(),
+        contact_first_name: c.first_name.to_string(),
+        contact_last_name: c.last_name.to_string(),
+        contact_email: c.email.to_string(),
+        contact_phone: c.phone.as_ref().map(ToString::to_string),
+        contact_company: c.company.as_ref().map(ToString::to_string),
+        contact_address: c.address.as_ref().map(ToString::to_string),
+        submitted_by,
+        submitted_at: 0,
+        scheduled_for: None,
+        window_cap: None,
+        steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
+        audit,
+        names: portal_store::request::NameHold::Open,
+        links: Vec::new(),
+        mail: None,
+    }
+}
+
 /// Hashes the password and stores the request with its job (and idempotency key).
 #[allow(clippy::too_many_arguments)]
 async fn store_request(
@@ -241,40 +281,20 @@ async fn store_request(
         .await
         .map_err(ServiceError::from)?
         .map_err(ServiceError::Internal)?;
-    let mut request = NewRequest {
-        id: id.to_owned(),
-        status: String::new(),
-        template_id: template.id.clone(),
-        template_version: template.version,
-        tenant_name: t.name.to_string(),
-        short_name: t.short_name.to_string(),
-        upn_suffix: t.upn_suffix.to_string(),
-        admin_user_name: t.admin_user_name.to_string(),
-        admin_personnel_id: t.admin_personnel_id().to_string(),
-        admin_password_hash: hash,
-        ani: t.ani.to_string(),
-        contact_first_name: c.first_name.to_string(),
-        contact_last_name: c.last_name.to_string(),
-        contact_email: c.email.to_string(),
-        contact_phone: c.phone.as_ref().map(ToString::to_string),
-        contact_company: c.company.as_ref().map(ToString::to_string),
-        contact_address: c.address.as_ref().map(ToString::to_string),
-        submitted_by: Some(actor.id.clone()),
-        submitted_at: 0,
-        scheduled_for: None,
-        window_cap: None,
-        steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
-        audit: Some(super::audit::entry(
+    let mut request = new_request(
+        id,
+        template,
+        (t, c),
+        hash,
+        Some(actor.id.clone()),
+        Some(super::audit::entry(
             Some(actor),
             "request_submitted",
             None,
             Some(id),
             Some(format!("{} from template {}", t.name.as_str(), template.id)),
         )),
-        names: portal_store::request::NameHold::Open,
-        links: Vec::new(),
-        mail: None,
-    };
+    );
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();

@@ -382,3 +382,22 @@ macro_rules! on_both {
         }
     };
 }
+
+/// Runs each named `async fn(Db)` as two tests, `sqlite::NAME` and `postgres::NAME`, for tests
+/// that start their portal themselves (with a mail server of their own, say).
+macro_rules! on_both_db {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Db::Sqlite).await; }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Db::Postgres).await; }
+            )*
+        }
+    };
+}
