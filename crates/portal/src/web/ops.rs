@@ -77,6 +77,58 @@ pub async fn openapi() -> impl IntoResponse {
     Json(ApiDoc::openapi())
 }
 
+/// The answers every operation of a kind may give, added where an operation does not list
+/// them itself: 401 to a missing or expired token, 400/413/415 to a body that is not readable
+/// JSON, too large or of another type, and 503 while the database is out of reach.
+struct CommonAnswers;
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let answer = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let mut common = vec![(
+                    "503",
+                    "The database is out of reach or the portal is busy; see Retry-After",
+                )];
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    common.push(("401", "No token, or one that is unknown or expired"));
+                }
+                if operation.request_body.is_some() {
+                    common.push(("400", "The body is not JSON of the expected shape"));
+                    common.push(("413", "The body is larger than this operation takes"));
+                    common.push(("415", "The body is not sent as application/json"));
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| answer(description).into());
+                }
+            }
+        }
+    }
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
@@ -129,6 +181,6 @@ impl Modify for BearerAuth {
         openapi,
     ),
     components(schemas(ErrorBody)),
-    modifiers(&BearerAuth)
+    modifiers(&BearerAuth, &CommonAnswers)
 )]
 pub struct ApiDoc;
