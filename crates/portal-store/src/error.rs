@@ -19,22 +19,39 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(e.to_string())
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
+            sqlx::Error::Database(db) if is_unavailable(db.as_ref()) => {
+                Self::Unavailable(db.to_string())
             }
-            sqlx::Error::Database(db) if is_busy(db.as_ref()) => Self::Unavailable(db.to_string()),
             other => Self::Other(other.into()),
         }
     }
 }
 
-/// A database too busy to answer now: SQLite still locked after its busy timeout, or a
-/// PostgreSQL lock or statement timeout.
-fn is_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
-    matches!(
-        db.code().as_deref(),
-        Some("5" | "6" | "261" | "262" | "517" | "55P03" | "57014" | "57P01")
-    ) || db.message().contains("database is locked")
+/// A database that cannot do the work now but may later: too busy (SQLite still locked after
+/// its busy timeout, a PostgreSQL lock or statement timeout), out of disk or read-only, or its
+/// connection ended by the server (a restart, or an administrator ending it).
+fn is_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else {
+        return db.message().contains("database is locked");
+    };
+    if code.len() == 5 {
+        // A PostgreSQL SQLSTATE: lock not available, query cancelled, the server shutting
+        // down or not yet up, connection exceptions (class 08), insufficient resources
+        // (class 53: disk full, out of memory, too many connections).
+        return matches!(
+            code.as_ref(),
+            "55P03" | "57014" | "57P01" | "57P02" | "57P03"
+        ) || code.starts_with("08")
+            || code.starts_with("53");
+    }
+    // A SQLite result code, whose low byte is the primary code: BUSY, LOCKED, READONLY,
+    // IOERR, FULL, CANTOPEN.
+    code.parse::<i32>()
+        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
 }
 
 /// Whether an error is a unique-constraint violation.

@@ -119,6 +119,14 @@ impl Store {
             .max_connections(max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(5))
+            // A connection whose transaction could not be ended (a COMMIT refused because the
+            // disk is full, say, after which SQLite has already rolled back and the ROLLBACK
+            // fails too) still counts as inside one, and would refuse every BEGIN: such a
+            // connection is closed instead of reused. The ping before acquiring has let any
+            // pending rollback run by then, so this costs no round trip.
+            .before_acquire(|conn, _meta| {
+                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

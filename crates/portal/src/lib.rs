@@ -56,6 +56,17 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
                 format!("cannot create the folder {}: {e}", folder.display()),
             )
         })?;
+        // SQLite needs to write beside its file (the journal), even to read: a folder that
+        // cannot be written is said at once, not as a pool timing out.
+        let probe = folder.join(".portal-write-check");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                SettingError::new(
+                    "PORTAL_DATA_DIR (--data-dir)",
+                    format!("cannot write in the folder {}: {e}", folder.display()),
+                )
+            })?;
     }
     let connections = match portal_store::backend_of(&settings.database_url) {
         Ok(portal_store::Backend::Postgres) => 16,

@@ -8,67 +8,13 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::remote::{request_status, sign_in, submit, wait_completed};
 use common::{Portal, TENANT_PASSWORD, eventually, submission};
 use portal_store::test_support::TestDatabase;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
 const ADMIN_PASSWORD: &str = "process-test-admin-pw";
-
-async fn sign_in(client: &reqwest::Client, base: &str, username: &str, password: &str) -> String {
-    let r = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": username, "password": password}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn submit(client: &reqwest::Client, base: &str, token: &str, name: &str) -> String {
-    let r = client
-        .post(format!("{base}/api/v1/subscription-requests"))
-        .bearer_auth(token)
-        .json(&submission(name))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
-async fn request_status(client: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
-    client
-        .get(format!("{base}/api/v1/subscription-requests/{id}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn wait_completed(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    id: &str,
-    within: Duration,
-) -> Value {
-    eventually(within, "the request to complete", || async {
-        let r = request_status(client, base, token, id).await;
-        (r["status"] == "completed").then_some(r)
-    })
-    .await
-}
 
 /// From a worker's log, the ids of the jobs it started, with the attempt number.
 fn started_jobs(log: &str) -> Vec<(i64, i64)> {

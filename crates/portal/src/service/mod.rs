@@ -98,7 +98,11 @@ impl From<portal_store::StoreError> for ServiceError {
         use portal_store::StoreError as S;
         match e {
             S::NotFound => Self::NotFound,
-            S::Unavailable(_) => Self::Unavailable,
+            S::Unavailable(cause) => {
+                // Said once here, where the cause is still known; the client gets a 503.
+                tracing::warn!(%cause, "the database cannot do this now");
+                Self::Unavailable
+            }
             S::Conflict { what } => {
                 Self::Internal(anyhow::anyhow!("unexpected conflict on {what}"))
             }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_macros)]
 
+pub mod remote;
 pub mod smtp;
 
 use std::io::{BufRead, BufReader};

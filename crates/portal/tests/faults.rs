@@ -1,0 +1,468 @@
+//! Faults that must lose nothing: a worker killed at random moments, over and over; database
+//! connections ended by the server during intake and provisioning; a SQLite disk that fills
+//! up or turns read-only. The real binary in each case.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::remote::{request_status, sign_in, submit, wait_completed};
+use common::{Portal, submission};
+use portal_store::test_support::TestDatabase;
+use serde_json::Value;
+use sqlx::{Connection, Executor};
+
+const ADMIN_PASSWORD: &str = "fault-test-admin-pw";
+
+/// A small pseudo-random sequence (xorshift), seeded so that a failing run can be repeated
+/// with `PORTAL_FAULT_SEED`.
+struct Random(u64);
+
+impl Random {
+    fn seeded() -> Self {
+        let seed = std::env::var("PORTAL_FAULT_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        println!("PORTAL_FAULT_SEED={seed}");
+        Self(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Counts that show nothing was lost or made twice: (requests, completed requests, tenants,
+/// tenants of distinct requests, tenant administrators, objects copied twice, outcome
+/// messages, outcome messages sent).
+async fn tally(url: &str) -> (i64, i64, i64, i64, i64, i64, i64, i64) {
+    let mut check = sqlx::PgConnection::connect(url).await.unwrap();
+    let counts = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM subscription_requests), \
+         (SELECT COUNT(*) FROM subscription_requests WHERE status = 'completed'), \
+         (SELECT COUNT(*) FROM tenants), (SELECT COUNT(DISTINCT request_id) FROM tenants), \
+         (SELECT COUNT(*) FROM users WHERE role = 'tenant_admin'), \
+         (SELECT COUNT(*) FROM (SELECT tenant_id, kind, name FROM tenant_objects \
+            GROUP BY tenant_id, kind, name HAVING COUNT(*) > 1) d), \
+         (SELECT COUNT(*) FROM outbox WHERE kind = 'provisioning_completed'), \
+         (SELECT COUNT(*) FROM outbox WHERE kind = 'provisioning_completed' AND status = 'sent')",
+    )
+    .fetch_one(&mut check)
+    .await
+    .unwrap();
+    check.close().await.ok();
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_kills_of_the_worker_at_random_moments_lose_and_duplicate_nothing() {
+    const REQUESTS: usize = 50;
+    const KILLS: usize = 50;
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    // The web process enqueues jobs with enough attempts to outlive every kill.
+    let web = Portal::start(
+        &["serve", "--no-worker"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_DATA_DIR", data_dir),
+            ("PORTAL_PROVISION_ATTEMPTS", "100"),
+        ],
+    );
+    let base = web.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let mut ids = Vec::new();
+    for i in 0..REQUESTS {
+        ids.push(submit(&client, &base, &token, &format!("Killed{i}")).await);
+    }
+
+    let mut random = Random::seeded();
+    let worker = || {
+        Portal::start(
+            &["worker"],
+            &[
+                ("PORTAL_DATABASE_URL", &db.url),
+                ("PORTAL_DATA_DIR", data_dir),
+                ("PORTAL_JOB_LEASE_SECS", "1"),
+                ("PORTAL_WORKER_CONCURRENCY", "2"),
+                // Each slice of cloning takes a while, so that kills land inside steps.
+                ("PORTAL_FAULT_CLONE_PAUSE_MS", "150"),
+                ("PORTAL_LOG", "warn"),
+            ],
+        )
+    };
+    // A kill lands on work when the worker holds a running job at that moment.
+    let mut landed = 0;
+    let mut check = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for _ in 0..KILLS {
+        let mut doomed = worker();
+        tokio::time::sleep(Duration::from_millis(40 + random.below(560))).await;
+        let running: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'running' AND locked_by LIKE $1",
+        )
+        .bind(format!("{}-%", doomed.child.id()))
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+        doomed.child.kill().unwrap();
+        doomed.wait_exit(Duration::from_secs(10));
+        landed += i64::from(running > 0);
+    }
+    check.close().await.ok();
+    println!("{landed} of {KILLS} kills landed while the worker held a running job");
+    assert!(landed >= 15, "kills must land on work: {landed}");
+
+    let mut last = worker();
+    for id in &ids {
+        wait_completed(&client, &base, &token, id, Duration::from_secs(120)).await;
+    }
+    // Let the last outcome emails go out.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let counts = loop {
+        let counts = tally(&db.url).await;
+        if counts.7 == REQUESTS as i64 || Instant::now() > deadline {
+            break counts;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let n = REQUESTS as i64;
+    assert_eq!(
+        counts,
+        (n, n, n, n, n, 0, n, n),
+        "(requests, completed, tenants, distinct requests, administrators, objects twice, \
+         outcome messages, sent)"
+    );
+    // Every outcome message is in the spool (one file per message, named by its id).
+    let spooled = std::fs::read_dir(data.path().join("mail"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count();
+    assert_eq!(spooled, REQUESTS);
+    last.signal("TERM");
+    last.wait_exit(Duration::from_secs(15));
+    drop(web);
+    db.drop_database().await;
+}
+
+/// Ends every other connection to the database, as a server restart would.
+async fn end_connections(killer: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) ended",
+    )
+    .fetch_one(killer)
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_connections_ended_during_intake_and_provisioning_give_503s_and_lose_nothing() {
+    const REQUESTS: usize = 40;
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let portal = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_DATA_DIR", data.path().to_str().unwrap()),
+            ("PORTAL_PROVISION_ATTEMPTS", "50"),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+
+    // Connections are ended every 20 ms while requests come in and are provisioned.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let killer = {
+        let (url, stop) = (db.url.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut ended = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                ended += end_connections(&mut conn).await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ended
+        })
+    };
+    let send = |i: usize| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/api/v1/subscription-requests"))
+                .bearer_auth(&token)
+                .header("idempotency-key", format!("fault-{i}"))
+                .json(&submission(&format!("Severed{i}")))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry_after = r.headers().contains_key("retry-after");
+            (status, retry_after, r.json::<Value>().await.unwrap())
+        }
+    };
+    let mut first = Vec::new();
+    for i in 0..REQUESTS {
+        first.push(send(i).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ended = killer.await.unwrap();
+    println!("{ended} connections ended");
+    assert!(ended > 0);
+
+    let mut unavailable = 0;
+    for (status, retry_after, body) in &first {
+        match status {
+            202 => {}
+            503 => {
+                unavailable += 1;
+                assert!(retry_after, "a 503 says when to come back");
+                assert_eq!(body["error"]["code"], "unavailable");
+            }
+            other => panic!("a submission answered {other}: {body}"),
+        }
+    }
+    println!("{unavailable} of {REQUESTS} submissions answered 503 while connections were ended");
+    // Each is sent again with its key until it is taken; a taken one answers as it did.
+    let mut ids = Vec::new();
+    for i in 0..REQUESTS {
+        let mut answer = send(i).await;
+        for _ in 0..50 {
+            if answer.0 == 202 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            answer = send(i).await;
+        }
+        assert_eq!(answer.0, 202, "{}", answer.2);
+        ids.push(answer.2["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let r = wait_completed(&client, &base, &token, id, Duration::from_secs(120)).await;
+        assert!(r["tenant_id"].is_string());
+    }
+    let n = REQUESTS as i64;
+    let counts = tally(&db.url).await;
+    assert_eq!(
+        (counts.0, counts.1, counts.2, counts.3, counts.4, counts.5),
+        (n, n, n, n, n, 0),
+        "one request, tenant and administrator each, nothing copied twice"
+    );
+    assert_eq!(
+        request_status(&client, &base, &token, &ids[0]).await["status"],
+        "completed"
+    );
+    assert!(
+        portal
+            .stderr_text()
+            .contains("the database cannot do this now"),
+        "the cause is logged"
+    );
+    drop(portal);
+    db.drop_database().await;
+}
+
+/// A small filesystem of its own (tmpfs), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount");
+        assert!(
+            status.success(),
+            "mounting a small tmpfs needs root (the CI machine runs the suite as root)"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, mode: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{mode}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Fills what space is left with a file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        let small = [0u8; 512];
+        while file.write_all(&small).is_ok() {}
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_or_read_only_sqlite_disk_is_refused_clearly_corrupts_nothing_and_recovers() {
+    let disk = SmallDisk::mount("24m");
+    let data_dir = disk.path().join("data");
+    let portal = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir.to_str().unwrap()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let before = submit(&client, &base, &token, "BeforeTheFault").await;
+    let r = tokio::time::timeout(
+        Duration::from_secs(30),
+        wait_completed(&client, &base, &token, &before, Duration::from_secs(30)),
+    )
+    .await;
+    assert!(r.is_ok(), "{}", portal.stderr_text());
+
+    let post = |name: &'static str| {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/api/v1/subscription-requests"))
+                .bearer_auth(&token)
+                .header("idempotency-key", name)
+                .json(&submission(name))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+
+    // The disk fills up: submissions are refused with 503, reading goes on.
+    let filler = disk.fill();
+    let (status, body) = post("DuringFullDisk").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let r = client
+        .get(format!("{base}/api/v1/subscription-requests/{before}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "reading still works");
+    assert!(portal.stderr_text().contains("full"), "the cause is logged");
+
+    // Space returns: the same submission is taken and provisioned.
+    std::fs::remove_file(filler).unwrap();
+    let (status, body) = post("DuringFullDisk").await;
+    assert_eq!(status, 202, "{body} {}", portal.stderr_text());
+    let id = body["id"].as_str().unwrap().to_owned();
+    wait_completed(&client, &base, &token, &id, Duration::from_secs(30)).await;
+
+    // Stopped, the disk turns read-only (files open for writing keep a mounted filesystem
+    // writable, so the portal is stopped first): a start says so in one line and exits.
+    portal.signal("TERM");
+    let mut portal = portal;
+    assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
+    disk.remount("ro");
+    let mut refused = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir.to_str().unwrap()),
+        ],
+    );
+    let code = refused.wait_exit(Duration::from_secs(15));
+    disk.remount("rw");
+    assert_ne!(code, Some(0));
+    let said = refused.stderr_text();
+    assert!(
+        said.contains("PORTAL_DATA_DIR") && said.to_lowercase().contains("read-only"),
+        "{said}"
+    );
+    assert!(said.lines().count() <= 2, "one clear line: {said}");
+
+    // Writable again, it starts and serves what it had.
+    let again = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data_dir.to_str().unwrap()),
+        ],
+    );
+    let base = again.base_url();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        request_status(&client, &base, &token, &id).await["status"],
+        "completed"
+    );
+    again.signal("TERM");
+    let mut again = again;
+    assert_eq!(again.wait_exit(Duration::from_secs(15)), Some(0));
+
+    // The database file is whole and holds exactly the two requests.
+    let url = format!("sqlite://{}/portal.db", data_dir.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(check, "ok");
+    let counts: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM subscription_requests), \
+         (SELECT COUNT(*) FROM subscription_requests WHERE status = 'completed')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(counts, (2, 2));
+    conn.execute("SELECT 1").await.unwrap();
+    conn.close().await.ok();
+}
