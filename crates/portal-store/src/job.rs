@@ -8,6 +8,9 @@ use sqlx::{Any, Transaction};
 
 use crate::{Backend, Store, StoreError};
 
+/// The job kind that does nothing: it measures the queue itself (`examples/bench.rs`).
+pub const NOOP_JOB: &str = "noop";
+
 /// A job to put on the queue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -29,6 +32,8 @@ pub struct ClaimedJob {
     pub attempts: i64,
     pub max_attempts: i64,
     pub locked_by: String,
+    /// When it was due: its start minus this is how long it waited.
+    pub run_at: i64,
 }
 
 /// A job as stored, for inspection.
@@ -73,14 +78,15 @@ const CLAIM_POSTGRES: &str = "WITH chosen AS MATERIALIZED ( \
      UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
      attempts = jobs.attempts + 1 \
      FROM chosen WHERE jobs.id = chosen.id \
-     RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.locked_by";
+     RETURNING jobs.id, jobs.kind, jobs.payload, jobs.attempts, jobs.max_attempts, jobs.locked_by, \
+     jobs.run_at";
 
 // SQLite has one writer at a time, so the single statement is already exclusive.
 const CLAIM_SQLITE: &str = "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
      attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' AND run_at <= $3 \
                   ORDER BY run_at, id LIMIT $4) \
-     RETURNING id, kind, payload, attempts, max_attempts, locked_by";
+     RETURNING id, kind, payload, attempts, max_attempts, locked_by, run_at";
 
 /// Puts a job on the queue inside the caller's transaction, so that the job exists exactly
 /// when the write that causes it does.
@@ -111,6 +117,46 @@ impl Store {
         let id = enqueue_in(&mut tx, job, crate::now_ms()).await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Puts many jobs on the queue in one transaction, several rows per statement.
+    pub async fn enqueue_many(&self, jobs: &[NewJob]) -> Result<(), StoreError> {
+        const ROWS: usize = 500;
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        for chunk in jobs.chunks(ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at, subject) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 6;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, 'queued', ${}, 0, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6
+                ));
+            }
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for job in chunk {
+                query = query
+                    .bind(&job.kind)
+                    .bind(&job.payload)
+                    .bind(job.run_at)
+                    .bind(job.max_attempts)
+                    .bind(now)
+                    .bind(&job.subject);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Claims up to `limit` due jobs for `worker`, leased until `now + lease_ms`.

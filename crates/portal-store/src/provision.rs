@@ -71,7 +71,8 @@ const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant
      notification_sent_at";
 
 /// Copies the template objects at positions `from..to` into the tenant, placeholders filled
-/// in, in one `INSERT … SELECT`; positions already copied are skipped. Returns how many rows
+/// in (only objects marked as holding one are rewritten), in one `INSERT … SELECT`; positions already
+/// copied are skipped. Returns how many rows
 /// were copied.
 async fn copy_objects(
     tx: &mut Transaction<'static, Any>,
@@ -83,8 +84,12 @@ async fn copy_objects(
     let done = sqlx::query(
         "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
          SELECT $1, o.position, o.kind, \
-           REPLACE(REPLACE(REPLACE(o.name, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4), \
-           REPLACE(REPLACE(REPLACE(o.properties, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
+           CASE WHEN o.has_placeholders = 1 THEN \
+             REPLACE(REPLACE(REPLACE(o.name, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
+             ELSE o.name END, \
+           CASE WHEN o.has_placeholders = 1 THEN \
+             REPLACE(REPLACE(REPLACE(o.properties, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
+             ELSE o.properties END \
          FROM template_objects o WHERE o.template_id = $5 AND o.version = $6 \
          AND o.position >= $7 AND o.position < $8 \
          ON CONFLICT (tenant_id, position) DO NOTHING",
@@ -159,8 +164,10 @@ impl Store {
         mut tx: Transaction<'static, Any>,
         request_id: &str,
         step: &str,
-        now: i64,
+        started: i64,
     ) -> Result<StepOutcome, StoreError> {
+        // The step began at `started`; it ends now, when its work is done.
+        let now = crate::now_ms().max(started);
         sqlx::query(
             "UPDATE request_steps SET status = 'done', started_at = COALESCE(started_at, $1), \
              finished_at = $1 WHERE request_id = $2 AND name = $3",
@@ -303,13 +310,15 @@ impl Store {
         self.close_step(tx, request_id, step, now).await
     }
 
-    /// Copies every object of the pinned template version into the tenant, placeholders filled
-    /// in, in one `INSERT … SELECT`; and stores version 1 of the Smart Queues general parameters.
+    /// Ends the cloning: the objects the batches copied are counted, and should any of the
+    /// template's `expected` be missing they are copied now (placeholders filled in, one
+    /// `INSERT … SELECT`); version 1 of the Smart Queues general parameters is stored.
     pub async fn step_clone_configuration(
         &self,
         request_id: &str,
         step: &str,
         parameters_v1: &str,
+        expected: i64,
         now: i64,
     ) -> Result<StepOutcome, StoreError> {
         let (mut tx, request) = match self.open_step(request_id, step).await? {
@@ -317,7 +326,14 @@ impl Store {
             Err(outcome) => return Ok(outcome),
         };
         let tenant_id = tenant_of(&request)?;
-        copy_objects(&mut tx, &request, &tenant_id, 0, i64::MAX).await?;
+        let copied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tenant_objects WHERE tenant_id = $1")
+                .bind(&tenant_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if copied < expected {
+            copy_objects(&mut tx, &request, &tenant_id, 0, i64::MAX).await?;
+        }
         sqlx::query(
             "INSERT INTO smart_queue_parameters (tenant_id, version, parameters, published_at, published_by) \
              VALUES ($1, 1, $2, $3, NULL) ON CONFLICT (tenant_id, version) DO NOTHING",
@@ -348,6 +364,24 @@ impl Store {
         let done = copy_objects(&mut tx, &request, &tenant_id, from, to).await?;
         tx.commit().await?;
         Ok(Some(done))
+    }
+
+    /// The first object of `kind` in a template version, if it has one.
+    pub async fn first_template_object_of_kind(
+        &self,
+        template_id: &str,
+        version: i64,
+        kind: &str,
+    ) -> Result<Option<crate::template::TemplateObjectRow>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT kind, name, properties FROM template_objects \
+             WHERE template_id = $1 AND version = $2 AND kind = $3 ORDER BY position LIMIT 1",
+        )
+        .bind(template_id)
+        .bind(version)
+        .bind(kind)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// How many objects a template version has.

@@ -27,6 +27,14 @@ pub struct TemplateObjectRow {
     pub properties: String,
 }
 
+impl TemplateObjectRow {
+    /// Whether the name or the properties name the tenant (`{tenant.…}`), so that cloning
+    /// must fill them in.
+    pub fn has_placeholders(&self) -> bool {
+        self.name.contains("{tenant.") || self.properties.contains("{tenant.")
+    }
+}
+
 /// A template version to store, objects in order.
 #[derive(Debug, Clone)]
 pub struct NewTemplate {
@@ -52,21 +60,23 @@ async fn insert_objects(
     const ROWS: usize = 500;
     for (chunk_no, chunk) in objects.chunks(ROWS).enumerate() {
         let mut sql = String::from(
-            "INSERT INTO template_objects (template_id, version, position, kind, name, properties) VALUES ",
+            "INSERT INTO template_objects (template_id, version, position, kind, name, properties, \
+             has_placeholders) VALUES ",
         );
         for i in 0..chunk.len() {
-            let b = i * 6;
+            let b = i * 7;
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
                 b + 1,
                 b + 2,
                 b + 3,
                 b + 4,
                 b + 5,
-                b + 6
+                b + 6,
+                b + 7
             ));
         }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -79,7 +89,8 @@ async fn insert_objects(
                 .bind(position)
                 .bind(object.kind.clone())
                 .bind(object.name.clone())
-                .bind(object.properties.clone());
+                .bind(object.properties.clone())
+                .bind(i64::from(object.has_placeholders()));
         }
         query.execute(&mut **tx).await?;
     }

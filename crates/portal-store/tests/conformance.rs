@@ -385,7 +385,7 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         );
         assert_eq!(
             store
-                .step_clone_configuration(&r.id, "clone_configuration", "{}", now)
+                .step_clone_configuration(&r.id, "clone_configuration", "{}", 1, now)
                 .await
                 .unwrap(),
             expect

@@ -16,7 +16,17 @@ pub struct Metrics {
     jobs_retried: AtomicU64,
     jobs_dead: AtomicU64,
     jobs_lost: AtomicU64,
+    /// How long jobs waited past their due time before they started: a count per bucket of
+    /// `START_LAG_BUCKETS_MS` (the last counts the rest), and the sum in milliseconds.
+    start_lag: [AtomicU64; START_LAG_BUCKETS_MS.len() + 1],
+    start_lag_sum_ms: AtomicU64,
 }
+
+/// Upper bounds of the start-lag histogram's buckets, in milliseconds: fine where the
+/// targets are (a few milliseconds), coarse beyond.
+pub const START_LAG_BUCKETS_MS: [u64; 20] = [
+    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20, 30, 50, 100, 250, 500, 1_000, 5_000, 30_000,
+];
 
 /// How a job attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +54,44 @@ impl Metrics {
             JobOutcome::Lost => &self.jobs_lost,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records that a job started `lag_ms` after it was due (a clock step back counts as 0).
+    pub fn record_start_lag(&self, lag_ms: i64) {
+        let lag = u64::try_from(lag_ms).unwrap_or(0);
+        let bucket = START_LAG_BUCKETS_MS
+            .iter()
+            .position(|&bound| lag <= bound)
+            .unwrap_or(START_LAG_BUCKETS_MS.len());
+        self.start_lag[bucket].fetch_add(1, Ordering::Relaxed);
+        self.start_lag_sum_ms.fetch_add(lag, Ordering::Relaxed);
+    }
+
+    /// The start lag's count per bucket (the last: beyond every bound).
+    pub fn start_lag_counts(&self) -> Vec<u64> {
+        self.start_lag
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// The bucket bound at or below which the fraction `q` of recorded start lags fall (the
+    /// bound of the bucket holding that quantile), or `None` before any job started.
+    pub fn start_lag_quantile_ms(&self, q: f64) -> Option<u64> {
+        let counts = self.start_lag_counts();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let wanted = (q * total as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in counts.iter().enumerate() {
+            seen += n;
+            if seen >= wanted {
+                return Some(START_LAG_BUCKETS_MS.get(i).copied().unwrap_or(u64::MAX));
+            }
+        }
+        None
     }
 
     pub fn jobs(&self, outcome: JobOutcome) -> u64 {
@@ -86,6 +134,26 @@ impl Metrics {
                 self.jobs(outcome)
             );
         }
+        out.push_str("# HELP portal_job_start_lag_seconds How long jobs waited past their due time before they started.\n");
+        out.push_str("# TYPE portal_job_start_lag_seconds histogram\n");
+        let counts = self.start_lag_counts();
+        let mut cumulative = 0;
+        for (i, n) in counts.iter().enumerate() {
+            cumulative += n;
+            let le = START_LAG_BUCKETS_MS
+                .get(i)
+                .map_or_else(|| "+Inf".to_owned(), |ms| format!("{}", *ms as f64 / 1000.0));
+            let _ = writeln!(
+                out,
+                "portal_job_start_lag_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "portal_job_start_lag_seconds_sum {}",
+            self.start_lag_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        let _ = writeln!(out, "portal_job_start_lag_seconds_count {cumulative}");
         if let Some(depth) = depth {
             out.push_str("# HELP portal_queue_jobs Jobs in the queue, by status.\n");
             out.push_str("# TYPE portal_queue_jobs gauge\n");
@@ -98,5 +166,29 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_lags_fall_into_buckets_and_quantiles_name_their_bucket() {
+        let m = Metrics::default();
+        assert_eq!(m.start_lag_quantile_ms(0.5), None);
+        for lag in [0, 1, 2, 2, 3, 12, -5, 40_000] {
+            m.record_start_lag(lag);
+        }
+        let counts = m.start_lag_counts();
+        assert_eq!(counts[0], 3, "0, 1 and a clock step back");
+        assert_eq!(counts[1], 2);
+        assert_eq!(counts[START_LAG_BUCKETS_MS.len()], 1, "beyond every bound");
+        assert_eq!(m.start_lag_quantile_ms(0.5), Some(2));
+        assert_eq!(m.start_lag_quantile_ms(0.8), Some(15));
+        assert_eq!(m.start_lag_quantile_ms(1.0), Some(u64::MAX));
+        let text = m.render(None);
+        assert!(text.contains("portal_job_start_lag_seconds_bucket{le=\"0.002\"} 5"));
+        assert!(text.contains("portal_job_start_lag_seconds_count 8"));
     }
 }

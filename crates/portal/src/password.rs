@@ -88,7 +88,9 @@ impl Hasher {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        Self::new(cores, cores * 2)
+        // A hash takes tens of milliseconds: eight waiting per core keeps the wait under a
+        // second, and a burst of clients is queued rather than refused.
+        Self::new(cores, cores * 8)
     }
 
     async fn run<T: Send + 'static>(

@@ -153,15 +153,29 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
                     }
                     from += CLONE_BATCH;
                 }
+                // Only the first Smart Queue matters for the parameters: read that one row,
+                // not the whole template.
                 let objects = store
-                    .template_objects(&request.template_id, request.template_version)
-                    .await?;
+                    .first_template_object_of_kind(
+                        &request.template_id,
+                        request.template_version,
+                        "smart_queue",
+                    )
+                    .await?
+                    .into_iter()
+                    .collect::<Vec<_>>();
                 let services_json: Vec<String> =
                     serde_json::from_str(&template.services).unwrap_or_default();
                 let parameters =
                     initial_smart_queue_parameters(&services_json, &objects).to_string();
                 store
-                    .step_clone_configuration(request_id, step, &parameters, now)
+                    .step_clone_configuration(
+                        request_id,
+                        step,
+                        &parameters,
+                        objects_at_version,
+                        now,
+                    )
                     .await
             }
             STEP_ASSIGN_ANI_AND_UPN_SUFFIX => {

@@ -183,6 +183,9 @@ pub async fn run_until_idle(
 /// Runs one claimed job with a heartbeat, and records its outcome.
 async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
     let span = info_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
+    services
+        .metrics
+        .record_start_lag(portal_store::now_ms() - job.run_at);
     async move {
         info!("job started");
         let heartbeat = {
@@ -272,6 +275,7 @@ async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         }
+        portal_store::job::NOOP_JOB => Ok(()),
         portal_store::mail::SEND_MAIL_JOB => crate::service::mail::send(services, &job.payload)
             .await
             .map_err(|e| e.to_string()),

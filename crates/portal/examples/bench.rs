@@ -1,0 +1,340 @@
+//! The in-process parts of `scripts/bench`, each printing one line of JSON:
+//!
+//! - `bench hash SECONDS`: argon2id hashes per second with the portal's own hasher and
+//!   parameters on every core (the bound of intake).
+//! - `bench queue URL JOBS WORKERS`: the burn-down of JOBS no-op jobs by WORKERS concurrent
+//!   job slots, then the enqueue → start lag of single jobs sent to an idle worker.
+//! - `bench clone URL OBJECTS`: provisioning a tenant from a template of OBJECTS objects, and a
+//!   raw `INSERT … SELECT` of the same rows into the same table.
+//!
+//! Run it through `scripts/bench`, which makes the databases and prints the table.
+
+use std::time::{Duration, Instant};
+
+use portal::service::{Actor, Services};
+use portal::worker::{self, WorkerConfig};
+use portal_domain::Role;
+use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
+use portal_store::Store;
+use portal_store::job::{NOOP_JOB, NewJob};
+use portal_store::template::{NewTemplate, TemplateObjectRow};
+use serde_json::json;
+use sqlx::Connection;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| -> anyhow::Result<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .ok_or_else(|| anyhow::anyhow!("usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS"))
+    };
+    match arg(0)? {
+        "hash" => hash(arg(1)?.parse()?).await,
+        "queue" => queue(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?).await,
+        "clone" => clone(arg(1)?, arg(2)?.parse()?).await,
+        other => anyhow::bail!("unknown benchmark {other:?}"),
+    }
+}
+
+async fn hash(seconds: u64) -> anyhow::Result<()> {
+    let hasher = portal::password::Hasher::for_this_machine();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..cores {
+        let hasher = hasher.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < until {
+                let password = format!("Bench-Password-{i}-{n}-x");
+                hasher
+                    .hash(password)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("overloaded"))??;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"hashes": total, "seconds": elapsed, "per_second": total as f64 / elapsed, "cores": cores})
+    );
+    Ok(())
+}
+
+async fn connect(url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url, 16).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn wait_until_empty(store: &Store) -> anyhow::Result<()> {
+    loop {
+        let depth = store.queue_depth().await?;
+        if depth.queued == 0 && depth.running == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn noop(run_at: i64) -> NewJob {
+    NewJob {
+        kind: NOOP_JOB.to_owned(),
+        subject: None,
+        payload: String::new(),
+        run_at,
+        max_attempts: 3,
+    }
+}
+
+async fn queue(url: &str, jobs: usize, workers: usize) -> anyhow::Result<()> {
+    let store = connect(url).await?;
+    let now = portal_store::now_ms();
+    let started = Instant::now();
+    store
+        .enqueue_many(&(0..jobs).map(|_| noop(now)).collect::<Vec<_>>())
+        .await?;
+    let enqueue_seconds = started.elapsed().as_secs_f64();
+
+    let services = Services::new(store.clone());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let config = WorkerConfig {
+        concurrency: workers,
+        ..WorkerConfig::default()
+    };
+    let started = Instant::now();
+    let runner = tokio::spawn(worker::run(services.clone(), config, stopped));
+    wait_until_empty(&store).await?;
+    let burn_seconds = started.elapsed().as_secs_f64();
+    let completed = services
+        .metrics
+        .jobs(portal::metrics::JobOutcome::Completed);
+
+    // Enqueue → start with the worker idle: single jobs, a few milliseconds apart, each
+    // enqueued as the web process does (stored, then the worker woken).
+    let lags_before = services.metrics.start_lag_counts();
+    let singles = 500;
+    for _ in 0..singles {
+        store.enqueue(&noop(portal_store::now_ms())).await?;
+        services.jobs_ready.notify_one();
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    wait_until_empty(&store).await?;
+    let lags: Vec<u64> = services
+        .metrics
+        .start_lag_counts()
+        .iter()
+        .zip(lags_before)
+        .map(|(after, before)| after - before)
+        .collect();
+    stop.send(true)?;
+    runner.await?;
+    println!(
+        "{}",
+        json!({
+            "jobs": jobs, "workers": workers, "completed": completed,
+            "enqueue_seconds": enqueue_seconds,
+            "burn_seconds": burn_seconds, "per_second": jobs as f64 / burn_seconds,
+            "lag_p50_ms": quantile(&lags, 0.5), "lag_p99_ms": quantile(&lags, 0.99),
+            "lag_buckets_ms": portal::metrics::START_LAG_BUCKETS_MS,
+        })
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// The bucket bound holding the quantile `q` of a start-lag histogram.
+fn quantile(counts: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = counts.iter().sum();
+    let wanted = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, n) in counts.iter().enumerate() {
+        seen += n;
+        if seen >= wanted {
+            return portal::metrics::START_LAG_BUCKETS_MS.get(i).copied();
+        }
+    }
+    None
+}
+
+/// Stores a template of `objects` objects for the cloning benchmark; returns its id.
+async fn bench_template(store: &Store, objects: usize, all_placeholders: bool) -> anyhow::Result<String> {
+    let id = format!("bench-{objects}-{}", portal_store::new_id());
+    let kinds = ["queue", "skill", "group", "team", "permission_profile"];
+    let objects = (0..objects)
+        .map(|i| {
+            // Like the seeded templates: about one object in eight names the tenant (every
+            // one with `BENCH_ALL_PLACEHOLDERS=1`).
+            let (name, properties) = if all_placeholders || i % 8 == 0 {
+                (
+                    format!("{{tenant.short_name}}-object-{i}"),
+                    json!({
+                        "mailbox": format!("obj{i}@{{tenant.upn_suffix}}"),
+                        "label": format!("{{tenant.name}} object {i}"),
+                        "priority": i % 10,
+                    }),
+                )
+            } else {
+                (
+                    format!("Object {i}"),
+                    json!({"mailbox": format!("obj{i}"), "label": format!("Object {i}"), "priority": i % 10}),
+                )
+            };
+            TemplateObjectRow {
+                kind: kinds[i % kinds.len()].to_owned(),
+                name,
+                properties: properties.to_string(),
+            }
+        })
+        .collect();
+    store
+        .create_template(
+            &NewTemplate {
+                id: id.clone(),
+                name: "Bench".into(),
+                description: "Objects for the cloning benchmark.".into(),
+                services: "[\"voice\"]".into(),
+                objects,
+            },
+            None,
+        )
+        .await?;
+    Ok(id)
+}
+
+/// Writes SQLite's log into the database file, so that no measured write pays for a
+/// checkpoint that earlier writes caused; nothing on PostgreSQL.
+async fn settle(url: &str) -> anyhow::Result<()> {
+    if url.starts_with("sqlite:") {
+        let mut conn = sqlx::AnyConnection::connect(url).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// Submits a request for a tenant of `template_id` and provisions it; returns the seconds
+/// provisioning took and the tenant.
+async fn provision_one(
+    url: &str,
+    services: &Services,
+    actor: &Actor,
+    template_id: &str,
+) -> anyhow::Result<(f64, String)> {
+    let n = portal_store::new_id().replace('-', "");
+    let name = format!("Clone{}", &n[n.len() - 12..]);
+    let raw = RawSubmission {
+        template_id: Some(template_id.to_owned()),
+        tenant: RawTenant {
+            name: Some(name.clone()),
+            short_name: Some(format!("c{}", &n[n.len() - 10..])),
+            upn_suffix: Some(format!("{}.example.com", name.to_lowercase())),
+            admin_user_name: Some("cloneAdmin".into()),
+            password: Some("Quiet-Meadow-Signal-42".into()),
+            confirm_password: Some("Quiet-Meadow-Signal-42".into()),
+            ani: Some("+44 20 7946 0000".into()),
+        },
+        contact: RawContact {
+            first_name: Some("Bench".into()),
+            last_name: Some("Mark".into()),
+            email: Some("bench@example.com".into()),
+            ..Default::default()
+        },
+    };
+    let id = portal::service::request::submit_request(services, actor, raw, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("submit: {e}"))?
+        .request
+        .id;
+    settle(url).await?;
+    let started = Instant::now();
+    portal::service::provision::provision(services, &id).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let request = services.store.get_request(&id).await?;
+    anyhow::ensure!(request.status == "completed", "provisioning ended {}", request.status);
+    let tenant = request.tenant_id.ok_or_else(|| anyhow::anyhow!("no tenant"))?;
+    Ok((seconds, tenant))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Cloning `objects` objects: provisioning from a template of that many objects, less
+/// provisioning from an empty one (the other steps), beside a raw `INSERT … SELECT` of the same
+/// rows into the same table; medians of `BENCH_ROUNDS` (5) rounds.
+async fn clone(url: &str, objects: usize) -> anyhow::Result<()> {
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let all_placeholders = std::env::var("BENCH_ALL_PLACEHOLDERS").is_ok_and(|v| v == "1");
+    let store = connect(url).await?;
+    let services = Services::new(store.clone());
+    portal::service::seed::ensure_landlord(&services, "bench-admin", Some("bench-admin-password-1"))
+        .await?;
+    let landlord = store
+        .find_user_by_username("bench-admin")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no landlord"))?;
+    let actor = Actor {
+        id: landlord.id,
+        username: landlord.username,
+        role: Role::LandlordAdmin,
+        tenant_id: None,
+    };
+    let full = bench_template(&store, objects, all_placeholders).await?;
+    let empty = bench_template(&store, 0, all_placeholders).await?;
+    let (mut with, mut without, mut raw) = (Vec::new(), Vec::new(), Vec::new());
+    let mut conn = sqlx::AnyConnection::connect(url).await?;
+    for round in 0..rounds {
+        let (seconds, tenant) = provision_one(url, &services, &actor, &full).await?;
+        let copied = store.count_tenant_objects(&tenant).await?;
+        anyhow::ensure!(copied as usize == objects, "{copied} of {objects} copied");
+        with.push(seconds);
+        without.push(provision_one(url, &services, &actor, &empty).await?.0);
+        // The database's own bound: the same rows, into the same table, in one statement.
+        settle(url).await?;
+        let started = Instant::now();
+        let mut tx = conn.begin().await?;
+        let rows = sqlx::query(
+            "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
+             SELECT $1, position + $2, kind, name, properties FROM template_objects \
+             WHERE template_id = $3 AND version = 1",
+        )
+        .bind(&tenant)
+        .bind(1_000_000_000_i64 * (round as i64 + 1))
+        .bind(&full)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        raw.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(rows as usize == objects);
+    }
+    conn.close().await?;
+    let (with, without, raw) = (median(with), median(without), median(raw));
+    let clone = (with - without).max(1e-6);
+    println!(
+        "{}",
+        json!({
+            "objects": objects, "all_placeholders": all_placeholders, "rounds": rounds,
+            "provision_seconds": with, "provision_empty_seconds": without,
+            "clone_seconds": clone, "raw_seconds": raw, "raw_over_clone": raw / clone,
+        })
+    );
+    store.close().await;
+    Ok(())
+}
