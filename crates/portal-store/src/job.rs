@@ -210,6 +210,34 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Removes many finished jobs of one worker in one statement (found by their primary key);
+    /// returns how many were still held by it (the others' leases had been lost). Within one
+    /// worker a job is held by one claim at a time, so the worker's name fences the removal;
+    /// should the same worker have claimed a job again after its lease lapsed, the job is done
+    /// all the same and the later claim finds it gone.
+    pub async fn complete_jobs(&self, jobs: &[ClaimedJob]) -> Result<u64, StoreError> {
+        let Some(first) = jobs.first() else {
+            return Ok(0);
+        };
+        let mine: Vec<i64> = jobs
+            .iter()
+            .filter(|j| j.locked_by == first.locked_by)
+            .map(|j| j.id)
+            .collect();
+        let placeholders = (0..mine.len())
+            .map(|i| format!("${}", i + 2))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM jobs WHERE id IN ({placeholders}) AND locked_by = $1 AND status = 'running'"
+        )))
+        .bind(&first.locked_by);
+        for id in mine {
+            query = query.bind(id);
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
+    }
+
     /// Records a failed attempt: back on the queue at `retry_at`, or dead when out of attempts.
     pub async fn fail_job(
         &self,

@@ -2,8 +2,9 @@
 //!
 //! - `bench hash SECONDS`: argon2id hashes per second with the portal's own hasher and
 //!   parameters on every core (the bound of intake).
-//! - `bench queue URL JOBS WORKERS`: the burn-down of JOBS no-op jobs by WORKERS concurrent
-//!   job slots, then the enqueue → start lag of single jobs sent to an idle worker.
+//! - `bench queue URL JOBS WORKERS [PREFETCH]`: the burn-down of JOBS no-op jobs by WORKERS
+//!   concurrent job slots claiming PREFETCH more ahead (default: the worker's default), then
+//!   the enqueue → start lag of single jobs sent to an idle worker.
 //! - `bench clone URL OBJECTS`: provisioning a tenant from a template of OBJECTS objects, and a
 //!   raw `INSERT … SELECT` of the same rows into the same table.
 //!
@@ -23,6 +24,14 @@ use sqlx::Connection;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Warnings and errors of the portal's code, on standard error (`RUST_LOG` for more).
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> anyhow::Result<&str> {
         args.get(i)
@@ -31,7 +40,13 @@ async fn main() -> anyhow::Result<()> {
     };
     match arg(0)? {
         "hash" => hash(arg(1)?.parse()?).await,
-        "queue" => queue(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?).await,
+        "queue" => {
+            let prefetch = match args.get(4) {
+                Some(p) => p.parse()?,
+                None => WorkerConfig::default().prefetch,
+            };
+            queue(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, prefetch).await
+        }
         "clone" => clone(arg(1)?, arg(2)?.parse()?).await,
         other => anyhow::bail!("unknown benchmark {other:?}"),
     }
@@ -96,7 +111,7 @@ fn noop(run_at: i64) -> NewJob {
     }
 }
 
-async fn queue(url: &str, jobs: usize, workers: usize) -> anyhow::Result<()> {
+async fn queue(url: &str, jobs: usize, workers: usize, prefetch: usize) -> anyhow::Result<()> {
     let store = connect(url).await?;
     let now = portal_store::now_ms();
     let started = Instant::now();
@@ -109,6 +124,7 @@ async fn queue(url: &str, jobs: usize, workers: usize) -> anyhow::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let config = WorkerConfig {
         concurrency: workers,
+        prefetch,
         ..WorkerConfig::default()
     };
     let started = Instant::now();
@@ -141,7 +157,7 @@ async fn queue(url: &str, jobs: usize, workers: usize) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({
-            "jobs": jobs, "workers": workers, "completed": completed,
+            "jobs": jobs, "workers": workers, "prefetch": prefetch, "completed": completed,
             "enqueue_seconds": enqueue_seconds,
             "burn_seconds": burn_seconds, "per_second": jobs as f64 / burn_seconds,
             "lag_p50_ms": quantile(&lags, 0.5), "lag_p99_ms": quantile(&lags, 0.99),

@@ -113,6 +113,16 @@ pub struct Settings {
     )]
     pub worker_concurrency: u32,
 
+    /// How many jobs the worker claims beyond its free slots, to start them without a round
+    /// trip: more suits many short jobs, fewer lets several workers share long ones.
+    #[arg(
+        long,
+        env = "PORTAL_WORKER_PREFETCH",
+        default_value_t = 4,
+        global = true
+    )]
+    pub worker_prefetch: u32,
+
     /// Seconds a worker holds a job without renewing its lease before another may take it.
     #[arg(
         long,
@@ -166,6 +176,7 @@ pub struct Resolved {
     pub smtp_url: Option<String>,
     pub mail_from: String,
     pub worker_concurrency: usize,
+    pub worker_prefetch: usize,
     pub job_lease: Duration,
     pub provision_attempts: i64,
 }
@@ -177,6 +188,7 @@ impl std::fmt::Debug for Resolved {
             .field("data_dir", &self.data_dir)
             .field("admin_username", &self.admin_username)
             .field("worker_concurrency", &self.worker_concurrency)
+            .field("worker_prefetch", &self.worker_prefetch)
             .field("job_lease", &self.job_lease)
             .finish_non_exhaustive()
     }
@@ -232,6 +244,12 @@ impl Settings {
                 "must be between 1 and 256",
             ));
         }
+        if self.worker_prefetch > 10_000 {
+            return Err(SettingError::new(
+                "PORTAL_WORKER_PREFETCH (--worker-prefetch)",
+                "must be between 0 and 10000",
+            ));
+        }
         if !(1..=100).contains(&self.provision_attempts) {
             return Err(SettingError::new(
                 "PORTAL_PROVISION_ATTEMPTS (--provision-attempts)",
@@ -257,6 +275,7 @@ impl Settings {
             smtp_url: self.smtp_url.clone().filter(|s| !s.trim().is_empty()),
             mail_from: self.mail_from.clone(),
             worker_concurrency: self.worker_concurrency as usize,
+            worker_prefetch: self.worker_prefetch as usize,
             job_lease: Duration::from_secs(self.job_lease_secs),
             provision_attempts: i64::from(self.provision_attempts),
         })

@@ -106,6 +106,7 @@ fn services_for(
 fn worker_config(settings: &Resolved) -> worker::WorkerConfig {
     worker::WorkerConfig {
         concurrency: settings.worker_concurrency,
+        prefetch: settings.worker_prefetch,
         lease: settings.job_lease,
         ..Default::default()
     }

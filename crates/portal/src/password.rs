@@ -1,9 +1,13 @@
 //! Password hashing with argon2id (OWASP parameters: 19 MiB, 2 passes, 1 lane), run off the
 //! async threads and bounded: at most one hash per core at once, a short queue behind them,
 //! and beyond that an immediate "overloaded" answer instead of a pile of 19 MiB hashes.
+//!
+//! The hashes run on threads of their own, one per core, rather than on the blocking pool: the
+//! allocator keeps a hash's 19 MiB around per thread, so a fixed pair of threads keeps the
+//! memory at two blocks where a pool of many threads grew it by hundreds of megabytes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -30,8 +34,13 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// A hash or a check, run on one of the hasher's threads.
+type Job = Box<dyn FnOnce() + Send>;
+
 struct Inner {
     running: Arc<Semaphore>,
+    /// To the hashing threads; they end when the last `Hasher` is dropped.
+    jobs: mpsc::Sender<Job>,
     queued: AtomicUsize,
     max_queued: usize,
     /// A hash of a random password, verified against when a user does not exist, so that an
@@ -73,9 +82,33 @@ pub fn verify_now(password: &str, hash: &str) -> bool {
 impl Hasher {
     /// `parallel` hashes at once (the cores), with up to `max_queued` more waiting.
     pub fn new(parallel: usize, max_queued: usize) -> Self {
+        let parallel = parallel.max(1);
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for n in 0..parallel {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(guard) => match guard.recv() {
+                                Ok(job) => job,
+                                Err(_) => return,
+                            },
+                            Err(_) => return,
+                        };
+                        job();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a hashing thread");
+            }
+        }
         Self {
             inner: Arc::new(Inner {
-                running: Arc::new(Semaphore::new(parallel.max(1))),
+                jobs,
+                running: Arc::new(Semaphore::new(parallel)),
                 queued: AtomicUsize::new(0),
                 max_queued,
                 dummy: OnceCell::new(),
@@ -117,13 +150,16 @@ impl Hasher {
         };
         // The permit goes with the work: a caller that stops waiting does not free the slot
         // while the hash still runs.
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|_| Overloaded)
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.inner
+            .jobs
+            .send(Box::new(move || {
+                let value = work();
+                drop(permit);
+                let _ = done.send(value);
+            }))
+            .map_err(|_| Overloaded)?;
+        result.await.map_err(|_| Overloaded)
     }
 
     /// Hashes a password; the plain text is dropped as soon as the hash exists.

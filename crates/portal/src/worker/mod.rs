@@ -17,6 +17,8 @@ use crate::service::provision::{self, PROVISION_JOB, ProvisionPayload};
 pub struct WorkerConfig {
     /// Jobs run at once.
     pub concurrency: usize,
+    /// Jobs claimed beyond the free slots, waiting here for one.
+    pub prefetch: usize,
     /// How long a claim lasts without renewal.
     pub lease: Duration,
     /// How long an idle worker waits before looking at the queue again.
@@ -29,6 +31,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             concurrency: 4,
+            prefetch: 4,
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             grace: Duration::from_secs(10),
@@ -53,6 +56,10 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
     info!(worker.id = %worker_id, concurrency = config.concurrency, "worker started");
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // Finished jobs are removed in batches by one task: a job's slot is free as soon as its
+    // work is done, and a burst of short jobs costs a statement per batch, not per job.
+    let (finished, to_complete) = tokio::sync::mpsc::unbounded_channel();
+    let completer = tokio::spawn(complete_in_batches(services.clone(), to_complete));
     let rescue_every = config.lease / 2;
     let mut last_rescue: Option<tokio::time::Instant> = None;
     loop {
@@ -108,7 +115,8 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
             .store
             .claim_jobs(
                 &worker_id,
-                free as i64,
+                // The jobs beyond the free slots wait here for one.
+                (free + config.prefetch) as i64,
                 millis(config.lease),
                 portal_store::now_ms(),
             )
@@ -121,8 +129,9 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
                     };
                     let services = services.clone();
                     let lease = config.lease;
+                    let finished = finished.clone();
                     tokio::spawn(async move {
-                        run_job(&services, job, lease).await;
+                        run_job(&services, job, lease, Some(&finished)).await;
                         drop(permit);
                     });
                 }
@@ -144,11 +153,46 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
         }
     }
     let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
-    match tokio::time::timeout(config.grace, slots.acquire_many(all)).await {
+    let settled = tokio::time::timeout(config.grace, slots.acquire_many(all)).await;
+    // The last finished jobs are removed before the worker says it stopped.
+    drop(finished);
+    let _ = completer.await;
+    match settled {
         Ok(_) => info!("worker stopped"),
         Err(_) => {
             warn!("worker stopped with jobs still running; their leases will expire and be rescued")
         }
+    }
+}
+
+/// Removes finished jobs, as many at once as have finished meanwhile (up to 500). A batch that
+/// cannot be removed is left to its leases: the jobs run again, and their handlers are
+/// idempotent.
+async fn complete_in_batches(
+    services: Services,
+    mut finished: tokio::sync::mpsc::UnboundedReceiver<ClaimedJob>,
+) {
+    let mut batch = Vec::new();
+    while let Some(job) = finished.recv().await {
+        batch.push(job);
+        while batch.len() < 500 {
+            match finished.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match services.store.complete_jobs(&batch).await {
+            Ok(done) => {
+                for _ in 0..done {
+                    services.metrics.record_job(JobOutcome::Completed);
+                }
+                for _ in done..batch.len() as u64 {
+                    services.metrics.record_job(JobOutcome::Lost);
+                }
+            }
+            Err(e) => error!(error = %e, jobs = batch.len(), "could not mark finished jobs done"),
+        }
+        batch.clear();
     }
 }
 
@@ -174,14 +218,20 @@ pub async fn run_until_idle(
             return Ok(ran);
         }
         for job in jobs {
-            run_job(services, job, config.lease).await;
+            run_job(services, job, config.lease, None).await;
             ran += 1;
         }
     }
 }
 
-/// Runs one claimed job with a heartbeat, and records its outcome.
-async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
+/// Runs one claimed job with a heartbeat, and records its outcome. A finished job goes to
+/// `finished` to be removed with others, or is removed here when there is none.
+async fn run_job(
+    services: &Services,
+    job: ClaimedJob,
+    lease: Duration,
+    finished: Option<&tokio::sync::mpsc::UnboundedSender<ClaimedJob>>,
+) {
     let span = info_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
     services
         .metrics
@@ -223,6 +273,18 @@ async fn run_job(services: &Services, job: ClaimedJob, lease: Duration) {
         };
         heartbeat.abort();
         let outcome = match result {
+            Ok(()) if finished.is_some() => {
+                info!("job completed");
+                if let Some(Err(e)) = finished.map(|f| f.send(job.clone())) {
+                    // The completer has stopped: remove the job here.
+                    let job = e.0;
+                    if let Err(e) = services.store.complete_job(&job).await {
+                        error!(error = %e, "could not mark a finished job done");
+                    }
+                }
+                // The completer records the outcome once the job is removed.
+                return;
+            }
             Ok(()) => match services.store.complete_job(&job).await {
                 Ok(true) => {
                     info!("job completed");
