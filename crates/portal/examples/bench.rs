@@ -34,9 +34,9 @@ async fn main() -> anyhow::Result<()> {
         .try_init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> anyhow::Result<&str> {
-        args.get(i)
-            .map(String::as_str)
-            .ok_or_else(|| anyhow::anyhow!("usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS"))
+        args.get(i).map(String::as_str).ok_or_else(|| {
+            anyhow::anyhow!("usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS")
+        })
     };
     match arg(0)? {
         "hash" => hash(arg(1)?.parse()?).await,
@@ -183,7 +183,11 @@ fn quantile(counts: &[u64], q: f64) -> Option<u64> {
 }
 
 /// Stores a template of `objects` objects for the cloning benchmark; returns its id.
-async fn bench_template(store: &Store, objects: usize, all_placeholders: bool) -> anyhow::Result<String> {
+async fn bench_template(
+    store: &Store,
+    objects: usize,
+    all_placeholders: bool,
+) -> anyhow::Result<String> {
     let id = format!("bench-{objects}-{}", portal_store::new_id());
     let kinds = ["queue", "skill", "group", "team", "permission_profile"];
     let objects = (0..objects)
@@ -278,8 +282,14 @@ async fn provision_one(
     portal::service::provision::provision(services, &id).await?;
     let seconds = started.elapsed().as_secs_f64();
     let request = services.store.get_request(&id).await?;
-    anyhow::ensure!(request.status == "completed", "provisioning ended {}", request.status);
-    let tenant = request.tenant_id.ok_or_else(|| anyhow::anyhow!("no tenant"))?;
+    anyhow::ensure!(
+        request.status == "completed",
+        "provisioning ended {}",
+        request.status
+    );
+    let tenant = request
+        .tenant_id
+        .ok_or_else(|| anyhow::anyhow!("no tenant"))?;
     Ok((seconds, tenant))
 }
 
@@ -299,8 +309,12 @@ async fn clone(url: &str, objects: usize) -> anyhow::Result<()> {
     let all_placeholders = std::env::var("BENCH_ALL_PLACEHOLDERS").is_ok_and(|v| v == "1");
     let store = connect(url).await?;
     let services = Services::new(store.clone());
-    portal::service::seed::ensure_landlord(&services, "bench-admin", Some("bench-admin-password-1"))
-        .await?;
+    portal::service::seed::ensure_landlord(
+        &services,
+        "bench-admin",
+        Some("bench-admin-password-1"),
+    )
+    .await?;
     let landlord = store
         .find_user_by_username("bench-admin")
         .await?

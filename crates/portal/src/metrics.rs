@@ -140,9 +140,10 @@ impl Metrics {
         let mut cumulative = 0;
         for (i, n) in counts.iter().enumerate() {
             cumulative += n;
-            let le = START_LAG_BUCKETS_MS
-                .get(i)
-                .map_or_else(|| "+Inf".to_owned(), |ms| format!("{}", *ms as f64 / 1000.0));
+            let le = START_LAG_BUCKETS_MS.get(i).map_or_else(
+                || "+Inf".to_owned(),
+                |ms| format!("{}", *ms as f64 / 1000.0),
+            );
             let _ = writeln!(
                 out,
                 "portal_job_start_lag_seconds_bucket{{le=\"{le}\"}} {cumulative}"
