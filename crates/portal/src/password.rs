@@ -9,9 +9,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+use std::cell::RefCell;
+
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{OnceCell, Semaphore};
 
 /// Too many hashes are already running or waiting; try again shortly.
@@ -61,22 +62,79 @@ fn argon2() -> Argon2<'static> {
     Argon2::default()
 }
 
+/// How long a hashing thread keeps its memory without work.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(2);
+
+thread_local! {
+    /// This thread's argon2 memory, kept from one hash to the next: a fresh 19 MiB for every
+    /// hash cost page faults on each one and grew the process by hundreds of megabytes.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` over `blocks` blocks of this thread's argon2 memory.
+fn with_memory<T>(blocks: usize, f: impl FnOnce(&mut [Block]) -> T) -> T {
+    MEMORY.with(|memory| {
+        let mut memory = memory.borrow_mut();
+        if memory.len() < blocks {
+            memory.resize(blocks, Block::default());
+        }
+        f(&mut memory[..blocks])
+    })
+}
+
 /// Hashes a password to a PHC string (blocking; call from a blocking thread).
 pub fn hash_now(password: &str) -> anyhow::Result<String> {
-    let hash: PasswordHash = argon2()
-        .hash_password(password.as_bytes())
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    let argon = argon2();
+    let params = Params::default();
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_memory(params.block_count(), |blocks| {
+        argon.hash_password_into_with_memory(password.as_bytes(), &salt, &mut out, blocks)
+    })
+    .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.into(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params)
+            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?,
+        salt: Some(Salt::new(&salt).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?),
+        hash: Some(Output::new(&out).map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?),
+    };
     Ok(hash.to_string())
 }
 
-/// Whether a password matches a PHC string (blocking). A malformed hash never matches.
+/// Whether a password matches a PHC string (blocking). A malformed hash never matches; the
+/// comparison takes the same time wherever the outputs differ.
 pub fn verify_now(password: &str, hash: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    // A stored hash sets its own memory cost: one far beyond ours is refused, not allocated.
+    if blocks > Params::default().block_count() * 8 {
+        return false;
     }
+    let argon = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    let hashed = with_memory(blocks, |memory| {
+        argon.hash_password_into_with_memory(password.as_bytes(), salt, &mut out, memory)
+    });
+    hashed.is_ok() && Output::new(&out).is_ok_and(|computed| computed == *expected)
 }
 
 impl Hasher {
@@ -92,9 +150,15 @@ impl Hasher {
                 .spawn(move || {
                     loop {
                         let job = match receiver.lock() {
-                            Ok(guard) => match guard.recv() {
+                            Ok(guard) => match guard.recv_timeout(IDLE_RELEASE) {
                                 Ok(job) => job,
-                                Err(_) => return,
+                                Err(mpsc::RecvTimeoutError::Timeout) => {
+                                    drop(guard);
+                                    // Idle: the 19 MiB go back to the system until needed.
+                                    MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
+                                    continue;
+                                }
+                                Err(mpsc::RecvTimeoutError::Disconnected) => return,
                             },
                             Err(_) => return,
                         };
