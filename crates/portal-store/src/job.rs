@@ -125,24 +125,11 @@ impl Store {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         for chunk in jobs.chunks(ROWS) {
-            let mut sql = String::from(
-                "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at, subject) VALUES ",
+            let sql = format!(
+                "INSERT INTO jobs (kind, payload, run_at, max_attempts, created_at, subject, status, attempts) \
+                 VALUES {}",
+                crate::placeholder_rows(chunk.len(), 8)
             );
-            for i in 0..chunk.len() {
-                let b = i * 6;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, 'queued', ${}, 0, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6
-                ));
-            }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for job in chunk {
                 query = query
@@ -151,7 +138,9 @@ impl Store {
                     .bind(job.run_at)
                     .bind(job.max_attempts)
                     .bind(now)
-                    .bind(&job.subject);
+                    .bind(&job.subject)
+                    .bind("queued")
+                    .bind(0_i64);
             }
             query.execute(&mut *tx).await?;
         }

@@ -184,6 +184,21 @@ impl Store {
 }
 
 /// The current time in epoch milliseconds.
+/// `rows` tuples of `columns` numbered placeholders, `($1, $2), ($3, $4)`, for a statement that
+/// writes many rows at once.
+pub(crate) fn placeholder_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let cells = (1..=columns)
+                .map(|c| format!("${}", row * columns + c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({cells})")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -195,3 +210,12 @@ pub fn new_id() -> String {
 
 #[cfg(feature = "test-support")]
 pub mod test_support;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholder_rows_number_every_cell_in_order() {
+        assert_eq!(super::placeholder_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholder_rows(1, 1), "($1)");
+    }
+}

@@ -59,26 +59,11 @@ async fn insert_objects(
 ) -> Result<(), StoreError> {
     const ROWS: usize = 500;
     for (chunk_no, chunk) in objects.chunks(ROWS).enumerate() {
-        let mut sql = String::from(
+        let sql = format!(
             "INSERT INTO template_objects (template_id, version, position, kind, name, properties, \
-             has_placeholders) VALUES ",
+             has_placeholders) VALUES {}",
+            crate::placeholder_rows(chunk.len(), 7)
         );
-        for i in 0..chunk.len() {
-            let b = i * 7;
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            ));
-        }
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, object) in chunk.iter().enumerate() {
             let position =
