@@ -237,6 +237,10 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("PORTAL_WORKER_CONCURRENCY", "0")],
             "PORTAL_WORKER_CONCURRENCY",
         ),
+        (
+            vec![("PORTAL_WORKER_PREFETCH", "20000")],
+            "PORTAL_WORKER_PREFETCH",
+        ),
         (vec![("PORTAL_LOG", "portal=[[[")], "PORTAL_LOG"),
         (
             vec![("PORTAL_SMTP_URL", "ftp://mail.example.com")],

@@ -154,9 +154,10 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     }
     let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
     let settled = tokio::time::timeout(config.grace, slots.acquire_many(all)).await;
-    // The last finished jobs are removed before the worker says it stopped.
+    // The last finished jobs are removed before the worker says it stopped (jobs still
+    // running past the grace period keep the completer open: it is not waited for then).
     drop(finished);
-    let _ = completer.await;
+    let _ = tokio::time::timeout(config.grace, completer).await;
     match settled {
         Ok(_) => info!("worker stopped"),
         Err(_) => {
