@@ -216,6 +216,7 @@ impl Store {
             tenant_name: &request.tenant_name,
             short_name: &request.short_name,
             upn_suffix: &request.upn_suffix,
+            hold_key: None,
         };
         reserve_names(&mut tx, &names, None, now).await?;
         self.close_step(tx, request_id, step, now).await
@@ -563,6 +564,7 @@ impl Store {
                 tenant_name: &request.tenant_name,
                 short_name: &request.short_name,
                 upn_suffix: &request.upn_suffix,
+                hold_key: None,
             };
             reserve_names(&mut tx, &names, None, change.now).await?;
             sqlx::query(

@@ -166,6 +166,7 @@ impl Store {
             tenant_name: &request.tenant_name,
             short_name: &request.short_name,
             upn_suffix: &request.upn_suffix,
+            hold_key: None,
         };
         let taken = match reserve_names(&mut tx, &names, None, now).await {
             Ok(()) => None,

@@ -151,6 +151,10 @@ pub struct Names<'a> {
     pub tenant_name: &'a str,
     pub short_name: &'a str,
     pub upn_suffix: &'a str,
+    /// For a hold taken while a submission is hashed: the submission's idempotency key (and
+    /// sender). A lapsing hold with the same key is taken over, so that the submission sent
+    /// again after a failure does not find its own names taken.
+    pub hold_key: Option<&'a str>,
 }
 
 /// Takes or confirms the request's names: a lapsed hold of anyone is cleared first, then each
@@ -178,14 +182,18 @@ pub(crate) async fn reserve_names(
         .execute(&mut **tx)
         .await?;
         let result = sqlx::query(
-            "INSERT INTO reserved_names (kind, name_key, request_id, held_until) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until \
-             WHERE reserved_names.request_id = excluded.request_id",
+            "INSERT INTO reserved_names (kind, name_key, request_id, held_until, hold_key) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until, \
+             request_id = excluded.request_id, hold_key = excluded.hold_key \
+             WHERE reserved_names.request_id = excluded.request_id \
+             OR (reserved_names.held_until IS NOT NULL AND reserved_names.hold_key = excluded.hold_key)",
         )
         .bind(*kind)
         .bind(key)
         .bind(names.request_id)
         .bind(held_until)
+        .bind(names.hold_key)
         .execute(&mut **tx)
         .await;
         match result {
@@ -319,6 +327,7 @@ impl Store {
             tenant_name: &request.tenant_name,
             short_name: &request.short_name,
             upn_suffix: &request.upn_suffix,
+            hold_key: None,
         };
         match request.names {
             NameHold::Open => reserve_names(&mut tx, &names, None, request.submitted_at).await?,

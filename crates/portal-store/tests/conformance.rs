@@ -860,11 +860,34 @@ fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<
         tenant_name: name,
         short_name: short,
         upn_suffix: upn,
+        hold_key: None,
     }
 }
 
 async fn a_held_name_blocks_others_until_it_is_released_or_lapses(store: Store) {
     let now = now_ms();
+    // A hold carrying a submission's key is taken over by the same submission sent again (a
+    // retry after a failure), and by nothing else.
+    let keyed = |id| Names {
+        hold_key: Some("sender-key-body"),
+        ..names(id, "Retried", "re", "re.com")
+    };
+    store.hold_names(&keyed("r1"), now + 60_000).await.unwrap();
+    store.hold_names(&keyed("r2"), now + 60_000).await.unwrap();
+    let other_key = Names {
+        hold_key: Some("another-submission"),
+        ..names("r3", "Retried", "re", "re.com")
+    };
+    assert!(matches!(
+        store.hold_names(&other_key, now + 60_000).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    assert!(matches!(
+        store
+            .hold_names(&names("r4", "retried", "re", "re.com"), now + 60_000)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
     store
         .hold_names(&names("a", "Kenton", "ke", "ke.com"), now + 60_000)
         .await

@@ -342,6 +342,7 @@ pub async fn submit(
         tenant_name: t.name.as_str(),
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
+        hold_key: None,
     };
     // Names free now are held until the link expires; taken ones are not held, and the
     // contact learns of it after confirming.

@@ -160,11 +160,22 @@ pub async fn submit_request(
     tracing::Span::current()
         .record("request.id", id.as_str())
         .record("tenant.short_name", t.short_name.as_str());
+    // A resent submission (same sender and key) takes over the hold of an attempt that failed.
+    let hold_key = idempotency.as_ref().map(|idem| {
+        Sha256::digest(format!(
+            "{}\n{}\n{}",
+            idem.actor_id, idem.key, idem.fingerprint
+        ))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+    });
     let names = Names {
         request_id: &id,
         tenant_name: t.name.as_str(),
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
+        hold_key: hold_key.as_deref(),
     };
     match services
         .store

@@ -167,8 +167,8 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
 }
 
 /// Removes finished jobs, as many at once as have finished meanwhile (up to 500). A batch that
-/// cannot be removed is left to its leases: the jobs run again, and their handlers are
-/// idempotent.
+/// cannot be removed after a few tries is left to its leases: the jobs run again, and their
+/// handlers are idempotent.
 async fn complete_in_batches(
     services: Services,
     mut finished: tokio::sync::mpsc::UnboundedReceiver<ClaimedJob>,
@@ -182,7 +182,17 @@ async fn complete_in_batches(
                 Err(_) => break,
             }
         }
-        match services.store.complete_jobs(&batch).await {
+        // A database that failed the removal is given a few more tries before the jobs are
+        // left to their leases (they would run again half a minute later).
+        let mut removed = services.store.complete_jobs(&batch).await;
+        for pause_ms in [50, 250, 1_000] {
+            if removed.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+            removed = services.store.complete_jobs(&batch).await;
+        }
+        match removed {
             Ok(done) => {
                 for _ in 0..done {
                     services.metrics.record_job(JobOutcome::Completed);
