@@ -103,6 +103,31 @@ pub(crate) async fn insert_link(
     Ok(())
 }
 
+/// Ends a request that never got past confirming its address: its names are freed and it
+/// keeps `status` and `error`.
+async fn close_unconfirmed(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+    status: &str,
+    error: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")
+        .bind(request_id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "UPDATE subscription_requests SET status = $1, error = $2, finished_at = $3 WHERE id = $4",
+    )
+    .bind(status)
+    .bind(error)
+    .bind(now)
+    .bind(request_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The text a request rejected for a taken name keeps as its error.
 pub const NAME_TAKEN_ERROR: &str =
     "A name of this request is already used by another tenant or request.";
@@ -178,19 +203,7 @@ impl Store {
             ..admission.audit.clone()
         };
         if let Some(field) = taken {
-            sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")
-                .bind(&request.id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE subscription_requests SET status = 'rejected', error = $1, finished_at = $2 \
-                 WHERE id = $3",
-            )
-            .bind(NAME_TAKEN_ERROR)
-            .bind(now)
-            .bind(&request.id)
-            .execute(&mut *tx)
-            .await?;
+            close_unconfirmed(&mut tx, &request.id, "rejected", NAME_TAKEN_ERROR, now).await?;
             crate::mail::put_in_outbox(&mut tx, &(admission.conflict_mail)(&field), now).await?;
             record_event(
                 &mut tx,
@@ -256,19 +269,7 @@ impl Store {
         if request.status != "pending_verification" {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")
-            .bind(request_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE subscription_requests SET status = 'cancelled', error = $1, finished_at = $2 \
-             WHERE id = $3",
-        )
-        .bind(EXPIRED_ERROR)
-        .bind(now)
-        .bind(request_id)
-        .execute(&mut *tx)
-        .await?;
+        close_unconfirmed(&mut tx, request_id, "cancelled", EXPIRED_ERROR, now).await?;
         record_event(
             &mut tx,
             request_id,
