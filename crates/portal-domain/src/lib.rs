@@ -2,14 +2,27 @@
 //!
 //! Nothing here does I/O or knows about HTTP or SQL; the store and the web layer build on it.
 
+#[macro_use]
+pub mod text;
+
 pub mod field;
+pub mod notification;
 pub mod request;
 pub mod role;
 pub mod schedule;
 pub mod smart_queue;
+pub mod step;
 pub mod submission;
 pub mod template;
+pub mod tenant;
 
 pub use field::{FieldError, FieldErrorCode};
-pub use request::{RequestStatus, TransitionError};
+pub use notification::{MailStatus, NotificationStatus};
+pub use request::{
+    ErrorNote, NameEffect, NameKind, RequestEvent, RequestStatus, StaffAction, Transition,
+    TransitionError,
+};
 pub use role::Role;
+pub use step::{ProvisioningStep, StepStatus};
+pub use tenant::TenantStatus;
+pub use text::UnknownName;

@@ -1,36 +1,121 @@
-//! The life of a tenant subscription request: its statuses and the moves allowed between them.
+//! The life of a tenant subscription request: its statuses, the moves allowed between them and
+//! what each move means (its event, and what becomes of the request's names), staff actions,
+//! and the note a request keeps of what went wrong.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::text::sql_list;
 
-/// The steps of provisioning a request, in the order they run.
-pub const PROVISIONING_STEPS: [&str; 6] = [
-    STEP_RESERVE_NAMES,
-    STEP_CREATE_TENANT,
-    STEP_CREATE_ADMINISTRATOR,
-    STEP_CLONE_CONFIGURATION,
-    STEP_ASSIGN_ANI_AND_UPN_SUFFIX,
-    STEP_ACTIVATE,
-];
-pub const STEP_RESERVE_NAMES: &str = "reserve_names";
-pub const STEP_CREATE_TENANT: &str = "create_tenant";
-pub const STEP_CREATE_ADMINISTRATOR: &str = "create_administrator";
-pub const STEP_CLONE_CONFIGURATION: &str = "clone_configuration";
-pub const STEP_ASSIGN_ANI_AND_UPN_SUFFIX: &str = "assign_ani_and_upn_suffix";
-pub const STEP_ACTIVATE: &str = "activate";
+crate::text_enum! {
+    /// Where a subscription request stands.
+    pub enum RequestStatus as "request status" {
+        PendingVerification = "pending_verification",
+        PendingApproval = "pending_approval",
+        Accepted = "accepted",
+        Scheduled = "scheduled",
+        Provisioning = "provisioning",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        Rejected = "rejected",
+    }
+}
 
-/// Where a subscription request stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RequestStatus {
-    PendingVerification,
-    PendingApproval,
-    Accepted,
-    Scheduled,
-    Provisioning,
-    Completed,
-    Failed,
-    Cancelled,
-    Rejected,
+crate::text_enum! {
+    /// What a person on the provider's staff may do to a request, as the API and pages name it.
+    pub enum StaffAction as "action" {
+        Retry = "retry",
+        Cancel = "cancel",
+        RunNow = "run-now",
+        Reschedule = "reschedule",
+        Approve = "approve",
+        Reject = "reject",
+    }
+}
+
+crate::text_enum! {
+    /// What happened to a request, as its history records it.
+    pub enum RequestEvent as "request event" {
+        Submitted = "submitted",
+        /// Its contact address was confirmed.
+        Verified = "verified",
+        /// Its contact address was not confirmed in time.
+        Expired = "expired",
+        ProvisioningStarted = "provisioning_started",
+        Completed = "completed",
+        Failed = "failed",
+        Retried = "retry",
+        Cancelled = "cancel",
+        RanNow = "run-now",
+        Rescheduled = "reschedule",
+        Approved = "approve",
+        Rejected = "reject",
+    }
+}
+
+crate::text_enum! {
+    /// The names a request holds, each unique among tenants and open requests.
+    pub enum NameKind as "kind of name" {
+        TenantName = "name",
+        ShortName = "short_name",
+        UpnSuffix = "upn_suffix",
+    }
+}
+
+impl NameKind {
+    /// The submission's field that holds this name.
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::TenantName => "tenant.name",
+            Self::ShortName => "tenant.short_name",
+            Self::UpnSuffix => "tenant.upn_suffix",
+        }
+    }
+
+    /// The name as people call it in a sentence.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::TenantName => "tenant name",
+            Self::ShortName => "short name",
+            Self::UpnSuffix => "UPN suffix",
+        }
+    }
+}
+
+impl StaffAction {
+    /// The event that records this action.
+    pub fn event(self) -> RequestEvent {
+        match self {
+            Self::Retry => RequestEvent::Retried,
+            Self::Cancel => RequestEvent::Cancelled,
+            Self::RunNow => RequestEvent::RanNow,
+            Self::Reschedule => RequestEvent::Rescheduled,
+            Self::Approve => RequestEvent::Approved,
+            Self::Reject => RequestEvent::Rejected,
+        }
+    }
+
+    /// The action as a past participle, for "a request that is … cannot be …".
+    pub fn participle(self) -> &'static str {
+        match self {
+            Self::Retry => "retried",
+            Self::Cancel => "cancelled",
+            Self::RunNow => "run now",
+            Self::Reschedule => "rescheduled",
+            Self::Approve => "approved",
+            Self::Reject => "rejected",
+        }
+    }
+
+    /// The action's name in an audit entry (`request_run_now`).
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            Self::Retry => "request_retry",
+            Self::Cancel => "request_cancel",
+            Self::RunNow => "request_run_now",
+            Self::Reschedule => "request_reschedule",
+            Self::Approve => "request_approve",
+            Self::Reject => "request_reject",
+        }
+    }
 }
 
 /// A move the current status does not allow; names both ends.
@@ -38,34 +123,142 @@ pub enum RequestStatus {
 #[error("a request that is {from} cannot be {action}")]
 pub struct TransitionError {
     pub from: RequestStatus,
+    /// The move, as a past participle (`cancelled`, `run now`).
     pub action: &'static str,
 }
 
+/// What a move does to the request's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameEffect {
+    /// They stay as they are.
+    Keep,
+    /// They are taken again, for good: a failed request is tried anew.
+    Take,
+    /// They are freed: the request ended without a tenant.
+    Release,
+}
+
+/// What a move between statuses means; the store carries it out as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub from: RequestStatus,
+    pub to: RequestStatus,
+    pub event: RequestEvent,
+    pub names: NameEffect,
+    /// The request starts over: its steps are pending again, its error, end and outcome email
+    /// are cleared.
+    pub fresh_attempt: bool,
+}
+
+impl Transition {
+    fn new(from: RequestStatus, to: RequestStatus, event: RequestEvent) -> Self {
+        let names = if to.is_open() {
+            NameEffect::Keep
+        } else {
+            NameEffect::Release
+        };
+        Self {
+            from,
+            to,
+            event,
+            names,
+            fresh_attempt: false,
+        }
+    }
+
+    /// An approved request goes where the provisioning policy places it: `accepted` or
+    /// `scheduled`. Any other status leaves the move as it was.
+    pub fn placed(mut self, placed: RequestStatus) -> Self {
+        if self.to == RequestStatus::Accepted
+            && matches!(placed, RequestStatus::Accepted | RequestStatus::Scheduled)
+        {
+            self.to = placed;
+        }
+        self
+    }
+}
+
+/// What went wrong with a request, as it keeps it: shown on its pages and in the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorNote {
+    /// Provisioning gave up; what a person can do about it.
+    Failed(String),
+    /// The provider's staff turned it down, with their reason.
+    Rejected(String),
+    /// A name was taken by the time its contact address was confirmed.
+    NameTaken,
+    /// Its contact address was not confirmed in time.
+    Unconfirmed,
+}
+
+crate::text_enum! {
+    /// The kind of an `ErrorNote`, as stored beside its text.
+    pub enum ErrorKind as "kind of error" {
+        Failed = "failed",
+        Rejected = "rejected",
+        NameTaken = "name_taken",
+        Unconfirmed = "unconfirmed",
+    }
+}
+
+impl ErrorNote {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Failed(_) => ErrorKind::Failed,
+            Self::Rejected(_) => ErrorKind::Rejected,
+            Self::NameTaken => ErrorKind::NameTaken,
+            Self::Unconfirmed => ErrorKind::Unconfirmed,
+        }
+    }
+
+    /// The words that go with the note: a person's, or the failure's message.
+    pub fn words(&self) -> Option<&str> {
+        match self {
+            Self::Failed(text) | Self::Rejected(text) => Some(text),
+            Self::NameTaken | Self::Unconfirmed => None,
+        }
+    }
+
+    /// The note read back from its kind and words; `None` when they do not belong together.
+    pub fn from_parts(kind: ErrorKind, words: Option<String>) -> Option<Self> {
+        match (kind, words) {
+            (ErrorKind::Failed, Some(text)) => Some(Self::Failed(text)),
+            (ErrorKind::Rejected, Some(text)) => Some(Self::Rejected(text)),
+            (ErrorKind::NameTaken, None) => Some(Self::NameTaken),
+            (ErrorKind::Unconfirmed, None) => Some(Self::Unconfirmed),
+            _ => None,
+        }
+    }
+
+    /// The note as people read it.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Failed(text) | Self::Rejected(text) => text,
+            Self::NameTaken => "A name of this request is already used by another tenant or request.",
+            Self::Unconfirmed => "The contact address was not confirmed in time.",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorNote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 9] = [
-        Self::PendingVerification,
-        Self::PendingApproval,
-        Self::Accepted,
+    /// The statuses that take a place in an off-peak window: it is kept for them until they
+    /// end without a tenant.
+    pub const IN_A_WINDOW: [RequestStatus; 4] = [
         Self::Scheduled,
+        Self::Accepted,
         Self::Provisioning,
         Self::Completed,
-        Self::Failed,
-        Self::Cancelled,
-        Self::Rejected,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingVerification => "pending_verification",
-            Self::PendingApproval => "pending_approval",
-            Self::Accepted => "accepted",
-            Self::Scheduled => "scheduled",
-            Self::Provisioning => "provisioning",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Rejected => "rejected",
-        }
+    /// `IN_A_WINDOW` as an SQL list.
+    pub fn in_a_window_sql() -> String {
+        sql_list(&Self::IN_A_WINDOW, Self::as_str)
     }
 
     /// True while the request still holds its tenant's names (they stay taken).
@@ -73,21 +266,82 @@ impl RequestStatus {
         !matches!(self, Self::Failed | Self::Cancelled | Self::Rejected)
     }
 
+    /// True once the request has ended, with a tenant or without (a failed one may be retried).
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::Rejected
+        )
+    }
+
     fn refuse(self, action: &'static str) -> TransitionError {
         TransitionError { from: self, action }
     }
 
-    /// The statuses from which `action` (a staff action's name) is allowed, and where it leads.
-    pub fn action(self, action: &str) -> Option<Result<Self, TransitionError>> {
-        Some(match action {
-            "retry" => self.retry(),
-            "cancel" => self.cancel(),
-            "run-now" => self.run_now(),
-            "reschedule" => self.reschedule(),
-            "approve" => self.approve(),
-            "reject" => self.reject(),
-            _ => return None,
-        })
+    fn to(self, to: Self, event: RequestEvent) -> Transition {
+        Transition::new(self, to, event)
+    }
+
+    /// What a staff action does from this status.
+    pub fn act(self, action: StaffAction) -> Result<Transition, TransitionError> {
+        let event = action.event();
+        let to = match action {
+            StaffAction::Retry => self.retry(),
+            StaffAction::Cancel => self.cancel(),
+            StaffAction::RunNow => self.run_now(),
+            StaffAction::Reschedule => self.reschedule(),
+            StaffAction::Approve => self.approve(),
+            StaffAction::Reject => self.reject(),
+        }?;
+        let mut transition = self.to(to, event);
+        if action == StaffAction::Retry {
+            transition.names = NameEffect::Take;
+            transition.fresh_attempt = true;
+        }
+        Ok(transition)
+    }
+
+    /// The worker starts provisioning a waiting request.
+    pub fn begin_provisioning(self) -> Result<Transition, TransitionError> {
+        match self {
+            Self::Accepted | Self::Scheduled => {
+                Ok(self.to(Self::Provisioning, RequestEvent::ProvisioningStarted))
+            }
+            other => Err(other.refuse("provisioned")),
+        }
+    }
+
+    /// Provisioning finished with a working tenant.
+    pub fn finish(self) -> Result<Transition, TransitionError> {
+        self.complete()
+            .map(|to| self.to(to, RequestEvent::Completed))
+    }
+
+    /// Provisioning gave up: what was made is removed and the names are freed.
+    pub fn give_up(self) -> Result<Transition, TransitionError> {
+        self.fail().map(|to| self.to(to, RequestEvent::Failed))
+    }
+
+    /// The contact address was confirmed and the names are still free.
+    pub fn verify(self, needs_approval: bool) -> Result<Transition, TransitionError> {
+        self.confirm(needs_approval)
+            .map(|to| self.to(to, RequestEvent::Verified))
+    }
+
+    /// The contact address was confirmed, but a name was taken meanwhile.
+    pub fn verify_name_taken(self) -> Result<Transition, TransitionError> {
+        match self {
+            Self::PendingVerification => Ok(self.to(Self::Rejected, RequestEvent::Verified)),
+            other => Err(other.refuse("confirmed")),
+        }
+    }
+
+    /// The contact address was not confirmed in time.
+    pub fn expire(self) -> Result<Transition, TransitionError> {
+        match self {
+            Self::PendingVerification => Ok(self.to(Self::Cancelled, RequestEvent::Expired)),
+            other => Err(other.refuse("expired")),
+        }
     }
 
     /// The worker starts (or resumes) provisioning.
@@ -176,28 +430,6 @@ impl RequestStatus {
     }
 }
 
-impl fmt::Display for RequestStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Text that names no status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown request status {0:?}")]
-pub struct UnknownStatus(pub String);
-
-impl FromStr for RequestStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownStatus(s.to_owned()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +437,7 @@ mod tests {
     #[test]
     fn every_status_reads_back_from_its_name() {
         for status in RequestStatus::ALL {
-            assert_eq!(status.as_str().parse::<RequestStatus>().unwrap(), status);
+            assert_eq!(status.as_str().parse::<RequestStatus>().unwrap(), *status);
         }
         assert!("done".parse::<RequestStatus>().is_err());
     }
@@ -257,12 +489,16 @@ mod tests {
     #[test]
     fn only_self_service_requests_are_approved_rejected_or_confirmed() {
         assert_eq!(
-            RequestStatus::PendingApproval.action("approve"),
-            Some(Ok(RequestStatus::Accepted))
+            RequestStatus::PendingApproval
+                .act(StaffAction::Approve)
+                .map(|t| t.to),
+            Ok(RequestStatus::Accepted)
         );
         assert_eq!(
-            RequestStatus::PendingVerification.action("reject"),
-            Some(Ok(RequestStatus::Rejected))
+            RequestStatus::PendingVerification
+                .act(StaffAction::Reject)
+                .map(|t| t.to),
+            Ok(RequestStatus::Rejected)
         );
         assert!(RequestStatus::Accepted.approve().is_err());
         assert!(RequestStatus::PendingVerification.approve().is_err());
@@ -290,5 +526,94 @@ mod tests {
         );
         assert!(RequestStatus::Accepted.complete().is_err());
         assert!(RequestStatus::Completed.fail().is_err());
+    }
+
+    #[test]
+    fn a_transition_says_what_becomes_of_the_names_and_which_event_records_it() {
+        let retry = RequestStatus::Failed.act(StaffAction::Retry).unwrap();
+        assert_eq!(retry.to, RequestStatus::Accepted);
+        assert_eq!(retry.names, NameEffect::Take);
+        assert!(retry.fresh_attempt);
+        assert_eq!(retry.event.as_str(), "retry");
+        let cancel = RequestStatus::Scheduled.act(StaffAction::Cancel).unwrap();
+        assert_eq!(cancel.names, NameEffect::Release);
+        assert!(!cancel.fresh_attempt);
+        let run_now = RequestStatus::Scheduled.act(StaffAction::RunNow).unwrap();
+        assert_eq!(run_now.names, NameEffect::Keep);
+        assert_eq!(run_now.event, RequestEvent::RanNow);
+        assert_eq!(
+            RequestStatus::Provisioning.act(StaffAction::Cancel),
+            Err(TransitionError {
+                from: RequestStatus::Provisioning,
+                action: "cancelled"
+            })
+        );
+        let give_up = RequestStatus::Provisioning.give_up().unwrap();
+        assert_eq!(
+            (give_up.to, give_up.names, give_up.event),
+            (RequestStatus::Failed, NameEffect::Release, RequestEvent::Failed)
+        );
+        assert!(RequestStatus::Completed.give_up().is_err());
+        assert!(RequestStatus::Provisioning.begin_provisioning().is_err());
+        assert_eq!(
+            RequestStatus::PendingVerification.expire().unwrap().to,
+            RequestStatus::Cancelled
+        );
+    }
+
+    #[test]
+    fn an_approval_goes_where_the_policy_places_it_and_nothing_else_moves() {
+        let approve = RequestStatus::PendingApproval
+            .act(StaffAction::Approve)
+            .unwrap();
+        assert_eq!(
+            approve.placed(RequestStatus::Scheduled).to,
+            RequestStatus::Scheduled
+        );
+        assert_eq!(
+            approve.placed(RequestStatus::Completed).to,
+            RequestStatus::Accepted
+        );
+        let cancel = RequestStatus::Scheduled.act(StaffAction::Cancel).unwrap();
+        assert_eq!(
+            cancel.placed(RequestStatus::Scheduled).to,
+            RequestStatus::Cancelled
+        );
+    }
+
+    #[test]
+    fn staff_actions_and_events_read_back_from_their_names() {
+        for action in StaffAction::ALL {
+            assert_eq!(action.as_str().parse::<StaffAction>(), Ok(*action));
+            assert_eq!(action.event().as_str(), action.as_str());
+        }
+        assert!("delete".parse::<StaffAction>().is_err());
+        assert_eq!(StaffAction::RunNow.audit_action(), "request_run_now");
+    }
+
+    #[test]
+    fn an_error_note_reads_back_from_its_kind_and_words_only_when_they_fit() {
+        for note in [
+            ErrorNote::Failed("step failed".into()),
+            ErrorNote::Rejected("no".into()),
+            ErrorNote::NameTaken,
+            ErrorNote::Unconfirmed,
+        ] {
+            let words = note.words().map(str::to_owned);
+            assert_eq!(ErrorNote::from_parts(note.kind(), words), Some(note));
+        }
+        assert_eq!(ErrorNote::from_parts(ErrorKind::Failed, None), None);
+        assert_eq!(
+            ErrorNote::from_parts(ErrorKind::NameTaken, Some("x".into())),
+            None
+        );
+    }
+
+    #[test]
+    fn the_window_list_in_sql_names_each_status_that_takes_a_place() {
+        assert_eq!(
+            RequestStatus::in_a_window_sql(),
+            "'scheduled', 'accepted', 'provisioning', 'completed'"
+        );
     }
 }

@@ -394,3 +394,19 @@ mod tests {
         );
     }
 }
+
+crate::text_enum! {
+    /// A template is offered for new requests while active; a retired one keeps its versions
+    /// for the requests that use them.
+    pub enum TemplateStatus as "template status" {
+        Active = "active",
+        Retired = "retired",
+    }
+}
+
+impl TemplateStatus {
+    /// Whether new requests may use it.
+    pub fn is_active(self) -> bool {
+        self == Self::Active
+    }
+}

@@ -1,13 +1,15 @@
 //! The store's errors: what callers can act on (`NotFound`, `Conflict`) and everything else.
 
+use portal_domain::{NameKind, RequestStatus};
+
 /// A failure of a store operation.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A uniqueness rule refused the write; `what` names the field (`tenant.name`).
-    #[error("{what} is already taken")]
-    Conflict { what: String },
+    /// The write would break a rule of the data; nothing was written.
+    #[error("conflict: {0:?}")]
+    Conflict(Conflict),
     /// The database cannot be reached or is overloaded right now.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -52,6 +54,37 @@ fn is_unavailable(db: &dyn sqlx::error::DatabaseError) -> bool {
     // IOERR, FULL, CANTOPEN.
     code.parse::<i32>()
         .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+}
+
+/// What a refused write ran into. The web layer says it in words and field paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conflict {
+    /// One of the request's names is held by a tenant or another open request.
+    NameTaken(NameKind),
+    /// The tenant administrator's login is another user's.
+    AdminLoginTaken,
+    /// A user name is another user's.
+    UserNameTaken,
+    /// The capped off-peak window the request was placed in filled meanwhile.
+    WindowFull,
+    /// The request is no longer in the status the move starts from; it is in this one.
+    StatusMoved(RequestStatus),
+    /// The draft was saved again after it was checked.
+    DraftChanged,
+    /// Another version was published since the draft was started.
+    StaleDraft,
+    /// The idempotency key was stored by another submission meanwhile.
+    IdempotencyKeyReused,
+    /// A template with this id exists.
+    TemplateIdTaken,
+    /// The template is retired.
+    TemplateRetired,
+}
+
+impl From<Conflict> for StoreError {
+    fn from(conflict: Conflict) -> Self {
+        Self::Conflict(conflict)
+    }
 }
 
 /// Whether an error is a unique-constraint violation.

@@ -3,18 +3,29 @@
 //!
 //! A claim is fenced by `(id, locked_by, attempts)`: a worker whose lease was rescued and
 //! given to another can no longer finish, fail or extend the job.
+//!
+//! The queue knows no job kind: a kind's name and payload are text to it. A job's last
+//! failed attempt is a `Burial`: the job is marked dead in a transaction that also writes
+//! what its kind leaves behind, so both happen or neither.
 
 use sqlx::{Any, Transaction};
 
 use crate::{Backend, Store, StoreError};
 
-/// The job kind that does nothing: it measures the queue itself (`examples/bench.rs`).
-pub const NOOP_JOB: &str = "noop";
+portal_domain::text_enum! {
+    /// Where a job stands. A finished job is removed, so it has no status.
+    pub enum JobStatus as "job status" {
+        Queued = "queued",
+        Running = "running",
+        /// Out of attempts; kept for inspection.
+        Dead = "dead",
+    }
+}
 
 /// A job to put on the queue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
-    pub kind: String,
+    pub kind: &'static str,
     /// The object the job works on (a request id), if any.
     pub subject: Option<String>,
     pub payload: String,
@@ -42,24 +53,14 @@ pub struct JobRow {
     pub id: i64,
     pub kind: String,
     pub payload: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: JobStatus,
     pub run_at: i64,
     pub attempts: i64,
     pub max_attempts: i64,
     pub locked_by: Option<String>,
     pub locked_until: Option<i64>,
     pub last_error: Option<String>,
-}
-
-/// What a failed attempt leads to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailOutcome {
-    /// Back on the queue, to run again at the given time.
-    Retry,
-    /// Out of attempts.
-    Dead,
-    /// The lease was no longer ours: another worker holds the job.
-    LostLease,
 }
 
 /// Counts of jobs by status, for metrics.
@@ -99,7 +100,7 @@ pub(crate) async fn enqueue_in(
         "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at, subject) \
          VALUES ($1, $2, 'queued', $3, 0, $4, $5, $6) RETURNING id",
     )
-    .bind(&job.kind)
+    .bind(job.kind)
     .bind(&job.payload)
     .bind(job.run_at)
     .bind(job.max_attempts)
@@ -108,6 +109,48 @@ pub(crate) async fn enqueue_in(
     .fetch_one(&mut **tx)
     .await?;
     Ok(id)
+}
+
+/// Removes the queued jobs of a subject (a request that ended needs none).
+pub(crate) async fn cancel_queued_jobs(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM jobs WHERE subject = $1 AND status = 'queued'")
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Moves the queued jobs of a subject to run at `run_at`; how many there were.
+pub(crate) async fn move_queued_jobs(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+    run_at: i64,
+) -> Result<u64, StoreError> {
+    let moved = sqlx::query("UPDATE jobs SET run_at = $1 WHERE subject = $2 AND status = 'queued'")
+        .bind(run_at)
+        .bind(subject)
+        .execute(&mut **tx)
+        .await?;
+    Ok(moved.rows_affected())
+}
+
+/// The transaction that ends a job's last attempt: the job is marked dead in it, and what
+/// its kind leaves behind is written in it too. Dropped without `commit`, neither happened
+/// and the job's lease lapses, to be rescued and buried again.
+#[derive(Debug)]
+pub struct Burial {
+    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) store: Store,
+}
+
+impl Burial {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
 }
 
 impl Store {
@@ -133,13 +176,13 @@ impl Store {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for job in chunk {
                 query = query
-                    .bind(&job.kind)
+                    .bind(job.kind)
                     .bind(&job.payload)
                     .bind(job.run_at)
                     .bind(job.max_attempts)
                     .bind(now)
                     .bind(&job.subject)
-                    .bind("queued")
+                    .bind(JobStatus::Queued.as_str())
                     .bind(0_i64);
             }
             query.execute(&mut *tx).await?;
@@ -227,20 +270,19 @@ impl Store {
         Ok(query.execute(&self.pool).await?.rows_affected())
     }
 
-    /// Records a failed attempt: back on the queue at `retry_at`, or dead when out of attempts.
-    pub async fn fail_job(
+    /// Puts a job whose attempt failed back on the queue, to run at `retry_at`; false when the
+    /// lease was no longer ours (another worker holds the job).
+    pub async fn retry_job(
         &self,
         job: &ClaimedJob,
         error: &str,
         retry_at: i64,
-    ) -> Result<FailOutcome, StoreError> {
-        let dead = job.attempts >= job.max_attempts;
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE jobs SET status = $1, run_at = $2, last_error = $3, locked_by = NULL, \
+            "UPDATE jobs SET status = 'queued', run_at = $1, last_error = $2, locked_by = NULL, \
              locked_until = NULL \
-             WHERE id = $4 AND locked_by = $5 AND attempts = $6 AND status = 'running'",
+             WHERE id = $3 AND locked_by = $4 AND attempts = $5 AND status = 'running'",
         )
-        .bind(if dead { "dead" } else { "queued" })
         .bind(retry_at)
         .bind(error)
         .bind(job.id)
@@ -248,31 +290,60 @@ impl Store {
         .bind(job.attempts)
         .execute(&self.pool)
         .await?;
-        Ok(match (done.rows_affected(), dead) {
-            (0, _) => FailOutcome::LostLease,
-            (_, true) => FailOutcome::Dead,
-            (_, false) => FailOutcome::Retry,
-        })
+        Ok(done.rows_affected() == 1)
     }
 
-    /// Puts every job whose lease expired back on the queue, or marks it dead when that was
-    /// its last attempt. Returns how many went back, and the jobs that died, so that their
-    /// owners can be told.
-    pub async fn rescue_expired_jobs(&self, now: i64) -> Result<(u64, Vec<JobRow>), StoreError> {
-        let rows: Vec<JobRow> = sqlx::query_as(
-            "UPDATE jobs SET status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
-             run_at = $1, locked_by = NULL, locked_until = NULL, \
+    /// Marks a job dead after its last attempt, in a transaction the caller ends (see
+    /// `Burial`); fenced by its claim, so `None` when another worker holds or buried it.
+    pub async fn bury_job(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+    ) -> Result<Option<Burial>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'dead', last_error = $1, locked_by = NULL, locked_until = NULL \
+             WHERE id = $2 AND locked_by = $3 AND attempts = $4 AND status = 'running'",
+        )
+        .bind(error)
+        .bind(job.id)
+        .bind(&job.locked_by)
+        .bind(job.attempts)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Burial {
+            tx,
+            store: self.clone(),
+        }))
+    }
+
+    /// Puts every job whose lease expired back on the queue, but for those that were on their
+    /// last attempt: those are returned, still held by the worker that stopped, to be buried
+    /// with what their kinds leave behind.
+    pub async fn rescue_expired_jobs(
+        &self,
+        now: i64,
+    ) -> Result<(u64, Vec<ClaimedJob>), StoreError> {
+        let requeued = sqlx::query(
+            "UPDATE jobs SET status = 'queued', run_at = $1, locked_by = NULL, locked_until = NULL, \
              last_error = 'the worker stopped renewing its lease' \
-             WHERE status = 'running' AND locked_until < $1 \
-             RETURNING id, kind, payload, status, run_at, attempts, max_attempts, locked_by, \
-             locked_until, last_error",
+             WHERE status = 'running' AND locked_until < $1 AND attempts < max_attempts",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        let last: Vec<ClaimedJob> = sqlx::query_as(
+            "SELECT id, kind, payload, attempts, max_attempts, locked_by, run_at FROM jobs \
+             WHERE status = 'running' AND locked_until < $1 AND attempts >= max_attempts \
+             ORDER BY id",
         )
         .bind(now)
         .fetch_all(&self.pool)
         .await?;
-        let (dead, requeued): (Vec<JobRow>, Vec<JobRow>) =
-            rows.into_iter().partition(|j| j.status == "dead");
-        Ok((requeued.len() as u64, dead))
+        Ok((requeued.rows_affected(), last))
     }
 
     pub async fn get_job(&self, id: i64) -> Result<JobRow, StoreError> {
@@ -293,11 +364,10 @@ impl Store {
                 .await?;
         let mut depth = QueueDepth::default();
         for (status, n) in rows {
-            match status.as_str() {
-                "queued" => depth.queued = n,
-                "running" => depth.running = n,
-                "dead" => depth.dead = n,
-                _ => {}
+            match status.parse().map_err(anyhow::Error::from)? {
+                JobStatus::Queued => depth.queued = n,
+                JobStatus::Running => depth.running = n,
+                JobStatus::Dead => depth.dead = n,
             }
         }
         Ok(depth)

@@ -4,16 +4,29 @@
 //! Every public method is one transaction. Times are epoch milliseconds (`BIGINT`), ids and
 //! enums are `TEXT`, so the same statements run on both databases.
 
+//!
+//! Rows carry the domain's types, decoded once here (`row.rs`); a conflict is a `Conflict`
+//! naming what happened, never text. Modules, leaves first: `row`, `names`, `event`, `link`,
+//! `job`, `mail`, `audit` import no other module of the store but `lib`; `request` builds on
+//! them; `step` (provisioning), `rollback`, `action` (moves and staff actions) and
+//! `registration` build on `request` and never on each other.
+
+pub mod action;
 pub mod audit;
 mod error;
+pub mod event;
 pub mod guard;
 pub mod job;
+pub mod link;
 pub mod mail;
+pub mod names;
 pub mod parameters;
-pub mod provision;
 pub mod registration;
 pub mod request;
+pub mod rollback;
+mod row;
 pub mod setting;
+pub mod step;
 pub mod template;
 pub mod tenant;
 pub mod user;
@@ -23,7 +36,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 
-pub use error::{ConnectError, StoreError};
+pub use error::{Conflict, ConnectError, StoreError};
 
 /// Which database sits behind the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

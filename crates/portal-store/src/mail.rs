@@ -1,13 +1,11 @@
 //! The mail outbox: messages are written in the transaction that decides them and sent later
 //! by a job, which records every attempt.
 
+use portal_domain::{MailStatus, NotificationStatus};
 use sqlx::{Any, Transaction};
 
-use crate::job::{NewJob, enqueue_in};
+use crate::job::{Burial, NewJob, enqueue_in};
 use crate::{Store, StoreError};
-
-/// The job kind that sends one outbox message.
-pub const SEND_MAIL_JOB: &str = "send_mail";
 
 /// A rendered message to put in the outbox.
 #[derive(Debug, Clone)]
@@ -20,7 +18,8 @@ pub struct NewMail {
     pub subject: String,
     pub body_text: String,
     pub body_html: String,
-    pub max_attempts: i64,
+    /// The job that sends it, enqueued with it.
+    pub job: NewJob,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -33,7 +32,8 @@ pub struct MailRow {
     pub subject: String,
     pub body_text: String,
     pub body_html: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: MailStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -57,7 +57,7 @@ pub(crate) async fn put_in_outbox(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO outbox (id, request_id, kind, sender, recipient, subject, body_text, body_html, status, \
-         attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9)",
+         attempts, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, 0, $9)",
     )
     .bind(&mail.id)
     .bind(&mail.request_id)
@@ -68,25 +68,20 @@ pub(crate) async fn put_in_outbox(
     .bind(&mail.body_text)
     .bind(&mail.body_html)
     .bind(now)
+    .bind(MailStatus::Pending.as_str())
     .execute(&mut **tx)
     .await?;
     if let Some(request_id) = &mail.request_id {
         sqlx::query(
-            "UPDATE subscription_requests SET notification_status = 'pending', notification_sent_at = NULL \
-             WHERE id = $1",
+            "UPDATE subscription_requests SET notification_status = $1, notification_sent_at = NULL \
+             WHERE id = $2",
         )
+        .bind(NotificationStatus::Pending.as_str())
         .bind(request_id)
         .execute(&mut **tx)
         .await?;
     }
-    let job = NewJob {
-        kind: SEND_MAIL_JOB.to_owned(),
-        subject: Some(mail.id.clone()),
-        payload: mail.id.clone(),
-        run_at: now,
-        max_attempts: mail.max_attempts,
-    };
-    enqueue_in(tx, &job, now).await?;
+    enqueue_in(tx, &mail.job, now).await?;
     Ok(())
 }
 
@@ -125,20 +120,22 @@ impl Store {
     pub async fn mark_mail_sent(&self, id: &str, now: i64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "UPDATE outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL \
-             WHERE id = $2 AND status <> 'sent'",
+            "UPDATE outbox SET status = $3, sent_at = $1, attempts = attempts + 1, last_error = NULL \
+             WHERE id = $2 AND status <> $3",
         )
         .bind(now)
         .bind(id)
+        .bind(MailStatus::Sent.as_str())
         .execute(&mut *tx)
         .await?;
-        record_attempt(&mut tx, id, "sent", None, now).await?;
+        record_attempt(&mut tx, id, MailStatus::Sent, None, now).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE subscription_requests SET notification_status = 'sent', notification_sent_at = $1 \
+            "UPDATE subscription_requests SET notification_status = $3, notification_sent_at = $1 \
              WHERE id = (SELECT request_id FROM outbox WHERE id = $2) AND {LATEST}"
         )))
         .bind(now)
         .bind(id)
+        .bind(NotificationStatus::Sent.as_str())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -153,35 +150,15 @@ impl Store {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2 AND status <> 'sent'")
-            .bind(error)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        record_attempt(&mut tx, id, "failed", Some(error), now).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Gives up on a message that ran out of attempts: it and its request's notification
-    /// become `failed` (unless it was sent after all).
-    pub async fn give_up_mail(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        let done =
-            sqlx::query("UPDATE outbox SET status = 'failed' WHERE id = $1 AND status = 'pending'")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if done.rows_affected() == 1 {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE subscription_requests SET notification_status = 'failed' \
-                 WHERE id = (SELECT request_id FROM outbox WHERE id = $1) AND {LATEST}"
-            )))
-            .bind(id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $1 WHERE id = $2 AND status <> $3",
+        )
+        .bind(error)
+        .bind(id)
+        .bind(MailStatus::Sent.as_str())
+        .execute(&mut *tx)
+        .await?;
+        record_attempt(&mut tx, id, MailStatus::Failed, Some(error), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -190,20 +167,47 @@ impl Store {
     pub async fn mail_attempts(
         &self,
         id: &str,
-    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        Ok(sqlx::query_as(
+    ) -> Result<Vec<(MailStatus, Option<String>)>, StoreError> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT outcome, error FROM mail_attempts WHERE outbox_id = $1 ORDER BY at, id",
         )
         .bind(id)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(outcome, error)| Ok((outcome.parse().map_err(anyhow::Error::from)?, error)))
+            .collect()
+    }
+}
+
+impl Burial {
+    /// Gives up on a message that ran out of attempts: it and its request's notification
+    /// become `failed` (unless it was sent after all).
+    pub async fn give_up_mail(&mut self, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE outbox SET status = $1 WHERE id = $2 AND status = $3")
+            .bind(MailStatus::Failed.as_str())
+            .bind(id)
+            .bind(MailStatus::Pending.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        if done.rows_affected() == 1 {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE subscription_requests SET notification_status = $1 \
+                 WHERE id = (SELECT request_id FROM outbox WHERE id = $2) AND {LATEST}"
+            )))
+            .bind(NotificationStatus::Failed.as_str())
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
     }
 }
 
 async fn record_attempt(
     tx: &mut Transaction<'static, Any>,
     id: &str,
-    outcome: &str,
+    outcome: MailStatus,
     error: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -213,7 +217,7 @@ async fn record_attempt(
     .bind(crate::new_id())
     .bind(id)
     .bind(now)
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(error)
     .execute(&mut **tx)
     .await?;

@@ -2,7 +2,7 @@
 //! publish that refuses a draft started from a version that is no longer the latest.
 
 use crate::audit::{self, AuditEntry};
-use crate::error::is_unique_violation;
+use crate::error::{Conflict, is_unique_violation};
 use crate::{Store, StoreError};
 
 /// A published version, with the name of who published it (none for the portal itself).
@@ -121,7 +121,7 @@ impl Store {
 
     /// Publishes `parameters` (the author's checked draft) as the version after
     /// `base_version`, removes the draft and records the audit entry, in one transaction.
-    /// `Conflict { what: "stale_draft" }` when another version was published since the draft
+    /// `Conflict::StaleDraft` when another version was published since the draft
     /// was started: nothing changes and the draft stays.
     #[allow(clippy::too_many_arguments)]
     pub async fn publish_parameters(
@@ -134,9 +134,7 @@ impl Store {
         now: i64,
         entry: &AuditEntry,
     ) -> Result<i64, StoreError> {
-        let stale = || StoreError::Conflict {
-            what: "stale_draft".into(),
-        };
+        let stale = || StoreError::Conflict(Conflict::StaleDraft);
         let mut tx = self.begin_write().await?;
         let latest: Option<i64> = sqlx::query_scalar(
             "SELECT MAX(version) FROM smart_queue_parameters WHERE tenant_id = $1",
@@ -178,9 +176,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if removed.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                what: "draft_changed".into(),
-            });
+            return Err(Conflict::DraftChanged.into());
         }
         audit::insert(&mut *tx, entry, now).await?;
         tx.commit().await?;

@@ -1,17 +1,25 @@
 //! Tenant subscription requests: intake (with its names reserved and its job enqueued in the
-//! same transaction), reading, listing, and the moves of provisioning.
+//! same transaction), reading and listing, and locking one for a move.
 
-use sqlx::{Any, Transaction};
+use portal_domain::{
+    ErrorNote, NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StepStatus,
+};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
-use crate::error::is_unique_violation;
+use crate::error::{Conflict, is_unique_violation};
+use crate::event::{NewEvent, record_event};
 use crate::job::{NewJob, enqueue_in};
-use crate::{Store, StoreError};
+use crate::link::{NewLink, insert_link};
+use crate::names::{NameHold, Names, reserve_names};
+use crate::row::{inconsistent, parsed, parsed_opt};
+use crate::{Backend, Store, StoreError};
 
 /// A request that passed every field rule, ready to store.
 #[derive(Clone)]
 pub struct NewRequest {
     pub id: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub template_id: String,
     pub template_version: i64,
     pub tenant_name: String,
@@ -31,31 +39,25 @@ pub struct NewRequest {
     pub submitted_at: i64,
     pub scheduled_for: Option<i64>,
     /// For a request placed in an off-peak window with a cap: the window and its cap. The
-    /// store refuses with `Conflict { what: "window_full" }` if the window filled meanwhile.
-    pub window_cap: Option<(i64, i64, i64)>,
-    /// The names of the provisioning steps, in order, recorded as pending.
-    pub steps: Vec<String>,
+    /// store refuses with `Conflict::WindowFull` if the window filled meanwhile.
+    pub window_cap: Option<WindowCap>,
     /// The audit entry of the submission, written in the same transaction.
     pub audit: Option<crate::audit::AuditEntry>,
     /// How the request holds its names.
     pub names: NameHold,
     /// Links emailed to a self-service prospect, stored with the request.
-    pub links: Vec<crate::registration::NewLink>,
+    pub links: Vec<NewLink>,
     /// A message to its contact, put in the outbox with it.
     pub mail: Option<crate::mail::NewMail>,
 }
 
-/// How a stored request holds its tenant's names.
+/// A capped off-peak window a request takes a place in: `[start, end)` and how many requests
+/// it may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameHold {
-    /// For as long as the request is open (staff submissions).
-    Open,
-    /// Until this time unless confirmed (a self-service request waiting for its contact
-    /// address to be confirmed: the hold lapses with the link).
-    Until(i64),
-    /// Not at all: the names were taken when it came in, which its contact learns only once
-    /// the address is confirmed.
-    None,
+pub struct WindowCap {
+    pub start: i64,
+    pub end: i64,
+    pub cap: i64,
 }
 
 impl std::fmt::Debug for NewRequest {
@@ -78,10 +80,10 @@ pub struct Idempotency {
 }
 
 /// A stored request; never carries the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestRow {
     pub id: String,
-    pub status: String,
+    pub status: RequestStatus,
     pub template_id: String,
     pub template_version: i64,
     pub tenant_name: String,
@@ -102,15 +104,63 @@ pub struct RequestRow {
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
     pub tenant_id: Option<String>,
-    pub error: Option<String>,
-    pub notification_status: String,
+    pub error: Option<ErrorNote>,
+    pub notification_status: NotificationStatus,
     pub notification_sent_at: Option<i64>,
+}
+
+impl RequestRow {
+    /// The login ID its tenant administrator signs in with.
+    pub fn admin_login(&self) -> String {
+        format!("{}@{}", self.admin_personnel_id, self.upn_suffix)
+    }
+}
+
+impl FromRow<'_, AnyRow> for RequestRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        let error = match parsed_opt(row, "error_kind")? {
+            None => None,
+            Some(kind) => Some(
+                ErrorNote::from_parts(kind, row.try_get("error")?)
+                    .ok_or_else(|| inconsistent("error", "the error does not fit its kind"))?,
+            ),
+        };
+        Ok(Self {
+            id: row.try_get("id")?,
+            status: parsed(row, "status")?,
+            template_id: row.try_get("template_id")?,
+            template_version: row.try_get("template_version")?,
+            tenant_name: row.try_get("tenant_name")?,
+            short_name: row.try_get("short_name")?,
+            upn_suffix: row.try_get("upn_suffix")?,
+            admin_user_name: row.try_get("admin_user_name")?,
+            admin_personnel_id: row.try_get("admin_personnel_id")?,
+            ani: row.try_get("ani")?,
+            contact_first_name: row.try_get("contact_first_name")?,
+            contact_last_name: row.try_get("contact_last_name")?,
+            contact_email: row.try_get("contact_email")?,
+            contact_phone: row.try_get("contact_phone")?,
+            contact_company: row.try_get("contact_company")?,
+            contact_address: row.try_get("contact_address")?,
+            submitted_by: row.try_get("submitted_by")?,
+            submitted_at: row.try_get("submitted_at")?,
+            scheduled_for: row.try_get("scheduled_for")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            tenant_id: row.try_get("tenant_id")?,
+            error,
+            notification_status: parsed(row, "notification_status")?,
+            notification_sent_at: row.try_get("notification_sent_at")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StepRow {
-    pub name: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub name: ProvisioningStep,
+    #[sqlx(try_from = "String")]
+    pub status: StepStatus,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
 }
@@ -118,7 +168,7 @@ pub struct StepRow {
 /// Which requests to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
-    pub status: Option<String>,
+    pub status: Option<RequestStatus>,
     /// Part of the tenant name, compared ignoring case.
     pub query: Option<String>,
     pub template_id: Option<String>,
@@ -131,97 +181,39 @@ pub struct RequestFilter {
     pub limit: i64,
 }
 
-const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant_name, short_name, \
+pub(crate) const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant_name, short_name, \
      upn_suffix, admin_user_name, admin_personnel_id, ani, contact_first_name, contact_last_name, \
      contact_email, contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
-     scheduled_for, started_at, finished_at, tenant_id, error, notification_status, \
+     scheduled_for, started_at, finished_at, tenant_id, error, error_kind, notification_status, \
      notification_sent_at";
 
-/// The kinds of names a request reserves, with the field each one comes from.
-const RESERVATIONS: [(&str, &str); 3] = [
-    ("name", "tenant.name"),
-    ("short_name", "tenant.short_name"),
-    ("upn_suffix", "tenant.upn_suffix"),
-];
-
-/// The three names a request holds.
-#[derive(Debug, Clone)]
-pub struct Names<'a> {
-    pub request_id: &'a str,
-    pub tenant_name: &'a str,
-    pub short_name: &'a str,
-    pub upn_suffix: &'a str,
-    /// For a hold taken while a submission is hashed: the submission's idempotency key (and
-    /// sender). A lapsing hold with the same key is taken over, so that the submission sent
-    /// again after a failure does not find its own names taken.
-    pub hold_key: Option<&'a str>,
-}
-
-/// Takes or confirms the request's names: a lapsed hold of anyone is cleared first, then each
-/// name is inserted, or, when this request already holds it, its hold is set to `held_until`
-/// (`None`: for good). `Conflict` names the first field another request or tenant holds.
-pub(crate) async fn reserve_names(
-    tx: &mut Transaction<'static, Any>,
-    names: &Names<'_>,
-    held_until: Option<i64>,
-    now: i64,
-) -> Result<(), StoreError> {
-    let keys = [
-        names.tenant_name.to_lowercase(),
-        names.short_name.to_lowercase(),
-        names.upn_suffix.to_lowercase(),
-    ];
-    for ((kind, field), key) in RESERVATIONS.iter().zip(keys) {
-        sqlx::query(
-            "DELETE FROM reserved_names WHERE kind = $1 AND name_key = $2 \
-             AND held_until IS NOT NULL AND held_until < $3",
-        )
-        .bind(*kind)
-        .bind(&key)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        let result = sqlx::query(
-            "INSERT INTO reserved_names (kind, name_key, request_id, held_until, hold_key) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until, \
-             request_id = excluded.request_id, hold_key = excluded.hold_key \
-             WHERE reserved_names.request_id = excluded.request_id \
-             OR (reserved_names.held_until IS NOT NULL AND reserved_names.hold_key = excluded.hold_key)",
-        )
-        .bind(*kind)
-        .bind(key)
-        .bind(names.request_id)
-        .bind(held_until)
-        .bind(names.hold_key)
-        .execute(&mut **tx)
-        .await;
-        match result {
-            Ok(done) if done.rows_affected() == 1 => {}
-            Ok(_) => {
-                return Err(StoreError::Conflict {
-                    what: (*field).to_owned(),
-                });
-            }
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict {
-                    what: (*field).to_owned(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 impl Store {
-    /// Refuses with `Conflict { what: "window_full" }` when the capped off-peak window
-    /// `(start, end, cap)` has no room left. PostgreSQL locks the policy's row to serialise
-    /// placements; SQLite already has one writer at a time.
+    /// Reads a request inside a write transaction, locking its row on PostgreSQL.
+    pub(crate) async fn lock_request(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        id: &str,
+    ) -> Result<RequestRow, StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE id = $1{lock}"
+        )))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound)
+    }
+
+    /// Refuses with `Conflict::WindowFull` when the capped off-peak window has no room left.
+    /// PostgreSQL locks the policy's row to serialise placements; SQLite already has one
+    /// writer at a time.
     pub(crate) async fn check_window(
         &self,
         tx: &mut Transaction<'static, Any>,
-        (start, end, cap): (i64, i64, i64),
+        window: WindowCap,
     ) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT key FROM settings WHERE key = 'provisioning'{}",
@@ -229,37 +221,18 @@ impl Store {
         )))
         .fetch_optional(&mut **tx)
         .await?;
-        let taken: i64 = sqlx::query_scalar(
+        let taken: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM subscription_requests WHERE scheduled_for >= $1 AND scheduled_for < $2 \
-             AND status IN ('scheduled', 'accepted', 'provisioning', 'completed')",
-        )
-        .bind(start)
-        .bind(end)
+             AND status IN ({})",
+            RequestStatus::in_a_window_sql()
+        )))
+        .bind(window.start)
+        .bind(window.end)
         .fetch_one(&mut **tx)
         .await?;
-        if taken >= cap {
-            return Err(StoreError::Conflict {
-                what: "window_full".into(),
-            });
+        if taken >= window.cap {
+            return Err(Conflict::WindowFull.into());
         }
-        Ok(())
-    }
-
-    /// Holds a request's names until `until`, before the costly part of intake, so that a
-    /// duplicate is refused at once. `Conflict` names the field that is taken.
-    pub async fn hold_names(&self, names: &Names<'_>, until: i64) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        reserve_names(&mut tx, names, Some(until), crate::now_ms()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Lets go of names held for a request that was not stored.
-    pub async fn release_names(&self, request_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM reserved_names WHERE request_id = $1 AND held_until IS NOT NULL")
-            .bind(request_id)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
@@ -279,49 +252,19 @@ impl Store {
     }
 
     /// Stores an accepted request, reserves its names and enqueues its provisioning job, all
-    /// in one transaction. `Conflict` names the field whose name is already held.
+    /// in one transaction. `Conflict::NameTaken` names the name already held.
     pub async fn submit_request(
         &self,
         request: &NewRequest,
         job: &NewJob,
         idempotency: Option<&Idempotency>,
     ) -> Result<(), StoreError> {
+        let now = request.submitted_at;
         let mut tx = self.begin_write().await?;
-        if let Some(cap) = request.window_cap {
-            self.check_window(&mut tx, cap).await?;
+        if let Some(window) = request.window_cap {
+            self.check_window(&mut tx, window).await?;
         }
-        sqlx::query(
-            "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
-             tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \
-             admin_password_hash, ani, contact_first_name, contact_last_name, contact_email, \
-             contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
-             scheduled_for, notification_status) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, 'none')",
-        )
-        .bind(&request.id)
-        .bind(&request.status)
-        .bind(&request.template_id)
-        .bind(request.template_version)
-        .bind(&request.tenant_name)
-        .bind(request.tenant_name.to_lowercase())
-        .bind(&request.short_name)
-        .bind(&request.upn_suffix)
-        .bind(&request.admin_user_name)
-        .bind(&request.admin_personnel_id)
-        .bind(&request.admin_password_hash)
-        .bind(&request.ani)
-        .bind(&request.contact_first_name)
-        .bind(&request.contact_last_name)
-        .bind(&request.contact_email)
-        .bind(&request.contact_phone)
-        .bind(&request.contact_company)
-        .bind(&request.contact_address)
-        .bind(&request.submitted_by)
-        .bind(request.submitted_at)
-        .bind(request.scheduled_for)
-        .execute(&mut *tx)
-        .await?;
+        insert_request(&mut tx, request).await?;
         let names = Names {
             request_id: &request.id,
             tenant_name: &request.tenant_name,
@@ -330,66 +273,31 @@ impl Store {
             hold_key: None,
         };
         match request.names {
-            NameHold::Open => reserve_names(&mut tx, &names, None, request.submitted_at).await?,
-            NameHold::Until(until) => {
-                reserve_names(&mut tx, &names, Some(until), request.submitted_at).await?;
-            }
+            NameHold::Open => reserve_names(&mut tx, &names, None, now).await?,
+            NameHold::Until(until) => reserve_names(&mut tx, &names, Some(until), now).await?,
             NameHold::None => {}
         }
         for link in &request.links {
-            crate::registration::insert_link(&mut tx, &request.id, link).await?;
+            insert_link(&mut tx, &request.id, link).await?;
         }
         if let Some(mail) = &request.mail {
-            crate::mail::put_in_outbox(&mut tx, mail, request.submitted_at).await?;
+            crate::mail::put_in_outbox(&mut tx, mail, now).await?;
         }
         if let Some(idem) = idempotency {
-            let result = sqlx::query(
-                "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, request_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(&idem.actor_id)
-            .bind(&idem.key)
-            .bind(&idem.fingerprint)
-            .bind(&request.id)
-            .bind(request.submitted_at)
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Ok(_) => {}
-                Err(e) if is_unique_violation(&e) => {
-                    return Err(StoreError::Conflict {
-                        what: "idempotency_key".into(),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
+            insert_idempotency_key(&mut tx, idem, &request.id, now).await?;
         }
-        for (position, name) in request.steps.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO request_steps (request_id, position, name, status) VALUES ($1, $2, $3, 'pending')",
-            )
-            .bind(&request.id)
-            .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
-            .bind(name)
-            .execute(&mut *tx)
-            .await?;
-        }
-        enqueue_in(&mut tx, job, request.submitted_at).await?;
-        crate::provision::record_event(
-            &mut tx,
-            &request.id,
-            &crate::provision::NewEvent {
-                actor_id: request.submitted_by.as_deref(),
-                action: "submitted",
-                from_status: None,
-                to_status: Some(&request.status),
-                detail: None,
-            },
-            request.submitted_at,
-        )
-        .await?;
+        insert_pending_steps(&mut tx, &request.id).await?;
+        enqueue_in(&mut tx, job, now).await?;
+        let submitted = NewEvent {
+            actor_id: request.submitted_by.as_deref(),
+            action: RequestEvent::Submitted,
+            from_status: None,
+            to_status: Some(request.status),
+            detail: None,
+        };
+        record_event(&mut tx, &request.id, &submitted, now).await?;
         if let Some(entry) = &request.audit {
-            crate::audit::insert(&mut *tx, entry, request.submitted_at).await?;
+            crate::audit::insert(&mut *tx, entry, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -416,12 +324,17 @@ impl Store {
     }
 
     /// How many requests are in each status.
-    pub async fn count_requests_by_status(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        Ok(sqlx::query_as(
+    pub async fn count_requests_by_status(
+        &self,
+    ) -> Result<Vec<(RequestStatus, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) FROM subscription_requests GROUP BY status ORDER BY status",
         )
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(status, n)| Ok((status.parse().map_err(anyhow::Error::from)?, n)))
+            .collect()
     }
 
     /// Requests newest first, filtered, one page of at most `limit`.
@@ -432,72 +345,17 @@ impl Store {
         // First the page's ids, then their rows: selecting only ids lets the search by name
         // walk an index of (id, name) newest first and read no row that does not match, and
         // keeps the plan the same whatever the planner guesses about the pattern.
-        let mut sql = "SELECT id FROM subscription_requests WHERE 1 = 1".to_owned();
-        let mut n = 0;
-        let mut next = || {
-            n += 1;
-            n
-        };
-        if filter.status.is_some() {
-            sql.push_str(&format!(" AND status = ${}", next()));
-        }
-        if filter.query.is_some() {
-            sql.push_str(&format!(
-                " AND tenant_name_key LIKE ${} ESCAPE '\\'",
-                next()
-            ));
-        }
-        if filter.template_id.is_some() {
-            sql.push_str(&format!(" AND template_id = ${}", next()));
-        }
-        // Ids begin with their creation time (UUIDv7), so a time range is also a range of ids
-        // that the primary key finds at once; the exact time is checked beside it.
-        if filter.submitted_from.is_some() {
-            sql.push_str(&format!(
-                " AND id >= ${} AND submitted_at >= ${}",
-                next(),
-                next()
-            ));
-        }
-        if filter.submitted_before.is_some() {
-            sql.push_str(&format!(
-                " AND id < ${} AND submitted_at < ${}",
-                next(),
-                next()
-            ));
-        }
-        if filter.before_id.is_some() {
-            sql.push_str(&format!(" AND id < ${}", next()));
-        }
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
+        let (conditions, values) = filter.conditions();
+        let sql = format!(
+            "SELECT id FROM subscription_requests WHERE 1 = 1{conditions} ORDER BY id DESC LIMIT ${}",
+            values.len() + 1
+        );
         let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        if let Some(status) = &filter.status {
-            query = query.bind(status.clone());
-        }
-        if let Some(q) = &filter.query {
-            let escaped = q
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            query = query.bind(format!("%{escaped}%"));
-        }
-        if let Some(id) = &filter.template_id {
-            query = query.bind(id.clone());
-        }
-        if let Some(from) = filter.submitted_from {
-            // An id is made before the password is hashed, so it may be a little older than
-            // its request's submission time: the id range starts earlier by a wide margin.
-            query = query
-                .bind(id_prefix_at(from - ID_BEFORE_SUBMISSION_MS))
-                .bind(from);
-        }
-        if let Some(before) = filter.submitted_before {
-            // An id is never younger than its submission, so this bound loses nothing.
-            query = query.bind(id_prefix_at(before)).bind(before);
-        }
-        if let Some(before) = &filter.before_id {
-            query = query.bind(before.clone());
+        for value in values {
+            query = match value {
+                Value::Text(text) => query.bind(text),
+                Value::Int(n) => query.bind(n),
+            };
         }
         let ids = query.bind(filter.limit).fetch_all(&self.pool).await?;
         if ids.is_empty() {
@@ -516,6 +374,142 @@ impl Store {
         }
         Ok(rows.fetch_all(&self.pool).await?)
     }
+}
+
+/// A value bound to a list's query.
+enum Value {
+    Text(String),
+    Int(i64),
+}
+
+impl RequestFilter {
+    /// The filter as `AND …` conditions with numbered placeholders, and their values in order.
+    fn conditions(&self) -> (String, Vec<Value>) {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        let mut add = |condition: &str, value: Value| {
+            values.push(value);
+            sql.push_str(&condition.replace('?', &format!("${}", values.len())));
+        };
+        if let Some(status) = self.status {
+            add(" AND status = ?", Value::Text(status.as_str().to_owned()));
+        }
+        if let Some(q) = &self.query {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            add(
+                " AND tenant_name_key LIKE ? ESCAPE '\\'",
+                Value::Text(format!("%{escaped}%")),
+            );
+        }
+        if let Some(id) = &self.template_id {
+            add(" AND template_id = ?", Value::Text(id.clone()));
+        }
+        // Ids begin with their creation time (UUIDv7), so a time range is also a range of ids
+        // that the primary key finds at once; the exact time is checked beside it.
+        if let Some(from) = self.submitted_from {
+            // An id is made before the password is hashed, so it may be a little older than
+            // its request's submission time: the id range starts earlier by a wide margin.
+            let earliest = id_prefix_at(from - ID_BEFORE_SUBMISSION_MS);
+            add(" AND id >= ?", Value::Text(earliest));
+            add(" AND submitted_at >= ?", Value::Int(from));
+        }
+        if let Some(before) = self.submitted_before {
+            // An id is never younger than its submission, so this bound loses nothing.
+            add(" AND id < ?", Value::Text(id_prefix_at(before)));
+            add(" AND submitted_at < ?", Value::Int(before));
+        }
+        if let Some(before) = &self.before_id {
+            add(" AND id < ?", Value::Text(before.clone()));
+        }
+        (sql, values)
+    }
+}
+
+async fn insert_request(
+    tx: &mut Transaction<'static, Any>,
+    request: &NewRequest,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
+         tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \
+         admin_password_hash, ani, contact_first_name, contact_last_name, contact_email, \
+         contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
+         scheduled_for, notification_status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22)",
+    )
+    .bind(&request.id)
+    .bind(request.status.as_str())
+    .bind(&request.template_id)
+    .bind(request.template_version)
+    .bind(&request.tenant_name)
+    .bind(request.tenant_name.to_lowercase())
+    .bind(&request.short_name)
+    .bind(&request.upn_suffix)
+    .bind(&request.admin_user_name)
+    .bind(&request.admin_personnel_id)
+    .bind(&request.admin_password_hash)
+    .bind(&request.ani)
+    .bind(&request.contact_first_name)
+    .bind(&request.contact_last_name)
+    .bind(&request.contact_email)
+    .bind(&request.contact_phone)
+    .bind(&request.contact_company)
+    .bind(&request.contact_address)
+    .bind(&request.submitted_by)
+    .bind(request.submitted_at)
+    .bind(request.scheduled_for)
+    .bind(NotificationStatus::None.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_idempotency_key(
+    tx: &mut Transaction<'static, Any>,
+    idem: &Idempotency,
+    request_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, request_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&idem.actor_id)
+    .bind(&idem.key)
+    .bind(&idem.fingerprint)
+    .bind(request_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(Conflict::IdempotencyKeyReused.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Records every provisioning step of a request as pending, in the order they run.
+async fn insert_pending_steps(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+) -> Result<(), StoreError> {
+    for (position, step) in ProvisioningStep::ALL.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO request_steps (request_id, position, name, status) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(request_id)
+        .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
+        .bind(step.as_str())
+        .bind(StepStatus::Pending.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// How much older than its submission time a request's id may be, at most (it is made before

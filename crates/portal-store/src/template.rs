@@ -1,22 +1,39 @@
 //! Template service packages: versions, their services and configuration objects.
 
-use sqlx::{Any, Transaction};
+use portal_domain::template::TemplateStatus;
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::audit::AuditEntry;
-use crate::error::is_unique_violation;
+use crate::error::{Conflict, is_unique_violation};
+use crate::row::{flag, parsed};
 use crate::{Store, StoreError};
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRow {
     pub id: String,
-    pub status: String,
+    pub status: TemplateStatus,
     pub version: i64,
     pub name: String,
     pub description: String,
     /// JSON array of service names.
     pub services: String,
-    /// 1 when offered on the public registration page.
-    pub public: i64,
+    /// Offered on the public registration page.
+    pub public: bool,
+}
+
+impl FromRow<'_, AnyRow> for TemplateRow {
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: row.try_get("id")?,
+            status: parsed(row, "status")?,
+            version: row.try_get("version")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            services: row.try_get("services")?,
+            public: flag(row, "public")?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -84,7 +101,7 @@ async fn insert_objects(
 
 impl Store {
     /// Stores a new version of a template with all its objects, or nothing. Requests already
-    /// accepted keep the version they pinned. `Conflict { what: "status" }` when retired.
+    /// accepted keep the version they pinned. `Conflict::TemplateRetired` when retired.
     pub async fn add_template_version(
         &self,
         template: &NewTemplate,
@@ -100,10 +117,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (status, current) = row.ok_or(StoreError::NotFound)?;
-        if status != "active" {
-            return Err(StoreError::Conflict {
-                what: "status".into(),
-            });
+        if status.parse::<TemplateStatus>().map_err(anyhow::Error::from)? != TemplateStatus::Active
+        {
+            return Err(Conflict::TemplateRetired.into());
         }
         let version = current + 1;
         sqlx::query(
@@ -141,7 +157,8 @@ impl Store {
     /// Retires a template: no new requests; its versions stay for the requests that use them.
     pub async fn retire_template(&self, id: &str, audit: &AuditEntry) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let done = sqlx::query("UPDATE templates SET status = 'retired' WHERE id = $1")
+        let done = sqlx::query("UPDATE templates SET status = $1 WHERE id = $2")
+            .bind(TemplateStatus::Retired.as_str())
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -183,15 +200,16 @@ impl Store {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
-            "INSERT INTO templates (id, status, current_version, created_at) VALUES ($1, 'active', 1, $2)",
+            "INSERT INTO templates (id, status, current_version, created_at) VALUES ($1, $3, 1, $2)",
         )
         .bind(&template.id)
         .bind(now)
+        .bind(TemplateStatus::Active.as_str())
         .execute(&mut *tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict { what: "id".into() });
+                return Err(Conflict::TemplateIdTaken.into());
             }
             other => other?,
         };
@@ -223,8 +241,9 @@ impl Store {
     /// The current version of every active template, by name.
     pub async fn list_active_templates(&self) -> Result<Vec<TemplateRow>, StoreError> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{TEMPLATE_SELECT} WHERE t.status = 'active' ORDER BY v.name, t.id"
+            "{TEMPLATE_SELECT} WHERE t.status = $1 ORDER BY v.name, t.id"
         )))
+        .bind(TemplateStatus::Active.as_str())
         .fetch_all(&self.pool)
         .await?)
     }

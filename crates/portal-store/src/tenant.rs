@@ -1,5 +1,7 @@
 //! Tenants made by provisioning.
 
+use portal_domain::TenantStatus;
+
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -10,7 +12,8 @@ pub struct TenantRow {
     pub short_name: String,
     pub upn_suffix: String,
     pub ani: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TenantStatus,
     pub template_id: String,
     pub template_version: i64,
     pub admin_personnel_id: String,

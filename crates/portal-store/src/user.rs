@@ -1,6 +1,8 @@
 //! Users and their bearer tokens. Tokens are stored only as their SHA-256.
 
-use crate::error::is_unique_violation;
+use portal_domain::Role;
+
+use crate::error::{Conflict, is_unique_violation};
 use crate::{Store, StoreError};
 
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -8,7 +10,8 @@ pub struct UserRow {
     pub id: String,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub tenant_id: Option<String>,
     pub created_at: i64,
 }
@@ -18,7 +21,7 @@ pub struct NewUser {
     pub id: String,
     pub username: String,
     pub password_hash: String,
-    pub role: String,
+    pub role: Role,
     pub tenant_id: Option<String>,
 }
 
@@ -46,7 +49,7 @@ impl std::fmt::Debug for NewUser {
 const USER_COLUMNS: &str = "id, username, password_hash, role, tenant_id, created_at";
 
 impl Store {
-    /// Creates a user; `Conflict` when the user name (ignoring case) is taken.
+    /// Creates a user; `Conflict::UserNameTaken` when the user name (ignoring case) is taken.
     pub async fn create_user(&self, user: &NewUser) -> Result<(), StoreError> {
         let result = sqlx::query(
             "INSERT INTO users (id, username, username_key, password_hash, role, tenant_id, created_at) \
@@ -56,16 +59,14 @@ impl Store {
         .bind(&user.username)
         .bind(user.username.to_lowercase())
         .bind(&user.password_hash)
-        .bind(&user.role)
+        .bind(user.role.as_str())
         .bind(&user.tenant_id)
         .bind(crate::now_ms())
         .execute(&self.pool)
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict {
-                what: "username".into(),
-            }),
+            Err(e) if is_unique_violation(&e) => Err(Conflict::UserNameTaken.into()),
             Err(e) => Err(e.into()),
         }
     }
@@ -86,7 +87,8 @@ impl Store {
 
     /// Whether any landlord administrator exists yet.
     pub async fn landlord_exists(&self) -> Result<bool, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'landlord_admin'")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = $1")
+            .bind(Role::LandlordAdmin.as_str())
             .fetch_one(&self.pool)
             .await?;
         Ok(n > 0)

@@ -5,13 +5,20 @@
 
 use std::collections::HashSet;
 
-use portal_store::job::{FailOutcome, NewJob};
-use portal_store::provision::{RequestChange, StepOutcome};
-use portal_store::request::{Idempotency, Names, NewRequest, RequestFilter};
+use portal_domain::{
+    ErrorNote, NameKind, ProvisioningStep, RequestEvent, RequestStatus, Role, StaffAction,
+    StepStatus, TenantStatus,
+};
+use portal_store::action::{RequestMove, Run};
+use portal_store::job::{JobStatus, NewJob};
+use portal_store::names::{NameHold, Names};
+use portal_store::request::{Idempotency, NewRequest, RequestFilter};
+use portal_store::rollback::Failure;
+use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::TestDatabase;
 use portal_store::user::NewUser;
-use portal_store::{Store, StoreError, new_id, now_ms};
+use portal_store::{Conflict, Store, StoreError, new_id, now_ms};
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -86,7 +93,7 @@ async fn open(db: &TestDatabase) -> Store {
 fn request(name: &str, short: &str, upn: &str) -> NewRequest {
     NewRequest {
         id: new_id(),
-        status: "accepted".into(),
+        status: RequestStatus::Accepted,
         template_id: "voice".into(),
         template_version: 1,
         tenant_name: name.into(),
@@ -106,26 +113,16 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         submitted_at: now_ms(),
         scheduled_for: None,
         window_cap: None,
-        steps: [
-            "reserve_names",
-            "create_tenant",
-            "create_administrator",
-            "clone_configuration",
-            "assign_ani_and_upn_suffix",
-            "activate",
-        ]
-        .map(String::from)
-        .to_vec(),
         audit: None,
-        names: portal_store::request::NameHold::Open,
+        names: NameHold::Open,
         links: Vec::new(),
         mail: None,
     }
 }
 
-fn job(kind: &str, payload: &str) -> NewJob {
+fn job(kind: &'static str, payload: &str) -> NewJob {
     NewJob {
-        kind: kind.into(),
+        kind,
         subject: None,
         payload: payload.into(),
         run_at: now_ms(),
@@ -146,13 +143,13 @@ async fn a_submitted_request_is_stored_with_its_steps_and_its_job(store: Store) 
         .await
         .unwrap();
     let row = store.get_request(&r.id).await.unwrap();
-    assert_eq!(row.status, "accepted");
+    assert_eq!(row.status, RequestStatus::Accepted);
     assert_eq!(row.tenant_name, "KentonElectronics");
-    assert_eq!(row.notification_status, "none");
+    assert_eq!(row.notification_status, portal_domain::NotificationStatus::None);
     let steps = store.request_steps(&r.id).await.unwrap();
-    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, r.steps);
-    assert!(steps.iter().all(|s| s.status == "pending"));
+    let names: Vec<ProvisioningStep> = steps.iter().map(|s| s.name).collect();
+    assert_eq!(names, ProvisioningStep::ALL);
+    assert!(steps.iter().all(|s| s.status == StepStatus::Pending));
     assert_eq!(store.queue_depth().await.unwrap().queued, 1);
     assert!(matches!(
         store.get_request("nope").await,
@@ -169,18 +166,21 @@ async fn a_name_held_by_another_request_in_any_case_is_a_conflict_and_nothing_is
         .await
         .unwrap();
     for (other, field) in [
-        (request("KENTONELECTRONICS", "k2", "k2.com"), "tenant.name"),
-        (request("Other", "KE", "k3.com"), "tenant.short_name"),
+        (
+            request("KENTONELECTRONICS", "k2", "k2.com"),
+            NameKind::TenantName,
+        ),
+        (request("Other", "KE", "k3.com"), NameKind::ShortName),
         (
             request("Other", "k4", "Kenton-Electronics.COM"),
-            "tenant.upn_suffix",
+            NameKind::UpnSuffix,
         ),
     ] {
         match store
             .submit_request(&other, &job("provision", &other.id), None)
             .await
         {
-            Err(StoreError::Conflict { what }) => assert_eq!(what, field),
+            Err(StoreError::Conflict(Conflict::NameTaken(kind))) => assert_eq!(kind, field),
             other => panic!("expected a conflict on {field}, got {other:?}"),
         }
         assert!(matches!(
@@ -280,9 +280,13 @@ async fn an_expired_lease_is_rescued_and_its_old_holder_can_no_longer_finish_it(
         !store.complete_job(&first).await.unwrap(),
         "the old holder lost the job"
     );
-    assert_eq!(
-        store.fail_job(&first, "late", now).await.unwrap(),
-        FailOutcome::LostLease
+    assert!(
+        !store.retry_job(&first, "late", now).await.unwrap(),
+        "the old holder cannot fail it either"
+    );
+    assert!(
+        store.bury_job(&first, "late").await.unwrap().is_none(),
+        "nor bury it"
     );
     assert!(store.complete_job(&second).await.unwrap());
     assert!(matches!(
@@ -301,11 +305,10 @@ async fn a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt
             .unwrap()
             .remove(0);
         assert_eq!(claimed.attempts, attempt);
-        let outcome = store.fail_job(&claimed, "boom", now + 1_000).await.unwrap();
-        let row = store.get_job(id).await.unwrap();
-        assert_eq!(row.last_error.as_deref(), Some("boom"));
-        if attempt < 3 {
-            assert_eq!(outcome, FailOutcome::Retry);
+        if attempt < claimed.max_attempts {
+            assert!(store.retry_job(&claimed, "boom", now + 1_000).await.unwrap());
+            let row = store.get_job(id).await.unwrap();
+            assert_eq!(row.last_error.as_deref(), Some("boom"));
             assert!(
                 store
                     .claim_jobs("w", 1, 60_000, now + 999)
@@ -316,8 +319,11 @@ async fn a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt
             );
             now += 1_000;
         } else {
-            assert_eq!(outcome, FailOutcome::Dead);
-            assert_eq!(row.status, "dead");
+            let burial = store.bury_job(&claimed, "boom").await.unwrap().unwrap();
+            burial.commit().await.unwrap();
+            let row = store.get_job(id).await.unwrap();
+            assert_eq!(row.last_error.as_deref(), Some("boom"));
+            assert_eq!(row.status, JobStatus::Dead);
         }
     }
     assert!(
@@ -337,28 +343,15 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         .await
         .unwrap();
     let now = now_ms();
-    let start = RequestChange {
-        request_id: &r.id,
-        actor_id: None,
-        action: "provisioning_started",
-        from: &["accepted"],
-        to: "provisioning",
-        now,
-        scheduled_for: None,
-        run_job_at: None,
-        new_job: None,
-        reserve_names: false,
-        release_names: false,
-        detail: None,
-        audit: None,
-        window_cap: None,
-        error: None,
-        mail: None,
-    };
-    assert_eq!(store.act_on_request(&start).await.unwrap(), "accepted");
-    assert!(
-        matches!(store.act_on_request(&start).await, Err(StoreError::Conflict { what }) if what == "provisioning")
-    );
+    let begin = RequestStatus::Accepted.begin_provisioning().unwrap();
+    let start = RequestMove::new(&r.id, begin, now);
+    store.move_request(&start).await.unwrap();
+    assert!(matches!(
+        store.move_request(&start).await,
+        Err(StoreError::Conflict(Conflict::StatusMoved(
+            RequestStatus::Provisioning
+        )))
+    ));
     for round in 0..2 {
         let expect = if round == 0 {
             StepOutcome::Done
@@ -367,14 +360,14 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         };
         assert_eq!(
             store
-                .step_create_tenant(&r.id, "create_tenant", &new_id(), now)
+                .step_create_tenant(&r.id, &new_id(), now)
                 .await
                 .unwrap(),
             expect
         );
         assert_eq!(
             store
-                .step_create_administrator(&r.id, "create_administrator", &new_id(), now)
+                .step_create_administrator(&r.id, &new_id(), now)
                 .await
                 .unwrap(),
             expect
@@ -385,14 +378,14 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         );
         assert_eq!(
             store
-                .step_clone_configuration(&r.id, "clone_configuration", "{}", 1, now)
+                .step_clone_configuration(&r.id, "{}", 1, now)
                 .await
                 .unwrap(),
             expect
         );
         assert_eq!(
             store
-                .step_assign_ani_and_upn_suffix(&r.id, "assign_ani_and_upn_suffix", now)
+                .step_assign_ani_and_upn_suffix(&r.id, now)
                 .await
                 .unwrap(),
             expect
@@ -411,38 +404,38 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         admin.password_hash, r.admin_password_hash,
         "the hash moved to the user"
     );
-    assert_eq!(row.status, "provisioning");
+    assert_eq!(row.status, RequestStatus::Provisioning);
     assert_eq!(row.started_at, Some(now));
     assert_eq!(
         store.get_tenant(&tenant_id).await.unwrap().status,
-        "provisioning"
+        TenantStatus::Provisioning
     );
     assert_eq!(
         store
-            .step_activate(&r.id, "activate", None, now)
+            .step_activate(&r.id, None, now)
             .await
             .unwrap(),
         StepOutcome::Done
     );
     assert_eq!(
         store
-            .step_activate(&r.id, "activate", None, now)
+            .step_activate(&r.id, None, now)
             .await
             .unwrap(),
         StepOutcome::NotProvisioning
     );
     let row = store.get_request(&r.id).await.unwrap();
-    assert_eq!(row.status, "completed");
+    assert_eq!(row.status, RequestStatus::Completed);
     let steps = store.request_steps(&r.id).await.unwrap();
     assert!(
         steps
             .iter()
-            .filter(|s| s.name != "reserve_names")
-            .all(|s| s.status == "done"),
+            .filter(|s| s.name != ProvisioningStep::ReserveNames)
+            .all(|s| s.status == StepStatus::Done),
         "{steps:?}"
     );
     let tenant = store.get_tenant(&tenant_id).await.unwrap();
-    assert_eq!(tenant.status, "active");
+    assert_eq!(tenant.status, TenantStatus::Active);
     assert_eq!(
         (tenant.ani.as_str(), tenant.upn_suffix.as_str()),
         ("+442079460000", "kenton-electronics.com")
@@ -453,7 +446,7 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         store
             .submit_request(&clash, &job("provision", &clash.id), None)
             .await,
-        Err(StoreError::Conflict { .. })
+        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
     ));
 }
 
@@ -464,43 +457,29 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
         .await
         .unwrap();
     let now = now_ms();
-    let mut start = RequestChange {
-        request_id: &r.id,
-        actor_id: None,
-        action: "provisioning_started",
-        from: &["accepted"],
-        to: "provisioning",
-        now,
-        scheduled_for: None,
-        run_job_at: None,
-        new_job: None,
-        reserve_names: false,
-        release_names: false,
-        detail: None,
-        audit: None,
-        window_cap: None,
-        error: None,
-        mail: None,
-    };
-    store.act_on_request(&start).await.unwrap();
+    let begin = RequestStatus::Accepted.begin_provisioning().unwrap();
     store
-        .step_create_tenant(&r.id, "create_tenant", &new_id(), now)
+        .move_request(&RequestMove::new(&r.id, begin, now))
         .await
         .unwrap();
     store
-        .step_create_administrator(&r.id, "create_administrator", &new_id(), now)
+        .step_create_tenant(&r.id, &new_id(), now)
+        .await
+        .unwrap();
+    store
+        .step_create_administrator(&r.id, &new_id(), now)
         .await
         .unwrap();
     let tenant_id = store.get_request(&r.id).await.unwrap().tenant_id.unwrap();
     assert!(
         store
-            .fail_and_roll_back(&r.id, "it broke", None, now)
+            .fail_and_roll_back(&failure(&r.id, "it broke"), now)
             .await
             .unwrap()
     );
     assert!(
         !store
-            .fail_and_roll_back(&r.id, "again", None, now)
+            .fail_and_roll_back(&failure(&r.id, "again"), now)
             .await
             .unwrap(),
         "only once"
@@ -518,35 +497,43 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
     );
     let failed = store.get_request(&r.id).await.unwrap();
     assert_eq!(
+        (failed.status, failed.error, failed.tenant_id),
         (
-            failed.status.as_str(),
-            failed.error.as_deref(),
-            failed.tenant_id
-        ),
-        ("failed", Some("it broke"), None)
+            RequestStatus::Failed,
+            Some(ErrorNote::Failed("it broke".into())),
+            None
+        )
     );
     // A retry takes the names again and provisions from the start with the same password.
     let retry_job = job("provision", &r.id);
-    start.action = "retry";
-    start.from = &["failed"];
-    start.to = "accepted";
-    start.reserve_names = true;
-    start.run_job_at = Some(now);
-    start.new_job = Some(&retry_job);
-    assert_eq!(store.act_on_request(&start).await.unwrap(), "failed");
-    start.action = "provisioning_started";
-    start.from = &["accepted"];
-    start.to = "provisioning";
-    start.reserve_names = false;
-    start.run_job_at = None;
-    store.act_on_request(&start).await.unwrap();
+    let retry = RequestStatus::Failed.act(StaffAction::Retry).unwrap();
+    let retried = RequestMove {
+        run: Some(Run {
+            at: now,
+            scheduled_for: None,
+            window_cap: None,
+            job: &retry_job,
+        }),
+        ..RequestMove::new(&r.id, retry, now)
+    };
+    store.move_request(&retried).await.unwrap();
+    assert!(matches!(
+        store.move_request(&retried).await,
+        Err(StoreError::Conflict(Conflict::StatusMoved(
+            RequestStatus::Accepted
+        )))
+    ));
     store
-        .step_create_tenant(&r.id, "create_tenant", &new_id(), now)
+        .move_request(&RequestMove::new(&r.id, begin, now))
+        .await
+        .unwrap();
+    store
+        .step_create_tenant(&r.id, &new_id(), now)
         .await
         .unwrap();
     assert_eq!(
         store
-            .step_create_administrator(&r.id, "create_administrator", &new_id(), now)
+            .step_create_administrator(&r.id, &new_id(), now)
             .await
             .unwrap(),
         StepOutcome::Done
@@ -557,7 +544,7 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
         .unwrap()
         .unwrap();
     assert_eq!(admin.password_hash, r.admin_password_hash);
-    let actions: Vec<String> = store
+    let actions: Vec<RequestEvent> = store
         .request_events(&r.id)
         .await
         .unwrap()
@@ -567,11 +554,11 @@ async fn giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry(s
     assert_eq!(
         actions,
         [
-            "submitted",
-            "provisioning_started",
-            "failed",
-            "retry",
-            "provisioning_started"
+            RequestEvent::Submitted,
+            RequestEvent::ProvisioningStarted,
+            RequestEvent::Failed,
+            RequestEvent::Retried,
+            RequestEvent::ProvisioningStarted
         ]
     );
 }
@@ -584,21 +571,24 @@ async fn a_failed_request_frees_its_names(store: Store) {
         .unwrap();
     assert!(
         store
-            .fail_and_roll_back(&r.id, "it broke", None, now_ms())
+            .fail_and_roll_back(&failure(&r.id, "it broke"), now_ms())
             .await
             .unwrap()
     );
     assert!(
         !store
-            .fail_and_roll_back(&r.id, "again", None, now_ms())
+            .fail_and_roll_back(&failure(&r.id, "again"), now_ms())
             .await
             .unwrap(),
         "only once"
     );
     let row = store.get_request(&r.id).await.unwrap();
     assert_eq!(
-        (row.status.as_str(), row.error.as_deref()),
-        ("failed", Some("it broke"))
+        (row.status, row.error),
+        (
+            RequestStatus::Failed,
+            Some(ErrorNote::Failed("it broke".into()))
+        )
     );
     let again = request("KentonElectronics", "ke", "kenton-electronics.com");
     store
@@ -612,7 +602,7 @@ async fn tokens_work_until_they_expire(store: Store) {
         id: new_id(),
         username: "admin".into(),
         password_hash: "h".into(),
-        role: "landlord_admin".into(),
+        role: Role::LandlordAdmin,
         tenant_id: None,
     };
     store.create_user(&user).await.unwrap();
@@ -624,7 +614,7 @@ async fn tokens_work_until_they_expire(store: Store) {
                 ..user.clone()
             })
             .await,
-        Err(StoreError::Conflict { .. })
+        Err(StoreError::Conflict(Conflict::UserNameTaken))
     ));
     assert!(store.landlord_exists().await.unwrap());
     let now = now_ms();
@@ -666,7 +656,7 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
         ids.push(r.id);
     }
     store
-        .fail_and_roll_back(&ids[1], "x", None, now_ms())
+        .fail_and_roll_back(&failure(&ids[1], "x"), now_ms())
         .await
         .unwrap();
     let page1 = store
@@ -694,7 +684,7 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
     );
     let failed = store
         .list_requests(&RequestFilter {
-            status: Some("failed".into()),
+            status: Some(RequestStatus::Failed),
             limit: 10,
             ..Default::default()
         })
@@ -880,13 +870,13 @@ async fn a_held_name_blocks_others_until_it_is_released_or_lapses(store: Store) 
     };
     assert!(matches!(
         store.hold_names(&other_key, now + 60_000).await,
-        Err(StoreError::Conflict { .. })
+        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
     ));
     assert!(matches!(
         store
             .hold_names(&names("r4", "retried", "re", "re.com"), now + 60_000)
             .await,
-        Err(StoreError::Conflict { .. })
+        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
     ));
     store
         .hold_names(&names("a", "Kenton", "ke", "ke.com"), now + 60_000)
@@ -896,7 +886,9 @@ async fn a_held_name_blocks_others_until_it_is_released_or_lapses(store: Store) 
         .hold_names(&names("b", "other", "KE", "other.com"), now + 60_000)
         .await
     {
-        Err(StoreError::Conflict { what }) => assert_eq!(what, "tenant.short_name"),
+        Err(StoreError::Conflict(what)) => {
+            assert_eq!(what, Conflict::NameTaken(NameKind::ShortName))
+        }
         other => panic!("expected a conflict, got {other:?}"),
     }
     // The refused hold took nothing: its own free names are still free.
@@ -938,7 +930,7 @@ async fn a_stored_request_keeps_its_names_for_good(store: Store) {
                 now_ms() + 60_000
             )
             .await,
-        Err(StoreError::Conflict { .. })
+        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
     ));
 }
 
@@ -958,7 +950,7 @@ async fn an_idempotency_key_is_recorded_once_per_actor(store: Store) {
         .submit_request(&second, &job("provision", &second.id), Some(&idem))
         .await
     {
-        Err(StoreError::Conflict { what }) => assert_eq!(what, "idempotency_key"),
+        Err(StoreError::Conflict(what)) => assert_eq!(what, Conflict::IdempotencyKeyReused),
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert!(matches!(
@@ -991,10 +983,22 @@ async fn a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so(store
     let now = now_ms();
     let claimed = store.claim_jobs("gone", 5, 1_000, now).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    let (requeued, dead) = store.rescue_expired_jobs(now + 1_001).await.unwrap();
+    let (requeued, last) = store.rescue_expired_jobs(now + 1_001).await.unwrap();
     assert_eq!(requeued, 0);
-    assert_eq!(dead.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
-    assert_eq!(dead[0].payload, "{}");
+    assert_eq!(last.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(last[0].payload, "{}");
+    let lapsed = "the worker stopped renewing its lease";
+    let burial = store.bury_job(&last[0], lapsed).await.unwrap().unwrap();
+    burial.commit().await.unwrap();
+    let row = store.get_job(id).await.unwrap();
+    assert_eq!(
+        (row.status, row.last_error.as_deref()),
+        (JobStatus::Dead, Some(lapsed))
+    );
+    assert!(
+        store.bury_job(&last[0], lapsed).await.unwrap().is_none(),
+        "buried once"
+    );
     assert!(
         store
             .claim_jobs("w", 5, 1_000, now + 5_000)
@@ -1014,4 +1018,12 @@ async fn a_claim_never_hands_out_more_jobs_than_asked(store: Store) {
         3
     );
     assert_eq!(store.queue_depth().await.unwrap().running, 3);
+}
+
+fn failure<'a>(request_id: &'a str, message: &'a str) -> Failure<'a> {
+    Failure {
+        request_id,
+        message,
+        mail: None,
+    }
 }

@@ -17,7 +17,8 @@ use portal::worker::{self, WorkerConfig};
 use portal_domain::Role;
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
 use portal_store::Store;
-use portal_store::job::{NOOP_JOB, NewJob};
+use portal::jobs::{Noop, new_job};
+use portal_store::job::NewJob;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use serde_json::json;
 use sqlx::Connection;
@@ -101,14 +102,8 @@ async fn wait_until_empty(store: &Store) -> anyhow::Result<()> {
     }
 }
 
-fn noop(run_at: i64) -> NewJob {
-    NewJob {
-        kind: NOOP_JOB.to_owned(),
-        subject: None,
-        payload: String::new(),
-        run_at,
-        max_attempts: 3,
-    }
+fn noop(run_at: i64) -> anyhow::Result<NewJob> {
+    Ok(new_job(&Noop {}, run_at, 3)?)
 }
 
 async fn queue(url: &str, jobs: usize, workers: usize, prefetch: usize) -> anyhow::Result<()> {
@@ -116,7 +111,7 @@ async fn queue(url: &str, jobs: usize, workers: usize, prefetch: usize) -> anyho
     let now = portal_store::now_ms();
     let started = Instant::now();
     store
-        .enqueue_many(&(0..jobs).map(|_| noop(now)).collect::<Vec<_>>())
+        .enqueue_many(&(0..jobs).map(|_| noop(now)).collect::<Result<Vec<_>, _>>()?)
         .await?;
     let enqueue_seconds = started.elapsed().as_secs_f64();
 
@@ -140,7 +135,7 @@ async fn queue(url: &str, jobs: usize, workers: usize, prefetch: usize) -> anyho
     let lags_before = services.metrics.start_lag_counts();
     let singles = 500;
     for _ in 0..singles {
-        store.enqueue(&noop(portal_store::now_ms())).await?;
+        store.enqueue(&noop(portal_store::now_ms())?).await?;
         services.jobs_ready.notify_one();
         tokio::time::sleep(Duration::from_millis(4)).await;
     }
@@ -283,7 +278,7 @@ async fn provision_one(
     let seconds = started.elapsed().as_secs_f64();
     let request = services.store.get_request(&id).await?;
     anyhow::ensure!(
-        request.status == "completed",
+        request.status == portal_domain::RequestStatus::Completed,
         "provisioning ended {}",
         request.status
     );

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod fault;
+pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod password;
@@ -226,7 +227,7 @@ async fn template_command(
             };
             let result = match store.create_template(&template, Some(&audit)).await {
                 Ok(()) => Ok(1),
-                Err(portal_store::StoreError::Conflict { .. }) => {
+                Err(portal_store::StoreError::Conflict(portal_store::Conflict::TemplateIdTaken)) => {
                     audit.action = "template_version_added".into();
                     store.add_template_version(&template, Some(&audit)).await
                 }

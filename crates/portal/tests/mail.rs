@@ -6,6 +6,7 @@
 #[macro_use]
 mod common;
 
+use portal_domain::MailStatus;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +57,7 @@ async fn the_success_and_the_failure_email_each_arrive_once_over_smtp(db: Db) {
             id: portal_store::new_id(),
             username: "prpkeAdmin@clash.example.com".into(),
             password_hash: "x".into(),
-            role: "tenant_admin".into(),
+            role: portal_domain::Role::TenantAdmin,
             tenant_id: None,
         })
         .await
@@ -140,7 +141,7 @@ async fn a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_b
     let mail = app.store.mail_for_request(&id).await.unwrap().remove(0);
     let attempts = app.store.mail_attempts(&mail.id).await.unwrap();
     assert_eq!(attempts.len(), 1);
-    assert_eq!(attempts[0].0, "failed");
+    assert_eq!(attempts[0].0, MailStatus::Failed);
 
     let inbox = smtp_server(TcpListener::bind(("127.0.0.1", port)).unwrap());
     let sent = eventually(
@@ -157,7 +158,7 @@ async fn a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_b
     assert_eq!(inbox.lock().unwrap().len(), 1);
     app.run_pending_jobs().await;
     assert_eq!(inbox.lock().unwrap().len(), 1, "exactly once");
-    let outcomes: Vec<String> = app
+    let outcomes: Vec<MailStatus> = app
         .store
         .mail_attempts(&mail.id)
         .await
@@ -165,8 +166,8 @@ async fn a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_b
         .into_iter()
         .map(|a| a.0)
         .collect();
-    assert_eq!(outcomes.last().map(String::as_str), Some("sent"));
-    assert!(outcomes.iter().filter(|o| *o == "failed").count() >= 1);
+    assert_eq!(outcomes.last(), Some(&MailStatus::Sent));
+    assert!(outcomes.iter().filter(|o| **o == MailStatus::Failed).count() >= 1);
     app.finish().await;
 }
 

@@ -242,8 +242,9 @@ fn request_mail(
         ("support", support.as_str()),
     ];
     values.extend_from_slice(extra);
+    let id = portal_store::new_id();
     NewMail {
-        id: portal_store::new_id(),
+        id: id.clone(),
         request_id: Some(to.request_id.to_owned()),
         kind: kind.to_owned(),
         sender: mailer.from.to_string(),
@@ -251,7 +252,7 @@ fn request_mail(
         subject,
         body_text: fill(text, &values, false),
         body_html: fill(html, &values, true),
-        max_attempts: MAIL_ATTEMPTS,
+        job: send_job(&id),
     }
 }
 
@@ -359,4 +360,24 @@ mod tests {
             "Hi {sign_in_url} at https://x {unknown}"
         );
     }
+}
+
+/// The job that sends the message `mail_id`, due now.
+fn send_job(mail_id: &str) -> portal_store::job::NewJob {
+    let job = crate::jobs::SendMail {
+        mail_id: mail_id.to_owned(),
+    };
+    let now = portal_store::now_ms();
+    crate::jobs::new_job(&job, now, MAIL_ATTEMPTS).unwrap_or_else(|e| {
+        // A payload of one string always serialises; should it not, the job fails as a bad
+        // payload and the message is marked failed when it runs out of attempts.
+        tracing::error!(error = %e, "could not write a send_mail payload");
+        portal_store::job::NewJob {
+            kind: <crate::jobs::SendMail as crate::jobs::Job>::KIND,
+            subject: Some(mail_id.to_owned()),
+            payload: String::new(),
+            run_at: now,
+            max_attempts: MAIL_ATTEMPTS,
+        }
+    })
 }

@@ -1,6 +1,6 @@
 //! Sign-in with a user name and password, and bearer tokens.
 
-use portal_domain::Role;
+use portal_domain::TenantStatus;
 use portal_store::guard::GuardRule;
 use tracing::info;
 
@@ -37,14 +37,10 @@ pub enum LoginError {
 }
 
 fn actor_of(user: portal_store::user::UserRow) -> Result<Actor, ServiceError> {
-    let role: Role = user
-        .role
-        .parse()
-        .map_err(|e: String| ServiceError::Internal(anyhow::anyhow!(e)))?;
     Ok(Actor {
         id: user.id,
         username: user.username,
-        role,
+        role: user.role,
         tenant_id: user.tenant_id,
     })
 }
@@ -87,7 +83,7 @@ async fn verify_credentials(
     // A tenant's administrator signs in only once the tenant is active.
     if let Some(tenant_id) = &user.tenant_id {
         let active = match services.store.get_tenant(tenant_id).await {
-            Ok(t) => t.status == "active",
+            Ok(t) => t.status == TenantStatus::Active,
             Err(portal_store::StoreError::NotFound) => false,
             Err(e) => return Err(ServiceError::from(e).into()),
         };

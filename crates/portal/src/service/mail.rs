@@ -1,5 +1,6 @@
 //! Sending outbox messages, and the mail a landlord administrator may read.
 
+use portal_domain::MailStatus;
 use portal_store::StoreError;
 use portal_store::mail::MailRow;
 use tracing::{info, warn};
@@ -14,7 +15,7 @@ pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    if row.status != "pending" {
+    if row.status != MailStatus::Pending {
         return Ok(());
     }
     match services.mailer.send(&row).await {
@@ -51,13 +52,6 @@ pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
             Err(ServiceError::Internal(anyhow::anyhow!(error)))
         }
     }
-}
-
-/// Called when a message ran out of attempts.
-pub async fn give_up(services: &Services, id: &str, last_error: &str) -> Result<(), ServiceError> {
-    warn!(mail.id = %id, error = %last_error, "gave up sending a message");
-    services.store.give_up_mail(id).await?;
-    Ok(())
 }
 
 /// The outbox, newest first (landlord administrators).

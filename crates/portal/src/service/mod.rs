@@ -103,8 +103,8 @@ impl From<portal_store::StoreError> for ServiceError {
                 tracing::warn!(%cause, "the database cannot do this now");
                 Self::Unavailable
             }
-            S::Conflict { what } => {
-                Self::Internal(anyhow::anyhow!("unexpected conflict on {what}"))
+            S::Conflict(conflict) => {
+                Self::Internal(anyhow::anyhow!("unexpected conflict: {conflict:?}"))
             }
             S::Other(e) => Self::Internal(e),
         }

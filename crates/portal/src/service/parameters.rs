@@ -4,7 +4,8 @@
 //! again lays its own changes over the latest version, so nobody's change is lost.
 
 use portal_domain::smart_queue::{GeneralParameters, ParameterProblem, merged};
-use portal_store::StoreError;
+use portal_domain::TenantStatus;
+use portal_store::{Conflict, StoreError};
 use portal_store::parameters::{DraftRow, VersionRow};
 use serde_json::{Map, Value};
 
@@ -49,7 +50,7 @@ async fn active(
     tenant_id: &str,
 ) -> Result<(), ParametersError> {
     let t = tenant::get_tenant(services, actor, tenant_id).await?;
-    if t.status == "active" {
+    if t.status == TenantStatus::Active {
         Ok(())
     } else {
         Err(ParametersError::NotActive)
@@ -261,14 +262,14 @@ pub async fn publish(
         .await
     {
         Ok(v) => v,
-        Err(StoreError::Conflict { what }) if what == "draft_changed" => {
+        Err(StoreError::Conflict(Conflict::DraftChanged)) => {
             return Err(ParametersError::Stale(
                 "The draft was saved again while it was being published, so nothing was \
                  published. Check the draft and publish it again."
                     .into(),
             ));
         }
-        Err(StoreError::Conflict { .. }) => {
+        Err(StoreError::Conflict(Conflict::StaleDraft)) => {
             // Published by someone else a moment ago: say who, from the fresh state.
             let now_latest = self::latest(services, actor, tenant_id).await?;
             return Err(ParametersError::Stale(format!(

@@ -2,6 +2,7 @@
 
 use portal_domain::RequestStatus;
 use portal_domain::schedule::{OffPeak, PolicyProblem};
+use portal_store::request::WindowCap;
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, ServiceError, Services};
@@ -135,7 +136,7 @@ pub async fn put_policy(
 pub struct Placement {
     pub status: RequestStatus,
     pub scheduled_for: Option<i64>,
-    pub window_cap: Option<(i64, i64, i64)>,
+    pub window_cap: Option<WindowCap>,
 }
 
 /// Places a request accepted at `now` by the current policy.
@@ -169,7 +170,11 @@ pub async fn place(services: &Services, now: i64) -> Result<Placement, ServiceEr
                 scheduled_for: Some(at),
                 window_cap: off_peak
                     .max_per_window
-                    .map(|cap| (start, end, i64::from(cap))),
+                    .map(|cap| WindowCap {
+                        start,
+                        end,
+                        cap: i64::from(cap),
+                    }),
             });
         }
         window = off_peak.next_after(window);

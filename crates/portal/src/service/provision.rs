@@ -4,46 +4,30 @@
 //! after a crash or a lost lease: finished steps are skipped, and the step that was cut off
 //! runs again from scratch (its writes are keyed, so nothing is written twice).
 
-use portal_domain::RequestStatus;
-use portal_domain::request::{
-    PROVISIONING_STEPS, STEP_ACTIVATE, STEP_ASSIGN_ANI_AND_UPN_SUFFIX, STEP_CLONE_CONFIGURATION,
-    STEP_CREATE_ADMINISTRATOR, STEP_CREATE_TENANT, STEP_RESERVE_NAMES,
-};
-use portal_store::StoreError;
-use portal_store::job::NewJob;
-use portal_store::provision::{RequestChange, StepOutcome};
+use portal_domain::{ProvisioningStep, RequestStatus, StepStatus};
+use portal_store::job::{Burial, NewJob};
+use portal_store::request::RequestRow;
+use portal_store::rollback::Failure;
+use portal_store::step::StepOutcome;
 use portal_store::template::TemplateObjectRow;
+use portal_store::{Conflict, StoreError};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::{ServiceError, Services};
+use crate::jobs::{ProvisionRequest, new_job};
 use crate::mail::{Outcome, outcome_mail};
-
-/// The job kind that provisions one request.
-pub const PROVISION_JOB: &str = "provision_request";
 
 /// Objects copied per transaction while cloning: large templates are copied in slices, so a
 /// crash loses at most one slice of work and no transaction holds the database for long.
 pub const CLONE_BATCH: i64 = 2_000;
 
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ProvisionPayload {
-    pub request_id: String,
-}
-
 /// The job that provisions `request_id`, due at `run_at`.
 pub fn job_for(request_id: &str, run_at: i64, attempts: i64) -> Result<NewJob, ServiceError> {
-    let payload = serde_json::to_string(&ProvisionPayload {
+    let job = ProvisionRequest {
         request_id: request_id.to_owned(),
-    })
-    .map_err(|e| ServiceError::Internal(e.into()))?;
-    Ok(NewJob {
-        kind: PROVISION_JOB.to_owned(),
-        subject: Some(request_id.to_owned()),
-        payload,
-        run_at,
-        max_attempts: attempts,
-    })
+    };
+    new_job(&job, run_at, attempts)
 }
 
 /// Version 1 of a tenant's Smart Queues general parameters, from its template: the Callback
@@ -72,8 +56,7 @@ pub fn initial_smart_queue_parameters(services: &[String], objects: &[TemplateOb
 /// Runs the provisioning of one request to its end. An `Err` means "try again later".
 #[tracing::instrument(skip_all, fields(request.id = %request_id))]
 pub async fn provision(services: &Services, request_id: &str) -> Result<(), ServiceError> {
-    let store = &services.store;
-    let request = match store.get_request(request_id).await {
+    let request = match services.store.get_request(request_id).await {
         Ok(r) => r,
         Err(StoreError::NotFound) => {
             warn!("the request to provision does not exist; nothing to do");
@@ -81,149 +64,20 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
         }
         Err(e) => return Err(e.into()),
     };
-    let status: RequestStatus = request
-        .status
-        .parse()
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
-    let provisioning = match status.start_provisioning() {
-        Ok(next) => next,
-        Err(refused) => {
-            info!(%refused, "nothing to provision");
-            return Ok(());
-        }
-    };
-    let now = portal_store::now_ms();
-    if status != provisioning {
-        let change = RequestChange {
-            request_id,
-            actor_id: None,
-            action: "provisioning_started",
-            from: &[status.as_str()],
-            to: provisioning.as_str(),
-            now,
-            scheduled_for: None,
-            run_job_at: None,
-            new_job: None,
-            reserve_names: false,
-            release_names: false,
-            detail: None,
-            audit: None,
-            window_cap: None,
-            error: None,
-            mail: None,
-        };
-        match store.act_on_request(&change).await {
-            Ok(_) => {}
-            // Moved meanwhile (cancelled, or taken by another worker): look again later.
-            Err(StoreError::Conflict { .. }) => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
+    if !begin(services, &request).await? {
+        return Ok(());
     }
-    let template = store.get_template(&request.template_id).await?;
-    let objects_at_version = store
-        .count_template_objects(&request.template_id, request.template_version)
-        .await?;
-
-    for step in PROVISIONING_STEPS {
+    for step in ProvisioningStep::ALL.iter().copied() {
         let now = portal_store::now_ms();
-        store.mark_step_running(request_id, step, now).await?;
-        crate::fault::before_step(step).map_err(ServiceError::Internal)?;
-        let outcome = match step {
-            STEP_RESERVE_NAMES => store.step_reserve_names(request_id, step, now).await,
-            STEP_CREATE_TENANT => {
-                store
-                    .step_create_tenant(request_id, step, &portal_store::new_id(), now)
-                    .await
-            }
-            STEP_CREATE_ADMINISTRATOR => {
-                store
-                    .step_create_administrator(request_id, step, &portal_store::new_id(), now)
-                    .await
-            }
-            STEP_CLONE_CONFIGURATION => {
-                let mut from = 0;
-                while from < objects_at_version {
-                    crate::fault::during_clone();
-                    if store
-                        .clone_objects_batch(request_id, from, from + CLONE_BATCH)
-                        .await?
-                        .is_none()
-                    {
-                        return Ok(());
-                    }
-                    from += CLONE_BATCH;
-                }
-                // Only the first Smart Queue matters for the parameters: read that one row,
-                // not the whole template.
-                let objects = store
-                    .first_template_object_of_kind(
-                        &request.template_id,
-                        request.template_version,
-                        "smart_queue",
-                    )
-                    .await?
-                    .into_iter()
-                    .collect::<Vec<_>>();
-                let services_json: Vec<String> =
-                    serde_json::from_str(&template.services).unwrap_or_default();
-                let parameters =
-                    initial_smart_queue_parameters(&services_json, &objects).to_string();
-                store
-                    .step_clone_configuration(
-                        request_id,
-                        step,
-                        &parameters,
-                        objects_at_version,
-                        now,
-                    )
-                    .await
-            }
-            STEP_ASSIGN_ANI_AND_UPN_SUFFIX => {
-                store
-                    .step_assign_ani_and_upn_suffix(request_id, step, now)
-                    .await
-            }
-            STEP_ACTIVATE => {
-                let login = format!("{}@{}", request.admin_personnel_id, request.upn_suffix);
-                let mail = outcome_mail(
-                    &services.mailer,
-                    &request,
-                    Outcome::Completed { login_id: &login },
-                );
-                let done = store
-                    .step_activate(request_id, step, Some(&mail), now)
-                    .await;
-                if matches!(done, Ok(StepOutcome::Done)) {
-                    services.jobs_ready.notify_one();
-                }
-                done
-            }
-            other => {
-                return Err(ServiceError::Internal(anyhow::anyhow!(
-                    "unknown step {other}"
-                )));
-            }
-        };
-        match outcome {
+        services
+            .store
+            .mark_step_running(request_id, step, now)
+            .await?;
+        crate::fault::before_step(step.as_str()).map_err(ServiceError::Internal)?;
+        match run_step(services, &request, step, now).await {
             Ok(StepOutcome::NotProvisioning) => return Ok(()),
-            Ok(_) => {}
-            Err(StoreError::Conflict { .. }) if step == STEP_CREATE_ADMINISTRATOR => {
-                let message = format!(
-                    "The administrator login {}@{} is already in use, so the tenant could not be created. \
-                     Submit the request again with another user name or UPN suffix.",
-                    request.admin_personnel_id, request.upn_suffix
-                );
-                fail(services, &request, &message).await?;
-                warn!("provisioning failed: the administrator login is taken");
-                return Ok(());
-            }
-            Err(StoreError::Conflict { what }) if step == STEP_RESERVE_NAMES => {
-                let message = format!(
-                    "The {what} is now used by another tenant or request; submit again with another."
-                );
-                fail(services, &request, &message).await?;
-                return Ok(());
-            }
+            Ok(StepOutcome::Done | StepOutcome::AlreadyDone) => {}
+            Err(StoreError::Conflict(conflict)) => return fail_on(services, &request, conflict).await,
             Err(e) => return Err(e.into()),
         }
     }
@@ -231,11 +85,139 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
     Ok(())
 }
 
+/// Moves a waiting request to `provisioning`; false when there is nothing to provision (it
+/// ended, or moved meanwhile: another worker took it, or staff cancelled it).
+async fn begin(services: &Services, request: &RequestRow) -> Result<bool, ServiceError> {
+    if let Err(refused) = request.status.start_provisioning() {
+        info!(%refused, "nothing to provision");
+        return Ok(false);
+    }
+    if request.status == RequestStatus::Provisioning {
+        // Resumed after a crash or a lost lease: finished steps are skipped.
+        return Ok(true);
+    }
+    let transition = request
+        .status
+        .begin_provisioning()
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    let change =
+        portal_store::action::RequestMove::new(&request.id, transition, portal_store::now_ms());
+    match services.store.move_request(&change).await {
+        Ok(()) => Ok(true),
+        Err(StoreError::Conflict(Conflict::StatusMoved(_))) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs one step in the store.
+async fn run_step(
+    services: &Services,
+    request: &RequestRow,
+    step: ProvisioningStep,
+    now: i64,
+) -> Result<StepOutcome, StoreError> {
+    let store = &services.store;
+    let id = request.id.as_str();
+    match step {
+        ProvisioningStep::ReserveNames => store.step_reserve_names(id, now).await,
+        ProvisioningStep::CreateTenant => {
+            store
+                .step_create_tenant(id, &portal_store::new_id(), now)
+                .await
+        }
+        ProvisioningStep::CreateAdministrator => {
+            store
+                .step_create_administrator(id, &portal_store::new_id(), now)
+                .await
+        }
+        ProvisioningStep::CloneConfiguration => clone_configuration(services, request, now).await,
+        ProvisioningStep::AssignAniAndUpnSuffix => {
+            store.step_assign_ani_and_upn_suffix(id, now).await
+        }
+        ProvisioningStep::Activate => {
+            let login = request.admin_login();
+            let mail = outcome_mail(
+                &services.mailer,
+                request,
+                Outcome::Completed { login_id: &login },
+            );
+            let done = store.step_activate(id, Some(&mail), now).await;
+            if matches!(done, Ok(StepOutcome::Done)) {
+                services.jobs_ready.notify_one();
+            }
+            done
+        }
+    }
+}
+
+/// Copies the template's objects in slices, then ends the step with the tenant's first Smart
+/// Queues general parameters.
+async fn clone_configuration(
+    services: &Services,
+    request: &RequestRow,
+    now: i64,
+) -> Result<StepOutcome, StoreError> {
+    let store = &services.store;
+    let (template_id, version) = (&request.template_id, request.template_version);
+    let objects_at_version = store.count_template_objects(template_id, version).await?;
+    let mut from = 0;
+    while from < objects_at_version {
+        crate::fault::during_clone();
+        let batch = store
+            .clone_objects_batch(&request.id, from, from + CLONE_BATCH)
+            .await?;
+        if batch.is_none() {
+            return Ok(StepOutcome::NotProvisioning);
+        }
+        from += CLONE_BATCH;
+    }
+    // Only the first Smart Queue matters for the parameters: read that one row, not the
+    // whole template.
+    let objects: Vec<_> = store
+        .first_template_object_of_kind(template_id, version, "smart_queue")
+        .await?
+        .into_iter()
+        .collect();
+    let template = store.get_template(template_id).await?;
+    let services_json: Vec<String> = serde_json::from_str(&template.services).unwrap_or_default();
+    let parameters = initial_smart_queue_parameters(&services_json, &objects).to_string();
+    store
+        .step_clone_configuration(&request.id, &parameters, objects_at_version, now)
+        .await
+}
+
+/// A step refused by a conflict fails the request with a message a person can act on.
+async fn fail_on(
+    services: &Services,
+    request: &RequestRow,
+    conflict: Conflict,
+) -> Result<(), ServiceError> {
+    let message = match conflict {
+        Conflict::AdminLoginTaken => format!(
+            "The administrator login {} is already in use, so the tenant could not be created. \
+             Submit the request again with another user name or UPN suffix.",
+            request.admin_login()
+        ),
+        Conflict::NameTaken(kind) => format!(
+            "The {} is now used by another tenant or request; submit again with another.",
+            kind.field()
+        ),
+        other => {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "unexpected conflict while provisioning: {other:?}"
+            )));
+        }
+    };
+    fail(services, request, &message).await?;
+    warn!(?conflict, "provisioning failed");
+    Ok(())
+}
+
 /// Fails a request with `message`, removing what was made, and puts its outcome email in the
 /// outbox in the same transaction.
 async fn fail(
     services: &Services,
-    request: &portal_store::request::RequestRow,
+    request: &RequestRow,
     message: &str,
 ) -> Result<bool, ServiceError> {
     let mail = outcome_mail(
@@ -243,9 +225,14 @@ async fn fail(
         request,
         Outcome::Failed { error: message },
     );
+    let failure = Failure {
+        request_id: &request.id,
+        message,
+        mail: Some(&mail),
+    };
     let failed = services
         .store
-        .fail_and_roll_back(&request.id, message, Some(&mail), portal_store::now_ms())
+        .fail_and_roll_back(&failure, portal_store::now_ms())
         .await?;
     if failed {
         services.jobs_ready.notify_one();
@@ -253,10 +240,12 @@ async fn fail(
     Ok(failed)
 }
 
-/// Called when provisioning ran out of attempts: a half-made tenant is removed and the request
-/// marked failed with an error a person can act on.
+/// Called when provisioning ran out of attempts, in the transaction that buries its job: a
+/// half-made tenant is removed and the request marked failed with an error a person can act
+/// on.
 pub async fn give_up(
     services: &Services,
+    burial: &mut Burial,
     request_id: &str,
     last_error: &str,
 ) -> Result<(), ServiceError> {
@@ -264,14 +253,30 @@ pub async fn give_up(
     let steps = services.store.request_steps(request_id).await?;
     let failed_step = steps
         .iter()
-        .find(|s| s.status == "running")
-        .map(|s| s.name.replace('_', " "))
+        .find(|s| s.status == StepStatus::Running)
+        .map(|s| s.name.in_words())
         .unwrap_or_else(|| "provisioning".to_owned());
     let message = format!(
         "The step \"{failed_step}\" failed repeatedly, so nothing of the tenant was kept. \
          Retry the request when the cause is fixed; if it fails again, contact support with this request's reference."
     );
-    let request = services.store.get_request(request_id).await?;
-    fail(services, &request, &message).await?;
+    let request = match services.store.get_request(request_id).await {
+        Ok(request) => request,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let mail = outcome_mail(
+        &services.mailer,
+        &request,
+        Outcome::Failed { error: &message },
+    );
+    let failure = Failure {
+        request_id,
+        message: &message,
+        mail: Some(&mail),
+    };
+    if burial.fail_request(&failure, portal_store::now_ms()).await? {
+        services.jobs_ready.notify_one();
+    }
     Ok(())
 }

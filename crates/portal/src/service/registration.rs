@@ -4,15 +4,19 @@
 //! reported by email once the address is confirmed.
 
 use portal_domain::schedule::PolicyProblem;
-use portal_domain::submission::{FieldProblem, RawSubmission, Submission};
-use portal_domain::{FieldError, FieldErrorCode, RequestStatus};
-use portal_store::StoreError;
-use portal_store::guard::GuardRule;
-use portal_store::registration::{
-    Admission, Confirmed, LinkRefusal, LinkRow, NewLink, PURPOSE_STATUS, PURPOSE_VERIFY,
+use portal_domain::submission::{
+    ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
 };
-use portal_store::request::{NameHold, Names, RequestRow, StepRow};
+use portal_domain::template::TemplateStatus;
+use portal_domain::{ErrorNote, FieldError, FieldErrorCode, NameKind, RequestStatus};
+use portal_store::guard::GuardRule;
+use portal_store::link::{LinkPurpose, LinkRow, NewLink};
+use portal_store::mail::NewMail;
+use portal_store::names::{NameHold, Names};
+use portal_store::registration::{Admission, Confirmed, LinkRefusal};
+use portal_store::request::{NewRequest, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
+use portal_store::{Conflict, StoreError};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -20,9 +24,6 @@ use super::{Actor, ServiceError, Services};
 use crate::token;
 
 const KEY: &str = "self_service";
-
-/// The job that ends a request whose contact address was not confirmed in time.
-pub const EXPIRE_JOB: &str = "expire_registration";
 
 /// How long a prospect's status page link works.
 const STATUS_LINK_MS: i64 = 90 * 24 * 60 * 60_000;
@@ -93,11 +94,27 @@ impl Default for SelfServiceDoc {
     }
 }
 
+portal_domain::text_enum! {
+    /// Who lets a confirmed self-service request go on.
+    pub enum Approval as "approval" {
+        /// A landlord administrator, one request at a time.
+        Manual = "manual",
+        /// Nobody: it goes straight to provisioning.
+        Automatic = "automatic",
+    }
+}
+
 impl SelfServiceDoc {
+    /// Who approves, as the policy says; a policy stored before it was checked counts as
+    /// manual.
+    pub fn approval(&self) -> Approval {
+        self.approval.parse().unwrap_or(Approval::Manual)
+    }
+
     /// The policy's rules; the domains come back trimmed and lowercase.
     pub fn check(mut self) -> Result<Self, Vec<PolicyProblem>> {
         let mut problems = Vec::new();
-        if !matches!(self.approval.as_str(), "manual" | "automatic") {
+        if self.approval.parse::<Approval>().is_err() {
             problems.push(PolicyProblem {
                 field: "approval",
                 message: "approval must be manual or automatic.".into(),
@@ -205,7 +222,7 @@ pub async fn public_templates(services: &Services) -> Result<Vec<TemplateRow>, S
         .list_active_templates()
         .await?
         .into_iter()
-        .filter(|t| t.public == 1)
+        .filter(|t| t.public)
         .collect())
 }
 
@@ -318,18 +335,7 @@ pub async fn submit(
             "Addresses at this email domain are not accepted; use your work address.",
         ));
     }
-    let template = match services.store.get_template(&template_id).await {
-        Ok(t) if t.status == "active" && t.public == 1 => t,
-        // Retired, private and unknown templates are all the same to the public.
-        Ok(_) | Err(StoreError::NotFound) => {
-            return Err(field_problem(
-                "template_id",
-                FieldErrorCode::NotFound,
-                "There is no template service package with this id on offer.",
-            ));
-        }
-        Err(e) => return Err(ServiceError::from(e).into()),
-    };
+    let template = offered_template(services, &template_id).await?;
     let email_key = c.email.as_str().to_lowercase();
     count(services, "registration_email", &email_key, EMAIL_GUARD).await?;
 
@@ -337,39 +343,98 @@ pub async fn submit(
     tracing::Span::current().record("request.id", id.as_str());
     let now = portal_store::now_ms();
     let expires_at = now + policy.verification_hours * 60 * 60_000;
+    let hold = hold_if_free(services, &id, &t, expires_at, now).await?;
+    // The plain password moves into the hashing task and is dropped there.
+    let hash = match services.hasher.hash(password.into_string()).await {
+        Ok(Ok(hash)) => hash,
+        failed => {
+            release(services, &id).await;
+            return Err(match failed {
+                Ok(Err(e)) => ServiceError::Internal(e),
+                Err(overloaded) => ServiceError::from(overloaded),
+                Ok(Ok(_)) => ServiceError::Internal(anyhow::anyhow!("hashed after all")),
+            }
+            .into());
+        }
+    };
+    let mut request = prospect_request(services, &id, &template, (&t, &c), hash, now, expires_at)?;
+    request.names = hold;
+    let job = crate::jobs::new_job(
+        &crate::jobs::ExpireRegistration {
+            request_id: id.clone(),
+        },
+        expires_at,
+        20,
+    )?;
+    let mut stored = services.store.submit_request(&request, &job, None).await;
+    if matches!(&stored, Err(StoreError::Conflict(Conflict::NameTaken(_)))) {
+        // The hold lapsed and someone took a name meanwhile: keep the request without it.
+        request.names = NameHold::None;
+        stored = services.store.submit_request(&request, &job, None).await;
+    }
+    if let Err(e) = stored {
+        release(services, &id).await;
+        return Err(ServiceError::from(e).into());
+    }
+    services.jobs_ready.notify_one();
+    info!(names_free = request.names != NameHold::None, "registration received");
+    Ok(id)
+}
+
+/// An active template on offer to the public; retired, private and unknown ones are all the
+/// same to the public.
+async fn offered_template(services: &Services, id: &str) -> Result<TemplateRow, PublicError> {
+    match services.store.get_template(id).await {
+        Ok(t) if t.status == TemplateStatus::Active && t.public => Ok(t),
+        Ok(_) | Err(StoreError::NotFound) => Err(field_problem(
+            "template_id",
+            FieldErrorCode::NotFound,
+            "There is no template service package with this id on offer.",
+        )),
+        Err(e) => Err(ServiceError::from(e).into()),
+    }
+}
+
+/// Names free now are held until the link expires; taken ones are not held, and the contact
+/// learns of it after confirming.
+async fn hold_if_free(
+    services: &Services,
+    id: &str,
+    t: &TenantFields,
+    expires_at: i64,
+    now: i64,
+) -> Result<NameHold, PublicError> {
     let names = Names {
-        request_id: &id,
+        request_id: id,
         tenant_name: t.name.as_str(),
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
         hold_key: None,
     };
-    // Names free now are held until the link expires; taken ones are not held, and the
-    // contact learns of it after confirming.
-    let mut hold = match services.store.hold_names(&names, now + NAME_HOLD_MS).await {
-        Ok(()) => NameHold::Until(expires_at),
-        Err(StoreError::Conflict { .. }) => NameHold::None,
-        Err(e) => return Err(ServiceError::from(e).into()),
-    };
-    // The plain password moves into the hashing task and is dropped there.
-    let hashed = services.hasher.hash(password.into_string()).await;
-    let hash = match hashed {
-        Ok(Ok(hash)) => hash,
-        Ok(Err(e)) => {
-            release(services, &id).await;
-            return Err(ServiceError::Internal(e).into());
-        }
-        Err(e) => {
-            release(services, &id).await;
-            return Err(ServiceError::from(e).into());
-        }
-    };
+    match services.store.hold_names(&names, now + NAME_HOLD_MS).await {
+        Ok(()) => Ok(NameHold::Until(expires_at)),
+        Err(StoreError::Conflict(Conflict::NameTaken(_))) => Ok(NameHold::None),
+        Err(e) => Err(ServiceError::from(e).into()),
+    }
+}
+
+/// A prospect's request, pending verification, with its two links and the email that
+/// carries them.
+fn prospect_request(
+    services: &Services,
+    id: &str,
+    template: &TemplateRow,
+    (t, c): (&TenantFields, &ContactFields),
+    hash: String,
+    now: i64,
+    expires_at: i64,
+) -> Result<NewRequest, PublicError> {
     let verify_token = token::new_token();
     let status_token = token::new_token();
     let mail = crate::mail::verification_mail(
         &services.mailer,
         crate::mail::Recipient {
-            request_id: &id,
+            request_id: id,
             first_name: c.first_name.as_str(),
             tenant_name: t.name.as_str(),
             email: c.email.as_str(),
@@ -383,48 +448,26 @@ pub async fn submit(
         None,
         "registration_submitted",
         None,
-        Some(&id),
+        Some(id),
         Some(format!("{} from template {}", t.name.as_str(), template.id)),
     );
-    let mut request =
-        super::request::new_request(&id, &template, (&t, &c), hash, None, Some(audit));
-    request.status = RequestStatus::PendingVerification.as_str().to_owned();
+    let mut request = super::request::new_request(id, template, (t, c), hash, None, Some(audit));
+    request.status = RequestStatus::PendingVerification;
     request.submitted_at = now;
-    request.names = hold;
     request.links = vec![
         NewLink {
             token_hash: token::token_hash(&verify_token),
-            purpose: PURPOSE_VERIFY,
+            purpose: LinkPurpose::Verify,
             expires_at,
         },
         NewLink {
             token_hash: token::token_hash(&status_token),
-            purpose: PURPOSE_STATUS,
+            purpose: LinkPurpose::Status,
             expires_at: now + STATUS_LINK_MS,
         },
     ];
     request.mail = Some(mail);
-    let job = portal_store::job::NewJob {
-        kind: EXPIRE_JOB.to_owned(),
-        subject: Some(id.clone()),
-        payload: id.clone(),
-        run_at: expires_at,
-        max_attempts: 20,
-    };
-    let mut stored = services.store.submit_request(&request, &job, None).await;
-    if matches!(&stored, Err(StoreError::Conflict { .. })) && hold != NameHold::None {
-        // The hold lapsed and someone took a name meanwhile: keep the request without it.
-        hold = NameHold::None;
-        request.names = hold;
-        stored = services.store.submit_request(&request, &job, None).await;
-    }
-    if let Err(e) = stored {
-        release(services, &id).await;
-        return Err(ServiceError::from(e).into());
-    }
-    services.jobs_ready.notify_one();
-    info!(names_free = hold != NameHold::None, "registration received");
-    Ok(id)
+    Ok(request)
 }
 
 async fn release(services: &Services, id: &str) {
@@ -437,7 +480,7 @@ async fn release(services: &Services, id: &str) {
 pub async fn open_link(
     services: &Services,
     token: &str,
-    purpose: &str,
+    purpose: LinkPurpose,
 ) -> Result<Result<(LinkRow, RequestRow, Vec<StepRow>), LinkRefusal>, PublicError> {
     if token.len() > 128
         || !token
@@ -461,7 +504,7 @@ pub async fn open_link(
         .await
         .map_err(ServiceError::from)?;
     let now = portal_store::now_ms();
-    if purpose == PURPOSE_VERIFY {
+    if purpose == LinkPurpose::Verify {
         if let Some(refusal) = portal_store::registration::verify_refusal(&link, &request, now) {
             return Ok(Err(refusal));
         }
@@ -476,15 +519,6 @@ pub async fn open_link(
     Ok(Ok((link, request, steps)))
 }
 
-/// The label of a name's field, for messages to people.
-pub fn name_label(field: &str) -> &'static str {
-    match field {
-        "tenant.short_name" => "short name",
-        "tenant.upn_suffix" => "UPN suffix",
-        _ => "tenant name",
-    }
-}
-
 /// Confirms the contact address with the token of a verification link. The request then
 /// waits for approval or is placed by the provisioning policy; a name taken meanwhile
 /// rejects it, and the contact is told by email. Returns the request as it now is and the
@@ -495,14 +529,16 @@ pub async fn confirm(
     token: &str,
 ) -> Result<Result<(RequestRow, String), LinkRefusal>, PublicError> {
     take_turn(services, "registration_link_client", LINK_GUARD).await?;
-    let (link, request, _) = match open_link(services, token, PURPOSE_VERIFY).await? {
+    let (link, request, _) = match open_link(services, token, LinkPurpose::Verify).await? {
         Ok(found) => found,
         Err(refusal) => return Ok(Err(refusal)),
     };
     tracing::Span::current().record("request.id", link.request_id.as_str());
-    let policy = get_policy(services).await?;
-    let conflict =
-        |field: &str| crate::mail::conflict_mail(&services.mailer, &request, name_label(field));
+    let needs_approval = get_policy(services).await?.approval() == Approval::Manual;
+    let name_taken = |kind: NameKind| -> (NewMail, String) {
+        let mail = crate::mail::conflict_mail(&services.mailer, &request, kind.label());
+        (mail, format!("{} is already taken", kind.field()))
+    };
     let audit = super::audit::entry(
         None,
         "registration_confirmed",
@@ -516,13 +552,13 @@ pub async fn confirm(
     let status_token = token::new_token();
     let status_link = NewLink {
         token_hash: token::token_hash(&status_token),
-        purpose: PURPOSE_STATUS,
+        purpose: LinkPurpose::Status,
         expires_at: portal_store::now_ms() + STATUS_LINK_MS,
     };
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();
-        let placement = if policy.approval == "manual" {
+        let placement = if needs_approval {
             None
         } else {
             Some(super::policy::place(services, now).await?)
@@ -535,16 +571,16 @@ pub async fn confirm(
             )?),
             None => None,
         };
-        let status = match &placement {
-            Some(p) => p.status,
-            None => RequestStatus::PendingApproval,
-        };
+        let transition = request
+            .status
+            .verify(needs_approval)
+            .map_err(|e| ServiceError::Internal(e.into()))?;
         let admission = Admission {
-            status: status.as_str(),
+            transition: placement.map_or(transition, |p| transition.placed(p.status)),
             scheduled_for: placement.and_then(|p| p.scheduled_for),
             window_cap: placement.and_then(|p| p.window_cap),
             job: job.as_ref(),
-            conflict_mail: &conflict,
+            name_taken: &name_taken,
             audit: &audit,
             status_link: &status_link,
         };
@@ -554,26 +590,36 @@ pub async fn confirm(
             .await
         {
             Ok(Ok(confirmed)) => {
-                services.jobs_ready.notify_one();
-                match &confirmed {
-                    Confirmed::Admitted(status) => info!(%status, "contact address confirmed"),
-                    Confirmed::NameTaken(field) => {
-                        info!(%field, "contact address confirmed; a name is taken")
-                    }
-                }
-                let request = services
-                    .store
-                    .get_request(&request.id)
-                    .await
-                    .map_err(ServiceError::from)?;
-                return Ok(Ok((request, status_token)));
+                return confirmed_now(services, &request.id, confirmed, status_token).await;
             }
             Ok(Err(refusal)) => return Ok(Err(refusal)),
-            Err(StoreError::Conflict { what }) if what == "window_full" => continue,
+            Err(StoreError::Conflict(Conflict::WindowFull)) => continue,
             Err(e) => return Err(ServiceError::from(e).into()),
         }
     }
     Err(ServiceError::Unavailable.into())
+}
+
+/// The request as confirming left it, with the token of its fresh status link.
+async fn confirmed_now(
+    services: &Services,
+    request_id: &str,
+    confirmed: Confirmed,
+    status_token: String,
+) -> Result<Result<(RequestRow, String), LinkRefusal>, PublicError> {
+    services.jobs_ready.notify_one();
+    match confirmed {
+        Confirmed::Admitted(status) => info!(%status, "contact address confirmed"),
+        Confirmed::NameTaken(kind) => {
+            info!(name = %kind, "contact address confirmed; a name is taken")
+        }
+    }
+    let request = services
+        .store
+        .get_request(request_id)
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(Ok((request, status_token)))
 }
 
 /// The expiry job: a request still waiting for its address to be confirmed is cancelled and
@@ -581,7 +627,11 @@ pub async fn confirm(
 pub async fn expire(services: &Services, request_id: &str) -> Result<(), ServiceError> {
     if services
         .store
-        .expire_registration(request_id, portal_store::now_ms())
+        .expire_registration(
+            request_id,
+            ErrorNote::Unconfirmed.message(),
+            portal_store::now_ms(),
+        )
         .await?
     {
         info!(request.id = %request_id, "an unconfirmed registration expired");

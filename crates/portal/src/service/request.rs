@@ -1,14 +1,18 @@
 //! Tenant subscription requests: intake, reading and listing.
 
 use portal_domain::field::Password;
-use portal_domain::request::PROVISIONING_STEPS;
 use portal_domain::submission::{
     ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
 };
-use portal_domain::{FieldError, FieldErrorCode, RequestStatus};
-use portal_store::StoreError;
-use portal_store::request::{Idempotency, Names, NewRequest, RequestFilter, RequestRow, StepRow};
+use portal_domain::template::TemplateStatus;
+use portal_domain::{
+    FieldError, FieldErrorCode, NameKind, RequestStatus, StaffAction, Transition, TransitionError,
+};
+use portal_store::action::{RequestMove, Run};
+use portal_store::names::{NameHold, Names};
+use portal_store::request::{Idempotency, NewRequest, RequestFilter, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
+use portal_store::{Conflict, StoreError};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -19,7 +23,7 @@ use super::{Actor, ServiceError, Services};
 pub struct RequestDetail {
     pub request: RequestRow,
     pub steps: Vec<StepRow>,
-    pub events: Vec<portal_store::provision::EventRow>,
+    pub events: Vec<portal_store::event::EventRow>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -27,9 +31,9 @@ pub enum SubmitError {
     /// Fields broke their rules; every one is listed.
     #[error("some fields are invalid")]
     Invalid(Vec<FieldProblem>),
-    /// A name is already held by a tenant or an open request; names the field.
-    #[error("{field} is already taken")]
-    Taken { field: String },
+    /// A name is already held by a tenant or an open request.
+    #[error("the {} is already taken", .0.label())]
+    Taken(NameKind),
     /// The idempotency key was used before with another body.
     #[error("the idempotency key was used with another body")]
     IdempotencyKeyReused,
@@ -126,9 +130,7 @@ pub async fn submit_request(
         key,
         fingerprint: fingerprint(&raw),
     });
-    if let Some(idem) = &idempotency
-        && let Some(first) = replay(services, actor, &idem.key, &idem.fingerprint).await?
-    {
+    if let Some(first) = replay_of(services, actor, idempotency.as_ref()).await? {
         return Ok(first);
     }
     let Submission {
@@ -137,71 +139,25 @@ pub async fn submit_request(
         contact: c,
         password,
     } = raw.parse().map_err(SubmitError::Invalid)?;
-    let template = match services.store.get_template(&template_id).await {
-        Ok(t) if t.status == "active" => t,
-        Ok(_) => {
-            return Err(invalid(
-                "template_id",
-                FieldErrorCode::Retired,
-                "This template service package is retired; choose another.",
-            ));
-        }
-        Err(StoreError::NotFound) => {
-            return Err(invalid(
-                "template_id",
-                FieldErrorCode::NotFound,
-                "There is no template service package with this id.",
-            ));
-        }
-        Err(e) => return Err(ServiceError::from(e).into()),
-    };
-
+    let template = active_template(services, &template_id).await?;
     let id = portal_store::new_id();
     tracing::Span::current()
         .record("request.id", id.as_str())
         .record("tenant.short_name", t.short_name.as_str());
-    // A resent submission (same sender and key) takes over the hold of an attempt that failed.
-    let hold_key = idempotency.as_ref().map(|idem| {
-        Sha256::digest(format!(
-            "{}\n{}\n{}",
-            idem.actor_id, idem.key, idem.fingerprint
-        ))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-    });
-    let names = Names {
-        request_id: &id,
-        tenant_name: t.name.as_str(),
-        short_name: t.short_name.as_str(),
-        upn_suffix: t.upn_suffix.as_str(),
-        hold_key: hold_key.as_deref(),
-    };
-    match services
-        .store
-        .hold_names(&names, portal_store::now_ms() + NAME_HOLD_MS)
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::Conflict { what }) => {
-            // A retry racing its first attempt finds the names taken by that attempt: when
-            // the first has been stored meanwhile, answer as it did.
-            if let Some(idem) = &idempotency
-                && let Some(first) = replay(services, actor, &idem.key, &idem.fingerprint).await?
-            {
-                return Ok(first);
-            }
-            return Err(SubmitError::Taken { field: what });
-        }
-        Err(e) => return Err(ServiceError::from(e).into()),
+    if let Err(taken) = hold_names(services, &id, &t, idempotency.as_ref()).await {
+        // A retry racing its first attempt finds the names taken by that attempt: when the
+        // first has been stored meanwhile, answer as it did.
+        return match replay_of(services, actor, idempotency.as_ref()).await? {
+            Some(first) => Ok(first),
+            None => Err(taken),
+        };
     }
     let stored = store_request(
         services,
         actor,
         &id,
         &template,
-        &t,
-        &c,
+        (&t, &c),
         password,
         idempotency.as_ref(),
     )
@@ -213,23 +169,85 @@ pub async fn submit_request(
         }
     }
     match stored {
-        Err(SubmitError::Taken { field }) if field == "idempotency_key" => {
+        Ok(false) => {
             // A concurrent retry with the same key stored first: answer as it did.
-            let idem = idempotency.as_ref().ok_or_else(|| {
-                ServiceError::Internal(anyhow::anyhow!("idempotency conflict without a key"))
-            })?;
-            replay(services, actor, &idem.key, &idem.fingerprint)
+            replay_of(services, actor, idempotency.as_ref())
                 .await?
                 .ok_or_else(|| {
                     ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into()
                 })
         }
         Err(e) => Err(e),
-        Ok(()) => {
+        Ok(true) => {
             services.jobs_ready.notify_one();
             info!("request accepted");
             Ok(get_request(services, actor, &id).await?)
         }
+    }
+}
+
+/// The first request of a submission sent again with its idempotency key, if there is one.
+async fn replay_of(
+    services: &Services,
+    actor: &Actor,
+    idempotency: Option<&Idempotency>,
+) -> Result<Option<RequestDetail>, SubmitError> {
+    match idempotency {
+        Some(idem) => replay(services, actor, &idem.key, &idem.fingerprint).await,
+        None => Ok(None),
+    }
+}
+
+/// The active template a submission names, or a field error.
+async fn active_template(services: &Services, id: &str) -> Result<TemplateRow, SubmitError> {
+    match services.store.get_template(id).await {
+        Ok(t) if t.status == TemplateStatus::Active => Ok(t),
+        Ok(_) => Err(invalid(
+            "template_id",
+            FieldErrorCode::Retired,
+            "This template service package is retired; choose another.",
+        )),
+        Err(StoreError::NotFound) => Err(invalid(
+            "template_id",
+            FieldErrorCode::NotFound,
+            "There is no template service package with this id.",
+        )),
+        Err(e) => Err(ServiceError::from(e).into()),
+    }
+}
+
+/// Holds the submission's names for a minute while its password is hashed. A resent
+/// submission (same sender and key) takes over the hold of an attempt that failed.
+async fn hold_names(
+    services: &Services,
+    id: &str,
+    t: &TenantFields,
+    idempotency: Option<&Idempotency>,
+) -> Result<(), SubmitError> {
+    let hold_key = idempotency.map(|idem| {
+        Sha256::digest(format!(
+            "{}\n{}\n{}",
+            idem.actor_id, idem.key, idem.fingerprint
+        ))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+    });
+    let names = Names {
+        request_id: id,
+        tenant_name: t.name.as_str(),
+        short_name: t.short_name.as_str(),
+        upn_suffix: t.upn_suffix.as_str(),
+        hold_key: hold_key.as_deref(),
+    };
+    match services
+        .store
+        .hold_names(&names, portal_store::now_ms() + NAME_HOLD_MS)
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(Conflict::NameTaken(kind))) => Err(SubmitError::Taken(kind)),
+        Err(e) => Err(ServiceError::from(e).into()),
     }
 }
 
@@ -245,7 +263,7 @@ pub(super) fn new_request(
 ) -> NewRequest {
     NewRequest {
         id: id.to_owned(),
-        status: String::new(),
+        status: RequestStatus::Accepted,
         template_id: template.id.clone(),
         template_version: template.version,
         tenant_name: t.name.to_string(),
@@ -265,26 +283,24 @@ pub(super) fn new_request(
         submitted_at: 0,
         scheduled_for: None,
         window_cap: None,
-        steps: PROVISIONING_STEPS.iter().map(|s| (*s).to_owned()).collect(),
         audit,
-        names: portal_store::request::NameHold::Open,
+        names: NameHold::Open,
         links: Vec::new(),
         mail: None,
     }
 }
 
-/// Hashes the password and stores the request with its job (and idempotency key).
-#[allow(clippy::too_many_arguments)]
+/// Hashes the password and stores the request with its job (and idempotency key); false when
+/// another submission with the same idempotency key was stored meanwhile.
 async fn store_request(
     services: &Services,
     actor: &Actor,
     id: &str,
     template: &TemplateRow,
-    t: &TenantFields,
-    c: &ContactFields,
+    (t, c): (&TenantFields, &ContactFields),
     password: Password,
     idempotency: Option<&Idempotency>,
-) -> Result<(), SubmitError> {
+) -> Result<bool, SubmitError> {
     // The plain password moves into the hashing task and is dropped there.
     let hash = services
         .hasher
@@ -310,7 +326,7 @@ async fn store_request(
     for _ in 0..5 {
         let now = portal_store::now_ms();
         let placement = super::policy::place(services, now).await?;
-        request.status = placement.status.as_str().to_owned();
+        request.status = placement.status;
         request.submitted_at = now;
         request.scheduled_for = placement.scheduled_for;
         request.window_cap = placement.window_cap;
@@ -324,9 +340,12 @@ async fn store_request(
             .submit_request(&request, &job, idempotency)
             .await
         {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict { what }) if what == "window_full" => continue,
-            Err(StoreError::Conflict { what }) => return Err(SubmitError::Taken { field: what }),
+            Ok(()) => return Ok(true),
+            Err(StoreError::Conflict(Conflict::WindowFull)) => continue,
+            Err(StoreError::Conflict(Conflict::NameTaken(kind))) => {
+                return Err(SubmitError::Taken(kind));
+            }
+            Err(StoreError::Conflict(Conflict::IdempotencyKeyReused)) => return Ok(false),
             Err(e) => return Err(ServiceError::from(e).into()),
         }
     }
@@ -376,14 +395,12 @@ pub async fn list_requests(
 /// Why a staff action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
-    #[error("unknown action")]
-    UnknownAction,
-    /// The request's status does not allow the action; names the status.
-    #[error("a request that is {status} cannot be {action}")]
-    NotAllowed { status: String, action: String },
+    /// The request's status does not allow the action; names both.
+    #[error(transparent)]
+    NotAllowed(#[from] TransitionError),
     /// Retrying needs the request's names again, and one is now taken.
-    #[error("{field} is already taken")]
-    Taken { field: String },
+    #[error("the {} is already taken", .0.label())]
+    Taken(NameKind),
     #[error("{0}")]
     BadInput(String),
     #[error(transparent)]
@@ -393,15 +410,15 @@ pub enum ActionError {
 /// The most a rejection's reason may hold.
 pub const REASON_MAX_CHARS: usize = 1000;
 
-/// A staff action on a request: `retry`, `cancel`, `run-now`, `reschedule` (to `at`, epoch
-/// milliseconds), `approve` or `reject` (with `reason`, emailed to the contact). The status
-/// decides whether it is allowed; the change and who made it are kept as an event.
+/// A staff action on a request: `reschedule` needs `at` (epoch milliseconds), `reject` a
+/// `reason` (emailed to the contact). The status decides whether it is allowed; the change
+/// and who made it are kept as an event.
 #[tracing::instrument(skip_all, fields(request.id = %id, action = %action))]
 pub async fn act_on_request(
     services: &Services,
     actor: &Actor,
     id: &str,
-    action: &str,
+    action: StaffAction,
     at: Option<i64>,
     reason: Option<&str>,
 ) -> Result<RequestDetail, ActionError> {
@@ -413,120 +430,127 @@ pub async fn act_on_request(
         .get_request(id)
         .await
         .map_err(ServiceError::from)?;
-    let status: RequestStatus = current
-        .status
-        .parse()
-        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("{e}")))?;
-    let next = match status.action(action) {
-        None => return Err(ActionError::UnknownAction),
-        Some(Err(refused)) => {
-            return Err(ActionError::NotAllowed {
-                status: refused.from.to_string(),
-                action: refused.action.to_owned(),
-            });
-        }
-        Some(Ok(next)) => next,
-    };
-    let reason = match action {
-        "reject" => {
-            let reason = reason.map(str::trim).unwrap_or_default();
-            if reason.is_empty() {
-                return Err(ActionError::BadInput(
-                    "reject needs \"reason\": it is emailed to the contact.".into(),
-                ));
-            }
-            if reason.chars().count() > REASON_MAX_CHARS
-                || reason
-                    .chars()
-                    .any(|c| c.is_control() && c != '\n' && c != '\r')
-            {
-                return Err(ActionError::BadInput(format!(
-                    "The reason must be printable text of at most {REASON_MAX_CHARS} characters."
-                )));
-            }
-            Some(reason.to_owned())
-        }
-        _ => None,
-    };
+    let transition = current.status.act(action)?;
+    let reason = reason_of(action, reason)?;
+    let mail = reason
+        .as_deref()
+        .map(|reason| crate::mail::rejection_mail(&services.mailer, &current, reason));
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();
-        let placement = if action == "approve" {
-            Some(super::policy::place(services, now).await?)
-        } else {
-            None
-        };
-        let next = placement.map_or(next, |p| p.status);
-        let run_at = match action {
-            "reschedule" => {
-                let at = at.ok_or_else(|| {
-                    ActionError::BadInput("reschedule needs \"at\", an RFC 3339 time".into())
-                })?;
-                if at <= now {
-                    return Err(ActionError::BadInput("\"at\" must be in the future".into()));
-                }
-                Some(at)
-            }
-            "retry" | "run-now" => Some(now),
-            "approve" => Some(placement.and_then(|p| p.scheduled_for).unwrap_or(now)),
-            _ => None,
-        };
         let job = super::provision::job_for(id, now, services.provision_attempts)?;
-        let from = [status.as_str()];
-        let audit = super::audit::entry(
-            Some(actor),
-            &format!("request_{}", action.replace('-', "_")),
-            None,
-            Some(id),
-            Some(match &reason {
-                Some(reason) => format!("{} → {}: {reason}", status.as_str(), next.as_str()),
-                None => format!("{} → {}", status.as_str(), next.as_str()),
-            }),
-        );
-        let mail = reason
-            .as_deref()
-            .map(|reason| crate::mail::rejection_mail(&services.mailer, &current, reason));
-        let change = portal_store::provision::RequestChange {
-            request_id: id,
+        let (transition, run) = plan(services, action, transition, at, &job, now).await?;
+        let audit = action_audit(actor, action, id, &transition, reason.as_deref());
+        let change = RequestMove {
             actor_id: Some(&actor.id),
-            action,
-            from: &from,
-            to: next.as_str(),
-            now,
-            scheduled_for: match action {
-                "reschedule" => at,
-                "approve" => placement.and_then(|p| p.scheduled_for),
-                _ => None,
-            },
-            run_job_at: run_at,
-            new_job: Some(&job),
-            reserve_names: action == "retry",
-            release_names: matches!(action, "cancel" | "reject"),
-            detail: reason.as_deref(),
+            run,
+            reason: reason.as_deref(),
             audit: Some(&audit),
-            window_cap: placement.and_then(|p| p.window_cap),
-            error: reason.as_deref(),
             mail: mail.as_ref(),
+            ..RequestMove::new(id, transition, now)
         };
-        match services.store.act_on_request(&change).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict { what }) if what == "window_full" => continue,
-            Err(StoreError::Conflict { what })
-                if action == "retry" && what.starts_with("tenant.") =>
-            {
-                return Err(ActionError::Taken { field: what });
+        match services.store.move_request(&change).await {
+            Ok(()) => {
+                services.jobs_ready.notify_one();
+                info!("action taken");
+                return Ok(get_request(services, actor, id).await?);
             }
-            Err(StoreError::Conflict { what }) => {
-                return Err(ActionError::NotAllowed {
-                    status: what,
-                    action: action.to_owned(),
-                });
+            Err(StoreError::Conflict(Conflict::WindowFull)) => continue,
+            Err(StoreError::Conflict(Conflict::NameTaken(kind))) => {
+                return Err(ActionError::Taken(kind));
+            }
+            Err(StoreError::Conflict(Conflict::StatusMoved(status))) => {
+                return Err(TransitionError {
+                    from: status,
+                    action: action.participle(),
+                }
+                .into());
             }
             Err(e) => return Err(ServiceError::from(e).into()),
         }
-        services.jobs_ready.notify_one();
-        info!("action taken");
-        return Ok(get_request(services, actor, id).await?);
     }
     Err(ServiceError::Unavailable.into())
+}
+
+/// A rejection's reason, checked; `None` for the other actions.
+fn reason_of(action: StaffAction, reason: Option<&str>) -> Result<Option<String>, ActionError> {
+    if action != StaffAction::Reject {
+        return Ok(None);
+    }
+    let reason = reason.map(str::trim).unwrap_or_default();
+    if reason.is_empty() {
+        return Err(ActionError::BadInput(
+            "reject needs \"reason\": it is emailed to the contact.".into(),
+        ));
+    }
+    if reason.chars().count() > REASON_MAX_CHARS
+        || reason
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(ActionError::BadInput(format!(
+            "The reason must be printable text of at most {REASON_MAX_CHARS} characters."
+        )));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+/// When the request's job runs after the action, and where an approval places it.
+async fn plan<'a>(
+    services: &Services,
+    action: StaffAction,
+    transition: Transition,
+    at: Option<i64>,
+    job: &'a portal_store::job::NewJob,
+    now: i64,
+) -> Result<(Transition, Option<Run<'a>>), ActionError> {
+    let run = |at: i64, scheduled_for: Option<i64>| Run {
+        at,
+        scheduled_for,
+        window_cap: None,
+        job,
+    };
+    Ok(match action {
+        StaffAction::Reschedule => {
+            let at = at.ok_or_else(|| {
+                ActionError::BadInput("reschedule needs \"at\", an RFC 3339 time".into())
+            })?;
+            if at <= now {
+                return Err(ActionError::BadInput("\"at\" must be in the future".into()));
+            }
+            (transition, Some(run(at, Some(at))))
+        }
+        StaffAction::Retry | StaffAction::RunNow => (transition, Some(run(now, None))),
+        StaffAction::Approve => {
+            let placement = super::policy::place(services, now).await?;
+            let start = placement.scheduled_for.unwrap_or(now);
+            let run = Run {
+                window_cap: placement.window_cap,
+                ..run(start, placement.scheduled_for)
+            };
+            (transition.placed(placement.status), Some(run))
+        }
+        StaffAction::Cancel | StaffAction::Reject => (transition, None),
+    })
+}
+
+/// The audit entry of a staff action: who moved the request from where to where, and why.
+fn action_audit(
+    actor: &Actor,
+    action: StaffAction,
+    id: &str,
+    transition: &Transition,
+    reason: Option<&str>,
+) -> portal_store::audit::AuditEntry {
+    let moved = format!("{} → {}", transition.from, transition.to);
+    super::audit::entry(
+        Some(actor),
+        action.audit_action(),
+        None,
+        Some(id),
+        Some(match reason {
+            Some(reason) => format!("{moved}: {reason}"),
+            None => moved,
+        }),
+    )
 }

@@ -1,6 +1,6 @@
 //! What a fresh install starts with: the seeded templates and the first landlord administrator.
 
-use portal_store::StoreError;
+use portal_store::{Conflict, StoreError};
 use portal_store::template::NewTemplate;
 use portal_store::user::NewUser;
 
@@ -36,7 +36,7 @@ pub async fn seed_templates(services: &Services) -> Result<usize, ServiceError> 
         match services.store.create_template(&template, None).await {
             // Another process seeding at the same moment already stored it.
             Ok(()) => stored += 1,
-            Err(StoreError::Conflict { .. }) => {}
+            Err(StoreError::Conflict(Conflict::TemplateIdTaken)) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -86,13 +86,13 @@ pub async fn ensure_landlord(
         id: portal_store::new_id(),
         username: username.to_owned(),
         password_hash: hash,
-        role: portal_domain::Role::LandlordAdmin.as_str().to_owned(),
+        role: portal_domain::Role::LandlordAdmin,
         tenant_id: None,
     };
     match services.store.create_user(&user).await {
         Ok(()) => {}
         // A concurrent first start created it.
-        Err(StoreError::Conflict { .. }) => return Ok(FirstAdmin::Exists),
+        Err(StoreError::Conflict(Conflict::UserNameTaken)) => return Ok(FirstAdmin::Exists),
         Err(e) => return Err(e.into()),
     }
     Ok(if generated {

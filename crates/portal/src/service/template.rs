@@ -2,7 +2,7 @@
 //! format shared by the API, the seeds and `portal template import|export`.
 
 use portal_domain::template::{RawObject, RawTemplate, TemplateDefinition, TemplateProblem};
-use portal_store::StoreError;
+use portal_store::{Conflict, StoreError};
 use portal_store::template::{NewTemplate, TemplateObjectRow, TemplateRow};
 use serde::{Deserialize, Serialize};
 
@@ -54,9 +54,12 @@ pub struct ObjectDoc {
 pub enum TemplateError {
     #[error("the template is invalid")]
     Invalid(Vec<TemplateProblem>),
-    /// The id is taken, or the template is retired.
-    #[error("{0}")]
-    Conflict(String),
+    /// A template with this id exists.
+    #[error("a template with the id {0} exists")]
+    IdTaken(String),
+    /// A retired template takes no new version.
+    #[error("a retired template cannot be edited")]
+    Retired,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -201,10 +204,7 @@ pub async fn create_template(
     );
     match services.store.create_template(&new, Some(&audit)).await {
         Ok(()) => Ok(new.id),
-        Err(StoreError::Conflict { .. }) => Err(TemplateError::Conflict(format!(
-            "a template with the id {} exists",
-            new.id
-        ))),
+        Err(StoreError::Conflict(Conflict::TemplateIdTaken)) => Err(TemplateError::IdTaken(new.id)),
         Err(e) => Err(ServiceError::from(e).into()),
     }
 }
@@ -226,9 +226,7 @@ pub async fn new_version(
         .await
     {
         Ok(version) => Ok(version),
-        Err(StoreError::Conflict { .. }) => Err(TemplateError::Conflict(
-            "a retired template cannot be edited".into(),
-        )),
+        Err(StoreError::Conflict(Conflict::TemplateRetired)) => Err(TemplateError::Retired),
         Err(e) => Err(ServiceError::from(e).into()),
     }
 }

@@ -4,17 +4,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portal_store::job::{ClaimedJob, FailOutcome};
+use portal_store::job::ClaimedJob;
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::jobs::Registry;
 use crate::metrics::JobOutcome;
 use crate::service::Services;
-use crate::service::provision::{self, PROVISION_JOB, ProvisionPayload};
 
 /// How a worker runs.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
+    /// The kinds of job it runs.
+    pub jobs: Arc<Registry>,
     /// Jobs run at once.
     pub concurrency: usize,
     /// Jobs claimed beyond the free slots, waiting here for one.
@@ -30,6 +32,7 @@ pub struct WorkerConfig {
 impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
+            jobs: Arc::new(Registry::standard()),
             concurrency: 4,
             prefetch: 4,
             lease: Duration::from_secs(30),
@@ -60,47 +63,10 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     // work is done, and a burst of short jobs costs a statement per batch, not per job.
     let (finished, to_complete) = tokio::sync::mpsc::unbounded_channel();
     let completer = tokio::spawn(complete_in_batches(services.clone(), to_complete));
-    let rescue_every = config.lease / 2;
     let mut last_rescue: Option<tokio::time::Instant> = None;
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        if last_rescue.is_none_or(|t| t.elapsed() >= rescue_every) {
-            match services
-                .store
-                .rescue_expired_jobs(portal_store::now_ms())
-                .await
-            {
-                Ok((requeued, dead)) => {
-                    if requeued > 0 {
-                        info!(jobs = requeued, "rescued jobs whose lease expired");
-                    }
-                    for job in dead {
-                        error!(job.id = job.id, job.kind = %job.kind, "a job's lease lapsed on its last attempt");
-                        services.metrics.record_job(JobOutcome::Dead);
-                        on_dead(
-                            &services,
-                            &job.kind,
-                            &job.payload,
-                            "the worker stopped renewing its lease",
-                        )
-                        .await;
-                    }
-                }
-                Err(e) => warn!(error = %e, "could not rescue expired jobs"),
-            }
-            // Counters of attempts untouched for two days hold nothing worth keeping.
-            let now = portal_store::now_ms();
-            match services
-                .store
-                .sweep_attempt_counters(now - COUNTER_KEEP_MS, now)
-                .await
-            {
-                Ok(0) => {}
-                Ok(swept) => info!(counters = swept, "swept old counters of attempts"),
-                Err(e) => warn!(error = %e, "could not sweep old counters of attempts"),
-            }
+    while !*stop.borrow() {
+        if last_rescue.is_none_or(|t| t.elapsed() >= config.lease / 2) {
+            tend_the_queue(&services, &config).await;
             last_rescue = Some(tokio::time::Instant::now());
         }
         let free = slots.available_permits();
@@ -127,11 +93,10 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
                     let Ok(permit) = slots.clone().acquire_owned().await else {
                         break;
                     };
-                    let services = services.clone();
-                    let lease = config.lease;
+                    let (services, config) = (services.clone(), config.clone());
                     let finished = finished.clone();
                     tokio::spawn(async move {
-                        run_job(&services, job, lease, Some(&finished)).await;
+                        run_job(&services, &config, job, Some(&finished)).await;
                         drop(permit);
                     });
                 }
@@ -163,6 +128,45 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
         Err(_) => {
             warn!("worker stopped with jobs still running; their leases will expire and be rescued")
         }
+    }
+}
+
+/// What a job's last error says when its worker stopped renewing its lease.
+const LEASE_LAPSED: &str = "the worker stopped renewing its lease";
+
+/// Rescues jobs whose lease expired (burying those that were on their last attempt, with
+/// what their kinds leave behind), and sweeps old counters of attempts.
+async fn tend_the_queue(services: &Services, config: &WorkerConfig) {
+    match services
+        .store
+        .rescue_expired_jobs(portal_store::now_ms())
+        .await
+    {
+        Ok((requeued, last)) => {
+            if requeued > 0 {
+                info!(jobs = requeued, "rescued jobs whose lease expired");
+            }
+            for job in last {
+                error!(job.id = job.id, job.kind = %job.kind, "a job's lease lapsed on its last attempt");
+                match config.jobs.bury(services, &job, LEASE_LAPSED).await {
+                    Ok(true) => services.metrics.record_job(JobOutcome::Dead),
+                    Ok(false) => {}
+                    Err(e) => error!(error = %e, "could not bury a job; it is tried again later"),
+                }
+            }
+        }
+        Err(e) => warn!(error = %e, "could not rescue expired jobs"),
+    }
+    // Counters of attempts untouched for two days hold nothing worth keeping.
+    let now = portal_store::now_ms();
+    match services
+        .store
+        .sweep_attempt_counters(now - COUNTER_KEEP_MS, now)
+        .await
+    {
+        Ok(0) => {}
+        Ok(swept) => info!(counters = swept, "swept old counters of attempts"),
+        Err(e) => warn!(error = %e, "could not sweep old counters of attempts"),
     }
 }
 
@@ -229,7 +233,7 @@ pub async fn run_until_idle(
             return Ok(ran);
         }
         for job in jobs {
-            run_job(services, job, config.lease, None).await;
+            run_job(services, config, job, None).await;
             ran += 1;
         }
     }
@@ -239,8 +243,8 @@ pub async fn run_until_idle(
 /// `finished` to be removed with others, or is removed here when there is none.
 async fn run_job(
     services: &Services,
+    config: &WorkerConfig,
     job: ClaimedJob,
-    lease: Duration,
     finished: Option<&tokio::sync::mpsc::UnboundedSender<ClaimedJob>>,
 ) {
     let span = info_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
@@ -249,33 +253,11 @@ async fn run_job(
         .record_start_lag(portal_store::now_ms() - job.run_at);
     async move {
         info!("job started");
-        let heartbeat = {
-            let store = services.store.clone();
-            let job = job.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(lease / 3);
-                tick.tick().await;
-                loop {
-                    tick.tick().await;
-                    match store
-                        .heartbeat_job(&job, portal_store::now_ms() + millis(lease))
-                        .await
-                    {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            warn!("lost the lease of a running job");
-                            break;
-                        }
-                        Err(e) => warn!(error = %e, "could not renew a lease"),
-                    }
-                }
-            })
-        };
+        let heartbeat = tokio::spawn(keep_lease(services.clone(), job.clone(), config.lease));
         // Run the job on its own task so that a panic is caught as an error of this attempt.
         let handler = {
-            let services = services.clone();
-            let job = job.clone();
-            tokio::spawn(async move { dispatch(&services, &job).await })
+            let (services, jobs, job) = (services.clone(), config.jobs.clone(), job.clone());
+            tokio::spawn(async move { jobs.run(&services, &job).await })
         };
         let result = match handler.await {
             Ok(result) => result,
@@ -284,97 +266,99 @@ async fn run_job(
         };
         heartbeat.abort();
         let outcome = match result {
-            Ok(()) if finished.is_some() => {
-                info!("job completed");
-                if let Some(Err(e)) = finished.map(|f| f.send(job.clone())) {
-                    // The completer has stopped: remove the job here.
-                    let job = e.0;
-                    if let Err(e) = services.store.complete_job(&job).await {
-                        error!(error = %e, "could not mark a finished job done");
-                    }
-                }
-                // The completer records the outcome once the job is removed.
-                return;
-            }
-            Ok(()) => match services.store.complete_job(&job).await {
-                Ok(true) => {
-                    info!("job completed");
-                    JobOutcome::Completed
-                }
-                Ok(false) => JobOutcome::Lost,
-                Err(e) => {
-                    // The lease will expire and the job run again; its handler is idempotent.
-                    error!(error = %e, "could not mark a finished job done");
-                    return;
-                }
-            },
-            Err(message) => {
-                let retry_at = portal_store::now_ms() + millis(backoff(job.attempts));
-                match services.store.fail_job(&job, &message, retry_at).await {
-                    Ok(FailOutcome::Retry) => {
-                        warn!(error = %message, "job failed; it will be retried");
-                        JobOutcome::Retried
-                    }
-                    Ok(FailOutcome::Dead) => {
-                        error!(error = %message, "job failed for the last time");
-                        on_dead(services, &job.kind, &job.payload, &message).await;
-                        JobOutcome::Dead
-                    }
-                    Ok(FailOutcome::LostLease) => JobOutcome::Lost,
-                    Err(e) => {
-                        error!(error = %e, "could not record a failed attempt");
-                        return;
-                    }
-                }
-            }
+            Ok(()) => finish(services, job, finished).await,
+            Err(message) => record_failure(services, config, &job, &message).await,
         };
-        services.metrics.record_job(outcome);
+        if let Some(outcome) = outcome {
+            services.metrics.record_job(outcome);
+        }
     }
     .instrument(span)
     .await
 }
 
+/// Renews a running job's lease every third of its length until the lease is lost.
+async fn keep_lease(services: Services, job: ClaimedJob, lease: Duration) {
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match services
+            .store
+            .heartbeat_job(&job, portal_store::now_ms() + millis(lease))
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!("lost the lease of a running job");
+                break;
+            }
+            Err(e) => warn!(error = %e, "could not renew a lease"),
+        }
+    }
+}
+
+/// A finished job goes to the completer, which records its outcome once it is removed; with
+/// none (or once it has stopped) it is removed here.
+async fn finish(
+    services: &Services,
+    job: ClaimedJob,
+    finished: Option<&tokio::sync::mpsc::UnboundedSender<ClaimedJob>>,
+) -> Option<JobOutcome> {
+    info!("job completed");
+    let job = match finished.map(|f| f.send(job.clone())) {
+        Some(Ok(())) => return None,
+        Some(Err(unsent)) => unsent.0,
+        None => job,
+    };
+    match services.store.complete_job(&job).await {
+        Ok(true) => Some(JobOutcome::Completed),
+        Ok(false) => Some(JobOutcome::Lost),
+        Err(e) => {
+            // The lease will expire and the job run again; its handler is idempotent.
+            error!(error = %e, "could not mark a finished job done");
+            None
+        }
+    }
+}
+
+/// A failed attempt: the job goes back on the queue with backoff, or, after its last
+/// attempt, is buried with what its kind leaves behind.
+async fn record_failure(
+    services: &Services,
+    config: &WorkerConfig,
+    job: &ClaimedJob,
+    message: &str,
+) -> Option<JobOutcome> {
+    if job.attempts >= job.max_attempts {
+        error!(error = %message, "job failed for the last time");
+        return match config.jobs.bury(services, job, message).await {
+            Ok(true) => Some(JobOutcome::Dead),
+            Ok(false) => Some(JobOutcome::Lost),
+            Err(e) => {
+                // Nothing was written: the lease lapses and the job is buried then.
+                error!(error = %e, "could not bury a job; it is tried again when its lease lapses");
+                None
+            }
+        };
+    }
+    let retry_at = portal_store::now_ms() + millis(backoff(job.attempts));
+    match services.store.retry_job(job, message, retry_at).await {
+        Ok(true) => {
+            warn!(error = %message, "job failed; it will be retried");
+            Some(JobOutcome::Retried)
+        }
+        Ok(false) => Some(JobOutcome::Lost),
+        Err(e) => {
+            error!(error = %e, "could not record a failed attempt");
+            None
+        }
+    }
+}
+
 /// How long a counter of sign-in or registration attempts is kept after its last use: longer
 /// than any rule remembers.
 const COUNTER_KEEP_MS: i64 = 2 * 24 * 60 * 60_000;
-
-/// Runs a job by its kind. The error text is stored with the job, so it says nothing secret.
-async fn dispatch(services: &Services, job: &ClaimedJob) -> Result<(), String> {
-    match job.kind.as_str() {
-        PROVISION_JOB => {
-            let payload: ProvisionPayload =
-                serde_json::from_str(&job.payload).map_err(|e| format!("bad payload: {e}"))?;
-            provision::provision(services, &payload.request_id)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        portal_store::job::NOOP_JOB => Ok(()),
-        portal_store::mail::SEND_MAIL_JOB => crate::service::mail::send(services, &job.payload)
-            .await
-            .map_err(|e| e.to_string()),
-        crate::service::registration::EXPIRE_JOB => {
-            crate::service::registration::expire(services, &job.payload)
-                .await
-                .map_err(|e| e.to_string())
-        }
-        other => Err(format!("unknown job kind {other:?}")),
-    }
-}
-
-/// What a job's last failed attempt leaves behind.
-async fn on_dead(services: &Services, kind: &str, payload: &str, message: &str) {
-    if kind == portal_store::mail::SEND_MAIL_JOB
-        && let Err(e) = crate::service::mail::give_up(services, payload, message).await
-    {
-        error!(error = %e, "could not mark a message failed");
-    }
-    if kind == PROVISION_JOB
-        && let Ok(payload) = serde_json::from_str::<ProvisionPayload>(payload)
-        && let Err(e) = provision::give_up(services, &payload.request_id, message).await
-    {
-        error!(error = %e, "could not mark the request failed");
-    }
-}
 
 #[cfg(test)]
 mod tests {

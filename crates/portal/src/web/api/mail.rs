@@ -63,7 +63,7 @@ fn view(row: portal_store::mail::MailRow, bodies: bool) -> MailView {
         from: row.sender,
         to: row.recipient,
         subject: row.subject,
-        status: row.status,
+        status: row.status.to_string(),
         attempts: row.attempts,
         last_error: row.last_error,
     }

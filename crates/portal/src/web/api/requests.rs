@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use portal_domain::RequestStatus;
+use portal_domain::{NameKind, RequestStatus, StaffAction};
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
 use portal_store::request::RequestFilter;
 use serde::{Deserialize, Serialize};
@@ -188,9 +188,9 @@ fn view(detail: RequestDetail) -> RequestView {
         .map(|e| EventView {
             at: super::rfc3339(e.at),
             actor_id: e.actor_id,
-            action: e.action,
-            from_status: e.from_status,
-            to_status: e.to_status,
+            action: e.action.to_string(),
+            from_status: e.from_status.map(|s| s.to_string()),
+            to_status: e.to_status.map(|s| s.to_string()),
             detail: e.detail,
         })
         .collect();
@@ -206,7 +206,7 @@ fn view_with(
 ) -> RequestView {
     let t = super::rfc3339;
     RequestView {
-        status: r.status,
+        status: r.status.to_string(),
         template: TemplateRef {
             id: r.template_id,
             version: r.template_version,
@@ -232,20 +232,20 @@ fn view_with(
         started_at: r.started_at.map(t),
         finished_at: r.finished_at.map(t),
         tenant_id: r.tenant_id,
-        error: r.error,
+        error: r.error.as_ref().map(|e| e.message().to_owned()),
         steps: steps.map(|steps| {
             steps
                 .into_iter()
                 .map(|s| StepView {
-                    name: s.name,
-                    status: s.status,
+                    name: s.name.to_string(),
+                    status: s.status.to_string(),
                     started_at: s.started_at.map(t),
                     finished_at: s.finished_at.map(t),
                 })
                 .collect()
         }),
         notification: NotificationView {
-            status: r.notification_status,
+            status: r.notification_status.to_string(),
             sent_at: r.notification_sent_at.map(t),
         },
         events: None,
@@ -285,13 +285,13 @@ pub async fn submit_request(
             "idempotency_key_reused",
             "This Idempotency-Key was already used with a different request body.".into(),
         )),
-        Err(SubmitError::Taken { field }) => Err(ApiError::Conflict {
+        Err(SubmitError::Taken(kind)) => Err(ApiError::Conflict {
             message: format!(
                 "This {} is already used by another tenant or request.",
-                field_label(&field)
+                field_label(kind)
             ),
             code: "taken",
-            field: Some(field),
+            field: Some(kind.field().to_owned()),
         }),
         Err(SubmitError::Service(e)) => Err(e.into()),
     }
@@ -313,12 +313,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn field_label(field: &str) -> &'static str {
-    match field {
-        "tenant.name" => "Name",
-        "tenant.short_name" => "Short Name",
-        "tenant.upn_suffix" => "UPN Suffix",
-        _ => "value",
+/// A name as the registration form labels its field.
+fn field_label(kind: NameKind) -> &'static str {
+    match kind {
+        NameKind::TenantName => "Name",
+        NameKind::ShortName => "Short Name",
+        NameKind::UpnSuffix => "UPN Suffix",
     }
 }
 
@@ -384,16 +384,18 @@ pub async fn list_requests(
         },
         |q| q.limit,
     )?;
-    if let Some(status) = &query.status
-        && status.parse::<RequestStatus>().is_err()
-    {
-        return Err(ApiError::BadRequest(
-            "bad_query",
-            "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
-        ));
-    }
+    let status = match query.status.as_deref().map(str::parse::<RequestStatus>) {
+        None => None,
+        Some(Ok(status)) => Some(status),
+        Some(Err(_)) => {
+            return Err(ApiError::BadRequest(
+                "bad_query",
+                "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
+            ));
+        }
+    };
     let filter = RequestFilter {
-        status: query.status,
+        status,
         query: query
             .q
             .map(|q| q.trim().to_owned())
@@ -490,30 +492,32 @@ pub async fn act_on_request(
                 .as_millisecond(),
         ),
     };
+    let Ok(action) = action.parse::<StaffAction>() else {
+        return Err(ApiError::NotFound);
+    };
     match request::act_on_request(
         &state.services,
         &actor,
         &id,
-        &action,
+        action,
         at,
         body.reason.as_deref(),
     )
     .await
     {
         Ok(detail) => Ok(Json(view(detail))),
-        Err(ActionError::UnknownAction) => Err(ApiError::NotFound),
-        Err(ActionError::NotAllowed { status, action }) => Err(ApiError::Conflict {
+        Err(ActionError::NotAllowed(refused)) => Err(ApiError::Conflict {
             field: None,
             code: "conflict",
-            message: format!("A request that is {status} cannot be {action}."),
+            message: format!("A request that is {} cannot be {}.", refused.from, refused.action),
         }),
-        Err(ActionError::Taken { field }) => Err(ApiError::Conflict {
+        Err(ActionError::Taken(kind)) => Err(ApiError::Conflict {
             message: format!(
                 "This {} is now used by another tenant or request, so the request cannot be retried.",
-                field_label(&field)
+                field_label(kind)
             ),
             code: "taken",
-            field: Some(field),
+            field: Some(kind.field().to_owned()),
         }),
         Err(ActionError::BadInput(message)) => {
             Err(ApiError::Unprocessable("invalid_action", message))

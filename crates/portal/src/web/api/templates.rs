@@ -68,8 +68,8 @@ fn view(t: portal_store::template::TemplateRow) -> Result<TemplateView, ApiError
         name: t.name,
         description: t.description,
         version: t.version,
-        status: t.status,
-        public: t.public == 1,
+        status: t.status.to_string(),
+        public: t.public,
         objects: None,
     })
 }
@@ -141,10 +141,10 @@ fn template_error(e: TemplateError) -> ApiError {
                 })
                 .collect(),
         ),
-        TemplateError::Conflict(message) => ApiError::Conflict {
+        e @ (TemplateError::IdTaken(_) | TemplateError::Retired) => ApiError::Conflict {
             field: None,
             code: "conflict",
-            message,
+            message: e.to_string(),
         },
         TemplateError::Service(e) => e.into(),
     }

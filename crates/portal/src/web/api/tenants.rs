@@ -64,7 +64,7 @@ fn view(t: portal_store::tenant::TenantRow) -> TenantView {
         short_name: t.short_name,
         upn_suffix: t.upn_suffix,
         ani: t.ani,
-        status: t.status,
+        status: t.status.to_string(),
         request_id: t.request_id,
     }
 }

@@ -10,8 +10,9 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use portal_domain::RequestStatus;
-use portal_store::registration::{LinkRefusal, PURPOSE_STATUS, PURPOSE_VERIFY};
+use portal_domain::{ErrorNote, RequestStatus};
+use portal_store::link::LinkPurpose;
+use portal_store::registration::LinkRefusal;
 use portal_store::request::{RequestRow, StepRow};
 
 use super::register::{Audience, RegistrationForm, form_page, messages};
@@ -164,7 +165,7 @@ struct ConfirmEmailPage {
 
 async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     // Opening the link changes nothing (mail scanners open links too): the button confirms.
-    match registration::open_link(&state.services, &token, PURPOSE_VERIFY).await {
+    match registration::open_link(&state.services, &token, LinkPurpose::Verify).await {
         Ok(Ok((link, r, _))) => render(
             StatusCode::OK,
             &ConfirmEmailPage {
@@ -215,7 +216,7 @@ async fn status_page(
     let notice = query
         .is_ok_and(|Query(q)| q.confirmed == "1")
         .then_some("Thank you: your address is confirmed.");
-    match registration::open_link(&state.services, &token, PURPOSE_STATUS).await {
+    match registration::open_link(&state.services, &token, LinkPurpose::Status).await {
         Ok(Ok((_, r, steps))) => render(StatusCode::OK, &status_view(r, steps, notice)),
         Ok(Err(refusal)) => refused(refusal),
         Err(e) => public_failure(e),
@@ -235,11 +236,13 @@ struct StatusPage {
     steps: Vec<(String, String)>,
     template: String,
     submitted: String,
+    /// The tenant is ready: its administrator may sign in.
+    completed: bool,
     r: RequestRow,
 }
 
 fn status_view(r: RequestRow, steps: Vec<StepRow>, notice: Option<&'static str>) -> StatusPage {
-    let status: Option<RequestStatus> = r.status.parse().ok();
+    let status = Some(r.status);
     use RequestStatus as S;
     let explanation = match status {
         Some(S::PendingVerification) => format!(
@@ -275,27 +278,24 @@ fn status_view(r: RequestRow, steps: Vec<StepRow>, notice: Option<&'static str>)
         nav: Nav::signed_out(),
         notice,
         live,
-        status: status_label(&r.status),
+        status: status_label(r.status),
         explanation,
         error_label: match status {
-            Some(S::Rejected)
-                if r.error.as_deref() != Some(portal_store::registration::NAME_TAKEN_ERROR) =>
-            {
-                "Reason"
-            }
+            Some(S::Rejected) if r.error != Some(ErrorNote::NameTaken) => "Reason",
             Some(S::Failed) => "What went wrong",
             _ => "Why",
         },
         steps: if show_steps {
             steps
                 .into_iter()
-                .map(|s| (step_label(&s.name), s.status))
+                .map(|s| (step_label(s.name), s.status.to_string()))
                 .collect()
         } else {
             Vec::new()
         },
         template: format!("{} (version {})", r.template_id, r.template_version),
         submitted: when(r.submitted_at),
+        completed: r.status == RequestStatus::Completed,
         r,
     }
 }

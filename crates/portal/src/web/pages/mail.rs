@@ -46,7 +46,7 @@ async fn list_mail(State(state): State<AppState>, Landlord(actor): Landlord) -> 
             id: r.id,
             to: r.recipient,
             subject: r.subject,
-            status: r.status,
+            status: r.status.to_string(),
         })
         .collect();
     render(

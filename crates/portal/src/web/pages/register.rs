@@ -8,11 +8,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
+use portal_domain::RequestStatus;
 use portal_domain::submission::{FieldProblem, RawContact, RawSubmission, RawTenant};
 use portal_store::template::TemplateRow;
 use serde::Deserialize;
 
 use super::{Landlord, Nav, bad_form, failure, not_found, plausible_id, render, when};
+use crate::service::registration::Approval;
 use crate::service::request::{self, SubmitError};
 use crate::service::{Actor, ServiceError, policy, template};
 use crate::web::AppState;
@@ -357,7 +359,7 @@ async fn policy_note(state: &AppState) -> Result<String, ServiceError> {
 /// What a prospect is told will happen after Create Tenant.
 async fn public_note(state: &AppState) -> Result<String, ServiceError> {
     let doc = crate::service::registration::get_policy(&state.services).await?;
-    let then = if doc.approval == "manual" {
+    let then = if doc.approval() == Approval::Manual {
         "the provider reviews the request, and you are emailed when the tenant is ready"
     } else {
         "the tenant is created, and you are emailed when it is ready"
@@ -481,8 +483,8 @@ async fn create_tenant(
         Err(SubmitError::Invalid(problems)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, messages(&problems), None)
         }
-        Err(SubmitError::Taken { field }) => {
-            let (id, label, tab) = place_problem(&field);
+        Err(SubmitError::Taken(kind)) => {
+            let (id, label, tab) = place_problem(kind.field());
             let message = format!(
                 "This {} is already used by another tenant or an open request; choose another.",
                 label.to_lowercase()
@@ -548,14 +550,16 @@ async fn accepted(
         Err(e) => return failure(&e, Some(&actor)),
     };
     let r = detail.request;
-    let next = match (r.status.as_str(), r.scheduled_for) {
-        ("scheduled", Some(at)) => format!(
+    let next = match (r.status, r.scheduled_for) {
+        (RequestStatus::Scheduled, Some(at)) => format!(
             "Provisioning is scheduled for the off-peak window: it starts at {}.",
             when(at)
         ),
-        ("accepted" | "provisioning", _) => "Provisioning has started.".to_owned(),
+        (RequestStatus::Accepted | RequestStatus::Provisioning, _) => {
+            "Provisioning has started.".to_owned()
+        }
         // A fast worker may finish before this page is shown.
-        ("completed", _) => {
+        (RequestStatus::Completed, _) => {
             "Provisioning has started and is already done: the tenant is ready.".to_owned()
         }
         (status, _) => format!("The request is now {status}."),

@@ -9,7 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use portal_domain::RequestStatus;
+use portal_domain::{
+    NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StaffAction,
+};
 use portal_store::request::{RequestFilter, RequestRow};
 use serde::Deserialize;
 
@@ -30,32 +32,47 @@ pub fn router() -> Router<AppState> {
 
 const PAGE_SIZE: i64 = 50;
 
-/// The staff actions, in the order they are offered, with their button labels.
-const ACTIONS: [(&str, &str); 6] = [
-    ("approve", "Approve"),
-    ("run-now", "Run now"),
-    ("reschedule", "Reschedule"),
-    ("retry", "Retry"),
-    ("cancel", "Cancel request"),
-    ("reject", "Reject"),
+/// The staff actions in the order they are offered.
+const ACTIONS: [StaffAction; 6] = [
+    StaffAction::Approve,
+    StaffAction::RunNow,
+    StaffAction::Reschedule,
+    StaffAction::Retry,
+    StaffAction::Cancel,
+    StaffAction::Reject,
 ];
 
-/// A status as people read it.
-pub(super) fn status_label(status: &str) -> String {
-    status.replace('_', " ")
+/// An action's button label.
+fn action_label(action: StaffAction) -> &'static str {
+    match action {
+        StaffAction::Approve => "Approve",
+        StaffAction::RunNow => "Run now",
+        StaffAction::Reschedule => "Reschedule",
+        StaffAction::Retry => "Retry",
+        StaffAction::Cancel => "Cancel request",
+        StaffAction::Reject => "Reject",
+    }
 }
 
-/// A step name as people read it.
-pub(super) fn step_label(name: &str) -> String {
-    use portal_domain::request as step;
-    match name {
-        step::STEP_RESERVE_NAMES => "Reserve the names",
-        step::STEP_CREATE_TENANT => "Create the tenant",
-        step::STEP_CREATE_ADMINISTRATOR => "Create its administrator",
-        step::STEP_CLONE_CONFIGURATION => "Clone the template's configuration",
-        step::STEP_ASSIGN_ANI_AND_UPN_SUFFIX => "Assign the ANI and UPN suffix",
-        step::STEP_ACTIVATE => "Activate",
-        other => other,
+/// A status as people read it.
+pub(super) fn status_label(status: RequestStatus) -> String {
+    status.as_str().replace('_', " ")
+}
+
+/// An event as people read it.
+fn event_label(event: RequestEvent) -> String {
+    event.as_str().replace(['_', '-'], " ")
+}
+
+/// A step as people read it.
+pub(super) fn step_label(step: ProvisioningStep) -> String {
+    match step {
+        ProvisioningStep::ReserveNames => "Reserve the names",
+        ProvisioningStep::CreateTenant => "Create the tenant",
+        ProvisioningStep::CreateAdministrator => "Create its administrator",
+        ProvisioningStep::CloneConfiguration => "Clone the template's configuration",
+        ProvisioningStep::AssignAniAndUpnSuffix => "Assign the ANI and UPN suffix",
+        ProvisioningStep::Activate => "Activate",
     }
     .to_owned()
 }
@@ -106,12 +123,13 @@ impl ListQuery {
         {
             return Err("Filters must be printable text of at most 200 characters.".into());
         }
-        let status = text(&self.status);
-        if let Some(s) = &status
-            && s.parse::<RequestStatus>().is_err()
-        {
-            return Err(format!("There is no status called {s}."));
-        }
+        let status = match text(&self.status) {
+            None => None,
+            Some(s) => Some(
+                s.parse::<RequestStatus>()
+                    .map_err(|_| format!("There is no status called {s}."))?,
+            ),
+        };
         let day = |v: &str, label: &str| -> Result<Option<i64>, String> {
             match text(v) {
                 None => Ok(None),
@@ -165,8 +183,8 @@ impl From<RequestRow> for Row {
     fn from(r: RequestRow) -> Self {
         Self {
             template: format!("{} v{}", r.template_id, r.template_version),
-            status: status_label(&r.status),
-            status_class: r.status,
+            status: status_label(r.status),
+            status_class: r.status.to_string(),
             submitted: when(r.submitted_at),
             scheduled: r.scheduled_for.map(when).unwrap_or_default(),
             tenant_name: r.tenant_name,
@@ -222,7 +240,7 @@ async fn list_requests(
         nav: Nav::for_actor(&actor, "/requests"),
         statuses: RequestStatus::ALL
             .iter()
-            .map(|s| (s.as_str(), status_label(s.as_str())))
+            .map(|s| (s.as_str(), status_label(*s)))
             .collect(),
         templates,
         rows: rows.into_iter().map(Row::from).collect(),
@@ -261,7 +279,8 @@ struct DetailPage {
     finished: Option<String>,
     steps: Vec<StepLine>,
     notification: String,
-    actions: Vec<(&'static str, &'static str)>,
+    /// Each offered action: its name, its label, and whether it is shown as secondary.
+    actions: Vec<(&'static str, &'static str, bool)>,
     events: Vec<EventLine>,
     done: Option<String>,
 }
@@ -288,8 +307,8 @@ async fn show_request(
     let done = query.ok().and_then(|Query(q)| {
         ACTIONS
             .iter()
-            .find(|(name, _)| *name == q.done)
-            .map(|(_, label)| format!("{label}: done."))
+            .find(|action| action.as_str() == q.done)
+            .map(|action| format!("{}: done.", action_label(*action)))
     });
     render(StatusCode::OK, &detail_page(&actor, detail, done))
 }
@@ -300,26 +319,25 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
         steps,
         events,
     } = detail;
-    let status: Option<RequestStatus> = r.status.parse().ok();
     let actions = ACTIONS
         .iter()
         .copied()
-        .filter(|(name, _)| {
-            status
-                .and_then(|s| s.action(name))
-                .is_some_and(|a| a.is_ok())
+        .filter(|action| r.status.act(*action).is_ok())
+        .map(|action| {
+            let secondary = action == StaffAction::Cancel;
+            (action.as_str(), action_label(action), secondary)
         })
         .collect();
     let steps = steps
         .into_iter()
         .map(|s| StepLine {
-            label: step_label(&s.name),
+            label: step_label(s.name),
             times: match (s.started_at, s.finished_at) {
                 (Some(a), Some(b)) => format!("at {}, in {} ms", when_exactly(b), b - a),
                 (Some(a), None) => format!("since {}", when_exactly(a)),
                 _ => String::new(),
             },
-            status: s.status,
+            status: s.status.to_string(),
         })
         .collect();
     let events = events
@@ -331,28 +349,32 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
                 (None, Some(_)) => "a removed user".into(),
                 (None, None) => "the portal".into(),
             },
-            action: e.action.replace(['_', '-'], " "),
+            action: event_label(e.action),
             change: match (e.from_status, e.to_status) {
-                (Some(a), Some(b)) => format!("{} → {}", status_label(&a), status_label(&b)),
-                (None, Some(b)) => status_label(&b),
+                (Some(a), Some(b)) => format!("{} → {}", status_label(a), status_label(b)),
+                (None, Some(b)) => status_label(b),
                 _ => String::new(),
             },
             detail: e.detail.unwrap_or_default(),
         })
         .collect();
-    let notification = match (r.notification_status.as_str(), r.notification_sent_at) {
-        ("sent", Some(at)) => format!("Email sent to {} at {}.", r.contact_email, when(at)),
-        ("pending", _) => format!(
+    let notification = match (r.notification_status, r.notification_sent_at) {
+        (NotificationStatus::Sent, Some(at)) => {
+            format!("Email sent to {} at {}.", r.contact_email, when(at))
+        }
+        (NotificationStatus::Pending, _) => format!(
             "Email to {} waiting to be sent (it is retried until the mail server takes it).",
             r.contact_email
         ),
-        ("failed", _) => format!("Email to {} could not be sent; see Mail.", r.contact_email),
+        (NotificationStatus::Failed, _) => {
+            format!("Email to {} could not be sent; see Mail.", r.contact_email)
+        }
         _ => format!("Email to {} when provisioning ends.", r.contact_email),
     };
     DetailPage {
         nav: Nav::for_actor(actor, "/requests"),
-        status: status_label(&r.status),
-        live: live_mode(status, &r),
+        status: status_label(r.status),
+        live: live_mode(&r),
         submitted: when(r.submitted_at),
         scheduled: r.scheduled_for.map(when),
         finished: r.finished_at.map(when),
@@ -367,11 +389,11 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
 
 /// Whether a request's page should follow it, and how often: an email that has waited for
 /// minutes is being retried on a slow schedule, and a scheduled request waits for its window.
-fn live_mode(status: Option<RequestStatus>, r: &RequestRow) -> Option<&'static str> {
-    match status? {
+fn live_mode(r: &RequestRow) -> Option<&'static str> {
+    match r.status {
         RequestStatus::Accepted | RequestStatus::Provisioning => Some("fast"),
         RequestStatus::Scheduled => Some("slow"),
-        _ if r.notification_status == "pending" => {
+        _ if r.notification_status == NotificationStatus::Pending => {
             let recent = r
                 .finished_at
                 .is_some_and(|at| portal_store::now_ms() - at < 120_000);
@@ -389,39 +411,40 @@ struct ConfirmPage {
     tenant_name: String,
     action: &'static str,
     label: &'static str,
+    /// The action takes a new time (reschedule), or a reason (reject).
+    asks_time: bool,
+    asks_reason: bool,
+    /// The action ends the request.
+    danger: bool,
     question: String,
     at: String,
     reason: String,
     error: Option<String>,
 }
 
-fn action_named(name: &str) -> Option<(&'static str, &'static str)> {
-    ACTIONS.iter().copied().find(|(n, _)| *n == name)
-}
-
-fn question(action: &str, r: &RequestRow) -> String {
+fn question(action: StaffAction, r: &RequestRow) -> String {
     match action {
-        "retry" => format!(
+        StaffAction::Retry => format!(
             "Provision {} again from the start? Its names are taken again first.",
             r.tenant_name
         ),
-        "cancel" => format!(
+        StaffAction::Cancel => format!(
             "Cancel the request for {}? It will not be provisioned and its names are released.",
             r.tenant_name
         ),
-        "run-now" => format!(
+        StaffAction::RunNow => format!(
             "Provision {} now instead of in the off-peak window?",
             r.tenant_name
         ),
-        "approve" => format!(
+        StaffAction::Approve => format!(
             "Approve the request for {}? It is then provisioned as the provisioning policy says, and {} is emailed the outcome.",
             r.tenant_name, r.contact_email
         ),
-        "reject" => format!(
+        StaffAction::Reject => format!(
             "Reject the request for {}? Its names are released, and the reason is emailed to {}.",
             r.tenant_name, r.contact_email
         ),
-        _ => format!("When should {} be provisioned?", r.tenant_name),
+        StaffAction::Reschedule => format!("When should {} be provisioned?", r.tenant_name),
     }
 }
 
@@ -430,7 +453,7 @@ async fn confirm_action(
     Landlord(actor): Landlord,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    let Some((action, label)) = action_named(&action) else {
+    let Ok(action) = action.parse::<StaffAction>() else {
         return not_found(Some(&actor));
     };
     if !plausible_id(&id) {
@@ -452,8 +475,11 @@ async fn confirm_action(
             question: question(action, &r),
             id: r.id,
             tenant_name: r.tenant_name,
-            action,
-            label,
+            action: action.as_str(),
+            label: action_label(action),
+            asks_time: action == StaffAction::Reschedule,
+            asks_reason: action == StaffAction::Reject,
+            danger: matches!(action, StaffAction::Cancel | StaffAction::Reject),
             at,
             reason: String::new(),
             error: None,
@@ -476,7 +502,7 @@ async fn act_on_request(
     Path((id, action)): Path<(String, String)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    let Some((action, label)) = action_named(&action) else {
+    let Ok(action) = action.parse::<StaffAction>() else {
         return not_found(Some(&actor));
     };
     if !plausible_id(&id) {
@@ -485,7 +511,7 @@ async fn act_on_request(
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };
-    let at = if action == "reschedule" {
+    let at = if action == StaffAction::Reschedule {
         match form
             .at
             .trim()
@@ -499,7 +525,7 @@ async fn act_on_request(
                     &state,
                     &actor,
                     &id,
-                    (action, label),
+                    action,
                     &form,
                     "Enter the new time as a date and a time, in UTC.".into(),
                 )
@@ -509,33 +535,33 @@ async fn act_on_request(
     } else {
         None
     };
-    let reason = (action == "reject").then_some(form.reason.as_str());
+    let reason = (action == StaffAction::Reject).then_some(form.reason.as_str());
+    let label = action_label(action);
     match request::act_on_request(&state.services, &actor, &id, action, at, reason).await {
         Ok(_) => Redirect::to(&format!("/requests/{id}?done={action}")).into_response(),
         Err(ActionError::BadInput(text)) => {
-            confirm_again(&state, &actor, &id, (action, label), &form, text).await
+            confirm_again(&state, &actor, &id, action, &form, text).await
         }
-        Err(ActionError::NotAllowed { status, .. }) => message(
+        Err(ActionError::NotAllowed(refused)) => message(
             StatusCode::CONFLICT,
             Some(&actor),
             "Not done",
             &format!(
                 "{label} is not possible: the request is {} now.",
-                status_label(&status)
+                status_label(refused.from)
             ),
             Some((&format!("/requests/{id}"), "Back to the request")),
         ),
-        Err(ActionError::Taken { field }) => message(
+        Err(ActionError::Taken(kind)) => message(
             StatusCode::CONFLICT,
             Some(&actor),
             "Not done",
             &format!(
                 "The request cannot be retried: its {} is now used by another tenant or request.",
-                field.rsplit('.').next().unwrap_or("name").replace('_', " ")
+                kind.field().rsplit('.').next().unwrap_or("name").replace('_', " ")
             ),
             Some((&format!("/requests/{id}"), "Back to the request")),
         ),
-        Err(ActionError::UnknownAction) => not_found(Some(&actor)),
         Err(ActionError::Service(e)) => failure(&e, Some(&actor)),
     }
 }
@@ -545,7 +571,7 @@ async fn confirm_again(
     state: &AppState,
     actor: &Actor,
     id: &str,
-    (action, label): (&'static str, &'static str),
+    action: StaffAction,
     form: &ActionForm,
     error: String,
 ) -> Response {
@@ -560,8 +586,11 @@ async fn confirm_again(
             question: question(action, &r),
             id: r.id,
             tenant_name: r.tenant_name,
-            action,
-            label,
+            action: action.as_str(),
+            label: action_label(action),
+            asks_time: action == StaffAction::Reschedule,
+            asks_reason: action == StaffAction::Reject,
+            danger: matches!(action, StaffAction::Cancel | StaffAction::Reject),
             at: form.at.chars().take(40).collect(),
             reason: form
                 .reason

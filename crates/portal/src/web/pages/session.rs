@@ -1,5 +1,6 @@
 //! Signing in and out in the browser, and the home page.
 
+use portal_domain::RequestStatus;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::header::SET_COOKIE;
@@ -169,10 +170,12 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
         match state.services.store.count_requests_by_status().await {
             Ok(counts) => {
                 for (status, n) in counts {
-                    match status.as_str() {
-                        "failed" => page.failed_requests += n,
-                        "pending_approval" => page.awaiting_approval += n,
-                        "accepted" | "scheduled" | "provisioning" => page.open_requests += n,
+                    match status {
+                        RequestStatus::Failed => page.failed_requests += n,
+                        RequestStatus::PendingApproval => page.awaiting_approval += n,
+                        RequestStatus::Accepted
+                        | RequestStatus::Scheduled
+                        | RequestStatus::Provisioning => page.open_requests += n,
                         _ => {}
                     }
                 }

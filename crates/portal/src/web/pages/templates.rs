@@ -239,7 +239,7 @@ fn problems_of(e: TemplateError) -> Result<Vec<String>, ServiceError> {
             .into_iter()
             .map(|p| format!("{}: {}", p.path, p.message))
             .collect()),
-        TemplateError::Conflict(text) => Ok(vec![text]),
+        e @ (TemplateError::IdTaken(_) | TemplateError::Retired) => Ok(vec![e.to_string()]),
         TemplateError::Service(e) => Err(e),
     }
 }

@@ -1,0 +1,120 @@
+//! The names a request holds (tenant name, short name, UPN suffix), unique among tenants and
+//! open requests: held for a while during intake, then taken for good, then freed.
+
+use portal_domain::NameKind;
+use sqlx::{Any, Transaction};
+
+use crate::error::{Conflict, is_unique_violation};
+use crate::{Store, StoreError};
+
+/// How a stored request holds its tenant's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameHold {
+    /// For as long as the request is open (staff submissions).
+    Open,
+    /// Until this time unless confirmed (a self-service request waiting for its contact
+    /// address to be confirmed: the hold lapses with the link).
+    Until(i64),
+    /// Not at all: the names were taken when it came in, which its contact learns only once
+    /// the address is confirmed.
+    None,
+}
+
+/// The three names a request holds.
+#[derive(Debug, Clone)]
+pub struct Names<'a> {
+    pub request_id: &'a str,
+    pub tenant_name: &'a str,
+    pub short_name: &'a str,
+    pub upn_suffix: &'a str,
+    /// For a hold taken while a submission is hashed: the submission's idempotency key (and
+    /// sender). A lapsing hold with the same key is taken over, so that the submission sent
+    /// again after a failure does not find its own names taken.
+    pub hold_key: Option<&'a str>,
+}
+
+impl Names<'_> {
+    fn keyed(&self) -> [(NameKind, String); 3] {
+        [
+            (NameKind::TenantName, self.tenant_name.to_lowercase()),
+            (NameKind::ShortName, self.short_name.to_lowercase()),
+            (NameKind::UpnSuffix, self.upn_suffix.to_lowercase()),
+        ]
+    }
+}
+
+/// Takes or confirms the request's names: a lapsed hold of anyone is cleared first, then each
+/// name is inserted, or, when this request already holds it, its hold is set to `held_until`
+/// (`None`: for good). `Conflict::NameTaken` names the first another request or tenant holds.
+pub(crate) async fn reserve_names(
+    tx: &mut Transaction<'static, Any>,
+    names: &Names<'_>,
+    held_until: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    for (kind, key) in names.keyed() {
+        sqlx::query(
+            "DELETE FROM reserved_names WHERE kind = $1 AND name_key = $2 \
+             AND held_until IS NOT NULL AND held_until < $3",
+        )
+        .bind(kind.as_str())
+        .bind(&key)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        let result = sqlx::query(
+            "INSERT INTO reserved_names (kind, name_key, request_id, held_until, hold_key) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until, \
+             request_id = excluded.request_id, hold_key = excluded.hold_key \
+             WHERE reserved_names.request_id = excluded.request_id \
+             OR (reserved_names.held_until IS NOT NULL AND reserved_names.hold_key = excluded.hold_key)",
+        )
+        .bind(kind.as_str())
+        .bind(key)
+        .bind(names.request_id)
+        .bind(held_until)
+        .bind(names.hold_key)
+        .execute(&mut **tx)
+        .await;
+        match result {
+            Ok(done) if done.rows_affected() == 1 => {}
+            Ok(_) => return Err(Conflict::NameTaken(kind).into()),
+            Err(e) if is_unique_violation(&e) => return Err(Conflict::NameTaken(kind).into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Frees every name the request holds or held for a while.
+pub(crate) async fn free_names(
+    tx: &mut Transaction<'static, Any>,
+    request_id: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")
+        .bind(request_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Holds a request's names until `until`, before the costly part of intake, so that a
+    /// duplicate is refused at once. `Conflict::NameTaken` names the one that is taken.
+    pub async fn hold_names(&self, names: &Names<'_>, until: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        reserve_names(&mut tx, names, Some(until), crate::now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Lets go of names held for a request that was not stored.
+    pub async fn release_names(&self, request_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM reserved_names WHERE request_id = $1 AND held_until IS NOT NULL")
+            .bind(request_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
