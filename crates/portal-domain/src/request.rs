@@ -234,7 +234,9 @@ impl ErrorNote {
     pub fn message(&self) -> &str {
         match self {
             Self::Failed(text) | Self::Rejected(text) => text,
-            Self::NameTaken => "A name of this request is already used by another tenant or request.",
+            Self::NameTaken => {
+                "A name of this request is already used by another tenant or request."
+            }
             Self::Unconfirmed => "The contact address was not confirmed in time.",
         }
     }
@@ -551,7 +553,11 @@ mod tests {
         let give_up = RequestStatus::Provisioning.give_up().unwrap();
         assert_eq!(
             (give_up.to, give_up.names, give_up.event),
-            (RequestStatus::Failed, NameEffect::Release, RequestEvent::Failed)
+            (
+                RequestStatus::Failed,
+                NameEffect::Release,
+                RequestEvent::Failed
+            )
         );
         assert!(RequestStatus::Completed.give_up().is_err());
         assert!(RequestStatus::Provisioning.begin_provisioning().is_err());

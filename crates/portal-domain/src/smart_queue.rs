@@ -82,103 +82,115 @@ fn number(
     }
 }
 
+/// Names that are not general parameters, each as a problem.
+fn unknown_names(map: &Map<String, Value>) -> Vec<ParameterProblem> {
+    map.keys()
+        .filter(|k| !NAMES.contains(&k.as_str()))
+        .map(|k| {
+            problem(
+                k,
+                FieldErrorCode::Invalid,
+                format!("There is no general parameter called {k}."),
+            )
+        })
+        .collect()
+}
+
+/// The value of `result`, or a stand-in after its problem is kept in `problems` (any problem
+/// refuses the whole object, so the stand-in is never used).
+fn take<T: Default>(
+    problems: &mut Vec<ParameterProblem>,
+    result: Result<T, ParameterProblem>,
+) -> T {
+    result.unwrap_or_else(|p| {
+        problems.push(p);
+        T::default()
+    })
+}
+
+/// Whether callback is on: a boolean, or the text a form sends (`on`, or nothing when off).
+fn callback_flag(map: &Map<String, Value>) -> Result<bool, ParameterProblem> {
+    match map.get("callback_enabled") {
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" || s == "on" => Ok(true),
+        Some(Value::String(s)) if s == "false" || s.is_empty() => Ok(false),
+        None | Some(Value::Null) => Ok(false),
+        Some(_) => Err(problem(
+            "callback_enabled",
+            FieldErrorCode::Invalid,
+            "Callback enabled must be true or false.",
+        )),
+    }
+}
+
+/// The Callback Folder email address; `None` while not set.
+fn callback_folder_email(
+    map: &Map<String, Value>,
+) -> Result<Option<EmailAddress>, ParameterProblem> {
+    match map.get("callback_folder_email") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => EmailAddress::parse_labelled(s, "Callback Folder email address")
+            .map(Some)
+            .map_err(|error| ParameterProblem {
+                field: "parameters.callback_folder_email".into(),
+                error,
+            }),
+        Some(_) => Err(problem(
+            "callback_folder_email",
+            FieldErrorCode::NotAnEmail,
+            "Callback Folder email address must be text such as callbacks@example.com.",
+        )),
+    }
+}
+
+/// The business hours' time zone, which must be one the time zone database knows.
+fn time_zone(map: &Map<String, Value>) -> Result<String, ParameterProblem> {
+    let required = || {
+        problem(
+            "business_hours_time_zone",
+            FieldErrorCode::Required,
+            "Business hours time zone is required.",
+        )
+    };
+    match map.get("business_hours_time_zone") {
+        Some(Value::String(s)) if jiff::tz::TimeZone::get(s.trim()).is_ok() => {
+            Ok(s.trim().to_owned())
+        }
+        Some(Value::String(s)) if s.trim().is_empty() => Err(required()),
+        None | Some(Value::Null) => Err(required()),
+        Some(_) => Err(problem(
+            "business_hours_time_zone",
+            FieldErrorCode::Invalid,
+            "Business hours time zone must be an IANA time zone such as Europe/London.",
+        )),
+    }
+}
+
 impl GeneralParameters {
     /// Checks every value of a complete parameter object; all problems at once. Unknown names
     /// are refused, so a typing mistake is not silently kept.
     pub fn parse(map: &Map<String, Value>) -> Result<Self, Vec<ParameterProblem>> {
-        let mut problems: Vec<ParameterProblem> = map
-            .keys()
-            .filter(|k| !NAMES.contains(&k.as_str()))
-            .map(|k| {
-                problem(
-                    k,
-                    FieldErrorCode::Invalid,
-                    format!("There is no general parameter called {k}."),
-                )
-            })
-            .collect();
-        let mut take = |r: Result<i64, ParameterProblem>| {
-            r.map_err(|p| problems.push(p)).ok().unwrap_or_default()
-        };
-        let default_priority = take(number(map, "default_priority", "Default priority", 0..=99));
-        let target = take(number(
-            map,
-            "target_answer_seconds",
-            "Target answer time",
-            1..=3600,
-        ));
-        let max_wait = take(number(map, "max_wait_seconds", "Maximum wait", 10..=86_400));
-        let retries = take(number(
-            map,
-            "callback_retry_limit",
-            "Callback retry limit",
-            0..=10,
-        ));
-        let callback_enabled = match map.get("callback_enabled") {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) if s == "true" || s == "on" => true,
-            Some(Value::String(s)) if s == "false" || s.is_empty() => false,
-            None | Some(Value::Null) => false,
-            Some(_) => {
-                problems.push(problem(
-                    "callback_enabled",
-                    FieldErrorCode::Invalid,
-                    "Callback enabled must be true or false.",
-                ));
-                false
-            }
-        };
-        let email = match map.get("callback_folder_email") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) if s.trim().is_empty() => None,
-            Some(Value::String(s)) => {
-                EmailAddress::parse_labelled(s, "Callback Folder email address")
-                    .map_err(|error| {
-                        problems.push(ParameterProblem {
-                            field: "parameters.callback_folder_email".into(),
-                            error,
-                        })
-                    })
-                    .ok()
-            }
-            Some(_) => {
-                problems.push(problem(
-                    "callback_folder_email",
-                    FieldErrorCode::NotAnEmail,
-                    "Callback Folder email address must be text such as callbacks@example.com.",
-                ));
-                None
-            }
-        };
-        let zone = match map.get("business_hours_time_zone") {
-            Some(Value::String(s)) if jiff::tz::TimeZone::get(s.trim()).is_ok() => {
-                s.trim().to_owned()
-            }
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                problems.push(problem(
-                    "business_hours_time_zone",
-                    FieldErrorCode::Required,
-                    "Business hours time zone is required.",
-                ));
-                String::new()
-            }
-            None | Some(Value::Null) => {
-                problems.push(problem(
-                    "business_hours_time_zone",
-                    FieldErrorCode::Required,
-                    "Business hours time zone is required.",
-                ));
-                String::new()
-            }
-            Some(_) => {
-                problems.push(problem(
-                    "business_hours_time_zone",
-                    FieldErrorCode::Invalid,
-                    "Business hours time zone must be an IANA time zone such as Europe/London.",
-                ));
-                String::new()
-            }
-        };
+        let mut problems = unknown_names(map);
+        let default_priority = take(
+            &mut problems,
+            number(map, "default_priority", "Default priority", 0..=99),
+        );
+        let target = take(
+            &mut problems,
+            number(map, "target_answer_seconds", "Target answer time", 1..=3600),
+        );
+        let max_wait = take(
+            &mut problems,
+            number(map, "max_wait_seconds", "Maximum wait", 10..=86_400),
+        );
+        let retries = take(
+            &mut problems,
+            number(map, "callback_retry_limit", "Callback retry limit", 0..=10),
+        );
+        let callback_enabled = take(&mut problems, callback_flag(map));
+        let email = take(&mut problems, callback_folder_email(map));
+        let zone = take(&mut problems, time_zone(map));
         if !problems.is_empty() {
             return Err(problems);
         }

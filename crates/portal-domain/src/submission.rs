@@ -118,121 +118,110 @@ impl RawSubmission {
         let mut p = Problems::default();
         let template_id = p.check(
             "template_id",
-            match self.template_id.as_deref().map(str::trim) {
-                Some(id) if id.len() > 64 || id.chars().any(char::is_control) => {
-                    Err(FieldError::new(
-                        crate::FieldErrorCode::NotFound,
-                        "There is no template service package with this id.",
-                    ))
-                }
-                Some(id) if !id.is_empty() => Ok(id.to_owned()),
-                _ => Err(FieldError::new(
-                    crate::FieldErrorCode::Required,
-                    "Choose a template service package.",
-                )),
-            },
+            parse_template_id(self.template_id.as_deref()),
         );
-        let t = &self.tenant;
-        let name = p.check("tenant.name", TenantName::parse(text(&t.name)));
-        let short_name = p.check("tenant.short_name", ShortName::parse(text(&t.short_name)));
-        let upn_suffix = p.check("tenant.upn_suffix", UpnSuffix::parse(text(&t.upn_suffix)));
-        let admin_user_name = p.check(
-            "tenant.admin_user_name",
-            UserName::parse(text(&t.admin_user_name)),
-        );
-        let forbidden =
-            [text(&t.admin_user_name), text(&t.name), text(&t.short_name)].map(str::trim);
-        let password = p.check(
-            "tenant.password",
-            Password::parse(text(&t.password), &forbidden),
-        );
-        if password.is_some() && t.confirm_password.as_deref() != t.password.as_deref() {
-            p.0.push(FieldProblem {
-                field: "tenant.confirm_password",
-                error: FieldError::new(
-                    crate::FieldErrorCode::Mismatch,
-                    "Confirm Password must be the same as Password.",
-                ),
-            });
-        }
-        let ani = p.check("tenant.ani", PhoneNumber::parse(text(&t.ani)));
-        let c = &self.contact;
-        let first_name = p.check(
-            "contact.first_name",
-            PersonName::parse(text(&c.first_name), "First name"),
-        );
-        let last_name = p.check(
-            "contact.last_name",
-            PersonName::parse(text(&c.last_name), "Last name"),
-        );
-        let email = p.check("contact.email", EmailAddress::parse(text(&c.email)));
-        let phone = p.check(
-            "contact.phone",
-            match c.phone.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(v) => PhoneNumber::parse_labelled(v, "Phone").map(Some),
-            },
-        );
-        let company = p.check(
-            "contact.company",
-            ShortText::parse_optional(c.company.as_deref(), "Company"),
-        );
-        let address = p.check(
-            "contact.address",
-            ShortText::parse_optional(c.address.as_deref(), "Address"),
-        );
-
-        match (
-            template_id,
-            name,
-            short_name,
-            upn_suffix,
-            admin_user_name,
-            password,
-            ani,
-            first_name,
-            last_name,
-            email,
-            phone,
-            company,
-            address,
-        ) {
-            (
-                Some(template_id),
-                Some(name),
-                Some(short_name),
-                Some(upn_suffix),
-                Some(admin_user_name),
-                Some(password),
-                Some(ani),
-                Some(first_name),
-                Some(last_name),
-                Some(email),
-                Some(phone),
-                Some(company),
-                Some(address),
-            ) if p.0.is_empty() => Ok(Submission {
-                template_id,
-                tenant: TenantFields {
-                    name,
-                    short_name,
-                    upn_suffix,
-                    admin_user_name,
-                    ani,
-                },
-                contact: ContactFields {
-                    first_name,
-                    last_name,
-                    email,
-                    phone,
-                    company,
-                    address,
-                },
-                password,
-            }),
+        let tenant = parse_tenant(&self.tenant, &mut p);
+        let contact = parse_contact(&self.contact, &mut p);
+        match (template_id, tenant, contact) {
+            (Some(template_id), Some((tenant, password)), Some(contact)) if p.0.is_empty() => {
+                Ok(Submission {
+                    template_id,
+                    tenant,
+                    contact,
+                    password,
+                })
+            }
             _ => Err(p.0),
         }
     }
+}
+
+/// The chosen template's id. One too long or holding control characters cannot name a
+/// template, so it is refused as not found.
+fn parse_template_id(raw: Option<&str>) -> Result<String, FieldError> {
+    match raw.map(str::trim) {
+        Some(id) if id.len() > 64 || id.chars().any(char::is_control) => Err(FieldError::new(
+            crate::FieldErrorCode::NotFound,
+            "There is no template service package with this id.",
+        )),
+        Some(id) if !id.is_empty() => Ok(id.to_owned()),
+        _ => Err(FieldError::new(
+            crate::FieldErrorCode::Required,
+            "Choose a template service package.",
+        )),
+    }
+}
+
+/// The Tenant fields and the administrator's password, in the order of the form; `None`
+/// when any is refused (its problem is in `p`).
+fn parse_tenant(t: &RawTenant, p: &mut Problems) -> Option<(TenantFields, Password)> {
+    let name = p.check("tenant.name", TenantName::parse(text(&t.name)));
+    let short_name = p.check("tenant.short_name", ShortName::parse(text(&t.short_name)));
+    let upn_suffix = p.check("tenant.upn_suffix", UpnSuffix::parse(text(&t.upn_suffix)));
+    let admin_user_name = p.check(
+        "tenant.admin_user_name",
+        UserName::parse(text(&t.admin_user_name)),
+    );
+    let forbidden = [text(&t.admin_user_name), text(&t.name), text(&t.short_name)].map(str::trim);
+    let password = p.check(
+        "tenant.password",
+        Password::parse(text(&t.password), &forbidden),
+    );
+    if password.is_some() && t.confirm_password.as_deref() != t.password.as_deref() {
+        p.0.push(FieldProblem {
+            field: "tenant.confirm_password",
+            error: FieldError::new(
+                crate::FieldErrorCode::Mismatch,
+                "Confirm Password must be the same as Password.",
+            ),
+        });
+    }
+    let ani = p.check("tenant.ani", PhoneNumber::parse(text(&t.ani)));
+    let fields = TenantFields {
+        name: name?,
+        short_name: short_name?,
+        upn_suffix: upn_suffix?,
+        admin_user_name: admin_user_name?,
+        ani: ani?,
+    };
+    Some((fields, password?))
+}
+
+/// The Contact fields, in the order of the form; `None` when any is refused (its problem is
+/// in `p`).
+fn parse_contact(c: &RawContact, p: &mut Problems) -> Option<ContactFields> {
+    let first_name = p.check(
+        "contact.first_name",
+        PersonName::parse(text(&c.first_name), "First name"),
+    );
+    let last_name = p.check(
+        "contact.last_name",
+        PersonName::parse(text(&c.last_name), "Last name"),
+    );
+    let email = p.check("contact.email", EmailAddress::parse(text(&c.email)));
+    let phone = p.check(
+        "contact.phone",
+        match c.phone.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) => PhoneNumber::parse_labelled(v, "Phone").map(Some),
+        },
+    );
+    let company = p.check(
+        "contact.company",
+        ShortText::parse_optional(c.company.as_deref(), "Company"),
+    );
+    let address = p.check(
+        "contact.address",
+        ShortText::parse_optional(c.address.as_deref(), "Address"),
+    );
+    Some(ContactFields {
+        first_name: first_name?,
+        last_name: last_name?,
+        email: email?,
+        phone: phone?,
+        company: company?,
+        address: address?,
+    })
 }
 
 #[cfg(test)]

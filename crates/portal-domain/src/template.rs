@@ -159,13 +159,33 @@ fn check_text(path: String, value: &str, max: usize, problems: &mut Vec<Template
     }
 }
 
+/// The object's properties checked against its kind's schema, defaults filled in; every
+/// problem goes to `problems`.
 fn check_properties(
     at: &str,
     object: &RawObject,
     problems: &mut Vec<TemplateProblem>,
 ) -> Map<String, Value> {
     let schema = schema(&object.kind);
+    check_unknown_properties(at, object, schema, problems);
     let mut out = Map::new();
+    for (key, prop) in schema {
+        let path = format!("{at}.properties.{key}");
+        if let Some(value) = check_property(prop, object.properties.get(*key), path, problems) {
+            out.insert((*key).into(), value);
+        }
+    }
+    check_predefined(at, object, &out, problems);
+    out
+}
+
+/// Names each property the object's kind does not have, with those it has.
+fn check_unknown_properties(
+    at: &str,
+    object: &RawObject,
+    schema: &[(&'static str, Prop)],
+    problems: &mut Vec<TemplateProblem>,
+) {
     for key in object.properties.keys() {
         if !schema.iter().any(|(name, _)| name == key) {
             let allowed: Vec<&str> = schema.iter().map(|(n, _)| *n).collect();
@@ -179,65 +199,57 @@ fn check_properties(
             });
         }
     }
-    for (key, prop) in schema {
-        let path = format!("{at}.properties.{key}");
-        let value = object.properties.get(*key);
-        match (prop, value) {
-            (
-                Prop::Int {
-                    default: Some(d), ..
-                },
-                None,
-            ) => {
-                out.insert((*key).into(), Value::from(*d));
-            }
-            (Prop::Int { min, max, .. }, Some(v)) => match v.as_i64() {
-                Some(n) if (*min..=*max).contains(&n) => {
-                    out.insert((*key).into(), Value::from(n));
-                }
-                _ => problems.push(TemplateProblem {
-                    path,
-                    message: format!("must be a whole number from {min} to {max}"),
-                }),
+}
+
+/// The value one property keeps (its default when it is absent), or `None` when it has none
+/// or is refused; a refusal goes to `problems`, at `path`.
+fn check_property(
+    prop: &Prop,
+    value: Option<&Value>,
+    path: String,
+    problems: &mut Vec<TemplateProblem>,
+) -> Option<Value> {
+    let message: String = match (prop, value) {
+        (
+            Prop::Int {
+                default: Some(d), ..
             },
-            (Prop::Int { default: None, .. }, None)
-            | (Prop::Text { required: true }, None)
-            | (Prop::Channel, None) => {
-                problems.push(TemplateProblem {
-                    path,
-                    message: "is required".into(),
-                });
-            }
-            (Prop::Text { .. }, None) => {}
-            (Prop::Text { .. }, Some(Value::String(s))) => {
-                check_text(path, s, 500, problems);
-                out.insert((*key).into(), Value::from(s.trim()));
-            }
-            (Prop::Text { .. }, Some(_)) => problems.push(TemplateProblem {
-                path,
-                message: "must be text".into(),
-            }),
-            (Prop::Bool { default }, None) => {
-                out.insert((*key).into(), Value::from(*default));
-            }
-            (Prop::Bool { .. }, Some(Value::Bool(b))) => {
-                out.insert((*key).into(), Value::from(*b));
-            }
-            (Prop::Bool { .. }, Some(_)) => problems.push(TemplateProblem {
-                path,
-                message: "must be true or false".into(),
-            }),
-            (Prop::Channel, Some(Value::String(s))) if CHANNELS.contains(&s.as_str()) => {
-                out.insert((*key).into(), Value::from(s.as_str()));
-            }
-            (Prop::Channel, Some(_)) => problems.push(TemplateProblem {
-                path,
-                message: format!("must be one of {}", CHANNELS.join(", ")),
-            }),
+            None,
+        ) => return Some(Value::from(*d)),
+        (Prop::Int { min, max, .. }, Some(v)) => match v.as_i64() {
+            Some(n) if (*min..=*max).contains(&n) => return Some(Value::from(n)),
+            _ => format!("must be a whole number from {min} to {max}"),
+        },
+        (Prop::Int { default: None, .. }, None)
+        | (Prop::Text { required: true }, None)
+        | (Prop::Channel, None) => "is required".into(),
+        (Prop::Text { .. }, None) => return None,
+        (Prop::Text { .. }, Some(Value::String(s))) => {
+            check_text(path, s, 500, problems);
+            return Some(Value::from(s.trim()));
         }
-    }
+        (Prop::Text { .. }, Some(_)) => "must be text".into(),
+        (Prop::Bool { default }, None) => return Some(Value::from(*default)),
+        (Prop::Bool { .. }, Some(Value::Bool(b))) => return Some(Value::from(*b)),
+        (Prop::Bool { .. }, Some(_)) => "must be true or false".into(),
+        (Prop::Channel, Some(Value::String(s))) if CHANNELS.contains(&s.as_str()) => {
+            return Some(Value::from(s.as_str()));
+        }
+        (Prop::Channel, Some(_)) => format!("must be one of {}", CHANNELS.join(", ")),
+    };
+    problems.push(TemplateProblem { path, message });
+    None
+}
+
+/// Only the contact center's own profiles may be marked predefined.
+fn check_predefined(
+    at: &str,
+    object: &RawObject,
+    properties: &Map<String, Value>,
+    problems: &mut Vec<TemplateProblem>,
+) {
     if object.kind == "permission_profile"
-        && out.get("predefined") == Some(&Value::Bool(true))
+        && properties.get("predefined") == Some(&Value::Bool(true))
         && !PREDEFINED_PROFILES.contains(&object.name.as_str())
     {
         problems.push(TemplateProblem {
@@ -245,7 +257,66 @@ fn check_properties(
             message: format!("only {} are predefined", PREDEFINED_PROFILES.join(", ")),
         });
     }
-    out
+}
+
+/// Each service must be one a template may include, and named once.
+fn check_services(services: &[String], problems: &mut Vec<TemplateProblem>) {
+    if services.is_empty() {
+        problems.push(TemplateProblem {
+            path: "services".into(),
+            message: "must name at least one service".into(),
+        });
+    }
+    for (i, service) in services.iter().enumerate() {
+        if !SERVICES.contains(&service.as_str()) {
+            problems.push(TemplateProblem {
+                path: format!("services[{i}]"),
+                message: format!("must be one of {}", SERVICES.join(", ")),
+            });
+        } else if services[..i].contains(service) {
+            problems.push(TemplateProblem {
+                path: format!("services[{i}]"),
+                message: "is listed twice".into(),
+            });
+        }
+    }
+}
+
+/// The objects checked one by one, names trimmed and properties filled in; an object of an
+/// unknown kind is left out (its kind is the problem), and no two of a kind share a name.
+fn check_objects(objects: Vec<RawObject>, problems: &mut Vec<TemplateProblem>) -> Vec<RawObject> {
+    if objects.len() > MAX_OBJECTS {
+        problems.push(TemplateProblem {
+            path: "objects".into(),
+            message: format!("must hold at most {MAX_OBJECTS} objects"),
+        });
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut checked = Vec::with_capacity(objects.len());
+    for (i, object) in objects.into_iter().enumerate() {
+        let at = format!("objects[{i}]");
+        if !KINDS.contains(&object.kind.as_str()) {
+            problems.push(TemplateProblem {
+                path: format!("{at}.kind"),
+                message: format!("must be one of {}", KINDS.join(", ")),
+            });
+            continue;
+        }
+        check_text(format!("{at}.name"), &object.name, 200, problems);
+        if !seen.insert((object.kind.clone(), object.name.trim().to_lowercase())) {
+            problems.push(TemplateProblem {
+                path: format!("{at}.name"),
+                message: format!("another {} already has this name", object.kind),
+            });
+        }
+        let properties = check_properties(&at, &object, problems);
+        checked.push(RawObject {
+            kind: object.kind,
+            name: object.name.trim().to_owned(),
+            properties,
+        });
+    }
+    checked
 }
 
 impl RawTemplate {
@@ -259,56 +330,8 @@ impl RawTemplate {
                 message: "must be at most 2000 characters".into(),
             });
         }
-        if self.services.is_empty() {
-            problems.push(TemplateProblem {
-                path: "services".into(),
-                message: "must name at least one service".into(),
-            });
-        }
-        for (i, service) in self.services.iter().enumerate() {
-            if !SERVICES.contains(&service.as_str()) {
-                problems.push(TemplateProblem {
-                    path: format!("services[{i}]"),
-                    message: format!("must be one of {}", SERVICES.join(", ")),
-                });
-            } else if self.services[..i].contains(service) {
-                problems.push(TemplateProblem {
-                    path: format!("services[{i}]"),
-                    message: "is listed twice".into(),
-                });
-            }
-        }
-        if self.objects.len() > MAX_OBJECTS {
-            problems.push(TemplateProblem {
-                path: "objects".into(),
-                message: format!("must hold at most {MAX_OBJECTS} objects"),
-            });
-        }
-        let mut seen = std::collections::HashSet::new();
-        let mut objects = Vec::with_capacity(self.objects.len());
-        for (i, object) in self.objects.into_iter().enumerate() {
-            let at = format!("objects[{i}]");
-            if !KINDS.contains(&object.kind.as_str()) {
-                problems.push(TemplateProblem {
-                    path: format!("{at}.kind"),
-                    message: format!("must be one of {}", KINDS.join(", ")),
-                });
-                continue;
-            }
-            check_text(format!("{at}.name"), &object.name, 200, &mut problems);
-            if !seen.insert((object.kind.clone(), object.name.trim().to_lowercase())) {
-                problems.push(TemplateProblem {
-                    path: format!("{at}.name"),
-                    message: format!("another {} already has this name", object.kind),
-                });
-            }
-            let properties = check_properties(&at, &object, &mut problems);
-            objects.push(RawObject {
-                kind: object.kind,
-                name: object.name.trim().to_owned(),
-                properties,
-            });
-        }
+        check_services(&self.services, &mut problems);
+        let objects = check_objects(self.objects, &mut problems);
         if problems.is_empty() {
             Ok(TemplateDefinition {
                 name: self.name.trim().to_owned(),

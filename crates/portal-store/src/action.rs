@@ -2,7 +2,9 @@
 //! and the start of provisioning. The store checks that the request is still where the move
 //! starts and carries out what the move means; it decides nothing of its own.
 
-use portal_domain::{ErrorNote, NameEffect, NotificationStatus, RequestStatus, StepStatus, Transition};
+use portal_domain::{
+    ErrorNote, NameEffect, NotificationStatus, RequestStatus, StepStatus, Transition,
+};
 use sqlx::{Any, Transaction};
 
 use crate::audit::AuditEntry;
@@ -88,9 +90,7 @@ impl Store {
             };
             enqueue_in(&mut tx, &job, change.now).await?;
         }
-        let event = NewEvent::of(&t)
-            .by(change.actor_id)
-            .saying(change.reason);
+        let event = NewEvent::of(&t).by(change.actor_id).saying(change.reason);
         record_event(&mut tx, &request.id, &event, change.now).await?;
         if let Some(entry) = change.audit {
             let entry = AuditEntry {

@@ -324,9 +324,7 @@ impl Store {
     }
 
     /// How many requests are in each status.
-    pub async fn count_requests_by_status(
-        &self,
-    ) -> Result<Vec<(RequestStatus, i64)>, StoreError> {
+    pub async fn count_requests_by_status(&self) -> Result<Vec<(RequestStatus, i64)>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) FROM subscription_requests GROUP BY status ORDER BY status",
         )

@@ -1,9 +1,7 @@
 //! The steps of provisioning, each one transaction that also marks its step done, so that a
 //! step either happened with its record or not at all, and a repeated step changes nothing.
 
-use portal_domain::{
-    ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus,
-};
+use portal_domain::{ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus};
 use sqlx::{Any, Transaction};
 
 use crate::error::{Conflict, is_unique_violation};

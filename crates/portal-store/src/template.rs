@@ -117,7 +117,10 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let (status, current) = row.ok_or(StoreError::NotFound)?;
-        if status.parse::<TemplateStatus>().map_err(anyhow::Error::from)? != TemplateStatus::Active
+        if status
+            .parse::<TemplateStatus>()
+            .map_err(anyhow::Error::from)?
+            != TemplateStatus::Active
         {
             return Err(Conflict::TemplateRetired.into());
         }

@@ -145,7 +145,10 @@ async fn a_submitted_request_is_stored_with_its_steps_and_its_job(store: Store) 
     let row = store.get_request(&r.id).await.unwrap();
     assert_eq!(row.status, RequestStatus::Accepted);
     assert_eq!(row.tenant_name, "KentonElectronics");
-    assert_eq!(row.notification_status, portal_domain::NotificationStatus::None);
+    assert_eq!(
+        row.notification_status,
+        portal_domain::NotificationStatus::None
+    );
     let steps = store.request_steps(&r.id).await.unwrap();
     let names: Vec<ProvisioningStep> = steps.iter().map(|s| s.name).collect();
     assert_eq!(names, ProvisioningStep::ALL);
@@ -306,7 +309,12 @@ async fn a_failing_job_is_retried_at_its_backoff_and_dies_after_its_last_attempt
             .remove(0);
         assert_eq!(claimed.attempts, attempt);
         if attempt < claimed.max_attempts {
-            assert!(store.retry_job(&claimed, "boom", now + 1_000).await.unwrap());
+            assert!(
+                store
+                    .retry_job(&claimed, "boom", now + 1_000)
+                    .await
+                    .unwrap()
+            );
             let row = store.get_job(id).await.unwrap();
             assert_eq!(row.last_error.as_deref(), Some("boom"));
             assert!(
@@ -411,17 +419,11 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         TenantStatus::Provisioning
     );
     assert_eq!(
-        store
-            .step_activate(&r.id, None, now)
-            .await
-            .unwrap(),
+        store.step_activate(&r.id, None, now).await.unwrap(),
         StepOutcome::Done
     );
     assert_eq!(
-        store
-            .step_activate(&r.id, None, now)
-            .await
-            .unwrap(),
+        store.step_activate(&r.id, None, now).await.unwrap(),
         StepOutcome::NotProvisioning
     );
     let row = store.get_request(&r.id).await.unwrap();
@@ -446,7 +448,9 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         store
             .submit_request(&clash, &job("provision", &clash.id), None)
             .await,
-        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
+        Err(StoreError::Conflict(Conflict::NameTaken(
+            NameKind::TenantName
+        )))
     ));
 }
 
@@ -870,13 +874,17 @@ async fn a_held_name_blocks_others_until_it_is_released_or_lapses(store: Store) 
     };
     assert!(matches!(
         store.hold_names(&other_key, now + 60_000).await,
-        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
+        Err(StoreError::Conflict(Conflict::NameTaken(
+            NameKind::TenantName
+        )))
     ));
     assert!(matches!(
         store
             .hold_names(&names("r4", "retried", "re", "re.com"), now + 60_000)
             .await,
-        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
+        Err(StoreError::Conflict(Conflict::NameTaken(
+            NameKind::TenantName
+        )))
     ));
     store
         .hold_names(&names("a", "Kenton", "ke", "ke.com"), now + 60_000)
@@ -930,7 +938,9 @@ async fn a_stored_request_keeps_its_names_for_good(store: Store) {
                 now_ms() + 60_000
             )
             .await,
-        Err(StoreError::Conflict(Conflict::NameTaken(NameKind::TenantName)))
+        Err(StoreError::Conflict(Conflict::NameTaken(
+            NameKind::TenantName
+        )))
     ));
 }
 

@@ -12,12 +12,12 @@
 
 use std::time::{Duration, Instant};
 
+use portal::jobs::{Noop, new_job};
 use portal::service::{Actor, Services};
 use portal::worker::{self, WorkerConfig};
 use portal_domain::Role;
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
 use portal_store::Store;
-use portal::jobs::{Noop, new_job};
 use portal_store::job::NewJob;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use serde_json::json;
@@ -111,7 +111,11 @@ async fn queue(url: &str, jobs: usize, workers: usize, prefetch: usize) -> anyho
     let now = portal_store::now_ms();
     let started = Instant::now();
     store
-        .enqueue_many(&(0..jobs).map(|_| noop(now)).collect::<Result<Vec<_>, _>>()?)
+        .enqueue_many(
+            &(0..jobs)
+                .map(|_| noop(now))
+                .collect::<Result<Vec<_>, _>>()?,
+        )
         .await?;
     let enqueue_seconds = started.elapsed().as_secs_f64();
 
@@ -304,22 +308,7 @@ async fn clone(url: &str, objects: usize) -> anyhow::Result<()> {
     let all_placeholders = std::env::var("BENCH_ALL_PLACEHOLDERS").is_ok_and(|v| v == "1");
     let store = connect(url).await?;
     let services = Services::new(store.clone());
-    portal::service::seed::ensure_landlord(
-        &services,
-        "bench-admin",
-        Some("bench-admin-password-1"),
-    )
-    .await?;
-    let landlord = store
-        .find_user_by_username("bench-admin")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no landlord"))?;
-    let actor = Actor {
-        id: landlord.id,
-        username: landlord.username,
-        role: Role::LandlordAdmin,
-        tenant_id: None,
-    };
+    let actor = bench_actor(&store, &services).await?;
     let full = bench_template(&store, objects, all_placeholders).await?;
     let empty = bench_template(&store, 0, all_placeholders).await?;
     let (mut with, mut without, mut raw) = (Vec::new(), Vec::new(), Vec::new());
@@ -332,21 +321,8 @@ async fn clone(url: &str, objects: usize) -> anyhow::Result<()> {
         without.push(provision_one(url, &services, &actor, &empty).await?.0);
         // The database's own bound: the same rows, into the same table, in one statement.
         settle(url).await?;
-        let started = Instant::now();
-        let mut tx = conn.begin().await?;
-        let rows = sqlx::query(
-            "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
-             SELECT $1, position + $2, kind, name, properties FROM template_objects \
-             WHERE template_id = $3 AND version = 1",
-        )
-        .bind(&tenant)
-        .bind(1_000_000_000_i64 * (round as i64 + 1))
-        .bind(&full)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        tx.commit().await?;
-        raw.push(started.elapsed().as_secs_f64());
+        let (seconds, rows) = raw_copy(&mut conn, &tenant, round, &full).await?;
+        raw.push(seconds);
         anyhow::ensure!(rows as usize == objects);
     }
     conn.close().await?;
@@ -362,4 +338,45 @@ async fn clone(url: &str, objects: usize) -> anyhow::Result<()> {
     );
     store.close().await;
     Ok(())
+}
+
+/// Makes sure the benchmark's landlord administrator exists, and returns it as the actor.
+async fn bench_actor(store: &Store, services: &Services) -> anyhow::Result<Actor> {
+    portal::service::seed::ensure_landlord(services, "bench-admin", Some("bench-admin-password-1"))
+        .await?;
+    let landlord = store
+        .find_user_by_username("bench-admin")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no landlord"))?;
+    Ok(Actor {
+        id: landlord.id,
+        username: landlord.username,
+        role: Role::LandlordAdmin,
+        tenant_id: None,
+    })
+}
+
+/// Copies the rows of template `template_id` into `tenant`'s objects in one statement, at
+/// positions of their own for `round`; returns the seconds it took and the rows copied.
+async fn raw_copy(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    round: usize,
+    template_id: &str,
+) -> anyhow::Result<(f64, u64)> {
+    let started = Instant::now();
+    let mut tx = conn.begin().await?;
+    let rows = sqlx::query(
+        "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
+         SELECT $1, position + $2, kind, name, properties FROM template_objects \
+         WHERE template_id = $3 AND version = 1",
+    )
+    .bind(tenant)
+    .bind(1_000_000_000_i64 * (round as i64 + 1))
+    .bind(template_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok((started.elapsed().as_secs_f64(), rows))
 }

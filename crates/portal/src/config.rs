@@ -196,6 +196,8 @@ impl std::fmt::Debug for Resolved {
 
 impl Settings {
     /// Checks every setting; the first unusable one is named in the error.
+    // This must be longer: it checks one setting after another, in the order they are
+    // reported, and reads best as one list.
     pub fn resolve(&self) -> Result<Resolved, SettingError> {
         let listen: SocketAddr = self.listen.parse().map_err(|_| {
             SettingError::new(

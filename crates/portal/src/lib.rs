@@ -184,109 +184,81 @@ async fn template_command(
     action: config::TemplateCommand,
     settings: Resolved,
 ) -> Result<(), StartError> {
-    use service::template::{TemplateDoc, parse_file};
     match action {
-        config::TemplateCommand::Export { id } => {
-            let store = open_store(&settings).await?;
-            let services = Services::new(store.clone());
-            let found = service::template::get_template(&services, &id).await;
-            close(&store).await;
-            let (template, objects) = found.map_err(|e| match e {
-                service::ServiceError::NotFound => {
-                    StartError::Other(format!("there is no template {id:?}"))
-                }
-                other => StartError::Other(format!("cannot read the template: {other}")),
-            })?;
-            let doc = TemplateDoc::from_stored(&template, objects)
-                .map_err(|e| StartError::Other(e.to_string()))?;
-            let text =
-                serde_json::to_string_pretty(&doc).map_err(|e| StartError::Other(e.to_string()))?;
-            println!("{text}");
-            Ok(())
-        }
-        config::TemplateCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| StartError::Other(format!("cannot read {}: {e}", file.display())))?;
-            let template = parse_file(&text).map_err(|problems| {
-                StartError::Other(format!(
-                    "{} is refused and nothing was imported: {}",
-                    file.display(),
-                    problems
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                ))
-            })?;
-            let store = open_store(&settings).await?;
-            let mut audit = portal_store::audit::AuditEntry {
-                action: "template_created".into(),
-                subject: Some(template.id.clone()),
-                detail: Some(format!("imported from {}", file.display())),
-                ..Default::default()
-            };
-            let result = match store.create_template(&template, Some(&audit)).await {
-                Ok(()) => Ok(1),
-                Err(portal_store::StoreError::Conflict(portal_store::Conflict::TemplateIdTaken)) => {
-                    audit.action = "template_version_added".into();
-                    store.add_template_version(&template, Some(&audit)).await
-                }
-                Err(e) => Err(e),
-            };
-            close(&store).await;
-            let version =
-                result.map_err(|e| StartError::Other(format!("cannot store the template: {e}")))?;
-            println!(
-                "imported template {} as version {version} ({} objects)",
-                template.id,
-                template.objects.len()
-            );
-            Ok(())
-        }
+        config::TemplateCommand::Export { id } => export_template(&id, &settings).await,
+        config::TemplateCommand::Import { file } => import_template(&file, &settings).await,
     }
+}
+
+/// Prints the current version of template `id` as JSON.
+async fn export_template(id: &str, settings: &Resolved) -> Result<(), StartError> {
+    use service::template::TemplateDoc;
+    let store = open_store(settings).await?;
+    let services = Services::new(store.clone());
+    let found = service::template::get_template(&services, id).await;
+    close(&store).await;
+    let (template, objects) = found.map_err(|e| match e {
+        service::ServiceError::NotFound => {
+            StartError::Other(format!("there is no template {id:?}"))
+        }
+        other => StartError::Other(format!("cannot read the template: {other}")),
+    })?;
+    let doc = TemplateDoc::from_stored(&template, objects)
+        .map_err(|e| StartError::Other(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| StartError::Other(e.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+/// Checks the template in `file` and stores it: a new template, or the next version of the
+/// one with its id.
+async fn import_template(file: &std::path::Path, settings: &Resolved) -> Result<(), StartError> {
+    use service::template::parse_file;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| StartError::Other(format!("cannot read {}: {e}", file.display())))?;
+    let template = parse_file(&text).map_err(|problems| {
+        StartError::Other(format!(
+            "{} is refused and nothing was imported: {}",
+            file.display(),
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    let store = open_store(settings).await?;
+    let mut audit = portal_store::audit::AuditEntry {
+        action: "template_created".into(),
+        subject: Some(template.id.clone()),
+        detail: Some(format!("imported from {}", file.display())),
+        ..Default::default()
+    };
+    let result = match store.create_template(&template, Some(&audit)).await {
+        Ok(()) => Ok(1),
+        Err(portal_store::StoreError::Conflict(portal_store::Conflict::TemplateIdTaken)) => {
+            audit.action = "template_version_added".into();
+            store.add_template_version(&template, Some(&audit)).await
+        }
+        Err(e) => Err(e),
+    };
+    close(&store).await;
+    let version =
+        result.map_err(|e| StartError::Other(format!("cannot store the template: {e}")))?;
+    println!(
+        "imported template {} as version {version} ({} objects)",
+        template.id,
+        template.objects.len()
+    );
+    Ok(())
 }
 
 async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     // Take the port first, so that a port in use stops the start before anything else.
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .map_err(|e| {
-            SettingError::new(
-                "PORTAL_LISTEN (--listen)",
-                format!("cannot listen on {}: {e}", settings.listen),
-            )
-        })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
+    let (listener, addr) = listen(&settings).await?;
     let store = open_store(&settings).await?;
     let services = services_for(store.clone(), &settings, settings.base_url_for(addr))?;
-    seed::seed_templates(&services)
-        .await
-        .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;
-    let admin = seed::ensure_landlord(
-        &services,
-        &settings.admin_username,
-        settings.admin_password.as_deref(),
-    )
-    .await
-    .map_err(|e| StartError::Other(format!("cannot create the landlord administrator: {e}")))?;
-    match admin {
-        FirstAdmin::Exists => {}
-        FirstAdmin::Created => {
-            println!(
-                "created the landlord administrator {:?}",
-                settings.admin_username
-            );
-        }
-        FirstAdmin::CreatedWithPassword(password) => {
-            // Shown once, by design: there is no other way to learn it.
-            println!(
-                "created the landlord administrator {:?} with the generated password {password} (shown only this once)",
-                settings.admin_username
-            );
-        }
-    }
+    seed_data(&services, &settings).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let worker = (!no_worker).then(|| {
@@ -315,4 +287,54 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     }
     close(&store).await;
     served.map_err(|e| StartError::Other(format!("the server stopped: {e}")))
+}
+
+/// Binds the listening address, and reads back the one bound (its port may have been 0).
+async fn listen(
+    settings: &Resolved,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), StartError> {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| {
+            SettingError::new(
+                "PORTAL_LISTEN (--listen)",
+                format!("cannot listen on {}: {e}", settings.listen),
+            )
+        })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;
+    Ok((listener, addr))
+}
+
+/// Stores the seeded templates and makes sure there is a landlord administrator, saying so
+/// when one was created.
+async fn seed_data(services: &Services, settings: &Resolved) -> Result<(), StartError> {
+    seed::seed_templates(services)
+        .await
+        .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;
+    let admin = seed::ensure_landlord(
+        services,
+        &settings.admin_username,
+        settings.admin_password.as_deref(),
+    )
+    .await
+    .map_err(|e| StartError::Other(format!("cannot create the landlord administrator: {e}")))?;
+    match admin {
+        FirstAdmin::Exists => {}
+        FirstAdmin::Created => {
+            println!(
+                "created the landlord administrator {:?}",
+                settings.admin_username
+            );
+        }
+        FirstAdmin::CreatedWithPassword(password) => {
+            // Shown once, by design: there is no other way to learn it.
+            println!(
+                "created the landlord administrator {:?} with the generated password {password} (shown only this once)",
+                settings.admin_username
+            );
+        }
+    }
+    Ok(())
 }

@@ -107,6 +107,17 @@ impl Metrics {
     /// The Prometheus text exposition of every metric.
     pub fn render(&self, depth: Option<QueueDepth>) -> String {
         let mut out = String::new();
+        self.write_http(&mut out);
+        self.write_jobs(&mut out);
+        self.write_start_lag(&mut out);
+        if let Some(depth) = depth {
+            write_queue_depth(&mut out, depth);
+        }
+        out
+    }
+
+    /// The HTTP requests counter, one line per method, route and status.
+    fn write_http(&self, out: &mut String) {
         out.push_str("# HELP portal_http_requests_total HTTP requests answered, by method, route and status.\n");
         out.push_str("# TYPE portal_http_requests_total counter\n");
         if let Ok(map) = self.http.lock() {
@@ -118,6 +129,10 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The job attempts counter, one line per outcome.
+    fn write_jobs(&self, out: &mut String) {
         out.push_str(
             "# HELP portal_jobs_total Job attempts finished by this process, by outcome.\n",
         );
@@ -134,6 +149,10 @@ impl Metrics {
                 self.jobs(outcome)
             );
         }
+    }
+
+    /// The start-lag histogram: cumulative buckets in seconds, then the sum and the count.
+    fn write_start_lag(&self, out: &mut String) {
         out.push_str("# HELP portal_job_start_lag_seconds How long jobs waited past their due time before they started.\n");
         out.push_str("# TYPE portal_job_start_lag_seconds histogram\n");
         let counts = self.start_lag_counts();
@@ -155,18 +174,19 @@ impl Metrics {
             self.start_lag_sum_ms.load(Ordering::Relaxed) as f64 / 1000.0
         );
         let _ = writeln!(out, "portal_job_start_lag_seconds_count {cumulative}");
-        if let Some(depth) = depth {
-            out.push_str("# HELP portal_queue_jobs Jobs in the queue, by status.\n");
-            out.push_str("# TYPE portal_queue_jobs gauge\n");
-            for (name, n) in [
-                ("queued", depth.queued),
-                ("running", depth.running),
-                ("dead", depth.dead),
-            ] {
-                let _ = writeln!(out, "portal_queue_jobs{{status=\"{name}\"}} {n}");
-            }
-        }
-        out
+    }
+}
+
+/// The queue depth gauge, one line per job status.
+fn write_queue_depth(out: &mut String, depth: QueueDepth) {
+    out.push_str("# HELP portal_queue_jobs Jobs in the queue, by status.\n");
+    out.push_str("# TYPE portal_queue_jobs gauge\n");
+    for (name, n) in [
+        ("queued", depth.queued),
+        ("running", depth.running),
+        ("dead", depth.dead),
+    ] {
+        let _ = writeln!(out, "portal_queue_jobs{{status=\"{name}\"}} {n}");
     }
 }
 

@@ -167,7 +167,13 @@ async fn a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_b
         .map(|a| a.0)
         .collect();
     assert_eq!(outcomes.last(), Some(&MailStatus::Sent));
-    assert!(outcomes.iter().filter(|o| **o == MailStatus::Failed).count() >= 1);
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| **o == MailStatus::Failed)
+            .count()
+            >= 1
+    );
     app.finish().await;
 }
 
@@ -204,7 +210,8 @@ async fn a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_me
         .await
         .unwrap()
         .remove(0);
-    let row = app.store.get_mail(&mail_job.payload).await.unwrap();
+    let send: portal::jobs::SendMail = serde_json::from_str(&mail_job.payload).unwrap();
+    let row = app.store.get_mail(&send.mail_id).await.unwrap();
     app.services.mailer.send(&row).await.unwrap();
     assert_eq!(inbox.lock().unwrap().len(), 1);
     assert_eq!(

@@ -146,7 +146,8 @@ impl Registry {
 
     /// The registry with kind `J` too.
     pub fn with<J: Job>(mut self) -> Self {
-        self.kinds.insert(J::KIND, Box::new(KindOf::<J>(PhantomData)));
+        self.kinds
+            .insert(J::KIND, Box::new(KindOf::<J>(PhantomData)));
         self
     }
 

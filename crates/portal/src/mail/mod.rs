@@ -339,6 +339,26 @@ pub fn rejection_mail(mailer: &Mailer, request: &RequestRow, reason: &str) -> Ne
     )
 }
 
+/// The job that sends the message `mail_id`, due now.
+fn send_job(mail_id: &str) -> portal_store::job::NewJob {
+    let job = crate::jobs::SendMail {
+        mail_id: mail_id.to_owned(),
+    };
+    let now = portal_store::now_ms();
+    crate::jobs::new_job(&job, now, MAIL_ATTEMPTS).unwrap_or_else(|e| {
+        // A payload of one string always serialises; should it not, the job fails as a bad
+        // payload and the message is marked failed when it runs out of attempts.
+        tracing::error!(error = %e, "could not write a send_mail payload");
+        portal_store::job::NewJob {
+            kind: <crate::jobs::SendMail as crate::jobs::Job>::KIND,
+            subject: Some(mail_id.to_owned()),
+            payload: String::new(),
+            run_at: now,
+            max_attempts: MAIL_ATTEMPTS,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,24 +380,4 @@ mod tests {
             "Hi {sign_in_url} at https://x {unknown}"
         );
     }
-}
-
-/// The job that sends the message `mail_id`, due now.
-fn send_job(mail_id: &str) -> portal_store::job::NewJob {
-    let job = crate::jobs::SendMail {
-        mail_id: mail_id.to_owned(),
-    };
-    let now = portal_store::now_ms();
-    crate::jobs::new_job(&job, now, MAIL_ATTEMPTS).unwrap_or_else(|e| {
-        // A payload of one string always serialises; should it not, the job fails as a bad
-        // payload and the message is marked failed when it runs out of attempts.
-        tracing::error!(error = %e, "could not write a send_mail payload");
-        portal_store::job::NewJob {
-            kind: <crate::jobs::SendMail as crate::jobs::Job>::KIND,
-            subject: Some(mail_id.to_owned()),
-            payload: String::new(),
-            run_at: now,
-            max_attempts: MAIL_ATTEMPTS,
-        }
-    })
 }

@@ -129,22 +129,7 @@ async fn audited_sign_in(
         .take(320)
         .collect();
     let client = super::audit::client();
-    let mut counters = vec![("account", account.as_str(), ACCOUNT_GUARD)];
-    if let Some(c) = &client {
-        counters.push(("client", c.as_str(), CLIENT_GUARD));
-    }
-    let now = portal_store::now_ms();
-    if let Err(wait_ms) = services
-        .store
-        .take_sign_in_attempt(&counters, now)
-        .await
-        .map_err(ServiceError::from)?
-    {
-        info!("sign-in refused: too many failed attempts");
-        return Err(LoginError::Throttled {
-            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
-        });
-    }
+    take_attempt(services, &account, client.as_deref()).await?;
     match verify_credentials(services, username, password).await {
         Ok(actor) => {
             if let Err(e) = services
@@ -165,24 +150,54 @@ async fn audited_sign_in(
             Ok(actor)
         }
         Err(LoginError::InvalidCredentials) => {
-            // What was typed as the name is never kept (people type passwords there): a
-            // known user is named by the account, anything else is "an unknown name".
-            let mut entry =
-                super::audit::entry(None, "sign_in_failed", None, None, Some(way.to_owned()));
-            match services.store.find_user_by_username(username.trim()).await {
-                Ok(Some(user)) => {
-                    entry.actor_id = Some(user.id);
-                    entry.actor_name = Some(user.username);
-                    entry.tenant_id = user.tenant_id;
-                }
-                Ok(None) => entry.detail = Some(format!("{way}, unknown user name")),
-                Err(e) => tracing::warn!(error = %e, "cannot name the account of a failed sign-in"),
-            }
-            super::audit::record(services, entry).await;
+            record_failed_sign_in(services, username, way).await;
             Err(LoginError::InvalidCredentials)
         }
         Err(e) => Err(e),
     }
+}
+
+/// Counts the attempt against the account and the client's address before anything is
+/// checked; `Throttled` while either is locked.
+async fn take_attempt(
+    services: &Services,
+    account: &str,
+    client: Option<&str>,
+) -> Result<(), LoginError> {
+    let mut counters = vec![("account", account, ACCOUNT_GUARD)];
+    if let Some(c) = client {
+        counters.push(("client", c, CLIENT_GUARD));
+    }
+    let now = portal_store::now_ms();
+    if let Err(wait_ms) = services
+        .store
+        .take_sign_in_attempt(&counters, now)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        info!("sign-in refused: too many failed attempts");
+        return Err(LoginError::Throttled {
+            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a failed sign-in to the audit log. What was typed as the name is never kept
+/// (people type passwords there): a known user is named by the account, anything else is
+/// "an unknown name".
+async fn record_failed_sign_in(services: &Services, username: &str, way: &str) {
+    let mut entry = super::audit::entry(None, "sign_in_failed", None, None, Some(way.to_owned()));
+    match services.store.find_user_by_username(username.trim()).await {
+        Ok(Some(user)) => {
+            entry.actor_id = Some(user.id);
+            entry.actor_name = Some(user.username);
+            entry.tenant_id = user.tenant_id;
+        }
+        Ok(None) => entry.detail = Some(format!("{way}, unknown user name")),
+        Err(e) => tracing::warn!(error = %e, "cannot name the account of a failed sign-in"),
+    }
+    super::audit::record(services, entry).await;
 }
 
 /// Signs in for the API: a bearer token.

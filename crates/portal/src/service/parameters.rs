@@ -3,10 +3,10 @@
 //! was started from an older version than the latest cannot be published (409); saving it
 //! again lays its own changes over the latest version, so nobody's change is lost.
 
-use portal_domain::smart_queue::{GeneralParameters, ParameterProblem, merged};
 use portal_domain::TenantStatus;
-use portal_store::{Conflict, StoreError};
+use portal_domain::smart_queue::{GeneralParameters, ParameterProblem, merged};
 use portal_store::parameters::{DraftRow, VersionRow};
+use portal_store::{Conflict, StoreError};
 use serde_json::{Map, Value};
 
 use super::{Actor, ServiceError, Services, audit, tenant};
@@ -226,23 +226,19 @@ pub async fn publish(
         .check_publishable()
         .map_err(ParametersError::Invalid)?;
     let latest = state.published;
-    let stale = || {
-        ParametersError::Stale(format!(
-            "Version {} was published by {} since this draft was started from version {}. \
-             The draft is kept: save it again to lay its changes over version {}, check it, \
-             and publish.",
-            latest.version,
-            latest.published_by_name.as_deref().unwrap_or("the portal"),
-            draft.base_version,
-            latest.version
-        ))
-    };
     if draft.base_version != latest.version {
-        return Err(stale());
+        return Err(behind(&draft, &latest));
     }
     let now = portal_store::now_ms();
     let text = values.to_json().to_string();
-    let version = match services
+    let entry = audit::entry(
+        Some(actor),
+        "parameters_published",
+        Some(tenant_id),
+        Some(tenant_id),
+        Some(format!("version {}", draft.base_version + 1)),
+    );
+    let published = services
         .store
         .publish_parameters(
             tenant_id,
@@ -251,37 +247,13 @@ pub async fn publish(
             draft.updated_at,
             &text,
             now,
-            &audit::entry(
-                Some(actor),
-                "parameters_published",
-                Some(tenant_id),
-                Some(tenant_id),
-                Some(format!("version {}", draft.base_version + 1)),
-            ),
+            &entry,
         )
-        .await
-    {
-        Ok(v) => v,
-        Err(StoreError::Conflict(Conflict::DraftChanged)) => {
-            return Err(ParametersError::Stale(
-                "The draft was saved again while it was being published, so nothing was \
-                 published. Check the draft and publish it again."
-                    .into(),
-            ));
-        }
-        Err(StoreError::Conflict(Conflict::StaleDraft)) => {
-            // Published by someone else a moment ago: say who, from the fresh state.
-            let now_latest = self::latest(services, actor, tenant_id).await?;
-            return Err(ParametersError::Stale(format!(
-                "Version {} was just published by {}. The draft is kept: save it again to lay \
-                 its changes over version {}, check it, and publish.",
-                now_latest.version,
-                now_latest
-                    .published_by_name
-                    .as_deref()
-                    .unwrap_or("the portal"),
-                now_latest.version
-            )));
+        .await;
+    let version = match published {
+        Ok(version) => version,
+        Err(StoreError::Conflict(conflict)) => {
+            return Err(publish_refused(services, actor, tenant_id, conflict).await);
         }
         Err(e) => return Err(ServiceError::from(e).into()),
     };
@@ -293,6 +265,53 @@ pub async fn publish(
         published_by: Some(actor.id.clone()),
         published_by_name: Some(actor.username.clone()),
     })
+}
+
+/// A draft started from a version older than the latest one.
+fn behind(draft: &DraftRow, latest: &VersionRow) -> ParametersError {
+    ParametersError::Stale(format!(
+        "Version {} was published by {} since this draft was started from version {}. \
+         The draft is kept: save it again to lay its changes over version {}, check it, \
+         and publish.",
+        latest.version,
+        latest.published_by_name.as_deref().unwrap_or("the portal"),
+        draft.base_version,
+        latest.version
+    ))
+}
+
+/// Why the store refused a publish, for the person who tried.
+async fn publish_refused(
+    services: &Services,
+    actor: &Actor,
+    tenant_id: &str,
+    conflict: Conflict,
+) -> ParametersError {
+    match conflict {
+        Conflict::DraftChanged => ParametersError::Stale(
+            "The draft was saved again while it was being published, so nothing was \
+             published. Check the draft and publish it again."
+                .into(),
+        ),
+        Conflict::StaleDraft => {
+            // Published by someone else a moment ago: say who, from the fresh state.
+            let now_latest = match self::latest(services, actor, tenant_id).await {
+                Ok(latest) => latest,
+                Err(e) => return e.into(),
+            };
+            ParametersError::Stale(format!(
+                "Version {} was just published by {}. The draft is kept: save it again to lay \
+                 its changes over version {}, check it, and publish.",
+                now_latest.version,
+                now_latest
+                    .published_by_name
+                    .as_deref()
+                    .unwrap_or("the portal"),
+                now_latest.version
+            ))
+        }
+        other => ServiceError::from(StoreError::Conflict(other)).into(),
+    }
 }
 
 /// Makes an old version the caller's draft, on top of the latest version.

@@ -168,13 +168,11 @@ pub async fn place(services: &Services, now: i64) -> Result<Placement, ServiceEr
                     RequestStatus::Accepted
                 },
                 scheduled_for: Some(at),
-                window_cap: off_peak
-                    .max_per_window
-                    .map(|cap| WindowCap {
-                        start,
-                        end,
-                        cap: i64::from(cap),
-                    }),
+                window_cap: off_peak.max_per_window.map(|cap| WindowCap {
+                    start,
+                    end,
+                    cap: i64::from(cap),
+                }),
             });
         }
         window = off_peak.next_after(window);

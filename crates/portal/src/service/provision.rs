@@ -77,7 +77,9 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
         match run_step(services, &request, step, now).await {
             Ok(StepOutcome::NotProvisioning) => return Ok(()),
             Ok(StepOutcome::Done | StepOutcome::AlreadyDone) => {}
-            Err(StoreError::Conflict(conflict)) => return fail_on(services, &request, conflict).await,
+            Err(StoreError::Conflict(conflict)) => {
+                return fail_on(services, &request, conflict).await;
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -275,7 +277,10 @@ pub async fn give_up(
         message: &message,
         mail: Some(&mail),
     };
-    if burial.fail_request(&failure, portal_store::now_ms()).await? {
+    if burial
+        .fail_request(&failure, portal_store::now_ms())
+        .await?
+    {
         services.jobs_ready.notify_one();
     }
     Ok(())

@@ -3,13 +3,15 @@
 //! self-service policy says. Public answers never tell whether a name is taken: that is
 //! reported by email once the address is confirmed.
 
+use portal_domain::field::Password;
 use portal_domain::schedule::PolicyProblem;
 use portal_domain::submission::{
     ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
 };
 use portal_domain::template::TemplateStatus;
-use portal_domain::{ErrorNote, FieldError, FieldErrorCode, NameKind, RequestStatus};
+use portal_domain::{ErrorNote, FieldError, FieldErrorCode, NameKind, RequestStatus, Transition};
 use portal_store::guard::GuardRule;
+use portal_store::job::NewJob;
 use portal_store::link::{LinkPurpose, LinkRow, NewLink};
 use portal_store::mail::NewMail;
 use portal_store::names::{NameHold, Names};
@@ -20,6 +22,7 @@ use portal_store::{Conflict, StoreError};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use super::policy::Placement;
 use super::{Actor, ServiceError, Services};
 use crate::token;
 
@@ -344,41 +347,55 @@ pub async fn submit(
     let now = portal_store::now_ms();
     let expires_at = now + policy.verification_hours * 60 * 60_000;
     let hold = hold_if_free(services, &id, &t, expires_at, now).await?;
-    // The plain password moves into the hashing task and is dropped there.
-    let hash = match services.hasher.hash(password.into_string()).await {
-        Ok(Ok(hash)) => hash,
-        failed => {
-            release(services, &id).await;
-            return Err(match failed {
-                Ok(Err(e)) => ServiceError::Internal(e),
-                Err(overloaded) => ServiceError::from(overloaded),
-                Ok(Ok(_)) => ServiceError::Internal(anyhow::anyhow!("hashed after all")),
-            }
-            .into());
-        }
-    };
+    let hash = hash_or_release(services, &id, password).await?;
     let mut request = prospect_request(services, &id, &template, (&t, &c), hash, now, expires_at)?;
     request.names = hold;
-    let job = crate::jobs::new_job(
-        &crate::jobs::ExpireRegistration {
-            request_id: id.clone(),
-        },
-        expires_at,
-        20,
-    )?;
-    let mut stored = services.store.submit_request(&request, &job, None).await;
+    store_prospect(services, &mut request, expires_at).await?;
+    services.jobs_ready.notify_one();
+    info!(
+        names_free = request.names != NameHold::None,
+        "registration received"
+    );
+    Ok(id)
+}
+
+/// The password's hash; the names held for the request are let go when hashing fails.
+async fn hash_or_release(
+    services: &Services,
+    id: &str,
+    password: Password,
+) -> Result<String, PublicError> {
+    // The plain password moves into the hashing task and is dropped there.
+    let failed = match services.hasher.hash(password.into_string()).await {
+        Ok(Ok(hash)) => return Ok(hash),
+        Ok(Err(e)) => ServiceError::Internal(e),
+        Err(overloaded) => ServiceError::from(overloaded),
+    };
+    release(services, id).await;
+    Err(failed.into())
+}
+
+/// Stores the prospect's request with its expiry job. Should its hold have lapsed and a name
+/// been taken meanwhile, it is kept without its names; on any failure the names go.
+async fn store_prospect(
+    services: &Services,
+    request: &mut NewRequest,
+    expires_at: i64,
+) -> Result<(), PublicError> {
+    let expiry = crate::jobs::ExpireRegistration {
+        request_id: request.id.clone(),
+    };
+    let job = crate::jobs::new_job(&expiry, expires_at, 20)?;
+    let mut stored = services.store.submit_request(request, &job, None).await;
     if matches!(&stored, Err(StoreError::Conflict(Conflict::NameTaken(_)))) {
-        // The hold lapsed and someone took a name meanwhile: keep the request without it.
         request.names = NameHold::None;
-        stored = services.store.submit_request(&request, &job, None).await;
+        stored = services.store.submit_request(request, &job, None).await;
     }
     if let Err(e) = stored {
-        release(services, &id).await;
+        release(services, &request.id).await;
         return Err(ServiceError::from(e).into());
     }
-    services.jobs_ready.notify_one();
-    info!(names_free = request.names != NameHold::None, "registration received");
-    Ok(id)
+    Ok(())
 }
 
 /// An active template on offer to the public; retired, private and unknown ones are all the
@@ -558,25 +575,10 @@ pub async fn confirm(
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();
-        let placement = if needs_approval {
-            None
-        } else {
-            Some(super::policy::place(services, now).await?)
-        };
-        let job = match &placement {
-            Some(p) => Some(super::provision::job_for(
-                &request.id,
-                p.scheduled_for.unwrap_or(now),
-                services.provision_attempts,
-            )?),
-            None => None,
-        };
-        let transition = request
-            .status
-            .verify(needs_approval)
-            .map_err(|e| ServiceError::Internal(e.into()))?;
+        let (transition, placement, job) =
+            where_it_goes(services, &request, needs_approval, now).await?;
         let admission = Admission {
-            transition: placement.map_or(transition, |p| transition.placed(p.status)),
+            transition,
             scheduled_for: placement.and_then(|p| p.scheduled_for),
             window_cap: placement.and_then(|p| p.window_cap),
             job: job.as_ref(),
@@ -598,6 +600,34 @@ pub async fn confirm(
         }
     }
     Err(ServiceError::Unavailable.into())
+}
+
+/// Where a confirmed request goes: on to approval, or, placed by the provisioning policy,
+/// straight on with its provisioning job.
+async fn where_it_goes(
+    services: &Services,
+    request: &RequestRow,
+    needs_approval: bool,
+    now: i64,
+) -> Result<(Transition, Option<Placement>, Option<NewJob>), PublicError> {
+    let verified = request
+        .status
+        .verify(needs_approval)
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    if needs_approval {
+        return Ok((verified, None, None));
+    }
+    let placement = super::policy::place(services, now).await?;
+    let job = super::provision::job_for(
+        &request.id,
+        placement.scheduled_for.unwrap_or(now),
+        services.provision_attempts,
+    )?;
+    Ok((
+        verified.placed(placement.status),
+        Some(placement),
+        Some(job),
+    ))
 }
 
 /// The request as confirming left it, with the token of its fresh status link.

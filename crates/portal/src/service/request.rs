@@ -161,29 +161,18 @@ pub async fn submit_request(
         password,
         idempotency.as_ref(),
     )
-    .await;
-    if stored.is_err() {
-        // Nothing was stored: let the names go at once rather than when the hold lapses.
-        if let Err(e) = services.store.release_names(&id).await {
-            warn!(error = %e, "could not release held names; they lapse on their own");
-        }
+    .await?;
+    if !stored {
+        // A concurrent retry with the same key stored first: answer as it did.
+        return replay_of(services, actor, idempotency.as_ref())
+            .await?
+            .ok_or_else(|| {
+                ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into()
+            });
     }
-    match stored {
-        Ok(false) => {
-            // A concurrent retry with the same key stored first: answer as it did.
-            replay_of(services, actor, idempotency.as_ref())
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into()
-                })
-        }
-        Err(e) => Err(e),
-        Ok(true) => {
-            services.jobs_ready.notify_one();
-            info!("request accepted");
-            Ok(get_request(services, actor, &id).await?)
-        }
-    }
+    services.jobs_ready.notify_one();
+    info!("request accepted");
+    Ok(get_request(services, actor, &id).await?)
 }
 
 /// The first request of a submission sent again with its idempotency key, if there is one.
@@ -291,8 +280,27 @@ pub(super) fn new_request(
 }
 
 /// Hashes the password and stores the request with its job (and idempotency key); false when
-/// another submission with the same idempotency key was stored meanwhile.
+/// another submission with the same idempotency key was stored meanwhile. When nothing was
+/// stored, the names held for it go at once rather than when the hold lapses.
 async fn store_request(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+    template: &TemplateRow,
+    fields: (&TenantFields, &ContactFields),
+    password: Password,
+    idempotency: Option<&Idempotency>,
+) -> Result<bool, SubmitError> {
+    let stored = hash_and_store(services, actor, id, template, fields, password, idempotency).await;
+    if !matches!(stored, Ok(true))
+        && let Err(e) = services.store.release_names(id).await
+    {
+        warn!(error = %e, "could not release held names; they lapse on their own");
+    }
+    stored
+}
+
+async fn hash_and_store(
     services: &Services,
     actor: &Actor,
     id: &str,

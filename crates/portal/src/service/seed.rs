@@ -1,8 +1,8 @@
 //! What a fresh install starts with: the seeded templates and the first landlord administrator.
 
-use portal_store::{Conflict, StoreError};
 use portal_store::template::NewTemplate;
 use portal_store::user::NewUser;
+use portal_store::{Conflict, StoreError};
 
 use super::{ServiceError, Services};
 

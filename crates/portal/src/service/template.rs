@@ -2,8 +2,8 @@
 //! format shared by the API, the seeds and `portal template import|export`.
 
 use portal_domain::template::{RawObject, RawTemplate, TemplateDefinition, TemplateProblem};
-use portal_store::{Conflict, StoreError};
 use portal_store::template::{NewTemplate, TemplateObjectRow, TemplateRow};
+use portal_store::{Conflict, StoreError};
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, ServiceError, Services};

@@ -117,6 +117,8 @@ fn body(
 }
 
 impl IntoResponse for ApiError {
+    // This must be longer: one arm per variant, each naming its status, code and message,
+    // reads best side by side.
     fn into_response(self) -> Response {
         match self {
             Self::BadRequest(code, message) => body(StatusCode::BAD_REQUEST, code, message, None),

@@ -89,17 +89,7 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
             .await;
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {
-                for job in jobs {
-                    let Ok(permit) = slots.clone().acquire_owned().await else {
-                        break;
-                    };
-                    let (services, config) = (services.clone(), config.clone());
-                    let finished = finished.clone();
-                    tokio::spawn(async move {
-                        run_job(&services, &config, job, Some(&finished)).await;
-                        drop(permit);
-                    });
-                }
+                start_jobs(&services, &config, &slots, &finished, jobs).await;
             }
             Ok(_) => {
                 tokio::select! {
@@ -117,6 +107,37 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
             }
         }
     }
+    wind_down(&config, &slots, finished, completer).await;
+}
+
+/// Starts each claimed job on a task of its own as soon as a slot is free.
+async fn start_jobs(
+    services: &Services,
+    config: &WorkerConfig,
+    slots: &Arc<Semaphore>,
+    finished: &tokio::sync::mpsc::UnboundedSender<ClaimedJob>,
+    jobs: Vec<ClaimedJob>,
+) {
+    for job in jobs {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        let (services, config) = (services.clone(), config.clone());
+        let finished = finished.clone();
+        tokio::spawn(async move {
+            run_job(&services, &config, job, Some(&finished)).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Lets running jobs finish within the grace time, and the last finished ones be removed.
+async fn wind_down(
+    config: &WorkerConfig,
+    slots: &Semaphore,
+    finished: tokio::sync::mpsc::UnboundedSender<ClaimedJob>,
+    completer: tokio::task::JoinHandle<()>,
+) {
     let all = u32::try_from(config.concurrency.max(1)).unwrap_or(u32::MAX);
     let settled = tokio::time::timeout(config.grace, slots.acquire_many(all)).await;
     // The last finished jobs are removed before the worker says it stopped (jobs still

@@ -183,6 +183,23 @@ impl TestApp {
         }
     }
 
+    /// The URL of the test's own database.
+    pub fn database_url(&self) -> &str {
+        self.db.as_ref().map_or("", |db| db.url.as_str())
+    }
+
+    /// Runs SQL on the test's database over a connection of its own (to add a trigger, say).
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::AnyConnection::connect(self.database_url())
+            .await
+            .expect("connect for SQL");
+        conn.execute(sqlx::AssertSqlSafe(sql.to_owned()))
+            .await
+            .expect("the test's SQL");
+        conn.close().await.expect("close");
+    }
+
     pub async fn finish(mut self) {
         self.server.abort();
         self.store.close().await;

@@ -4,8 +4,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use portal_domain::{NameKind, RequestStatus, StaffAction};
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
+use portal_domain::{NameKind, RequestStatus, StaffAction};
 use portal_store::request::RequestFilter;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -466,36 +466,12 @@ pub async fn act_on_request(
     if id.chars().any(char::is_control) || id.len() > 128 {
         return Err(ApiError::NotFound);
     }
-    let body: ActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        ActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            ApiError::BadRequest(
-                "unexpected_body",
-                "The body must be JSON such as {\"at\": \"2026-12-01T22:00:00Z\"}.".into(),
-            )
-        })?
-    };
-    let at = match &body.at {
-        None => None,
-        Some(text) => Some(
-            text.parse::<jiff::Timestamp>()
-                .map_err(|_| {
-                    ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
-                        field: "at",
-                        error: portal_domain::FieldError::new(
-                            portal_domain::FieldErrorCode::InvalidCharacters,
-                            "at must be an RFC 3339 time such as 2026-12-01T22:00:00Z.",
-                        ),
-                    }])
-                })?
-                .as_millisecond(),
-        ),
-    };
+    let body = action_body(&body)?;
+    let at = action_time(body.at.as_deref())?;
     let Ok(action) = action.parse::<StaffAction>() else {
         return Err(ApiError::NotFound);
     };
-    match request::act_on_request(
+    request::act_on_request(
         &state.services,
         &actor,
         &id,
@@ -504,24 +480,60 @@ pub async fn act_on_request(
         body.reason.as_deref(),
     )
     .await
-    {
-        Ok(detail) => Ok(Json(view(detail))),
-        Err(ActionError::NotAllowed(refused)) => Err(ApiError::Conflict {
+    .map(|detail| Json(view(detail)))
+    .map_err(action_error)
+}
+
+/// The action's body; a blank one has no fields, since only two actions need any.
+fn action_body(bytes: &[u8]) -> Result<ActionBody, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(bytes).map_err(|_| {
+        ApiError::BadRequest(
+            "unexpected_body",
+            "The body must be JSON such as {\"at\": \"2026-12-01T22:00:00Z\"}.".into(),
+        )
+    })
+}
+
+/// The body's `at`, as epoch milliseconds; a time that does not parse is a field error.
+fn action_time(at: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = at else {
+        return Ok(None);
+    };
+    let t = text.parse::<jiff::Timestamp>().map_err(|_| {
+        ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
+            field: "at",
+            error: portal_domain::FieldError::new(
+                portal_domain::FieldErrorCode::InvalidCharacters,
+                "at must be an RFC 3339 time such as 2026-12-01T22:00:00Z.",
+            ),
+        }])
+    })?;
+    Ok(Some(t.as_millisecond()))
+}
+
+/// The answer to an action the service refused.
+fn action_error(e: ActionError) -> ApiError {
+    match e {
+        ActionError::NotAllowed(refused) => ApiError::Conflict {
             field: None,
             code: "conflict",
-            message: format!("A request that is {} cannot be {}.", refused.from, refused.action),
-        }),
-        Err(ActionError::Taken(kind)) => Err(ApiError::Conflict {
+            message: format!(
+                "A request that is {} cannot be {}.",
+                refused.from, refused.action
+            ),
+        },
+        ActionError::Taken(kind) => ApiError::Conflict {
             message: format!(
                 "This {} is now used by another tenant or request, so the request cannot be retried.",
                 field_label(kind)
             ),
             code: "taken",
             field: Some(kind.field().to_owned()),
-        }),
-        Err(ActionError::BadInput(message)) => {
-            Err(ApiError::Unprocessable("invalid_action", message))
-        }
-        Err(ActionError::Service(e)) => Err(e.into()),
+        },
+        ActionError::BadInput(message) => ApiError::Unprocessable("invalid_action", message),
+        ActionError::Service(e) => e.into(),
     }
 }

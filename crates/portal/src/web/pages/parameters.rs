@@ -221,66 +221,7 @@ fn page(
     done: Option<&'static str>,
 ) -> ParametersPage {
     let published_values = values_of(&state.published.parameters);
-    let draft_values = state.draft.as_ref().map(|d| values_of(&d.parameters));
-    let saved = draft_values
-        .clone()
-        .unwrap_or_else(|| published_values.clone());
-    let (shown, started) = match typed {
-        Some((values, Some(started))) => (values, started),
-        Some((values, None)) => (values, Value::Object(saved).to_string()),
-        None => (saved.clone(), Value::Object(saved.clone()).to_string()),
-    };
-    let error_for = |name: &str| {
-        problems
-            .iter()
-            .find(|p| p.field == format!("parameters.{name}"))
-            .map(|p| p.error.message.clone())
-    };
-    let inputs = FIELDS
-        .iter()
-        .map(|&(name, label, hint, kind)| Input {
-            name,
-            label,
-            hint,
-            kind,
-            value: match shown.get(name) {
-                Some(Value::Bool(b)) => if *b { "on" } else { "" }.to_owned(),
-                other => text_of(other),
-            },
-            error: error_for(name),
-        })
-        .collect();
-    let errors = problems
-        .iter()
-        .map(|p| {
-            let name = p.field.trim_start_matches("parameters.");
-            let id = FIELDS
-                .iter()
-                .find(|f| f.0 == name)
-                .map_or("callback_folder_email", |f| f.0);
-            (id.to_owned(), p.error.message.clone())
-        })
-        .collect();
-    let others = state
-        .other_drafts
-        .iter()
-        .map(|d: &DraftRow| {
-            let values = values_of(&d.parameters);
-            OtherDraft {
-                author: d
-                    .author_name
-                    .clone()
-                    .unwrap_or_else(|| "a removed user".into()),
-                at: when(d.updated_at),
-                base_version: d.base_version,
-                changes: FIELDS
-                    .iter()
-                    .filter(|(name, ..)| values.get(*name) != published_values.get(*name))
-                    .map(|(name, label, ..)| (*label, text_of(values.get(*name))))
-                    .collect(),
-            }
-        })
-        .collect();
+    let (shown, started) = form_values(&state, &published_values, typed);
     let latest = state.published.version;
     ParametersPage {
         nav: Nav::for_actor(actor, "/tenants"),
@@ -302,14 +243,95 @@ fn page(
                 .unwrap_or_else(|| "the portal, from the template".into()),
             values: readable(&published_values),
         },
-        inputs,
+        inputs: inputs(&shown, &problems),
         started,
-        errors,
+        errors: error_summary(&problems),
         problem,
         done,
-        others,
+        others: other_drafts(&state.other_drafts, &published_values),
         history: Vec::new(),
     }
+}
+
+/// The values the form shows and the record of what it started from: what was typed, after a
+/// refused save; otherwise the caller's draft, or the published version when there is none.
+fn form_values(
+    state: &ParametersState,
+    published_values: &Map<String, Value>,
+    typed: Option<Typed>,
+) -> (Map<String, Value>, String) {
+    let saved = state
+        .draft
+        .as_ref()
+        .map_or_else(|| published_values.clone(), |d| values_of(&d.parameters));
+    match typed {
+        Some((values, Some(started))) => (values, started),
+        Some((values, None)) => (values, Value::Object(saved).to_string()),
+        None => (saved.clone(), Value::Object(saved).to_string()),
+    }
+}
+
+/// The form's inputs, holding `shown`, each with its field's problem beside it.
+fn inputs(shown: &Map<String, Value>, problems: &[ParameterProblem]) -> Vec<Input> {
+    let error_for = |name: &str| {
+        problems
+            .iter()
+            .find(|p| p.field == format!("parameters.{name}"))
+            .map(|p| p.error.message.clone())
+    };
+    FIELDS
+        .iter()
+        .map(|&(name, label, hint, kind)| Input {
+            name,
+            label,
+            hint,
+            kind,
+            value: match shown.get(name) {
+                Some(Value::Bool(b)) => if *b { "on" } else { "" }.to_owned(),
+                other => text_of(other),
+            },
+            error: error_for(name),
+        })
+        .collect()
+}
+
+/// The error summary: each problem's message with the id of the input it links to (the first
+/// input when the field has none of its own).
+fn error_summary(problems: &[ParameterProblem]) -> Vec<(String, String)> {
+    problems
+        .iter()
+        .map(|p| {
+            let name = p.field.trim_start_matches("parameters.");
+            let id = FIELDS
+                .iter()
+                .find(|f| f.0 == name)
+                .map_or("callback_folder_email", |f| f.0);
+            (id.to_owned(), p.error.message.clone())
+        })
+        .collect()
+}
+
+/// Other administrators' drafts, each with only what it changes from the published version.
+fn other_drafts(drafts: &[DraftRow], published_values: &Map<String, Value>) -> Vec<OtherDraft> {
+    drafts
+        .iter()
+        .map(|d| {
+            let values = values_of(&d.parameters);
+            OtherDraft {
+                author: d
+                    .author_name
+                    .clone()
+                    .unwrap_or_else(|| "a removed user".into()),
+                at: when(d.updated_at),
+                base_version: d.base_version,
+                changes: FIELDS
+                    .iter()
+                    .filter(|(name, ..)| values.get(*name) != published_values.get(*name))
+                    .map(|(name, label, ..)| (*label, text_of(values.get(*name))))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Loads everything the page shows and renders it.

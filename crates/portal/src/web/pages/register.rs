@@ -370,49 +370,42 @@ async fn public_note(state: &AppState) -> Result<String, ServiceError> {
     ))
 }
 
-/// The page for `form` with `problems`; `problem` is a message for the whole form.
-pub async fn form_page(
-    state: &AppState,
-    audience: Audience<'_>,
-    status: StatusCode,
-    form: &RegistrationForm,
-    errors: Vec<FieldMessage>,
-    problem: Option<String>,
-) -> Response {
-    let actor = audience.actor();
-    let note = match audience {
+/// What the form says happens after Create Tenant, for its audience.
+async fn note_for(state: &AppState, audience: Audience<'_>) -> Result<String, ServiceError> {
+    match audience {
         Audience::Staff(_) => policy_note(state).await,
         Audience::Public => public_note(state).await,
-    };
-    let note = match note {
-        Ok(note) => note,
-        Err(e) => return failure(&e, actor),
-    };
+    }
+}
+
+/// The templates the audience may choose from, as cards; the one `form` chose is checked.
+async fn template_cards(
+    state: &AppState,
+    audience: Audience<'_>,
+    form: &RegistrationForm,
+) -> Result<Vec<Card>, ServiceError> {
     let templates = match audience {
         Audience::Staff(_) => template::list_templates(&state.services).await,
         Audience::Public => crate::service::registration::public_templates(&state.services).await,
-    };
-    let templates = match templates {
-        Ok(t) => t,
-        Err(e) => return failure(&e, actor),
-    };
+    }?;
     let mut cards = Vec::with_capacity(templates.len());
     for t in templates {
-        let objects = match state
+        let objects = state
             .services
             .store
             .template_objects(&t.id, t.version)
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => return failure(&e.into(), actor),
-        };
+            .await?;
         let checked = t.id == form.template_id;
         cards.push(card(t, contents_by_kind(&objects), checked));
     }
+    Ok(cards)
+}
+
+/// The three tabs, each noting its errors; the first with errors is selected (else the first).
+fn tabs_for(errors: &[FieldMessage]) -> Vec<Tab> {
     let count = |tab| errors.iter().filter(|e| e.tab == tab).count();
     let first_with_errors = (0..3).find(|&tab| count(tab) > 0).unwrap_or(0);
-    let tabs = [
+    [
         ("template", "Template"),
         ("tenant", "Tenant"),
         ("contact", "Contact"),
@@ -429,7 +422,27 @@ pub async fn form_page(
         },
         selected: i == first_with_errors,
     })
-    .collect();
+    .collect()
+}
+
+/// The page for `form` with `problems`; `problem` is a message for the whole form.
+pub async fn form_page(
+    state: &AppState,
+    audience: Audience<'_>,
+    status: StatusCode,
+    form: &RegistrationForm,
+    errors: Vec<FieldMessage>,
+    problem: Option<String>,
+) -> Response {
+    let actor = audience.actor();
+    let note = match note_for(state, audience).await {
+        Ok(note) => note,
+        Err(e) => return failure(&e, actor),
+    };
+    let cards = match template_cards(state, audience, form).await {
+        Ok(cards) => cards,
+        Err(e) => return failure(&e, actor),
+    };
     let public = matches!(audience, Audience::Public);
     let page = RegisterPage {
         nav: actor.map_or_else(Nav::signed_out, |a| Nav::for_actor(a, "/register")),
@@ -445,7 +458,7 @@ pub async fn form_page(
         tenant_inputs: inputs(&TENANT_FIELDS, form, &errors),
         contact_inputs: inputs(&CONTACT_FIELDS, form, &errors),
         cards,
-        tabs,
+        tabs: tabs_for(&errors),
         retype: !errors.is_empty() || problem.is_some(),
         errors,
         problem,

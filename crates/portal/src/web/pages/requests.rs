@@ -12,7 +12,8 @@ use axum::{Form, Router};
 use portal_domain::{
     NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StaffAction,
 };
-use portal_store::request::{RequestFilter, RequestRow};
+use portal_store::event::EventRow;
+use portal_store::request::{RequestFilter, RequestRow, StepRow};
 use serde::Deserialize;
 
 use super::{Landlord, Nav, bad_form, failure, message, not_found, plausible_id, render, when};
@@ -319,16 +320,39 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
         steps,
         events,
     } = detail;
-    let actions = ACTIONS
+    DetailPage {
+        nav: Nav::for_actor(actor, "/requests"),
+        status: status_label(r.status),
+        live: live_mode(&r),
+        submitted: when(r.submitted_at),
+        scheduled: r.scheduled_for.map(when),
+        finished: r.finished_at.map(when),
+        steps: step_lines(steps),
+        notification: notification_line(&r),
+        actions: offered_actions(r.status),
+        events: event_lines(events),
+        done,
+        r,
+    }
+}
+
+/// The actions a request's status allows, in the order they are offered: (name, label,
+/// whether it is shown as secondary).
+fn offered_actions(status: RequestStatus) -> Vec<(&'static str, &'static str, bool)> {
+    ACTIONS
         .iter()
         .copied()
-        .filter(|action| r.status.act(*action).is_ok())
+        .filter(|action| status.act(*action).is_ok())
         .map(|action| {
             let secondary = action == StaffAction::Cancel;
             (action.as_str(), action_label(action), secondary)
         })
-        .collect();
-    let steps = steps
+        .collect()
+}
+
+/// The provisioning steps as the page lists them, each with when it ran and for how long.
+fn step_lines(steps: Vec<StepRow>) -> Vec<StepLine> {
+    steps
         .into_iter()
         .map(|s| StepLine {
             label: step_label(s.name),
@@ -339,8 +363,12 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
             },
             status: s.status.to_string(),
         })
-        .collect();
-    let events = events
+        .collect()
+}
+
+/// The request's history as the page lists it: when, who, what, and the change of status.
+fn event_lines(events: Vec<EventRow>) -> Vec<EventLine> {
+    events
         .into_iter()
         .map(|e| EventLine {
             at: when(e.at),
@@ -357,8 +385,12 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
             },
             detail: e.detail.unwrap_or_default(),
         })
-        .collect();
-    let notification = match (r.notification_status, r.notification_sent_at) {
+        .collect()
+}
+
+/// Where the contact's email stands, in a sentence.
+fn notification_line(r: &RequestRow) -> String {
+    match (r.notification_status, r.notification_sent_at) {
         (NotificationStatus::Sent, Some(at)) => {
             format!("Email sent to {} at {}.", r.contact_email, when(at))
         }
@@ -370,20 +402,6 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
             format!("Email to {} could not be sent; see Mail.", r.contact_email)
         }
         _ => format!("Email to {} when provisioning ends.", r.contact_email),
-    };
-    DetailPage {
-        nav: Nav::for_actor(actor, "/requests"),
-        status: status_label(r.status),
-        live: live_mode(&r),
-        submitted: when(r.submitted_at),
-        scheduled: r.scheduled_for.map(when),
-        finished: r.finished_at.map(when),
-        steps,
-        notification,
-        actions,
-        events,
-        done,
-        r,
     }
 }
 
@@ -512,39 +530,53 @@ async fn act_on_request(
         return bad_form(Some(&actor));
     };
     let at = if action == StaffAction::Reschedule {
-        match form
-            .at
-            .trim()
-            .parse::<jiff::civil::DateTime>()
-            .ok()
-            .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
-        {
-            Some(t) => Some(t.timestamp().as_millisecond()),
-            None => {
-                return confirm_again(
-                    &state,
-                    &actor,
-                    &id,
-                    action,
-                    &form,
-                    "Enter the new time as a date and a time, in UTC.".into(),
-                )
-                .await;
-            }
-        }
+        let Some(at) = utc_time(&form.at) else {
+            return confirm_again(
+                &state,
+                &actor,
+                &id,
+                action,
+                &form,
+                "Enter the new time as a date and a time, in UTC.".into(),
+            )
+            .await;
+        };
+        Some(at)
     } else {
         None
     };
     let reason = (action == StaffAction::Reject).then_some(form.reason.as_str());
-    let label = action_label(action);
     match request::act_on_request(&state.services, &actor, &id, action, at, reason).await {
         Ok(_) => Redirect::to(&format!("/requests/{id}?done={action}")).into_response(),
-        Err(ActionError::BadInput(text)) => {
-            confirm_again(&state, &actor, &id, action, &form, text).await
-        }
-        Err(ActionError::NotAllowed(refused)) => message(
+        Err(e) => refusal(&state, &actor, &id, action, &form, e).await,
+    }
+}
+
+/// A `datetime-local` value read as UTC, in epoch milliseconds; `None` when it is not one.
+fn utc_time(text: &str) -> Option<i64> {
+    text.trim()
+        .parse::<jiff::civil::DateTime>()
+        .ok()
+        .and_then(|t| t.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+        .map(|t| t.timestamp().as_millisecond())
+}
+
+/// The answer when the service refused `action`: the confirmation page again for a bad
+/// input, otherwise a page saying why nothing was done.
+async fn refusal(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    action: StaffAction,
+    form: &ActionForm,
+    error: ActionError,
+) -> Response {
+    let label = action_label(action);
+    match error {
+        ActionError::BadInput(text) => confirm_again(state, actor, id, action, form, text).await,
+        ActionError::NotAllowed(refused) => message(
             StatusCode::CONFLICT,
-            Some(&actor),
+            Some(actor),
             "Not done",
             &format!(
                 "{label} is not possible: the request is {} now.",
@@ -552,17 +584,21 @@ async fn act_on_request(
             ),
             Some((&format!("/requests/{id}"), "Back to the request")),
         ),
-        Err(ActionError::Taken(kind)) => message(
+        ActionError::Taken(kind) => message(
             StatusCode::CONFLICT,
-            Some(&actor),
+            Some(actor),
             "Not done",
             &format!(
                 "The request cannot be retried: its {} is now used by another tenant or request.",
-                kind.field().rsplit('.').next().unwrap_or("name").replace('_', " ")
+                kind.field()
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("name")
+                    .replace('_', " ")
             ),
             Some((&format!("/requests/{id}"), "Back to the request")),
         ),
-        Err(ActionError::Service(e)) => failure(&e, Some(&actor)),
+        ActionError::Service(e) => failure(&e, Some(actor)),
     }
 }
 

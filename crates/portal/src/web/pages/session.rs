@@ -1,6 +1,5 @@
 //! Signing in and out in the browser, and the home page.
 
-use portal_domain::RequestStatus;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
 use axum::http::header::SET_COOKIE;
@@ -8,6 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use portal_domain::RequestStatus;
 use serde::Deserialize;
 
 use askama::Template;

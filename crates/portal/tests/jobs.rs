@@ -1,0 +1,199 @@
+//! Background jobs as types: a kind defined only here is run by the worker once registered,
+//! and a job's last failed attempt gives up on its request in the transaction that marks it
+//! dead, or not at all. Each test on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+#[macro_use]
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Db, TestApp, eventually, spawn_app_with, submission};
+use portal::jobs::{Job, Registry, new_job};
+use portal::service::{ServiceError, Services};
+use portal::worker::{self, WorkerConfig};
+use portal_domain::{RequestStatus, StepStatus};
+use portal_store::job::JobStatus;
+use serde::{Deserialize, Serialize};
+
+on_both_db!(
+    a_kind_defined_only_in_a_test_runs_once_it_is_registered,
+    a_dying_job_fails_its_request_in_the_same_transaction_or_leaves_both_as_they_were,
+);
+
+/// The labels the throwaway kind was run with, in order.
+static TALLY: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A kind the portal does not have: it notes its label.
+#[derive(Debug, Serialize, Deserialize)]
+struct Tally {
+    label: String,
+}
+
+impl Job for Tally {
+    const KIND: &'static str = "test_tally";
+
+    async fn run(self, _services: &Services) -> Result<(), ServiceError> {
+        TALLY.lock().unwrap().push(self.label);
+        Ok(())
+    }
+}
+
+fn worker_with(jobs: Registry) -> WorkerConfig {
+    WorkerConfig {
+        jobs: Arc::new(jobs),
+        poll: Duration::from_millis(50),
+        ..WorkerConfig::default()
+    }
+}
+
+async fn a_kind_defined_only_in_a_test_runs_once_it_is_registered(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    let label = format!("tally-{}", portal_store::new_id());
+    let job = new_job(
+        &Tally {
+            label: label.clone(),
+        },
+        portal_store::now_ms(),
+        3,
+    )
+    .unwrap();
+    let id = app.store.enqueue(&job).await.unwrap();
+
+    // The portal's own kinds do not include it: the attempt fails and says why.
+    let ran = worker::run_until_idle(&app.services, &worker_with(Registry::standard())).await;
+    assert_eq!(ran.unwrap(), 1);
+    let row = app.store.get_job(id).await.unwrap();
+    assert_eq!(
+        row.status,
+        JobStatus::Queued,
+        "back on the queue for a retry"
+    );
+    assert_eq!(
+        row.last_error.as_deref(),
+        Some("unknown job kind \"test_tally\"")
+    );
+    assert!(!TALLY.lock().unwrap().contains(&label));
+
+    // One registration line, and the worker runs it (after the retry's backoff).
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker::run(
+        app.services.clone(),
+        worker_with(Registry::standard().with::<Tally>()),
+        stopped,
+    ));
+    eventually(Duration::from_secs(20), "the tally job to run", || async {
+        TALLY.lock().unwrap().contains(&label).then_some(())
+    })
+    .await;
+    eventually(
+        Duration::from_secs(10),
+        "the finished job to be removed",
+        || async { app.store.get_job(id).await.is_err().then_some(()) },
+    )
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    assert_eq!(
+        TALLY
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| **l == label)
+            .count(),
+        1,
+        "run once"
+    );
+    app.finish().await;
+}
+
+/// SQL that makes creating a tenant fail, and that refuses to mark any request failed.
+fn refusing_triggers(db: Db) -> [&'static str; 3] {
+    match db {
+        Db::Sqlite => [
+            "CREATE TRIGGER refuse_tenant BEFORE INSERT ON tenants \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "CREATE TRIGGER refuse_failed BEFORE UPDATE OF status ON subscription_requests \
+             WHEN NEW.status = 'failed' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+            "SELECT 1",
+        ],
+        Db::Postgres => [
+            "CREATE FUNCTION refuse() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'refused by the test'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_tenant BEFORE INSERT ON tenants \
+             FOR EACH ROW EXECUTE FUNCTION refuse()",
+            "CREATE TRIGGER refuse_failed BEFORE UPDATE ON subscription_requests \
+             FOR EACH ROW WHEN (NEW.status = 'failed') EXECUTE FUNCTION refuse()",
+        ],
+    }
+}
+
+async fn request_status(app: &TestApp, id: &str) -> RequestStatus {
+    app.store.get_request(id).await.unwrap().status
+}
+
+async fn a_dying_job_fails_its_request_in_the_same_transaction_or_leaves_both_as_they_were(db: Db) {
+    let Some(app) = spawn_app_with(db, |s| s.provision_attempts = 1).await else {
+        return;
+    };
+    for sql in refusing_triggers(db) {
+        app.execute_sql(sql).await;
+    }
+    let r = app.submit(&submission("DoomedTenant")).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let config = WorkerConfig {
+        lease: Duration::from_secs(1),
+        ..worker_with(Registry::standard())
+    };
+
+    // Its only attempt fails at "create tenant", and marking the request failed is refused:
+    // the job is not buried either. It stays held, so the request has a job that will act.
+    worker::run_until_idle(&app.services, &config)
+        .await
+        .unwrap();
+    assert_eq!(request_status(&app, &id).await, RequestStatus::Provisioning);
+    let depth = app.store.queue_depth().await.unwrap();
+    assert_eq!((depth.running, depth.dead), (1, 0), "{depth:?}");
+
+    // Once the request may be failed, the lapsed lease is rescued and the job buried with it.
+    let drop_trigger = match db {
+        Db::Sqlite => "DROP TRIGGER refuse_failed",
+        Db::Postgres => "DROP TRIGGER refuse_failed ON subscription_requests",
+    };
+    app.execute_sql(drop_trigger).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker::run(app.services.clone(), config, stopped));
+    eventually(Duration::from_secs(20), "the request to fail", || async {
+        (request_status(&app, &id).await == RequestStatus::Failed).then_some(())
+    })
+    .await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let depth = app.store.queue_depth().await.unwrap();
+    assert_eq!(depth.dead, 1, "{depth:?}");
+    let request = app.store.get_request(&id).await.unwrap();
+    let error = request.error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        error.contains("\"create tenant\" failed repeatedly"),
+        "{error}"
+    );
+    let steps = app.store.request_steps(&id).await.unwrap();
+    assert!(
+        steps.iter().any(|s| s.status == StepStatus::Failed),
+        "{steps:?}"
+    );
+    let mail = app.store.mail_for_request(&id).await.unwrap();
+    assert!(
+        mail.iter().any(|m| m.kind == "provisioning_failed"),
+        "the outcome email was written with the failure"
+    );
+    app.finish().await;
+}
