@@ -71,6 +71,10 @@ pub struct QueueDepth {
     pub dead: i64,
 }
 
+// The statements below write job statuses as literals, not bound values: the partial indexes
+// `jobs_ready` (queued) and `jobs_leases` (running) match only statements that name the
+// status as text. They are `JobStatus`'s texts.
+
 // The chosen rows are materialised first so that the planner cannot re-run the locking
 // subquery and hand out more rows than the limit.
 const CLAIM_POSTGRES: &str = "WITH chosen AS MATERIALIZED ( \

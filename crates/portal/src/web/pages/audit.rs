@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use portal_store::audit::AuditFilter;
+use portal_store::audit::{AuditFilter, AuditRow};
 use serde::Deserialize;
 
 use super::{Nav, PageUser, failure, message, render, when};
@@ -72,6 +72,19 @@ struct AuditPage {
     first: bool,
 }
 
+/// One entry as the page shows it.
+fn line(r: AuditRow) -> Line {
+    Line {
+        at: when(r.at),
+        who: r.actor_name.unwrap_or_else(|| "the portal".into()),
+        action: label(&r.action),
+        tenant_id: r.tenant_id.unwrap_or_default(),
+        subject: r.subject.unwrap_or_default(),
+        detail: r.detail.unwrap_or_default(),
+        client: r.client.unwrap_or_default(),
+    }
+}
+
 async fn list_audit(
     State(state): State<AppState>,
     PageUser(actor): PageUser,
@@ -102,18 +115,7 @@ async fn list_audit(
         Ok(found) => found,
         Err(e) => return failure(&e, Some(&actor)),
     };
-    let lines = rows
-        .into_iter()
-        .map(|r| Line {
-            at: when(r.at),
-            who: r.actor_name.unwrap_or_else(|| "the portal".into()),
-            action: label(&r.action),
-            tenant_id: r.tenant_id.unwrap_or_default(),
-            subject: r.subject.unwrap_or_default(),
-            detail: r.detail.unwrap_or_default(),
-            client: r.client.unwrap_or_default(),
-        })
-        .collect();
+    let lines = rows.into_iter().map(line).collect();
     let action = action.unwrap_or_default();
     render(
         StatusCode::OK,

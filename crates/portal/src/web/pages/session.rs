@@ -101,29 +101,7 @@ async fn sign_in(
             Some("The user name or password is wrong."),
         ),
         Err(LoginError::Throttled { retry_after_secs }) => {
-            let minutes = retry_after_secs.div_ceil(60);
-            let mut page = form(
-                StatusCode::TOO_MANY_REQUESTS,
-                &input.username,
-                Some(&format!(
-                    "Too many failed sign-ins for this account or from this address. Try again in {} {}.",
-                    if retry_after_secs < 60 {
-                        retry_after_secs
-                    } else {
-                        minutes
-                    },
-                    if retry_after_secs < 60 {
-                        "seconds"
-                    } else {
-                        "minutes"
-                    }
-                )),
-            );
-            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
-                page.headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, v);
-            }
-            page
+            throttled(&input.username, retry_after_secs)
         }
         Err(LoginError::Service(_)) => form(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -131,6 +109,33 @@ async fn sign_in(
             Some("The portal is busy; try again in a moment."),
         ),
     }
+}
+
+/// The sign-in page of a locked account or address, with how long to wait.
+fn throttled(username: &str, retry_after_secs: u64) -> Response {
+    let minutes = retry_after_secs.div_ceil(60);
+    let mut page = form(
+        StatusCode::TOO_MANY_REQUESTS,
+        username,
+        Some(&format!(
+            "Too many failed sign-ins for this account or from this address. Try again in {} {}.",
+            if retry_after_secs < 60 {
+                retry_after_secs
+            } else {
+                minutes
+            },
+            if retry_after_secs < 60 {
+                "seconds"
+            } else {
+                "minutes"
+            }
+        )),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        page.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, v);
+    }
+    page
 }
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
