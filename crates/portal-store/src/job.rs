@@ -327,16 +327,19 @@ impl Store {
     /// Puts every job whose lease expired back on the queue, but for those that were on their
     /// last attempt: those are returned, still held by the worker that stopped, to be buried
     /// with what their kinds leave behind.
+    /// `reason` is kept as the last error of each.
     pub async fn rescue_expired_jobs(
         &self,
         now: i64,
+        reason: &str,
     ) -> Result<(u64, Vec<ClaimedJob>), StoreError> {
         let requeued = sqlx::query(
             "UPDATE jobs SET status = 'queued', run_at = $1, locked_by = NULL, locked_until = NULL, \
-             last_error = 'the worker stopped renewing its lease' \
+             last_error = $2 \
              WHERE status = 'running' AND locked_until < $1 AND attempts < max_attempts",
         )
         .bind(now)
+        .bind(reason)
         .execute(&self.pool)
         .await?;
         let last: Vec<ClaimedJob> = sqlx::query_as(

@@ -1,55 +1,13 @@
-//! Tenant subscription requests: intake (with its names reserved and its job enqueued in the
-//! same transaction), reading and listing, and locking one for a move.
+//! Tenant subscription requests as stored: their rows, reading and listing them, locking one
+//! for a move, and the check of a capped off-peak window. Storing a new one is `intake`.
 
-use portal_domain::{
-    ErrorNote, NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StepStatus,
-};
+use portal_domain::{ErrorNote, NotificationStatus, ProvisioningStep, RequestStatus, StepStatus};
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
-use crate::error::{Conflict, is_unique_violation};
-use crate::event::{NewEvent, record_event};
-use crate::job::{NewJob, enqueue_in};
-use crate::link::{NewLink, insert_link};
-use crate::names::{NameHold, Names, reserve_names};
+use crate::error::Conflict;
 use crate::row::{inconsistent, parsed, parsed_opt};
 use crate::{Backend, Store, StoreError};
-
-/// A request that passed every field rule, ready to store.
-#[derive(Clone)]
-pub struct NewRequest {
-    pub id: String,
-    pub status: RequestStatus,
-    pub template_id: String,
-    pub template_version: i64,
-    pub tenant_name: String,
-    pub short_name: String,
-    pub upn_suffix: String,
-    pub admin_user_name: String,
-    pub admin_personnel_id: String,
-    pub admin_password_hash: String,
-    pub ani: String,
-    pub contact_first_name: String,
-    pub contact_last_name: String,
-    pub contact_email: String,
-    pub contact_phone: Option<String>,
-    pub contact_company: Option<String>,
-    pub contact_address: Option<String>,
-    pub submitted_by: Option<String>,
-    pub submitted_at: i64,
-    pub scheduled_for: Option<i64>,
-    /// For a request placed in an off-peak window with a cap: the window and its cap. The
-    /// store refuses with `Conflict::WindowFull` if the window filled meanwhile.
-    pub window_cap: Option<WindowCap>,
-    /// The audit entry of the submission, written in the same transaction.
-    pub audit: Option<crate::audit::AuditEntry>,
-    /// How the request holds its names.
-    pub names: NameHold,
-    /// Links emailed to a self-service prospect, stored with the request.
-    pub links: Vec<NewLink>,
-    /// A message to its contact, put in the outbox with it.
-    pub mail: Option<crate::mail::NewMail>,
-}
 
 /// A capped off-peak window a request takes a place in: `[start, end)` and how many requests
 /// it may hold.
@@ -58,25 +16,6 @@ pub struct WindowCap {
     pub start: i64,
     pub end: i64,
     pub cap: i64,
-}
-
-impl std::fmt::Debug for NewRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewRequest")
-            .field("id", &self.id)
-            .field("status", &self.status)
-            .field("tenant_name", &self.tenant_name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An `Idempotency-Key` to record with a submission.
-#[derive(Debug, Clone)]
-pub struct Idempotency {
-    pub actor_id: String,
-    pub key: String,
-    /// A digest of the submission without its passwords.
-    pub fingerprint: String,
 }
 
 /// A stored request; never carries the password hash.
@@ -181,6 +120,9 @@ pub struct RequestFilter {
     pub limit: i64,
 }
 
+const STEPS_OF_REQUEST: &str = "SELECT name, status, started_at, finished_at FROM request_steps \
+     WHERE request_id = $1 ORDER BY position";
+
 pub(crate) const REQUEST_COLUMNS: &str = "id, status, template_id, template_version, tenant_name, short_name, \
      upn_suffix, admin_user_name, admin_personnel_id, ani, contact_first_name, contact_last_name, \
      contact_email, contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
@@ -236,73 +178,6 @@ impl Store {
         Ok(())
     }
 
-    /// The fingerprint and request of an idempotency key already used by this actor.
-    pub async fn find_idempotency_key(
-        &self,
-        actor_id: &str,
-        key: &str,
-    ) -> Result<Option<(String, String)>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT fingerprint, request_id FROM idempotency_keys WHERE actor_id = $1 AND idem_key = $2",
-        )
-        .bind(actor_id)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?)
-    }
-
-    /// Stores an accepted request, reserves its names and enqueues its provisioning job, all
-    /// in one transaction. `Conflict::NameTaken` names the name already held.
-    pub async fn submit_request(
-        &self,
-        request: &NewRequest,
-        job: &NewJob,
-        idempotency: Option<&Idempotency>,
-    ) -> Result<(), StoreError> {
-        let now = request.submitted_at;
-        let mut tx = self.begin_write().await?;
-        if let Some(window) = request.window_cap {
-            self.check_window(&mut tx, window).await?;
-        }
-        insert_request(&mut tx, request).await?;
-        let names = Names {
-            request_id: &request.id,
-            tenant_name: &request.tenant_name,
-            short_name: &request.short_name,
-            upn_suffix: &request.upn_suffix,
-            hold_key: None,
-        };
-        match request.names {
-            NameHold::Open => reserve_names(&mut tx, &names, None, now).await?,
-            NameHold::Until(until) => reserve_names(&mut tx, &names, Some(until), now).await?,
-            NameHold::None => {}
-        }
-        for link in &request.links {
-            insert_link(&mut tx, &request.id, link).await?;
-        }
-        if let Some(mail) = &request.mail {
-            crate::mail::put_in_outbox(&mut tx, mail, now).await?;
-        }
-        if let Some(idem) = idempotency {
-            insert_idempotency_key(&mut tx, idem, &request.id, now).await?;
-        }
-        insert_pending_steps(&mut tx, &request.id).await?;
-        enqueue_in(&mut tx, job, now).await?;
-        let submitted = NewEvent {
-            actor_id: request.submitted_by.as_deref(),
-            action: RequestEvent::Submitted,
-            from_status: None,
-            to_status: Some(request.status),
-            detail: None,
-        };
-        record_event(&mut tx, &request.id, &submitted, now).await?;
-        if let Some(entry) = &request.audit {
-            crate::audit::insert(&mut *tx, entry, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     pub async fn get_request(&self, id: &str) -> Result<RequestRow, StoreError> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {REQUEST_COLUMNS} FROM subscription_requests WHERE id = $1"
@@ -314,13 +189,10 @@ impl Store {
     }
 
     pub async fn request_steps(&self, id: &str) -> Result<Vec<StepRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT name, status, started_at, finished_at FROM request_steps \
-             WHERE request_id = $1 ORDER BY position",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(STEPS_OF_REQUEST)
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// How many requests are in each status.
@@ -427,87 +299,20 @@ impl RequestFilter {
     }
 }
 
-async fn insert_request(
-    tx: &mut Transaction<'static, Any>,
-    request: &NewRequest,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
-         tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \
-         admin_password_hash, ani, contact_first_name, contact_last_name, contact_email, \
-         contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
-         scheduled_for, notification_status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22)",
-    )
-    .bind(&request.id)
-    .bind(request.status.as_str())
-    .bind(&request.template_id)
-    .bind(request.template_version)
-    .bind(&request.tenant_name)
-    .bind(request.tenant_name.to_lowercase())
-    .bind(&request.short_name)
-    .bind(&request.upn_suffix)
-    .bind(&request.admin_user_name)
-    .bind(&request.admin_personnel_id)
-    .bind(&request.admin_password_hash)
-    .bind(&request.ani)
-    .bind(&request.contact_first_name)
-    .bind(&request.contact_last_name)
-    .bind(&request.contact_email)
-    .bind(&request.contact_phone)
-    .bind(&request.contact_company)
-    .bind(&request.contact_address)
-    .bind(&request.submitted_by)
-    .bind(request.submitted_at)
-    .bind(request.scheduled_for)
-    .bind(NotificationStatus::None.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-async fn insert_idempotency_key(
-    tx: &mut Transaction<'static, Any>,
-    idem: &Idempotency,
-    request_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let result = sqlx::query(
-        "INSERT INTO idempotency_keys (actor_id, idem_key, fingerprint, request_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&idem.actor_id)
-    .bind(&idem.key)
-    .bind(&idem.fingerprint)
-    .bind(request_id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(Conflict::IdempotencyKeyReused.into()),
-        Err(e) => Err(e.into()),
+impl crate::job::Burial {
+    /// A request as the burial's transaction sees it, locked: what is written in the burial
+    /// is decided from it without a second connection.
+    pub async fn request(&mut self, id: &str) -> Result<RequestRow, StoreError> {
+        self.store.lock_request(&mut self.tx, id).await
     }
-}
 
-/// Records every provisioning step of a request as pending, in the order they run.
-async fn insert_pending_steps(
-    tx: &mut Transaction<'static, Any>,
-    request_id: &str,
-) -> Result<(), StoreError> {
-    for (position, step) in ProvisioningStep::ALL.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO request_steps (request_id, position, name, status) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(request_id)
-        .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
-        .bind(step.as_str())
-        .bind(StepStatus::Pending.as_str())
-        .execute(&mut **tx)
-        .await?;
+    /// A request's steps as the burial's transaction sees them.
+    pub async fn request_steps(&mut self, id: &str) -> Result<Vec<StepRow>, StoreError> {
+        Ok(sqlx::query_as(STEPS_OF_REQUEST)
+            .bind(id)
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
-    Ok(())
 }
 
 /// How much older than its submission time a request's id may be, at most (it is made before

@@ -42,10 +42,11 @@ impl Store {
     /// How many requests start within `[start, end)` (epoch milliseconds): those scheduled
     /// there and those already run there.
     pub async fn count_starting_in(&self, start: i64, end: i64) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM subscription_requests WHERE scheduled_for >= $1 AND scheduled_for < $2 \
-             AND status IN ('scheduled', 'accepted', 'provisioning', 'completed')",
-        )
+             AND status IN ({})",
+            portal_domain::RequestStatus::in_a_window_sql()
+        )))
         .bind(start)
         .bind(end)
         .fetch_one(&self.pool)

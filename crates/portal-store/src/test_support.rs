@@ -110,3 +110,21 @@ pub async fn age_registration(store: &crate::Store, request_id: &str, by_ms: i64
             .expect("age a registration");
     }
 }
+
+/// Writes `value` into `column` of a request as it stands, bypassing every type: what a bad
+/// value in the database does (tests of decoding).
+pub async fn corrupt_request(
+    store: &crate::Store,
+    request_id: &str,
+    column: &str,
+    value: Option<&str>,
+) {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE subscription_requests SET {column} = $1 WHERE id = $2"
+    )))
+    .bind(value)
+    .bind(request_id)
+    .execute(&store.pool)
+    .await
+    .expect("corrupt a request");
+}

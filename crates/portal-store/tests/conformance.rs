@@ -10,13 +10,14 @@ use portal_domain::{
     StepStatus, TenantStatus,
 };
 use portal_store::action::{RequestMove, Run};
+use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::job::{JobStatus, NewJob};
 use portal_store::names::{NameHold, Names};
-use portal_store::request::{Idempotency, NewRequest, RequestFilter};
+use portal_store::request::RequestFilter;
 use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
-use portal_store::test_support::TestDatabase;
+use portal_store::test_support::{TestDatabase, corrupt_request};
 use portal_store::user::NewUser;
 use portal_store::{Conflict, Store, StoreError, new_id, now_ms};
 
@@ -65,6 +66,7 @@ conformance!(
     an_idempotency_key_is_recorded_once_per_actor,
     a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so,
     a_claim_never_hands_out_more_jobs_than_asked,
+    a_value_the_types_do_not_know_is_an_error_naming_its_column,
 );
 
 async fn open(db: &TestDatabase) -> Store {
@@ -119,6 +121,9 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         mail: None,
     }
 }
+
+/// The last error of a job whose lease lapsed.
+const LAPSED: &str = "the worker stopped renewing its lease";
 
 fn job(kind: &'static str, payload: &str) -> NewJob {
     NewJob {
@@ -261,17 +266,32 @@ async fn an_expired_lease_is_rescued_and_its_old_holder_can_no_longer_finish_it(
         "leased"
     );
     assert_eq!(
-        store.rescue_expired_jobs(now + 500).await.unwrap().0,
+        store
+            .rescue_expired_jobs(now + 500, LAPSED)
+            .await
+            .unwrap()
+            .0,
         0,
         "lease still valid"
     );
     assert!(store.heartbeat_job(&first, now + 2_000).await.unwrap());
     assert_eq!(
-        store.rescue_expired_jobs(now + 1_500).await.unwrap().0,
+        store
+            .rescue_expired_jobs(now + 1_500, LAPSED)
+            .await
+            .unwrap()
+            .0,
         0,
         "heartbeat extended it"
     );
-    assert_eq!(store.rescue_expired_jobs(now + 2_500).await.unwrap().0, 1);
+    assert_eq!(
+        store
+            .rescue_expired_jobs(now + 2_500, LAPSED)
+            .await
+            .unwrap()
+            .0,
+        1
+    );
     let second = store
         .claim_jobs("other", 10, 1_000, now + 2_500)
         .await
@@ -993,11 +1013,14 @@ async fn a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so(store
     let now = now_ms();
     let claimed = store.claim_jobs("gone", 5, 1_000, now).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    let (requeued, last) = store.rescue_expired_jobs(now + 1_001).await.unwrap();
+    let (requeued, last) = store
+        .rescue_expired_jobs(now + 1_001, LAPSED)
+        .await
+        .unwrap();
     assert_eq!(requeued, 0);
     assert_eq!(last.iter().map(|j| j.id).collect::<Vec<_>>(), [id]);
     assert_eq!(last[0].payload, "{}");
-    let lapsed = "the worker stopped renewing its lease";
+    let lapsed = LAPSED;
     let burial = store.bury_job(&last[0], lapsed).await.unwrap().unwrap();
     burial.commit().await.unwrap();
     let row = store.get_job(id).await.unwrap();
@@ -1028,6 +1051,49 @@ async fn a_claim_never_hands_out_more_jobs_than_asked(store: Store) {
         3
     );
     assert_eq!(store.queue_depth().await.unwrap().running, 3);
+}
+
+async fn a_value_the_types_do_not_know_is_an_error_naming_its_column(store: Store) {
+    let r = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&r, &job("provision", &r.id), None)
+        .await
+        .unwrap();
+    let everything = RequestFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let list = || store.list_requests(&everything);
+    let refused = |column: &'static str| {
+        let store = store.clone();
+        let id = r.id.clone();
+        async move {
+            let err = store.get_request(&id).await.unwrap_err();
+            let text = format!("{err:#}");
+            assert!(matches!(err, StoreError::Other(_)), "{text}");
+            assert!(text.contains(column), "{text} names {column}");
+        }
+    };
+    for (column, bad, good) in [
+        ("status", Some("half_done"), Some("accepted")),
+        ("notification_status", Some("lost"), Some("none")),
+        ("error_kind", Some("oops"), None),
+    ] {
+        corrupt_request(&store, &r.id, column, bad).await;
+        refused(column).await;
+        assert!(list().await.is_err(), "the list meets the same row");
+        corrupt_request(&store, &r.id, column, good).await;
+        assert!(list().await.is_ok());
+    }
+    // A fixed note with words beside it does not fit its kind.
+    corrupt_request(&store, &r.id, "error_kind", Some("name_taken")).await;
+    corrupt_request(&store, &r.id, "error", Some("stray words")).await;
+    refused("error").await;
+    corrupt_request(&store, &r.id, "error", None).await;
+    assert_eq!(
+        store.get_request(&r.id).await.unwrap().error,
+        Some(ErrorNote::NameTaken)
+    );
 }
 
 fn failure<'a>(request_id: &'a str, message: &'a str) -> Failure<'a> {

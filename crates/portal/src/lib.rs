@@ -243,8 +243,12 @@ async fn import_template(file: &std::path::Path, settings: &Resolved) -> Result<
         Err(e) => Err(e),
     };
     close(&store).await;
-    let version =
-        result.map_err(|e| StartError::Other(format!("cannot store the template: {e}")))?;
+    let version = result.map_err(|e| match e {
+        portal_store::StoreError::Conflict(portal_store::Conflict::TemplateRetired) => {
+            StartError::Other("cannot store the template: it is retired".into())
+        }
+        e => StartError::Other(format!("cannot store the template: {e}")),
+    })?;
     println!(
         "imported template {} as version {version} ({} objects)",
         template.id,

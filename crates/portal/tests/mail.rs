@@ -223,7 +223,10 @@ async fn a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_me
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let (rescued, _) = app
         .store
-        .rescue_expired_jobs(portal_store::now_ms())
+        .rescue_expired_jobs(
+            portal_store::now_ms(),
+            "the worker stopped renewing its lease",
+        )
         .await
         .unwrap();
     assert_eq!(rescued, 1);

@@ -22,3 +22,5 @@ WHERE kind = 'expire_registration' AND payload NOT LIKE '{%';
 
 UPDATE jobs SET payload = '{"mail_id":"' || payload || '"}'
 WHERE kind = 'send_mail' AND payload NOT LIKE '{%';
+
+UPDATE jobs SET payload = '{}' WHERE kind = 'noop' AND payload NOT LIKE '{%';

@@ -176,6 +176,8 @@ impl Registry {
                 .await?;
         }
         burial.commit().await?;
+        // What the kind left behind may have enqueued work (an outcome email, say).
+        services.jobs_ready.notify_one();
         Ok(true)
     }
 }

@@ -252,7 +252,7 @@ pub async fn give_up(
     last_error: &str,
 ) -> Result<(), ServiceError> {
     warn!(request.id = %request_id, error = %last_error, "provisioning gave up");
-    let steps = services.store.request_steps(request_id).await?;
+    let steps = burial.request_steps(request_id).await?;
     let failed_step = steps
         .iter()
         .find(|s| s.status == StepStatus::Running)
@@ -262,7 +262,7 @@ pub async fn give_up(
         "The step \"{failed_step}\" failed repeatedly, so nothing of the tenant was kept. \
          Retry the request when the cause is fixed; if it fails again, contact support with this request's reference."
     );
-    let request = match services.store.get_request(request_id).await {
+    let request = match burial.request(request_id).await {
         Ok(request) => request,
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
@@ -277,11 +277,8 @@ pub async fn give_up(
         message: &message,
         mail: Some(&mail),
     };
-    if burial
+    burial
         .fail_request(&failure, portal_store::now_ms())
-        .await?
-    {
-        services.jobs_ready.notify_one();
-    }
+        .await?;
     Ok(())
 }

@@ -11,12 +11,13 @@ use portal_domain::submission::{
 use portal_domain::template::TemplateStatus;
 use portal_domain::{ErrorNote, FieldError, FieldErrorCode, NameKind, RequestStatus, Transition};
 use portal_store::guard::GuardRule;
+use portal_store::intake::NewRequest;
 use portal_store::job::NewJob;
 use portal_store::link::{LinkPurpose, LinkRow, NewLink};
 use portal_store::mail::NewMail;
 use portal_store::names::{NameHold, Names};
 use portal_store::registration::{Admission, Confirmed, LinkRefusal};
-use portal_store::request::{NewRequest, RequestRow, StepRow};
+use portal_store::request::{RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use portal_store::{Conflict, StoreError};
 use serde::{Deserialize, Serialize};
@@ -108,10 +109,13 @@ portal_domain::text_enum! {
 }
 
 impl SelfServiceDoc {
-    /// Who approves, as the policy says; a policy stored before it was checked counts as
-    /// manual.
+    /// Who approves, as the policy says. Only `manual` waits for a person (a stored policy is
+    /// always checked, so nothing else reaches here but `automatic`).
     pub fn approval(&self) -> Approval {
-        self.approval.parse().unwrap_or(Approval::Manual)
+        match self.approval.parse() {
+            Ok(Approval::Manual) => Approval::Manual,
+            _ => Approval::Automatic,
+        }
     }
 
     /// The policy's rules; the domains come back trimmed and lowercase.

@@ -9,8 +9,9 @@ use portal_domain::{
     FieldError, FieldErrorCode, NameKind, RequestStatus, StaffAction, Transition, TransitionError,
 };
 use portal_store::action::{RequestMove, Run};
+use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::names::{NameHold, Names};
-use portal_store::request::{Idempotency, NewRequest, RequestFilter, RequestRow, StepRow};
+use portal_store::request::{RequestFilter, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use portal_store::{Conflict, StoreError};
 use sha2::{Digest, Sha256};

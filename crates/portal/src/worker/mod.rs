@@ -160,7 +160,7 @@ const LEASE_LAPSED: &str = "the worker stopped renewing its lease";
 async fn tend_the_queue(services: &Services, config: &WorkerConfig) {
     match services
         .store
-        .rescue_expired_jobs(portal_store::now_ms())
+        .rescue_expired_jobs(portal_store::now_ms(), LEASE_LAPSED)
         .await
     {
         Ok((requeued, last)) => {
