@@ -96,17 +96,35 @@ fn length(value: &str, label: &str, min: usize, max: usize) -> Result<(), FieldE
     Ok(())
 }
 
-fn letters_and_digits(value: &str, label: &str) -> Result<(), FieldError> {
-    if value.chars().all(|c| c.is_ascii_alphanumeric()) {
-        Ok(())
+/// What a tenant's Name must be; the form's hint and the field's error say the same.
+pub const NAME_RULE: &str =
+    "2 to 64 letters A-Z and digits, with no spaces, underscores or special characters";
+/// What a Short Name must be.
+pub const SHORT_NAME_RULE: &str =
+    "2 to 16 letters A-Z and digits, with no spaces, underscores or special characters";
+/// What the administrator's User Name must be.
+pub const USER_NAME_RULE: &str = "1 to 17 letters A-Z and digits, with no spaces, underscores or \
+     special characters; the portal puts prp in front of it, so it does not begin with prp";
+
+/// Letters A-Z and digits, `min` to `max` of them, or an error that says `rule` (its code
+/// tells which part was broken).
+fn letters_and_digits_within(
+    value: &str,
+    label: &str,
+    (min, max): (usize, usize),
+    rule: &str,
+) -> Result<(), FieldError> {
+    let n = value.chars().count();
+    let code = if !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        FieldErrorCode::InvalidCharacters
+    } else if n < min {
+        FieldErrorCode::TooShort
+    } else if n > max {
+        FieldErrorCode::TooLong
     } else {
-        Err(FieldError::new(
-            FieldErrorCode::InvalidCharacters,
-            format!(
-                "{label} may contain only letters A-Z and digits: no spaces, underscores or special characters."
-            ),
-        ))
-    }
+        return Ok(());
+    };
+    Err(FieldError::new(code, format!("{label} must be {rule}.")))
 }
 
 macro_rules! text_type {
@@ -175,8 +193,7 @@ text_type!(
 impl TenantName {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let v = common(input, "Name")?;
-        letters_and_digits(v, "Name")?;
-        length(v, "Name", 2, 64)?;
+        letters_and_digits_within(v, "Name", (2, 64), NAME_RULE)?;
         Ok(Self(v.to_owned()))
     }
 }
@@ -184,8 +201,7 @@ impl TenantName {
 impl ShortName {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let v = common(input, "Short Name")?;
-        letters_and_digits(v, "Short Name")?;
-        length(v, "Short Name", 2, 16)?;
+        letters_and_digits_within(v, "Short Name", (2, 16), SHORT_NAME_RULE)?;
         Ok(Self(v.to_owned()))
     }
 }
@@ -289,15 +305,45 @@ fn domain(input: &str) -> Result<String, DomainProblem> {
     Ok(ascii)
 }
 
+/// A login ID as stored: its domain in the ASCII form the UPN suffix is kept in, so that
+/// `prpkeAdmin@bücher.example` and `prpkeAdmin@xn--bcher-kva.example` are one login. Text
+/// without `@`, or whose domain is not one, comes back as typed (trimmed).
+pub fn login_id(typed: &str) -> String {
+    let typed = typed.trim();
+    match typed.rsplit_once('@') {
+        Some((user, domain)) => match UpnSuffix::parse(domain) {
+            Ok(ascii) => format!("{user}@{ascii}"),
+            Err(_) => typed.to_owned(),
+        },
+        None => typed.to_owned(),
+    }
+}
+
+/// A domain kept in ASCII as people typed it (`bücher.example` for
+/// `xn--bcher-kva.example`), when that differs from its ASCII form.
+pub fn domain_as_typed(ascii: &str) -> Option<String> {
+    let (unicode, result) = idna::domain_to_unicode(ascii);
+    (result.is_ok() && unicode != ascii).then_some(unicode)
+}
+
 /// What is put in front of the administrator's user name to make its personnel ID.
 pub const PERSONNEL_PREFIX: &str = "prp";
 
 impl UserName {
     pub fn parse(input: &str) -> Result<Self, FieldError> {
         let v = common(input, "User Name")?;
-        letters_and_digits(v, "User Name")?;
         let max = 20 - PERSONNEL_PREFIX.len();
-        length(v, "User Name", 1, max)?;
+        letters_and_digits_within(v, "User Name", (1, max), USER_NAME_RULE)?;
+        // Typed with the prefix, the personnel ID would hold it twice (prpprpkeAdmin).
+        if v.to_ascii_lowercase().starts_with(PERSONNEL_PREFIX) {
+            return Err(FieldError::new(
+                FieldErrorCode::Invalid,
+                format!(
+                    "User Name must not begin with {PERSONNEL_PREFIX}: the portal puts \
+                     {PERSONNEL_PREFIX} in front of it (keAdmin becomes prpkeAdmin)."
+                ),
+            ));
+        }
         Ok(Self(v.to_owned()))
     }
 
@@ -427,9 +473,14 @@ impl fmt::Debug for Password {
     }
 }
 
+/// How long a name must be for a password that contains it to be refused.
+pub const NAME_IN_PASSWORD_MIN_CHARS: usize = 4;
+
 impl Password {
-    /// Checks the password against its length and against the names it must not contain.
-    pub fn parse(input: &str, forbidden: &[&str]) -> Result<Self, FieldError> {
+    /// Checks the password against its length and against the names it must not contain,
+    /// each given with what people call it (`("short name", "ke")`). The password is kept
+    /// exactly as typed, spaces included, as at every sign-in.
+    pub fn parse(input: &str, forbidden: &[(&str, &str)]) -> Result<Self, FieldError> {
         if input.is_empty() {
             return Err(FieldError::new(
                 FieldErrorCode::Required,
@@ -454,22 +505,20 @@ impl Password {
                 "Password must be at most 128 characters long.",
             ));
         }
+        // A name shorter than this is part of too many words to count (`ue` in "Blue").
+        let telling = |name: &&(&str, &str)| name.1.chars().count() >= NAME_IN_PASSWORD_MIN_CHARS;
         let lower = input.to_lowercase();
-        if forbidden
+        if let Some((label, name)) = forbidden
             .iter()
-            .filter(|f| f.len() >= 2)
-            .any(|f| lower.contains(&f.to_lowercase()))
+            .filter(telling)
+            .find(|(_, name)| lower.contains(&name.to_lowercase()))
         {
             return Err(FieldError::new(
                 FieldErrorCode::WeakPassword,
-                "Password must not contain the user name, the tenant name or the short name.",
+                format!("Password must not contain the {label} ({name})."),
             ));
         }
-        let names: Vec<&str> = forbidden
-            .iter()
-            .copied()
-            .filter(|f| !f.is_empty())
-            .collect();
+        let names: Vec<&str> = forbidden.iter().filter(telling).map(|f| f.1).collect();
         let strength = zxcvbn::zxcvbn(input, &names);
         if (strength.score() as u8) < MIN_PASSWORD_SCORE {
             return Err(FieldError::new(
@@ -628,8 +677,88 @@ mod tests {
     }
 
     #[test]
+    fn a_name_rule_is_said_in_the_same_words_whichever_part_is_broken() {
+        for bad in ["Kenton_Electronics", "K", &"K".repeat(65)] {
+            let err = TenantName::parse(bad).unwrap_err();
+            assert_eq!(err.message, format!("Name must be {NAME_RULE}."));
+        }
+        assert_eq!(
+            ShortName::parse("k e").unwrap_err().message,
+            format!("Short Name must be {SHORT_NAME_RULE}.")
+        );
+        assert_eq!(
+            UserName::parse(&"a".repeat(18)).unwrap_err().code,
+            FieldErrorCode::TooLong
+        );
+        assert!(USER_NAME_RULE.contains("17"));
+    }
+
+    #[test]
+    fn a_login_id_reads_the_same_with_its_domain_typed_either_way() {
+        assert_eq!(
+            login_id(" prpbcAdmin@bücher.example "),
+            "prpbcAdmin@xn--bcher-kva.example"
+        );
+        assert_eq!(
+            login_id("prpbcAdmin@xn--bcher-kva.example"),
+            "prpbcAdmin@xn--bcher-kva.example"
+        );
+        assert_eq!(login_id("admin"), "admin");
+        assert_eq!(login_id("a@not a domain"), "a@not a domain");
+        assert_eq!(
+            domain_as_typed("xn--bcher-kva.example").as_deref(),
+            Some("bücher.example")
+        );
+        assert_eq!(domain_as_typed("kenton.example"), None);
+    }
+
+    #[test]
+    fn a_user_name_typed_with_the_prefix_is_refused_and_the_prefix_explained() {
+        for typed in ["prpkeAdmin", "PRPkeAdmin"] {
+            let err = UserName::parse(typed).unwrap_err();
+            assert_eq!(err.code, FieldErrorCode::Invalid);
+            assert!(
+                err.message.contains("keAdmin becomes prpkeAdmin"),
+                "{}",
+                err.message
+            );
+        }
+        assert_eq!(
+            UserName::parse("keAdmin").unwrap().personnel_id().as_str(),
+            "prpkeAdmin"
+        );
+    }
+
+    #[test]
+    fn a_password_may_hold_a_name_under_four_characters_and_is_told_which_longer_one_it_holds() {
+        let names = [
+            ("user name", "ueAdmin"),
+            ("tenant name", "Uebung"),
+            ("short name", "ue"),
+        ];
+        assert!(Password::parse("Blue-Harbour-Lantern-42", &names).is_ok());
+        let err = Password::parse("Uebung-Harbour-Lantern-42", &names).unwrap_err();
+        assert_eq!(err.code, FieldErrorCode::WeakPassword);
+        assert_eq!(
+            err.message,
+            "Password must not contain the tenant name (Uebung)."
+        );
+        let err = Password::parse("Blue-Harbour-ueadmin-42", &names).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Password must not contain the user name (ueAdmin)."
+        );
+    }
+
+    #[test]
+    fn a_password_is_kept_as_typed_spaces_included() {
+        let p = Password::parse("  Blue-Harbour-Lantern-42 ", &[]).unwrap();
+        assert_eq!(p.expose(), "  Blue-Harbour-Lantern-42 ");
+    }
+
+    #[test]
     fn passwords_are_long_and_free_of_the_names() {
-        assert!(Password::parse("Blue-Harbour-Lantern-42", &["keAdmin"]).is_ok());
+        assert!(Password::parse("Blue-Harbour-Lantern-42", &[("user name", "keAdmin")]).is_ok());
         assert_eq!(
             Password::parse("password1234", &[]).unwrap_err().code,
             FieldErrorCode::WeakPassword
@@ -643,7 +772,7 @@ mod tests {
             FieldErrorCode::TooShort
         );
         assert_eq!(
-            Password::parse("my-keadmin-secret-1", &["keAdmin"])
+            Password::parse("my-keadmin-secret-1", &[("user name", "keAdmin")])
                 .unwrap_err()
                 .code,
             FieldErrorCode::WeakPassword

@@ -162,7 +162,11 @@ fn parse_tenant(t: &RawTenant, p: &mut Problems) -> Option<(TenantFields, Passwo
         "tenant.admin_user_name",
         UserName::parse(text(&t.admin_user_name)),
     );
-    let forbidden = [text(&t.admin_user_name), text(&t.name), text(&t.short_name)].map(str::trim);
+    let forbidden = [
+        ("user name", text(&t.admin_user_name).trim()),
+        ("tenant name", text(&t.name).trim()),
+        ("short name", text(&t.short_name).trim()),
+    ];
     let password = p.check(
         "tenant.password",
         Password::parse(text(&t.password), &forbidden),

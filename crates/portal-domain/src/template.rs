@@ -15,6 +15,20 @@ pub const SERVICES: [&str; 7] = [
     "callback",
 ];
 
+/// A service as people read it (`Smart Queues` for `smart_queues`); an unknown id as it is.
+pub fn service_label(id: &str) -> &str {
+    match id {
+        "voice" => "Voice",
+        "email" => "Email",
+        "chat" => "Chat",
+        "sms" => "SMS",
+        "social" => "Social",
+        "smart_queues" => "Smart Queues",
+        "callback" => "Callback",
+        other => other,
+    }
+}
+
 /// The predefined permission profiles every contact center has.
 pub const PREDEFINED_PROFILES: [&str; 5] = [
     "Administrator",

@@ -44,6 +44,14 @@ pub struct TemplateObjectRow {
     pub properties: String,
 }
 
+impl TemplateRow {
+    /// Whether the template includes `service` (`smart_queues`).
+    pub fn offers(&self, service: &str) -> bool {
+        serde_json::from_str::<Vec<String>>(&self.services)
+            .is_ok_and(|services| services.iter().any(|s| s == service))
+    }
+}
+
 impl TemplateObjectRow {
     /// Whether the name or the properties name the tenant (`{tenant.…}`), so that cloning
     /// must fill them in.

@@ -43,6 +43,19 @@ function setUpTabs(root) {
   const first = Math.max(0, tabs.findIndex((t) => t.dataset.selected === "true"));
   select(first, false);
 
+  // Enter in a field of a tab that is not the last goes on to the next tab, as its Next
+  // button does, instead of sending a form that is only partly filled.
+  panels.forEach((panel, i) => {
+    if (i === panels.length - 1) return;
+    panel.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter" || e.target.tagName !== "INPUT") return;
+      e.preventDefault();
+      select(i + 1, false);
+      const next = panels[i + 1].querySelector("input, select, textarea");
+      if (next) next.focus();
+    });
+  });
+
   // A link to a field in a hidden panel opens that panel first.
   document.querySelectorAll("a[href^='#']").forEach((link) => {
     link.addEventListener("click", (e) => {
@@ -60,7 +73,17 @@ function setUpPersonnelId() {
   const input = document.getElementById("admin_user_name");
   const output = document.getElementById("personnel-id");
   if (!input || !output) return;
-  const show = () => { output.textContent = "prp" + input.value.trim(); };
+  // The preview shows only what the portal would make: a name it would refuse gets the rule.
+  const show = () => {
+    const name = input.value.trim();
+    if (/^prp/i.test(name)) {
+      output.textContent = "type it without prp: the portal adds prp";
+    } else if (/^[A-Za-z0-9]*$/.test(name)) {
+      output.textContent = "prp" + name;
+    } else {
+      output.textContent = "letters A-Z and digits only";
+    }
+  };
   input.addEventListener("input", show);
   show();
 }

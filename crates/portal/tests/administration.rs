@@ -34,7 +34,14 @@ async fn request_json(app: &TestApp, request: &str) -> Value {
 
 /// A provisioned tenant called `name`: (tenant id, request id, its administrator's login).
 async fn tenant(app: &TestApp, name: &str) -> (String, String, String) {
-    let r: Value = app.submit(&submission(name)).await.json().await.unwrap();
+    tenant_from(app, name, "voice-essentials").await
+}
+
+/// The same, from another template.
+async fn tenant_from(app: &TestApp, name: &str, template: &str) -> (String, String, String) {
+    let mut body = submission(name);
+    body["template_id"] = json!(template);
+    let r: Value = app.submit(&body).await.json().await.unwrap();
     let request = r["id"].as_str().unwrap().to_owned();
     app.run_pending_jobs().await;
     let r = request_json(app, &request).await;
@@ -595,7 +602,32 @@ async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp
 }
 
 async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app: &TestApp) {
-    let (tenant, _, login) = tenant(app, "KentonElectronics").await;
+    // A tenant without Smart Queues has nothing left to set up.
+    let (_, _, voice_login) = tenant(app, "VoiceOnly").await;
+    let voice = session(app, &voice_login, TENANT_PASSWORD).await;
+    let voice_home = reqwest::Client::new()
+        .get(app.url("/"))
+        .header("cookie", &voice)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        voice_home.contains("nothing is left to set up") && !voice_home.contains("Callback Folder"),
+        "{voice_home}"
+    );
+    let (tenant, request, login) =
+        tenant_from(app, "KentonElectronics", "omnichannel-smart-queues").await;
+    // Its outcome email names the next step, the Callback Folder address.
+    let mails = app.store.mail_for_request(&request).await.unwrap();
+    assert!(
+        mails.iter().any(|m| m
+            .body_text
+            .contains("set the Callback Folder email address")),
+        "{mails:?}"
+    );
     let theirs = session(app, &login, TENANT_PASSWORD).await;
     let ours = session(app, ADMIN, ADMIN_PASSWORD).await;
     let browser = reqwest::Client::builder()

@@ -16,6 +16,8 @@ on_both!(
     twenty_simultaneous_identical_submissions_give_one_202_and_nineteen_409,
     a_retry_with_the_same_idempotency_key_returns_the_first_answer,
     an_overloaded_hasher_answers_503_with_retry_after_and_keeps_nothing,
+    a_name_under_four_characters_may_appear_in_the_password,
+    a_password_is_kept_as_typed_and_signs_in_only_as_typed,
 );
 
 /// Sets `path` (`tenant.name`) of a JSON object.
@@ -105,6 +107,7 @@ fn bad_inputs() -> Vec<(&'static str, Value, &'static str)> {
             "invalid_characters",
         ),
         ("tenant.admin_user_name", s("kéadmin"), "invalid_characters"),
+        ("tenant.admin_user_name", s("prpkeAdmin"), "invalid"),
         ("tenant.admin_user_name", json!("a".repeat(18)), "too_long"),
         // Password (Confirm set to the same)
         ("tenant.password", s(""), "required"),
@@ -227,10 +230,17 @@ async fn each_bad_input_gets_its_field_and_code_and_nothing_is_stored(app: &Test
         json!([{"field": "tenant.confirm_password", "code": "mismatch",
         "message": "Confirm Password must be the same as Password."}])
     );
-    // A password may not contain the tenant's name or short name, in any case.
-    for password in ["KENTONelectronics-2026!", "my-KE-harbour-lantern-9"] {
+    // A password may not contain the tenant's name or short name, in any case; the message
+    // says which.
+    for (password, named) in [
+        (
+            "KENTONelectronics-2026!",
+            "the tenant name (KentonElectronics)",
+        ),
+        ("my-KENT-harbour-lantern-9", "the short name (kent)"),
+    ] {
         let mut body = submission("KentonElectronics");
-        body["tenant"]["short_name"] = json!("ke");
+        body["tenant"]["short_name"] = json!("kent");
         body["tenant"]["password"] = json!(password);
         body["tenant"]["confirm_password"] = json!(password);
         let err: Value = app.submit(&body).await.json().await.unwrap();
@@ -241,6 +251,10 @@ async fn each_bad_input_gets_its_field_and_code_and_nothing_is_stored(app: &Test
         assert_eq!(
             err["error"]["fields"][0]["code"], "weak_password",
             "{password}"
+        );
+        assert_eq!(
+            err["error"]["fields"][0]["message"],
+            format!("Password must not contain {named}."),
         );
     }
     // Only the one good (trimmed) case was stored.
@@ -406,4 +420,32 @@ async fn an_overloaded_hasher_answers_503_with_retry_after_and_keeps_nothing(app
         .submit(&submission(&format!("Flood{}", refused[0])))
         .await;
     assert_eq!(r.status(), 202);
+}
+
+async fn a_name_under_four_characters_may_appear_in_the_password(app: &TestApp) {
+    // "Blue-Harbour-Lantern-42" holds "ue": too short a name to count.
+    let mut body = submission("Uebersee");
+    body["tenant"]["short_name"] = json!("ue");
+    let r = app.submit(&body).await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+}
+
+async fn a_password_is_kept_as_typed_and_signs_in_only_as_typed(app: &TestApp) {
+    let spaced = format!("  {}  ", common::TENANT_PASSWORD);
+    let mut body = submission("Spacious");
+    body["tenant"]["password"] = json!(spaced);
+    body["tenant"]["confirm_password"] = json!(spaced);
+    let r = app.submit(&body).await;
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_pending_jobs().await;
+    let login = app.store.get_request(&id).await.unwrap().admin_login();
+    assert_eq!(
+        app.login(&login, common::TENANT_PASSWORD).await.status(),
+        401
+    );
+    assert_eq!(app.login(&login, &spaced).await.status(), 200);
 }

@@ -19,6 +19,12 @@ on_both!(
     tenant_creation_management_filters_pages_and_explains_bad_filters,
     staff_actions_are_confirmed_first_and_refused_when_the_status_does_not_allow_them,
     the_policy_and_template_pages_save_good_input_and_explain_bad_input,
+    the_accepted_page_names_the_template_and_speaks_in_the_tense_of_the_request,
+    a_refused_bare_user_name_is_told_the_shape_of_a_login_id,
+    an_ended_request_shows_only_what_happened,
+    text_people_typed_is_isolated_so_right_to_left_controls_cannot_reorder_the_page,
+    the_passwords_note_appears_only_when_passwords_were_typed,
+    over_long_fields_get_their_own_errors_and_only_an_over_large_form_is_refused_whole,
 );
 
 fn browser() -> reqwest::Client {
@@ -704,4 +710,212 @@ async fn the_policy_and_template_pages_save_good_input_and_explain_bad_input(app
 
     let css = get_page(app, "/assets/portal.css", None).await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+async fn the_accepted_page_names_the_template_and_speaks_in_the_tense_of_the_request(
+    app: &TestApp,
+) {
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    // The password's hint says the rule of spaces and of short names; each name's hint says
+    // its rule in the words of its error.
+    let (_, form) = page_text(app, "/register", &cookie).await;
+    for rule in [
+        portal_domain::field::NAME_RULE,
+        portal_domain::field::SHORT_NAME_RULE,
+        portal_domain::field::USER_NAME_RULE,
+    ] {
+        assert!(form.contains(&format!("It must be {rule}.")), "{rule}");
+    }
+    let mut bad = registration("Kenton_Electronics", "kenton-electronics.com", "form-rule");
+    for (key, value) in bad.iter_mut() {
+        if *key == "admin_user_name" {
+            *value = "prpkeAdmin";
+        }
+    }
+    let page = post_form(app, "/register", &cookie, &bad)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!(
+            "Name must be {}.",
+            portal_domain::field::NAME_RULE
+        )),
+        "{page}"
+    );
+    assert!(page.contains("keAdmin becomes prpkeAdmin"), "{page}");
+    assert!(form.contains("kept exactly as typed"), "{form}");
+    assert!(form.contains("those of 4 characters or more"));
+
+    let r = app.submit(&submission("TenseTenant")).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/register/accepted/{id}");
+    let (code, before) = page_text(app, &path, &cookie).await;
+    assert_eq!(code, 200);
+    assert!(before.contains("Voice Essentials (version 1)"), "{before}");
+    assert!(
+        !before.contains("voice-essentials"),
+        "no template id: {before}"
+    );
+    assert!(before.contains("Provisioning has started."));
+    assert!(before.contains("Sent to jo@example.com when provisioning ends."));
+
+    app.run_pending_jobs().await;
+    let (_, after) = page_text(app, &path, &cookie).await;
+    assert!(
+        after.contains("Provisioning is done: the tenant is ready."),
+        "{after}"
+    );
+    assert!(after.contains("Sent to jo@example.com."), "{after}");
+    assert!(!after.contains("when provisioning ends"));
+    assert!(!after.contains("has started"));
+}
+
+async fn a_refused_bare_user_name_is_told_the_shape_of_a_login_id(app: &TestApp) {
+    let form = get_page(app, "/sign-in", None).await.text().await.unwrap();
+    assert!(form.contains("such as prpkeAdmin@your-domain"), "{form}");
+    let refused = |username: &'static str| async move {
+        let r = browser()
+            .post(app.url("/sign-in"))
+            .form(&[("username", username), ("password", "not-the-password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        r.text().await.unwrap()
+    };
+    let bare = refused("keAdmin").await;
+    assert!(
+        bare.contains("Tenant users sign in with their login ID")
+            && bare.contains("prpkeAdmin@your-domain"),
+        "{bare}"
+    );
+    let login_id = refused("prpkeAdmin@kenton.example").await;
+    assert!(login_id.contains("The user name or password is wrong."));
+    assert!(!login_id.contains("Tenant users sign in with"));
+}
+
+async fn an_ended_request_shows_only_what_happened(app: &TestApp) {
+    // An off-peak window two hours away: the request waits for it, scheduled.
+    let hour = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .hour();
+    let policy = serde_json::json!({"mode": "off_peak", "off_peak": {
+        "start": format!("{:02}:00", (hour + 2) % 24), "end": format!("{:02}:00", (hour + 3) % 24),
+        "time_zone": "UTC", "max_per_window": null}});
+    let r = app
+        .client
+        .put(app.url("/api/v1/settings/provisioning"))
+        .bearer_auth(&app.token)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = app.submit(&submission("EndedEarly")).await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "scheduled");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let (_, waiting) = page_text(app, &format!("/requests/{id}"), &cookie).await;
+    assert!(waiting.contains("Scheduled for") && waiting.contains("when provisioning ends"));
+
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/subscription-requests/{id}/cancel")))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, ended) = page_text(app, &format!("/requests/{id}"), &cookie).await;
+    assert!(ended.contains("cancelled"), "{ended}");
+    assert!(!ended.contains("Scheduled for"), "{ended}");
+    assert!(
+        !ended.contains("class=\"timeline\""),
+        "no steps that never ran: {ended}"
+    );
+    assert!(!ended.contains("when provisioning ends"));
+    assert!(ended.contains("No email was sent: the request ended before provisioning."));
+}
+
+async fn text_people_typed_is_isolated_so_right_to_left_controls_cannot_reorder_the_page(
+    app: &TestApp,
+) {
+    // A right-to-left override in the company would turn the text after it around.
+    let tricky = "Kenton \u{202e}gpj.exe";
+    let mut body = submission("BidiTenant");
+    body["contact"]["company"] = serde_json::json!(tricky);
+    let r = app.submit(&body).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let (_, page) = page_text(app, &format!("/requests/{id}"), &cookie).await;
+    assert!(page.contains(&format!("<bdi>{tricky}</bdi>")), "{page}");
+    assert!(page.contains("<h1>Request for <bdi>BidiTenant</bdi></h1>"));
+    let (_, list) = page_text(app, "/requests", &cookie).await;
+    assert!(list.contains("<bdi>BidiTenant</bdi>"), "{list}");
+}
+
+async fn the_passwords_note_appears_only_when_passwords_were_typed(app: &TestApp) {
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let typed = registration("Kenton_Electronics", "kenton-electronics.com", "form-typed");
+    let r = post_form(app, "/register", &cookie, &typed).await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("id=\"retype-note\""));
+
+    let mut untyped = registration("Kenton_Electronics", "kenton-electronics.com", "form-empty");
+    for (key, value) in untyped.iter_mut() {
+        if *key == "password" || *key == "confirm_password" {
+            *value = "";
+        }
+    }
+    let r = post_form(app, "/register", &cookie, &untyped).await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Password is required."), "{page}");
+    assert!(
+        !page.contains("id=\"retype-note\""),
+        "no passwords were typed: {page}"
+    );
+}
+
+async fn over_long_fields_get_their_own_errors_and_only_an_over_large_form_is_refused_whole(
+    app: &TestApp,
+) {
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    // Ten thousand characters pasted into every field: each says what is wrong with it.
+    let pasted = "x".repeat(10_000);
+    let mut long = registration("Kenton", "kenton.example.com", "form-long");
+    for (key, value) in long.iter_mut() {
+        if *key != "form_key" && *key != "template_id" {
+            *value = &pasted;
+        }
+    }
+    let r = post_form(app, "/register", &cookie, &long).await;
+    assert_eq!(r.status(), 422);
+    let page = r.text().await.unwrap();
+    assert!(!page.contains("could not be read"), "{page}");
+    for field in ["href=\"#name\"", "href=\"#short_name\"", "href=\"#email\""] {
+        assert!(page.contains(field), "{field} in {page}");
+    }
+    assert_eq!(app.request_count().await, 0);
+
+    // Past the limit of the whole form, the page says the form was too large.
+    let huge = "x".repeat(300 * 1024);
+    let mut over = registration("Kenton", "kenton.example.com", "form-huge");
+    over.push(("address", &huge));
+    let r = post_form(app, "/register", &cookie, &over).await;
+    assert_eq!(r.status(), 413);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("The form was too large"), "{page}");
+    assert_eq!(app.request_count().await, 0);
 }

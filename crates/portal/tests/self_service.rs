@@ -300,6 +300,22 @@ async fn a_rejected_request_frees_its_names_and_its_reason_is_emailed(db: Db) {
             && text.contains("Reason:")
             && text.contains("We serve companies in the EU only")
     );
+    // Staff read it as the reason given, not as something that went wrong.
+    let cookie = sign_in(&app).await;
+    let staff = from([127, 0, 0, 1])
+        .get(app.url(&format!("/requests/{id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        staff.contains("Reason given:</strong> <bdi>We serve companies in the EU only"),
+        "{staff}"
+    );
+    assert!(!staff.contains("What went wrong"));
 
     // Its names are free again.
     let r = app.submit(&submission("Seaside")).await;
@@ -613,6 +629,11 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
             .contains("Check your email")
     );
     let (verify, _) = links_for(&app, &inbox, "pat@page.example").await;
+    let (_, confirm) = page(&app, &verify).await;
+    assert!(
+        confirm.contains("Voice Essentials") && !confirm.contains("voice-essentials"),
+        "the template by its name: {confirm}"
+    );
     assert_eq!(post_page(&app, &verify).await.0, 200);
 
     let cookie = sign_in(&app).await;
@@ -637,6 +658,20 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
         text.contains(&format!("/requests/{id}/approve"))
             && text.contains(&format!("/requests/{id}/reject"))
     );
+    // Its history names the prospect who sent it and confirmed the address; its template is
+    // named as people know it; Reject is set apart from Approve.
+    assert!(text.contains("the prospect (pat@page.example)"), "{text}");
+    assert!(!text.contains("<bdi>the portal</bdi>"), "{text}");
+    assert!(
+        text.contains(">Voice Essentials</bdi></a>, version 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "class=\"button secondary\" href=\"/requests/{id}/reject\""
+        )) && text.contains(&format!("class=\"button\" href=\"/requests/{id}/approve\"")),
+        "{text}"
+    );
     // Rejecting asks for the reason, and refuses an empty one.
     let r = from([127, 0, 0, 1])
         .get(app.url(&format!("/requests/{id}/reject")))
@@ -653,7 +688,15 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
     )
     .await;
     assert_eq!(r.status(), 422);
-    assert!(r.text().await.unwrap().contains("reject needs"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("Give a reason for turning the request down"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("reject needs"),
+        "plain words, not a field name"
+    );
     let r = form_post(&app, &format!("/requests/{id}/approve"), Some(&cookie), &[]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(request(&app, &id).await["status"], "accepted");
@@ -704,11 +747,12 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
     )
     .await;
     assert_eq!(r.status(), 303);
+    // With nothing on offer, the page says so at the top and offers no form to fill.
+    let (_, join) = page(&app, "/join").await;
     assert!(
-        page(&app, "/join")
-            .await
-            .1
-            .contains("No template service package is on offer")
+        join.contains("No template service package is open for registration now"),
+        "{join}"
     );
+    assert!(!join.contains("name=\"password\"") && !join.contains("Create Tenant"));
     app.finish().await;
 }

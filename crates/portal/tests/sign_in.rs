@@ -8,13 +8,14 @@
 #[macro_use]
 mod common;
 
-use common::{ADMIN, ADMIN_PASSWORD, Db, TestApp, spawn_app};
+use common::{ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, spawn_app, submission};
 use serde_json::json;
 
 on_both!(
     a_hundred_parallel_wrong_passwords_for_one_account_are_checked_no_more_than_the_limit,
     a_success_forgets_the_accounts_failures,
     an_address_that_floods_sign_in_is_refused_while_other_addresses_are_served,
+    a_login_id_signs_in_with_its_domain_as_typed_or_in_ascii_and_pages_show_both,
 );
 
 async fn a_hundred_parallel_wrong_passwords_for_one_account_are_checked_no_more_than_the_limit(
@@ -115,4 +116,69 @@ where
         out.push(h.await.unwrap());
     }
     out
+}
+
+async fn a_login_id_signs_in_with_its_domain_as_typed_or_in_ascii_and_pages_show_both(
+    app: &TestApp,
+) {
+    let mut body = submission("Buecher");
+    body["tenant"]["upn_suffix"] = json!("bücher.example");
+    body["tenant"]["admin_user_name"] = json!("bcAdmin");
+    let r = app.submit(&body).await;
+    assert_eq!(r.status(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_pending_jobs().await;
+    for typed in [
+        "prpbcAdmin@bücher.example",
+        "prpbcAdmin@xn--bcher-kva.example",
+        " PRPbcAdmin@Bücher.Example ",
+    ] {
+        assert_eq!(
+            app.login(typed, TENANT_PASSWORD).await.status(),
+            200,
+            "{typed}"
+        );
+    }
+    assert_eq!(
+        app.login("prpbcAdmin@bücher.example", "not-the-password")
+            .await
+            .status(),
+        401
+    );
+
+    // The landlord's page of the request shows the domain as typed, the ASCII form beside.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = browser
+        .post(app.url("/sign-in"))
+        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = browser
+        .get(app.url(&format!("/requests/{id}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("bücher.example (xn--bcher-kva.example)")
+            && page.contains("prpbcAdmin@bücher.example (prpbcAdmin@xn--bcher-kva.example)"),
+        "{page}"
+    );
 }

@@ -197,11 +197,36 @@ fn fill(template: &str, values: &[(&str, &str)], html: bool) -> String {
     out
 }
 
+/// The template with each section `{?name}` … `{/name}` (each marker on a line of its own)
+/// kept, markers removed, when `shown` says so, and dropped otherwise.
+fn sections(template: &str, shown: &[(&str, bool)]) -> String {
+    let mut out = template.to_owned();
+    for (name, keep) in shown {
+        let (open, close) = (format!("{{?{name}}}\n"), format!("{{/{name}}}\n"));
+        while let Some(start) = out.find(&open) {
+            let Some(end) = out[start..].find(&close).map(|e| start + e) else {
+                break;
+            };
+            let inner = out[start + open.len()..end].to_owned();
+            let kept = if *keep { inner } else { String::new() };
+            out.replace_range(start..end + close.len(), &kept);
+        }
+    }
+    out
+}
+
 /// What a request ended in, for its email.
 #[derive(Debug, Clone)]
 pub enum Outcome<'a> {
-    Completed { login_id: &'a str },
-    Failed { error: &'a str },
+    /// The tenant is ready; its next step is the Smart Queues parameters when its template
+    /// has Smart Queues.
+    Completed {
+        login_id: &'a str,
+        smart_queues: bool,
+    },
+    Failed {
+        error: &'a str,
+    },
 }
 
 /// Who a request's message is for.
@@ -260,14 +285,23 @@ fn request_mail(
 pub fn outcome_mail(mailer: &Mailer, request: &RequestRow, outcome: Outcome<'_>) -> NewMail {
     let sign_in = format!("{}/", mailer.base_url);
     match outcome {
-        Outcome::Completed { login_id } => request_mail(
-            mailer,
-            request.into(),
-            "provisioning_completed",
-            format!("Your tenant {} is ready", request.tenant_name),
-            (SUCCESS_TEXT, SUCCESS_HTML),
-            &[("login_id", login_id), ("sign_in_url", &sign_in)],
-        ),
+        Outcome::Completed {
+            login_id,
+            smart_queues,
+        } => {
+            let shown = [("smart_queues", smart_queues)];
+            request_mail(
+                mailer,
+                request.into(),
+                "provisioning_completed",
+                format!("Your tenant {} is ready", request.tenant_name),
+                (
+                    &sections(SUCCESS_TEXT, &shown),
+                    &sections(SUCCESS_HTML, &shown),
+                ),
+                &[("login_id", login_id), ("sign_in_url", &sign_in)],
+            )
+        }
         Outcome::Failed { error } => request_mail(
             mailer,
             request.into(),
@@ -362,6 +396,16 @@ fn send_job(mail_id: &str) -> portal_store::job::NewJob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_section_is_kept_without_its_markers_or_dropped_whole() {
+        let t = "a\n{?x}\nb\n{/x}\nc\n";
+        assert_eq!(sections(t, &[("x", true)]), "a\nb\nc\n");
+        assert_eq!(sections(t, &[("x", false)]), "a\nc\n");
+        assert!(!sections(SUCCESS_HTML, &[("smart_queues", false)]).contains("Callback"));
+        assert!(sections(SUCCESS_TEXT, &[("smart_queues", true)]).contains("Callback Folder"));
+        assert!(!sections(SUCCESS_TEXT, &[("smart_queues", true)]).contains("{?"));
+    }
 
     #[test]
     fn html_values_are_escaped_and_text_values_are_not() {

@@ -65,9 +65,10 @@ async fn verify_credentials(
             .map_err(ServiceError::from)?;
         return Err(LoginError::InvalidCredentials);
     }
+    // A login ID's domain may be typed in Unicode or in its ASCII form.
     let user = services
         .store
-        .find_user_by_username(username)
+        .find_user_by_username(&portal_domain::field::login_id(username))
         .await
         .map_err(ServiceError::from)?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
@@ -121,8 +122,8 @@ async fn audited_sign_in(
     password: String,
     way: &str,
 ) -> Result<Actor, LoginError> {
-    let account: String = username
-        .trim()
+    // One counter per account, however its login ID's domain was typed.
+    let account: String = portal_domain::field::login_id(username)
         .to_lowercase()
         .chars()
         .filter(|c| !c.is_control())
@@ -188,7 +189,8 @@ async fn take_attempt(
 /// "an unknown name".
 async fn record_failed_sign_in(services: &Services, username: &str, way: &str) {
     let mut entry = super::audit::entry(None, "sign_in_failed", None, None, Some(way.to_owned()));
-    match services.store.find_user_by_username(username.trim()).await {
+    let login = portal_domain::field::login_id(username);
+    match services.store.find_user_by_username(&login).await {
         Ok(Some(user)) => {
             entry.actor_id = Some(user.id);
             entry.actor_name = Some(user.username);

@@ -18,6 +18,9 @@ use super::{ServiceError, Services};
 use crate::jobs::{ProvisionRequest, new_job};
 use crate::mail::{Outcome, outcome_mail};
 
+/// The service whose tenants have Smart Queues general parameters to set.
+pub const SMART_QUEUES: &str = "smart_queues";
+
 /// Objects copied per transaction while cloning: large templates are copied in slices, so a
 /// crash loses at most one slice of work and no transaction holds the database for long.
 pub const CLONE_BATCH: i64 = 2_000;
@@ -138,10 +141,14 @@ async fn run_step(
         }
         ProvisioningStep::Activate => {
             let login = request.admin_login();
+            let template = store.get_template(&request.template_id).await?;
             let mail = outcome_mail(
                 &services.mailer,
                 request,
-                Outcome::Completed { login_id: &login },
+                Outcome::Completed {
+                    login_id: &login,
+                    smart_queues: template.offers(SMART_QUEUES),
+                },
             );
             let done = store.step_activate(id, Some(&mail), now).await;
             if matches!(done, Ok(StepOutcome::Done)) {

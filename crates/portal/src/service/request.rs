@@ -489,7 +489,7 @@ fn reason_of(action: StaffAction, reason: Option<&str>) -> Result<Option<String>
     let reason = reason.map(str::trim).unwrap_or_default();
     if reason.is_empty() {
         return Err(ActionError::BadInput(
-            "reject needs \"reason\": it is emailed to the contact.".into(),
+            "Give a reason for turning the request down: it is emailed to the contact.".into(),
         ));
     }
     if reason.chars().count() > REASON_MAX_CHARS

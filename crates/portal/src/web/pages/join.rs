@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -17,14 +17,19 @@ use portal_store::request::{RequestRow, StepRow};
 
 use super::register::{Audience, RegistrationForm, form_page, messages};
 use super::requests::{status_label, step_label};
-use super::{Nav, bad_form, failure, message, render, when};
+use super::{Nav, bad_form, failure, message, render, template_name, when};
 use crate::service::ServiceError;
 use crate::service::registration::{self, PublicError};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/join", get(join_form).post(join))
+        .route(
+            "/join",
+            get(join_form)
+                .post(join)
+                .layer(DefaultBodyLimit::max(super::REGISTRATION_FORM_LIMIT)),
+        )
         .route("/join/sent", get(sent))
         .route(
             "/registrations/verify/{token}",
@@ -69,8 +74,9 @@ async fn join(
     State(state): State<AppState>,
     form: Result<Form<RegistrationForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return bad_form(None);
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return super::unreadable_form(&rejection, None),
     };
     match registration::submit(
         &state.services,
@@ -171,9 +177,9 @@ async fn confirm_page(State(state): State<AppState>, Path(token): Path<String>) 
             &ConfirmEmailPage {
                 nav: Nav::signed_out(),
                 token,
+                template: template_name(&state, &r.template_id).await,
                 email: r.contact_email,
                 tenant_name: r.tenant_name,
-                template: r.template_id,
                 expires: when(link.expires_at),
             },
         ),
@@ -217,7 +223,10 @@ async fn status_page(
         .is_ok_and(|Query(q)| q.confirmed == "1")
         .then_some("Thank you: your address is confirmed.");
     match registration::open_link(&state.services, &token, LinkPurpose::Status).await {
-        Ok(Ok((_, r, steps))) => render(StatusCode::OK, &status_view(r, steps, notice)),
+        Ok(Ok((_, r, steps))) => {
+            let template = template_name(&state, &r.template_id).await;
+            render(StatusCode::OK, &status_view(r, steps, template, notice))
+        }
         Ok(Err(refusal)) => refused(refusal),
         Err(e) => public_failure(e),
     }
@@ -238,33 +247,46 @@ struct StatusPage {
     submitted: String,
     /// The tenant is ready: its administrator may sign in.
     completed: bool,
+    /// The UPN suffix and login ID as people read them.
+    upn_suffix: String,
+    login_id: String,
     r: RequestRow,
 }
 
-fn status_view(r: RequestRow, steps: Vec<StepRow>, notice: Option<&'static str>) -> StatusPage {
-    let status = Some(r.status);
+/// What the prospect is told of where the request stands.
+fn explanation(r: &RequestRow) -> String {
     use RequestStatus as S;
-    let explanation = match status {
-        Some(S::PendingVerification) => format!(
+    match r.status {
+        S::PendingVerification => format!(
             "Confirm your email address with the link we sent to {}. Until then nothing is created.",
             r.contact_email
         ),
-        Some(S::PendingApproval) => "Your address is confirmed. The provider now reviews the request; you are emailed when it is decided.".to_owned(),
-        Some(S::Accepted) => "Provisioning starts in a moment.".to_owned(),
-        Some(S::Scheduled) => format!(
+        S::PendingApproval => "Your address is confirmed. The provider now reviews the request; you are emailed when it is decided.".to_owned(),
+        S::Accepted => "Provisioning starts in a moment.".to_owned(),
+        S::Scheduled => format!(
             "Provisioning is scheduled for the provider's off-peak window: it starts at {}.",
             r.scheduled_for.map(when).unwrap_or_default()
         ),
-        Some(S::Provisioning) => "Your tenant is being created.".to_owned(),
-        Some(S::Completed) => format!(
-            "Your tenant is ready. Sign in with the login ID {}@{} and the password you chose.",
-            r.admin_personnel_id, r.upn_suffix
+        S::Provisioning => "Your tenant is being created.".to_owned(),
+        S::Completed => format!(
+            "Your tenant is ready. Sign in with the login ID {} and the password you chose.",
+            super::login_shown(&r.admin_personnel_id, &r.upn_suffix)
         ),
-        Some(S::Failed) => "We could not create the tenant. Nothing of it was kept; the provider's staff can try again once the cause is fixed.".to_owned(),
-        Some(S::Cancelled) => "The request was cancelled and nothing was created.".to_owned(),
-        Some(S::Rejected) => "The request was not approved and nothing was created.".to_owned(),
-        None => String::new(),
-    };
+        S::Failed => "We could not create the tenant. Nothing of it was kept; the provider's staff can try again once the cause is fixed.".to_owned(),
+        S::Cancelled => "The request was cancelled and nothing was created.".to_owned(),
+        S::Rejected => "The request was not approved and nothing was created.".to_owned(),
+    }
+}
+
+fn status_view(
+    r: RequestRow,
+    steps: Vec<StepRow>,
+    template: String,
+    notice: Option<&'static str>,
+) -> StatusPage {
+    let status = Some(r.status);
+    use RequestStatus as S;
+    let explanation = explanation(&r);
     let live = match status {
         Some(S::Accepted | S::Provisioning) => Some("fast"),
         Some(S::PendingVerification | S::PendingApproval | S::Scheduled) => Some("slow"),
@@ -293,9 +315,11 @@ fn status_view(r: RequestRow, steps: Vec<StepRow>, notice: Option<&'static str>)
         } else {
             Vec::new()
         },
-        template: format!("{} (version {})", r.template_id, r.template_version),
+        template: format!("{template} (version {})", r.template_version),
         submitted: when(r.submitted_at),
         completed: r.status == RequestStatus::Completed,
+        upn_suffix: super::domain_shown(&r.upn_suffix),
+        login_id: super::login_shown(&r.admin_personnel_id, &r.upn_suffix),
         r,
     }
 }

@@ -15,6 +15,7 @@ pub mod tenants;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use axum::http::request::Parts;
@@ -188,6 +189,26 @@ pub fn not_found(actor: Option<&Actor>) -> Response {
 }
 
 /// A form that could not be read at all (not a form, or not UTF-8).
+/// How much a registration form may hold in all: far more than its fields take, so that
+/// text pasted into them gets each field's own error; only past this is the form refused
+/// whole.
+pub const REGISTRATION_FORM_LIMIT: usize = 256 * 1024;
+
+/// The page for a form that could not be read: too large, or not this page's form.
+pub fn unreadable_form(rejection: &FormRejection, actor: Option<&Actor>) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            actor,
+            "The form was too large",
+            "The form held more text than all its fields together take (256 KB). Go back, \
+             shorten what was pasted into it and send it again.",
+            None,
+        );
+    }
+    bad_form(actor)
+}
+
 pub fn bad_form(actor: Option<&Actor>) -> Response {
     message(
         StatusCode::BAD_REQUEST,
@@ -196,6 +217,31 @@ pub fn bad_form(actor: Option<&Actor>) -> Response {
         "The browser sent something that is not this page's form. Go back and send it again.",
         Some(("/", "Home")),
     )
+}
+
+/// A domain kept in ASCII as people read it: as typed, with the ASCII form beside it when the
+/// two differ (`bücher.example (xn--bcher-kva.example)`).
+pub fn domain_shown(ascii: &str) -> String {
+    match portal_domain::field::domain_as_typed(ascii) {
+        Some(typed) => format!("{typed} ({ascii})"),
+        None => ascii.to_owned(),
+    }
+}
+
+/// A login ID (`personnel_id@domain`) as people read it, the same way.
+pub fn login_shown(personnel_id: &str, ascii: &str) -> String {
+    match portal_domain::field::domain_as_typed(ascii) {
+        Some(typed) => format!("{personnel_id}@{typed} ({personnel_id}@{ascii})"),
+        None => format!("{personnel_id}@{ascii}"),
+    }
+}
+
+/// A template's display name, for a page a person reads; its id when it cannot be read.
+pub async fn template_name(state: &AppState, id: &str) -> String {
+    match state.services.store.get_template(id).await {
+        Ok(t) => t.name,
+        Err(_) => id.to_owned(),
+    }
 }
 
 /// A time for people: `2026-11-29 08:00 UTC`.

@@ -3,17 +3,18 @@
 
 use askama::Template;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use portal_domain::RequestStatus;
 use portal_domain::submission::{FieldProblem, RawContact, RawSubmission, RawTenant};
+use portal_domain::{NotificationStatus, RequestStatus};
+use portal_store::request::RequestRow;
 use portal_store::template::TemplateRow;
 use serde::Deserialize;
 
-use super::{Landlord, Nav, bad_form, failure, not_found, plausible_id, render, when};
+use super::{Landlord, Nav, failure, not_found, plausible_id, render, when};
 use crate::service::registration::Approval;
 use crate::service::request::{self, SubmitError};
 use crate::service::{Actor, ServiceError, policy, template};
@@ -21,7 +22,12 @@ use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/register", get(registration_form).post(create_tenant))
+        .route(
+            "/register",
+            get(registration_form)
+                .post(create_tenant)
+                .layer(DefaultBodyLimit::max(super::REGISTRATION_FORM_LIMIT)),
+        )
         .route("/register/accepted/{id}", get(accepted))
 }
 
@@ -84,7 +90,7 @@ impl RegistrationForm {
 pub struct Input {
     pub id: &'static str,
     pub label: &'static str,
-    pub hint: &'static str,
+    pub hint: String,
     pub kind: &'static str,
     pub autocomplete: &'static str,
     pub required: bool,
@@ -106,7 +112,7 @@ const TENANT_FIELDS: [FieldSpec; 7] = [
     (
         "name",
         "Name",
-        "The tenant name, for example KentonElectronics. Letters and digits only: no spaces, underscores or special characters.",
+        "The tenant name, for example KentonElectronics.",
         "text",
         "organization",
         true,
@@ -114,7 +120,7 @@ const TENANT_FIELDS: [FieldSpec; 7] = [
     (
         "short_name",
         "Short Name",
-        "A shortened tenant name, for example ke. Letters and digits only: no spaces, underscores or special characters.",
+        "A shortened tenant name, for example ke.",
         "text",
         "off",
         true,
@@ -130,7 +136,7 @@ const TENANT_FIELDS: [FieldSpec; 7] = [
     (
         "admin_user_name",
         "User Name",
-        "The tenant administrator's name, for example keAdmin. The portal puts prp in front of it to make the personnel ID.",
+        "The tenant administrator's name, for example keAdmin; prp and it make the personnel ID.",
         "text",
         "off",
         true,
@@ -138,7 +144,7 @@ const TENANT_FIELDS: [FieldSpec; 7] = [
     (
         "password",
         "Password",
-        "The tenant administrator's password: at least 12 characters, not containing the user name, tenant name or short name, and not a common password.",
+        "The tenant administrator's password: at least 12 characters, kept exactly as typed (spaces too, at sign-in as well), not containing the user name, tenant name or short name (those of 4 characters or more), and not a common password.",
         "password",
         "new-password",
         true,
@@ -298,7 +304,10 @@ fn inputs(specs: &[FieldSpec], form: &RegistrationForm, errors: &[FieldMessage])
         .map(|&(id, label, hint, kind, autocomplete, required)| Input {
             id,
             label,
-            hint,
+            hint: match rule_of(id) {
+                Some(rule) => format!("{hint} It must be {rule}."),
+                None => hint.to_owned(),
+            },
             kind,
             autocomplete,
             required,
@@ -311,10 +320,20 @@ fn inputs(specs: &[FieldSpec], form: &RegistrationForm, errors: &[FieldMessage])
         .collect()
 }
 
+/// The domain's rule of a field, said in its hint as in its errors.
+fn rule_of(id: &str) -> Option<&'static str> {
+    use portal_domain::field::{NAME_RULE, SHORT_NAME_RULE, USER_NAME_RULE};
+    match id {
+        "name" => Some(NAME_RULE),
+        "short_name" => Some(SHORT_NAME_RULE),
+        "admin_user_name" => Some(USER_NAME_RULE),
+        _ => None,
+    }
+}
+
 fn card(t: TemplateRow, contents: Vec<String>, checked: bool) -> Card {
-    let services: Vec<String> = serde_json::from_str(&t.services).unwrap_or_default();
     Card {
-        services: services.join(", "),
+        services: super::templates::services_of(&t),
         id: t.id,
         name: t.name,
         description: t.description,
@@ -459,7 +478,9 @@ pub async fn form_page(
         contact_inputs: inputs(&CONTACT_FIELDS, form, &errors),
         cards,
         tabs: tabs_for(&errors),
-        retype: !errors.is_empty() || problem.is_some(),
+        // The passwords are never sent back: say so only when some were typed.
+        retype: (!errors.is_empty() || problem.is_some())
+            && !(form.password.is_empty() && form.confirm_password.is_empty()),
         errors,
         problem,
     };
@@ -478,13 +499,29 @@ async fn registration_form(State(state): State<AppState>, Landlord(actor): Landl
     .await
 }
 
+/// The field error of a name already held by a tenant or an open request.
+fn taken(kind: portal_domain::NameKind) -> FieldMessage {
+    let (id, label, tab) = place_problem(kind.field());
+    let message = format!(
+        "This {} is already used by another tenant or an open request; choose another.",
+        label.to_lowercase()
+    );
+    FieldMessage {
+        id,
+        label,
+        message,
+        tab,
+    }
+}
+
 async fn create_tenant(
     State(state): State<AppState>,
     Landlord(actor): Landlord,
     form: Result<Form<RegistrationForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(form)) = form else {
-        return bad_form(Some(&actor));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(rejection) => return super::unreadable_form(&rejection, Some(&actor)),
     };
     let key = Some(form.form_key.clone()).filter(|k| (1..=255).contains(&k.len()));
     let outcome = request::submit_request(&state.services, &actor, form.to_submission(), key).await;
@@ -496,23 +533,7 @@ async fn create_tenant(
         Err(SubmitError::Invalid(problems)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, messages(&problems), None)
         }
-        Err(SubmitError::Taken(kind)) => {
-            let (id, label, tab) = place_problem(kind.field());
-            let message = format!(
-                "This {} is already used by another tenant or an open request; choose another.",
-                label.to_lowercase()
-            );
-            (
-                StatusCode::CONFLICT,
-                vec![FieldMessage {
-                    id,
-                    label,
-                    message,
-                    tab,
-                }],
-                None,
-            )
-        }
+        Err(SubmitError::Taken(kind)) => (StatusCode::CONFLICT, vec![taken(kind)], None),
         Err(SubmitError::IdempotencyKeyReused) => (
             StatusCode::CONFLICT,
             Vec::new(),
@@ -547,7 +568,7 @@ struct AcceptedPage {
     tenant_name: String,
     template: String,
     next: String,
-    email: String,
+    outcome_email: String,
 }
 
 async fn accepted(
@@ -563,7 +584,28 @@ async fn accepted(
         Err(e) => return failure(&e, Some(&actor)),
     };
     let r = detail.request;
-    let next = match (r.status, r.scheduled_for) {
+    // The template as people know it; its id if it is gone.
+    let template_name = match state.services.store.get_template(&r.template_id).await {
+        Ok(t) => t.name,
+        Err(_) => r.template_id.clone(),
+    };
+    render(
+        StatusCode::OK,
+        &AcceptedPage {
+            nav: Nav::for_actor(&actor, "/register"),
+            template: format!("{template_name} (version {})", r.template_version),
+            next: what_happens_next(&r),
+            outcome_email: outcome_email_line(&r),
+            tenant_name: r.tenant_name,
+            id: r.id,
+        },
+    )
+}
+
+/// What happens to an accepted request now, in the tense of where it stands (a fast worker
+/// may have finished before the page is shown).
+fn what_happens_next(r: &RequestRow) -> String {
+    match (r.status, r.scheduled_for) {
         (RequestStatus::Scheduled, Some(at)) => format!(
             "Provisioning is scheduled for the off-peak window: it starts at {}.",
             when(at)
@@ -571,21 +613,19 @@ async fn accepted(
         (RequestStatus::Accepted | RequestStatus::Provisioning, _) => {
             "Provisioning has started.".to_owned()
         }
-        // A fast worker may finish before this page is shown.
-        (RequestStatus::Completed, _) => {
-            "Provisioning has started and is already done: the tenant is ready.".to_owned()
-        }
+        (RequestStatus::Completed, _) => "Provisioning is done: the tenant is ready.".to_owned(),
         (status, _) => format!("The request is now {status}."),
-    };
-    render(
-        StatusCode::OK,
-        &AcceptedPage {
-            nav: Nav::for_actor(&actor, "/register"),
-            template: format!("{} (version {})", r.template_id, r.template_version),
-            tenant_name: r.tenant_name,
-            email: r.contact_email,
-            next,
-            id: r.id,
-        },
-    )
+    }
+}
+
+/// Where the outcome email stands, in the same tense.
+fn outcome_email_line(r: &RequestRow) -> String {
+    match r.notification_status {
+        NotificationStatus::Sent => format!("Sent to {}.", r.contact_email),
+        NotificationStatus::Pending => format!("Being sent to {}.", r.contact_email),
+        NotificationStatus::Failed => {
+            format!("Could not be sent to {}; see Mail.", r.contact_email)
+        }
+        NotificationStatus::None => format!("Sent to {} when provisioning ends.", r.contact_email),
+    }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use portal_domain::{
-    NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StaffAction,
+    ErrorNote, NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StaffAction,
 };
 use portal_store::event::EventRow;
 use portal_store::request::{RequestFilter, RequestRow, StepRow};
@@ -180,10 +180,15 @@ struct Row {
     scheduled: String,
 }
 
-impl From<RequestRow> for Row {
-    fn from(r: RequestRow) -> Self {
+impl Row {
+    /// A request as its line in the list, its template by name (`names`: id and name).
+    fn new(r: RequestRow, names: &[(String, String)]) -> Self {
+        let template = names
+            .iter()
+            .find(|(id, _)| *id == r.template_id)
+            .map_or(r.template_id.as_str(), |(_, name)| name.as_str());
         Self {
-            template: format!("{} v{}", r.template_id, r.template_version),
+            template: format!("{template} v{}", r.template_version),
             status: status_label(r.status),
             status_class: r.status.to_string(),
             submitted: when(r.submitted_at),
@@ -243,8 +248,8 @@ async fn list_requests(
             .iter()
             .map(|s| (s.as_str(), status_label(*s)))
             .collect(),
+        rows: rows.into_iter().map(|r| Row::new(r, &templates)).collect(),
         templates,
-        rows: rows.into_iter().map(Row::from).collect(),
         problem,
         next: next.map(|cursor| query.encoded(Some(&cursor))),
         first: (!query.cursor.is_empty()).then(|| query.encoded(None)),
@@ -280,6 +285,13 @@ struct DetailPage {
     finished: Option<String>,
     steps: Vec<StepLine>,
     notification: String,
+    /// The template's display name.
+    template: String,
+    /// The UPN suffix and login ID as people read them.
+    upn_suffix: String,
+    login_id: String,
+    /// The heading of the request's error: a rejection's reason is no failure.
+    error_label: &'static str,
     /// Each offered action: its name, its label, and whether it is shown as secondary.
     actions: Vec<(&'static str, &'static str, bool)>,
     events: Vec<EventLine>,
@@ -311,10 +323,16 @@ async fn show_request(
             .find(|action| action.as_str() == q.done)
             .map(|action| format!("{}: done.", action_label(*action)))
     });
-    render(StatusCode::OK, &detail_page(&actor, detail, done))
+    let template = super::template_name(&state, &detail.request.template_id).await;
+    render(StatusCode::OK, &detail_page(&actor, detail, template, done))
 }
 
-fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> DetailPage {
+fn detail_page(
+    actor: &Actor,
+    detail: RequestDetail,
+    template: String,
+    done: Option<String>,
+) -> DetailPage {
     let RequestDetail {
         request: r,
         steps,
@@ -325,12 +343,29 @@ fn detail_page(actor: &Actor, detail: RequestDetail, done: Option<String>) -> De
         status: status_label(r.status),
         live: live_mode(&r),
         submitted: when(r.submitted_at),
-        scheduled: r.scheduled_for.map(when),
+        // An ended request shows what happened: a time it never ran at, or steps that never
+        // started, are left out.
+        scheduled: r
+            .scheduled_for
+            .filter(|_| !matches!(r.status, RequestStatus::Cancelled | RequestStatus::Rejected))
+            .map(when),
         finished: r.finished_at.map(when),
-        steps: step_lines(steps),
+        steps: if r.status.is_finished() && steps.iter().all(|s| s.started_at.is_none()) {
+            Vec::new()
+        } else {
+            step_lines(steps)
+        },
         notification: notification_line(&r),
+        template,
+        upn_suffix: super::domain_shown(&r.upn_suffix),
+        login_id: super::login_shown(&r.admin_personnel_id, &r.upn_suffix),
+        error_label: match r.error {
+            Some(ErrorNote::Rejected(_)) => "Reason given",
+            Some(ErrorNote::Failed(_)) => "What went wrong",
+            _ => "Why",
+        },
         actions: offered_actions(r.status),
-        events: event_lines(events),
+        events: event_lines(events, &r),
         done,
         r,
     }
@@ -344,7 +379,8 @@ fn offered_actions(status: RequestStatus) -> Vec<(&'static str, &'static str, bo
         .copied()
         .filter(|action| status.act(*action).is_ok())
         .map(|action| {
-            let secondary = action == StaffAction::Cancel;
+            // The actions that end a request are set apart from those that move it on.
+            let secondary = matches!(action, StaffAction::Cancel | StaffAction::Reject);
             (action.as_str(), action_label(action), secondary)
         })
         .collect()
@@ -367,15 +403,22 @@ fn step_lines(steps: Vec<StepRow>) -> Vec<StepLine> {
 }
 
 /// The request's history as the page lists it: when, who, what, and the change of status.
-fn event_lines(events: Vec<EventRow>) -> Vec<EventLine> {
+fn event_lines(events: Vec<EventRow>, r: &RequestRow) -> Vec<EventLine> {
+    // A self-service request was sent, and its address confirmed, by the prospect.
+    let prospect = format!("the prospect ({})", r.contact_email);
     events
         .into_iter()
         .map(|e| EventLine {
             at: when(e.at),
-            who: match (e.actor_name, e.actor_id) {
-                (Some(name), _) => name,
-                (None, Some(_)) => "a removed user".into(),
-                (None, None) => "the portal".into(),
+            who: match (e.actor_name, e.actor_id, e.action) {
+                (Some(name), _, _) => name,
+                (None, Some(_), _) => "a removed user".into(),
+                (None, None, RequestEvent::Submitted | RequestEvent::Verified)
+                    if r.submitted_by.is_none() =>
+                {
+                    prospect.clone()
+                }
+                (None, None, _) => "the portal".into(),
             },
             action: event_label(e.action),
             change: match (e.from_status, e.to_status) {
@@ -400,6 +443,9 @@ fn notification_line(r: &RequestRow) -> String {
         ),
         (NotificationStatus::Failed, _) => {
             format!("Email to {} could not be sent; see Mail.", r.contact_email)
+        }
+        _ if r.status.is_finished() => {
+            "No email was sent: the request ended before provisioning.".to_owned()
         }
         _ => format!("Email to {} when provisioning ends.", r.contact_email),
     }

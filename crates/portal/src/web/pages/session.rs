@@ -44,6 +44,17 @@ fn form(status: StatusCode, username: &str, error: Option<&str>) -> Response {
     )
 }
 
+/// Why a sign-in was refused. A name without `@` may be a tenant user's bare user name: the
+/// shape of a login ID is said whoever typed it, so nothing tells whether the name exists.
+fn wrong_credentials(username: &str) -> &'static str {
+    if username.contains('@') {
+        "The user name or password is wrong."
+    } else {
+        "The user name or password is wrong. Tenant users sign in with their login ID: prp, \
+         their user name, @ and the tenant's domain, such as prpkeAdmin@your-domain."
+    }
+}
+
 async fn sign_in_form() -> Response {
     form(StatusCode::OK, "", None)
 }
@@ -98,7 +109,7 @@ async fn sign_in(
         Err(LoginError::InvalidCredentials) => form(
             StatusCode::UNAUTHORIZED,
             &input.username,
-            Some("The user name or password is wrong."),
+            Some(wrong_credentials(&input.username)),
         ),
         Err(LoginError::Throttled { retry_after_secs }) => {
             throttled(&input.username, retry_after_secs)
@@ -160,6 +171,8 @@ struct HomePage {
     tenant: Option<TenantRow>,
     /// The published Callback Folder email address; empty while not set.
     callback_folder_email: String,
+    /// The tenant's template has Smart Queues, whose parameters are set after provisioning.
+    smart_queues: bool,
 }
 
 async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Response {
@@ -170,6 +183,7 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
         awaiting_approval: 0,
         tenant: None,
         callback_folder_email: String::new(),
+        smart_queues: false,
     };
     if actor.is_landlord() {
         match state.services.store.count_requests_by_status().await {
@@ -191,6 +205,13 @@ async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Respo
         match tenant::get_tenant(&state.services, &actor, id).await {
             Ok(t) => page.tenant = Some(t),
             Err(e) => return failure(&e, Some(&actor)),
+        }
+        let template_id = page.tenant.as_ref().map(|t| t.template_id.clone());
+        if let Some(template_id) = template_id {
+            page.smart_queues = match state.services.store.get_template(&template_id).await {
+                Ok(template) => template.offers(crate::service::provision::SMART_QUEUES),
+                Err(e) => return failure(&e.into(), Some(&actor)),
+            };
         }
         match parameters::get(&state.services, &actor, id).await {
             Ok(s) => {

@@ -51,9 +51,13 @@ struct ListPage {
     templates: Vec<Listed>,
 }
 
-fn services_of(t: &TemplateRow) -> String {
+/// A template's services as people read them.
+pub(super) fn services_of(t: &TemplateRow) -> String {
     serde_json::from_str::<Vec<String>>(&t.services)
         .unwrap_or_default()
+        .iter()
+        .map(|s| portal_domain::template::service_label(s))
+        .collect::<Vec<_>>()
         .join(", ")
 }
 

@@ -24,7 +24,8 @@ pub fn router() -> Router<AppState> {
 #[template(path = "pages/tenants.html")]
 struct ListPage {
     nav: Nav,
-    tenants: Vec<(TenantRow, String)>,
+    /// Each tenant with when it was made and its UPN suffix as people read it.
+    tenants: Vec<(TenantRow, String, String)>,
 }
 
 async fn list_tenants(State(state): State<AppState>, PageUser(actor): PageUser) -> Response {
@@ -37,7 +38,8 @@ async fn list_tenants(State(state): State<AppState>, PageUser(actor): PageUser) 
                     .into_iter()
                     .map(|t| {
                         let created = when(t.created_at);
-                        (t, created)
+                        let upn_suffix = super::domain_shown(&t.upn_suffix);
+                        (t, created, upn_suffix)
                     })
                     .collect(),
             },
@@ -52,6 +54,9 @@ struct ShowPage {
     nav: Nav,
     t: TenantRow,
     created: String,
+    /// The UPN suffix and login ID as people read them.
+    upn_suffix: String,
+    login_id: String,
     groups: Vec<KindGroup>,
     count: usize,
 }
@@ -77,6 +82,8 @@ async fn show_tenant(
         &ShowPage {
             nav: Nav::for_actor(&actor, "/tenants"),
             created: when(t.created_at),
+            upn_suffix: super::domain_shown(&t.upn_suffix),
+            login_id: super::login_shown(&t.admin_personnel_id, &t.upn_suffix),
             count: objects.len(),
             groups: group_by_kind(objects),
             t,
