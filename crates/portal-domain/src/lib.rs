@@ -5,6 +5,7 @@
 #[macro_use]
 pub mod text;
 
+pub mod audit;
 pub mod field;
 pub mod notification;
 pub mod request;
@@ -16,6 +17,7 @@ pub mod submission;
 pub mod template;
 pub mod tenant;
 
+pub use audit::AuditAction;
 pub use field::{FieldError, FieldErrorCode};
 pub use notification::{MailStatus, NotificationStatus};
 pub use request::{

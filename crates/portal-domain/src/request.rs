@@ -105,15 +105,16 @@ impl StaffAction {
         }
     }
 
-    /// The action's name in an audit entry (`request_run_now`).
-    pub fn audit_action(self) -> &'static str {
+    /// The action as the audit log records it.
+    pub fn audit_action(self) -> crate::AuditAction {
+        use crate::AuditAction as A;
         match self {
-            Self::Retry => "request_retry",
-            Self::Cancel => "request_cancel",
-            Self::RunNow => "request_run_now",
-            Self::Reschedule => "request_reschedule",
-            Self::Approve => "request_approve",
-            Self::Reject => "request_reject",
+            Self::Retry => A::RequestRetried,
+            Self::Cancel => A::RequestCancelled,
+            Self::RunNow => A::RequestRunNow,
+            Self::Reschedule => A::RequestRescheduled,
+            Self::Approve => A::RequestApproved,
+            Self::Reject => A::RequestRejected,
         }
     }
 }
@@ -261,6 +262,11 @@ impl RequestStatus {
     /// `IN_A_WINDOW` as an SQL list.
     pub fn in_a_window_sql() -> String {
         sql_list(&Self::IN_A_WINDOW, Self::as_str)
+    }
+
+    /// The status in words (`pending approval`).
+    pub fn label(self) -> String {
+        self.as_str().replace('_', " ")
     }
 
     /// True while the request still holds its tenant's names (they stay taken).
@@ -594,7 +600,10 @@ mod tests {
             assert_eq!(action.event().as_str(), action.as_str());
         }
         assert!("delete".parse::<StaffAction>().is_err());
-        assert_eq!(StaffAction::RunNow.audit_action(), "request_run_now");
+        assert_eq!(
+            StaffAction::RunNow.audit_action().as_str(),
+            "request_run_now"
+        );
     }
 
     #[test]

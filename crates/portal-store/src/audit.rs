@@ -1,17 +1,19 @@
 //! The audit log: who did what, when and from where.
 
+use portal_domain::AuditAction;
+
 use crate::{Store, StoreError};
 
 /// One thing that happened.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AuditEntry {
     pub actor_id: Option<String>,
     /// The acting user's name, or the name given at a failed sign-in.
     pub actor_name: Option<String>,
     /// The tenant it concerns, when it concerns one (its administrators may read it).
     pub tenant_id: Option<String>,
-    /// What happened: `sign_in`, `sign_in_failed`, `request_submitted`, `parameters_published`…
-    pub action: String,
+    /// What happened.
+    pub action: AuditAction,
     /// What it happened to (a request, template or tenant id).
     pub subject: Option<String>,
     pub detail: Option<String>,
@@ -26,7 +28,8 @@ pub struct AuditRow {
     pub actor_id: Option<String>,
     pub actor_name: Option<String>,
     pub tenant_id: Option<String>,
-    pub action: String,
+    #[sqlx(try_from = "String")]
+    pub action: AuditAction,
     pub subject: Option<String>,
     pub detail: Option<String>,
     pub client: Option<String>,
@@ -37,7 +40,7 @@ pub struct AuditRow {
 pub struct AuditFilter {
     /// Only this tenant's entries (a tenant administrator never sees others).
     pub tenant_id: Option<String>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     /// Only entries older than this id (the previous page's last).
     pub before_id: Option<String>,
     pub limit: i64,
@@ -96,7 +99,8 @@ impl Store {
         }
         sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", next()));
         let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
-        for value in [&filter.tenant_id, &filter.action, &filter.before_id]
+        let action = filter.action.map(|a| a.as_str().to_owned());
+        for value in [&filter.tenant_id, &action, &filter.before_id]
             .into_iter()
             .flatten()
         {

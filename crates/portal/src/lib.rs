@@ -229,15 +229,18 @@ async fn import_template(file: &std::path::Path, settings: &Resolved) -> Result<
     })?;
     let store = open_store(settings).await?;
     let mut audit = portal_store::audit::AuditEntry {
-        action: "template_created".into(),
+        actor_id: None,
+        actor_name: None,
+        tenant_id: None,
+        action: portal_domain::AuditAction::TemplateCreated,
         subject: Some(template.id.clone()),
         detail: Some(format!("imported from {}", file.display())),
-        ..Default::default()
+        client: None,
     };
     let result = match store.create_template(&template, Some(&audit)).await {
         Ok(()) => Ok(1),
         Err(portal_store::StoreError::Conflict(portal_store::Conflict::TemplateIdTaken)) => {
-            audit.action = "template_version_added".into();
+            audit.action = portal_domain::AuditAction::TemplateVersionAdded;
             store.add_template_version(&template, Some(&audit)).await
         }
         Err(e) => Err(e),

@@ -778,11 +778,12 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
         .unwrap();
     click(c, "form.filters button[type=submit]").await;
     // The unfiltered list is on screen until the filtered one replaces it.
-    wait_for_text(c, "#audit tbody tr", "Parameters published").await;
+    wait_for_text(c, "#audit tbody tr", "Smart Queues parameters published").await;
     let row = text_of(c, "#audit tbody tr").await;
     assert!(
         row.contains("prpkeAdmin@lakesideoptics.example.com")
-            && row.contains("Parameters published")
+            && row.contains("Smart Queues parameters published")
+            && row.contains("LakesideOptics")
             && row.contains("version 2")
             && row.contains("127.0.0.1"),
         "{row}"

@@ -25,6 +25,7 @@ on_both!(
     text_people_typed_is_isolated_so_right_to_left_controls_cannot_reorder_the_page,
     the_passwords_note_appears_only_when_passwords_were_typed,
     over_long_fields_get_their_own_errors_and_only_an_over_large_form_is_refused_whole,
+    the_audit_log_speaks_in_words_offers_every_action_and_names_tenants,
 );
 
 fn browser() -> reqwest::Client {
@@ -918,4 +919,44 @@ async fn over_long_fields_get_their_own_errors_and_only_an_over_large_form_is_re
     let page = r.text().await.unwrap();
     assert!(page.contains("The form was too large"), "{page}");
     assert_eq!(app.request_count().await, 0);
+}
+
+async fn the_audit_log_speaks_in_words_offers_every_action_and_names_tenants(app: &TestApp) {
+    let r = app.submit(&submission("AuditedTenant")).await;
+    assert_eq!(r.status(), 202);
+    app.run_pending_jobs().await;
+    // The tenant's administrator signs in: an entry of that tenant.
+    app.login_token("prpkeAdmin@auditedtenant.example.com", TENANT_PASSWORD)
+        .await;
+    let policy = serde_json::json!({"mode": "off_peak", "off_peak": {"start": "22:00",
+        "end": "06:00", "time_zone": "Europe/London", "max_per_window": 5}});
+    let r = app
+        .client
+        .put(app.url("/api/v1/settings/provisioning"))
+        .bearer_auth(&app.token)
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
+    let (_, log) = page_text(app, "/audit", &cookie).await;
+    for words in [
+        "Request submitted",
+        "Provisioning policy changed",
+        "provision in the off-peak window 22:00–06:00 (Europe/London), at most 5 per window",
+        "<bdi>AuditedTenant</bdi></a>",
+    ] {
+        assert!(log.contains(words), "{words} in {log}");
+    }
+    for raw in ["request_submitted", "policy_changed</td>", "{&quot;mode"] {
+        assert!(!log.contains(&format!(">{raw}")), "{raw} shown raw");
+    }
+    let offered = log.matches("<option value=\"").count();
+    assert_eq!(
+        offered,
+        portal_domain::AuditAction::ALL.len() + 1,
+        "every action in the filter, and Anything"
+    );
 }

@@ -2,6 +2,7 @@
 //! only their tenant's). The client's address comes from the web layer through a task-local,
 //! so use cases need not carry it.
 
+use portal_domain::AuditAction;
 use portal_store::audit::{AuditEntry, AuditFilter, AuditRow};
 
 use super::{Actor, ServiceError, Services};
@@ -19,7 +20,7 @@ pub fn client() -> Option<String> {
 /// An entry by `actor` (none: the portal itself), from the current client.
 pub fn entry(
     actor: Option<&Actor>,
-    action: &str,
+    action: AuditAction,
     tenant_id: Option<&str>,
     subject: Option<&str>,
     detail: Option<String>,
@@ -28,7 +29,7 @@ pub fn entry(
         actor_id: actor.map(|a| a.id.clone()),
         actor_name: actor.map(|a| a.username.clone()),
         tenant_id: tenant_id.map(str::to_owned),
-        action: action.to_owned(),
+        action,
         subject: subject.map(str::to_owned),
         detail,
         client: client(),

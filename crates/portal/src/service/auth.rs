@@ -142,7 +142,7 @@ async fn audited_sign_in(
             }
             let entry = super::audit::entry(
                 Some(&actor),
-                "sign_in",
+                portal_domain::AuditAction::SignIn,
                 actor.tenant_id.as_deref(),
                 None,
                 Some(way.to_owned()),
@@ -188,7 +188,13 @@ async fn take_attempt(
 /// (people type passwords there): a known user is named by the account, anything else is
 /// "an unknown name".
 async fn record_failed_sign_in(services: &Services, username: &str, way: &str) {
-    let mut entry = super::audit::entry(None, "sign_in_failed", None, None, Some(way.to_owned()));
+    let mut entry = super::audit::entry(
+        None,
+        portal_domain::AuditAction::SignInFailed,
+        None,
+        None,
+        Some(way.to_owned()),
+    );
     let login = portal_domain::field::login_id(username);
     match services.store.find_user_by_username(&login).await {
         Ok(Some(user)) => {

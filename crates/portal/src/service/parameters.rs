@@ -166,7 +166,7 @@ pub async fn save_draft(
             now,
             &audit::entry(
                 Some(actor),
-                "parameters_draft_saved",
+                portal_domain::AuditAction::ParametersDraftSaved,
                 Some(tenant_id),
                 Some(tenant_id),
                 Some(if changed.is_empty() {
@@ -201,7 +201,7 @@ pub async fn discard_draft(
             portal_store::now_ms(),
             &audit::entry(
                 Some(actor),
-                "parameters_draft_discarded",
+                portal_domain::AuditAction::ParametersDraftDiscarded,
                 Some(tenant_id),
                 Some(tenant_id),
                 None,
@@ -233,7 +233,7 @@ pub async fn publish(
     let text = values.to_json().to_string();
     let entry = audit::entry(
         Some(actor),
-        "parameters_published",
+        portal_domain::AuditAction::ParametersPublished,
         Some(tenant_id),
         Some(tenant_id),
         Some(format!("version {}", draft.base_version + 1)),
@@ -340,7 +340,7 @@ pub async fn copy_to_draft(
             now,
             &audit::entry(
                 Some(actor),
-                "parameters_draft_saved",
+                portal_domain::AuditAction::ParametersDraftSaved,
                 Some(tenant_id),
                 Some(tenant_id),
                 Some(format!("copied from version {version}")),

@@ -85,7 +85,7 @@ pub(super) async fn write_setting<T: Serialize>(
     actor: &Actor,
     key: &str,
     doc: &T,
-    action: &str,
+    action: portal_domain::AuditAction,
     detail: Option<String>,
 ) -> Result<(), ServiceError> {
     let text = serde_json::to_string(doc).map_err(|e| ServiceError::Internal(e.into()))?;
@@ -125,7 +125,23 @@ pub async fn put_policy(
     if let Err(problems) = doc.check() {
         return Ok(Err(problems));
     }
-    write_setting(services, actor, KEY, &doc, "policy_changed", None).await?;
+    let detail = match doc.check().ok().flatten() {
+        None => "provision immediately".to_owned(),
+        Some(_) => match &doc.off_peak {
+            Some(w) => format!(
+                "provision in the off-peak window {}–{} ({}){}",
+                w.start,
+                w.end,
+                w.time_zone,
+                w.max_per_window
+                    .map(|n| format!(", at most {n} per window"))
+                    .unwrap_or_default()
+            ),
+            None => "provision in the off-peak window".to_owned(),
+        },
+    };
+    let action = portal_domain::AuditAction::PolicyChanged;
+    write_setting(services, actor, KEY, &doc, action, Some(detail)).await?;
     tracing::info!(mode = %doc.mode, "provisioning policy set");
     Ok(Ok(doc))
 }

@@ -214,7 +214,7 @@ pub async fn put_policy(
         actor,
         KEY,
         &doc,
-        "self_service_policy_changed",
+        portal_domain::AuditAction::SelfServicePolicyChanged,
         Some(detail),
     )
     .await?;
@@ -246,9 +246,9 @@ pub async fn set_template_public(
     let audit = super::audit::entry(
         Some(actor),
         if public {
-            "template_made_public"
+            portal_domain::AuditAction::TemplateMadePublic
         } else {
-            "template_made_private"
+            portal_domain::AuditAction::TemplateMadePrivate
         },
         None,
         Some(id),
@@ -467,7 +467,7 @@ fn prospect_request(
     );
     let audit = super::audit::entry(
         None,
-        "registration_submitted",
+        portal_domain::AuditAction::RegistrationSubmitted,
         None,
         Some(id),
         Some(format!("{} from template {}", t.name.as_str(), template.id)),
@@ -562,7 +562,7 @@ pub async fn confirm(
     };
     let audit = super::audit::entry(
         None,
-        "registration_confirmed",
+        portal_domain::AuditAction::RegistrationConfirmed,
         None,
         Some(&request.id),
         Some(format!(

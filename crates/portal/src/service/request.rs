@@ -325,7 +325,7 @@ async fn hash_and_store(
         Some(actor.id.clone()),
         Some(super::audit::entry(
             Some(actor),
-            "request_submitted",
+            portal_domain::AuditAction::RequestSubmitted,
             None,
             Some(id),
             Some(format!("{} from template {}", t.name.as_str(), template.id)),
@@ -551,7 +551,7 @@ fn action_audit(
     transition: &Transition,
     reason: Option<&str>,
 ) -> portal_store::audit::AuditEntry {
-    let moved = format!("{} → {}", transition.from, transition.to);
+    let moved = format!("{} → {}", transition.from.label(), transition.to.label());
     super::audit::entry(
         Some(actor),
         action.audit_action(),

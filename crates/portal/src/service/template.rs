@@ -197,7 +197,7 @@ pub async fn create_template(
     let new = check_doc(doc)?;
     let audit = super::audit::entry(
         Some(actor),
-        "template_created",
+        portal_domain::AuditAction::TemplateCreated,
         None,
         Some(&new.id),
         Some(new.name.clone()),
@@ -219,7 +219,13 @@ pub async fn new_version(
     landlord(actor)?;
     doc.id = Some(id.to_owned());
     let new = check_doc(doc)?;
-    let audit = super::audit::entry(Some(actor), "template_version_added", None, Some(id), None);
+    let audit = super::audit::entry(
+        Some(actor),
+        portal_domain::AuditAction::TemplateVersionAdded,
+        None,
+        Some(id),
+        None,
+    );
     match services
         .store
         .add_template_version(&new, Some(&audit))
@@ -233,7 +239,13 @@ pub async fn new_version(
 
 pub async fn retire(services: &Services, actor: &Actor, id: &str) -> Result<(), ServiceError> {
     landlord(actor)?;
-    let audit = super::audit::entry(Some(actor), "template_retired", None, Some(id), None);
+    let audit = super::audit::entry(
+        Some(actor),
+        portal_domain::AuditAction::TemplateRetired,
+        None,
+        Some(id),
+        None,
+    );
     Ok(services.store.retire_template(id, &audit).await?)
 }
 

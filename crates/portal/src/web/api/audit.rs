@@ -43,7 +43,7 @@ impl From<AuditRow> for AuditView {
             actor_id: r.actor_id,
             actor_name: r.actor_name,
             tenant_id: r.tenant_id,
-            action: r.action,
+            action: r.action.to_string(),
             subject: r.subject,
             detail: r.detail,
             client: r.client,
@@ -88,9 +88,22 @@ pub async fn list_audit(
         |q| vec![q.tenant.as_ref(), q.action.as_ref(), q.cursor.as_ref()],
         |q| q.limit,
     )?;
+    let action = match query.action.as_deref().filter(|a| !a.is_empty()) {
+        None => None,
+        Some(text) => match text.parse() {
+            Ok(action) => Some(action),
+            // No entry is of an action that does not exist.
+            Err(_) => {
+                return Ok(Json(AuditList {
+                    items: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
+        },
+    };
     let filter = AuditFilter {
         tenant_id: query.tenant.filter(|t| !t.is_empty()),
-        action: query.action.filter(|a| !a.is_empty()),
+        action,
         before_id: query.cursor.filter(|c| !c.is_empty()),
         limit,
     };

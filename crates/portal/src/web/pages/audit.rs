@@ -1,6 +1,8 @@
 //! The audit log page: landlord administrators read everything, a tenant administrator their
 //! tenant's.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -8,40 +10,16 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
+use portal_domain::AuditAction;
 use portal_store::audit::{AuditFilter, AuditRow};
 use serde::Deserialize;
 
 use super::{Nav, PageUser, failure, message, render, when};
-use crate::service::audit;
+use crate::service::{audit, tenant};
 use crate::web::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/audit", get(list_audit))
-}
-
-/// The actions people can filter by, with their labels.
-const ACTIONS: [(&str, &str); 14] = [
-    ("sign_in", "Signed in"),
-    ("sign_in_failed", "Sign-in failed"),
-    ("request_submitted", "Request submitted"),
-    ("request_retry", "Request retried"),
-    ("request_cancel", "Request cancelled"),
-    ("request_run_now", "Request run now"),
-    ("request_reschedule", "Request rescheduled"),
-    ("template_created", "Template created"),
-    ("template_version_added", "Template version added"),
-    ("template_retired", "Template retired"),
-    ("policy_changed", "Policy changed"),
-    ("parameters_draft_saved", "Parameters draft saved"),
-    ("parameters_draft_discarded", "Parameters draft discarded"),
-    ("parameters_published", "Parameters published"),
-];
-
-fn label(action: &str) -> String {
-    ACTIONS
-        .iter()
-        .find(|(a, _)| *a == action)
-        .map_or_else(|| action.replace('_', " "), |(_, l)| (*l).to_owned())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,8 +32,10 @@ struct AuditQuery {
 struct Line {
     at: String,
     who: String,
-    action: String,
+    action: &'static str,
     tenant_id: String,
+    /// The tenant's name, while it exists.
+    tenant: String,
     subject: String,
     detail: String,
     client: String,
@@ -65,6 +45,7 @@ struct Line {
 #[template(path = "pages/audit.html")]
 struct AuditPage {
     nav: Nav,
+    /// Every action, with its words, for the filter.
     actions: Vec<(&'static str, &'static str)>,
     action: String,
     lines: Vec<Line>,
@@ -72,13 +53,18 @@ struct AuditPage {
     first: bool,
 }
 
-/// One entry as the page shows it.
-fn line(r: AuditRow) -> Line {
+/// One entry as the page shows it; `tenants` names the tenants (id, name).
+fn line(r: AuditRow, tenants: &HashMap<String, String>) -> Line {
+    let tenant_id = r.tenant_id.unwrap_or_default();
     Line {
         at: when(r.at),
         who: r.actor_name.unwrap_or_else(|| "the portal".into()),
-        action: label(&r.action),
-        tenant_id: r.tenant_id.unwrap_or_default(),
+        action: r.action.label(),
+        tenant: tenants
+            .get(&tenant_id)
+            .cloned()
+            .unwrap_or_else(|| "a removed tenant".into()),
+        tenant_id,
         subject: r.subject.unwrap_or_default(),
         detail: r.detail.unwrap_or_default(),
         client: r.client.unwrap_or_default(),
@@ -99,15 +85,12 @@ async fn list_audit(
             Some(("/audit", "The audit log")),
         );
     };
-    let action = ACTIONS
-        .iter()
-        .find(|(a, _)| *a == query.action)
-        .map(|(a, _)| (*a).to_owned());
+    let action = query.action.parse::<AuditAction>().ok();
     let cursor = Some(query.cursor.trim().to_owned())
         .filter(|c| !c.is_empty() && c.len() <= 64 && !c.chars().any(char::is_control));
     let filter = AuditFilter {
         tenant_id: None,
-        action: action.clone(),
+        action,
         before_id: cursor.clone(),
         limit: 50,
     };
@@ -115,13 +98,21 @@ async fn list_audit(
         Ok(found) => found,
         Err(e) => return failure(&e, Some(&actor)),
     };
-    let lines = rows.into_iter().map(line).collect();
-    let action = action.unwrap_or_default();
+    let tenants: HashMap<String, String> = match tenant::list_tenants(&state.services, &actor).await
+    {
+        Ok(found) => found.into_iter().map(|t| (t.id, t.name)).collect(),
+        Err(e) => return failure(&e, Some(&actor)),
+    };
+    let lines = rows.into_iter().map(|r| line(r, &tenants)).collect();
+    let action = action.map(|a| a.as_str().to_owned()).unwrap_or_default();
     render(
         StatusCode::OK,
         &AuditPage {
             nav: Nav::for_actor(&actor, "/audit"),
-            actions: ACTIONS.to_vec(),
+            actions: AuditAction::ALL
+                .iter()
+                .map(|a| (a.as_str(), a.label()))
+                .collect(),
             next: next.map(|c| {
                 if action.is_empty() {
                     format!("cursor={c}")

@@ -1,0 +1,71 @@
+//! What the audit log records: each kind of deed, its name as kept and its words for people.
+
+crate::text_enum! {
+    /// A kind of deed the audit log records.
+    pub enum AuditAction as "audit action" {
+        SignIn = "sign_in",
+        SignInFailed = "sign_in_failed",
+        RequestSubmitted = "request_submitted",
+        RequestRetried = "request_retry",
+        RequestCancelled = "request_cancel",
+        RequestRunNow = "request_run_now",
+        RequestRescheduled = "request_reschedule",
+        RequestApproved = "request_approve",
+        RequestRejected = "request_reject",
+        RegistrationSubmitted = "registration_submitted",
+        RegistrationConfirmed = "registration_confirmed",
+        TemplateCreated = "template_created",
+        TemplateVersionAdded = "template_version_added",
+        TemplateRetired = "template_retired",
+        TemplateMadePublic = "template_made_public",
+        TemplateMadePrivate = "template_made_private",
+        PolicyChanged = "policy_changed",
+        SelfServicePolicyChanged = "self_service_policy_changed",
+        ParametersDraftSaved = "parameters_draft_saved",
+        ParametersDraftDiscarded = "parameters_draft_discarded",
+        ParametersPublished = "parameters_published",
+    }
+}
+
+impl AuditAction {
+    /// The deed in words people read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SignIn => "Signed in",
+            Self::SignInFailed => "Sign-in failed",
+            Self::RequestSubmitted => "Request submitted",
+            Self::RequestRetried => "Request retried",
+            Self::RequestCancelled => "Request cancelled",
+            Self::RequestRunNow => "Request run now",
+            Self::RequestRescheduled => "Request rescheduled",
+            Self::RequestApproved => "Request approved",
+            Self::RequestRejected => "Request rejected",
+            Self::RegistrationSubmitted => "Registration sent by a prospect",
+            Self::RegistrationConfirmed => "Prospect's address confirmed",
+            Self::TemplateCreated => "Template created",
+            Self::TemplateVersionAdded => "Template version added",
+            Self::TemplateRetired => "Template retired",
+            Self::TemplateMadePublic => "Template offered publicly",
+            Self::TemplateMadePrivate => "Template no longer offered publicly",
+            Self::PolicyChanged => "Provisioning policy changed",
+            Self::SelfServicePolicyChanged => "Self-service policy changed",
+            Self::ParametersDraftSaved => "Smart Queues draft saved",
+            Self::ParametersDraftDiscarded => "Smart Queues draft discarded",
+            Self::ParametersPublished => "Smart Queues parameters published",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_action_has_words_of_its_own() {
+        let mut labels: Vec<_> = AuditAction::ALL.iter().map(|a| a.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), AuditAction::ALL.len());
+        assert!(labels.iter().all(|l| !l.contains('_')));
+    }
+}
