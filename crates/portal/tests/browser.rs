@@ -747,6 +747,13 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     type_into(c, "callback_folder_email", "callbacks@lakeside-optics.com").await;
     click(c, "#save-draft").await;
     wait_for(c, Locator::Css("p.notice")).await;
+    // Before publishing, the draft is shown beside the live version: what will change.
+    let changes = text_of(c, "#changes").await;
+    assert!(
+        changes.contains("Callback Folder email address")
+            && changes.contains("callbacks@lakeside-optics.com"),
+        "{changes}"
+    );
     click(c, "#publish").await;
     wait_for_text(c, "p.notice", "Published").await;
     assert!(text_of(c, "#published-heading").await.contains("version 2"));
@@ -755,6 +762,11 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
             .await
             .contains("callbacks@lakeside-optics.com")
     );
+    // A value changed on the screen and published without saving is what is published.
+    type_into(c, "default_priority", "61").await;
+    click(c, "#publish").await;
+    wait_for_text(c, "#published-heading", "version 3").await;
+    assert!(text_of(c, "#published").await.contains("61"));
     screenshot(c, "smart-queues-general-parameters").await;
     c.goto(&format!("{base}/")).await.unwrap();
     assert!(text_of(c, "#checklist").await.contains("Done"));
@@ -784,7 +796,7 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
         row.contains("prpkeAdmin@lakesideoptics.example.com")
             && row.contains("Smart Queues parameters published")
             && row.contains("LakesideOptics")
-            && row.contains("version 2")
+            && row.contains("version 3")
             && row.contains("127.0.0.1"),
         "{row}"
     );
@@ -793,7 +805,8 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
             .await
             .unwrap()
             .len(),
-        1
+        2,
+        "the two publishes"
     );
     check_accessibility(c, "audit log").await;
     screenshot(c, "audit-log").await;

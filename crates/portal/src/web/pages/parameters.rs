@@ -117,6 +117,8 @@ struct ParametersPage {
     errors: Vec<(String, String)>,
     problem: Option<String>,
     done: Option<&'static str>,
+    /// What the caller's draft changes from the live version: label, live, draft.
+    changes: Vec<(&'static str, String, String)>,
     others: Vec<OtherDraft>,
     history: Vec<Version>,
 }
@@ -248,6 +250,11 @@ fn page(
         errors: error_summary(&problems),
         problem,
         done,
+        changes: state
+            .draft
+            .as_ref()
+            .map(|d| changes_from(&published_values, &values_of(&d.parameters)))
+            .unwrap_or_default(),
         others: other_drafts(&state.other_drafts, &published_values),
         history: Vec::new(),
     }
@@ -308,6 +315,19 @@ fn error_summary(problems: &[ParameterProblem]) -> Vec<(String, String)> {
                 .map_or("callback_folder_email", |f| f.0);
             (id.to_owned(), p.error.message.clone())
         })
+        .collect()
+}
+
+/// What a draft changes from the live version: each changed field's label, live value and
+/// draft value.
+fn changes_from(
+    live: &Map<String, Value>,
+    draft: &Map<String, Value>,
+) -> Vec<(&'static str, String, String)> {
+    FIELDS
+        .iter()
+        .filter(|(name, ..)| draft.get(*name) != live.get(*name))
+        .map(|(name, label, ..)| (*label, text_of(live.get(*name)), text_of(draft.get(*name))))
         .collect()
 }
 
@@ -417,7 +437,7 @@ async fn refused(
         ParametersError::NoDraft => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Vec::new(),
-            Some("There is no draft to publish: save one first.".to_owned()),
+            Some("There is nothing to publish: no value differs from the live version.".to_owned()),
         ),
         ParametersError::Stale(message) => (StatusCode::CONFLICT, Vec::new(), Some(message)),
         ParametersError::NotActive => (
@@ -452,13 +472,28 @@ async fn save_draft(
     }
 }
 
+/// Publishes what is on the screen: the form's fields, when they came along and differ from
+/// what the form showed, are saved as the draft first (with the same checks), so a change not
+/// yet saved is never dropped.
 async fn publish(
     State(state): State<AppState>,
     PageUser(actor): PageUser,
     Path(id): Path<String>,
+    form: Result<Form<DraftForm>, FormRejection>,
 ) -> Response {
     if !plausible_id(&id) {
         return not_found(Some(&actor));
+    }
+    if let Ok(Form(form)) = form
+        && !form.started.is_empty()
+    {
+        let edits = form.edits();
+        if !edits.is_empty()
+            && let Err(e) = parameters::save_draft(&state.services, &actor, &id, &edits).await
+        {
+            let started = Some(form.started.clone());
+            return refused(&state, &actor, &id, Some((form.values(), started)), e).await;
+        }
     }
     match parameters::publish(&state.services, &actor, &id).await {
         Ok(_) => done(&id, "published"),
