@@ -545,6 +545,67 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_ends_while_the_form_is_filled_signs_in_again_and_keeps_what_was_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    c.goto(&format!("{base}/register")).await.unwrap();
+    click(c, "input[value='voice-essentials']").await;
+    click(c, "[data-next-tab=tenant]").await;
+    type_into(c, "name", "HarbourLights").await;
+    type_into(c, "short_name", "hlts").await;
+    type_into(c, "upn_suffix", "harbour-lights.example.com").await;
+    type_into(c, "admin_user_name", "hlAdmin").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    type_into(c, "confirm_password", TENANT_PASSWORD).await;
+    type_into(c, "ani", "+44 20 7946 0000").await;
+    click(c, "[data-next-tab=contact]").await;
+    type_into(c, "first_name", "Hal").await;
+    type_into(c, "last_name", "Harbour").await;
+    type_into(c, "email", "hal@harbour-lights.example.com").await;
+
+    // Meanwhile the session ends on the portal's side; the browser still sends its cookie.
+    let session = c.get_named_cookie("portal_session").await.unwrap();
+    let ended = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/sign-out"))
+        .header("cookie", format!("portal_session={}", session.value()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 303);
+    click(c, "#create-tenant").await;
+    wait_for_text(
+        c,
+        "#sign-in-notice",
+        "Your session ended; sign in to continue.",
+    )
+    .await;
+    check_accessibility(c, "sign in after the session ended").await;
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+
+    // Back on the form with what was typed, the passwords aside.
+    wait_for(c, Locator::Id("name")).await;
+    assert_eq!(value_of(c, "name").await, "HarbourLights");
+    assert_eq!(value_of(c, "email").await, "hal@harbour-lights.example.com");
+    assert_eq!(value_of(c, "password").await, "");
+    assert!(text_of(c, "main").await.contains("what you typed is back"));
+    click(c, "#tenant-tab").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    type_into(c, "confirm_password", TENANT_PASSWORD).await;
+    click(c, "#contact-tab").await;
+    click(c, "#create-tenant").await;
+    wait_for_text(c, "main", "Request accepted").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_request_is_retried_from_its_page_and_completes() {
     let dir = tempfile::tempdir().unwrap();
     let fault = dir.path().join("fault");
@@ -681,7 +742,11 @@ async fn wait_for_text(c: &Client, css: &str, needle: &str) {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{css} never held {needle:?}");
+    let shown = match c.find(Locator::Css(css)).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    panic!("{css} never held {needle:?}; it holds {shown:?}");
 }
 
 async fn sign_out(c: &Client) {

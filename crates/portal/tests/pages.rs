@@ -26,6 +26,8 @@ on_both!(
     the_passwords_note_appears_only_when_passwords_were_typed,
     over_long_fields_get_their_own_errors_and_only_an_over_large_form_is_refused_whole,
     the_audit_log_speaks_in_words_offers_every_action_and_names_tenants,
+    signing_in_returns_to_the_local_page_asked_for_and_nowhere_else,
+    a_form_sent_after_the_session_ended_comes_back_after_signing_in_without_its_passwords,
 );
 
 fn browser() -> reqwest::Client {
@@ -64,7 +66,11 @@ async fn get_page(app: &TestApp, path: &str, cookie: Option<&str>) -> reqwest::R
 async fn a_landlord_signs_in_reads_the_mail_spool_and_signs_out(app: &TestApp) {
     let r = get_page(app, "/mail", None).await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/sign-in");
+    assert_eq!(
+        r.headers()["location"],
+        "/sign-in?next=/mail",
+        "back to the page asked for"
+    );
     let form = get_page(app, "/sign-in", None).await.text().await.unwrap();
     assert!(form.contains("<label for=\"username\">") && form.contains("<label for=\"password\">"));
 
@@ -959,4 +965,102 @@ async fn the_audit_log_speaks_in_words_offers_every_action_and_names_tenants(app
         portal_domain::AuditAction::ALL.len() + 1,
         "every action in the filter, and Anything"
     );
+}
+
+fn location_of(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn signing_in_returns_to_the_local_page_asked_for_and_nowhere_else(app: &TestApp) {
+    let r = get_page(app, "/requests?status=failed", None).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(location_of(&r), "/sign-in?next=/requests%3Fstatus%3Dfailed");
+    let page = get_page(app, "/sign-in?next=/requests%3Fstatus%3Dfailed", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in to continue."), "{page}");
+    assert!(
+        page.contains("name=\"next\" value=\"/requests?status=failed\""),
+        "{page}"
+    );
+
+    for (next, back) in [
+        ("/requests?status=failed", "/requests?status=failed"),
+        ("//evil.example/x", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("", "/"),
+    ] {
+        let r = browser()
+            .post(app.url("/sign-in"))
+            .form(&[
+                ("username", ADMIN),
+                ("password", ADMIN_PASSWORD),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next}");
+        assert_eq!(location_of(&r), back, "{next}");
+    }
+}
+
+async fn a_form_sent_after_the_session_ended_comes_back_after_signing_in_without_its_passwords(
+    app: &TestApp,
+) {
+    // A cookie of a session that is over, as a browser keeps sending it.
+    let ended = "portal_session=0123456789abcdef0123456789abcdef";
+    let typed = registration("KentonElectronics", "kenton-electronics.com", "form-ended");
+    let r = post_form(app, "/register", ended, &typed).await;
+    assert_eq!(r.status(), 401);
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("Your session ended; sign in to continue."),
+        "{page}"
+    );
+    assert!(
+        page.contains("name=\"name\" value=\"KentonElectronics\""),
+        "{page}"
+    );
+    assert!(!page.contains(TENANT_PASSWORD), "no password carried");
+    assert_eq!(app.request_count().await, 0);
+
+    // Signing in from that page brings the form back as it was typed, passwords aside.
+    let mut sign_in: Vec<(&str, &str)> = typed
+        .iter()
+        .filter(|(k, _)| *k != "password" && *k != "confirm_password")
+        .copied()
+        .collect();
+    sign_in.extend([
+        ("username", ADMIN),
+        ("password", ADMIN_PASSWORD),
+        ("next", "/register"),
+    ]);
+    let r = browser()
+        .post(app.url("/sign-in"))
+        .form(&sign_in)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("portal_session=")
+    );
+    let form = r.text().await.unwrap();
+    assert!(form.contains("what you typed is back"), "{form}");
+    for shown in [
+        "id=\"name\" name=\"name\" type=\"text\" value=\"KentonElectronics\"",
+        "value=\"kenton-electronics.com\"",
+        "value=\"Kenton Electronics\"",
+    ] {
+        assert!(form.contains(shown), "{shown} in {form}");
+    }
+    assert!(!form.contains(TENANT_PASSWORD));
+    assert_eq!(app.request_count().await, 0, "nothing sent yet");
 }

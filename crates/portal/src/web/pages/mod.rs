@@ -269,6 +269,52 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
+/// A path of this portal to come back to after signing in; anything else (another site, a
+/// scheme, a path that a browser would read as another host) is refused.
+pub fn local_path(next: &str) -> Option<&str> {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    local.then_some(next)
+}
+
+/// Text as a query string value: unreserved characters and `/` as they are, the rest
+/// percent-encoded.
+fn query_value(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// Where someone whose session is missing or ended is sent: the sign-in page, which brings
+/// them back to the page they asked for (for a form that was sent, the page it was on).
+fn to_sign_in(parts: &Parts) -> Response {
+    let asked = if parts.method == axum::http::Method::GET {
+        parts.uri.path_and_query().map(|p| p.as_str().to_owned())
+    } else {
+        referring_page(&parts.headers)
+    };
+    match asked.as_deref().and_then(local_path).filter(|p| *p != "/") {
+        Some(next) => Redirect::to(&format!("/sign-in?next={}", query_value(next))).into_response(),
+        None => Redirect::to("/sign-in").into_response(),
+    }
+}
+
+/// The path of the page a form was sent from, when it is one of this portal's.
+fn referring_page(headers: &HeaderMap) -> Option<String> {
+    let referer = headers.get(axum::http::header::REFERER)?.to_str().ok()?;
+    let host = headers.get(HOST)?.to_str().ok()?;
+    let after_scheme = referer.split_once("://")?.1;
+    let path = after_scheme.strip_prefix(host)?;
+    path.starts_with('/').then(|| path.to_owned())
+}
+
 /// The user signed in to this browser; pages that need one send others to the sign-in page.
 #[derive(Debug, Clone)]
 pub struct PageUser(pub Actor);
@@ -281,11 +327,11 @@ impl FromRequestParts<AppState> for PageUser {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Some(session) = session_cookie(&parts.headers) else {
-            return Err(Redirect::to("/sign-in").into_response());
+            return Err(to_sign_in(parts));
         };
         match auth::session_actor(&state.services, &session).await {
             Ok(Some(actor)) => Ok(Self(actor)),
-            Ok(None) => Err(Redirect::to("/sign-in").into_response()),
+            Ok(None) => Err(to_sign_in(parts)),
             Err(e) => {
                 tracing::error!(error = %e, "cannot check a session");
                 Err(unavailable())

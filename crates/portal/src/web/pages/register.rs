@@ -14,7 +14,7 @@ use portal_store::request::RequestRow;
 use portal_store::template::TemplateRow;
 use serde::Deserialize;
 
-use super::{Landlord, Nav, failure, not_found, plausible_id, render, when};
+use super::{Landlord, Nav, PageUser, failure, not_found, plausible_id, render, when};
 use crate::service::registration::Approval;
 use crate::service::request::{self, SubmitError};
 use crate::service::{Actor, ServiceError, policy, template};
@@ -56,6 +56,34 @@ pub struct RegistrationForm {
 }
 
 impl RegistrationForm {
+    /// What was typed, but the passwords, to carry through a sign-in as hidden fields.
+    pub fn resumable(&self) -> Vec<(&'static str, String)> {
+        [
+            ("form_key", &self.form_key),
+            ("template_id", &self.template_id),
+            ("name", &self.name),
+            ("short_name", &self.short_name),
+            ("upn_suffix", &self.upn_suffix),
+            ("admin_user_name", &self.admin_user_name),
+            ("ani", &self.ani),
+            ("first_name", &self.first_name),
+            ("last_name", &self.last_name),
+            ("email", &self.email),
+            ("phone", &self.phone),
+            ("company", &self.company),
+            ("address", &self.address),
+        ]
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(key, value)| (key, value.clone()))
+        .collect()
+    }
+
+    /// Whether anything but the form's key was typed.
+    pub fn was_typed(&self) -> bool {
+        self.resumable().iter().any(|(key, _)| *key != "form_key")
+    }
+
     /// Whether the honeypot was filled (by a program, since people do not see it).
     pub fn honeypot_filled(&self) -> bool {
         !self.website.trim().is_empty()
@@ -514,11 +542,44 @@ fn taken(kind: portal_domain::NameKind) -> FieldMessage {
     }
 }
 
+/// The registration form again after signing in anew, with what was typed before the
+/// session ended (the passwords aside).
+pub async fn resumed(state: &AppState, actor: &Actor, form: &RegistrationForm) -> Response {
+    if !actor.is_landlord() {
+        return Redirect::to("/").into_response();
+    }
+    form_page(
+        state,
+        Audience::Staff(actor),
+        StatusCode::OK,
+        form,
+        Vec::new(),
+        Some(
+            "You are signed in again and what you typed is back; type the passwords again and \
+             click Create Tenant."
+                .to_owned(),
+        ),
+    )
+    .await
+}
+
 async fn create_tenant(
     State(state): State<AppState>,
-    Landlord(actor): Landlord,
+    user: Result<PageUser, Response>,
     form: Result<Form<RegistrationForm>, FormRejection>,
 ) -> Response {
+    let actor = match (user, &form) {
+        (Ok(PageUser(actor)), _) if actor.is_landlord() => actor,
+        (Ok(PageUser(actor)), _) => return not_found(Some(&actor)),
+        // The session ended while the form was filled: signing in brings it back.
+        (Err(_), Ok(Form(typed))) => {
+            return super::session::session_ended(super::session::Back {
+                next: "/register".to_owned(),
+                resume: typed.resumable(),
+            });
+        }
+        (Err(to_sign_in), Err(_)) => return to_sign_in,
+    };
     let form = match form {
         Ok(Form(form)) => form,
         Err(rejection) => return super::unreadable_form(&rejection, Some(&actor)),

@@ -1,7 +1,7 @@
 //! Signing in and out in the browser, and the home page.
 
-use axum::extract::State;
-use axum::extract::rejection::FormRejection;
+use axum::extract::rejection::{FormRejection, QueryRejection};
+use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 use askama::Template;
 use portal_store::tenant::TenantRow;
 
+use super::register::RegistrationForm;
 use super::{Nav, PageUser, SESSION_COOKIE, failure, render, session_cookie};
 use crate::service::auth::{self, LoginError, SESSION_ABSOLUTE_MS};
 use crate::service::{parameters, tenant};
@@ -31,16 +32,56 @@ struct SignInPage {
     nav: Nav,
     username: String,
     error: Option<String>,
+    /// Why the sign-in page is shown instead of the page asked for.
+    notice: Option<&'static str>,
+    /// Where to go back to, and what was typed into the form sent when the session ended.
+    back: Back,
+}
+
+/// What the sign-in page carries through to the page it returns to.
+#[derive(Default)]
+pub struct Back {
+    /// A local path.
+    pub next: String,
+    /// The fields of a registration form sent after the session ended (never its passwords).
+    pub resume: Vec<(&'static str, String)>,
 }
 
 fn form(status: StatusCode, username: &str, error: Option<&str>) -> Response {
+    form_with(status, username, error, None, Back::default())
+}
+
+fn form_with(
+    status: StatusCode,
+    username: &str,
+    error: Option<&str>,
+    notice: Option<&'static str>,
+    back: Back,
+) -> Response {
     render(
         status,
         &SignInPage {
             nav: Nav::signed_out(),
             username: username.to_owned(),
             error: error.map(str::to_owned),
+            notice,
+            back,
         },
+    )
+}
+
+/// What the sign-in page says when a session ended under a page or a form.
+const SESSION_ENDED: &str = "Your session ended; sign in to continue.";
+
+/// The sign-in page in place of a form sent after the session ended: signing in brings the
+/// person back to the form with what they typed.
+pub fn session_ended(back: Back) -> Response {
+    form_with(
+        StatusCode::UNAUTHORIZED,
+        "",
+        None,
+        Some(SESSION_ENDED),
+        back,
     )
 }
 
@@ -55,16 +96,51 @@ fn wrong_credentials(username: &str) -> &'static str {
     }
 }
 
-async fn sign_in_form() -> Response {
-    form(StatusCode::OK, "", None)
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NextQuery {
+    next: String,
 }
 
-#[derive(Deserialize)]
+async fn sign_in_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<NextQuery>, QueryRejection>,
+) -> Response {
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
+    let next = super::local_path(&next).unwrap_or_default().to_owned();
+    // A session cookie this browser still sends, for a session that no longer works.
+    let ended = match session_cookie(&headers) {
+        Some(session) => matches!(
+            auth::session_actor(&state.services, &session).await,
+            Ok(None)
+        ),
+        None => false,
+    };
+    let notice = if ended {
+        Some(SESSION_ENDED)
+    } else if !next.is_empty() {
+        Some("Sign in to continue.")
+    } else {
+        None
+    };
+    let back = Back {
+        next,
+        resume: Vec::new(),
+    };
+    form_with(StatusCode::OK, "", None, notice, back)
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
 struct SignInForm {
-    #[serde(default)]
     username: String,
-    #[serde(default)]
     password: String,
+    /// The local path to go back to.
+    next: String,
+    /// A registration form sent after the session ended, carried through sign-in.
+    #[serde(flatten)]
+    resumed: RegistrationForm,
 }
 
 fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
@@ -86,7 +162,7 @@ async fn sign_in(
     headers: HeaderMap,
     input: Result<Form<SignInForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(input)) = input else {
+    let Ok(Form(mut input)) = input else {
         return form(
             StatusCode::BAD_REQUEST,
             "",
@@ -97,35 +173,49 @@ async fn sign_in(
     if let Some(old) = session_cookie(&headers) {
         let _ = auth::end_session(&state.services, &old).await;
     }
-    match auth::start_session(&state.services, &input.username, input.password).await {
-        Ok((session, _actor)) => {
-            let mut response = Redirect::to("/").into_response();
+    let password = std::mem::take(&mut input.password);
+    let next = super::local_path(&input.next).unwrap_or("/").to_owned();
+    let back = || Back {
+        next: next.clone(),
+        resume: input.resumed.resumable(),
+    };
+    match auth::start_session(&state.services, &input.username, password).await {
+        Ok((session, actor)) => {
+            let mut response = if next == "/register" && input.resumed.was_typed() {
+                super::register::resumed(&state, &actor, &input.resumed).await
+            } else {
+                Redirect::to(&next).into_response()
+            };
             response.headers_mut().insert(
                 SET_COOKIE,
                 cookie(&state, &session, SESSION_ABSOLUTE_MS / 1000),
             );
             response
         }
-        Err(LoginError::InvalidCredentials) => form(
+        Err(LoginError::InvalidCredentials) => form_with(
             StatusCode::UNAUTHORIZED,
             &input.username,
             Some(wrong_credentials(&input.username)),
+            None,
+            back(),
         ),
         Err(LoginError::Throttled { retry_after_secs }) => {
-            throttled(&input.username, retry_after_secs)
+            throttled(&input.username, retry_after_secs, back())
         }
-        Err(LoginError::Service(_)) => form(
+        Err(LoginError::Service(_)) => form_with(
             StatusCode::SERVICE_UNAVAILABLE,
             &input.username,
             Some("The portal is busy; try again in a moment."),
+            None,
+            back(),
         ),
     }
 }
 
 /// The sign-in page of a locked account or address, with how long to wait.
-fn throttled(username: &str, retry_after_secs: u64) -> Response {
+fn throttled(username: &str, retry_after_secs: u64, back: Back) -> Response {
     let minutes = retry_after_secs.div_ceil(60);
-    let mut page = form(
+    let mut page = form_with(
         StatusCode::TOO_MANY_REQUESTS,
         username,
         Some(&format!(
@@ -141,6 +231,8 @@ fn throttled(username: &str, retry_after_secs: u64) -> Response {
                 "minutes"
             }
         )),
+        None,
+        back,
     );
     if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
         page.headers_mut()
