@@ -109,6 +109,24 @@ impl Store {
         Ok(())
     }
 
+    /// The request that holds a name now, if one does (for good, or by a hold not yet lapsed).
+    pub async fn name_holder(
+        &self,
+        kind: NameKind,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT request_id FROM reserved_names WHERE kind = $1 AND name_key = $2 \
+             AND (held_until IS NULL OR held_until >= $3)",
+        )
+        .bind(kind.as_str())
+        .bind(name.to_lowercase())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Lets go of names held for a request that was not stored.
     pub async fn release_names(&self, request_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM reserved_names WHERE request_id = $1 AND held_until IS NOT NULL")

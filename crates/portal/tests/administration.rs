@@ -660,6 +660,12 @@ async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app:
     assert!(home.contains("To do:") && home.contains(&format!("{base}#callback_folder_email")));
     let (status, shown) = page(&theirs, base.clone()).await;
     assert_eq!(status, 200);
+    // A history button's name begins with its visible words (speech users say what they see).
+    assert!(
+        shown.contains(">Copy into my draft<span class=\"visually-hidden\">: version 1</span>")
+            && !shown.contains("aria-label=\"Copy"),
+        "{shown}"
+    );
     assert!(shown.contains("Live: version 1") && shown.contains("value=\"49\""));
 
     let typed = vec![

@@ -298,6 +298,17 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     type_into(c, "name", "Kenton_Electronics").await;
     type_into(c, "short_name", "ke").await;
     type_into(c, "upn_suffix", "kenton-electronics.com").await;
+    // The personnel ID shown as it is typed is only ever what the portal would make.
+    type_into(c, "admin_user_name", "ke Admin").await;
+    assert_eq!(
+        text_of(c, "#personnel-id").await,
+        "letters A-Z and digits only"
+    );
+    type_into(c, "admin_user_name", "prpkeAdmin").await;
+    assert_eq!(
+        text_of(c, "#personnel-id").await,
+        "type it without prp: the portal adds prp"
+    );
     type_into(c, "admin_user_name", "keAdmin").await;
     assert_eq!(text_of(c, "#personnel-id").await, "prpkeAdmin");
     type_into(c, "password", TENANT_PASSWORD).await;

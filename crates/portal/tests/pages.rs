@@ -304,6 +304,13 @@ async fn the_registration_form_keeps_what_was_typed_except_the_passwords_and_one
         page.contains("href=\"#name\"") && page.contains("already used"),
         "{page}"
     );
+    // Staff are linked to what holds the name.
+    assert!(
+        page.contains(&format!(
+            "<a href=\"/requests/{id}\">See the request that holds it</a>"
+        )),
+        "{page}"
+    );
     assert_eq!(app.request_count().await, 1);
 
     // A body that is not the form is refused without a trace.
@@ -726,6 +733,11 @@ async fn the_accepted_page_names_the_template_and_speaks_in_the_tense_of_the_req
     // The password's hint says the rule of spaces and of short names; each name's hint says
     // its rule in the words of its error.
     let (_, form) = page_text(app, "/register", &cookie).await;
+    // Services by their names, not their ids.
+    assert!(
+        form.contains("Smart Queues") && !form.contains("smart_queues"),
+        "{form}"
+    );
     for rule in [
         portal_domain::field::NAME_RULE,
         portal_domain::field::SHORT_NAME_RULE,

@@ -176,6 +176,33 @@ pub async fn submit_request(
     Ok(get_request(services, actor, &id).await?)
 }
 
+/// The stored request that holds `name` (typed as a name of `kind`), for staff who may open
+/// it; `None` for anyone else, or when what holds it is not a stored request.
+pub async fn holder_of(
+    services: &Services,
+    actor: &Actor,
+    kind: NameKind,
+    name: &str,
+) -> Option<String> {
+    if !actor.is_landlord() {
+        return None;
+    }
+    // A UPN suffix is kept in its ASCII form.
+    let key = match kind {
+        NameKind::UpnSuffix => portal_domain::field::UpnSuffix::parse(name)
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_else(|_| name.trim().to_owned()),
+        _ => name.trim().to_owned(),
+    };
+    let holder = services
+        .store
+        .name_holder(kind, &key, portal_store::now_ms())
+        .await
+        .ok()
+        .flatten()?;
+    services.store.get_request(&holder).await.ok().map(|r| r.id)
+}
+
 /// The first request of a submission sent again with its idempotency key, if there is one.
 async fn replay_of(
     services: &Services,

@@ -124,6 +124,8 @@ pub struct Input {
     pub required: bool,
     pub value: String,
     pub error: Option<String>,
+    /// The page of what holds the name typed here, when it is already used.
+    pub held_by: Option<String>,
 }
 
 /// (form name and input id, label, hint, input type, autocomplete, required)
@@ -217,6 +219,8 @@ pub struct FieldMessage {
     pub label: &'static str,
     pub message: String,
     pub tab: usize,
+    /// The page of what holds a name that is already used, for staff.
+    pub holder: Option<String>,
 }
 
 pub struct Tab {
@@ -303,6 +307,7 @@ pub fn messages(problems: &[FieldProblem]) -> Vec<FieldMessage> {
                 label,
                 message: p.error.message.clone(),
                 tab,
+                holder: None,
             }
         })
         .collect()
@@ -344,6 +349,10 @@ fn inputs(specs: &[FieldSpec], form: &RegistrationForm, errors: &[FieldMessage])
                 .iter()
                 .find(|e| e.id == id)
                 .map(|e| e.message.clone()),
+            held_by: errors
+                .iter()
+                .find(|e| e.id == id)
+                .and_then(|e| e.holder.clone()),
         })
         .collect()
 }
@@ -528,7 +537,7 @@ async fn registration_form(State(state): State<AppState>, Landlord(actor): Landl
 }
 
 /// The field error of a name already held by a tenant or an open request.
-fn taken(kind: portal_domain::NameKind) -> FieldMessage {
+fn taken(kind: portal_domain::NameKind, holder: Option<String>) -> FieldMessage {
     let (id, label, tab) = place_problem(kind.field());
     let message = format!(
         "This {} is already used by another tenant or an open request; choose another.",
@@ -539,6 +548,7 @@ fn taken(kind: portal_domain::NameKind) -> FieldMessage {
         label,
         message,
         tab,
+        holder: holder.map(|id| format!("/requests/{id}")),
     }
 }
 
@@ -594,7 +604,15 @@ async fn create_tenant(
         Err(SubmitError::Invalid(problems)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, messages(&problems), None)
         }
-        Err(SubmitError::Taken(kind)) => (StatusCode::CONFLICT, vec![taken(kind)], None),
+        Err(SubmitError::Taken(kind)) => {
+            let typed = match kind {
+                portal_domain::NameKind::TenantName => &form.name,
+                portal_domain::NameKind::ShortName => &form.short_name,
+                portal_domain::NameKind::UpnSuffix => &form.upn_suffix,
+            };
+            let holder = request::holder_of(&state.services, &actor, kind, typed).await;
+            (StatusCode::CONFLICT, vec![taken(kind, holder)], None)
+        }
         Err(SubmitError::IdempotencyKeyReused) => (
             StatusCode::CONFLICT,
             Vec::new(),
