@@ -195,6 +195,58 @@ impl Store {
         Ok(Confirmed::Admitted(t.to))
     }
 
+    /// When the request's confirmation links expire (the latest of them).
+    pub async fn verify_link_expiry(&self, request_id: &str) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(expires_at) FROM registration_links WHERE request_id = $1 AND purpose = $2",
+        )
+        .bind(request_id)
+        .bind(LinkPurpose::Verify.as_str())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Sends a request's confirmation link again, in one transaction: the links sent before
+    /// stop working, `link` is stored, the contact address becomes `new_email` when one is
+    /// given, and `mail` goes in the outbox. Only while the address waits to be confirmed
+    /// (`Conflict::StatusMoved` otherwise).
+    pub async fn send_verification_again(
+        &self,
+        request_id: &str,
+        link: &NewLink,
+        mail: &NewMail,
+        new_email: Option<&str>,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let request = self.lock_request(&mut tx, request_id).await?;
+        if request.status != RequestStatus::PendingVerification {
+            return Err(Conflict::StatusMoved(request.status).into());
+        }
+        sqlx::query(
+            "UPDATE registration_links SET expires_at = $1 WHERE request_id = $2 AND purpose = $3 \
+             AND used_at IS NULL AND expires_at > $1",
+        )
+        .bind(now)
+        .bind(request_id)
+        .bind(LinkPurpose::Verify.as_str())
+        .execute(&mut *tx)
+        .await?;
+        insert_link(&mut tx, request_id, link).await?;
+        if let Some(email) = new_email {
+            sqlx::query("UPDATE subscription_requests SET contact_email = $1 WHERE id = $2")
+                .bind(email)
+                .bind(request_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        crate::mail::put_in_outbox(&mut tx, mail, now).await?;
+        crate::audit::insert(&mut *tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Ends a self-service request whose contact address was not confirmed in time: it is
     /// cancelled and its names are free; `detail` goes in its event. False when it had moved
     /// on meanwhile.

@@ -22,6 +22,7 @@ on_both_db!(
     public_answers_are_the_same_whether_a_name_is_free_or_taken,
     the_public_entrance_turns_away_floods_bots_refused_domains_and_private_templates,
     the_public_pages_register_and_staff_approve_and_reject_on_pages,
+    a_prospect_has_the_link_sent_again_and_corrects_the_address,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -621,13 +622,9 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
     form[2].1 = "pagep";
     let r = form_post(&app, "/join", None, &form).await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], "/join/sent");
-    assert!(
-        page(&app, "/join/sent")
-            .await
-            .1
-            .contains("Check your email")
-    );
+    let sent = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(sent.starts_with("/join/sent?link="), "{sent}");
+    assert!(page(&app, &sent).await.1.contains("Check your email"));
     let (verify, _) = links_for(&app, &inbox, "pat@page.example").await;
     let (_, confirm) = page(&app, &verify).await;
     assert!(
@@ -754,5 +751,114 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
         "{join}"
     );
     assert!(!join.contains("name=\"password\"") && !join.contains("Create Tenant"));
+    app.finish().await;
+}
+
+/// The public form of a prospect for `name` with `email` as the contact address.
+fn join_form<'a>(name: &'a str, short: &'a str, email: &'a str) -> Vec<(&'static str, &'a str)> {
+    vec![
+        ("template_id", "voice-essentials"),
+        ("name", name),
+        ("short_name", short),
+        ("upn_suffix", "resent-prospect.example.com"),
+        ("admin_user_name", "rpAdmin"),
+        ("password", TENANT_PASSWORD),
+        ("confirm_password", TENANT_PASSWORD),
+        ("ani", "+44 20 7946 0000"),
+        ("first_name", "Sam"),
+        ("last_name", "Sender"),
+        ("email", email),
+        ("website", ""),
+    ]
+}
+
+/// The confirmation links in the emails to `to`, oldest first.
+async fn verify_links(app: &TestApp, inbox: &Inbox, to: &str) -> Vec<String> {
+    mail_for(app, inbox, to)
+        .await
+        .iter()
+        .filter(|m| m.data.contains("Subject: Confirm your email address"))
+        .map(|m| m.link("/registrations/verify/").unwrap())
+        .collect()
+}
+
+async fn a_prospect_has_the_link_sent_again_and_corrects_the_address(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    let r = form_post(
+        &app,
+        "/join",
+        None,
+        &join_form("ResentProspect", "resp", "sam@wrong.example"),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let sent = r.headers()["location"].to_str().unwrap().to_owned();
+    let token = sent.trim_start_matches("/join/sent?link=").to_owned();
+    let (_, page_text) = page(&app, &sent).await;
+    assert!(
+        page_text.contains(&format!("href=\"/registrations/status/{token}\""))
+            && page_text.contains("Send the link again")
+            && page_text.contains("Correct my address"),
+        "{page_text}"
+    );
+
+    // Sent again: a second email; the first link no longer works.
+    let r = form_post(&app, "/join/resend", None, &[("link", &token)]).await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("done=resent")
+    );
+    let wrong = verify_links(&app, &inbox, "sam@wrong.example").await;
+    assert_eq!(wrong.len(), 2, "{wrong:?}");
+    assert_eq!(
+        page(&app, &wrong[0]).await.0,
+        410,
+        "the first link is spent"
+    );
+
+    // A mistyped correction is said at the field; a good one goes to the new address.
+    let r = form_post(
+        &app,
+        "/join/correct",
+        None,
+        &[("link", &token), ("email", "not an address")],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let refused = r.text().await.unwrap();
+    assert!(refused.contains("id=\"email-error\""), "{refused}");
+    let r = form_post(
+        &app,
+        "/join/correct",
+        None,
+        &[("link", &token), ("email", "sam@right.example")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let right = verify_links(&app, &inbox, "sam@right.example").await;
+    assert_eq!(right.len(), 1);
+    assert_eq!(
+        page(&app, &wrong[1]).await.0,
+        410,
+        "the links before no longer work"
+    );
+    assert_eq!(post_page(&app, &right[0]).await.0, 200);
+    let list: Value = app
+        .get("/api/v1/subscription-requests?q=ResentProspect", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"][0]["contact"]["email"], "sam@right.example");
+    assert_eq!(list["items"][0]["status"], "pending_approval");
+
+    // Once confirmed, nothing more is sent.
+    let r = form_post(&app, "/join/resend", None, &[("link", &token)]).await;
+    assert_eq!(r.status(), 410);
     app.finish().await;
 }

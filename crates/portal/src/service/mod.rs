@@ -117,6 +117,14 @@ impl From<crate::password::Overloaded> for ServiceError {
     }
 }
 
+/// A template's display name, or its id when it cannot be read.
+pub async fn request_template_name(services: &Services, id: &str) -> String {
+    match services.store.get_template(id).await {
+        Ok(t) => t.name,
+        Err(_) => id.to_owned(),
+    }
+}
+
 /// One page from `rows` fetched with one more than `limit`: the page, and the cursor of the
 /// next (the id of its last row) when there is more.
 pub fn page_of<T>(

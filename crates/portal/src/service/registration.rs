@@ -322,11 +322,14 @@ pub async fn submit(
     services: &Services,
     raw: RawSubmission,
     honeypot_filled: bool,
-) -> Result<String, PublicError> {
+) -> Result<Registered, PublicError> {
     take_turn(services, "registration_client", CLIENT_GUARD).await?;
     if honeypot_filled {
         info!("a registration with the honeypot filled was dropped");
-        return Ok(portal_store::new_id());
+        return Ok(Registered {
+            id: portal_store::new_id(),
+            status_token: token::new_token(),
+        });
     }
     let Submission {
         template_id,
@@ -352,7 +355,8 @@ pub async fn submit(
     let expires_at = now + policy.verification_hours * 60 * 60_000;
     let hold = hold_if_free(services, &id, &t, expires_at, now).await?;
     let hash = hash_or_release(services, &id, password).await?;
-    let mut request = prospect_request(services, &id, &template, (&t, &c), hash, now, expires_at)?;
+    let (mut request, status_token) =
+        prospect_request(services, &id, &template, (&t, &c), hash, now, expires_at)?;
     request.names = hold;
     store_prospect(services, &mut request, expires_at).await?;
     services.jobs_ready.notify_one();
@@ -360,7 +364,15 @@ pub async fn submit(
         names_free = request.names != NameHold::None,
         "registration received"
     );
-    Ok(id)
+    Ok(Registered { id, status_token })
+}
+
+/// A prospect's request as received: its id, and the token of its status link (also in the
+/// email), which lets the prospect have the confirmation sent again.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub id: String,
+    pub status_token: String,
 }
 
 /// The password's hash; the names held for the request are let go when hashing fails.
@@ -440,7 +452,7 @@ async fn hold_if_free(
 }
 
 /// A prospect's request, pending verification, with its two links and the email that
-/// carries them.
+/// carries them; and the status link's token.
 fn prospect_request(
     services: &Services,
     id: &str,
@@ -449,7 +461,7 @@ fn prospect_request(
     hash: String,
     now: i64,
     expires_at: i64,
-) -> Result<NewRequest, PublicError> {
+) -> Result<(NewRequest, String), PublicError> {
     let verify_token = token::new_token();
     let status_token = token::new_token();
     let mail = crate::mail::verification_mail(
@@ -488,7 +500,7 @@ fn prospect_request(
         },
     ];
     request.mail = Some(mail);
-    Ok(request)
+    Ok((request, status_token))
 }
 
 async fn release(services: &Services, id: &str) {
@@ -654,6 +666,141 @@ async fn confirmed_now(
         .await
         .map_err(ServiceError::from)?;
     Ok(Ok((request, status_token)))
+}
+
+/// Sends the confirmation link again, to `new_email` when the prospect corrects the address
+/// (checked like the form's). `status_token` is the request's status link, which only the
+/// prospect has; the request must still wait for its address to be confirmed.
+#[tracing::instrument(skip_all, fields(request.id))]
+pub async fn send_again(
+    services: &Services,
+    status_token: &str,
+    new_email: Option<&str>,
+) -> Result<Result<(), LinkRefusal>, PublicError> {
+    take_turn(services, "registration_link_client", LINK_GUARD).await?;
+    let (_, request, _) = match open_link(services, status_token, LinkPurpose::Status).await? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    tracing::Span::current().record("request.id", request.id.as_str());
+    if let Some(refusal) = no_longer_waiting(&request) {
+        return Ok(Err(refusal));
+    }
+    let email = match new_email {
+        Some(typed) => Some(checked_email(services, typed).await?),
+        None => None,
+    };
+    let to = email
+        .clone()
+        .unwrap_or_else(|| request.contact_email.clone());
+    count(
+        services,
+        "registration_email",
+        &to.to_lowercase(),
+        EMAIL_GUARD,
+    )
+    .await?;
+    let (mail, link) = fresh_verification(services, &request, &to, status_token).await?;
+    let audit = super::audit::entry(
+        None,
+        portal_domain::AuditAction::RegistrationLinkResent,
+        None,
+        Some(&request.id),
+        Some(
+            if email.is_some() {
+                "to a corrected address"
+            } else {
+                "to the same address"
+            }
+            .into(),
+        ),
+    );
+    let now = portal_store::now_ms();
+    match services
+        .store
+        .send_verification_again(&request.id, &link, &mail, email.as_deref(), &audit, now)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict(Conflict::StatusMoved(_))) => return Ok(Err(LinkRefusal::Used)),
+        Err(e) => return Err(ServiceError::from(e).into()),
+    }
+    services.jobs_ready.notify_one();
+    info!(corrected = email.is_some(), "confirmation link sent again");
+    Ok(Ok(()))
+}
+
+/// A new confirmation link for `request`, valid as long as the ones before it, and the email
+/// that carries it to `to`.
+async fn fresh_verification(
+    services: &Services,
+    request: &RequestRow,
+    to: &str,
+    status_token: &str,
+) -> Result<(NewMail, NewLink), PublicError> {
+    let expires_at = services
+        .store
+        .verify_link_expiry(&request.id)
+        .await
+        .map_err(ServiceError::from)?
+        .unwrap_or_else(portal_store::now_ms);
+    let verify_token = token::new_token();
+    let template = super::request_template_name(services, &request.template_id).await;
+    let mail = crate::mail::verification_mail(
+        &services.mailer,
+        crate::mail::Recipient {
+            request_id: &request.id,
+            first_name: &request.contact_first_name,
+            tenant_name: &request.tenant_name,
+            email: to,
+        },
+        &template,
+        &verify_token,
+        status_token,
+        &readable(expires_at),
+    );
+    let link = NewLink {
+        token_hash: token::token_hash(&verify_token),
+        purpose: LinkPurpose::Verify,
+        expires_at,
+    };
+    Ok((mail, link))
+}
+
+/// Why a request no longer takes a confirmation link: its address was confirmed (the link is
+/// as good as used), or it ended before that.
+fn no_longer_waiting(request: &RequestRow) -> Option<LinkRefusal> {
+    match request.status {
+        RequestStatus::PendingVerification => None,
+        RequestStatus::Cancelled if request.error == Some(ErrorNote::Unconfirmed) => {
+            Some(LinkRefusal::Expired)
+        }
+        RequestStatus::Cancelled | RequestStatus::Rejected
+            if request.error != Some(ErrorNote::NameTaken) =>
+        {
+            Some(LinkRefusal::Closed)
+        }
+        _ => Some(LinkRefusal::Used),
+    }
+}
+
+/// A corrected contact address, checked as the form checks it.
+async fn checked_email(services: &Services, typed: &str) -> Result<String, PublicError> {
+    let email =
+        portal_domain::field::EmailAddress::parse_labelled(typed, "Email").map_err(|error| {
+            PublicError::Invalid(vec![FieldProblem {
+                field: "contact.email",
+                error,
+            }])
+        })?;
+    if get_policy(services).await?.refuses(email.as_str()) {
+        return Err(field_problem(
+            "contact.email",
+            FieldErrorCode::Invalid,
+            "Addresses at this email domain are not accepted; use your work address.",
+        ));
+    }
+    Ok(email.as_str().to_owned())
 }
 
 /// The expiry job: a request still waiting for its address to be confirmed is cancelled and

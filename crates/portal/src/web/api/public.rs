@@ -118,7 +118,8 @@ pub async fn register(
     };
     let id = registration::submit(&state.services, submission.into(), honeypot)
         .await
-        .map_err(public_error)?;
+        .map_err(public_error)?
+        .id;
     Ok((
         StatusCode::ACCEPTED,
         Json(RegistrationReceipt {

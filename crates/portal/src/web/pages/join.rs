@@ -31,6 +31,8 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(super::REGISTRATION_FORM_LIMIT)),
         )
         .route("/join/sent", get(sent))
+        .route("/join/resend", axum::routing::post(send_again))
+        .route("/join/correct", axum::routing::post(correct_address))
         .route(
             "/registrations/verify/{token}",
             get(confirm_page).post(confirm),
@@ -85,7 +87,9 @@ async fn join(
     )
     .await
     {
-        Ok(_) => Redirect::to("/join/sent").into_response(),
+        Ok(registered) => {
+            Redirect::to(&format!("/join/sent?link={}", registered.status_token)).into_response()
+        }
         Err(PublicError::Invalid(problems)) => {
             form_page(
                 &state,
@@ -114,14 +118,112 @@ async fn join(
     }
 }
 
-async fn sent() -> Response {
-    message(
+#[derive(Template)]
+#[template(path = "pages/join_sent.html")]
+struct SentPage {
+    nav: Nav,
+    /// The token of the request's status link.
+    link: String,
+    done: Option<&'static str>,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SentQuery {
+    link: String,
+    done: String,
+}
+
+/// A status link's token as a page may carry it: anything else is no token.
+fn plausible_token(token: &str) -> bool {
+    (1..=128).contains(&token.len())
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+async fn sent(query: Result<Query<SentQuery>, QueryRejection>) -> Response {
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    if !plausible_token(&query.link) {
+        return message(
+            StatusCode::OK,
+            None,
+            "Check your email",
+            "We sent a link to the contact address. Open it to confirm the address: until then nothing is created. The email also has a link to follow the request.",
+            None,
+        );
+    }
+    let done = match query.done.as_str() {
+        "resent" => Some("The link was sent again; the links sent before no longer work."),
+        "corrected" => Some("The address is corrected and the link sent to it."),
+        _ => None,
+    };
+    render(
         StatusCode::OK,
-        None,
-        "Check your email",
-        "We sent a link to the contact address. Open it to confirm the address: until then nothing is created. The email also has a link to follow the request.",
-        None,
+        &SentPage {
+            nav: Nav::signed_out(),
+            link: query.link,
+            done,
+            email: String::new(),
+            error: None,
+        },
     )
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct SendAgainForm {
+    link: String,
+    email: String,
+}
+
+async fn send_again(
+    State(state): State<AppState>,
+    form: Result<Form<SendAgainForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form(None);
+    };
+    match registration::send_again(&state.services, &form.link, None).await {
+        Ok(Ok(())) => sent_again(&form.link, "resent"),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(e) => public_failure(e),
+    }
+}
+
+async fn correct_address(
+    State(state): State<AppState>,
+    form: Result<Form<SendAgainForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return bad_form(None);
+    };
+    match registration::send_again(&state.services, &form.link, Some(&form.email)).await {
+        Ok(Ok(())) => sent_again(&form.link, "corrected"),
+        Ok(Err(refusal)) => refused(refusal),
+        Err(PublicError::Invalid(problems)) => render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &SentPage {
+                nav: Nav::signed_out(),
+                link: form.link.clone(),
+                done: None,
+                email: form.email.chars().take(254).collect(),
+                error: problems.into_iter().next().map(|p| p.error.message),
+            },
+        ),
+        Err(e) => public_failure(e),
+    }
+}
+
+/// Back to the page that says to check the email, saying what was done.
+fn sent_again(link: &str, done: &str) -> Response {
+    if plausible_token(link) {
+        Redirect::to(&format!("/join/sent?link={link}&done={done}")).into_response()
+    } else {
+        Redirect::to("/join/sent").into_response()
+    }
 }
 
 /// The page of a link that does not work, saying why.

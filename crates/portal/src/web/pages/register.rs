@@ -537,7 +537,18 @@ async fn registration_form(State(state): State<AppState>, Landlord(actor): Landl
 }
 
 /// The field error of a name already held by a tenant or an open request.
-fn taken(kind: portal_domain::NameKind, holder: Option<String>) -> FieldMessage {
+async fn taken(
+    state: &AppState,
+    actor: &Actor,
+    form: &RegistrationForm,
+    kind: portal_domain::NameKind,
+) -> FieldMessage {
+    let typed = match kind {
+        portal_domain::NameKind::TenantName => &form.name,
+        portal_domain::NameKind::ShortName => &form.short_name,
+        portal_domain::NameKind::UpnSuffix => &form.upn_suffix,
+    };
+    let holder = request::holder_of(&state.services, actor, kind, typed).await;
     let (id, label, tab) = place_problem(kind.field());
     let message = format!(
         "This {} is already used by another tenant or an open request; choose another.",
@@ -573,22 +584,33 @@ pub async fn resumed(state: &AppState, actor: &Actor, form: &RegistrationForm) -
     .await
 }
 
+/// The landlord administrator who sent the form; or, when the session ended while it was
+/// filled, the sign-in page that brings the form back.
+fn signed_in_staff(
+    user: Result<PageUser, Response>,
+    form: &Result<Form<RegistrationForm>, FormRejection>,
+) -> Result<Actor, Box<Response>> {
+    match (user, form) {
+        (Ok(PageUser(actor)), _) if actor.is_landlord() => Ok(actor),
+        (Ok(PageUser(actor)), _) => Err(Box::new(not_found(Some(&actor)))),
+        (Err(_), Ok(Form(typed))) => Err(Box::new(super::session::session_ended(
+            super::session::Back {
+                next: "/register".to_owned(),
+                resume: typed.resumable(),
+            },
+        ))),
+        (Err(to_sign_in), Err(_)) => Err(Box::new(to_sign_in)),
+    }
+}
+
 async fn create_tenant(
     State(state): State<AppState>,
     user: Result<PageUser, Response>,
     form: Result<Form<RegistrationForm>, FormRejection>,
 ) -> Response {
-    let actor = match (user, &form) {
-        (Ok(PageUser(actor)), _) if actor.is_landlord() => actor,
-        (Ok(PageUser(actor)), _) => return not_found(Some(&actor)),
-        // The session ended while the form was filled: signing in brings it back.
-        (Err(_), Ok(Form(typed))) => {
-            return super::session::session_ended(super::session::Back {
-                next: "/register".to_owned(),
-                resume: typed.resumable(),
-            });
-        }
-        (Err(to_sign_in), Err(_)) => return to_sign_in,
+    let actor = match signed_in_staff(user, &form) {
+        Ok(actor) => actor,
+        Err(response) => return *response,
     };
     let form = match form {
         Ok(Form(form)) => form,
@@ -604,15 +626,11 @@ async fn create_tenant(
         Err(SubmitError::Invalid(problems)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, messages(&problems), None)
         }
-        Err(SubmitError::Taken(kind)) => {
-            let typed = match kind {
-                portal_domain::NameKind::TenantName => &form.name,
-                portal_domain::NameKind::ShortName => &form.short_name,
-                portal_domain::NameKind::UpnSuffix => &form.upn_suffix,
-            };
-            let holder = request::holder_of(&state.services, &actor, kind, typed).await;
-            (StatusCode::CONFLICT, vec![taken(kind, holder)], None)
-        }
+        Err(SubmitError::Taken(kind)) => (
+            StatusCode::CONFLICT,
+            vec![taken(&state, &actor, &form, kind).await],
+            None,
+        ),
         Err(SubmitError::IdempotencyKeyReused) => (
             StatusCode::CONFLICT,
             Vec::new(),
