@@ -326,6 +326,15 @@ pub fn domain_as_typed(ascii: &str) -> Option<String> {
     (result.is_ok() && unicode != ascii).then_some(unicode)
 }
 
+/// A login ID (`personnel_id@domain`, the domain in ASCII) as people read it: with the
+/// domain as typed, and the ASCII form beside it when the two differ.
+pub fn login_id_as_typed(personnel_id: &str, ascii: &str) -> String {
+    match domain_as_typed(ascii) {
+        Some(typed) => format!("{personnel_id}@{typed} ({personnel_id}@{ascii})"),
+        None => format!("{personnel_id}@{ascii}"),
+    }
+}
+
 /// What is put in front of the administrator's user name to make its personnel ID.
 pub const PERSONNEL_PREFIX: &str = "prp";
 

@@ -149,6 +149,15 @@ async fn a_login_id_signs_in_with_its_domain_as_typed_or_in_ascii_and_pages_show
         401
     );
 
+    // The outcome email gives the login ID as typed, the ASCII form beside it.
+    let mails = app.store.mail_for_request(&id).await.unwrap();
+    assert!(
+        mails.iter().any(|m| m
+            .body_text
+            .contains("prpbcAdmin@bücher.example (prpbcAdmin@xn--bcher-kva.example)")),
+        "{mails:?}"
+    );
+
     // The landlord's page of the request shows the domain as typed, the ASCII form beside.
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

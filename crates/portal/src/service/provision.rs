@@ -140,7 +140,11 @@ async fn run_step(
             store.step_assign_ani_and_upn_suffix(id, now).await
         }
         ProvisioningStep::Activate => {
-            let login = request.admin_login();
+            // The email says the login ID as typed, the ASCII form beside it when they differ.
+            let login = portal_domain::field::login_id_as_typed(
+                &request.admin_personnel_id,
+                &request.upn_suffix,
+            );
             let template = store.get_template(&request.template_id).await?;
             let mail = outcome_mail(
                 &services.mailer,

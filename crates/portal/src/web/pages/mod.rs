@@ -230,10 +230,7 @@ pub fn domain_shown(ascii: &str) -> String {
 
 /// A login ID (`personnel_id@domain`) as people read it, the same way.
 pub fn login_shown(personnel_id: &str, ascii: &str) -> String {
-    match portal_domain::field::domain_as_typed(ascii) {
-        Some(typed) => format!("{personnel_id}@{typed} ({personnel_id}@{ascii})"),
-        None => format!("{personnel_id}@{ascii}"),
-    }
+    portal_domain::field::login_id_as_typed(personnel_id, ascii)
 }
 
 /// A template's display name, for a page a person reads; its id when it cannot be read.
