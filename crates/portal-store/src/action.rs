@@ -12,7 +12,7 @@ use crate::error::Conflict;
 use crate::event::{NewEvent, record_event};
 use crate::job::{NewJob, cancel_queued_jobs, enqueue_in, move_queued_jobs};
 use crate::mail::NewMail;
-use crate::names::{Names, free_names, reserve_names};
+use crate::names::{free_names, reserve_names};
 use crate::request::{RequestRow, WindowCap};
 use crate::{Store, StoreError};
 
@@ -115,13 +115,7 @@ async fn apply_name_effect(
     match t.names {
         NameEffect::Keep => {}
         NameEffect::Take => {
-            let names = Names {
-                request_id: &request.id,
-                tenant_name: &request.tenant_name,
-                short_name: &request.short_name,
-                upn_suffix: &request.upn_suffix,
-                hold_key: None,
-            };
+            let names = request.names();
             reserve_names(tx, &names, None, now).await?;
         }
         NameEffect::Release => {

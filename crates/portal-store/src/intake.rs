@@ -50,6 +50,19 @@ pub struct NewRequest {
     pub mail: Option<NewMail>,
 }
 
+impl NewRequest {
+    /// The names it is to hold.
+    fn names(&self) -> Names<'_> {
+        Names {
+            request_id: &self.id,
+            tenant_name: &self.tenant_name,
+            short_name: &self.short_name,
+            upn_suffix: &self.upn_suffix,
+            hold_key: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for NewRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewRequest")
@@ -99,13 +112,7 @@ impl Store {
             self.check_window(&mut tx, window).await?;
         }
         insert_request(&mut tx, request).await?;
-        let names = Names {
-            request_id: &request.id,
-            tenant_name: &request.tenant_name,
-            short_name: &request.short_name,
-            upn_suffix: &request.upn_suffix,
-            hold_key: None,
-        };
+        let names = request.names();
         match request.names {
             NameHold::Open => reserve_names(&mut tx, &names, None, now).await?,
             NameHold::Until(until) => reserve_names(&mut tx, &names, Some(until), now).await?,

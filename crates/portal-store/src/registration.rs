@@ -11,7 +11,7 @@ use crate::event::{NewEvent, record_event};
 use crate::job::{NewJob, cancel_queued_jobs, enqueue_in};
 use crate::link::{LINK_COLUMNS, LinkPurpose, LinkRow, NewLink, insert_link};
 use crate::mail::NewMail;
-use crate::names::{Names, free_names, reserve_names};
+use crate::names::{free_names, reserve_names};
 use crate::request::{RequestRow, WindowCap};
 use crate::{Store, StoreError};
 
@@ -111,13 +111,7 @@ impl Store {
         insert_link(&mut tx, &request.id, admission.status_link).await?;
         // The expiry job has nothing left to do.
         cancel_queued_jobs(&mut tx, &request.id).await?;
-        let names = Names {
-            request_id: &request.id,
-            tenant_name: &request.tenant_name,
-            short_name: &request.short_name,
-            upn_suffix: &request.upn_suffix,
-            hold_key: None,
-        };
+        let names = request.names();
         let confirmed = match reserve_names(&mut tx, &names, None, now).await {
             Ok(()) => self.admit(&mut tx, &request, admission, now).await?,
             Err(StoreError::Conflict(Conflict::NameTaken(kind))) => {

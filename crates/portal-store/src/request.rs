@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::error::Conflict;
+use crate::names::Names;
 use crate::row::{inconsistent, parsed, parsed_opt};
 use crate::{Backend, Store, StoreError};
 
@@ -49,6 +50,17 @@ pub struct RequestRow {
 }
 
 impl RequestRow {
+    /// The names it holds, for good.
+    pub fn names(&self) -> Names<'_> {
+        Names {
+            request_id: &self.id,
+            tenant_name: &self.tenant_name,
+            short_name: &self.short_name,
+            upn_suffix: &self.upn_suffix,
+            hold_key: None,
+        }
+    }
+
     /// The login ID its tenant administrator signs in with.
     pub fn admin_login(&self) -> String {
         format!("{}@{}", self.admin_personnel_id, self.upn_suffix)

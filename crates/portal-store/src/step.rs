@@ -6,7 +6,7 @@ use sqlx::{Any, Transaction};
 
 use crate::error::{Conflict, is_unique_violation};
 use crate::event::{NewEvent, record_event};
-use crate::names::{Names, reserve_names};
+use crate::names::reserve_names;
 use crate::request::RequestRow;
 use crate::{Store, StoreError};
 
@@ -148,13 +148,7 @@ impl Store {
             Ok(open) => open,
             Err(outcome) => return Ok(outcome),
         };
-        let names = Names {
-            request_id: &request.id,
-            tenant_name: &request.tenant_name,
-            short_name: &request.short_name,
-            upn_suffix: &request.upn_suffix,
-            hold_key: None,
-        };
+        let names = request.names();
         reserve_names(&mut tx, &names, None, now).await?;
         self.close_step(tx, request_id, step, now).await
     }

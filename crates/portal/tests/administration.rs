@@ -604,8 +604,9 @@ async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp
 async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app: &TestApp) {
     // A tenant without Smart Queues has nothing left to set up.
     let (_, _, voice_login) = tenant(app, "VoiceOnly").await;
-    let voice = session(app, &voice_login, TENANT_PASSWORD).await;
-    let voice_home = reqwest::Client::new()
+    let voice = app.page_session(&voice_login, TENANT_PASSWORD).await;
+    let voice_home = app
+        .client
         .get(app.url("/"))
         .header("cookie", &voice)
         .send()

@@ -159,24 +159,9 @@ async fn a_login_id_signs_in_with_its_domain_as_typed_or_in_ascii_and_pages_show
     );
 
     // The landlord's page of the request shows the domain as typed, the ASCII form beside.
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let signed_in = browser
-        .post(app.url("/sign-in"))
-        .form(&[("username", ADMIN), ("password", ADMIN_PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    let cookie = signed_in.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let page = browser
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let page = app
+        .client
         .get(app.url(&format!("/requests/{id}")))
         .header("cookie", cookie)
         .send()

@@ -183,6 +183,22 @@ impl TestApp {
         }
     }
 
+    /// Signs in through the sign-in form as a browser does; the session cookie (`name=value`).
+    pub async fn page_session(&self, username: &str, password: &str) -> String {
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let signed_in = browser
+            .post(self.url("/sign-in"))
+            .form(&[("username", username), ("password", password)])
+            .send()
+            .await
+            .expect("sign in");
+        let set = signed_in.headers()["set-cookie"].to_str().expect("cookie");
+        set.split(';').next().expect("name=value").to_owned()
+    }
+
     /// The URL of the test's own database.
     pub fn database_url(&self) -> &str {
         self.db.as_ref().map_or("", |db| db.url.as_str())
