@@ -237,27 +237,55 @@ async fn sign_in(c: &Client, base: &str) {
     wait_for(c, Locator::Css("a[href='/register']")).await;
 }
 
-/// Fills the three tabs correctly for `name` and clicks Create Tenant; returns the reference.
-async fn register(c: &Client, base: &str, name: &str) -> String {
-    c.goto(&format!("{base}/register")).await.unwrap();
-    click(c, "input[value='omnichannel-smart-queues']").await;
+/// What a person types into the three tabs of Tenant Registration (the passwords are the
+/// tests' tenant password).
+struct Typed<'a> {
+    template: &'a str,
+    name: &'a str,
+    short_name: &'a str,
+    upn_suffix: &'a str,
+    user_name: &'a str,
+    first_name: &'a str,
+    last_name: &'a str,
+    email: &'a str,
+}
+
+/// Chooses the template and fills the Tenant and Contact tabs with `t`, going from tab to tab
+/// with the Next buttons; the Contact tab is open after.
+async fn fill_tabs(c: &Client, t: &Typed<'_>) {
+    click(c, &format!("input[value='{}']", t.template)).await;
     click(c, "[data-next-tab=tenant]").await;
-    type_into(c, "name", name).await;
-    type_into(c, "short_name", &name[..4]).await;
-    type_into(
-        c,
-        "upn_suffix",
-        &format!("{}.example.com", name.to_lowercase()),
-    )
-    .await;
-    type_into(c, "admin_user_name", "keAdmin").await;
+    type_into(c, "name", t.name).await;
+    type_into(c, "short_name", t.short_name).await;
+    type_into(c, "upn_suffix", t.upn_suffix).await;
+    type_into(c, "admin_user_name", t.user_name).await;
     type_into(c, "password", TENANT_PASSWORD).await;
     type_into(c, "confirm_password", TENANT_PASSWORD).await;
     type_into(c, "ani", "+44 20 7946 0000").await;
     click(c, "[data-next-tab=contact]").await;
-    type_into(c, "first_name", "Jo").await;
-    type_into(c, "last_name", "Kenton").await;
-    type_into(c, "email", "jo@example.com").await;
+    type_into(c, "first_name", t.first_name).await;
+    type_into(c, "last_name", t.last_name).await;
+    type_into(c, "email", t.email).await;
+}
+
+/// Fills the three tabs correctly for `name` and clicks Create Tenant; returns the reference.
+async fn register(c: &Client, base: &str, name: &str) -> String {
+    c.goto(&format!("{base}/register")).await.unwrap();
+    let upn_suffix = format!("{}.example.com", name.to_lowercase());
+    fill_tabs(
+        c,
+        &Typed {
+            template: "omnichannel-smart-queues",
+            name,
+            short_name: &name[..4],
+            upn_suffix: &upn_suffix,
+            user_name: "keAdmin",
+            first_name: "Jo",
+            last_name: "Kenton",
+            email: "jo@example.com",
+        },
+    )
+    .await;
     under(c, "#create-tenant", "#contact input, #contact textarea").await;
     click(c, "#create-tenant").await;
     c.wait()
@@ -563,19 +591,20 @@ async fn a_session_that_ends_while_the_form_is_filled_signs_in_again_and_keeps_w
     let c = &browser.client;
     sign_in(c, &base).await;
     c.goto(&format!("{base}/register")).await.unwrap();
-    click(c, "input[value='voice-essentials']").await;
-    click(c, "[data-next-tab=tenant]").await;
-    type_into(c, "name", "HarbourLights").await;
-    type_into(c, "short_name", "hlts").await;
-    type_into(c, "upn_suffix", "harbour-lights.example.com").await;
-    type_into(c, "admin_user_name", "hlAdmin").await;
-    type_into(c, "password", TENANT_PASSWORD).await;
-    type_into(c, "confirm_password", TENANT_PASSWORD).await;
-    type_into(c, "ani", "+44 20 7946 0000").await;
-    click(c, "[data-next-tab=contact]").await;
-    type_into(c, "first_name", "Hal").await;
-    type_into(c, "last_name", "Harbour").await;
-    type_into(c, "email", "hal@harbour-lights.example.com").await;
+    fill_tabs(
+        c,
+        &Typed {
+            template: "voice-essentials",
+            name: "HarbourLights",
+            short_name: "hlts",
+            upn_suffix: "harbour-lights.example.com",
+            user_name: "hlAdmin",
+            first_name: "Hal",
+            last_name: "Harbour",
+            email: "hal@harbour-lights.example.com",
+        },
+    )
+    .await;
 
     // Meanwhile the session ends on the portal's side; the browser still sends its cookie.
     let session = c.get_named_cookie("portal_session").await.unwrap();
@@ -945,19 +974,20 @@ async fn a_prospect_registers_on_the_public_page_confirms_the_address_and_is_app
             .is_err(),
         "only templates on offer"
     );
-    click(c, "input[value='voice-essentials']").await;
-    click(c, "[data-next-tab=tenant]").await;
-    type_into(c, "name", "OpenDoorTravel").await;
-    type_into(c, "short_name", "odt").await;
-    type_into(c, "upn_suffix", "opendoortravel.example.com").await;
-    type_into(c, "admin_user_name", "odAdmin").await;
-    type_into(c, "password", TENANT_PASSWORD).await;
-    type_into(c, "confirm_password", TENANT_PASSWORD).await;
-    type_into(c, "ani", "+44 20 7946 0000").await;
-    click(c, "[data-next-tab=contact]").await;
-    type_into(c, "first_name", "Ola").await;
-    type_into(c, "last_name", "Door").await;
-    type_into(c, "email", "ola@opendoor.example").await;
+    fill_tabs(
+        c,
+        &Typed {
+            template: "voice-essentials",
+            name: "OpenDoorTravel",
+            short_name: "odt",
+            upn_suffix: "opendoortravel.example.com",
+            user_name: "odAdmin",
+            first_name: "Ola",
+            last_name: "Door",
+            email: "ola@opendoor.example",
+        },
+    )
+    .await;
     screenshot(c, "public-registration").await;
     click(c, "#create-tenant").await;
     wait_for_text(c, "main h1", "Check your email").await;
