@@ -118,7 +118,7 @@ impl From<crate::password::Overloaded> for ServiceError {
 }
 
 /// A template's display name, or its id when it cannot be read.
-pub async fn request_template_name(services: &Services, id: &str) -> String {
+pub async fn template_display_name(services: &Services, id: &str) -> String {
     match services.store.get_template(id).await {
         Ok(t) => t.name,
         Err(_) => id.to_owned(),

@@ -745,7 +745,7 @@ async fn fresh_verification(
         .map_err(ServiceError::from)?
         .unwrap_or_else(portal_store::now_ms);
     let verify_token = token::new_token();
-    let template = super::request_template_name(services, &request.template_id).await;
+    let template = super::template_display_name(services, &request.template_id).await;
     let mail = crate::mail::verification_mail(
         &services.mailer,
         crate::mail::Recipient {

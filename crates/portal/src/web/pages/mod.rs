@@ -235,10 +235,7 @@ pub fn login_shown(personnel_id: &str, ascii: &str) -> String {
 
 /// A template's display name, for a page a person reads; its id when it cannot be read.
 pub async fn template_name(state: &AppState, id: &str) -> String {
-    match state.services.store.get_template(id).await {
-        Ok(t) => t.name,
-        Err(_) => id.to_owned(),
-    }
+    crate::service::template_display_name(&state.services, id).await
 }
 
 /// A time for people: `2026-11-29 08:00 UTC`.

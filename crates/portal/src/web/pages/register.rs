@@ -681,11 +681,7 @@ async fn accepted(
         Err(e) => return failure(&e, Some(&actor)),
     };
     let r = detail.request;
-    // The template as people know it; its id if it is gone.
-    let template_name = match state.services.store.get_template(&r.template_id).await {
-        Ok(t) => t.name,
-        Err(_) => r.template_id.clone(),
-    };
+    let template_name = super::template_name(&state, &r.template_id).await;
     render(
         StatusCode::OK,
         &AcceptedPage {
