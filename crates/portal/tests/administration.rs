@@ -605,16 +605,7 @@ async fn the_parameters_page_keeps_what_was_typed_and_explains_each_refusal(app:
     // A tenant without Smart Queues has nothing left to set up.
     let (_, _, voice_login) = tenant(app, "VoiceOnly").await;
     let voice = app.page_session(&voice_login, TENANT_PASSWORD).await;
-    let voice_home = app
-        .client
-        .get(app.url("/"))
-        .header("cookie", &voice)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let voice_home = app.page_with("/", &voice).await;
     assert!(
         voice_home.contains("nothing is left to set up") && !voice_home.contains("Callback Folder"),
         "{voice_home}"

@@ -303,15 +303,7 @@ async fn a_rejected_request_frees_its_names_and_its_reason_is_emailed(db: Db) {
     );
     // Staff read it as the reason given, not as something that went wrong.
     let cookie = sign_in(&app).await;
-    let staff = from([127, 0, 0, 1])
-        .get(app.url(&format!("/requests/{id}")))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let staff = app.page_with(&format!("/requests/{id}"), &cookie).await;
     assert!(
         staff.contains("Reason given:</strong> <bdi>We serve companies in the EU only"),
         "{staff}"

@@ -160,16 +160,7 @@ async fn a_login_id_signs_in_with_its_domain_as_typed_or_in_ascii_and_pages_show
 
     // The landlord's page of the request shows the domain as typed, the ASCII form beside.
     let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
-    let page = app
-        .client
-        .get(app.url(&format!("/requests/{id}")))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page_with(&format!("/requests/{id}"), &cookie).await;
     assert!(
         page.contains("bücher.example (xn--bcher-kva.example)")
             && page.contains("prpbcAdmin@bücher.example (prpbcAdmin@xn--bcher-kva.example)"),

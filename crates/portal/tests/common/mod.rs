@@ -199,6 +199,19 @@ impl TestApp {
         set.split(';').next().expect("name=value").to_owned()
     }
 
+    /// The text of a page fetched with a session cookie (`name=value`).
+    pub async fn page_with(&self, path: &str, cookie: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// The URL of the test's own database.
     pub fn database_url(&self) -> &str {
         self.db.as_ref().map_or("", |db| db.url.as_str())
