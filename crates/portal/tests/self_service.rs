@@ -852,5 +852,21 @@ async fn a_prospect_has_the_link_sent_again_and_corrects_the_address(db: Db) {
     // Once confirmed, nothing more is sent.
     let r = form_post(&app, "/join/resend", None, &[("link", &token)]).await;
     assert_eq!(r.status(), 410);
+    // A link that is no request's is refused, and so is one that is not a link at all.
+    for bad in ["unknown-token", "<script>", ""] {
+        let r = form_post(&app, "/join/resend", None, &[("link", bad)]).await;
+        assert_eq!(r.status(), 404, "{bad:?}");
+        let r = form_post(
+            &app,
+            "/join/correct",
+            None,
+            &[("link", bad), ("email", "a@b.example")],
+        )
+        .await;
+        assert_eq!(r.status(), 404, "{bad:?}");
+    }
+    let (code, plain) = page(&app, "/join/sent?link=%3Cscript%3E").await;
+    assert_eq!(code, 200);
+    assert!(!plain.contains("Send the link again") && !plain.contains("<script>"));
     app.finish().await;
 }
