@@ -834,11 +834,9 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     .await;
     // Publishing without the address is refused at the field; with it, it goes live.
     click(c, "#save-draft").await;
-    wait_for(c, Locator::Id("publish"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    // Publish stands on the page before and after saving: wait for the saved page first.
+    wait_for_text(c, "p.notice", "Draft saved").await;
+    click(c, "#publish").await;
     let summary = wait_for(c, Locator::Id("error-summary"))
         .await
         .text()
