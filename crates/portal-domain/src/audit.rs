@@ -25,6 +25,21 @@ crate::text_enum! {
         ParametersDraftSaved = "parameters_draft_saved",
         ParametersDraftDiscarded = "parameters_draft_discarded",
         ParametersPublished = "parameters_published",
+        SignedOut = "signed_out",
+        SessionEnded = "session_ended",
+        OtherSessionsEnded = "other_sessions_ended",
+        TokenCreated = "token_created",
+        TokenRevoked = "token_revoked",
+        PasswordChanged = "password_changed",
+        PasswordResetRequested = "password_reset_requested",
+        PasswordReset = "password_reset",
+        UserInvited = "user_invited",
+        InvitationAccepted = "invitation_accepted",
+        UserRoleChanged = "user_role_changed",
+        UserDisabled = "user_disabled",
+        UserEnabled = "user_enabled",
+        UserCreatedOnCommandLine = "user_created_on_command_line",
+        PasswordLinkOnCommandLine = "password_link_on_command_line",
     }
 }
 
@@ -54,6 +69,21 @@ impl AuditAction {
             Self::ParametersDraftSaved => "Smart Queues draft saved",
             Self::ParametersDraftDiscarded => "Smart Queues draft discarded",
             Self::ParametersPublished => "Smart Queues parameters published",
+            Self::SignedOut => "Signed out",
+            Self::SessionEnded => "A session ended by its owner",
+            Self::OtherSessionsEnded => "Signed out everywhere else",
+            Self::TokenCreated => "Personal API token created",
+            Self::TokenRevoked => "Personal API token revoked",
+            Self::PasswordChanged => "Password changed",
+            Self::PasswordResetRequested => "Password reset asked for",
+            Self::PasswordReset => "Password set from a reset link",
+            Self::UserInvited => "Account invited",
+            Self::InvitationAccepted => "Invitation accepted",
+            Self::UserRoleChanged => "Account's role changed",
+            Self::UserDisabled => "Account disabled",
+            Self::UserEnabled => "Account enabled again",
+            Self::UserCreatedOnCommandLine => "Account created on the command line",
+            Self::PasswordLinkOnCommandLine => "Set-password link made on the command line",
         }
     }
 }

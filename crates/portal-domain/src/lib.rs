@@ -24,7 +24,7 @@ pub use request::{
     ErrorNote, NameEffect, NameKind, RequestEvent, RequestStatus, StaffAction, Transition,
     TransitionError,
 };
-pub use role::Role;
+pub use role::{AccountStatus, Permission, Role};
 pub use step::{ProvisioningStep, StepStatus};
 pub use tenant::TenantStatus;
 pub use text::UnknownName;

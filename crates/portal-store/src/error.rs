@@ -65,6 +65,10 @@ pub enum Conflict {
     AdminLoginTaken,
     /// A user name is another user's.
     UserNameTaken,
+    /// An email address is another account's.
+    EmailTaken,
+    /// The change would leave no active landlord administrator.
+    LastLandlordAdmin,
     /// The capped off-peak window the request was placed in filled meanwhile.
     WindowFull,
     /// The request is no longer in the status the move starts from; it is in this one.

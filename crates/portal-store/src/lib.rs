@@ -14,6 +14,7 @@
 
 pub mod action;
 pub mod audit;
+pub mod credential;
 mod error;
 pub mod event;
 pub mod guard;

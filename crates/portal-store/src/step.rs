@@ -1,7 +1,7 @@
 //! The steps of provisioning, each one transaction that also marks its step done, so that a
 //! step either happened with its record or not at all, and a repeated step changes nothing.
 
-use portal_domain::{ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus};
+use portal_domain::{AccountStatus, ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus};
 use sqlx::{Any, Transaction};
 
 use crate::error::{Conflict, is_unique_violation};
@@ -209,9 +209,17 @@ impl Store {
         let tenant_id = tenant_of(&request)?;
         let login = request.admin_login();
         let inserted = sqlx::query(
-            "INSERT INTO users (id, username, username_key, password_hash, role, tenant_id, created_at) \
-             SELECT $1, $2, $3, admin_password_hash, $7, $4, $5 \
-             FROM subscription_requests WHERE id = $6 AND admin_password_hash IS NOT NULL",
+            // A password typed on the staff's form is changed at its owner's first sign-in;
+            // a request with an address instead of a password makes an invited account (its
+            // address left out should another account have it).
+            "INSERT INTO users (id, username, username_key, password_hash, role, tenant_id, created_at, \
+             email, email_key, status, must_change_password) \
+             SELECT $1, $2, $3, admin_password_hash, $7, $4, $5, \
+             CASE WHEN EXISTS (SELECT 1 FROM users WHERE email_key = LOWER(r.admin_email)) THEN NULL ELSE r.admin_email END, \
+             CASE WHEN EXISTS (SELECT 1 FROM users WHERE email_key = LOWER(r.admin_email)) THEN NULL ELSE LOWER(r.admin_email) END, \
+             CASE WHEN admin_password_hash = '' THEN $8 ELSE $9 END, \
+             CASE WHEN submitted_by IS NOT NULL AND admin_password_hash <> '' THEN 1 ELSE 0 END \
+             FROM subscription_requests r WHERE id = $6 AND admin_password_hash IS NOT NULL",
         )
         .bind(user_id)
         .bind(&login)
@@ -220,6 +228,8 @@ impl Store {
         .bind(now)
         .bind(&request.id)
         .bind(Role::TenantAdmin.as_str())
+        .bind(AccountStatus::Invited.as_str())
+        .bind(AccountStatus::Active.as_str())
         .execute(&mut *tx)
         .await;
         match inserted {

@@ -229,15 +229,16 @@ impl Settings {
                 "must not be empty",
             ));
         }
+        // The first landlord admin's password follows the one rule every password does.
         if let Some(pw) = &self.admin_password
-            && pw.chars().count() < portal_domain::field::PASSWORD_MIN_CHARS
+            && let Err(e) = portal_domain::field::Password::parse(
+                pw,
+                &[("user name", self.admin_username.trim())],
+            )
         {
             return Err(SettingError::new(
                 "PORTAL_ADMIN_PASSWORD (--admin-password)",
-                format!(
-                    "must be at least {} characters long",
-                    portal_domain::field::PASSWORD_MIN_CHARS
-                ),
+                e.message,
             ));
         }
         if !(1..=256).contains(&self.worker_concurrency) {

@@ -195,7 +195,7 @@ async fn export_template(id: &str, settings: &Resolved) -> Result<(), StartError
     use service::template::TemplateDoc;
     let store = open_store(settings).await?;
     let services = Services::new(store.clone());
-    let found = service::template::get_template(&services, id).await;
+    let found = service::template::get_template(&services, &service::Actor::command_line(), id).await;
     close(&store).await;
     let (template, objects) = found.map_err(|e| match e {
         service::ServiceError::NotFound => {

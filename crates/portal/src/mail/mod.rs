@@ -18,6 +18,10 @@ const CONFLICT_TEXT: &str = include_str!("../../templates/email/conflict.txt");
 const CONFLICT_HTML: &str = include_str!("../../templates/email/conflict.html");
 const REJECTED_TEXT: &str = include_str!("../../templates/email/rejected.txt");
 const REJECTED_HTML: &str = include_str!("../../templates/email/rejected.html");
+const INVITATION_TEXT: &str = include_str!("../../templates/email/invitation.txt");
+const INVITATION_HTML: &str = include_str!("../../templates/email/invitation.html");
+const RESET_TEXT: &str = include_str!("../../templates/email/reset.txt");
+const RESET_HTML: &str = include_str!("../../templates/email/reset.html");
 
 /// How many times a message is tried before it is marked failed (about 20 minutes of backoff).
 pub const MAIL_ATTEMPTS: i64 = 10;
@@ -341,6 +345,91 @@ pub fn verification_mail(
             ("status_url", &status_url),
             ("expires", expires),
         ],
+    )
+}
+
+/// A message about an account (not a request's), from a text and an HTML template.
+fn account_mail(
+    mailer: &Mailer,
+    to: &str,
+    kind: &str,
+    subject: &str,
+    (text, html): (&str, &str),
+    extra: &[(&str, &str)],
+) -> NewMail {
+    let support = mailer.from.email.to_string();
+    let mut values = vec![("support", support.as_str())];
+    values.extend_from_slice(extra);
+    let id = portal_store::new_id();
+    NewMail {
+        id: id.clone(),
+        request_id: None,
+        kind: kind.to_owned(),
+        sender: mailer.from.to_string(),
+        recipient: to.to_owned(),
+        subject: subject.to_owned(),
+        body_text: fill(text, &values, false),
+        body_html: fill(html, &values, true),
+        job: send_job(&id),
+    }
+}
+
+/// The address of a set-password link's page.
+pub fn invitation_url(mailer: &Mailer, token: &str) -> String {
+    format!("{}/invitation/{token}", mailer.base_url)
+}
+
+pub fn reset_url(mailer: &Mailer, token: &str) -> String {
+    format!("{}/password-reset/{token}", mailer.base_url)
+}
+
+/// Who is invited, by whom, as what.
+#[derive(Debug, Clone, Copy)]
+pub struct Invitation<'a> {
+    pub email: &'a str,
+    pub username: &'a str,
+    pub inviter: &'a str,
+    pub role: portal_domain::Role,
+    /// The tenant's name, for a tenant role.
+    pub tenant: Option<&'a str>,
+    pub token: &'a str,
+    pub expires: &'a str,
+}
+
+/// The invitation to set a first password (the token only here and in the message).
+pub fn invitation_mail(mailer: &Mailer, invitation: Invitation<'_>) -> NewMail {
+    let link = invitation_url(mailer, invitation.token);
+    let tenant_part = invitation
+        .tenant
+        .map(|t| format!(" of the tenant {t}"))
+        .unwrap_or_default();
+    account_mail(
+        mailer,
+        invitation.email,
+        "invitation",
+        "You are invited to the Provisioning Portal",
+        (INVITATION_TEXT, INVITATION_HTML),
+        &[
+            ("inviter", invitation.inviter),
+            ("role", invitation.role.label()),
+            ("tenant_part", &tenant_part),
+            ("username", invitation.username),
+            ("link", &link),
+            ("expires", invitation.expires),
+        ],
+    )
+}
+
+/// The single-use link to choose a new password.
+pub fn reset_mail(mailer: &Mailer, email: &str, username: &str, token: &str, expires: &str) -> NewMail {
+    let link = reset_url(mailer, token);
+    account_mail(
+        mailer,
+        email,
+        "password_reset",
+        "Reset your Provisioning Portal password",
+        (RESET_TEXT, RESET_HTML),
+        &[("username", username), ("link", &link), ("expires", expires)],
     )
 }
 

@@ -10,11 +10,18 @@ use super::{Actor, ServiceError, Services};
 tokio::task_local! {
     /// The address of the client whose HTTP request is being served.
     pub static CLIENT: Option<String>;
+    /// The `User-Agent` of the HTTP request being served (cut short), to name a session.
+    pub static USER_AGENT: Option<String>;
 }
 
 /// The client of the HTTP request being served, if any.
 pub fn client() -> Option<String> {
     CLIENT.try_with(Clone::clone).ok().flatten()
+}
+
+/// The user agent of the HTTP request being served, if any.
+pub fn user_agent() -> Option<String> {
+    USER_AGENT.try_with(Clone::clone).ok().flatten()
 }
 
 /// An entry by `actor` (none: the portal itself), from the current client.
@@ -54,6 +61,7 @@ pub async fn list(
     actor: &Actor,
     mut filter: AuditFilter,
 ) -> Result<(Vec<AuditRow>, Option<String>), ServiceError> {
+    actor.require(portal_domain::Permission::ReadAudit)?;
     if !actor.is_landlord() {
         match &actor.tenant_id {
             Some(own) => filter.tenant_id = Some(own.clone()),

@@ -1,6 +1,7 @@
 //! Sign-in with a user name and password, and bearer tokens.
 
-use portal_domain::TenantStatus;
+use portal_domain::{AccountStatus, TenantStatus};
+use portal_store::credential::{Credential, NewCredential};
 use portal_store::guard::GuardRule;
 use tracing::info;
 
@@ -36,13 +37,16 @@ pub enum LoginError {
     Service(#[from] ServiceError),
 }
 
-fn actor_of(user: portal_store::user::UserRow) -> Result<Actor, ServiceError> {
-    Ok(Actor {
+/// The actor of an account, coming with `credential`.
+pub fn actor_of(user: portal_store::user::UserRow, credential: Option<Credential>) -> Actor {
+    Actor {
         id: user.id,
         username: user.username,
         role: user.role,
         tenant_id: user.tenant_id,
-    })
+        must_change_password: user.must_change_password,
+        credential,
+    }
 }
 
 /// How long a browser session lasts without use, and at most.
@@ -71,6 +75,9 @@ async fn verify_credentials(
         .find_user_by_username(&portal_domain::field::login_id(username))
         .await
         .map_err(ServiceError::from)?;
+    // An account without a password yet (invited) or disabled is checked against nothing,
+    // which costs the same time and fails.
+    let user = user.filter(|u| u.status == AccountStatus::Active && u.has_password());
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let matched = services
         .hasher
@@ -93,7 +100,7 @@ async fn verify_credentials(
             return Err(LoginError::InvalidCredentials);
         }
     }
-    Ok(actor_of(user)?)
+    Ok(actor_of(user, None))
 }
 
 /// Failed sign-ins of one account: five pass, then it is locked for 30 s, doubling with each
@@ -139,6 +146,13 @@ async fn audited_sign_in(
                 .await
             {
                 tracing::warn!(error = %e, "failed sign-ins were not cleared");
+            }
+            if let Err(e) = services
+                .store
+                .note_sign_in(&actor.id, portal_store::now_ms())
+                .await
+            {
+                tracing::warn!(error = %e, "the sign-in's time was not noted");
             }
             let entry = super::audit::entry(
                 Some(&actor),
@@ -208,6 +222,26 @@ async fn record_failed_sign_in(services: &Services, username: &str, way: &str) {
     super::audit::record(services, entry).await;
 }
 
+/// A new session or token of `actor`, from the client of the request being served.
+fn new_credential(
+    actor: &Actor,
+    secret: &str,
+    now: i64,
+    expires_at: i64,
+    name: Option<String>,
+) -> NewCredential {
+    NewCredential {
+        id: portal_store::new_id(),
+        secret_hash: token::token_hash(secret),
+        user_id: actor.id.clone(),
+        created_at: now,
+        expires_at,
+        name,
+        client: super::audit::client(),
+        user_agent: super::audit::user_agent(),
+    }
+}
+
 /// Signs in for the API: a bearer token.
 #[tracing::instrument(skip_all)]
 pub async fn login(
@@ -215,16 +249,18 @@ pub async fn login(
     username: &str,
     password: String,
 ) -> Result<SignedIn, LoginError> {
-    let actor = audited_sign_in(services, username, password, "api").await?;
+    let mut actor = audited_sign_in(services, username, password, "api").await?;
     let token = token::new_token();
     let now = portal_store::now_ms();
     let ttl = i64::try_from(services.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
     let expires_at = now + ttl;
+    let credential = new_credential(&actor, &token, now, expires_at, None);
     services
         .store
-        .create_token(&token::token_hash(&token), &actor.id, now, expires_at)
+        .create_token(&credential)
         .await
         .map_err(ServiceError::from)?;
+    actor.credential = Some(Credential::Token(credential.id));
     info!(user.id = %actor.id, "signed in");
     Ok(SignedIn {
         token,
@@ -240,30 +276,27 @@ pub async fn start_session(
     username: &str,
     password: String,
 ) -> Result<(String, Actor), LoginError> {
-    let actor = audited_sign_in(services, username, password, "browser").await?;
+    let mut actor = audited_sign_in(services, username, password, "browser").await?;
     let session = token::new_token();
     let now = portal_store::now_ms();
+    let credential = new_credential(&actor, &session, now, now + SESSION_ABSOLUTE_MS, None);
     services
         .store
-        .create_session(
-            &token::token_hash(&session),
-            &actor.id,
-            now,
-            now + SESSION_ABSOLUTE_MS,
-            SESSION_IDLE_MS,
-        )
+        .create_session(&credential, SESSION_IDLE_MS)
         .await
         .map_err(ServiceError::from)?;
+    actor.credential = Some(Credential::Session(credential.id));
     info!(user.id = %actor.id, "signed in to the portal");
     Ok((session, actor))
 }
 
-/// The actor of a browser session; `None` when unknown, idle too long or over.
+/// The actor of a browser session; `None` when unknown, idle too long or over, or when its
+/// account is no longer active.
 pub async fn session_actor(
     services: &Services,
     session: &str,
 ) -> Result<Option<Actor>, ServiceError> {
-    let user = services
+    let found = services
         .store
         .session_user(
             &token::token_hash(session),
@@ -271,9 +304,10 @@ pub async fn session_actor(
             SESSION_IDLE_MS,
         )
         .await?;
-    user.map(actor_of).transpose()
+    Ok(found.map(|(user, id)| actor_of(user, Some(Credential::Session(id)))))
 }
 
+/// Ends a browser session by its secret (a cookie the browser still had).
 pub async fn end_session(services: &Services, session: &str) -> Result<(), ServiceError> {
     Ok(services
         .store
@@ -281,11 +315,57 @@ pub async fn end_session(services: &Services, session: &str) -> Result<(), Servi
         .await?)
 }
 
-/// The actor a bearer token stands for; `None` when unknown or expired.
+/// Ends the session or token `actor` came with, at once.
+pub async fn sign_out(services: &Services, actor: &Actor) -> Result<(), ServiceError> {
+    let Some(credential) = &actor.credential else {
+        return Ok(());
+    };
+    services.store.end_credential(&actor.id, credential).await?;
+    let entry = super::audit::entry(
+        Some(actor),
+        portal_domain::AuditAction::SignedOut,
+        actor.tenant_id.as_deref(),
+        Some(&actor.id),
+        None,
+    );
+    super::audit::record(services, entry).await;
+    Ok(())
+}
+
+/// The actor a bearer token stands for; `None` when unknown or expired, or when its account
+/// is no longer active.
 pub async fn authenticate(services: &Services, token: &str) -> Result<Option<Actor>, ServiceError> {
-    let user = services
+    let found = services
         .store
         .user_for_token(&token::token_hash(token), portal_store::now_ms())
         .await?;
-    user.map(actor_of).transpose()
+    Ok(found.map(|(user, id)| actor_of(user, Some(Credential::Token(id)))))
+}
+
+/// A personal API token: shown once, stored as its hash, acting with its owner's role.
+pub async fn create_personal_token(
+    services: &Services,
+    actor: &Actor,
+    name: &str,
+    expires_in_days: i64,
+) -> Result<(String, NewCredential), ServiceError> {
+    let secret = token::new_token();
+    let now = portal_store::now_ms();
+    let credential = new_credential(
+        actor,
+        &secret,
+        now,
+        now + expires_in_days * 24 * 60 * 60 * 1000,
+        Some(name.to_owned()),
+    );
+    services.store.create_token(&credential).await?;
+    let entry = super::audit::entry(
+        Some(actor),
+        portal_domain::AuditAction::TokenCreated,
+        actor.tenant_id.as_deref(),
+        Some(&actor.id),
+        Some(format!("token {name:?}, {expires_in_days} days")),
+    );
+    super::audit::record(services, entry).await;
+    Ok((secret, credential))
 }

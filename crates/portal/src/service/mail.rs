@@ -60,15 +60,11 @@ pub async fn list(
     actor: &Actor,
     limit: i64,
 ) -> Result<Vec<MailRow>, ServiceError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::Forbidden);
-    }
+    actor.require(portal_domain::Permission::ReadMail)?;
     Ok(services.store.list_mail(limit).await?)
 }
 
 pub async fn get(services: &Services, actor: &Actor, id: &str) -> Result<MailRow, ServiceError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::NotFound);
-    }
+    actor.require(portal_domain::Permission::ReadMail)?;
     Ok(services.store.get_mail(id).await?)
 }

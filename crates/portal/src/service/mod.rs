@@ -1,6 +1,7 @@
 //! Use cases: what the web handlers, the worker and the command line ask of the portal.
 //! Each takes validated domain types and talks to the store; none knows about HTTP.
 
+pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod mail;
@@ -16,7 +17,8 @@ pub mod tenant;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portal_domain::Role;
+use portal_domain::{Permission, Role};
+use portal_store::credential::Credential;
 use portal_store::Store;
 use tokio::sync::Notify;
 
@@ -62,11 +64,42 @@ pub struct Actor {
     pub username: String,
     pub role: Role,
     pub tenant_id: Option<String>,
+    /// The password was typed by someone else: nothing but changing it is allowed.
+    pub must_change_password: bool,
+    /// The session or token this actor came with (`None`: the command line or a test).
+    pub credential: Option<Credential>,
 }
 
 impl Actor {
+    /// The machine's operator at the command line, who may do what a landlord admin may.
+    pub fn command_line() -> Self {
+        Self {
+            id: String::new(),
+            username: "command line".to_owned(),
+            role: Role::LandlordAdmin,
+            tenant_id: None,
+            must_change_password: false,
+            credential: None,
+        }
+    }
+
+    /// Staff of the provider, who see every tenant.
     pub fn is_landlord(&self) -> bool {
-        self.role == Role::LandlordAdmin
+        self.role.is_landlord()
+    }
+
+    /// Whether the actor's role allows this.
+    pub fn may(&self, permission: Permission) -> bool {
+        self.role.may(permission)
+    }
+
+    /// `Forbidden` unless the actor's role allows this.
+    pub fn require(&self, permission: Permission) -> Result<(), ServiceError> {
+        if self.may(permission) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden)
+        }
     }
 
     /// Whether this actor may see an object of `tenant_id` (`None`: not yet a tenant's).

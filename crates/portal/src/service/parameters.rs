@@ -50,6 +50,7 @@ async fn active(
     tenant_id: &str,
 ) -> Result<(), ParametersError> {
     let t = tenant::get_tenant(services, actor, tenant_id).await?;
+    actor.require(portal_domain::Permission::EditParameters)?;
     if t.status == TenantStatus::Active {
         Ok(())
     } else {
@@ -64,6 +65,7 @@ async fn latest(
     tenant_id: &str,
 ) -> Result<VersionRow, ServiceError> {
     tenant::get_tenant(services, actor, tenant_id).await?;
+    actor.require(portal_domain::Permission::ReadParameters)?;
     services
         .store
         .parameter_versions(tenant_id)

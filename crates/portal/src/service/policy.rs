@@ -109,7 +109,14 @@ pub(super) async fn write_setting<T: Serialize>(
     Ok(())
 }
 
-pub async fn get_policy(services: &Services) -> Result<PolicyDoc, ServiceError> {
+/// The policy as its editors see it.
+pub async fn get_policy(services: &Services, actor: &Actor) -> Result<PolicyDoc, ServiceError> {
+    actor.require(portal_domain::Permission::ChangeSettings)?;
+    current(services).await
+}
+
+/// The policy in force, for the portal's own use.
+pub async fn current(services: &Services) -> Result<PolicyDoc, ServiceError> {
     read_setting(services, KEY).await
 }
 
@@ -119,9 +126,7 @@ pub async fn put_policy(
     actor: &Actor,
     doc: PolicyDoc,
 ) -> Result<Result<PolicyDoc, Vec<PolicyProblem>>, ServiceError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::Forbidden);
-    }
+    actor.require(portal_domain::Permission::ChangeSettings)?;
     if let Err(problems) = doc.check() {
         return Ok(Err(problems));
     }
@@ -162,7 +167,7 @@ pub async fn place(services: &Services, now: i64) -> Result<Placement, ServiceEr
         scheduled_for: None,
         window_cap: None,
     };
-    let policy = get_policy(services).await?;
+    let policy = current(services).await?;
     let Some(off_peak) = policy.check().ok().flatten() else {
         return Ok(immediate);
     };

@@ -196,9 +196,7 @@ pub async fn put_policy(
     actor: &Actor,
     doc: SelfServiceDoc,
 ) -> Result<Result<SelfServiceDoc, Vec<PolicyProblem>>, ServiceError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::Forbidden);
-    }
+    actor.require(portal_domain::Permission::ChangeSettings)?;
     let doc = match doc.check() {
         Ok(doc) => doc,
         Err(problems) => return Ok(Err(problems)),
@@ -240,9 +238,7 @@ pub async fn set_template_public(
     id: &str,
     public: bool,
 ) -> Result<TemplateRow, ServiceError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::NotFound);
-    }
+    actor.require(portal_domain::Permission::ChangeTemplates)?;
     let audit = super::audit::entry(
         Some(actor),
         if public {

@@ -123,9 +123,7 @@ pub async fn submit_request(
     raw: RawSubmission,
     idempotency_key: Option<String>,
 ) -> Result<RequestDetail, SubmitError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::Forbidden.into());
-    }
+    actor.require(portal_domain::Permission::SubmitRequests)?;
     let idempotency = idempotency_key.map(|key| Idempotency {
         actor_id: actor.id.clone(),
         key,
@@ -184,7 +182,7 @@ pub async fn holder_of(
     kind: NameKind,
     name: &str,
 ) -> Option<String> {
-    if !actor.is_landlord() {
+    if !actor.may(portal_domain::Permission::ReadRequests) {
         return None;
     }
     // A UPN suffix is kept in its ASCII form.
@@ -413,10 +411,8 @@ pub async fn list_requests(
     actor: &Actor,
     filter: RequestFilter,
 ) -> Result<(Vec<RequestRow>, Option<String>), ServiceError> {
-    if !actor.is_landlord() {
-        // Requests belong to the provider's staff; a tenant sees its own through its tenant.
-        return Ok((Vec::new(), None));
-    }
+    // Requests belong to the provider's staff; a tenant sees its own through its tenant.
+    actor.require(portal_domain::Permission::ReadRequests)?;
     let limit = filter.limit;
     let rows = services
         .store
@@ -458,9 +454,7 @@ pub async fn act_on_request(
     at: Option<i64>,
     reason: Option<&str>,
 ) -> Result<RequestDetail, ActionError> {
-    if !actor.is_landlord() {
-        return Err(ServiceError::NotFound.into());
-    }
+    actor.require(portal_domain::Permission::ActOnRequests)?;
     let current = services
         .store
         .get_request(id)

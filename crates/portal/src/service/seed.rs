@@ -88,6 +88,9 @@ pub async fn ensure_landlord(
         password_hash: hash,
         role: portal_domain::Role::LandlordAdmin,
         tenant_id: None,
+        email: None,
+        status: portal_domain::AccountStatus::Active,
+        must_change_password: false,
     };
     match services.store.create_user(&user).await {
         Ok(()) => {}

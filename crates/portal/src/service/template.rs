@@ -8,15 +8,21 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, ServiceError, Services};
 
-pub async fn list_templates(services: &Services) -> Result<Vec<TemplateRow>, ServiceError> {
+pub async fn list_templates(
+    services: &Services,
+    actor: &Actor,
+) -> Result<Vec<TemplateRow>, ServiceError> {
+    actor.require(portal_domain::Permission::ReadTemplates)?;
     Ok(services.store.list_active_templates().await?)
 }
 
 /// A template's current version with its objects.
 pub async fn get_template(
     services: &Services,
+    actor: &Actor,
     id: &str,
 ) -> Result<(TemplateRow, Vec<TemplateObjectRow>), ServiceError> {
+    actor.require(portal_domain::Permission::ReadTemplates)?;
     let template = services.store.get_template(id).await?;
     let objects = services
         .store
@@ -180,11 +186,7 @@ pub fn check_doc(doc: TemplateDoc) -> Result<NewTemplate, TemplateError> {
 }
 
 fn landlord(actor: &Actor) -> Result<(), ServiceError> {
-    if actor.is_landlord() {
-        Ok(())
-    } else {
-        Err(ServiceError::Forbidden)
-    }
+    actor.require(portal_domain::Permission::ChangeTemplates)
 }
 
 /// Creates a template as version 1.

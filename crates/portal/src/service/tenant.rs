@@ -9,6 +9,7 @@ pub async fn get_tenant(
     actor: &Actor,
     id: &str,
 ) -> Result<TenantRow, ServiceError> {
+    actor.require(portal_domain::Permission::ReadTenants)?;
     if !actor.can_see_tenant(Some(id)) {
         return Err(ServiceError::NotFound);
     }
@@ -19,6 +20,7 @@ pub async fn list_tenants(
     services: &Services,
     actor: &Actor,
 ) -> Result<Vec<TenantRow>, ServiceError> {
+    actor.require(portal_domain::Permission::ReadTenants)?;
     if actor.is_landlord() {
         Ok(services.store.list_tenants(None).await?)
     } else {

@@ -47,6 +47,9 @@ pub enum ApiError {
     /// 403: signed in, but the role does not allow it.
     #[error("forbidden")]
     Forbidden,
+    /// 403: the password was typed by someone else and must be changed first.
+    #[error("password change required")]
+    PasswordChangeRequired,
     /// 404: no such thing, or not visible to the caller.
     #[error("not found")]
     NotFound,
@@ -60,6 +63,9 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// 410: a link that worked once no longer does (used or expired).
+    #[error("{1}")]
+    Gone(&'static str, String),
     /// 413: the body is larger than this endpoint takes.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -134,6 +140,13 @@ impl IntoResponse for ApiError {
                 "Your role does not allow this.",
                 None,
             ),
+            Self::PasswordChangeRequired => body(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "Your password was set by someone else: change it first (POST /api/v1/me/password).",
+                None,
+            ),
+            Self::Gone(code, message) => body(StatusCode::GONE, code, message, None),
             Self::NotFound => body(
                 StatusCode::NOT_FOUND,
                 "not_found",

@@ -43,11 +43,32 @@ where
     }
 }
 
-/// The signed-in user, from `Authorization: Bearer TOKEN`.
+/// The signed-in user, from `Authorization: Bearer TOKEN`, whose password need not be
+/// changed first (`403 password_change_required` otherwise).
 #[derive(Debug, Clone)]
 pub struct Auth(pub Actor);
 
 impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let AnyAuth(actor) = AnyAuth::from_request_parts(parts, state).await?;
+        if actor.must_change_password {
+            return Err(ApiError::PasswordChangeRequired);
+        }
+        Ok(Self(actor))
+    }
+}
+
+/// The signed-in user, whether or not their password must be changed first: for reading
+/// one's own account, changing the password and signing out.
+#[derive(Debug, Clone)]
+pub struct AnyAuth(pub Actor);
+
+impl FromRequestParts<AppState> for AnyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(

@@ -44,8 +44,16 @@ async fn client_address(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let user_agent = request
+        .headers()
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().filter(|c| !c.is_control()).take(200).collect());
     crate::service::audit::CLIENT
-        .scope(client, next.run(request))
+        .scope(
+            client,
+            crate::service::audit::USER_AGENT.scope(user_agent, next.run(request)),
+        )
         .await
 }
 

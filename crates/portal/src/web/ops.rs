@@ -111,6 +111,10 @@ impl Modify for CommonAnswers {
                 )];
                 if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
                     common.push(("401", "No token, or one that is unknown or expired"));
+                    common.push((
+                        "403",
+                        "The role does not allow this, or the password must be changed first (password_change_required)",
+                    ));
                 }
                 if operation.request_body.is_some() {
                     common.push(("400", "The body is not JSON of the expected shape"));
@@ -175,6 +179,21 @@ impl Modify for BearerAuth {
         api::parameters::list_versions,
         api::parameters::copy_to_draft,
         api::audit::list_audit,
+        api::accounts::me,
+        api::accounts::change_password,
+        api::accounts::logout,
+        api::accounts::list_sign_ins,
+        api::accounts::end_sign_in,
+        api::accounts::end_other_sign_ins,
+        api::accounts::request_reset,
+        api::accounts::confirm_reset,
+        api::accounts::accept_invitation,
+        api::accounts::list_users,
+        api::accounts::invite_user,
+        api::accounts::change_user,
+        api::accounts::list_tokens,
+        api::accounts::create_token,
+        api::accounts::revoke_token,
         healthz,
         readyz,
         metrics,

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`, one file per resource.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod mail;
@@ -16,6 +17,7 @@ use super::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(accounts::router())
         .merge(audit::router())
         .merge(auth::router())
         .merge(mail::router())

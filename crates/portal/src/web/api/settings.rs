@@ -47,9 +47,7 @@ pub async fn get_self_service_policy(
     State(state): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Json<SelfServiceDoc>, ApiError> {
-    if !actor.is_landlord() {
-        return Err(ApiError::Forbidden);
-    }
+    actor.require(portal_domain::Permission::ChangeSettings)?;
     Ok(Json(registration::get_policy(&state.services).await?))
 }
 
@@ -88,10 +86,7 @@ pub async fn get_provisioning_policy(
     State(state): State<AppState>,
     Auth(actor): Auth,
 ) -> Result<Json<PolicyDoc>, ApiError> {
-    if !actor.is_landlord() {
-        return Err(ApiError::Forbidden);
-    }
-    Ok(Json(policy::get_policy(&state.services).await?))
+    Ok(Json(policy::get_policy(&state.services, &actor).await?))
 }
 
 /// Set the provisioning policy: `immediate`, or `off_peak` with a window and an optional cap.

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::service::Actor;
 use crate::service::template::{self, TemplateDoc, TemplateError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
@@ -85,9 +86,9 @@ fn view(t: portal_store::template::TemplateRow) -> Result<TemplateView, ApiError
 )]
 pub async fn list_templates(
     State(state): State<AppState>,
-    Auth(_actor): Auth,
+    Auth(actor): Auth,
 ) -> Result<Json<TemplateList>, ApiError> {
-    let items = template::list_templates(&state.services)
+    let items = template::list_templates(&state.services, &actor)
         .await?
         .into_iter()
         .map(view)
@@ -108,10 +109,10 @@ pub async fn list_templates(
 )]
 pub async fn get_template(
     State(state): State<AppState>,
-    Auth(_actor): Auth,
+    Auth(actor): Auth,
     IdPath(id): IdPath,
 ) -> Result<Json<TemplateView>, ApiError> {
-    let (t, objects) = template::get_template(&state.services, &id).await?;
+    let (t, objects) = template::get_template(&state.services, &actor, &id).await?;
     let mut v = view(t)?;
     v.objects = Some(
         objects
@@ -150,8 +151,12 @@ fn template_error(e: TemplateError) -> ApiError {
     }
 }
 
-async fn current(state: &AppState, id: &str) -> Result<Json<TemplateView>, ApiError> {
-    let (t, objects) = template::get_template(&state.services, id).await?;
+async fn current(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+) -> Result<Json<TemplateView>, ApiError> {
+    let (t, objects) = template::get_template(&state.services, actor, id).await?;
     let mut v = view(t)?;
     v.objects = Some(
         objects
@@ -191,7 +196,7 @@ pub async fn create_template(
     let id = template::create_template(&state.services, &actor, doc)
         .await
         .map_err(template_error)?;
-    Ok((StatusCode::CREATED, current(&state, &id).await?))
+    Ok((StatusCode::CREATED, current(&state, &actor, &id).await?))
 }
 
 /// Edit a template: the edit becomes its next version; accepted requests keep theirs.
@@ -219,7 +224,7 @@ pub async fn new_template_version(
     template::new_version(&state.services, &actor, &id, doc)
         .await
         .map_err(template_error)?;
-    current(&state, &id).await
+    current(&state, &actor, &id).await
 }
 
 /// Retire a template: no new requests; its history stays.
@@ -235,7 +240,7 @@ pub async fn retire_template(
     IdPath(id): IdPath,
 ) -> Result<Json<TemplateView>, ApiError> {
     template::retire(&state.services, &actor, &id).await?;
-    current(&state, &id).await
+    current(&state, &actor, &id).await
 }
 
 /// Whether a template is offered to prospects.

@@ -441,7 +441,7 @@ async fn template_cards(
     form: &RegistrationForm,
 ) -> Result<Vec<Card>, ServiceError> {
     let templates = match audience {
-        Audience::Staff(_) => template::list_templates(&state.services).await,
+        Audience::Staff(actor) => template::list_templates(&state.services, actor).await,
         Audience::Public => crate::service::registration::public_templates(&state.services).await,
     }?;
     let mut cards = Vec::with_capacity(templates.len());

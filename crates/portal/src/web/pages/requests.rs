@@ -226,7 +226,7 @@ async fn list_requests(
             Some(("/requests", "All requests")),
         );
     };
-    let mut templates: Vec<(String, String)> = match template::list_templates(&state.services).await
+    let mut templates: Vec<(String, String)> = match template::list_templates(&state.services, &actor).await
     {
         Ok(t) => t.into_iter().map(|t| (t.id, t.name)).collect(),
         Err(e) => return failure(&e, Some(&actor)),

@@ -243,7 +243,14 @@ fn throttled(username: &str, retry_after_secs: u64, back: Back) -> Response {
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(session) = session_cookie(&headers) {
-        let _ = auth::end_session(&state.services, &session).await;
+        match auth::session_actor(&state.services, &session).await {
+            Ok(Some(actor)) => {
+                let _ = auth::sign_out(&state.services, &actor).await;
+            }
+            _ => {
+                let _ = auth::end_session(&state.services, &session).await;
+            }
+        }
     }
     let mut response = Redirect::to("/sign-in").into_response();
     response

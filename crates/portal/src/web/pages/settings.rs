@@ -125,7 +125,7 @@ async fn show_policy(
     Landlord(actor): Landlord,
     query: Result<Query<SavedQuery>, QueryRejection>,
 ) -> Response {
-    let doc = match policy::get_policy(&state.services).await {
+    let doc = match policy::get_policy(&state.services, &actor).await {
         Ok(doc) => doc,
         Err(e) => return failure(&e, Some(&actor)),
     };

@@ -62,7 +62,7 @@ pub(super) fn services_of(t: &TemplateRow) -> String {
 }
 
 async fn list_templates(State(state): State<AppState>, Landlord(actor): Landlord) -> Response {
-    let rows = match template::list_templates(&state.services).await {
+    let rows = match template::list_templates(&state.services, &actor).await {
         Ok(rows) => rows,
         Err(e) => return failure(&e, Some(&actor)),
     };
@@ -125,7 +125,7 @@ async fn show_template(
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
-    let (t, objects) = match template::get_template(&state.services, &id).await {
+    let (t, objects) = match template::get_template(&state.services, &actor, &id).await {
         Ok(found) => found,
         Err(e) => return failure(&e, Some(&actor)),
     };
@@ -289,7 +289,7 @@ async fn edit_form(
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
-    let (t, objects) = match template::get_template(&state.services, &id).await {
+    let (t, objects) = match template::get_template(&state.services, &actor, &id).await {
         Ok(found) => found,
         Err(e) => return failure(&e, Some(&actor)),
     };
@@ -316,7 +316,7 @@ async fn new_version(
         Ok(form) => form,
         Err(page) => return *page,
     };
-    if let Err(e) = template::get_template(&state.services, &id).await {
+    if let Err(e) = template::get_template(&state.services, &actor, &id).await {
         return failure(&e, Some(&actor));
     }
     let outcome: Result<(), Vec<String>> = match parse_document(&form.document) {
@@ -353,7 +353,7 @@ async fn confirm_retire(
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
-    match template::get_template(&state.services, &id).await {
+    match template::get_template(&state.services, &actor, &id).await {
         Ok((t, _)) => render(
             StatusCode::OK,
             &RetirePage {
