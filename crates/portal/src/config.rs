@@ -33,6 +33,28 @@ pub enum Command {
         #[command(subcommand)]
         action: TemplateCommand,
     },
+    /// Break-glass account work for the machine's operator: each prints a single-use link to
+    /// set a password (nothing secret is typed on the command line).
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Create a landlord account and print its link to set a password (valid 72 hours).
+    Create {
+        /// `landlord_admin`, `landlord_operator` or `landlord_viewer`.
+        #[arg(long)]
+        role: String,
+        /// The person's address, which is also their user name.
+        #[arg(long)]
+        email: String,
+    },
+    /// Print a single-use link (valid one hour) to set the password of an account, by user
+    /// name, login ID or address.
+    ResetPassword { login: String },
 }
 
 #[derive(Debug, Clone, Subcommand)]

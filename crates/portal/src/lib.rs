@@ -177,6 +177,53 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
         }
         Command::Serve { no_worker } => serve(settings, no_worker).await,
         Command::Template { action } => template_command(action, settings).await,
+        Command::User { action } => user_command(action, settings).await,
+    }
+}
+
+/// `portal user …`: prints a set-password link for the operator of the machine.
+async fn user_command(action: config::UserCommand, settings: Resolved) -> Result<(), StartError> {
+    use service::account::{self, AccountError};
+    let store = open_store(&settings).await?;
+    let services = services_for(
+        store.clone(),
+        &settings,
+        settings.base_url_for(settings.listen),
+    )?;
+    let result = match action {
+        config::UserCommand::Create { role, email } => match role.parse() {
+            Ok(role) => account::create_on_command_line(&services, role, &email).await,
+            Err(_) => {
+                close(&store).await;
+                return Err(StartError::Other(format!(
+                    "--role must be landlord_admin, landlord_operator or landlord_viewer, not {role:?}"
+                )));
+            }
+        },
+        config::UserCommand::ResetPassword { login } => {
+            account::reset_on_command_line(&services, &login).await
+        }
+    };
+    close(&store).await;
+    match result {
+        Ok(link) => {
+            println!("{link}");
+            Ok(())
+        }
+        Err(AccountError::Invalid(problems)) => Err(StartError::Other(
+            problems
+                .into_iter()
+                .map(|p| format!("{}: {}", p.field, p.error.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+        Err(AccountError::Conflict(_)) => Err(StartError::Other(
+            "another account has this email address".to_owned(),
+        )),
+        Err(AccountError::Service(service::ServiceError::NotFound)) => Err(StartError::Other(
+            "there is no account with this user name, login ID or address".to_owned(),
+        )),
+        Err(e) => Err(StartError::Other(format!("cannot make the link: {e}"))),
     }
 }
 

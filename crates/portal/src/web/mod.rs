@@ -23,12 +23,66 @@ pub struct AppState {
     pub services: Services,
 }
 
-/// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Routes being put together, with the path of each, so that the paths the application
+/// answers can be listed (the permission test walks them all).
+pub struct Routes {
+    router: Router<AppState>,
+    paths: Vec<String>,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            paths: Vec::new(),
+        }
+    }
+
+    pub fn route(
+        mut self,
+        path: &str,
+        method_router: axum::routing::MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, method_router);
+        self.paths.push(path.to_owned());
+        self
+    }
+
+    pub fn merge(mut self, other: Self) -> Self {
+        self.router = self.router.merge(other.router);
+        self.paths.extend(other.paths);
+        self
+    }
+
+    /// The router so far changed by `f` (a layer around every route so far).
+    pub fn map(mut self, f: impl FnOnce(Router<AppState>) -> Router<AppState>) -> Self {
+        self.router = f(self.router);
+        self
+    }
+}
+
+fn all_routes() -> Routes {
+    Routes::new()
         .merge(api::router())
         .merge(ops::router())
-        .merge(pages::router().layer(middleware::from_fn(pages::refuse_cross_site_posts)))
+        .merge(pages::router().map(|r| r.layer(middleware::from_fn(pages::refuse_cross_site_posts))))
+}
+
+/// Every path the application answers (route templates such as `/api/v1/tenants/{id}`).
+pub fn route_paths() -> Vec<String> {
+    all_routes().paths
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    all_routes()
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -1,10 +1,11 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document.
 
+use crate::web::Routes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use utoipa::{Modify, OpenApi, ToSchema};
 
@@ -12,8 +13,8 @@ use super::AppState;
 use super::api;
 use super::error::ErrorBody;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

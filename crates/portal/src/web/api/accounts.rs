@@ -1,10 +1,11 @@
 //! People and credentials: your own account, password and sessions; password reset and
 //! invitations (no sign-in); accounts of others; personal API tokens.
 
+use crate::web::Routes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
-use axum::{Json, Router};
+use axum::Json;
 use portal_domain::{AccountStatus, FieldError, FieldErrorCode, Role};
 use portal_store::credential::{AccountLinkPurpose, LinkRefusal, SignInRow, TokenRow};
 use portal_store::user::UserRow;
@@ -17,8 +18,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{AnyAuth, ApiJson, Auth, IdPath};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/api/v1/me", get(me))
         .route("/api/v1/me/password", post(change_password))
         .route("/api/v1/me/sessions", get(list_sign_ins))

@@ -1,8 +1,9 @@
 //! `GET /api/v1/audit`: who did what, when and from where.
 
+use crate::web::Routes;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use portal_store::audit::{AuditFilter, AuditRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -13,8 +14,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::Auth;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/audit", get(list_audit))
+pub fn router() -> Routes {
+    Routes::new().route("/api/v1/audit", get(list_audit))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -1,7 +1,8 @@
 //! `POST /api/v1/auth/login`: a bearer token for a user name and password.
 
+use crate::web::Routes;
 use axum::routing::post;
-use axum::{Json, Router, extract::State};
+use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -10,8 +11,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::ApiJson;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/auth/login", post(login))
+pub fn router() -> Routes {
+    Routes::new().route("/api/v1/auth/login", post(login))
 }
 
 #[derive(Deserialize, ToSchema)]

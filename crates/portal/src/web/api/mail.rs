@@ -1,9 +1,10 @@
 //! `GET /api/v1/mail` and `GET /api/v1/mail/{id}`: the outbox, for landlord administrators;
 //! with no SMTP server configured this is where the default install shows its mail.
 
+use crate::web::Routes;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,8 +13,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{Auth, IdPath};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/api/v1/mail", get(list_mail))
         .route("/api/v1/mail/{id}", get(get_mail))
 }

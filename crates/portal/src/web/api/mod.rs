@@ -11,12 +11,11 @@ pub mod settings;
 pub mod templates;
 pub mod tenants;
 
-use axum::Router;
+use crate::web::Routes;
 
-use super::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .merge(accounts::router())
         .merge(audit::router())
         .merge(auth::router())

@@ -1,10 +1,11 @@
 //! Smart Queues general parameters of a tenant: read, save a draft, discard it, publish it,
 //! the history, and an old version copied into a draft.
 
+use crate::web::Routes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use portal_domain::smart_queue::ParameterProblem;
 use portal_store::parameters::{DraftRow, VersionRow};
 use serde::{Deserialize, Serialize};
@@ -18,8 +19,8 @@ use crate::web::extract::{ApiJson, Auth, IdPath};
 
 const BASE: &str = "/api/v1/tenants/{id}/smart-queues/general-parameters";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route(BASE, get(get_parameters))
         .route(
             &format!("{BASE}/draft"),

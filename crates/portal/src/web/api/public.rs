@@ -2,10 +2,11 @@
 //! `POST /api/v1/public/registrations`. Its answers never tell whether a name or an email
 //! address is in use.
 
+use crate::web::Routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -15,8 +16,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::ApiJson;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/api/v1/public/templates", get(public_templates))
         .route("/api/v1/public/registrations", post(register))
 }

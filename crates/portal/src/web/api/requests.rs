@@ -1,9 +1,10 @@
 //! Tenant subscription requests: submit, read one, list.
 
+use crate::web::Routes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
 use portal_domain::{NameKind, RequestStatus, StaffAction};
 use portal_store::request::RequestFilter;
@@ -15,8 +16,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ApiJson, Auth, IdPath};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route(
             "/api/v1/subscription-requests",
             get(list_requests).post(submit_request),

@@ -1,9 +1,10 @@
 //! `GET`/`PUT /api/v1/settings/provisioning` (when accepted requests are provisioned) and
 //! `/api/v1/settings/self-service` (how prospects' requests are let in).
 
+use crate::web::Routes;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use portal_domain::submission::FieldProblem;
 use portal_domain::{FieldError, FieldErrorCode};
 
@@ -13,8 +14,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ApiJson, Auth};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route(
             "/api/v1/settings/provisioning",
             get(get_provisioning_policy).put(put_provisioning_policy),

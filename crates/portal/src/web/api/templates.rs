@@ -1,10 +1,11 @@
 //! `GET /api/v1/templates` and `GET /api/v1/templates/{id}`: the template service packages.
 
+use crate::web::Routes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,8 +18,8 @@ use crate::web::extract::{ApiJson, Auth, IdPath};
 /// Template uploads may carry thousands of objects.
 pub const TEMPLATE_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route(
             "/api/v1/templates",
             get(list_templates).post(create_template),
@@ -30,7 +31,7 @@ pub fn router() -> Router<AppState> {
                 .delete(retire_template),
         )
         .route("/api/v1/templates/{id}/public", put(set_public))
-        .layer(DefaultBodyLimit::max(TEMPLATE_BODY_LIMIT))
+        .map(|r| r.layer(DefaultBodyLimit::max(TEMPLATE_BODY_LIMIT)))
 }
 
 #[derive(Serialize, ToSchema)]

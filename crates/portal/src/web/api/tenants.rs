@@ -1,8 +1,9 @@
 //! `GET /api/v1/tenants` and `GET /api/v1/tenants/{id}`.
 
+use crate::web::Routes;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -12,8 +13,8 @@ use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{Auth, IdPath};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/api/v1/tenants", get(list_tenants))
         .route("/api/v1/tenants/{id}", get(get_tenant))
         .route("/api/v1/tenants/{id}/configuration", get(get_configuration))

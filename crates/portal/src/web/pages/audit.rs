@@ -1,10 +1,10 @@
 //! The audit log page: landlord administrators read everything, a tenant administrator their
 //! tenant's.
 
+use crate::web::Routes;
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -18,8 +18,8 @@ use super::{Nav, PageUser, failure, message, render, when};
 use crate::service::{audit, tenant};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/audit", get(list_audit))
+pub fn router() -> Routes {
+    Routes::new().route("/audit", get(list_audit))
 }
 
 #[derive(Debug, Default, Deserialize)]

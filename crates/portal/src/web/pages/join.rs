@@ -2,6 +2,7 @@
 //! confirmation link opens, and the request's status page. What they answer never depends on
 //! whether a name is taken.
 
+use crate::web::Routes;
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -9,7 +10,7 @@ use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use portal_domain::{ErrorNote, RequestStatus};
 use portal_store::link::LinkPurpose;
 use portal_store::registration::LinkRefusal;
@@ -22,8 +23,8 @@ use crate::service::ServiceError;
 use crate::service::registration::{self, PublicError};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route(
             "/join",
             get(join_form)

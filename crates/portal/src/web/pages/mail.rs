@@ -1,8 +1,8 @@
 //! The mail the portal sent, for landlord administrators: where the default install, with no
 //! SMTP server, shows its mail.
 
+use crate::web::Routes;
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -13,8 +13,8 @@ use super::{Landlord, Nav, failure, not_found, plausible_id, render, when};
 use crate::service::mail;
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/mail", get(list_mail))
         .route("/mail/{id}", get(show_mail))
 }

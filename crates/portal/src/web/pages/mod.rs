@@ -2,6 +2,8 @@
 //! `templates/pages/`. They work without JavaScript (a little script adds tabs and live
 //! progress) and load nothing from elsewhere: the style sheet and script are in the binary.
 
+pub mod account;
+pub mod accounts;
 pub mod audit;
 pub mod join;
 pub mod mail;
@@ -13,8 +15,8 @@ pub mod settings;
 pub mod templates;
 pub mod tenants;
 
+use crate::web::Routes;
 use askama::Template;
-use axum::Router;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
@@ -24,17 +26,21 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
+use portal_domain::{Permission, Role};
+
 use super::AppState;
 use crate::service::{Actor, auth};
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "portal_session";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/assets/portal.css", get(style_sheet))
         .route("/assets/portal.js", get(script))
         .merge(session::router())
+        .merge(account::router())
+        .merge(accounts::router())
         .merge(register::router())
         .merge(join::router())
         .merge(requests::router())
@@ -71,10 +77,12 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The header of every page: who is signed in, the menu, and which entry is this page.
+/// The header of every page: who is signed in, the menu, and which entry is this page. Its
+/// `may_…` answers let a page offer only what the role may do.
 #[derive(Debug, Clone, Default)]
 pub struct Nav {
     pub user: Option<String>,
+    pub role: Option<Role>,
     pub landlord: bool,
     /// The menu entry of this page.
     pub here: &'static str,
@@ -88,26 +96,59 @@ impl Nav {
     pub fn for_actor(actor: &Actor, here: &'static str) -> Self {
         Self {
             user: Some(actor.username.clone()),
+            role: Some(actor.role),
             landlord: actor.is_landlord(),
             here,
         }
     }
 
-    /// The menu: (address, label).
+    fn may(&self, permission: Permission) -> bool {
+        self.role.is_some_and(|r| r.may(permission))
+    }
+
+    pub fn may_submit(&self) -> bool {
+        self.may(Permission::SubmitRequests)
+    }
+
+    pub fn may_act(&self) -> bool {
+        self.may(Permission::ActOnRequests)
+    }
+
+    pub fn may_change_templates(&self) -> bool {
+        self.may(Permission::ChangeTemplates)
+    }
+
+    pub fn may_change_settings(&self) -> bool {
+        self.may(Permission::ChangeSettings)
+    }
+
+    pub fn may_manage_accounts(&self) -> bool {
+        self.may(Permission::ManageAccounts)
+    }
+
+    pub fn may_edit_parameters(&self) -> bool {
+        self.may(Permission::EditParameters)
+    }
+
+    /// The menu: (address, label), only what the role may open.
     pub fn links(&self) -> Vec<(&'static str, &'static str)> {
-        if self.landlord {
-            vec![
-                ("/register", "Tenant Registration"),
-                ("/requests", "Tenant Creation Management"),
-                ("/tenants", "Tenants"),
-                ("/templates", "Templates"),
-                ("/settings", "Policy"),
-                ("/mail", "Mail"),
-                ("/audit", "Audit log"),
-            ]
-        } else {
-            vec![("/", "Home"), ("/audit", "Audit log")]
-        }
+        let entries: [(&'static str, &'static str, bool); 10] = [
+            ("/", "Home", !self.landlord),
+            ("/register", "Tenant Registration", self.may_submit()),
+            ("/requests", "Tenant Creation Management", self.landlord),
+            ("/tenants", "Tenants", self.landlord),
+            ("/templates", "Templates", self.landlord),
+            ("/settings", "Policy", self.may_change_settings()),
+            ("/mail", "Mail", self.may(Permission::ReadMail)),
+            ("/accounts", "Accounts", self.landlord),
+            ("/audit", "Audit log", self.may(Permission::ReadAudit)),
+            ("/account", "My account", true),
+        ];
+        entries
+            .into_iter()
+            .filter(|e| e.2)
+            .map(|(href, label, _)| (href, label))
+            .collect()
     }
 }
 
@@ -170,11 +211,32 @@ pub fn unavailable() -> Response {
 pub fn failure(e: &crate::service::ServiceError, actor: Option<&Actor>) -> Response {
     use crate::service::ServiceError as E;
     match e {
-        E::NotFound | E::Forbidden => not_found(actor),
+        E::NotFound => not_found(actor),
+        E::Forbidden => forbidden(actor),
         E::Overloaded | E::Unavailable | E::Internal(_) => {
             tracing::error!(error = %e, "a page could not be shown");
             unavailable()
         }
+    }
+}
+
+/// A page the role may not use.
+pub fn forbidden(actor: Option<&Actor>) -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        actor,
+        "Not allowed",
+        "Your role does not allow this. Ask a landlord administrator if you need it.",
+        Some(("/", "Home")),
+    )
+}
+
+/// The page for a role that may not do this, or nothing.
+pub fn allowed(actor: &Actor, permission: Permission) -> Result<(), Response> {
+    if actor.may(permission) {
+        Ok(())
+    } else {
+        Err(forbidden(Some(actor)))
     }
 }
 
@@ -309,11 +371,32 @@ fn referring_page(headers: &HeaderMap) -> Option<String> {
     path.starts_with('/').then(|| path.to_owned())
 }
 
-/// The user signed in to this browser; pages that need one send others to the sign-in page.
+/// The user signed in to this browser; pages that need one send others to the sign-in page,
+/// and one whose password must be changed first to the form that changes it.
 #[derive(Debug, Clone)]
 pub struct PageUser(pub Actor);
 
 impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let AnyPageUser(actor) = AnyPageUser::from_request_parts(parts, state).await?;
+        if actor.must_change_password {
+            return Err(Redirect::to(account::CHANGE_FIRST).into_response());
+        }
+        Ok(Self(actor))
+    }
+}
+
+/// The user signed in to this browser, whether or not their password must be changed first
+/// (the account page, where it is changed).
+#[derive(Debug, Clone)]
+pub struct AnyPageUser(pub Actor);
+
+impl FromRequestParts<AppState> for AnyPageUser {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -334,8 +417,8 @@ impl FromRequestParts<AppState> for PageUser {
     }
 }
 
-/// A landlord administrator signed in to this browser; anyone else is told there is nothing
-/// here.
+/// A member of the provider's staff signed in to this browser (any landlord role); a
+/// tenant's user is told the role does not allow it.
 #[derive(Debug, Clone)]
 pub struct Landlord(pub Actor);
 
@@ -350,7 +433,7 @@ impl FromRequestParts<AppState> for Landlord {
         if actor.is_landlord() {
             Ok(Self(actor))
         } else {
-            Err(not_found(Some(&actor)))
+            Err(forbidden(Some(&actor)))
         }
     }
 }

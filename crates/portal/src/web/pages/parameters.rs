@@ -2,13 +2,14 @@
 //! draft (save, publish, discard), other administrators' drafts, and the history with each
 //! version copyable into a draft.
 
+use crate::web::Routes;
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use portal_domain::smart_queue::ParameterProblem;
 use portal_store::parameters::DraftRow;
 use serde::Deserialize;
@@ -19,8 +20,8 @@ use crate::service::parameters::{self, ParametersError, ParametersState};
 use crate::service::{Actor, ServiceError, tenant};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/tenants/{id}/smart-queues", get(show_parameters))
         .route("/tenants/{id}/smart-queues/draft", post(save_draft))
         .route("/tenants/{id}/smart-queues/publish", post(publish))

@@ -1,13 +1,15 @@
 //! Tenant Registration: the three tabs (Template, Tenant, Contact), Create Tenant, and the
 //! confirmation of an accepted request.
 
+use portal_domain::Permission;
+use crate::web::Routes;
 use askama::Template;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use portal_domain::submission::{FieldProblem, RawContact, RawSubmission, RawTenant};
 use portal_domain::{NotificationStatus, RequestStatus};
 use portal_store::request::RequestRow;
@@ -20,8 +22,8 @@ use crate::service::request::{self, SubmitError};
 use crate::service::{Actor, ServiceError, policy, template};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route(
             "/register",
             get(registration_form)
@@ -525,6 +527,9 @@ pub async fn form_page(
 }
 
 async fn registration_form(State(state): State<AppState>, Landlord(actor): Landlord) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::SubmitRequests) {
+        return page;
+    }
     form_page(
         &state,
         Audience::Staff(&actor),
@@ -566,7 +571,7 @@ async fn taken(
 /// The registration form again after signing in anew, with what was typed before the
 /// session ended (the passwords aside).
 pub async fn resumed(state: &AppState, actor: &Actor, form: &RegistrationForm) -> Response {
-    if !actor.is_landlord() {
+    if !actor.may(Permission::SubmitRequests) {
         return Redirect::to("/").into_response();
     }
     form_page(
@@ -591,8 +596,8 @@ fn signed_in_staff(
     form: &Result<Form<RegistrationForm>, FormRejection>,
 ) -> Result<Actor, Box<Response>> {
     match (user, form) {
-        (Ok(PageUser(actor)), _) if actor.is_landlord() => Ok(actor),
-        (Ok(PageUser(actor)), _) => Err(Box::new(not_found(Some(&actor)))),
+        (Ok(PageUser(actor)), _) if actor.may(Permission::SubmitRequests) => Ok(actor),
+        (Ok(PageUser(actor)), _) => Err(Box::new(super::forbidden(Some(&actor)))),
         (Err(_), Ok(Form(typed))) => Err(Box::new(super::session::session_ended(
             super::session::Back {
                 next: "/register".to_owned(),
@@ -673,6 +678,9 @@ async fn accepted(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::SubmitRequests) {
+        return page;
+    }
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }

@@ -2,13 +2,15 @@
 //! steps, notification and history, and the staff actions its status allows (each confirmed
 //! on a page of its own).
 
+use portal_domain::Permission;
+use crate::web::Routes;
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use portal_domain::{
     ErrorNote, NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StaffAction,
 };
@@ -21,8 +23,8 @@ use crate::service::request::{self, ActionError, RequestDetail};
 use crate::service::{Actor, template};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/requests", get(list_requests))
         .route("/requests/{id}", get(show_request))
         .route(
@@ -517,6 +519,9 @@ async fn confirm_action(
     Landlord(actor): Landlord,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ActOnRequests) {
+        return page;
+    }
     let Ok(action) = action.parse::<StaffAction>() else {
         return not_found(Some(&actor));
     };
@@ -566,6 +571,9 @@ async fn act_on_request(
     Path((id, action)): Path<(String, String)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ActOnRequests) {
+        return page;
+    }
     let Ok(action) = action.parse::<StaffAction>() else {
         return not_found(Some(&actor));
     };

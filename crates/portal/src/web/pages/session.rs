@@ -1,12 +1,13 @@
 //! Signing in and out in the browser, and the home page.
 
+use crate::web::Routes;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use portal_domain::RequestStatus;
 use serde::Deserialize;
 
@@ -19,8 +20,8 @@ use crate::service::auth::{self, LoginError, SESSION_ABSOLUTE_MS};
 use crate::service::{parameters, tenant};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/", get(home))
         .route("/sign-in", get(sign_in_form).post(sign_in))
         .route("/sign-out", post(sign_out))

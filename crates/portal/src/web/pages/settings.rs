@@ -1,12 +1,14 @@
 //! The provisioning policy: provision at once, or in the provider's off-peak window.
 
+use portal_domain::Permission;
+use crate::web::Routes;
 use askama::Template;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use serde::Deserialize;
 
 use super::{Landlord, Nav, bad_form, failure, render, when};
@@ -17,8 +19,8 @@ use crate::service::registration::{self, SelfServiceDoc};
 use crate::service::{Actor, ServiceError};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/settings", get(show_policy).post(save_policy))
         .route(
             "/settings/self-service",
@@ -125,6 +127,9 @@ async fn show_policy(
     Landlord(actor): Landlord,
     query: Result<Query<SavedQuery>, QueryRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+        return page;
+    }
     let doc = match policy::get_policy(&state.services, &actor).await {
         Ok(doc) => doc,
         Err(e) => return failure(&e, Some(&actor)),
@@ -150,6 +155,9 @@ async fn save_policy(
     Landlord(actor): Landlord,
     form: Result<Form<PolicyForm>, FormRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+        return page;
+    }
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };
@@ -281,6 +289,9 @@ async fn show_self_service(
     Landlord(actor): Landlord,
     query: Result<Query<SavedQuery>, QueryRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+        return page;
+    }
     let doc = match registration::get_policy(&state.services).await {
         Ok(doc) => doc,
         Err(e) => return failure(&e, Some(&actor)),
@@ -299,6 +310,9 @@ async fn save_self_service(
     Landlord(actor): Landlord,
     form: Result<Form<SelfServiceForm>, FormRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+        return page;
+    }
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };

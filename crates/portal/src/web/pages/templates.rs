@@ -1,13 +1,15 @@
 //! Template service packages: the list, one template's contents by kind, creating one from
 //! its JSON file, a new version, and retiring.
 
+use portal_domain::Permission;
+use crate::web::Routes;
 use askama::Template;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::{Form, Router};
+use axum::Form;
 use portal_store::template::{TemplateObjectRow, TemplateRow};
 use serde::Deserialize;
 
@@ -17,8 +19,8 @@ use crate::service::template::{self, TemplateDoc, TemplateError};
 use crate::service::{Actor, ServiceError};
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/templates", get(list_templates))
         .route(
             "/templates/new",
@@ -249,6 +251,9 @@ fn problems_of(e: TemplateError) -> Result<Vec<String>, ServiceError> {
 }
 
 async fn new_form(Landlord(actor): Landlord) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     form_page(StatusCode::OK, &actor, None, EXAMPLE.to_owned(), Vec::new())
 }
 
@@ -257,6 +262,9 @@ async fn create_template(
     Landlord(actor): Landlord,
     form: Result<Form<DocForm>, FormRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     let form = match read_form(form, &actor, None) {
         Ok(form) => form,
         Err(page) => return *page,
@@ -286,6 +294,9 @@ async fn edit_form(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
@@ -309,6 +320,9 @@ async fn new_version(
     Path(id): Path<String>,
     form: Result<Form<DocForm>, FormRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
@@ -350,6 +364,9 @@ async fn confirm_retire(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
@@ -370,6 +387,9 @@ async fn retire(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
@@ -392,6 +412,9 @@ async fn set_public(
     Path(id): Path<String>,
     form: Result<Form<PublicForm>, FormRejection>,
 ) -> Response {
+    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+        return page;
+    }
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }

@@ -1,8 +1,8 @@
 //! Tenants: the list (a tenant administrator sees only their own) and one tenant with its
 //! configuration by kind.
 
+use crate::web::Routes;
 use askama::Template;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,8 +14,8 @@ use super::{Nav, PageUser, failure, not_found, plausible_id, render, when};
 use crate::service::tenant;
 use crate::web::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+pub fn router() -> Routes {
+    Routes::new()
         .route("/tenants", get(list_tenants))
         .route("/tenants/{id}", get(show_tenant))
 }
