@@ -3,35 +3,10 @@
 //! SHA-256; each session and token also has a public id, by which its owner lists and ends it.
 
 use portal_domain::AccountStatus;
-use sqlx::{Any, Transaction};
 
-use crate::user::{USER_COLUMNS, UserRow};
+pub use crate::user::{AccountLinkPurpose, Credential, NewAccountLink};
+use crate::user::{USER_COLUMNS, UserRow, end_all_credentials};
 use crate::{Store, StoreError};
-
-portal_domain::text_enum! {
-    /// What a set-password link is for.
-    pub enum AccountLinkPurpose as "account link purpose" {
-        /// A new account's first password.
-        Invitation = "invitation",
-        /// A forgotten password.
-        Reset = "reset",
-    }
-}
-
-/// A set-password link to store; the token itself is only in the email or on the screen.
-#[derive(Debug, Clone)]
-pub struct NewAccountLink {
-    pub token_hash: String,
-    pub purpose: AccountLinkPurpose,
-    pub expires_at: i64,
-}
-
-/// The session or token a request came with, by its public id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
-    Session(String),
-    Token(String),
-}
 
 /// A new session or token.
 #[derive(Debug, Clone)]
@@ -76,56 +51,6 @@ pub enum LinkRefusal {
     Unknown,
     Used,
     Expired,
-}
-
-pub(crate) async fn insert_account_link(
-    tx: &mut Transaction<'static, Any>,
-    user_id: &str,
-    link: &NewAccountLink,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO account_links (token_hash, user_id, purpose, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&link.token_hash)
-    .bind(user_id)
-    .bind(link.purpose.as_str())
-    .bind(now)
-    .bind(link.expires_at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Ends every session and token of a user but the one named, and every unused set-password
-/// link of theirs.
-pub(crate) async fn end_all_credentials(
-    tx: &mut Transaction<'static, Any>,
-    user_id: &str,
-    keep: Option<&Credential>,
-) -> Result<(), StoreError> {
-    let (keep_session, keep_token) = match keep {
-        Some(Credential::Session(id)) => (id.as_str(), ""),
-        Some(Credential::Token(id)) => ("", id.as_str()),
-        None => ("", ""),
-    };
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id <> $2")
-        .bind(user_id)
-        .bind(keep_session)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("DELETE FROM api_tokens WHERE user_id = $1 AND id <> $2")
-        .bind(user_id)
-        .bind(keep_token)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("UPDATE account_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
-        .bind(crate::now_ms())
-        .bind(user_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 impl Store {

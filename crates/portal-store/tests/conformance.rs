@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 
 use portal_domain::{
-    ErrorNote, NameKind, ProvisioningStep, RequestEvent, RequestStatus, Role, StaffAction,
-    StepStatus, TenantStatus,
+    AccountStatus, ErrorNote, NameKind, ProvisioningStep, RequestEvent, RequestStatus, Role,
+    StaffAction, StepStatus, TenantStatus,
 };
 use portal_store::action::{RequestMove, Run};
 use portal_store::intake::{Idempotency, NewRequest};
@@ -18,7 +18,8 @@ use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::{TestDatabase, corrupt_request};
-use portal_store::user::NewUser;
+use portal_store::credential::{AccountLinkPurpose, LinkRefusal, NewAccountLink, NewCredential};
+use portal_store::user::{NewUser, UserChange};
 use portal_store::{Conflict, Store, StoreError, new_id, now_ms};
 
 macro_rules! conformance {
@@ -58,6 +59,8 @@ conformance!(
     giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry,
     a_failed_request_frees_its_names,
     tokens_work_until_they_expire,
+    the_last_landlord_admin_is_never_disabled,
+    a_set_password_link_works_once,
     requests_are_listed_newest_first_by_page_and_filter,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
@@ -621,40 +624,64 @@ async fn a_failed_request_frees_its_names(store: Store) {
         .unwrap();
 }
 
-async fn tokens_work_until_they_expire(store: Store) {
-    let user = NewUser {
+fn landlord(username: &str, email: Option<&str>) -> NewUser {
+    NewUser {
         id: new_id(),
-        username: "admin".into(),
+        username: username.into(),
         password_hash: "h".into(),
         role: Role::LandlordAdmin,
         tenant_id: None,
-    };
+        email: email.map(str::to_owned),
+        status: AccountStatus::Active,
+        must_change_password: false,
+    }
+}
+
+fn credential(user_id: &str, secret_hash: &str, now: i64, expires_at: i64) -> NewCredential {
+    NewCredential {
+        id: new_id(),
+        secret_hash: secret_hash.into(),
+        user_id: user_id.into(),
+        created_at: now,
+        expires_at,
+        name: None,
+        client: None,
+        user_agent: None,
+    }
+}
+
+async fn tokens_work_until_they_expire(store: Store) {
+    let user = landlord("admin", Some("admin@example.com"));
     store.create_user(&user).await.unwrap();
     assert!(matches!(
         store
             .create_user(&NewUser {
                 id: new_id(),
                 username: "ADMIN".into(),
+                email: None,
                 ..user.clone()
             })
             .await,
         Err(StoreError::Conflict(Conflict::UserNameTaken))
     ));
+    assert!(matches!(
+        store
+            .create_user(&landlord("other", Some("Admin@Example.com")))
+            .await,
+        Err(StoreError::Conflict(Conflict::EmailTaken))
+    ));
     assert!(store.landlord_exists().await.unwrap());
     let now = now_ms();
     store
-        .create_token("hash-a", &user.id, now, now + 1_000)
+        .create_token(&credential(&user.id, "hash-a", now, now + 1_000))
         .await
         .unwrap();
-    assert_eq!(
-        store
-            .user_for_token("hash-a", now + 999)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        user.id
-    );
+    let (found, _) = store
+        .user_for_token("hash-a", now + 999)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.id, user.id);
     assert!(
         store
             .user_for_token("hash-a", now + 1_000)
@@ -663,6 +690,133 @@ async fn tokens_work_until_they_expire(store: Store) {
             .is_none()
     );
     assert!(store.user_for_token("hash-b", now).await.unwrap().is_none());
+    store
+        .change_user(
+            &user.id,
+            UserChange {
+                role: None,
+                status: Some(AccountStatus::Disabled),
+            },
+        )
+        .await
+        .map(|_| ())
+        .expect_err("the only landlord admin cannot be disabled");
+}
+
+/// Two landlord admins disabling each other at the same moment: one wins, one is refused,
+/// and one active landlord admin is left; the last one can be neither demoted nor disabled.
+async fn the_last_landlord_admin_is_never_disabled(store: Store) {
+    let disable = UserChange {
+        role: None,
+        status: Some(AccountStatus::Disabled),
+    };
+    let mut survivor: Option<NewUser> = None;
+    for round in 0..10 {
+        let a = landlord(&format!("a{round}"), None);
+        let b = landlord(&format!("b{round}"), None);
+        store.create_user(&a).await.unwrap();
+        store.create_user(&b).await.unwrap();
+        if let Some(s) = &survivor {
+            store.change_user(&s.id, disable).await.unwrap();
+        }
+        let now = now_ms();
+        let token = format!("b-token-{round}");
+        store
+            .create_token(&credential(&b.id, &token, now, now + 60_000))
+            .await
+            .unwrap();
+        let (one, two) = tokio::join!(
+            store.change_user(&a.id, disable),
+            store.change_user(&b.id, disable)
+        );
+        let refused = [&one, &two]
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict(Conflict::LastLandlordAdmin))))
+            .count();
+        assert_eq!(refused, 1, "round {round}: {one:?} {two:?}");
+        if two.is_ok() {
+            let found = store.user_for_token(&token, now).await.unwrap();
+            assert!(found.is_none(), "a disabled account's token ends");
+        }
+        let last = if one.is_ok() { b } else { a };
+        let demote = UserChange {
+            role: Some(Role::LandlordViewer),
+            status: None,
+        };
+        assert!(matches!(
+            store.change_user(&last.id, demote).await,
+            Err(StoreError::Conflict(Conflict::LastLandlordAdmin))
+        ));
+        assert!(matches!(
+            store.change_user(&last.id, disable).await,
+            Err(StoreError::Conflict(Conflict::LastLandlordAdmin))
+        ));
+        survivor = Some(last);
+    }
+}
+
+/// A set-password link works once, never after it expires, never for a disabled account.
+async fn a_set_password_link_works_once(store: Store) {
+    let admin = landlord("keeper", None);
+    store.create_user(&admin).await.unwrap();
+    let user = NewUser {
+        password_hash: String::new(),
+        status: AccountStatus::Invited,
+        role: Role::LandlordOperator,
+        ..landlord("op@example.com", Some("op@example.com"))
+    };
+    let now = now_ms();
+    let link = |hash: &str, expires_at| NewAccountLink {
+        token_hash: hash.into(),
+        purpose: AccountLinkPurpose::Invitation,
+        expires_at,
+    };
+    store
+        .invite_user(&user, &link("invite-1", now + 60_000), None)
+        .await
+        .unwrap();
+    let purpose = AccountLinkPurpose::Invitation;
+    assert_eq!(
+        store.use_account_link("invite-1", AccountLinkPurpose::Reset, "x", now).await.unwrap(),
+        Err(LinkRefusal::Unknown),
+        "a link is for its own purpose"
+    );
+    let (first, second) = tokio::join!(
+        store.use_account_link("invite-1", purpose, "hash-1", now),
+        store.use_account_link("invite-1", purpose, "hash-2", now)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(
+        [first.is_ok(), second.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{first:?} {second:?}"
+    );
+    let active = store.get_user(&user.id).await.unwrap();
+    assert_eq!(active.status, AccountStatus::Active);
+    assert!(active.password_hash == "hash-1" || active.password_hash == "hash-2");
+    store
+        .add_account_link(&user.id, &link("invite-2", now + 1_000), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.use_account_link("invite-2", purpose, "h", now + 1_000).await.unwrap(),
+        Err(LinkRefusal::Expired)
+    );
+    store
+        .add_account_link(&user.id, &link("invite-3", now + 60_000), None)
+        .await
+        .unwrap();
+    store
+        .change_user(
+            &user.id,
+            UserChange {
+                role: None,
+                status: Some(AccountStatus::Disabled),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.use_account_link("invite-3", purpose, "h", now).await.unwrap().is_err());
 }
 
 async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {

@@ -348,12 +348,7 @@ async fn bench_actor(store: &Store, services: &Services) -> anyhow::Result<Actor
         .find_user_by_username("bench-admin")
         .await?
         .ok_or_else(|| anyhow::anyhow!("no landlord"))?;
-    Ok(Actor {
-        id: landlord.id,
-        username: landlord.username,
-        role: Role::LandlordAdmin,
-        tenant_id: None,
-    })
+    Ok(portal::service::auth::actor_of(landlord, None))
 }
 
 /// Copies the rows of template `template_id` into `tenant`'s objects in one statement, at

@@ -124,6 +124,8 @@ async fn the_tenant_administrator_signs_in_with_the_chosen_password_and_sees_onl
         assert_eq!(app.submit(&submission(name)).await.status(), 202);
     }
     app.run_pending_jobs().await;
+    app.settle_password("prpkeAdmin@kentonelectronics.example.com")
+        .await;
     let r = app
         .login("prpkeAdmin@kentonelectronics.example.com", TENANT_PASSWORD)
         .await;

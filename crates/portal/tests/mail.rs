@@ -59,6 +59,9 @@ async fn the_success_and_the_failure_email_each_arrive_once_over_smtp(db: Db) {
             password_hash: "x".into(),
             role: portal_domain::Role::TenantAdmin,
             tenant_id: None,
+            email: None,
+            status: portal_domain::AccountStatus::Active,
+            must_change_password: false,
         })
         .await
         .unwrap();

@@ -392,6 +392,7 @@ pub async fn get_request(
     actor: &Actor,
     id: &str,
 ) -> Result<RequestDetail, ServiceError> {
+    actor.require(portal_domain::Permission::ReadRequests)?;
     let request = services.store.get_request(id).await?;
     if !actor.can_see_tenant(request.tenant_id.as_deref()) {
         return Err(ServiceError::NotFound);

@@ -39,6 +39,33 @@ pub struct TestApp {
     server: tokio::task::JoinHandle<()>,
 }
 
+/// A tenant administrator whose password was typed on the staff's form changes it (to
+/// another and back to `TENANT_PASSWORD`), so that a test about something else can go on.
+pub async fn settle_password(client: &reqwest::Client, base: &str, login: &str) {
+    let sign_in = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": login, "password": TENANT_PASSWORD}))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(sign_in.status(), 200, "sign-in of {login}");
+    let token = sign_in.json::<Value>().await.expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let between = "Quiet-Meadow-Compass-73";
+    for (current, new) in [(TENANT_PASSWORD, between), (between, TENANT_PASSWORD)] {
+        let changed = client
+            .post(format!("{base}/api/v1/me/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": current, "new_password": new}))
+            .send()
+            .await
+            .expect("change password");
+        assert_eq!(changed.status(), 204, "password change of {login}");
+    }
+}
+
 /// Serves the portal on a free port over a fresh database, with the seeded templates and a
 /// landlord administrator signed in. `None` when PostgreSQL is asked for but not configured.
 pub async fn spawn_app(db: Db) -> Option<TestApp> {
@@ -113,6 +140,12 @@ impl TestApp {
             .as_str()
             .expect("token")
             .to_owned()
+    }
+
+    /// Makes a tenant administrator's typed password their own, as its owner would at the
+    /// first sign-in: changed to another and back, through the API.
+    pub async fn settle_password(&self, login: &str) {
+        settle_password(&self.client, &self.base, login).await;
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
