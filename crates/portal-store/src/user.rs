@@ -358,7 +358,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        if status == AccountStatus::Disabled || role != before.role {
+        if status == AccountStatus::Disabled {
             end_all_credentials(&mut tx, id, None).await?;
         }
         let after = sqlx::query_as(sqlx::AssertSqlSafe(format!(

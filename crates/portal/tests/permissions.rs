@@ -78,6 +78,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/users",                               Perm(P::ReadAccounts)),
     ("POST",   "/api/v1/users",                               Perm(P::ManageAccounts)),
     ("PATCH",  "/api/v1/users/{id}",                          Tenant(P::ManageAccounts)),
+    ("POST",   "/api/v1/users/{id}/invitation",               Tenant(P::ManageAccounts)),
     ("GET",    "/api/v1/tokens",                              SignedIn),
     ("POST",   "/api/v1/tokens",                              SignedIn),
     ("DELETE", "/api/v1/tokens/{id}",                         Own),
@@ -140,6 +141,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/accounts",                                   Landlord(P::ReadAccounts)),
     ("POST",   "/accounts/invite",                            Landlord(P::ManageAccounts)),
     ("POST",   "/accounts/{id}",                              Tenant(P::ManageAccounts)),
+    ("POST",   "/accounts/{id}/invitation",                   Tenant(P::ManageAccounts)),
     ("GET",    "/tenants/{id}/people",                        Tenant(P::ReadAccounts)),
     ("POST",   "/tenants/{id}/people/invite",                 Tenant(P::ManageAccounts)),
     // Pages: Tenant Registration and self-service.

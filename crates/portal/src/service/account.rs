@@ -46,6 +46,8 @@ pub enum AccountConflict {
     LastLandlordAdmin,
     /// An invited account is enabled by accepting its invitation, not by staff.
     NotYetAccepted,
+    /// Only an account still invited gets its invitation again.
+    NotInvited,
 }
 
 impl From<StoreError> for AccountError {
@@ -479,6 +481,49 @@ pub async fn invite(
     )
     .await;
     Ok(row)
+}
+
+/// Sends an account that has not accepted its invitation a new one (72 hours); the earlier
+/// link stops working.
+pub async fn invite_again(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<UserRow, AccountError> {
+    let user = managed(services, actor, id).await?;
+    let Some(email) = user.email.clone().filter(|_| user.status == AccountStatus::Invited) else {
+        return Err(AccountError::Conflict(AccountConflict::NotInvited));
+    };
+    let tenant_name = match &user.tenant_id {
+        Some(t) => Some(services.store.get_tenant(t).await.map_err(ServiceError::from)?.name),
+        None => None,
+    };
+    let secret = token::new_token();
+    let expires_at = portal_store::now_ms() + INVITATION_MS;
+    let mail = crate::mail::invitation_mail(
+        &services.mailer,
+        crate::mail::Invitation {
+            email: &email,
+            username: &user.username,
+            inviter: &actor.username,
+            role: user.role,
+            tenant: tenant_name.as_deref(),
+            token: &secret,
+            expires: &readable(expires_at),
+        },
+    );
+    let link = NewAccountLink {
+        token_hash: token::token_hash(&secret),
+        purpose: AccountLinkPurpose::Invitation,
+        expires_at,
+    };
+    services
+        .store
+        .add_account_link(&user.id, &link, Some(&mail))
+        .await?;
+    services.jobs_ready.notify_one();
+    audit(services, Some(actor), AuditAction::UserInvited, &user, Some("sent again".to_owned())).await;
+    Ok(user)
 }
 
 /// An account the actor may manage: a tenant admin manages only their tenant's (another's

@@ -192,6 +192,7 @@ impl Modify for BearerAuth {
         api::accounts::list_users,
         api::accounts::invite_user,
         api::accounts::change_user,
+        api::accounts::invite_again,
         api::accounts::list_tokens,
         api::accounts::create_token,
         api::accounts::revoke_token,

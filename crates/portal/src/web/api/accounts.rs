@@ -31,6 +31,7 @@ pub fn router() -> Routes {
         .route("/api/v1/auth/invitations/accept", post(accept_invitation))
         .route("/api/v1/users", get(list_users).post(invite_user))
         .route("/api/v1/users/{id}", patch(change_user))
+        .route("/api/v1/users/{id}/invitation", post(invite_again))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
 }
@@ -55,6 +56,11 @@ impl From<AccountError> for ApiError {
                         None,
                         "last_landlord_admin",
                         "This is the last active landlord administrator: make another one first.",
+                    ),
+                    AccountConflict::NotInvited => (
+                        None,
+                        "not_invited",
+                        "This account has accepted its invitation already (or has no address).",
                     ),
                     AccountConflict::NotYetAccepted => (
                         Some("status"),
@@ -536,6 +542,27 @@ pub async fn change_user(
     }
     let user = account::change_user(&state.services, &actor, &id, role, status).await?;
     Ok(Json(user.into()))
+}
+
+/// Send an account that has not accepted its invitation a new one (valid 72 h); the earlier
+/// link stops working.
+#[utoipa::path(
+    post, path = "/api/v1/users/{id}/invitation", tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses(
+        (status = 202, body = UserView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The account is not invited", body = ErrorBody),
+    )
+)]
+pub async fn invite_again(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let user = account::invite_again(&state.services, &actor, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(user.into())))
 }
 
 #[derive(Serialize, ToSchema)]

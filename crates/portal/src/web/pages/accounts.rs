@@ -23,6 +23,7 @@ pub fn router() -> Routes {
         .route("/accounts", get(staff_accounts))
         .route("/accounts/invite", post(invite_staff))
         .route("/accounts/{id}", post(change))
+        .route("/accounts/{id}/invitation", post(invite_again))
         .route("/tenants/{id}/people", get(people))
         .route("/tenants/{id}/people/invite", post(invite_person))
 }
@@ -118,6 +119,7 @@ fn notice_for(done: &str) -> Option<&'static str> {
         "changed" => Some("The account is changed."),
         "disabled" => Some("The account is disabled: its sessions and tokens have ended."),
         "enabled" => Some("The account is enabled again."),
+        "invited-again" => Some("A new invitation is on its way; the earlier link no longer works."),
         _ => None,
     }
 }
@@ -334,10 +336,7 @@ async fn change(
     if role.is_none() && status.is_none() {
         return bad_form(Some(&actor));
     }
-    let back = super::local_path(&form.back)
-        .filter(|p| *p == "/accounts" || (p.starts_with("/tenants/") && p.ends_with("/people")))
-        .unwrap_or("/accounts")
-        .to_owned();
+    let back = back_to(&form.back);
     match account::change_user(&state.services, &actor, &id, role, status).await {
         Ok(_) => {
             let done = match status {
@@ -356,6 +355,47 @@ async fn change(
             };
             message(StatusCode::CONFLICT, Some(&actor), "Not changed", text, Some((&back, "Back")))
         }
+        Err(AccountError::Service(e)) => failure(&e, Some(&actor)),
+        Err(_) => bad_form(Some(&actor)),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct BackForm {
+    back: String,
+}
+
+/// Where a form on the Accounts page or a tenant's People page comes back to.
+fn back_to(typed: &str) -> String {
+    super::local_path(typed)
+        .filter(|p| *p == "/accounts" || (p.starts_with("/tenants/") && p.ends_with("/people")))
+        .unwrap_or("/accounts")
+        .to_owned()
+}
+
+async fn invite_again(
+    State(state): State<AppState>,
+    PageUser(actor): PageUser,
+    Path(id): Path<String>,
+    form: Result<Form<BackForm>, FormRejection>,
+) -> Response {
+    if let Err(page) = allowed(&actor, Permission::ManageAccounts) {
+        return page;
+    }
+    if !plausible_id(&id) {
+        return super::not_found(Some(&actor));
+    }
+    let back = back_to(&form.map(|Form(f)| f.back).unwrap_or_default());
+    match account::invite_again(&state.services, &actor, &id).await {
+        Ok(_) => Redirect::to(&format!("{back}?done=invited-again")).into_response(),
+        Err(AccountError::Conflict(_)) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not sent",
+            "This account has accepted its invitation already.",
+            Some((&back, "Back")),
+        ),
         Err(AccountError::Service(e)) => failure(&e, Some(&actor)),
         Err(_) => bad_form(Some(&actor)),
     }
