@@ -568,6 +568,7 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     type_into(c, "username", "prpkeAdmin@kenton-electronics.com").await;
     type_into(c, "password", TENANT_PASSWORD).await;
     click(c, "main button[type=submit]").await;
+    change_typed_password(c, &base).await;
     let home = wait_for(c, Locator::Css("main > p > a[href^='/tenants/']")).await;
     assert!(text_of(c, "main").await.contains("KentonElectronics"));
     check_accessibility(c, "a tenant administrator's home").await;
@@ -579,7 +580,8 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     );
     check_accessibility(c, "a tenant administrator's tenant").await;
     c.goto(&format!("{base}/requests")).await.unwrap();
-    assert!(text_of(c, "main").await.contains("There is nothing here."));
+    assert!(text_of(c, "main").await.contains("Your role does not allow this."));
+    check_accessibility(c, "a page the role may not use").await;
     browser.close().await;
 }
 
@@ -811,6 +813,7 @@ async fn a_tenant_administrator_sets_and_publishes_the_callback_folder_address_a
     type_into(c, "username", "prpkeAdmin@lakesideoptics.example.com").await;
     type_into(c, "password", TENANT_PASSWORD).await;
     click(c, "main button[type=submit]").await;
+    change_typed_password(c, &base).await;
     let checklist = wait_for(c, Locator::Id("checklist"))
         .await
         .text()
@@ -1048,5 +1051,115 @@ async fn a_prospect_registers_on_the_public_page_confirms_the_address_and_is_app
             .await
             .is_ok()
     );
+    browser.close().await;
+}
+
+/// A tenant administrator whose password was typed on the registration form is led to the
+/// password form at the first sign-in, and nothing else opens until it is changed; this
+/// changes it and goes on to the home page.
+async fn change_typed_password(c: &Client, base: &str) {
+    wait_for(c, Locator::Id("current_password")).await;
+    assert!(
+        text_of(c, "main")
+            .await
+            .contains("Your password was set by someone else"),
+        "the form says why"
+    );
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    wait_for(c, Locator::Id("current_password")).await;
+    check_accessibility(c, "the password change asked at the first sign-in").await;
+    screenshot(c, "change-password").await;
+    type_into(c, "current_password", TENANT_PASSWORD).await;
+    type_into(c, "new_password", "Quiet-Meadow-Compass-73").await;
+    type_into(c, "confirm_password", "Quiet-Meadow-Compass-73").await;
+    click(c, "form[action='/account/password'] button").await;
+    wait_for_text(c, "#account-notice", "Your password is changed").await;
+    check_accessibility(c, "my account").await;
+    c.goto(&format!("{base}/")).await.unwrap();
+}
+
+/// Waits for the newest spooled email holding `subject` and returns its link under `path`.
+async fn spooled_link(data: &std::path::Path, subject: &str, path: &str) -> String {
+    for _ in 0..100 {
+        let spooled = std::fs::read_dir(data.join("mail")).is_ok_and(|d| {
+            d.filter_map(Result::ok).any(|e| {
+                std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(subject))
+            })
+        });
+        if spooled {
+            return link_in_spool(data, subject, path);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no email with {subject:?} was spooled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_landlord_admin_invites_an_operator_who_accepts_from_the_email_and_works_within_the_role()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    click(c, "a[href='/accounts']").await;
+    wait_for(c, Locator::Css("form[action='/accounts/invite']")).await;
+    check_accessibility(c, "accounts").await;
+    // An address that is not one is refused in place; nothing is sent.
+    type_into(c, "email", "olive.operator").await;
+    click(c, "form[action='/accounts/invite'] button").await;
+    wait_for(c, Locator::Id("error-summary")).await;
+    check_accessibility(c, "accounts with an invitation refused").await;
+    type_into(c, "email", "olive.operator@provider.example").await;
+    c.find(Locator::Css("#role option[value='landlord_operator']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    click(c, "form[action='/accounts/invite'] button").await;
+    wait_for_text(c, "#accounts-notice", "Invited").await;
+    assert!(text_of(c, "main table").await.contains("Invited"));
+    screenshot(c, "accounts").await;
+    sign_out(c).await;
+
+    // The operator follows the link in the email and chooses a password.
+    let data = dir.path().join("data");
+    let link = spooled_link(&data, "You are invited", "/invitation/").await;
+    c.goto(&format!("{base}{link}")).await.unwrap();
+    wait_for(c, Locator::Id("confirm_password")).await;
+    check_accessibility(c, "invitation").await;
+    type_into(c, "password", "olive").await;
+    type_into(c, "confirm_password", "olive").await;
+    click(c, "main form button").await;
+    wait_for(c, Locator::Id("error-summary")).await;
+    type_into(c, "password", "Copper-Kettle-Horizon-58").await;
+    type_into(c, "confirm_password", "Copper-Kettle-Horizon-58").await;
+    click(c, "main form button").await;
+    wait_for_text(c, "main h1", "Your password is set").await;
+    // The link worked once.
+    c.goto(&format!("{base}{link}")).await.unwrap();
+    wait_for_text(c, "main h1", "This link has been used").await;
+
+    // The operator signs in, submits a request, and is offered no settings.
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    type_into(c, "username", "olive.operator@provider.example").await;
+    type_into(c, "password", "Copper-Kettle-Horizon-58").await;
+    click(c, "main button[type=submit]").await;
+    wait_for(c, Locator::Css("a[href='/register']")).await;
+    let menu = text_of(c, "header nav").await;
+    assert!(!menu.contains("Policy") && menu.contains("Accounts"), "{menu}");
+    register(c, &base, "OliveGrove").await;
+    c.goto(&format!("{base}/settings")).await.unwrap();
+    wait_for_text(c, "main h1", "Not allowed").await;
+    c.goto(&format!("{base}/accounts")).await.unwrap();
+    wait_for(c, Locator::Css("main table")).await;
+    assert!(
+        c.find(Locator::Css("form[action='/accounts/invite']"))
+            .await
+            .is_err(),
+        "an operator is offered no invitation"
+    );
+    check_accessibility(c, "accounts as an operator").await;
     browser.close().await;
 }
