@@ -22,6 +22,9 @@ pub struct RawTenant {
     pub admin_user_name: Option<String>,
     pub password: Option<String>,
     pub confirm_password: Option<String>,
+    /// The administrator's address: with it the passwords may be left out, and the
+    /// administrator is invited to choose one once the tenant is completed.
+    pub admin_email: Option<String>,
     pub ani: Option<String>,
 }
 
@@ -32,6 +35,7 @@ impl std::fmt::Debug for RawTenant {
             .field("short_name", &self.short_name)
             .field("upn_suffix", &self.upn_suffix)
             .field("admin_user_name", &self.admin_user_name)
+            .field("admin_email", &self.admin_email)
             .field("ani", &self.ani)
             .finish_non_exhaustive()
     }
@@ -53,7 +57,11 @@ pub struct Submission {
     pub template_id: String,
     pub tenant: TenantFields,
     pub contact: ContactFields,
-    pub password: Password,
+    /// The administrator's password as typed; `None` when the administrator is invited.
+    pub password: Option<Password>,
+    /// The administrator's address: the invitation goes there (required without a
+    /// password), and later password resets.
+    pub admin_email: Option<EmailAddress>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,12 +131,13 @@ impl RawSubmission {
         let tenant = parse_tenant(&self.tenant, &mut p);
         let contact = parse_contact(&self.contact, &mut p);
         match (template_id, tenant, contact) {
-            (Some(template_id), Some((tenant, password)), Some(contact)) if p.0.is_empty() => {
+            (Some(template_id), Some((tenant, admin)), Some(contact)) if p.0.is_empty() => {
                 Ok(Submission {
                     template_id,
                     tenant,
                     contact,
-                    password,
+                    password: admin.password,
+                    admin_email: admin.email,
                 })
             }
             _ => Err(p.0),
@@ -152,16 +161,31 @@ fn parse_template_id(raw: Option<&str>) -> Result<String, FieldError> {
     }
 }
 
-/// The Tenant fields and the administrator's password, in the order of the form; `None`
-/// when any is refused (its problem is in `p`).
-fn parse_tenant(t: &RawTenant, p: &mut Problems) -> Option<(TenantFields, Password)> {
-    let name = p.check("tenant.name", TenantName::parse(text(&t.name)));
-    let short_name = p.check("tenant.short_name", ShortName::parse(text(&t.short_name)));
-    let upn_suffix = p.check("tenant.upn_suffix", UpnSuffix::parse(text(&t.upn_suffix)));
-    let admin_user_name = p.check(
-        "tenant.admin_user_name",
-        UserName::parse(text(&t.admin_user_name)),
-    );
+/// How the administrator gets in: a typed password, an address to invite, or both.
+struct AdminAccess {
+    password: Option<Password>,
+    email: Option<EmailAddress>,
+}
+
+/// The administrator's password and address: the passwords may be left out when an address
+/// is given. `None` when either is refused (its problem is in `p`).
+fn parse_admin(t: &RawTenant, p: &mut Problems) -> Option<AdminAccess> {
+    let email = match text(&t.admin_email).trim() {
+        "" => Some(None),
+        typed => p
+            .check(
+                "tenant.admin_email",
+                EmailAddress::parse_labelled(typed, "Administrator's email"),
+            )
+            .map(Some),
+    };
+    let typed_none = text(&t.password).is_empty() && text(&t.confirm_password).is_empty();
+    if typed_none && matches!(email, Some(Some(_))) {
+        return Some(AdminAccess {
+            password: None,
+            email: email.flatten(),
+        });
+    }
     let forbidden = [
         ("user name", text(&t.admin_user_name).trim()),
         ("tenant name", text(&t.name).trim()),
@@ -180,6 +204,23 @@ fn parse_tenant(t: &RawTenant, p: &mut Problems) -> Option<(TenantFields, Passwo
             ),
         });
     }
+    Some(AdminAccess {
+        password: Some(password?),
+        email: email?,
+    })
+}
+
+/// The Tenant fields and how the administrator gets in, in the order of the form; `None`
+/// when any is refused (its problem is in `p`).
+fn parse_tenant(t: &RawTenant, p: &mut Problems) -> Option<(TenantFields, AdminAccess)> {
+    let name = p.check("tenant.name", TenantName::parse(text(&t.name)));
+    let short_name = p.check("tenant.short_name", ShortName::parse(text(&t.short_name)));
+    let upn_suffix = p.check("tenant.upn_suffix", UpnSuffix::parse(text(&t.upn_suffix)));
+    let admin_user_name = p.check(
+        "tenant.admin_user_name",
+        UserName::parse(text(&t.admin_user_name)),
+    );
+    let admin = parse_admin(t, p);
     let ani = p.check("tenant.ani", PhoneNumber::parse(text(&t.ani)));
     let fields = TenantFields {
         name: name?,
@@ -188,7 +229,7 @@ fn parse_tenant(t: &RawTenant, p: &mut Problems) -> Option<(TenantFields, Passwo
         admin_user_name: admin_user_name?,
         ani: ani?,
     };
-    Some((fields, password?))
+    Some((fields, admin?))
 }
 
 /// The Contact fields, in the order of the form; `None` when any is refused (its problem is

@@ -26,7 +26,9 @@ pub struct NewRequest {
     pub upn_suffix: String,
     pub admin_user_name: String,
     pub admin_personnel_id: String,
+    /// Empty when the administrator is invited at `admin_email` instead.
     pub admin_password_hash: String,
+    pub admin_email: Option<String>,
     pub ani: String,
     pub contact_first_name: String,
     pub contact_last_name: String,
@@ -154,9 +156,9 @@ async fn insert_request(
          tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \
          admin_password_hash, ani, contact_first_name, contact_last_name, contact_email, \
          contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
-         scheduled_for, notification_status) \
+         scheduled_for, notification_status, admin_email) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22)",
+         $19, $20, $21, $22, $23)",
     )
     .bind(&request.id)
     .bind(request.status.as_str())
@@ -180,6 +182,7 @@ async fn insert_request(
     .bind(request.submitted_at)
     .bind(request.scheduled_for)
     .bind(NotificationStatus::None.as_str())
+    .bind(&request.admin_email)
     .execute(&mut **tx)
     .await?;
     Ok(())

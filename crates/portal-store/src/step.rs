@@ -364,6 +364,11 @@ impl Store {
         &self,
         request_id: &str,
         mail: Option<&crate::mail::NewMail>,
+        invitation: Option<(
+            &str,
+            &crate::user::NewAccountLink,
+            &crate::mail::NewMail,
+        )>,
         now: i64,
     ) -> Result<StepOutcome, StoreError> {
         let step = ProvisioningStep::Activate;
@@ -387,6 +392,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if let Some(mail) = mail {
+            crate::mail::put_in_outbox(&mut tx, mail, now).await?;
+        }
+        if let Some((user_id, link, mail)) = invitation {
+            crate::user::insert_account_link(&mut tx, user_id, link, now).await?;
             crate::mail::put_in_outbox(&mut tx, mail, now).await?;
         }
         record_event(&mut tx, &request.id, &NewEvent::of(&finish), now).await?;

@@ -442,11 +442,11 @@ async fn every_step_runs_once_and_a_repeat_changes_nothing(store: Store) {
         TenantStatus::Provisioning
     );
     assert_eq!(
-        store.step_activate(&r.id, None, now).await.unwrap(),
+        store.step_activate(&r.id, None, None, now).await.unwrap(),
         StepOutcome::Done
     );
     assert_eq!(
-        store.step_activate(&r.id, None, now).await.unwrap(),
+        store.step_activate(&r.id, None, None, now).await.unwrap(),
         StepOutcome::NotProvisioning
     );
     let row = store.get_request(&r.id).await.unwrap();

@@ -227,6 +227,8 @@ pub enum Outcome<'a> {
     Completed {
         login_id: &'a str,
         smart_queues: bool,
+        /// The administrator is invited at this address to choose a password.
+        invited: Option<&'a str>,
     },
     Failed {
         error: &'a str,
@@ -292,8 +294,13 @@ pub fn outcome_mail(mailer: &Mailer, request: &RequestRow, outcome: Outcome<'_>)
         Outcome::Completed {
             login_id,
             smart_queues,
+            invited,
         } => {
-            let shown = [("smart_queues", smart_queues)];
+            let shown = [
+                ("smart_queues", smart_queues),
+                ("invited", invited.is_some()),
+                ("chosen", invited.is_none()),
+            ];
             request_mail(
                 mailer,
                 request.into(),
@@ -303,7 +310,11 @@ pub fn outcome_mail(mailer: &Mailer, request: &RequestRow, outcome: Outcome<'_>)
                     &sections(SUCCESS_TEXT, &shown),
                     &sections(SUCCESS_HTML, &shown),
                 ),
-                &[("login_id", login_id), ("sign_in_url", &sign_in)],
+                &[
+                    ("login_id", login_id),
+                    ("sign_in_url", &sign_in),
+                    ("invited", invited.unwrap_or_default()),
+                ],
             )
         }
         Outcome::Failed { error } => request_mail(

@@ -4,6 +4,8 @@
 //! after a crash or a lost lease: finished steps are skipped, and the step that was cut off
 //! runs again from scratch (its writes are keyed, so nothing is written twice).
 
+use portal_domain::AccountStatus;
+use portal_store::credential::{AccountLinkPurpose, NewAccountLink};
 use portal_domain::{ProvisioningStep, RequestStatus, StepStatus};
 use portal_store::job::{Burial, NewJob};
 use portal_store::request::RequestRow;
@@ -146,21 +148,66 @@ async fn run_step(
                 &request.upn_suffix,
             );
             let template = store.get_template(&request.template_id).await?;
+            let invitation = admin_invitation(services, request, now).await?;
             let mail = outcome_mail(
                 &services.mailer,
                 request,
                 Outcome::Completed {
                     login_id: &login,
                     smart_queues: template.offers(SMART_QUEUES),
+                    invited: invitation.as_ref().map(|i| i.2.recipient.as_str()),
                 },
             );
-            let done = store.step_activate(id, Some(&mail), now).await;
+            let invitation = invitation.as_ref().map(|(user, link, mail)| (user.as_str(), link, mail));
+            let done = store.step_activate(id, Some(&mail), invitation, now).await;
             if matches!(done, Ok(StepOutcome::Done)) {
                 services.jobs_ready.notify_one();
             }
             done
         }
     }
+}
+
+/// The invitation of a tenant's administrator who was given an address instead of a
+/// password: the account, its link (72 hours) and the email, sent with the outcome.
+async fn admin_invitation(
+    services: &Services,
+    request: &RequestRow,
+    now: i64,
+) -> Result<Option<(String, NewAccountLink, portal_store::mail::NewMail)>, StoreError> {
+    let Some(admin) = services
+        .store
+        .find_user_by_username(&request.admin_login())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(email) = admin.email.clone().filter(|_| admin.status == AccountStatus::Invited) else {
+        return Ok(None);
+    };
+    let secret = crate::token::new_token();
+    let expires_at = now + super::account::INVITATION_MS;
+    let expires = jiff::Timestamp::from_millisecond(expires_at)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default();
+    let mail = crate::mail::invitation_mail(
+        &services.mailer,
+        crate::mail::Invitation {
+            email: &email,
+            username: &admin.username,
+            inviter: "The Provisioning Portal",
+            role: admin.role,
+            tenant: Some(&request.tenant_name),
+            token: &secret,
+            expires: &expires,
+        },
+    );
+    let link = NewAccountLink {
+        token_hash: crate::token::token_hash(&secret),
+        purpose: AccountLinkPurpose::Invitation,
+        expires_at,
+    };
+    Ok(Some((admin.id, link, mail)))
 }
 
 /// Copies the template's objects in slices, then ends the step with the tenant's first Smart

@@ -332,6 +332,7 @@ pub async fn submit(
         tenant: t,
         contact: c,
         password,
+        admin_email,
     } = raw.parse().map_err(PublicError::Invalid)?;
     let policy = get_policy(services).await?;
     if policy.refuses(c.email.as_str()) {
@@ -351,8 +352,15 @@ pub async fn submit(
     let expires_at = now + policy.verification_hours * 60 * 60_000;
     let hold = hold_if_free(services, &id, &t, expires_at, now).await?;
     let hash = hash_or_release(services, &id, password).await?;
-    let (mut request, status_token) =
-        prospect_request(services, &id, &template, (&t, &c), hash, now, expires_at)?;
+    let (mut request, status_token) = prospect_request(
+        services,
+        &id,
+        &template,
+        (&t, &c),
+        (hash, admin_email.as_ref()),
+        now,
+        expires_at,
+    )?;
     request.names = hold;
     store_prospect(services, &mut request, expires_at).await?;
     services.jobs_ready.notify_one();
@@ -371,20 +379,20 @@ pub struct Registered {
     pub status_token: String,
 }
 
-/// The password's hash; the names held for the request are let go when hashing fails.
+/// The password's hash (empty when the administrator is to be invited); the names held for
+/// the request are let go when hashing fails.
 async fn hash_or_release(
     services: &Services,
     id: &str,
-    password: Password,
+    password: Option<Password>,
 ) -> Result<String, PublicError> {
-    // The plain password moves into the hashing task and is dropped there.
-    let failed = match services.hasher.hash(password.into_string()).await {
-        Ok(Ok(hash)) => return Ok(hash),
-        Ok(Err(e)) => ServiceError::Internal(e),
-        Err(overloaded) => ServiceError::from(overloaded),
-    };
-    release(services, id).await;
-    Err(failed.into())
+    match super::request::hash_typed(services, password).await {
+        Ok(hash) => Ok(hash),
+        Err(failed) => {
+            release(services, id).await;
+            Err(failed.into())
+        }
+    }
 }
 
 /// Stores the prospect's request with its expiry job. Should its hold have lapsed and a name
@@ -454,7 +462,7 @@ fn prospect_request(
     id: &str,
     template: &TemplateRow,
     (t, c): (&TenantFields, &ContactFields),
-    hash: String,
+    admin: (String, Option<&portal_domain::field::EmailAddress>),
     now: i64,
     expires_at: i64,
 ) -> Result<(NewRequest, String), PublicError> {
@@ -480,7 +488,7 @@ fn prospect_request(
         Some(id),
         Some(format!("{} from template {}", t.name.as_str(), template.id)),
     );
-    let mut request = super::request::new_request(id, template, (t, c), hash, None, Some(audit));
+    let mut request = super::request::new_request(id, template, (t, c), admin, None, Some(audit));
     request.status = RequestStatus::PendingVerification;
     request.submitted_at = now;
     request.links = vec![

@@ -1,6 +1,6 @@
 //! Tenant subscription requests: intake, reading and listing.
 
-use portal_domain::field::Password;
+use portal_domain::field::{EmailAddress, Password};
 use portal_domain::submission::{
     ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
 };
@@ -137,6 +137,7 @@ pub async fn submit_request(
         tenant: t,
         contact: c,
         password,
+        admin_email,
     } = raw.parse().map_err(SubmitError::Invalid)?;
     let template = active_template(services, &template_id).await?;
     let id = portal_store::new_id();
@@ -157,7 +158,7 @@ pub async fn submit_request(
         &id,
         &template,
         (&t, &c),
-        password,
+        (password, admin_email),
         idempotency.as_ref(),
     )
     .await?;
@@ -272,7 +273,7 @@ pub(super) fn new_request(
     id: &str,
     template: &TemplateRow,
     (t, c): (&TenantFields, &ContactFields),
-    admin_password_hash: String,
+    (admin_password_hash, admin_email): (String, Option<&EmailAddress>),
     submitted_by: Option<String>,
     audit: Option<portal_store::audit::AuditEntry>,
 ) -> NewRequest {
@@ -287,6 +288,7 @@ pub(super) fn new_request(
         admin_user_name: t.admin_user_name.to_string(),
         admin_personnel_id: t.admin_personnel_id().to_string(),
         admin_password_hash,
+        admin_email: admin_email.map(|e| e.as_str().to_owned()),
         ani: t.ani.to_string(),
         contact_first_name: c.first_name.to_string(),
         contact_last_name: c.last_name.to_string(),
@@ -305,6 +307,22 @@ pub(super) fn new_request(
     }
 }
 
+/// The hash of a typed administrator's password; empty when the administrator is to be
+/// invited instead. The plain password moves into the hashing task and is dropped there.
+pub(super) async fn hash_typed(
+    services: &Services,
+    password: Option<Password>,
+) -> Result<String, ServiceError> {
+    match password {
+        None => Ok(String::new()),
+        Some(p) => services
+            .hasher
+            .hash(p.into_string())
+            .await?
+            .map_err(ServiceError::Internal),
+    }
+}
+
 /// Hashes the password and stores the request with its job (and idempotency key); false when
 /// another submission with the same idempotency key was stored meanwhile. When nothing was
 /// stored, the names held for it go at once rather than when the hold lapses.
@@ -314,10 +332,10 @@ async fn store_request(
     id: &str,
     template: &TemplateRow,
     fields: (&TenantFields, &ContactFields),
-    password: Password,
+    admin: (Option<Password>, Option<EmailAddress>),
     idempotency: Option<&Idempotency>,
 ) -> Result<bool, SubmitError> {
-    let stored = hash_and_store(services, actor, id, template, fields, password, idempotency).await;
+    let stored = hash_and_store(services, actor, id, template, fields, admin, idempotency).await;
     if !matches!(stored, Ok(true))
         && let Err(e) = services.store.release_names(id).await
     {
@@ -332,21 +350,15 @@ async fn hash_and_store(
     id: &str,
     template: &TemplateRow,
     (t, c): (&TenantFields, &ContactFields),
-    password: Password,
+    (password, admin_email): (Option<Password>, Option<EmailAddress>),
     idempotency: Option<&Idempotency>,
 ) -> Result<bool, SubmitError> {
-    // The plain password moves into the hashing task and is dropped there.
-    let hash = services
-        .hasher
-        .hash(password.into_string())
-        .await
-        .map_err(ServiceError::from)?
-        .map_err(ServiceError::Internal)?;
+    let hash = hash_typed(services, password).await?;
     let mut request = new_request(
         id,
         template,
         (t, c),
-        hash,
+        (hash, admin_email.as_ref()),
         Some(actor.id.clone()),
         Some(super::audit::entry(
             Some(actor),

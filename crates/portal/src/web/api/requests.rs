@@ -52,9 +52,12 @@ pub struct TenantFieldsBody {
     pub upn_suffix: Option<String>,
     /// ASCII letters and digits; `prp` is put in front of it.
     pub admin_user_name: Option<String>,
-    /// At least 12 characters; never returned.
+    /// At least 12 characters; never returned. May be left out when `admin_email` is given.
     pub password: Option<String>,
     pub confirm_password: Option<String>,
+    /// The administrator's address: without a password, the administrator is invited there
+    /// to choose one once the tenant is completed.
+    pub admin_email: Option<String>,
     /// A phone number, e.g. `+44 20 7946 0000`.
     pub ani: Option<String>,
 }
@@ -83,6 +86,7 @@ impl From<SubmissionBody> for RawSubmission {
                 admin_user_name: t.admin_user_name,
                 password: t.password,
                 confirm_password: t.confirm_password,
+                admin_email: t.admin_email,
                 ani: t.ani,
             },
             contact: RawContact {

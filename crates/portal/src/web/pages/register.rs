@@ -44,6 +44,7 @@ pub struct RegistrationForm {
     short_name: String,
     upn_suffix: String,
     admin_user_name: String,
+    admin_email: String,
     password: String,
     confirm_password: String,
     ani: String,
@@ -67,6 +68,7 @@ impl RegistrationForm {
             ("short_name", &self.short_name),
             ("upn_suffix", &self.upn_suffix),
             ("admin_user_name", &self.admin_user_name),
+            ("admin_email", &self.admin_email),
             ("ani", &self.ani),
             ("first_name", &self.first_name),
             ("last_name", &self.last_name),
@@ -102,6 +104,7 @@ impl RegistrationForm {
                 admin_user_name: some(&self.admin_user_name),
                 password: some(&self.password),
                 confirm_password: some(&self.confirm_password),
+                admin_email: some(&self.admin_email),
                 ani: some(&self.ani),
             },
             contact: RawContact {
@@ -140,7 +143,7 @@ type FieldSpec = (
     bool,
 );
 
-const TENANT_FIELDS: [FieldSpec; 7] = [
+const TENANT_FIELDS: [FieldSpec; 8] = [
     (
         "name",
         "Name",
@@ -174,12 +177,20 @@ const TENANT_FIELDS: [FieldSpec; 7] = [
         true,
     ),
     (
+        "admin_email",
+        "Administrator's email",
+        "With it the passwords may be left empty: the administrator is then invited to choose a password once the tenant is ready. It also receives password resets.",
+        "email",
+        "off",
+        false,
+    ),
+    (
         "password",
         "Password",
-        "The tenant administrator's password: at least 12 characters, kept exactly as typed (spaces too, at sign-in as well), not containing the user name, tenant name or short name (those of 4 characters or more), and not a common password.",
+        "The tenant administrator's password, unless the administrator is invited by email: at least 12 characters, kept exactly as typed (spaces too, at sign-in as well), not containing the user name, tenant name or short name (those of 4 characters or more), and not a common password. A password typed here is changed by its owner at the first sign-in.",
         "password",
         "new-password",
-        true,
+        false,
     ),
     (
         "confirm_password",
@@ -187,7 +198,7 @@ const TENANT_FIELDS: [FieldSpec; 7] = [
         "Type the password again.",
         "password",
         "new-password",
-        true,
+        false,
     ),
     (
         "ani",
@@ -325,6 +336,7 @@ fn value_of<'a>(form: &'a RegistrationForm, id: &str) -> &'a str {
         "first_name" => &form.first_name,
         "last_name" => &form.last_name,
         "email" => &form.email,
+        "admin_email" => &form.admin_email,
         "phone" => &form.phone,
         "company" => &form.company,
         "address" => &form.address,
