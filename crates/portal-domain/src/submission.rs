@@ -179,11 +179,13 @@ fn parse_admin(t: &RawTenant, p: &mut Problems) -> Option<AdminAccess> {
             )
             .map(Some),
     };
+    // An address typed and no password: the administrator is to be invited (a mistyped
+    // address is the one problem then, not a missing password too).
     let typed_none = text(&t.password).is_empty() && text(&t.confirm_password).is_empty();
-    if typed_none && matches!(email, Some(Some(_))) {
-        return Some(AdminAccess {
+    if typed_none && !text(&t.admin_email).trim().is_empty() {
+        return email.map(|email| AdminAccess {
             password: None,
-            email: email.flatten(),
+            email,
         });
     }
     let forbidden = [
@@ -284,6 +286,7 @@ mod tests {
                 admin_user_name: Some("keAdmin".into()),
                 password: Some("Blue-Harbour-Lantern-42".into()),
                 confirm_password: Some("Blue-Harbour-Lantern-42".into()),
+                admin_email: None,
                 ani: Some("+44 20 7946 0000".into()),
             },
             contact: RawContact {
@@ -293,6 +296,26 @@ mod tests {
                 ..RawContact::default()
             },
         }
+    }
+
+    #[test]
+    fn an_address_stands_in_for_the_passwords_but_not_for_a_wrong_one() {
+        let mut raw = valid();
+        raw.tenant.password = None;
+        raw.tenant.confirm_password = None;
+        let problems = raw.parse().unwrap_err();
+        assert_eq!(problems[0].field, "tenant.password");
+        raw.tenant.admin_email = Some("Ada@Kenton-Electronics.com".into());
+        let s = raw.parse().unwrap();
+        assert!(s.password.is_none());
+        assert_eq!(
+            s.admin_email.unwrap().as_str(),
+            "Ada@kenton-electronics.com"
+        );
+        // With both, a password typed must still be a good one.
+        raw.tenant.password = Some("short".into());
+        let problems = raw.parse().unwrap_err();
+        assert_eq!(problems[0].field, "tenant.password");
     }
 
     #[test]

@@ -368,11 +368,13 @@ impl Store {
         .rows_affected();
         if used == 0 {
             drop(tx);
-            return Ok(match self.check_account_link(token_hash, purpose, now).await? {
-                Err(refusal) => Err(refusal),
-                // Became usable meanwhile: cannot happen to a link, which only ages.
-                Ok(_) => Err(LinkRefusal::Used),
-            });
+            return Ok(
+                match self.check_account_link(token_hash, purpose, now).await? {
+                    Err(refusal) => Err(refusal),
+                    // Became usable meanwhile: cannot happen to a link, which only ages.
+                    Ok(_) => Err(LinkRefusal::Used),
+                },
+            );
         }
         let user_id: String =
             sqlx::query_scalar("SELECT user_id FROM account_links WHERE token_hash = $1")

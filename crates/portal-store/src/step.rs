@@ -1,7 +1,9 @@
 //! The steps of provisioning, each one transaction that also marks its step done, so that a
 //! step either happened with its record or not at all, and a repeated step changes nothing.
 
-use portal_domain::{AccountStatus, ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus};
+use portal_domain::{
+    AccountStatus, ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus,
+};
 use sqlx::{Any, Transaction};
 
 use crate::error::{Conflict, is_unique_violation};
@@ -364,11 +366,7 @@ impl Store {
         &self,
         request_id: &str,
         mail: Option<&crate::mail::NewMail>,
-        invitation: Option<(
-            &str,
-            &crate::user::NewAccountLink,
-            &crate::mail::NewMail,
-        )>,
+        invitation: Option<(&str, &crate::user::NewAccountLink, &crate::mail::NewMail)>,
         now: i64,
     ) -> Result<StepOutcome, StoreError> {
         let step = ProvisioningStep::Activate;

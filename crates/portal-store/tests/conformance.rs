@@ -10,6 +10,7 @@ use portal_domain::{
     StaffAction, StepStatus, TenantStatus,
 };
 use portal_store::action::{RequestMove, Run};
+use portal_store::credential::{AccountLinkPurpose, LinkRefusal, NewAccountLink, NewCredential};
 use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::job::{JobStatus, NewJob};
 use portal_store::names::{NameHold, Names};
@@ -18,7 +19,6 @@ use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::{TestDatabase, corrupt_request};
-use portal_store::credential::{AccountLinkPurpose, LinkRefusal, NewAccountLink, NewCredential};
 use portal_store::user::{NewUser, UserChange};
 use portal_store::{Conflict, Store, StoreError, new_id, now_ms};
 
@@ -107,6 +107,7 @@ fn request(name: &str, short: &str, upn: &str) -> NewRequest {
         admin_user_name: "keAdmin".into(),
         admin_personnel_id: "prpkeAdmin".into(),
         admin_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+        admin_email: None,
         ani: "+442079460000".into(),
         contact_first_name: "Jo".into(),
         contact_last_name: "Kenton".into(),
@@ -777,7 +778,10 @@ async fn a_set_password_link_works_once(store: Store) {
         .unwrap();
     let purpose = AccountLinkPurpose::Invitation;
     assert_eq!(
-        store.use_account_link("invite-1", AccountLinkPurpose::Reset, "x", now).await.unwrap(),
+        store
+            .use_account_link("invite-1", AccountLinkPurpose::Reset, "x", now)
+            .await
+            .unwrap(),
         Err(LinkRefusal::Unknown),
         "a link is for its own purpose"
     );
@@ -787,7 +791,10 @@ async fn a_set_password_link_works_once(store: Store) {
     );
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(
-        [first.is_ok(), second.is_ok()].iter().filter(|ok| **ok).count(),
+        [first.is_ok(), second.is_ok()]
+            .iter()
+            .filter(|ok| **ok)
+            .count(),
         1,
         "{first:?} {second:?}"
     );
@@ -799,7 +806,10 @@ async fn a_set_password_link_works_once(store: Store) {
         .await
         .unwrap();
     assert_eq!(
-        store.use_account_link("invite-2", purpose, "h", now + 1_000).await.unwrap(),
+        store
+            .use_account_link("invite-2", purpose, "h", now + 1_000)
+            .await
+            .unwrap(),
         Err(LinkRefusal::Expired)
     );
     store
@@ -816,7 +826,13 @@ async fn a_set_password_link_works_once(store: Store) {
         )
         .await
         .unwrap();
-    assert!(store.use_account_link("invite-3", purpose, "h", now).await.unwrap().is_err());
+    assert!(
+        store
+            .use_account_link("invite-3", purpose, "h", now)
+            .await
+            .unwrap()
+            .is_err()
+    );
 }
 
 async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {

@@ -262,6 +262,7 @@ async fn provision_one(
             admin_user_name: Some("cloneAdmin".into()),
             password: Some("Quiet-Meadow-Signal-42".into()),
             confirm_password: Some("Quiet-Meadow-Signal-42".into()),
+            admin_email: None,
             ani: Some("+44 20 7946 0000".into()),
         },
         contact: RawContact {

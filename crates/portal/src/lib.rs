@@ -217,6 +217,9 @@ async fn user_command(action: config::UserCommand, settings: Resolved) -> Result
                 .collect::<Vec<_>>()
                 .join("; "),
         )),
+        Err(AccountError::Conflict(account::AccountConflict::Disabled)) => Err(StartError::Other(
+            "the account is disabled: enable it in the portal first".to_owned(),
+        )),
         Err(AccountError::Conflict(_)) => Err(StartError::Other(
             "another account has this email address".to_owned(),
         )),
@@ -242,7 +245,8 @@ async fn export_template(id: &str, settings: &Resolved) -> Result<(), StartError
     use service::template::TemplateDoc;
     let store = open_store(settings).await?;
     let services = Services::new(store.clone());
-    let found = service::template::get_template(&services, &service::Actor::command_line(), id).await;
+    let found =
+        service::template::get_template(&services, &service::Actor::command_line(), id).await;
     close(&store).await;
     let (template, objects) = found.map_err(|e| match e {
         service::ServiceError::NotFound => {
@@ -375,6 +379,13 @@ async fn seed_data(services: &Services, settings: &Resolved) -> Result<(), Start
     .await
     .map_err(|e| StartError::Other(format!("cannot create the landlord administrator: {e}")))?;
     match admin {
+        // Said, not silently ignored: the first start's settings do not reset a password.
+        FirstAdmin::Exists if settings.admin_password.is_some() => {
+            println!(
+                "PORTAL_ADMIN_PASSWORD is used at the first start only and was not applied: \
+                 change passwords on My account, or print a link with `portal user reset-password`"
+            );
+        }
         FirstAdmin::Exists => {}
         FirstAdmin::Created => {
             println!(

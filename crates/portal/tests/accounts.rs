@@ -36,6 +36,7 @@ on_both_db!(
     sessions_are_listed_and_ended_one_by_one_and_by_signing_out,
     personal_tokens_act_as_their_owner_until_revoked,
     invitations_and_role_changes_are_in_the_audit_log_with_their_actor,
+    an_administrator_given_by_address_is_invited_when_the_tenant_is_ready,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -737,5 +738,70 @@ async fn invitations_and_role_changes_are_in_the_audit_log_with_their_actor(db: 
     let accepted = audit(&app, "invitation_accepted").await;
     assert_eq!(accepted.len(), 1, "{accepted:?}");
     assert_eq!(accepted[0]["actor_name"], email);
+    app.finish().await;
+}
+
+/// A request that names the administrator's address and no password: nothing to change at
+/// the first sign-in; the invitation goes out with the outcome, which says to look for it.
+async fn an_administrator_given_by_address_is_invited_when_the_tenant_is_ready(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    let mut body = submission("InvitedAdmins");
+    let tenant = body["tenant"].as_object_mut().unwrap();
+    tenant.remove("password");
+    tenant.remove("confirm_password");
+    // Without a password or an address: the password is required.
+    let (status, answer) = post(
+        &app,
+        "/api/v1/subscription-requests",
+        &app.token,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(fields(&answer), ["tenant.password"]);
+    body["tenant"]["admin_email"] = json!("not an address");
+    let (status, answer) = post(
+        &app,
+        "/api/v1/subscription-requests",
+        &app.token,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(fields(&answer), ["tenant.admin_email"]);
+    body["tenant"]["admin_email"] = json!("ivy.admin@invitedadmins.example.com");
+    let (status, answer) = post(&app, "/api/v1/subscription-requests", &app.token, body).await;
+    assert_eq!(status, 202, "{answer}");
+    app.run_pending_jobs().await;
+    let login = "prpkeAdmin@invitedadmins.example.com";
+    // Until the invitation is accepted there is no password to sign in with.
+    assert_eq!(app.login(login, TENANT_PASSWORD).await.status(), 401);
+    let outcome = nth_mail(&app, &inbox, "jo@example.com", "is ready", 1).await;
+    assert!(
+        outcome
+            .text()
+            .contains("look for the invitation sent to ivy.admin@invitedadmins.example.com"),
+        "{}",
+        outcome.text()
+    );
+    let invitation = nth_mail(
+        &app,
+        &inbox,
+        "ivy.admin@invitedadmins.example.com",
+        INVITATION,
+        1,
+    )
+    .await;
+    assert!(invitation.text().contains(login), "{}", invitation.text());
+    let (status, answer) = accept(&app, &link_token(&invitation, "/invitation/"), PASSWORD).await;
+    assert_eq!(status, 204, "{answer}");
+    let token = app.login_token(login, PASSWORD).await;
+    let (status, me) = get_json(&app, "/api/v1/me", &token).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["must_change_password"], false);
+    assert_eq!(me["email"], "ivy.admin@invitedadmins.example.com");
+    assert_eq!(get_json(&app, "/api/v1/tenants", &token).await.0, 200);
     app.finish().await;
 }

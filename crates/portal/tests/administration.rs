@@ -506,7 +506,11 @@ async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp
             Some(json!({})),
         ),
         (Method::GET, format!("/api/v1/mail/{mail}"), None),
-        (Method::GET, "/api/v1/subscription-requests".to_owned(), None),
+        (
+            Method::GET,
+            "/api/v1/subscription-requests".to_owned(),
+            None,
+        ),
     ];
     for (method, path, body) in forbidden {
         let (status, answer) = call(app, method.clone(), &path, &token, body).await;
@@ -562,7 +566,11 @@ async fn a_second_tenants_administrator_finds_nothing_of_the_first(app: &TestApp
             .await
             .unwrap();
         // Another tenant's is not found; the provider's pages are not for this role.
-        let expected = if path.starts_with("/tenants/") { 404 } else { 403 };
+        let expected = if path.starts_with("/tenants/") {
+            404
+        } else {
+            403
+        };
         assert_eq!(r.status(), expected, "{method} {path}");
         let body = r.text().await.unwrap();
         assert!(

@@ -580,7 +580,11 @@ async fn a_person_registers_a_tenant_with_a_mistake_on_each_tab_and_follows_it_t
     );
     check_accessibility(c, "a tenant administrator's tenant").await;
     c.goto(&format!("{base}/requests")).await.unwrap();
-    assert!(text_of(c, "main").await.contains("Your role does not allow this."));
+    assert!(
+        text_of(c, "main")
+            .await
+            .contains("Your role does not allow this.")
+    );
     check_accessibility(c, "a page the role may not use").await;
     browser.close().await;
 }
@@ -1082,9 +1086,8 @@ async fn change_typed_password(c: &Client, base: &str) {
 async fn spooled_link(data: &std::path::Path, subject: &str, path: &str) -> String {
     for _ in 0..100 {
         let spooled = std::fs::read_dir(data.join("mail")).is_ok_and(|d| {
-            d.filter_map(Result::ok).any(|e| {
-                std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(subject))
-            })
+            d.filter_map(Result::ok)
+                .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains(subject)))
         });
         if spooled {
             return link_in_spool(data, subject, path);
@@ -1148,7 +1151,10 @@ async fn a_landlord_admin_invites_an_operator_who_accepts_from_the_email_and_wor
     click(c, "main button[type=submit]").await;
     wait_for(c, Locator::Css("a[href='/register']")).await;
     let menu = text_of(c, "header nav").await;
-    assert!(!menu.contains("Policy") && menu.contains("Accounts"), "{menu}");
+    assert!(
+        !menu.contains("Policy") && menu.contains("Accounts"),
+        "{menu}"
+    );
     register(c, &base, "OliveGrove").await;
     c.goto(&format!("{base}/settings")).await.unwrap();
     wait_for_text(c, "main h1", "Not allowed").await;

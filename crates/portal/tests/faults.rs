@@ -14,7 +14,7 @@ use portal_store::test_support::TestDatabase;
 use serde_json::Value;
 use sqlx::{Connection, Executor};
 
-const ADMIN_PASSWORD: &str = "fault-test-admin-pw";
+const ADMIN_PASSWORD: &str = "fault-test-landlord-pw";
 
 /// A small pseudo-random sequence (xorshift), seeded so that a failing run can be repeated
 /// with `PORTAL_FAULT_SEED`.

@@ -14,7 +14,7 @@ use portal_store::test_support::TestDatabase;
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor};
 
-const ADMIN_PASSWORD: &str = "process-test-admin-pw";
+const ADMIN_PASSWORD: &str = "process-test-landlord-pw";
 
 /// From a worker's log, the ids of the jobs it started, with the attempt number.
 fn started_jobs(log: &str) -> Vec<(i64, i64)> {
@@ -231,6 +231,11 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
         ),
         (
             vec![("PORTAL_ADMIN_PASSWORD", "short")],
+            "PORTAL_ADMIN_PASSWORD",
+        ),
+        // The first landlord admin's password follows the rule of every password.
+        (
+            vec![("PORTAL_ADMIN_PASSWORD", "my-Admin-password-2026")],
             "PORTAL_ADMIN_PASSWORD",
         ),
         (

@@ -432,7 +432,13 @@ pub fn invitation_mail(mailer: &Mailer, invitation: Invitation<'_>) -> NewMail {
 }
 
 /// The single-use link to choose a new password.
-pub fn reset_mail(mailer: &Mailer, email: &str, username: &str, token: &str, expires: &str) -> NewMail {
+pub fn reset_mail(
+    mailer: &Mailer,
+    email: &str,
+    username: &str,
+    token: &str,
+    expires: &str,
+) -> NewMail {
     let link = reset_url(mailer, token);
     account_mail(
         mailer,
@@ -440,7 +446,11 @@ pub fn reset_mail(mailer: &Mailer, email: &str, username: &str, token: &str, exp
         "password_reset",
         "Reset your Provisioning Portal password",
         (RESET_TEXT, RESET_HTML),
-        &[("username", username), ("link", &link), ("expires", expires)],
+        &[
+            ("username", username),
+            ("link", &link),
+            ("expires", expires),
+        ],
     )
 }
 
@@ -504,7 +514,9 @@ mod tests {
         assert_eq!(sections(t, &[("x", false)]), "a\nc\n");
         assert!(!sections(SUCCESS_HTML, &[("smart_queues", false)]).contains("Callback"));
         assert!(sections(SUCCESS_TEXT, &[("smart_queues", true)]).contains("Callback Folder"));
-        assert!(!sections(SUCCESS_TEXT, &[("smart_queues", true)]).contains("{?"));
+        let all = [("smart_queues", true), ("chosen", true), ("invited", false)];
+        assert!(!sections(SUCCESS_TEXT, &all).contains("{?"));
+        assert!(!sections(SUCCESS_TEXT, &all).contains("invitation"));
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use portal_domain::field::{EmailAddress, Password, UserName};
 use portal_domain::{AccountStatus, AuditAction, FieldError, FieldErrorCode, Permission, Role};
-use portal_store::credential::{AccountLinkPurpose, LinkRefusal, NewAccountLink, SignInRow, TokenRow};
+use portal_store::credential::{
+    AccountLinkPurpose, LinkRefusal, NewAccountLink, SignInRow, TokenRow,
+};
 use portal_store::user::{NewUser, UserChange, UserRow, UserScope};
 use portal_store::{Conflict, StoreError};
 
@@ -48,6 +50,8 @@ pub enum AccountConflict {
     NotYetAccepted,
     /// Only an account still invited gets its invitation again.
     NotInvited,
+    /// A disabled account gets no link; it is enabled first.
+    Disabled,
 }
 
 impl From<StoreError> for AccountError {
@@ -89,14 +93,20 @@ fn readable(ms: i64) -> String {
 
 /// The names a user's password must not contain: the user name (a login ID's personnel
 /// part without `prp`, an address's local part) and, for a tenant's user, the tenant's names.
-async fn names_of(services: &Services, user: &UserRow) -> Result<Vec<(&'static str, String)>, ServiceError> {
+async fn names_of(
+    services: &Services,
+    user: &UserRow,
+) -> Result<Vec<(&'static str, String)>, ServiceError> {
     let local = user.username.split('@').next().unwrap_or_default();
     let mut names = vec![("user name", local.to_owned())];
     if let Some(stripped) = local.strip_prefix(portal_domain::field::PERSONNEL_PREFIX) {
         names.push(("user name", stripped.to_owned()));
     }
     if let Some(email) = &user.email {
-        names.push(("email address", email.split('@').next().unwrap_or_default().to_owned()));
+        names.push((
+            "email address",
+            email.split('@').next().unwrap_or_default().to_owned(),
+        ));
     }
     if let Some(tenant_id) = &user.tenant_id {
         match services.store.get_tenant(tenant_id).await {
@@ -171,7 +181,10 @@ pub async fn change_password(
     let user = me(services, actor).await?;
     let matched = services
         .hasher
-        .verify(current.clone(), Some(user.password_hash.clone()).filter(|h| !h.is_empty()))
+        .verify(
+            current.clone(),
+            Some(user.password_hash.clone()).filter(|h| !h.is_empty()),
+        )
         .await?;
     if !matched {
         return Err(invalid(
@@ -192,7 +205,14 @@ pub async fn change_password(
         .store
         .set_password(&user.id, &hash, actor.credential.as_ref())
         .await?;
-    audit(services, Some(actor), AuditAction::PasswordChanged, &user, None).await;
+    audit(
+        services,
+        Some(actor),
+        AuditAction::PasswordChanged,
+        &user,
+        None,
+    )
+    .await;
     Ok(())
 }
 
@@ -265,7 +285,14 @@ async fn send_reset(services: &Services, login: &str) -> Result<(), ServiceError
         .add_account_link(&user.id, &link, Some(&mail))
         .await?;
     services.jobs_ready.notify_one();
-    audit(services, None, AuditAction::PasswordResetRequested, &user, None).await;
+    audit(
+        services,
+        None,
+        AuditAction::PasswordResetRequested,
+        &user,
+        None,
+    )
+    .await;
     Ok(())
 }
 
@@ -469,9 +496,16 @@ pub async fn invite(
         purpose: AccountLinkPurpose::Invitation,
         expires_at,
     };
-    services.store.invite_user(&user, &link, Some(&mail)).await?;
+    services
+        .store
+        .invite_user(&user, &link, Some(&mail))
+        .await?;
     services.jobs_ready.notify_one();
-    let row = services.store.get_user(&user.id).await.map_err(ServiceError::from)?;
+    let row = services
+        .store
+        .get_user(&user.id)
+        .await
+        .map_err(ServiceError::from)?;
     audit(
         services,
         Some(actor),
@@ -491,11 +525,22 @@ pub async fn invite_again(
     id: &str,
 ) -> Result<UserRow, AccountError> {
     let user = managed(services, actor, id).await?;
-    let Some(email) = user.email.clone().filter(|_| user.status == AccountStatus::Invited) else {
+    let Some(email) = user
+        .email
+        .clone()
+        .filter(|_| user.status == AccountStatus::Invited)
+    else {
         return Err(AccountError::Conflict(AccountConflict::NotInvited));
     };
     let tenant_name = match &user.tenant_id {
-        Some(t) => Some(services.store.get_tenant(t).await.map_err(ServiceError::from)?.name),
+        Some(t) => Some(
+            services
+                .store
+                .get_tenant(t)
+                .await
+                .map_err(ServiceError::from)?
+                .name,
+        ),
         None => None,
     };
     let secret = token::new_token();
@@ -522,7 +567,14 @@ pub async fn invite_again(
         .add_account_link(&user.id, &link, Some(&mail))
         .await?;
     services.jobs_ready.notify_one();
-    audit(services, Some(actor), AuditAction::UserInvited, &user, Some("sent again".to_owned())).await;
+    audit(
+        services,
+        Some(actor),
+        AuditAction::UserInvited,
+        &user,
+        Some("sent again".to_owned()),
+    )
+    .await;
     Ok(user)
 }
 
@@ -530,8 +582,13 @@ pub async fn invite_again(
 /// is not found), and only roles it may grant.
 async fn managed(services: &Services, actor: &Actor, id: &str) -> Result<UserRow, AccountError> {
     actor.require(Permission::ManageAccounts)?;
-    let user = services.store.get_user(id).await.map_err(ServiceError::from)?;
-    let visible = actor.is_landlord() || (user.tenant_id.is_some() && user.tenant_id == actor.tenant_id);
+    let user = services
+        .store
+        .get_user(id)
+        .await
+        .map_err(ServiceError::from)?;
+    let visible =
+        actor.is_landlord() || (user.tenant_id.is_some() && user.tenant_id == actor.tenant_id);
     if !visible {
         return Err(ServiceError::NotFound.into());
     }
@@ -605,10 +662,17 @@ pub async fn change_user(
 }
 
 /// The actor's live sessions and sign-in tokens, and which one is the actor's own.
-pub async fn sign_ins(services: &Services, actor: &Actor) -> Result<Vec<(SignInRow, bool)>, ServiceError> {
+pub async fn sign_ins(
+    services: &Services,
+    actor: &Actor,
+) -> Result<Vec<(SignInRow, bool)>, ServiceError> {
     let rows = services
         .store
-        .list_sign_ins(&actor.id, portal_store::now_ms(), super::auth::SESSION_IDLE_MS)
+        .list_sign_ins(
+            &actor.id,
+            portal_store::now_ms(),
+            super::auth::SESSION_IDLE_MS,
+        )
         .await?;
     let current = actor.credential.as_ref().map(|c| match c {
         portal_store::credential::Credential::Session(id)
@@ -694,7 +758,11 @@ pub fn check_token(name: &str, expires_in_days: i64) -> Result<String, AccountEr
     }
 }
 
-pub async fn revoke_token(services: &Services, actor: &Actor, id: &str) -> Result<(), ServiceError> {
+pub async fn revoke_token(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<(), ServiceError> {
     services.store.revoke_personal_token(&actor.id, id).await?;
     let entry = super::audit::entry(
         Some(actor),
@@ -744,19 +812,41 @@ pub async fn create_on_command_line(
         expires_at: portal_store::now_ms() + INVITATION_MS,
     };
     services.store.invite_user(&user, &link, None).await?;
-    let row = services.store.get_user(&user.id).await.map_err(ServiceError::from)?;
-    audit(services, None, AuditAction::UserCreatedOnCommandLine, &row, Some(format!("as {role}"))).await;
+    let row = services
+        .store
+        .get_user(&user.id)
+        .await
+        .map_err(ServiceError::from)?;
+    audit(
+        services,
+        None,
+        AuditAction::UserCreatedOnCommandLine,
+        &row,
+        Some(format!("as {role}")),
+    )
+    .await;
     Ok(crate::mail::invitation_url(&services.mailer, &secret))
 }
 
 /// For the machine's operator (`portal user reset-password`): a single-use link, valid an
 /// hour, to set the password of an account (of one still invited: its first). A disabled
 /// account must be enabled first; its link is refused.
-pub async fn reset_on_command_line(services: &Services, login: &str) -> Result<String, AccountError> {
+pub async fn reset_on_command_line(
+    services: &Services,
+    login: &str,
+) -> Result<String, AccountError> {
     let login = portal_domain::field::login_id(login.trim());
-    let Some(user) = services.store.find_user_by_login(&login).await.map_err(ServiceError::from)? else {
+    let Some(user) = services
+        .store
+        .find_user_by_login(&login)
+        .await
+        .map_err(ServiceError::from)?
+    else {
         return Err(ServiceError::NotFound.into());
     };
+    if user.status == AccountStatus::Disabled {
+        return Err(AccountError::Conflict(AccountConflict::Disabled));
+    }
     let secret = token::new_token();
     let purpose = if user.has_password() {
         AccountLinkPurpose::Reset
@@ -773,7 +863,14 @@ pub async fn reset_on_command_line(services: &Services, login: &str) -> Result<S
         .add_account_link(&user.id, &link, None)
         .await
         .map_err(ServiceError::from)?;
-    audit(services, None, AuditAction::PasswordLinkOnCommandLine, &user, None).await;
+    audit(
+        services,
+        None,
+        AuditAction::PasswordLinkOnCommandLine,
+        &user,
+        None,
+    )
+    .await;
     Ok(match purpose {
         AccountLinkPurpose::Reset => crate::mail::reset_url(&services.mailer, &secret),
         AccountLinkPurpose::Invitation => crate::mail::invitation_url(&services.mailer, &secret),

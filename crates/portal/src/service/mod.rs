@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use portal_domain::{Permission, Role};
-use portal_store::credential::Credential;
 use portal_store::Store;
+use portal_store::credential::Credential;
 use tokio::sync::Notify;
 
 use crate::metrics::Metrics;

@@ -5,8 +5,8 @@
 //! runs again from scratch (its writes are keyed, so nothing is written twice).
 
 use portal_domain::AccountStatus;
-use portal_store::credential::{AccountLinkPurpose, NewAccountLink};
 use portal_domain::{ProvisioningStep, RequestStatus, StepStatus};
+use portal_store::credential::{AccountLinkPurpose, NewAccountLink};
 use portal_store::job::{Burial, NewJob};
 use portal_store::request::RequestRow;
 use portal_store::rollback::Failure;
@@ -158,7 +158,9 @@ async fn run_step(
                     invited: invitation.as_ref().map(|i| i.2.recipient.as_str()),
                 },
             );
-            let invitation = invitation.as_ref().map(|(user, link, mail)| (user.as_str(), link, mail));
+            let invitation = invitation
+                .as_ref()
+                .map(|(user, link, mail)| (user.as_str(), link, mail));
             let done = store.step_activate(id, Some(&mail), invitation, now).await;
             if matches!(done, Ok(StepOutcome::Done)) {
                 services.jobs_ready.notify_one();
@@ -182,7 +184,11 @@ async fn admin_invitation(
     else {
         return Ok(None);
     };
-    let Some(email) = admin.email.clone().filter(|_| admin.status == AccountStatus::Invited) else {
+    let Some(email) = admin
+        .email
+        .clone()
+        .filter(|_| admin.status == AccountStatus::Invited)
+    else {
         return Ok(None);
     };
     let secret = crate::token::new_token();

@@ -71,7 +71,9 @@ fn all_routes() -> Routes {
     Routes::new()
         .merge(api::router())
         .merge(ops::router())
-        .merge(pages::router().map(|r| r.layer(middleware::from_fn(pages::refuse_cross_site_posts))))
+        .merge(
+            pages::router().map(|r| r.layer(middleware::from_fn(pages::refuse_cross_site_posts))),
+        )
 }
 
 /// Every path the application answers (route templates such as `/api/v1/tenants/{id}`).

@@ -1,11 +1,11 @@
 //! Operations endpoints: liveness, readiness, metrics and the OpenAPI document.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Json;
 use serde::Serialize;
 use utoipa::{Modify, OpenApi, ToSchema};
 

@@ -2,10 +2,10 @@
 //! invitations (no sign-in); accounts of others; personal API tokens.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post};
-use axum::Json;
 use portal_domain::{AccountStatus, FieldError, FieldErrorCode, Role};
 use portal_store::credential::{AccountLinkPurpose, LinkRefusal, SignInRow, TokenRow};
 use portal_store::user::UserRow;
@@ -57,6 +57,11 @@ impl From<AccountError> for ApiError {
                         "last_landlord_admin",
                         "This is the last active landlord administrator: make another one first.",
                     ),
+                    AccountConflict::Disabled => (
+                        Some("status"),
+                        "account_disabled",
+                        "The account is disabled: enable it first.",
+                    ),
                     AccountConflict::NotInvited => (
                         None,
                         "not_invited",
@@ -91,7 +96,8 @@ fn link_refused(refusal: LinkRefusal) -> ApiError {
         LinkRefusal::Unknown => ApiError::NotFound,
         LinkRefusal::Used => ApiError::Gone(
             "link_used",
-            "This link has been used already (or its account is disabled); ask for a new one.".into(),
+            "This link has been used already (or its account is disabled); ask for a new one."
+                .into(),
         ),
         LinkRefusal::Expired => ApiError::Gone(
             "link_expired",

@@ -1,9 +1,9 @@
 //! `GET /api/v1/audit`: who did what, when and from where.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use axum::Json;
 use portal_store::audit::{AuditFilter, AuditRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -2,9 +2,9 @@
 //! with no SMTP server configured this is where the default install shows its mail.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::routing::get;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

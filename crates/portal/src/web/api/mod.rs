@@ -13,7 +13,6 @@ pub mod tenants;
 
 use crate::web::Routes;
 
-
 pub fn router() -> Routes {
     Routes::new()
         .merge(accounts::router())

@@ -2,10 +2,10 @@
 //! the history, and an old version copied into a draft.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::Json;
 use portal_domain::smart_queue::ParameterProblem;
 use portal_store::parameters::{DraftRow, VersionRow};
 use serde::{Deserialize, Serialize};

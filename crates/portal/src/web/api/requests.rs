@@ -1,10 +1,10 @@
 //! Tenant subscription requests: submit, read one, list.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use axum::Json;
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
 use portal_domain::{NameKind, RequestStatus, StaffAction};
 use portal_store::request::RequestFilter;

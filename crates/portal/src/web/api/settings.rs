@@ -2,9 +2,9 @@
 //! `/api/v1/settings/self-service` (how prospects' requests are let in).
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::Json;
 use portal_domain::submission::FieldProblem;
 use portal_domain::{FieldError, FieldErrorCode};
 

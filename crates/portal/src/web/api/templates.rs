@@ -1,11 +1,11 @@
 //! `GET /api/v1/templates` and `GET /api/v1/templates/{id}`: the template service packages.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -1,9 +1,9 @@
 //! `GET /api/v1/tenants` and `GET /api/v1/tenants/{id}`.
 
 use crate::web::Routes;
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -2,12 +2,12 @@
 //! that set a password: an invitation, a reset.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Form;
 use portal_store::credential::{AccountLinkPurpose, LinkRefusal};
 use serde::Deserialize;
 
@@ -27,8 +27,14 @@ pub fn router() -> Routes {
         .route("/account/sessions/end-others", post(end_others))
         .route("/account/tokens", post(create_token))
         .route("/account/tokens/{id}/revoke", post(revoke_token))
-        .route("/invitation/{token}", get(invitation_form).post(accept_invitation))
-        .route("/password-reset", get(reset_request_form).post(request_reset))
+        .route(
+            "/invitation/{token}",
+            get(invitation_form).post(accept_invitation),
+        )
+        .route(
+            "/password-reset",
+            get(reset_request_form).post(request_reset),
+        )
         .route("/password-reset/{token}", get(reset_form).post(reset))
 }
 
@@ -86,9 +92,9 @@ struct DoneQuery {
 
 fn notice_for(done: &str) -> Option<&'static str> {
     match done {
-        "change-required" => Some(
-            "Your password was set by someone else. Choose your own password before going on.",
-        ),
+        "change-required" => {
+            Some("Your password was set by someone else. Choose your own password before going on.")
+        }
         "password" => Some("Your password is changed. Your other sessions and tokens have ended."),
         "ended" => Some("That session has ended."),
         "others" => Some("Every other session of yours has ended."),
@@ -149,7 +155,11 @@ async fn account_page(
         sign_ins: sign_ins
             .into_iter()
             .map(|(r, current)| SignInLine {
-                kind: if r.kind == "browser" { "Browser" } else { "API" },
+                kind: if r.kind == "browser" {
+                    "Browser"
+                } else {
+                    "API"
+                },
                 started: when(r.created_at),
                 last_seen: r.last_seen_at.map(when).unwrap_or_default(),
                 client: r.client.unwrap_or_else(|| "unknown".to_owned()),
@@ -181,7 +191,15 @@ async fn show(
     query: Result<Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let done = query.map(|Query(q)| q.done).unwrap_or_default();
-    account_page(&state, &actor, StatusCode::OK, notice_for(&done), Vec::new(), None).await
+    account_page(
+        &state,
+        &actor,
+        StatusCode::OK,
+        notice_for(&done),
+        Vec::new(),
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -215,8 +233,15 @@ async fn change_password(
             "confirm_password",
             "Confirm the new password: the two do not match.".to_owned(),
         )];
-        return account_page(&state, &actor, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None)
-            .await;
+        return account_page(
+            &state,
+            &actor,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            errors,
+            None,
+        )
+        .await;
     }
     match account::change_password(
         &state.services,
@@ -325,14 +350,28 @@ async fn create_token(
     let name = match checked {
         Ok(name) => name,
         Err(errors) => {
-            return account_page(&state, &actor, StatusCode::UNPROCESSABLE_ENTITY, None, errors, None)
-                .await;
+            return account_page(
+                &state,
+                &actor,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                errors,
+                None,
+            )
+            .await;
         }
     };
     match auth::create_personal_token(&state.services, &actor, &name, days).await {
         Ok((token, _)) => {
-            account_page(&state, &actor, StatusCode::CREATED, None, Vec::new(), Some((name, token)))
-                .await
+            account_page(
+                &state,
+                &actor,
+                StatusCode::CREATED,
+                None,
+                Vec::new(),
+                Some((name, token)),
+            )
+            .await
         }
         Err(e) => failure(&e, Some(&actor)),
     }
@@ -371,7 +410,13 @@ fn link_refused(refusal: LinkRefusal) -> Response {
             "Ask for a new one: an invitation from whoever invited you, a reset from this portal.",
         ),
     };
-    message(status, None, title, text, Some(("/password-reset", "Ask for a new link")))
+    message(
+        status,
+        None,
+        title,
+        text,
+        Some(("/password-reset", "Ask for a new link")),
+    )
 }
 
 #[derive(Template)]
@@ -428,7 +473,9 @@ fn set_password_page(
 
 async fn link_form(state: &AppState, token: &str, purpose: AccountLinkPurpose) -> Response {
     match account::open_link(&state.services, token, purpose).await {
-        Ok(Ok(user)) => set_password_page(purpose, token, user.username, StatusCode::OK, Vec::new()),
+        Ok(Ok(user)) => {
+            set_password_page(purpose, token, user.username, StatusCode::OK, Vec::new())
+        }
         Ok(Err(refusal)) => link_refused(refusal),
         Err(e) => failure(&e, None),
     }
@@ -461,7 +508,13 @@ async fn use_link(
             "confirm_password",
             "Confirm the password: the two do not match.".to_owned(),
         )];
-        return set_password_page(purpose, token, user.username, StatusCode::UNPROCESSABLE_ENTITY, errors);
+        return set_password_page(
+            purpose,
+            token,
+            user.username,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            errors,
+        );
     }
     match account::use_link(&state.services, token, purpose, &form.password).await {
         Ok(user) => message(
@@ -476,7 +529,13 @@ async fn use_link(
                 .into_iter()
                 .map(|(_, m)| ("password", m.replace("Password", "The password")))
                 .collect();
-            set_password_page(purpose, token, user.username, StatusCode::UNPROCESSABLE_ENTITY, errors)
+            set_password_page(
+                purpose,
+                token,
+                user.username,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+            )
         }
         Err(e) => account_failure(&e, None),
     }

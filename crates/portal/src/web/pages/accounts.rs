@@ -3,17 +3,19 @@
 //! and enabling again. Each page offers only what the role may do.
 
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Form;
 use portal_domain::{AccountStatus, Permission, Role};
 use portal_store::user::UserRow;
 use serde::Deserialize;
 
-use super::{Landlord, Nav, PageUser, allowed, bad_form, failure, message, plausible_id, render, when};
+use super::{
+    Landlord, Nav, PageUser, allowed, bad_form, failure, message, plausible_id, render, when,
+};
 use crate::service::account::{self, AccountConflict, AccountError, Invite};
 use crate::service::{Actor, tenant};
 use crate::web::{AppState, Routes};
@@ -115,11 +117,15 @@ struct ListQuery {
 
 fn notice_for(done: &str) -> Option<&'static str> {
     match done {
-        "invited" => Some("Invited: the invitation email is on its way. Its link works for 72 hours."),
+        "invited" => {
+            Some("Invited: the invitation email is on its way. Its link works for 72 hours.")
+        }
         "changed" => Some("The account is changed."),
         "disabled" => Some("The account is disabled: its sessions and tokens have ended."),
         "enabled" => Some("The account is enabled again."),
-        "invited-again" => Some("A new invitation is on its way; the earlier link no longer works."),
+        "invited-again" => {
+            Some("A new invitation is on its way; the earlier link no longer works.")
+        }
         _ => None,
     }
 }
@@ -155,7 +161,9 @@ async fn page(
     form: InviteForm,
 ) -> Response {
     let (rows, next) =
-        match account::list_users(&state.services, actor, scope.tenant_id.clone(), cursor, 100).await {
+        match account::list_users(&state.services, actor, scope.tenant_id.clone(), cursor, 100)
+            .await
+        {
             Ok(found) => found,
             Err(e) => return failure(&e, Some(actor)),
         };
@@ -199,8 +207,17 @@ async fn staff_accounts(
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let cursor = Some(q.cursor.as_str()).filter(|c| !c.is_empty() && plausible_id(c));
     let scope = staff_scope();
-    page(&state, &actor, scope, StatusCode::OK, cursor, notice_for(&q.done), Vec::new(), InviteForm::default())
-        .await
+    page(
+        &state,
+        &actor,
+        scope,
+        StatusCode::OK,
+        cursor,
+        notice_for(&q.done),
+        Vec::new(),
+        InviteForm::default(),
+    )
+    .await
 }
 
 /// The tenant's People scope, once the tenant is known to be visible.
@@ -234,23 +251,37 @@ async fn people(
     }
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let cursor = Some(q.cursor.as_str()).filter(|c| !c.is_empty() && plausible_id(c));
-    page(&state, &actor, scope, StatusCode::OK, cursor, notice_for(&q.done), Vec::new(), InviteForm::default())
-        .await
+    page(
+        &state,
+        &actor,
+        scope,
+        StatusCode::OK,
+        cursor,
+        notice_for(&q.done),
+        Vec::new(),
+        InviteForm::default(),
+    )
+    .await
 }
 
 /// Invites from a page's form; its errors are shown on the page again.
-async fn invite_from(
-    state: &AppState,
-    actor: &Actor,
-    scope: Scope,
-    form: InviteForm,
-) -> Response {
+async fn invite_from(state: &AppState, actor: &Actor, scope: Scope, form: InviteForm) -> Response {
     if let Err(page) = allowed(actor, Permission::ManageAccounts) {
         return page;
     }
     let Ok(role) = form.role.parse::<Role>() else {
         let errors = vec![("role", "Choose a role.".to_owned())];
-        return page(state, actor, scope, StatusCode::UNPROCESSABLE_ENTITY, None, None, errors, form).await;
+        return page(
+            state,
+            actor,
+            scope,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            None,
+            errors,
+            form,
+        )
+        .await;
     };
     let invite = Invite {
         email: form.email.clone(),
@@ -265,7 +296,10 @@ async fn invite_from(
             .map(|p| (p.field, p.error.message))
             .collect(),
         Err(AccountError::Conflict(AccountConflict::EmailTaken)) => {
-            vec![("email", "Another account has this email address.".to_owned())]
+            vec![(
+                "email",
+                "Another account has this email address.".to_owned(),
+            )]
         }
         Err(AccountError::Conflict(AccountConflict::UserNameTaken)) => vec![(
             "user_name",
@@ -274,7 +308,17 @@ async fn invite_from(
         Err(AccountError::Service(e)) => return failure(&e, Some(actor)),
         Err(_) => return bad_form(Some(actor)),
     };
-    page(state, actor, scope, StatusCode::UNPROCESSABLE_ENTITY, None, None, errors, form).await
+    page(
+        state,
+        actor,
+        scope,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        None,
+        None,
+        errors,
+        form,
+    )
+    .await
 }
 
 async fn invite_staff(
@@ -351,9 +395,17 @@ async fn change(
                 AccountConflict::LastLandlordAdmin => {
                     "This is the last active landlord administrator: make another one first."
                 }
-                _ => "The account has not accepted its invitation yet; it becomes active when it does.",
+                _ => {
+                    "The account has not accepted its invitation yet; it becomes active when it does."
+                }
             };
-            message(StatusCode::CONFLICT, Some(&actor), "Not changed", text, Some((&back, "Back")))
+            message(
+                StatusCode::CONFLICT,
+                Some(&actor),
+                "Not changed",
+                text,
+                Some((&back, "Back")),
+            )
         }
         Err(AccountError::Service(e)) => failure(&e, Some(&actor)),
         Err(_) => bad_form(Some(&actor)),
@@ -393,7 +445,7 @@ async fn invite_again(
             StatusCode::CONFLICT,
             Some(&actor),
             "Not sent",
-            "This account has accepted its invitation already.",
+            "This account has accepted its invitation already, or has no email address.",
             Some((&back, "Back")),
         ),
         Err(AccountError::Service(e)) => failure(&e, Some(&actor)),

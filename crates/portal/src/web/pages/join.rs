@@ -4,13 +4,13 @@
 
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Form;
 use portal_domain::{ErrorNote, RequestStatus};
 use portal_store::link::LinkPurpose;
 use portal_store::registration::LinkRefusal;

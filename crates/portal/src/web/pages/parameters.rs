@@ -4,12 +4,12 @@
 
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Form;
 use portal_domain::smart_queue::ParameterProblem;
 use portal_store::parameters::DraftRow;
 use serde::Deserialize;

@@ -1,15 +1,15 @@
 //! Tenant Registration: the three tabs (Template, Tenant, Contact), Create Tenant, and the
 //! confirmation of an accepted request.
 
-use portal_domain::Permission;
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Form;
+use portal_domain::Permission;
 use portal_domain::submission::{FieldProblem, RawContact, RawSubmission, RawTenant};
 use portal_domain::{NotificationStatus, RequestStatus};
 use portal_store::request::RequestRow;

@@ -2,15 +2,15 @@
 //! steps, notification and history, and the staff actions its status allows (each confirmed
 //! on a page of its own).
 
-use portal_domain::Permission;
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Form;
+use portal_domain::Permission;
 use portal_domain::{
     ErrorNote, NotificationStatus, ProvisioningStep, RequestEvent, RequestStatus, StaffAction,
 };
@@ -228,11 +228,11 @@ async fn list_requests(
             Some(("/requests", "All requests")),
         );
     };
-    let mut templates: Vec<(String, String)> = match template::list_templates(&state.services, &actor).await
-    {
-        Ok(t) => t.into_iter().map(|t| (t.id, t.name)).collect(),
-        Err(e) => return failure(&e, Some(&actor)),
-    };
+    let mut templates: Vec<(String, String)> =
+        match template::list_templates(&state.services, &actor).await {
+            Ok(t) => t.into_iter().map(|t| (t.id, t.name)).collect(),
+            Err(e) => return failure(&e, Some(&actor)),
+        };
     // A retired template (or any other id) in the filter stays chosen.
     if !query.template.is_empty() && !templates.iter().any(|(id, _)| *id == query.template) {
         templates.push((query.template.clone(), query.template.clone()));

@@ -1,13 +1,13 @@
 //! Signing in and out in the browser, and the home page.
 
 use crate::web::Routes;
+use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Form;
 use portal_domain::RequestStatus;
 use serde::Deserialize;
 

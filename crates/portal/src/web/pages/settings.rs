@@ -1,14 +1,14 @@
 //! The provisioning policy: provision at once, or in the provider's off-peak window.
 
-use portal_domain::Permission;
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Form;
+use portal_domain::Permission;
 use serde::Deserialize;
 
 use super::{Landlord, Nav, bad_form, failure, render, when};

@@ -1,15 +1,15 @@
 //! Template service packages: the list, one template's contents by kind, creating one from
 //! its JSON file, a new version, and retiring.
 
-use portal_domain::Permission;
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Form;
+use portal_domain::Permission;
 use portal_store::template::{TemplateObjectRow, TemplateRow};
 use serde::Deserialize;
 
