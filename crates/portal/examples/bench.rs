@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 use portal::jobs::{Noop, new_job};
 use portal::service::{Actor, Services};
 use portal::worker::{self, WorkerConfig};
-use portal_domain::Role;
 use portal_domain::submission::{RawContact, RawSubmission, RawTenant};
 use portal_store::Store;
 use portal_store::job::NewJob;

@@ -401,101 +401,25 @@ pub async fn invite(
     if !actor.role.may_grant(invite.role) {
         return Err(ServiceError::Forbidden.into());
     }
-    let email = EmailAddress::parse(&invite.email).map_err(|error| {
-        AccountError::Invalid(vec![FieldProblem {
-            field: "email",
-            error,
-        }])
-    })?;
-    let email = email.as_str().to_owned();
-    let (username, tenant_name, tenant_id) = if invite.role.is_landlord() {
-        if invite.tenant_id.is_some() {
-            return Err(invalid(
-                "tenant_id",
-                FieldErrorCode::Invalid,
-                "A landlord role belongs to no tenant: leave tenant_id out.",
-            ));
-        }
-        (email.clone(), None, None)
-    } else {
-        let tenant_id = match (actor.is_landlord(), invite.tenant_id) {
-            (true, Some(t)) => t,
-            (true, None) => {
-                return Err(invalid(
-                    "tenant_id",
-                    FieldErrorCode::Required,
-                    "A tenant role needs the tenant's id.",
-                ));
-            }
-            (false, Some(t)) if Some(&t) != actor.tenant_id.as_ref() => {
-                return Err(ServiceError::NotFound.into());
-            }
-            (false, _) => actor.tenant_id.clone().ok_or(ServiceError::NotFound)?,
-        };
-        let tenant = match services.store.get_tenant(&tenant_id).await {
-            Ok(t) => t,
-            Err(StoreError::NotFound) if actor.is_landlord() => {
-                return Err(invalid(
-                    "tenant_id",
-                    FieldErrorCode::Invalid,
-                    "There is no tenant with this id.",
-                ));
-            }
-            Err(e) => return Err(ServiceError::from(e).into()),
-        };
-        let typed = invite.user_name.clone().unwrap_or_else(|| {
-            email
-                .split('@')
-                .next()
-                .unwrap_or_default()
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(17)
-                .collect()
-        });
-        let user_name = UserName::parse(&typed).map_err(|error| {
-            AccountError::Invalid(vec![FieldProblem {
-                field: "user_name",
-                error,
-            }])
-        })?;
-        let login = format!(
-            "{}{}@{}",
-            portal_domain::field::PERSONNEL_PREFIX,
-            user_name.as_str(),
-            tenant.upn_suffix
-        );
-        (login, Some(tenant.name), Some(tenant_id))
-    };
+    let email = address(&invite.email)?;
+    let (username, tenant) = invitee(services, actor, &invite, &email).await?;
     let user = NewUser {
         id: portal_store::new_id(),
         username,
         password_hash: String::new(),
         role: invite.role,
-        tenant_id,
+        tenant_id: tenant.as_ref().map(|t| t.id.clone()),
         email: Some(email.clone()),
         status: AccountStatus::Invited,
         must_change_password: false,
     };
-    let secret = token::new_token();
-    let expires_at = portal_store::now_ms() + INVITATION_MS;
-    let mail = crate::mail::invitation_mail(
+    let (link, mail) = invitation(
         &services.mailer,
-        crate::mail::Invitation {
-            email: &email,
-            username: &user.username,
-            inviter: &actor.username,
-            role: invite.role,
-            tenant: tenant_name.as_deref(),
-            token: &secret,
-            expires: &readable(expires_at),
-        },
+        &actor.username,
+        (&email, &user.username, user.role),
+        tenant.as_ref().map(|t| t.name.as_str()),
+        portal_store::now_ms(),
     );
-    let link = NewAccountLink {
-        token_hash: token::token_hash(&secret),
-        purpose: AccountLinkPurpose::Invitation,
-        expires_at,
-    };
     services
         .store
         .invite_user(&user, &link, Some(&mail))
@@ -506,15 +430,138 @@ pub async fn invite(
         .get_user(&user.id)
         .await
         .map_err(ServiceError::from)?;
+    let detail = Some(format!("as {}", invite.role));
     audit(
         services,
         Some(actor),
         AuditAction::UserInvited,
         &row,
-        Some(format!("as {}", invite.role)),
+        detail,
     )
     .await;
     Ok(row)
+}
+
+/// An address typed for an account, checked.
+fn address(typed: &str) -> Result<String, AccountError> {
+    EmailAddress::parse(typed)
+        .map(|e| e.as_str().to_owned())
+        .map_err(|error| {
+            AccountError::Invalid(vec![FieldProblem {
+                field: "email",
+                error,
+            }])
+        })
+}
+
+/// The invited account's user name (a landlord's: the address; a tenant's: its login ID) and
+/// its tenant.
+async fn invitee(
+    services: &Services,
+    actor: &Actor,
+    invite: &Invite,
+    email: &str,
+) -> Result<(String, Option<portal_store::tenant::TenantRow>), AccountError> {
+    if invite.role.is_tenant() {
+        let (login, tenant) = tenant_login(services, actor, invite, email).await?;
+        return Ok((login, Some(tenant)));
+    }
+    if invite.tenant_id.is_some() {
+        return Err(invalid(
+            "tenant_id",
+            FieldErrorCode::Invalid,
+            "A landlord role belongs to no tenant: leave tenant_id out.",
+        ));
+    }
+    Ok((email.to_owned(), None))
+}
+
+/// The link (72 hours) and the email of an invitation from `inviter` to `(address, user
+/// name, role)`, of `tenant` for a tenant role.
+pub(crate) fn invitation(
+    mailer: &crate::mail::Mailer,
+    inviter: &str,
+    (email, username, role): (&str, &str, Role),
+    tenant: Option<&str>,
+    now: i64,
+) -> (NewAccountLink, portal_store::mail::NewMail) {
+    let secret = token::new_token();
+    let expires_at = now + INVITATION_MS;
+    let mail = crate::mail::invitation_mail(
+        mailer,
+        crate::mail::Invitation {
+            email,
+            username,
+            inviter,
+            role,
+            tenant,
+            token: &secret,
+            expires: &readable(expires_at),
+        },
+    );
+    let link = NewAccountLink {
+        token_hash: token::token_hash(&secret),
+        purpose: AccountLinkPurpose::Invitation,
+        expires_at,
+    };
+    (link, mail)
+}
+
+/// The tenant a tenant role is invited to (a tenant admin's own; another's is not found) and
+/// the login ID: `prp` + the user name (by default the address's letters and digits) `@` the
+/// tenant's UPN suffix.
+async fn tenant_login(
+    services: &Services,
+    actor: &Actor,
+    invite: &Invite,
+    email: &str,
+) -> Result<(String, portal_store::tenant::TenantRow), AccountError> {
+    let tenant_id = match (actor.is_landlord(), invite.tenant_id.clone()) {
+        (true, Some(t)) => t,
+        (true, None) => {
+            return Err(invalid(
+                "tenant_id",
+                FieldErrorCode::Required,
+                "A tenant role needs the tenant's id.",
+            ));
+        }
+        (false, Some(t)) if Some(&t) != actor.tenant_id.as_ref() => {
+            return Err(ServiceError::NotFound.into());
+        }
+        (false, _) => actor.tenant_id.clone().ok_or(ServiceError::NotFound)?,
+    };
+    let tenant = match services.store.get_tenant(&tenant_id).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound) if actor.is_landlord() => {
+            return Err(invalid(
+                "tenant_id",
+                FieldErrorCode::Invalid,
+                "There is no tenant with this id.",
+            ));
+        }
+        Err(e) => return Err(ServiceError::from(e).into()),
+    };
+    let typed = invite.user_name.clone().unwrap_or_else(|| {
+        let local = email.split('@').next().unwrap_or_default();
+        local
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(17)
+            .collect()
+    });
+    let user_name = UserName::parse(&typed).map_err(|error| {
+        AccountError::Invalid(vec![FieldProblem {
+            field: "user_name",
+            error,
+        }])
+    })?;
+    let login = format!(
+        "{}{}@{}",
+        portal_domain::field::PERSONNEL_PREFIX,
+        user_name.as_str(),
+        tenant.upn_suffix
+    );
+    Ok((login, tenant))
 }
 
 /// Sends an account that has not accepted its invitation a new one (72 hours); the earlier
@@ -543,25 +590,13 @@ pub async fn invite_again(
         ),
         None => None,
     };
-    let secret = token::new_token();
-    let expires_at = portal_store::now_ms() + INVITATION_MS;
-    let mail = crate::mail::invitation_mail(
+    let (link, mail) = invitation(
         &services.mailer,
-        crate::mail::Invitation {
-            email: &email,
-            username: &user.username,
-            inviter: &actor.username,
-            role: user.role,
-            tenant: tenant_name.as_deref(),
-            token: &secret,
-            expires: &readable(expires_at),
-        },
+        &actor.username,
+        (&email, &user.username, user.role),
+        tenant_name.as_deref(),
+        portal_store::now_ms(),
     );
-    let link = NewAccountLink {
-        token_hash: token::token_hash(&secret),
-        purpose: AccountLinkPurpose::Invitation,
-        expires_at,
-    };
     services
         .store
         .add_account_link(&user.id, &link, Some(&mail))
@@ -789,19 +824,14 @@ pub async fn create_on_command_line(
             "The command line creates landlord accounts; invite a tenant's people from the portal.",
         ));
     }
-    let email = EmailAddress::parse(email).map_err(|error| {
-        AccountError::Invalid(vec![FieldProblem {
-            field: "email",
-            error,
-        }])
-    })?;
+    let email = address(email)?;
     let user = NewUser {
         id: portal_store::new_id(),
-        username: email.as_str().to_owned(),
+        username: email.clone(),
         password_hash: String::new(),
         role,
         tenant_id: None,
-        email: Some(email.as_str().to_owned()),
+        email: Some(email),
         status: AccountStatus::Invited,
         must_change_password: false,
     };

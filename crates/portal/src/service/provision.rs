@@ -6,7 +6,7 @@
 
 use portal_domain::AccountStatus;
 use portal_domain::{ProvisioningStep, RequestStatus, StepStatus};
-use portal_store::credential::{AccountLinkPurpose, NewAccountLink};
+use portal_store::credential::NewAccountLink;
 use portal_store::job::{Burial, NewJob};
 use portal_store::request::RequestRow;
 use portal_store::rollback::Failure;
@@ -191,28 +191,13 @@ async fn admin_invitation(
     else {
         return Ok(None);
     };
-    let secret = crate::token::new_token();
-    let expires_at = now + super::account::INVITATION_MS;
-    let expires = jiff::Timestamp::from_millisecond(expires_at)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default();
-    let mail = crate::mail::invitation_mail(
+    let (link, mail) = super::account::invitation(
         &services.mailer,
-        crate::mail::Invitation {
-            email: &email,
-            username: &admin.username,
-            inviter: "The Provisioning Portal",
-            role: admin.role,
-            tenant: Some(&request.tenant_name),
-            token: &secret,
-            expires: &expires,
-        },
+        "The Provisioning Portal",
+        (&email, &admin.username, admin.role),
+        Some(&request.tenant_name),
+        now,
     );
-    let link = NewAccountLink {
-        token_hash: crate::token::token_hash(&secret),
-        purpose: AccountLinkPurpose::Invitation,
-        expires_at,
-    };
     Ok(Some((admin.id, link, mail)))
 }
 

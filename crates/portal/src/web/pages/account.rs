@@ -92,9 +92,7 @@ struct DoneQuery {
 
 fn notice_for(done: &str) -> Option<&'static str> {
     match done {
-        "change-required" => {
-            Some("Your password was set by someone else. Choose your own password before going on.")
-        }
+        // While the password must be changed, the form says so itself.
         "password" => Some("Your password is changed. Your other sessions and tokens have ended."),
         "ended" => Some("That session has ended."),
         "others" => Some("Every other session of yours has ended."),

@@ -14,7 +14,7 @@ use portal_store::user::UserRow;
 use serde::Deserialize;
 
 use super::{
-    Landlord, Nav, PageUser, allowed, bad_form, failure, message, plausible_id, render, when,
+    Landlord, Nav, PageUser, bad_form, failure, message, plausible_id, refused, render, when,
 };
 use crate::service::account::{self, AccountConflict, AccountError, Invite};
 use crate::service::{Actor, tenant};
@@ -201,7 +201,7 @@ async fn staff_accounts(
     Landlord(actor): Landlord,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(page) = allowed(&actor, Permission::ReadAccounts) {
+    if let Some(page) = refused(&actor, Permission::ReadAccounts) {
         return page;
     }
     let q = query.map(|Query(q)| q).unwrap_or_default();
@@ -246,7 +246,7 @@ async fn people(
         Ok(s) => s,
         Err(page) => return page,
     };
-    if let Err(page) = allowed(&actor, Permission::ReadAccounts) {
+    if let Some(page) = refused(&actor, Permission::ReadAccounts) {
         return page;
     }
     let q = query.map(|Query(q)| q).unwrap_or_default();
@@ -266,7 +266,7 @@ async fn people(
 
 /// Invites from a page's form; its errors are shown on the page again.
 async fn invite_from(state: &AppState, actor: &Actor, scope: Scope, form: InviteForm) -> Response {
-    if let Err(page) = allowed(actor, Permission::ManageAccounts) {
+    if let Some(page) = refused(actor, Permission::ManageAccounts) {
         return page;
     }
     let Ok(role) = form.role.parse::<Role>() else {
@@ -362,7 +362,7 @@ async fn change(
     Path(id): Path<String>,
     form: Result<Form<ChangeForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = allowed(&actor, Permission::ManageAccounts) {
+    if let Some(page) = refused(&actor, Permission::ManageAccounts) {
         return page;
     }
     if !plausible_id(&id) {
@@ -432,7 +432,7 @@ async fn invite_again(
     Path(id): Path<String>,
     form: Result<Form<BackForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = allowed(&actor, Permission::ManageAccounts) {
+    if let Some(page) = refused(&actor, Permission::ManageAccounts) {
         return page;
     }
     if !plausible_id(&id) {

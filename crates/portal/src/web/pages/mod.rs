@@ -231,13 +231,9 @@ pub fn forbidden(actor: Option<&Actor>) -> Response {
     )
 }
 
-/// The page for a role that may not do this, or nothing.
-pub fn allowed(actor: &Actor, permission: Permission) -> Result<(), Response> {
-    if actor.may(permission) {
-        Ok(())
-    } else {
-        Err(forbidden(Some(actor)))
-    }
+/// The page for a role that may not do this; `None` when it may.
+pub fn refused(actor: &Actor, permission: Permission) -> Option<Response> {
+    (!actor.may(permission)).then(|| forbidden(Some(actor)))
 }
 
 pub fn not_found(actor: Option<&Actor>) -> Response {

@@ -539,7 +539,7 @@ pub async fn form_page(
 }
 
 async fn registration_form(State(state): State<AppState>, Landlord(actor): Landlord) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::SubmitRequests) {
+    if let Some(page) = super::refused(&actor, Permission::SubmitRequests) {
         return page;
     }
     form_page(
@@ -690,7 +690,7 @@ async fn accepted(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::SubmitRequests) {
+    if let Some(page) = super::refused(&actor, Permission::SubmitRequests) {
         return page;
     }
     if !plausible_id(&id) {

@@ -519,7 +519,7 @@ async fn confirm_action(
     Landlord(actor): Landlord,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ActOnRequests) {
+    if let Some(page) = super::refused(&actor, Permission::ActOnRequests) {
         return page;
     }
     let Ok(action) = action.parse::<StaffAction>() else {
@@ -571,7 +571,7 @@ async fn act_on_request(
     Path((id, action)): Path<(String, String)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ActOnRequests) {
+    if let Some(page) = super::refused(&actor, Permission::ActOnRequests) {
         return page;
     }
     let Ok(action) = action.parse::<StaffAction>() else {

@@ -127,7 +127,7 @@ async fn show_policy(
     Landlord(actor): Landlord,
     query: Result<Query<SavedQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeSettings) {
         return page;
     }
     let doc = match policy::get_policy(&state.services, &actor).await {
@@ -150,34 +150,38 @@ async fn show_policy(
     )
 }
 
+/// The cap typed for a window: none when empty, or the problem with what was typed.
+fn window_cap(cap: &str) -> (Option<i64>, Option<(&'static str, &'static str, String)>) {
+    if cap.is_empty() {
+        return (None, None);
+    }
+    match cap.parse::<i64>() {
+        Ok(n) => (Some(n), None),
+        Err(_) => (
+            None,
+            Some((
+                "max_per_window",
+                "Most requests per window",
+                "Most requests per window must be a whole number, or empty for no limit."
+                    .to_owned(),
+            )),
+        ),
+    }
+}
+
 async fn save_policy(
     State(state): State<AppState>,
     Landlord(actor): Landlord,
     form: Result<Form<PolicyForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeSettings) {
         return page;
     }
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };
     let cap = form.max_per_window.trim();
-    let (max_per_window, cap_problem) = if cap.is_empty() {
-        (None, None)
-    } else {
-        match cap.parse::<i64>() {
-            Ok(n) => (Some(n), None),
-            Err(_) => (
-                None,
-                Some((
-                    "max_per_window",
-                    "Most requests per window",
-                    "Most requests per window must be a whole number, or empty for no limit."
-                        .to_owned(),
-                )),
-            ),
-        }
-    };
+    let (max_per_window, cap_problem) = window_cap(cap);
     let mode = form.mode.trim().to_owned();
     // "Immediately" with the window left empty keeps no window.
     let no_window = form.start.trim().is_empty() && form.end.trim().is_empty() && cap.is_empty();
@@ -289,7 +293,7 @@ async fn show_self_service(
     Landlord(actor): Landlord,
     query: Result<Query<SavedQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeSettings) {
         return page;
     }
     let doc = match registration::get_policy(&state.services).await {
@@ -310,7 +314,7 @@ async fn save_self_service(
     Landlord(actor): Landlord,
     form: Result<Form<SelfServiceForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeSettings) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeSettings) {
         return page;
     }
     let Ok(Form(form)) = form else {

@@ -251,7 +251,7 @@ fn problems_of(e: TemplateError) -> Result<Vec<String>, ServiceError> {
 }
 
 async fn new_form(Landlord(actor): Landlord) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     form_page(StatusCode::OK, &actor, None, EXAMPLE.to_owned(), Vec::new())
@@ -262,7 +262,7 @@ async fn create_template(
     Landlord(actor): Landlord,
     form: Result<Form<DocForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     let form = match read_form(form, &actor, None) {
@@ -294,7 +294,7 @@ async fn edit_form(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     if !plausible_id(&id) {
@@ -320,7 +320,7 @@ async fn new_version(
     Path(id): Path<String>,
     form: Result<Form<DocForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     if !plausible_id(&id) {
@@ -364,7 +364,7 @@ async fn confirm_retire(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     if !plausible_id(&id) {
@@ -387,7 +387,7 @@ async fn retire(
     Landlord(actor): Landlord,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     if !plausible_id(&id) {
@@ -412,7 +412,7 @@ async fn set_public(
     Path(id): Path<String>,
     form: Result<Form<PublicForm>, FormRejection>,
 ) -> Response {
-    if let Err(page) = super::allowed(&actor, Permission::ChangeTemplates) {
+    if let Some(page) = super::refused(&actor, Permission::ChangeTemplates) {
         return page;
     }
     if !plausible_id(&id) {
