@@ -84,13 +84,6 @@ fn invalid(field: &'static str, code: FieldErrorCode, message: impl Into<String>
     }])
 }
 
-/// Epoch milliseconds as a time people read in an email.
-fn readable(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
-}
-
 /// The names a user's password must not contain: the user name (a login ID's personnel
 /// part without `prp`, an address's local part) and, for a tenant's user, the tenant's names.
 async fn names_of(
@@ -273,7 +266,7 @@ async fn send_reset(services: &Services, login: &str) -> Result<(), ServiceError
         &email,
         &user.username,
         &secret,
-        &readable(expires_at),
+        &super::registration::readable(expires_at),
     );
     let link = NewAccountLink {
         token_hash: token::token_hash(&secret),
@@ -496,7 +489,7 @@ pub(crate) fn invitation(
             role,
             tenant,
             token: &secret,
-            expires: &readable(expires_at),
+            expires: &super::registration::readable(expires_at),
         },
     );
     let link = NewAccountLink {
@@ -725,14 +718,7 @@ pub async fn sign_ins(
 /// Ends one of the actor's sessions or sign-in tokens.
 pub async fn end_sign_in(services: &Services, actor: &Actor, id: &str) -> Result<(), ServiceError> {
     services.store.end_sign_in(&actor.id, id).await?;
-    let entry = super::audit::entry(
-        Some(actor),
-        AuditAction::SessionEnded,
-        actor.tenant_id.as_deref(),
-        Some(&actor.id),
-        None,
-    );
-    super::audit::record(services, entry).await;
+    super::audit::record_own(services, actor, AuditAction::SessionEnded, None).await;
     Ok(())
 }
 
@@ -742,14 +728,7 @@ pub async fn end_other_sign_ins(services: &Services, actor: &Actor) -> Result<()
         return Err(ServiceError::NotFound);
     };
     services.store.end_other_sign_ins(&actor.id, keep).await?;
-    let entry = super::audit::entry(
-        Some(actor),
-        AuditAction::OtherSessionsEnded,
-        actor.tenant_id.as_deref(),
-        Some(&actor.id),
-        None,
-    );
-    super::audit::record(services, entry).await;
+    super::audit::record_own(services, actor, AuditAction::OtherSessionsEnded, None).await;
     Ok(())
 }
 
@@ -799,14 +778,13 @@ pub async fn revoke_token(
     id: &str,
 ) -> Result<(), ServiceError> {
     services.store.revoke_personal_token(&actor.id, id).await?;
-    let entry = super::audit::entry(
-        Some(actor),
+    super::audit::record_own(
+        services,
+        actor,
         AuditAction::TokenRevoked,
-        actor.tenant_id.as_deref(),
-        Some(&actor.id),
         Some(format!("token {id}")),
-    );
-    super::audit::record(services, entry).await;
+    )
+    .await;
     Ok(())
 }
 

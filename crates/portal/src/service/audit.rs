@@ -43,6 +43,23 @@ pub fn entry(
     }
 }
 
+/// Records what `actor` did to their own account (a sign-out, a token made or revoked).
+pub async fn record_own(
+    services: &Services,
+    actor: &Actor,
+    action: AuditAction,
+    detail: Option<String>,
+) {
+    let entry = entry(
+        Some(actor),
+        action,
+        actor.tenant_id.as_deref(),
+        Some(&actor.id),
+        detail,
+    );
+    record(services, entry).await;
+}
+
 /// Records an entry for something already done; a failure to record is logged, not passed
 /// on (the deed stands).
 pub async fn record(services: &Services, entry: AuditEntry) {

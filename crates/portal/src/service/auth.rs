@@ -321,14 +321,7 @@ pub async fn sign_out(services: &Services, actor: &Actor) -> Result<(), ServiceE
         return Ok(());
     };
     services.store.end_credential(&actor.id, credential).await?;
-    let entry = super::audit::entry(
-        Some(actor),
-        portal_domain::AuditAction::SignedOut,
-        actor.tenant_id.as_deref(),
-        Some(&actor.id),
-        None,
-    );
-    super::audit::record(services, entry).await;
+    super::audit::record_own(services, actor, portal_domain::AuditAction::SignedOut, None).await;
     Ok(())
 }
 
@@ -359,13 +352,12 @@ pub async fn create_personal_token(
         Some(name.to_owned()),
     );
     services.store.create_token(&credential).await?;
-    let entry = super::audit::entry(
-        Some(actor),
+    super::audit::record_own(
+        services,
+        actor,
         portal_domain::AuditAction::TokenCreated,
-        actor.tenant_id.as_deref(),
-        Some(&actor.id),
         Some(format!("token {name:?}, {expires_in_days} days")),
-    );
-    super::audit::record(services, entry).await;
+    )
+    .await;
     Ok((secret, credential))
 }

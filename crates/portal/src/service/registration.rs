@@ -304,7 +304,7 @@ fn field_problem(field: &'static str, code: FieldErrorCode, message: &str) -> Pu
 }
 
 /// Epoch milliseconds as a time people read in an email.
-fn readable(ms: i64) -> String {
+pub(super) fn readable(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_default()
