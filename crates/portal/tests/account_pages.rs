@@ -26,6 +26,7 @@ on_both!(
     a_tenant_administrator_invites_its_own_tenants_people_on_the_people_page,
     my_account_lists_the_sessions_and_ends_another_one,
     a_personal_token_is_shown_once_works_and_is_revoked,
+    a_reading_role_is_offered_no_change_on_any_page,
 );
 
 /// The password invited people choose (and tenant admins change to), and another one.
@@ -378,7 +379,7 @@ async fn the_accounts_page_invites_and_keeps_the_last_landlord_administrator(app
     assert_eq!(invited.location, "/accounts?done=invited");
     let list = get(app, "/accounts", Some(&cookie)).await.text;
     let row = row_of(&list, VERA);
-    assert!(row.contains("<td>Invited</td>"), "{row}");
+    assert!(row.contains(">Invited</td>"), "{row}");
     assert!(row.contains("Send invitation again"), "{row}");
     assert_eq!(user_count(app).await, before + 1);
     invitation_token(app, VERA).await;
@@ -404,7 +405,7 @@ async fn the_accounts_page_offers_each_role_only_what_it_may_do(app: &TestApp) {
     let page = get(app, "/accounts", Some(&cookie)).await;
     assert_eq!(page.status, 200);
     assert!(row_of(&page.text, ADMIN).contains("Landlord administrator"));
-    assert!(row_of(&page.text, VERA).contains("<td>Invited</td>"));
+    assert!(row_of(&page.text, VERA).contains(">Invited</td>"));
     for offer in [
         "Invite someone",
         "action=\"/accounts/invite\"",
@@ -472,7 +473,7 @@ async fn a_tenant_administrator_invites_its_own_tenants_people_on_the_people_pag
     let list = get(app, &path, Some(&cookie)).await.text;
     let row = row_of(&list, supervisor);
     assert!(row.contains("Tenant supervisor"), "{row}");
-    assert!(row.contains("<td>Invited</td>"), "{row}");
+    assert!(row.contains(">Invited</td>"), "{row}");
 
     accept(app, &invitation_token(app, SAM).await, PASSWORD).await;
     let theirs = app.page_session(supervisor, PASSWORD).await;
@@ -550,4 +551,95 @@ async fn a_personal_token_is_shown_once_works_and_is_revoked(app: &TestApp) {
     let page = get(app, "/account?done=revoked", Some(&cookie)).await;
     says(&page, 200, "The token is revoked");
     says(&page, 200, "You have no personal tokens.");
+}
+
+/// A viewer and a tenant's supervisor read the same pages as those who change things, without
+/// a button or link that would end in "Not allowed".
+async fn a_reading_role_is_offered_no_change_on_any_page(app: &TestApp) {
+    let (tenant, login) = provisioned(app, "KentonElectronics").await;
+    let request: Value = app
+        .get("/api/v1/subscription-requests?limit=1", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let request = request["items"][0]["id"].as_str().unwrap().to_owned();
+    invited_and_accepted(app, VERA, "landlord_viewer").await;
+    let viewer = app.page_session(VERA, PASSWORD).await;
+    let pages = [
+        (
+            "/".to_owned(),
+            vec!["href=\"/register\"", "href=\"/settings\""],
+        ),
+        (format!("/requests/{request}"), vec!["class=\"actions\""]),
+        ("/templates".to_owned(), vec!["/templates/new"]),
+        (
+            "/templates/voice-essentials".to_owned(),
+            vec!["/edit", "/retire", "toggle-public"],
+        ),
+        (
+            format!("/tenants/{tenant}/smart-queues"),
+            vec!["save-draft", "/copy"],
+        ),
+        (
+            "/accounts".to_owned(),
+            vec!["/accounts/invite", ">Disable<"],
+        ),
+    ];
+    for (path, offers) in &pages {
+        let page = get(app, path, Some(&viewer)).await;
+        assert_eq!(page.status, 200, "{path}");
+        for offer in offers {
+            assert!(
+                !page.text.contains(offer),
+                "a viewer is offered {offer:?} on {path}"
+            );
+        }
+    }
+    // The landlord admin is offered them, so the test looks where the offers are.
+    let admin = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let template = get(app, "/templates/voice-essentials", Some(&admin)).await;
+    assert!(template.text.contains("toggle-public"));
+
+    app.settle_password(&login).await;
+    let own_admin = app.page_session(&login, TENANT_PASSWORD).await;
+    let people = format!("/tenants/{tenant}/people/invite");
+    let invited = post(
+        app,
+        &people,
+        Some(&own_admin),
+        &[
+            ("email", SAM),
+            ("role", "tenant_supervisor"),
+            ("user_name", "keSam"),
+        ],
+    )
+    .await;
+    assert_eq!(invited.status, 303);
+    accept(app, &invitation_token(app, SAM).await, PASSWORD).await;
+    let supervisor = app
+        .page_session("prpkeSam@kentonelectronics.example.com", PASSWORD)
+        .await;
+    let home = get(app, "/", Some(&supervisor)).await;
+    assert!(
+        home.text.contains("signed in as tenant supervisor"),
+        "{}",
+        home.text
+    );
+    let parameters = get(
+        app,
+        &format!("/tenants/{tenant}/smart-queues"),
+        Some(&supervisor),
+    )
+    .await;
+    assert_eq!(parameters.status, 200);
+    assert!(!parameters.text.contains("save-draft") && !parameters.text.contains("/copy"));
+    let refused = post(
+        app,
+        &format!("/tenants/{tenant}/smart-queues/draft"),
+        Some(&supervisor),
+        &[("callback_folder_email", "cb@kenton.example")],
+    )
+    .await;
+    says(&refused, 403, "Not allowed");
 }

@@ -106,6 +106,13 @@ impl Nav {
         self.role.is_some_and(|r| r.may(permission))
     }
 
+    /// The signed-in role in words, lower case ("tenant supervisor").
+    pub fn role_label(&self) -> String {
+        self.role
+            .map(|r| r.label().to_lowercase())
+            .unwrap_or_default()
+    }
+
     pub fn may_submit(&self) -> bool {
         self.may(Permission::SubmitRequests)
     }
