@@ -163,6 +163,16 @@ pub struct Settings {
     )]
     pub provision_attempts: u32,
 
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` headers name the client, as a comma
+    /// list of networks (`10.0.0.0/8, ::1`); unset, the connection's peer is the client.
+    #[arg(
+        long,
+        env = "PORTAL_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
+
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -201,6 +211,7 @@ pub struct Resolved {
     pub worker_prefetch: usize,
     pub job_lease: Duration,
     pub provision_attempts: i64,
+    pub trusted_proxies: crate::web::client::TrustedProxies,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -287,7 +298,10 @@ impl Settings {
                 "must be between 1 and 3600",
             ));
         }
+        let trusted_proxies = crate::web::client::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| SettingError::new("PORTAL_TRUSTED_PROXIES (--trusted-proxies)", e))?;
         Ok(Resolved {
+            trusted_proxies,
             listen,
             data_dir: self.data_dir.clone(),
             database_url,

@@ -326,7 +326,10 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
             stop_rx.clone(),
         ))
     });
-    let app = web::router(web::AppState { services });
+    let app = web::router(web::AppState {
+        services,
+        trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
+    });
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, base_url = %settings.base_url_for(addr), "serving");

@@ -233,6 +233,10 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("PORTAL_ADMIN_PASSWORD", "short")],
             "PORTAL_ADMIN_PASSWORD",
         ),
+        (
+            vec![("PORTAL_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")],
+            "PORTAL_TRUSTED_PROXIES",
+        ),
         // The first landlord admin's password follows the rule of every password.
         (
             vec![("PORTAL_ADMIN_PASSWORD", "my-Admin-password-2026")],

@@ -219,7 +219,7 @@ pub async fn request_reset(services: &Services, login: &str) -> Result<(), Accou
         .filter(|c| !c.is_control())
         .take(320)
         .collect();
-    let client = super::audit::client();
+    let client = super::audit::client_key();
     let mut counters = vec![("reset", login.as_str(), RESET_GUARD)];
     if let Some(c) = &client {
         counters.push(("reset-client", c.as_str(), super::auth::CLIENT_GUARD));
@@ -243,7 +243,7 @@ pub async fn request_reset(services: &Services, login: &str) -> Result<(), Accou
             tracing::warn!(error = %e, "a password reset could not be prepared");
         }
     };
-    tokio::spawn(super::audit::CLIENT.scope(client, task));
+    tokio::spawn(super::audit::CLIENT.scope(super::audit::client(), task));
     Ok(())
 }
 

@@ -19,6 +19,14 @@ pub fn client() -> Option<String> {
     CLIENT.try_with(Clone::clone).ok().flatten()
 }
 
+/// The key by which limits count the client of the HTTP request being served: its address,
+/// or an IPv6 client's /64.
+pub fn client_key() -> Option<String> {
+    client()
+        .and_then(|c| c.parse().ok())
+        .map(crate::web::client::limit_key)
+}
+
 /// The user agent of the HTTP request being served, if any.
 pub fn user_agent() -> Option<String> {
     USER_AGENT.try_with(Clone::clone).ok().flatten()

@@ -136,7 +136,7 @@ async fn audited_sign_in(
         .filter(|c| !c.is_control())
         .take(320)
         .collect();
-    let client = super::audit::client();
+    let client = super::audit::client_key();
     take_attempt(services, &account, client.as_deref()).await?;
     match verify_credentials(services, username, password).await {
         Ok(actor) => {

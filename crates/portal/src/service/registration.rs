@@ -278,7 +278,7 @@ fn throttled(wait_ms: i64) -> PublicError {
 /// Counts one use of a public endpoint against the client's address, under `scope`;
 /// `Throttled` when it is locked.
 async fn take_turn(services: &Services, scope: &str, rule: GuardRule) -> Result<(), PublicError> {
-    let client = super::audit::client().unwrap_or_else(|| "unknown".to_owned());
+    let client = super::audit::client_key().unwrap_or_else(|| "unknown".to_owned());
     count(services, scope, &client, rule).await
 }
 

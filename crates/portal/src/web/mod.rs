@@ -1,6 +1,7 @@
 //! The web layer: axum handlers that parse input, call one use case, and answer JSON.
 
 pub mod api;
+pub mod client;
 pub mod error;
 pub mod extract;
 pub mod ops;
@@ -21,6 +22,18 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub services: Services,
+    /// The proxies whose forwarding headers name the client.
+    pub trusted_proxies: std::sync::Arc<client::TrustedProxies>,
+}
+
+impl AppState {
+    /// The state of an application behind no trusted proxy.
+    pub fn new(services: Services) -> Self {
+        Self {
+            services,
+            trusted_proxies: std::sync::Arc::default(),
+        }
+    }
 }
 
 /// Routes being put together, with the path of each, so that the paths the application
@@ -89,17 +102,26 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
-        .layer(middleware::from_fn(client_address))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_address,
+        ))
         .with_state(state)
 }
 
-/// Makes the client's address known to the use cases (for the audit log) while its request
-/// is served. The server must be run with connect info; without it the address is unknown.
-async fn client_address(request: Request, next: Next) -> Response {
+/// Makes the client's address known to the use cases (for the audit log and the limits)
+/// while its request is served: the peer's, or behind a trusted proxy the one it forwarded
+/// for. The server must be run with connect info; without it the address is unknown.
+async fn client_address(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let client = request
         .extensions()
         .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+        .map(|ConnectInfo(addr)| {
+            state
+                .trusted_proxies
+                .client_of(addr.ip(), request.headers())
+                .to_string()
+        });
     let user_agent = request
         .headers()
         .get(axum::http::header::USER_AGENT)

@@ -95,9 +95,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Op
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = router(AppState {
-        services: services.clone(),
-    });
+    let app = router(AppState::new(services.clone()));
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -194,9 +192,7 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = router(AppState {
-            services: services.clone(),
-        });
+        let app = router(AppState::new(services.clone()));
         let server = tokio::spawn(async move {
             axum::serve(
                 listener,

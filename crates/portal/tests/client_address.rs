@@ -1,0 +1,126 @@
+//! The client's address behind proxies, with the real binary: forwarding headers are
+//! believed only from `PORTAL_TRUSTED_PROXIES`, so a spoofed `X-Forwarded-For` changes
+//! nothing, while behind a trusted proxy each client is counted and logged as itself.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+mod common;
+
+use common::Portal;
+use serde_json::{Value, json};
+
+const ADMIN_PASSWORD: &str = "client-address-landlord-pw";
+
+fn portal(trusted: &str) -> (Portal, String) {
+    let portal = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_TRUSTED_PROXIES", trusted),
+            ("PORTAL_LOG", "warn"),
+        ],
+    );
+    let base = portal.base_url();
+    (portal, base)
+}
+
+/// A wrong password for an account that does not exist (so no account counter locks), sent
+/// as if forwarded for `client`; the answer's status.
+async fn failed_sign_in(http: &reqwest::Client, base: &str, n: usize, client: &str) -> u16 {
+    http.post(format!("{base}/api/v1/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": format!("nobody{n}"), "password": "not the password"}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The landlord admin's token, taken before any failure (a locked client gets none).
+async fn admin_token(http: &reqwest::Client, base: &str) -> String {
+    http.post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The client addresses of the newest failed sign-ins in the audit log.
+async fn logged_clients(http: &reqwest::Client, base: &str, token: &str) -> Vec<String> {
+    let log: Value = http
+        .get(format!(
+            "{base}/api/v1/audit?action=sign_in_failed&limit=200"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["client"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoofed_forwarding_header_from_an_untrusted_client_changes_nothing() {
+    let (mut portal, base) = portal("");
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, &base).await;
+    // Each attempt claims another address; all are the one peer, whose count locks.
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        statuses.push(failed_sign_in(&http, &base, n, &format!("198.51.100.{n}")).await);
+    }
+    assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
+    assert_eq!(statuses[20], 429, "the one client is refused after 20");
+    assert!(
+        logged_clients(&http, &base, &token)
+            .await
+            .iter()
+            .all(|c| c == "127.0.0.1")
+    );
+    portal.signal("TERM");
+    portal.wait_exit(std::time::Duration::from_secs(15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_is_counted_and_logged_as_itself() {
+    let (mut portal, base) = portal("127.0.0.1/32");
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, &base).await;
+    // Thirty clients, one failure each: none is refused.
+    for n in 0..30 {
+        let status = failed_sign_in(&http, &base, n, &format!("198.51.100.{n}")).await;
+        assert_eq!(status, 401, "client {n}");
+    }
+    let clients = logged_clients(&http, &base, &token).await;
+    assert!(clients.contains(&"198.51.100.7".to_owned()), "{clients:?}");
+    assert!(!clients.contains(&"127.0.0.1".to_owned()), "{clients:?}");
+    // One IPv6 subscriber's /64 is one client, however many addresses it uses.
+    let mut statuses = Vec::new();
+    for n in 0..21 {
+        let address = format!("2001:db8:aa:bb:{n:x}::1");
+        statuses.push(failed_sign_in(&http, &base, 100 + n, &address).await);
+    }
+    assert_eq!(statuses[20], 429, "{statuses:?}");
+    // Another /64 is not held back.
+    assert_eq!(
+        failed_sign_in(&http, &base, 200, "2001:db8:aa:cc::1").await,
+        401
+    );
+    portal.signal("TERM");
+    portal.wait_exit(std::time::Duration::from_secs(15));
+}
