@@ -5,6 +5,7 @@ crate::text_enum! {
     pub enum AuditAction as "audit action" {
         SignIn = "sign_in",
         SignInFailed = "sign_in_failed",
+        SignInRefused = "sign_in_refused",
         RequestSubmitted = "request_submitted",
         RequestRetried = "request_retry",
         RequestCancelled = "request_cancel",
@@ -49,6 +50,7 @@ impl AuditAction {
         match self {
             Self::SignIn => "Signed in",
             Self::SignInFailed => "Sign-in failed",
+            Self::SignInRefused => "Sign-in refused after too many failures",
             Self::RequestSubmitted => "Request submitted",
             Self::RequestRetried => "Request retried",
             Self::RequestCancelled => "Request cancelled",

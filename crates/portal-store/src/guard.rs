@@ -98,18 +98,33 @@ impl Store {
         )
     }
 
-    /// After a successful sign-in: the account's count is forgotten and the attempt taken
-    /// from the client's count is given back.
+    /// How many failures a counter holds now (0 when it has none).
+    pub async fn attempt_failures(&self, scope: &str, subject: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT failures FROM sign_in_failures WHERE scope = $1 AND subject = $2",
+        )
+        .bind(scope)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await?
+        .unwrap_or(0))
+    }
+
+    /// After a successful sign-in: the counters `forget` names (scope, subject) are forgotten
+    /// and the attempt taken from the client's count is given back.
     pub async fn sign_in_succeeded(
         &self,
-        account: &str,
+        forget: &[(&str, &str)],
         client: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM sign_in_failures WHERE scope = 'account' AND subject = $1")
-            .bind(account)
-            .execute(&mut *tx)
-            .await?;
+        for (scope, subject) in forget {
+            sqlx::query("DELETE FROM sign_in_failures WHERE scope = $1 AND subject = $2")
+                .bind(*scope)
+                .bind(*subject)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(client) = client {
             sqlx::query(
                 "UPDATE sign_in_failures SET failures = CASE WHEN failures > 0 THEN failures - 1 \

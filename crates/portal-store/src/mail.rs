@@ -86,6 +86,14 @@ pub(crate) async fn put_in_outbox(
 }
 
 impl Store {
+    /// Puts a message of its own (not a request's outcome) in the outbox with its job.
+    pub async fn queue_mail(&self, mail: &NewMail) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        put_in_outbox(&mut tx, mail, crate::now_ms()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn get_mail(&self, id: &str) -> Result<MailRow, StoreError> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {MAIL_COLUMNS} FROM outbox WHERE id = $1"

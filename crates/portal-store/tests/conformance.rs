@@ -1017,7 +1017,7 @@ async fn failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows(store: Sto
     );
     // A success frees the account, but the address keeps its count.
     store
-        .sign_in_succeeded("jo", Some("10.0.0.1"))
+        .sign_in_succeeded(&[("account", "jo")], Some("10.0.0.1"))
         .await
         .unwrap();
     assert_eq!(

@@ -124,3 +124,141 @@ async fn behind_a_trusted_proxy_each_client_is_counted_and_logged_as_itself() {
     portal.signal("TERM");
     portal.wait_exit(std::time::Duration::from_secs(15));
 }
+
+/// A sign-in of `username` with `password`, as if forwarded for `client`: the status.
+async fn sign_in_from(
+    http: &reqwest::Client,
+    base: &str,
+    client: &str,
+    username: &str,
+    password: &str,
+) -> u16 {
+    http.post(format!("{base}/api/v1/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_wrong_passwords_from_one_client_never_keep_the_owner_out() {
+    let (mut portal, base) = portal("127.0.0.1/32");
+    let http = reqwest::Client::new();
+    let token = admin_token(&http, &base).await;
+    let attacker = "203.0.113.66";
+    let owner = "198.51.100.10";
+    let mut refused = 0;
+    for n in 0..200 {
+        let status = sign_in_from(&http, &base, attacker, "admin", "guess-number-one").await;
+        assert!(status == 401 || status == 429, "attempt {n}: {status}");
+        if n < 5 {
+            assert_eq!(status, 401, "the first guesses are only wrong");
+        }
+        if status == 429 {
+            refused += 1;
+        }
+        if n % 20 == 0 {
+            let status = sign_in_from(&http, &base, owner, "admin", ADMIN_PASSWORD).await;
+            assert_eq!(status, 200, "the owner after {n} guesses");
+        }
+    }
+    assert!(refused >= 190, "the attacker is refused: {refused} of 200");
+    let log: Value = http
+        .get(format!(
+            "{base}/api/v1/audit?action=sign_in_refused&limit=5"
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &log["items"][0];
+    assert_eq!(entry["actor_name"], "admin", "{log}");
+    assert_eq!(entry["client"], attacker, "{log}");
+    portal.signal("TERM");
+    portal.wait_exit(std::time::Duration::from_secs(15));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_guessing_one_account_lock_it_at_last_and_its_owner_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let mut create = Portal::start(
+        &[
+            "user",
+            "create",
+            "--role",
+            "landlord_admin",
+            "--email",
+            "owner@provider.example",
+        ],
+        &[
+            ("PORTAL_DATA_DIR", data),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    assert_eq!(
+        create.wait_exit(std::time::Duration::from_secs(30)),
+        Some(0)
+    );
+    let link = create.stdout_text();
+    let token = link.trim().rsplit('/').next().unwrap().to_owned();
+    let mut portal = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_TRUSTED_PROXIES", "127.0.0.1"),
+            ("PORTAL_LOG", "warn"),
+        ],
+    );
+    let base = portal.base_url();
+    let http = reqwest::Client::new();
+    let owner_password = "Copper-Meadow-Violin-77";
+    let accepted = http
+        .post(format!("{base}/api/v1/auth/invitations/accept"))
+        .json(&json!({"token": token, "password": owner_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 204);
+    let owner = "owner@provider.example";
+    // Twenty clients, five guesses each: a hundred failures in all.
+    for c in 0..20 {
+        for _ in 0..5 {
+            let client = format!("203.0.113.{c}");
+            let status = sign_in_from(&http, &base, &client, owner, "guess-number-one").await;
+            assert_eq!(status, 401, "client {c}");
+        }
+    }
+    // Now the account is locked everywhere, its owner too, and the owner is told.
+    assert_eq!(
+        sign_in_from(&http, &base, "198.51.100.10", owner, owner_password).await,
+        429
+    );
+    let spool = std::path::Path::new(data).join("mail");
+    let told = common::eventually(
+        std::time::Duration::from_secs(10),
+        "the owner's email",
+        || {
+            let spool = spool.clone();
+            async move {
+                std::fs::read_dir(&spool).ok()?.find_map(|e| {
+                    let text = std::fs::read_to_string(e.ok()?.path()).ok()?;
+                    (text.contains("Many failed sign-ins") && text.contains(owner)).then_some(text)
+                })
+            }
+        },
+    )
+    .await;
+    assert!(told.contains("paused for 15"), "{told}");
+    portal.signal("TERM");
+    portal.wait_exit(std::time::Duration::from_secs(15));
+}

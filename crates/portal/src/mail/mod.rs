@@ -22,6 +22,8 @@ const INVITATION_TEXT: &str = include_str!("../../templates/email/invitation.txt
 const INVITATION_HTML: &str = include_str!("../../templates/email/invitation.html");
 const RESET_TEXT: &str = include_str!("../../templates/email/reset.txt");
 const RESET_HTML: &str = include_str!("../../templates/email/reset.html");
+const LOCK_TEXT: &str = include_str!("../../templates/email/locked.txt");
+const LOCK_HTML: &str = include_str!("../../templates/email/locked.html");
 
 /// How many times a message is tried before it is marked failed (about 20 minutes of backoff).
 pub const MAIL_ATTEMPTS: i64 = 10;
@@ -428,6 +430,19 @@ pub fn invitation_mail(mailer: &Mailer, invitation: Invitation<'_>) -> NewMail {
             ("link", &link),
             ("expires", invitation.expires),
         ],
+    )
+}
+
+/// Tells an account's owner that it is locked after many failed sign-ins from many places.
+pub fn lock_mail(mailer: &Mailer, email: &str, username: &str, minutes: i64) -> NewMail {
+    let minutes = minutes.to_string();
+    account_mail(
+        mailer,
+        email,
+        "account_locked",
+        "Many failed sign-ins to your Provisioning Portal account",
+        (LOCK_TEXT, LOCK_HTML),
+        &[("username", username), ("minutes", &minutes)],
     )
 }
 

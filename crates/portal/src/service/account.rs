@@ -19,7 +19,7 @@ pub const RESET_MS: i64 = 60 * 60 * 1000;
 
 /// Failed sign-ins count against an account and a client; resets are counted the same way,
 /// in their own counters, so that asking for many cannot flood anyone's inbox.
-pub const RESET_GUARD: portal_store::guard::GuardRule = super::auth::ACCOUNT_GUARD;
+pub const RESET_GUARD: portal_store::guard::GuardRule = super::auth::PAIR_GUARD;
 
 pub use portal_domain::submission::FieldProblem;
 

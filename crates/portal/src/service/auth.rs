@@ -1,6 +1,6 @@
 //! Sign-in with a user name and password, and bearer tokens.
 
-use portal_domain::{AccountStatus, TenantStatus};
+use portal_domain::{AccountStatus, AuditAction, TenantStatus};
 use portal_store::credential::{Credential, NewCredential};
 use portal_store::guard::GuardRule;
 use tracing::info;
@@ -103,12 +103,23 @@ async fn verify_credentials(
     Ok(actor_of(user, None))
 }
 
-/// Failed sign-ins of one account: five pass, then it is locked for 30 s, doubling with each
-/// further failure up to 15 minutes; a day without failures forgets them.
-pub const ACCOUNT_GUARD: GuardRule = GuardRule {
+/// Failed sign-ins of one account from one client: five pass, then that pair is locked for
+/// 30 s, doubling with each further failure up to 15 minutes; a day without failures forgets
+/// them. The account's owner from another client is not held back.
+pub const PAIR_GUARD: GuardRule = GuardRule {
     free_failures: 5,
     first_lock_ms: 30_000,
     max_lock_ms: 15 * 60_000,
+    forget_after_ms: 24 * 60 * 60_000,
+};
+
+/// Failed sign-ins of one account from every client: the last resort, far above what a
+/// person types (reaching it takes many clients, each held back by its own counters): a
+/// hundred pass, then 15 minutes, doubling up to an hour; its owner is emailed when it locks.
+pub const ACCOUNT_GUARD: GuardRule = GuardRule {
+    free_failures: 100,
+    first_lock_ms: 15 * 60_000,
+    max_lock_ms: 60 * 60_000,
     forget_after_ms: 24 * 60 * 60_000,
 };
 
@@ -137,12 +148,19 @@ async fn audited_sign_in(
         .take(320)
         .collect();
     let client = super::audit::client_key();
-    take_attempt(services, &account, client.as_deref()).await?;
+    let pair = format!("{account} from {}", client.as_deref().unwrap_or("unknown"));
+    if let Err(refused) = take_attempt(services, &account, &pair, client.as_deref()).await {
+        if matches!(refused, LoginError::Throttled { .. }) {
+            record_failed_sign_in(services, username, way, AuditAction::SignInRefused).await;
+        }
+        return Err(refused);
+    }
     match verify_credentials(services, username, password).await {
         Ok(actor) => {
+            let forget = [("account", account.as_str()), ("pair", pair.as_str())];
             if let Err(e) = services
                 .store
-                .sign_in_succeeded(&account, client.as_deref())
+                .sign_in_succeeded(&forget, client.as_deref())
                 .await
             {
                 tracing::warn!(error = %e, "failed sign-ins were not cleared");
@@ -165,21 +183,26 @@ async fn audited_sign_in(
             Ok(actor)
         }
         Err(LoginError::InvalidCredentials) => {
-            record_failed_sign_in(services, username, way).await;
+            record_failed_sign_in(services, username, way, AuditAction::SignInFailed).await;
+            tell_owner_of_lock(services, username, &account).await;
             Err(LoginError::InvalidCredentials)
         }
         Err(e) => Err(e),
     }
 }
 
-/// Counts the attempt against the account and the client's address before anything is
-/// checked; `Throttled` while either is locked.
+/// Counts the attempt against the account from this client, the client, and the account
+/// from anywhere, before anything is checked; `Throttled` while any of them is locked.
 async fn take_attempt(
     services: &Services,
     account: &str,
+    pair: &str,
     client: Option<&str>,
 ) -> Result<(), LoginError> {
-    let mut counters = vec![("account", account, ACCOUNT_GUARD)];
+    let mut counters = vec![
+        ("pair", pair, PAIR_GUARD),
+        ("account", account, ACCOUNT_GUARD),
+    ];
     if let Some(c) = client {
         counters.push(("client", c, CLIENT_GUARD));
     }
@@ -198,17 +221,44 @@ async fn take_attempt(
     Ok(())
 }
 
-/// Writes a failed sign-in to the audit log. What was typed as the name is never kept
-/// (people type passwords there): a known user is named by the account, anything else is
-/// "an unknown name".
-async fn record_failed_sign_in(services: &Services, username: &str, way: &str) {
-    let mut entry = super::audit::entry(
-        None,
-        portal_domain::AuditAction::SignInFailed,
-        None,
-        None,
-        Some(way.to_owned()),
-    );
+/// When this failure is the one that locks the account everywhere (the last resort), its
+/// owner is emailed: someone is trying many passwords from many places.
+async fn tell_owner_of_lock(services: &Services, username: &str, account: &str) {
+    let failures = match services.store.attempt_failures("account", account).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the account's failures");
+            return;
+        }
+    };
+    if failures != ACCOUNT_GUARD.free_failures {
+        return;
+    }
+    let login = portal_domain::field::login_id(username);
+    let Ok(Some(user)) = services.store.find_user_by_username(&login).await else {
+        return;
+    };
+    let Some(email) = &user.email else {
+        return;
+    };
+    let minutes = ACCOUNT_GUARD.first_lock_ms / 60_000;
+    let mail = crate::mail::lock_mail(&services.mailer, email, &user.username, minutes);
+    match services.store.queue_mail(&mail).await {
+        Ok(()) => services.jobs_ready.notify_one(),
+        Err(e) => tracing::warn!(error = %e, "the account's owner was not told of the lock"),
+    }
+}
+
+/// Writes a failed or refused sign-in to the audit log. What was typed as the name is never
+/// kept (people type passwords there): a known user is named by the account, anything else
+/// is "an unknown name".
+async fn record_failed_sign_in(
+    services: &Services,
+    username: &str,
+    way: &str,
+    action: AuditAction,
+) {
+    let mut entry = super::audit::entry(None, action, None, None, Some(way.to_owned()));
     let login = portal_domain::field::login_id(username);
     match services.store.find_user_by_username(&login).await {
         Ok(Some(user)) => {
