@@ -179,6 +179,38 @@ impl Store {
         Ok(row)
     }
 
+    /// Remembers a browser that signed in to a user's account (by its cookie's hash).
+    pub async fn remember_device(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO known_devices (token_hash, user_id, created_at, last_used_at) \
+             VALUES ($1, $2, $3, $3)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the browser with this cookie's hash signed in to the account `username` before.
+    pub async fn device_knows(&self, token_hash: &str, username: &str) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM known_devices d JOIN users u ON u.id = d.user_id \
+             WHERE d.token_hash = $1 AND u.username_key = $2",
+        )
+        .bind(token_hash)
+        .bind(username.to_lowercase())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Ends a browser session by its secret's hash.
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")

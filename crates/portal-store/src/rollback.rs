@@ -95,6 +95,7 @@ async fn remove_tenant(
         "DELETE FROM api_tokens WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
         "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
         "DELETE FROM account_links WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
+        "DELETE FROM known_devices WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)",
         "DELETE FROM smart_queue_drafts WHERE tenant_id = $1",
         "DELETE FROM users WHERE tenant_id = $1",
         "DELETE FROM smart_queue_parameters WHERE tenant_id = $1",

@@ -230,6 +230,10 @@ async fn many_clients_guessing_one_account_lock_it_at_last_and_its_owner_is_told
         .unwrap();
     assert_eq!(accepted.status(), 204);
     let owner = "owner@provider.example";
+    // The owner's browser signs in once and is given a device cookie.
+    let (status, device) = page_sign_in(&base, "198.51.100.9", owner, owner_password, None).await;
+    assert_eq!(status, 303);
+    let device = device.expect("a device cookie");
     // Twenty clients, five guesses each: a hundred failures in all.
     for c in 0..20 {
         for _ in 0..5 {
@@ -238,10 +242,27 @@ async fn many_clients_guessing_one_account_lock_it_at_last_and_its_owner_is_told
             assert_eq!(status, 401, "client {c}");
         }
     }
-    // Now the account is locked everywhere, its owner too, and the owner is told.
+    // Now the account is locked everywhere, its owner too, and the owner is told; but the
+    // browser that signed in before still gets in, from wherever it is now.
     assert_eq!(
         sign_in_from(&http, &base, "198.51.100.10", owner, owner_password).await,
         429
+    );
+    let fresh = page_sign_in(&base, "198.51.100.11", owner, owner_password, None).await;
+    assert_eq!(fresh.0, 429, "a browser never seen before is held back");
+    let known = page_sign_in(&base, "198.51.100.12", owner, owner_password, Some(&device)).await;
+    assert_eq!(known.0, 303, "the browser that signed in before");
+    let guessing = page_sign_in(
+        &base,
+        "198.51.100.13",
+        owner,
+        "guess-number-two",
+        Some(&device),
+    )
+    .await;
+    assert_eq!(
+        guessing.0, 401,
+        "the cookie lets the password be checked, nothing more"
     );
     let spool = std::path::Path::new(data).join("mail");
     let told = common::eventually(
@@ -261,4 +282,35 @@ async fn many_clients_guessing_one_account_lock_it_at_last_and_its_owner_is_told
     assert!(told.contains("paused for 15"), "{told}");
     portal.signal("TERM");
     portal.wait_exit(std::time::Duration::from_secs(15));
+}
+
+/// Signs in on the sign-in page from `client`, with a device cookie or none: the status and
+/// the device cookie the answer sets, if any.
+async fn page_sign_in(
+    base: &str,
+    client: &str,
+    username: &str,
+    password: &str,
+    device: Option<&str>,
+) -> (u16, Option<String>) {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut request = browser
+        .post(format!("{base}/sign-in"))
+        .header("x-forwarded-for", client)
+        .form(&[("username", username), ("password", password)]);
+    if let Some(d) = device {
+        request = request.header("cookie", format!("portal_device={d}"));
+    }
+    let answer = request.send().await.unwrap();
+    let device = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("portal_device="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned());
+    (answer.status().as_u16(), device)
 }

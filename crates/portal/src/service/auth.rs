@@ -139,6 +139,7 @@ async fn audited_sign_in(
     username: &str,
     password: String,
     way: &str,
+    known_device: bool,
 ) -> Result<Actor, LoginError> {
     // One counter per account, however its login ID's domain was typed.
     let account: String = portal_domain::field::login_id(username)
@@ -149,7 +150,8 @@ async fn audited_sign_in(
         .collect();
     let client = super::audit::client_key();
     let pair = format!("{account} from {}", client.as_deref().unwrap_or("unknown"));
-    if let Err(refused) = take_attempt(services, &account, &pair, client.as_deref()).await {
+    let account_counter = (!known_device).then_some(account.as_str());
+    if let Err(refused) = take_attempt(services, account_counter, &pair, client.as_deref()).await {
         if matches!(refused, LoginError::Throttled { .. }) {
             record_failed_sign_in(services, username, way, AuditAction::SignInRefused).await;
         }
@@ -192,17 +194,18 @@ async fn audited_sign_in(
 }
 
 /// Counts the attempt against the account from this client, the client, and the account
-/// from anywhere, before anything is checked; `Throttled` while any of them is locked.
+/// from anywhere (`None` for a browser that signed in to it before), before anything is
+/// checked; `Throttled` while any of them is locked.
 async fn take_attempt(
     services: &Services,
-    account: &str,
+    account: Option<&str>,
     pair: &str,
     client: Option<&str>,
 ) -> Result<(), LoginError> {
-    let mut counters = vec![
-        ("pair", pair, PAIR_GUARD),
-        ("account", account, ACCOUNT_GUARD),
-    ];
+    let mut counters = vec![("pair", pair, PAIR_GUARD)];
+    if let Some(a) = account {
+        counters.push(("account", a, ACCOUNT_GUARD));
+    }
     if let Some(c) = client {
         counters.push(("client", c, CLIENT_GUARD));
     }
@@ -299,7 +302,7 @@ pub async fn login(
     username: &str,
     password: String,
 ) -> Result<SignedIn, LoginError> {
-    let mut actor = audited_sign_in(services, username, password, "api").await?;
+    let mut actor = audited_sign_in(services, username, password, "api", false).await?;
     let token = token::new_token();
     let now = portal_store::now_ms();
     let ttl = i64::try_from(services.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
@@ -319,14 +322,35 @@ pub async fn login(
     })
 }
 
-/// Signs in for the browser: a new session id (a fresh one at every sign-in).
+/// A browser's sign-in: its new session, who it is, and a device cookie to set when the
+/// browser had none for this account.
+#[derive(Debug)]
+pub struct BrowserSignIn {
+    pub session: String,
+    pub actor: Actor,
+    pub new_device: Option<String>,
+}
+
+/// Signs in for the browser: a new session id (a fresh one at every sign-in). A browser that
+/// signed in to the account before (`device`, its cookie) is not held back by the account's
+/// last-resort lock.
 #[tracing::instrument(skip_all)]
 pub async fn start_session(
     services: &Services,
     username: &str,
     password: String,
-) -> Result<(String, Actor), LoginError> {
-    let mut actor = audited_sign_in(services, username, password, "browser").await?;
+    device: Option<&str>,
+) -> Result<BrowserSignIn, LoginError> {
+    let login = portal_domain::field::login_id(username.trim());
+    let known = match device {
+        Some(d) if d.len() <= 128 => services
+            .store
+            .device_knows(&token::token_hash(d), &login)
+            .await
+            .map_err(ServiceError::from)?,
+        _ => false,
+    };
+    let mut actor = audited_sign_in(services, username, password, "browser", known).await?;
     let session = token::new_token();
     let now = portal_store::now_ms();
     let credential = new_credential(&actor, &session, now, now + SESSION_ABSOLUTE_MS, None);
@@ -337,7 +361,22 @@ pub async fn start_session(
         .map_err(ServiceError::from)?;
     actor.credential = Some(Credential::Session(credential.id));
     info!(user.id = %actor.id, "signed in to the portal");
-    Ok((session, actor))
+    let new_device = if known {
+        None
+    } else {
+        let cookie = token::new_token();
+        services
+            .store
+            .remember_device(&token::token_hash(&cookie), &actor.id, now)
+            .await
+            .map_err(ServiceError::from)?;
+        Some(cookie)
+    };
+    Ok(BrowserSignIn {
+        session,
+        actor,
+        new_device,
+    })
 }
 
 /// The actor of a browser session; `None` when unknown, idle too long or over, or when its

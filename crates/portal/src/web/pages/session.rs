@@ -144,6 +144,23 @@ struct SignInForm {
     resumed: RegistrationForm,
 }
 
+/// The cookie that says a browser signed in to an account before.
+const DEVICE_COOKIE: &str = "portal_device";
+
+/// A year long: a browser that signed in is known for a year.
+fn device_cookie(state: &AppState, value: &str) -> HeaderValue {
+    let secure = if state.services.mailer.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{DEVICE_COOKIE}={value}; Path=/sign-in; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
+    );
+    HeaderValue::from_str(&text)
+        .unwrap_or_else(|_| HeaderValue::from_static("portal_device=; Max-Age=0"))
+}
+
 fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
     let secure = if state.services.mailer.base_url.starts_with("https://") {
         "; Secure"
@@ -180,8 +197,20 @@ async fn sign_in(
         next: next.clone(),
         resume: input.resumed.resumable(),
     };
-    match auth::start_session(&state.services, &input.username, password).await {
-        Ok((session, actor)) => {
+    let device = super::named_cookie(&headers, DEVICE_COOKIE);
+    match auth::start_session(
+        &state.services,
+        &input.username,
+        password,
+        device.as_deref(),
+    )
+    .await
+    {
+        Ok(auth::BrowserSignIn {
+            session,
+            actor,
+            new_device,
+        }) => {
             let mut response = if next == "/register" && input.resumed.was_typed() {
                 super::register::resumed(&state, &actor, &input.resumed).await
             } else {
@@ -191,6 +220,11 @@ async fn sign_in(
                 SET_COOKIE,
                 cookie(&state, &session, SESSION_ABSOLUTE_MS / 1000),
             );
+            if let Some(device) = new_device {
+                response
+                    .headers_mut()
+                    .append(SET_COOKIE, device_cookie(&state, &device));
+            }
             response
         }
         Err(LoginError::InvalidCredentials) => form_with(
