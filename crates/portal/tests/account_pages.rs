@@ -528,6 +528,9 @@ async fn a_personal_token_is_shown_once_works_and_is_revoked(app: &TestApp) {
         "Days the token works must be a whole number from 1 to 366.",
     );
     says(&refused, 422, "You have no personal tokens.");
+    // What was typed is kept for the next try.
+    says(&refused, 422, "value=\"deploy script\"");
+    says(&refused, 422, "value=\"0\"");
 
     let good = [("name", "deploy script"), ("days", "30")];
     let made = post(app, "/account/tokens", Some(&cookie), &good).await;

@@ -121,6 +121,14 @@ fn browser_of(agent: Option<&str>) -> String {
     agent.chars().take(40).collect()
 }
 
+/// What the token form shows besides the list: a token just made (once), or what was typed
+/// when it was refused.
+enum TokenNote {
+    Nothing,
+    Made { name: String, token: String },
+    Refused { name: String, days: String },
+}
+
 /// This must be longer: it gathers the account, sessions and tokens into one page.
 async fn account_page(
     state: &AppState,
@@ -128,8 +136,13 @@ async fn account_page(
     status: StatusCode,
     notice: Option<&'static str>,
     errors: Vec<(&'static str, String)>,
-    new_token: Option<(String, String)>,
+    token_note: TokenNote,
 ) -> Response {
+    let (new_token, token_name, token_days) = match token_note {
+        TokenNote::Nothing => (None, String::new(), "90".to_owned()),
+        TokenNote::Made { name, token } => (Some((name, token)), String::new(), "90".to_owned()),
+        TokenNote::Refused { name, days } => (None, name, days),
+    };
     let user = match account::me(&state.services, actor).await {
         Ok(u) => u,
         Err(e) => return failure(&e, Some(actor)),
@@ -177,8 +190,8 @@ async fn account_page(
             })
             .collect(),
         new_token,
-        token_name: String::new(),
-        token_days: "90".to_owned(),
+        token_name,
+        token_days,
     };
     render(status, &page)
 }
@@ -195,7 +208,7 @@ async fn show(
         StatusCode::OK,
         notice_for(&done),
         Vec::new(),
-        None,
+        TokenNote::Nothing,
     )
     .await
 }
@@ -237,7 +250,7 @@ async fn change_password(
             StatusCode::UNPROCESSABLE_ENTITY,
             None,
             errors,
-            None,
+            TokenNote::Nothing,
         )
         .await;
     }
@@ -257,7 +270,7 @@ async fn change_password(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 page_errors(problems),
-                None,
+                TokenNote::Nothing,
             )
             .await
         }
@@ -316,6 +329,29 @@ struct TokenForm {
     days: String,
 }
 
+/// A refused token's problems as the form shows them.
+fn token_errors(e: AccountError) -> Vec<(&'static str, String)> {
+    let AccountError::Invalid(problems) = e else {
+        return Vec::new();
+    };
+    problems
+        .into_iter()
+        .map(|p| {
+            if p.field == "expires_in_days" {
+                (
+                    "days",
+                    format!(
+                        "Days the token works must be a whole number from 1 to {}.",
+                        account::TOKEN_MAX_DAYS
+                    ),
+                )
+            } else {
+                ("name", "Name the token: 1 to 100 characters.".to_owned())
+            }
+        })
+        .collect()
+}
+
 async fn create_token(
     State(state): State<AppState>,
     PageUser(actor): PageUser,
@@ -325,26 +361,7 @@ async fn create_token(
         return super::bad_form(Some(&actor));
     };
     let days = form.days.trim().parse::<i64>().unwrap_or(0);
-    let checked = account::check_token(&form.name, days).map_err(|e| match e {
-        AccountError::Invalid(problems) => page_errors(
-            problems
-                .into_iter()
-                .map(|mut p| {
-                    if p.field == "expires_in_days" {
-                        p.field = "days";
-                        p.error.message = format!(
-                            "Days the token works must be a whole number from 1 to {}.",
-                            account::TOKEN_MAX_DAYS
-                        );
-                    } else {
-                        p.error.message = "Name the token: 1 to 100 characters.".to_owned();
-                    }
-                    p
-                })
-                .collect(),
-        ),
-        _ => Vec::new(),
-    });
+    let checked = account::check_token(&form.name, days).map_err(token_errors);
     let name = match checked {
         Ok(name) => name,
         Err(errors) => {
@@ -354,7 +371,10 @@ async fn create_token(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 None,
                 errors,
-                None,
+                TokenNote::Refused {
+                    name: form.name.clone(),
+                    days: form.days.clone(),
+                },
             )
             .await;
         }
@@ -367,7 +387,7 @@ async fn create_token(
                 StatusCode::CREATED,
                 None,
                 Vec::new(),
-                Some((name, token)),
+                TokenNote::Made { name, token },
             )
             .await
         }

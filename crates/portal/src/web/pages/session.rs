@@ -206,27 +206,7 @@ async fn sign_in(
     )
     .await
     {
-        Ok(auth::BrowserSignIn {
-            session,
-            actor,
-            new_device,
-        }) => {
-            let mut response = if next == "/register" && input.resumed.was_typed() {
-                super::register::resumed(&state, &actor, &input.resumed).await
-            } else {
-                Redirect::to(&next).into_response()
-            };
-            response.headers_mut().insert(
-                SET_COOKIE,
-                cookie(&state, &session, SESSION_ABSOLUTE_MS / 1000),
-            );
-            if let Some(device) = new_device {
-                response
-                    .headers_mut()
-                    .append(SET_COOKIE, device_cookie(&state, &device));
-            }
-            response
-        }
+        Ok(signed_in) => welcome(&state, signed_in, &next, &input.resumed).await,
         Err(LoginError::InvalidCredentials) => form_with(
             StatusCode::UNAUTHORIZED,
             &input.username,
@@ -245,6 +225,32 @@ async fn sign_in(
             back(),
         ),
     }
+}
+
+/// Where a browser that signed in goes (the page it asked for, or the registration form it
+/// was filling), with its session cookie and, for a browser new to the account, its device
+/// cookie.
+async fn welcome(
+    state: &AppState,
+    signed_in: auth::BrowserSignIn,
+    next: &str,
+    resumed: &RegistrationForm,
+) -> Response {
+    let mut response = if next == "/register" && resumed.was_typed() {
+        super::register::resumed(state, &signed_in.actor, resumed).await
+    } else {
+        Redirect::to(next).into_response()
+    };
+    response.headers_mut().insert(
+        SET_COOKIE,
+        cookie(state, &signed_in.session, SESSION_ABSOLUTE_MS / 1000),
+    );
+    if let Some(device) = signed_in.new_device {
+        response
+            .headers_mut()
+            .append(SET_COOKIE, device_cookie(state, &device));
+    }
+    response
 }
 
 /// The sign-in page of a locked account or address, with how long to wait.
