@@ -363,6 +363,16 @@ async fn a_password_typed_by_staff_must_be_changed_before_anything_else(db: Db) 
         return;
     };
     let (tenant, login) = provisioned(&app, "KentonElectronics").await;
+    let signed_in: Value = app
+        .login(&login, TENANT_PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed_in["user"]["must_change_password"], true,
+        "{signed_in}"
+    );
     let token = app.login_token(&login, TENANT_PASSWORD).await;
     let earlier = app.login_token(&login, TENANT_PASSWORD).await;
     let (status, me) = get_json(&app, "/api/v1/me", &token).await;

@@ -36,9 +36,12 @@ pub struct LoginResponse {
 pub struct UserView {
     pub id: String,
     pub username: String,
-    /// `landlord_admin` or `tenant_admin`.
+    /// `landlord_admin`, `landlord_operator`, `landlord_viewer`, `tenant_admin` or
+    /// `tenant_supervisor`.
     pub role: String,
     pub tenant_id: Option<String>,
+    /// The password was typed by someone else: change it first (`POST /api/v1/me/password`).
+    pub must_change_password: bool,
 }
 
 /// Sign in and get a bearer token.
@@ -71,6 +74,7 @@ pub async fn login(
                 username: signed_in.actor.username,
                 role: signed_in.actor.role.as_str().to_owned(),
                 tenant_id: signed_in.actor.tenant_id,
+                must_change_password: signed_in.actor.must_change_password,
             },
         })),
         Err(LoginError::InvalidCredentials) => Err(ApiError::Unauthorized(
