@@ -69,6 +69,8 @@ pub enum Conflict {
     EmailTaken,
     /// The change would leave no active landlord administrator.
     LastLandlordAdmin,
+    /// The change would leave a tenant without an active administrator.
+    LastTenantAdmin,
     /// The capped off-peak window the request was placed in filled meanwhile.
     WindowFull,
     /// The request is no longer in the status the move starts from; it is in this one.

@@ -180,6 +180,9 @@ pub enum UserScope {
 pub struct UserChange {
     pub role: Option<Role>,
     pub status: Option<AccountStatus>,
+    /// Refuse to leave the account's tenant without an active administrator (a change made
+    /// by one of the tenant's own administrators).
+    pub keep_tenant_admin: bool,
 }
 
 async fn insert_user(
@@ -324,33 +327,43 @@ impl Store {
 
     /// Changes an account's role or status. Disabling ends its sessions, tokens and unused
     /// links; a change that would leave no active landlord administrator is
-    /// `Conflict::LastLandlordAdmin` (two admins disabling each other at once: one wins).
+    /// `Conflict::LastLandlordAdmin` (two admins disabling each other at once: one wins), and
+    /// with `keep_tenant_admin` one that would leave its tenant without an active
+    /// administrator is `Conflict::LastTenantAdmin`.
     pub async fn change_user(&self, id: &str, change: UserChange) -> Result<UserRow, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Locks every active landlord admin, so concurrent changes to them take turns.
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        };
-        let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM users WHERE role = $1 AND status = $2 ORDER BY id{lock}"
-        )))
-        .bind(Role::LandlordAdmin.as_str())
-        .bind(AccountStatus::Active.as_str())
-        .fetch_all(&mut *tx)
-        .await?;
         let before: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
         )))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
+        // The administrators who must not all go: every active landlord admin, or the
+        // tenant's active admins. Locked, so concurrent changes to them take turns.
+        let (admin_role, conflict) = match &before.tenant_id {
+            None => (Role::LandlordAdmin, Conflict::LastLandlordAdmin),
+            Some(_) => (Role::TenantAdmin, Conflict::LastTenantAdmin),
+        };
+        let guarded = before.tenant_id.is_none() || change.keep_tenant_admin;
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let admins: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM users WHERE role = $1 AND status = $2 \
+             AND COALESCE(tenant_id, '') = COALESCE($3, '') ORDER BY id{lock}"
+        )))
+        .bind(admin_role.as_str())
+        .bind(AccountStatus::Active.as_str())
+        .bind(&before.tenant_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let role = change.role.unwrap_or(before.role);
         let status = change.status.unwrap_or(before.status);
         let was_admin = admins.iter().any(|a| a == id);
-        let stays_admin = role == Role::LandlordAdmin && status == AccountStatus::Active;
-        if was_admin && !stays_admin && admins.len() <= 1 {
-            return Err(Conflict::LastLandlordAdmin.into());
+        let stays_admin = role == admin_role && status == AccountStatus::Active;
+        if guarded && was_admin && !stays_admin && admins.len() <= 1 {
+            return Err(conflict.into());
         }
         sqlx::query("UPDATE users SET role = $1, status = $2 WHERE id = $3")
             .bind(role.as_str())

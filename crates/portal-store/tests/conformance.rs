@@ -697,6 +697,7 @@ async fn tokens_work_until_they_expire(store: Store) {
             UserChange {
                 role: None,
                 status: Some(AccountStatus::Disabled),
+                keep_tenant_admin: false,
             },
         )
         .await
@@ -710,6 +711,7 @@ async fn the_last_landlord_admin_is_never_disabled(store: Store) {
     let disable = UserChange {
         role: None,
         status: Some(AccountStatus::Disabled),
+        keep_tenant_admin: false,
     };
     let mut survivor: Option<NewUser> = None;
     for round in 0..10 {
@@ -743,6 +745,7 @@ async fn the_last_landlord_admin_is_never_disabled(store: Store) {
         let demote = UserChange {
             role: Some(Role::LandlordViewer),
             status: None,
+            keep_tenant_admin: false,
         };
         assert!(matches!(
             store.change_user(&last.id, demote).await,
@@ -822,6 +825,7 @@ async fn a_set_password_link_works_once(store: Store) {
             UserChange {
                 role: None,
                 status: Some(AccountStatus::Disabled),
+                keep_tenant_admin: false,
             },
         )
         .await

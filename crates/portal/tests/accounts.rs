@@ -37,6 +37,7 @@ on_both_db!(
     personal_tokens_act_as_their_owner_until_revoked,
     invitations_and_role_changes_are_in_the_audit_log_with_their_actor,
     an_administrator_given_by_address_is_invited_when_the_tenant_is_ready,
+    a_tenant_admin_cannot_leave_its_tenant_without_an_administrator,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -813,5 +814,28 @@ async fn an_administrator_given_by_address_is_invited_when_the_tenant_is_ready(d
     assert_eq!(me["must_change_password"], false);
     assert_eq!(me["email"], "ivy.admin@invitedadmins.example.com");
     assert_eq!(get_json(&app, "/api/v1/tenants", &token).await.0, 200);
+    app.finish().await;
+}
+
+/// A tenant's administrator cannot disable or demote the tenant's last active administrator
+/// (itself included); a landlord administrator, who can always manage the tenant, may.
+async fn a_tenant_admin_cannot_leave_its_tenant_without_an_administrator(db: Db) {
+    let Some((app, _inbox)) = portal(db).await else {
+        return;
+    };
+    let (_, _, token) = tenant_admin(&app, "KentonElectronics").await;
+    let own = my_id(&app, &token).await;
+    for body in [
+        json!({"status": "disabled"}),
+        json!({"role": "tenant_supervisor"}),
+    ] {
+        let (status, answer) = patch_user(&app, &token, &own, body).await;
+        assert_eq!(status, 409, "{answer}");
+        assert_eq!(code(&answer), "last_tenant_admin");
+    }
+    assert_eq!(me_status(&app, &token).await, 200, "nothing changed");
+    let (status, answer) = patch_user(&app, &app.token, &own, json!({"status": "disabled"})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(me_status(&app, &token).await, 401);
     app.finish().await;
 }

@@ -46,6 +46,7 @@ pub enum AccountConflict {
     EmailTaken,
     UserNameTaken,
     LastLandlordAdmin,
+    LastTenantAdmin,
     /// An invited account is enabled by accepting its invitation, not by staff.
     NotYetAccepted,
     /// Only an account still invited gets its invitation again.
@@ -65,6 +66,9 @@ impl From<StoreError> for AccountError {
             }
             StoreError::Conflict(Conflict::LastLandlordAdmin) => {
                 Self::Conflict(AccountConflict::LastLandlordAdmin)
+            }
+            StoreError::Conflict(Conflict::LastTenantAdmin) => {
+                Self::Conflict(AccountConflict::LastTenantAdmin)
             }
             other => Self::Service(other.into()),
         }
@@ -666,7 +670,14 @@ pub async fn change_user(
     };
     let after = services
         .store
-        .change_user(id, UserChange { role, status })
+        .change_user(
+            id,
+            UserChange {
+                role,
+                status,
+                keep_tenant_admin: actor.role.is_tenant(),
+            },
+        )
         .await?;
     if after.role != user.role {
         audit(

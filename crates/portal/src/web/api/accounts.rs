@@ -57,6 +57,11 @@ impl From<AccountError> for ApiError {
                         "last_landlord_admin",
                         "This is the last active landlord administrator: make another one first.",
                     ),
+                    AccountConflict::LastTenantAdmin => (
+                        None,
+                        "last_tenant_admin",
+                        "This is the tenant's last active administrator: make another one first.",
+                    ),
                     AccountConflict::Disabled => (
                         Some("status"),
                         "account_disabled",

@@ -395,6 +395,9 @@ async fn change(
                 AccountConflict::LastLandlordAdmin => {
                     "This is the last active landlord administrator: make another one first."
                 }
+                AccountConflict::LastTenantAdmin => {
+                    "This is the tenant's last active administrator: make another one first."
+                }
                 _ => {
                     "The account has not accepted its invitation yet; it becomes active when it does."
                 }
