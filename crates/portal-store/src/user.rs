@@ -153,6 +153,10 @@ pub(crate) async fn end_all_credentials(
         .bind(keep_token)
         .execute(&mut **tx)
         .await?;
+    sqlx::query("DELETE FROM known_devices WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("UPDATE account_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(crate::now_ms())
         .bind(user_id)

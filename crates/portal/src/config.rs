@@ -173,6 +173,16 @@ pub struct Settings {
     )]
     pub trusted_proxies: String,
 
+    /// The header the trusted proxies write the client into: `x-forwarded-for` or
+    /// `forwarded` (the other is ignored, since a proxy passes it through as sent).
+    #[arg(
+        long,
+        env = "PORTAL_FORWARDING_HEADER",
+        default_value = "x-forwarded-for",
+        global = true
+    )]
+    pub forwarding_header: String,
+
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -298,8 +308,13 @@ impl Settings {
                 "must be between 1 and 3600",
             ));
         }
+        let header = self
+            .forwarding_header
+            .parse()
+            .map_err(|e| SettingError::new("PORTAL_FORWARDING_HEADER (--forwarding-header)", e))?;
         let trusted_proxies = crate::web::client::TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|e| SettingError::new("PORTAL_TRUSTED_PROXIES (--trusted-proxies)", e))?;
+            .map_err(|e| SettingError::new("PORTAL_TRUSTED_PROXIES (--trusted-proxies)", e))?
+            .reading(header);
         Ok(Resolved {
             trusted_proxies,
             listen,

@@ -38,6 +38,8 @@ on_both_db!(
     invitations_and_role_changes_are_in_the_audit_log_with_their_actor,
     an_administrator_given_by_address_is_invited_when_the_tenant_is_ready,
     a_tenant_admin_cannot_leave_its_tenant_without_an_administrator,
+    asking_often_cannot_keep_anothers_reset_from_working,
+    wrong_current_passwords_are_held_back_like_failed_sign_ins,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -270,6 +272,23 @@ async fn an_operator_is_invited_by_email_accepts_once_and_works_within_its_role(
     let mail = nth_mail(&app, &inbox, email, INVITATION, 1).await;
     assert!(mail.text().contains("admin invited you"), "{}", mail.text());
     let token = link_token(&mail, "/invitation/");
+    // Staff reading the outbox see the message, never the link's secret.
+    let (_, outbox) = get_json(&app, "/api/v1/mail", &app.token).await;
+    let id = outbox["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "invitation")
+        .expect("the invitation in the outbox")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, shown) = get_json(&app, &format!("/api/v1/mail/{id}"), &app.token).await;
+    let text = shown["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("/invitation/(hidden)") && !text.contains(&token),
+        "{shown}"
+    );
     let (status, answer) = accept(&app, &token, PASSWORD).await;
     assert_eq!(status, 204, "{answer}");
     let listed = users(&app, &app.token).await;
@@ -837,5 +856,39 @@ async fn a_tenant_admin_cannot_leave_its_tenant_without_an_administrator(db: Db)
     let (status, answer) = patch_user(&app, &app.token, &own, json!({"status": "disabled"})).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(me_status(&app, &token).await, 401);
+    app.finish().await;
+}
+
+/// Asking for one login's reset again and again answers the same each time (nobody can turn
+/// the limit into a 429 for another's resets); past the limit no more emails go.
+async fn asking_often_cannot_keep_anothers_reset_from_working(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    invited_and_accepted(&app, &inbox, RITA, "landlord_operator").await;
+    for n in 0..8 {
+        let (status, _) = ask_reset(&app, RITA).await;
+        assert_eq!(status, 202, "ask {n}");
+    }
+    nth_mail(&app, &inbox, RITA, RESET, 5).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(mail_for(&app, &inbox, RITA, RESET).await.len(), 5);
+    app.finish().await;
+}
+
+/// A session that guesses its own account's current password is held back after five tries,
+/// as a sign-in would be.
+async fn wrong_current_passwords_are_held_back_like_failed_sign_ins(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    let (_, token) = invited_and_accepted(&app, &inbox, RITA, "landlord_operator").await;
+    for n in 0..5 {
+        let (status, answer) =
+            change_password(&app, &token, "Wrong-Guess-Number-1", NEW_PASSWORD).await;
+        assert_eq!(status, 422, "try {n}: {answer}");
+    }
+    let (status, answer) = change_password(&app, &token, PASSWORD, NEW_PASSWORD).await;
+    assert_eq!(status, 429, "even the right one waits now: {answer}");
     app.finish().await;
 }

@@ -176,6 +176,19 @@ pub async fn change_password(
     new: String,
 ) -> Result<(), AccountError> {
     let user = me(services, actor).await?;
+    // Wrong current passwords are counted like failed sign-ins, so a stolen session cannot
+    // guess its way to the password.
+    let counter = [("password_change", user.id.as_str(), super::auth::PAIR_GUARD)];
+    if let Err(wait_ms) = services
+        .store
+        .take_sign_in_attempt(&counter, portal_store::now_ms())
+        .await
+        .map_err(ServiceError::from)?
+    {
+        return Err(AccountError::Throttled {
+            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
+        });
+    }
     let matched = services
         .hasher
         .verify(
@@ -183,6 +196,10 @@ pub async fn change_password(
             Some(user.password_hash.clone()).filter(|h| !h.is_empty()),
         )
         .await?;
+    if matched {
+        let forget = [("password_change", user.id.as_str())];
+        services.store.sign_in_succeeded(&forget, None).await?;
+    }
     if !matched {
         return Err(invalid(
             "current_password",
@@ -215,7 +232,9 @@ pub async fn change_password(
 
 /// Asks for a password reset by user name, login ID or address. The answer is the same,
 /// and as quick, whether or not an account matches: the lookup and the email happen after
-/// it. Asking is counted per login and per client like failed sign-ins.
+/// it. Asking is counted per client (a client asking too often gets 429) and per login
+/// (past its limit the answer stays the same but no email goes, so nobody can keep another's
+/// resets from working by asking often).
 pub async fn request_reset(services: &Services, login: &str) -> Result<(), AccountError> {
     let login: String = portal_domain::field::login_id(login.trim())
         .to_lowercase()
@@ -223,22 +242,28 @@ pub async fn request_reset(services: &Services, login: &str) -> Result<(), Accou
         .filter(|c| !c.is_control())
         .take(320)
         .collect();
-    let client = super::audit::client_key();
-    let mut counters = vec![("reset", login.as_str(), RESET_GUARD)];
-    if let Some(c) = &client {
-        counters.push(("reset-client", c.as_str(), super::auth::CLIENT_GUARD));
+    let now = portal_store::now_ms();
+    if let Some(c) = super::audit::client_key() {
+        let counters = [("reset-client", c.as_str(), super::auth::CLIENT_GUARD)];
+        if let Err(wait_ms) = services
+            .store
+            .take_sign_in_attempt(&counters, now)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            return Err(AccountError::Throttled {
+                retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
+            });
+        }
     }
-    if let Err(wait_ms) = services
+    let counters = [("reset", login.as_str(), RESET_GUARD)];
+    let quiet = services
         .store
-        .take_sign_in_attempt(&counters, portal_store::now_ms())
+        .take_sign_in_attempt(&counters, now)
         .await
         .map_err(ServiceError::from)?
-    {
-        return Err(AccountError::Throttled {
-            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
-        });
-    }
-    if login.is_empty() {
+        .is_err();
+    if login.is_empty() || quiet {
         return Ok(());
     }
     let services = services.clone();

@@ -234,7 +234,9 @@ async fn tell_owner_of_lock(services: &Services, username: &str, account: &str) 
             return;
         }
     };
-    if failures != ACCOUNT_GUARD.free_failures {
+    // Each failure counted from the hundredth on starts a lock (a locked account counts
+    // none), so each is told.
+    if failures < ACCOUNT_GUARD.free_failures {
         return;
     }
     let login = portal_domain::field::login_id(username);

@@ -54,17 +54,65 @@ pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
     }
 }
 
-/// The outbox, newest first (landlord administrators).
+/// The outbox, newest first (landlord staff), its links' secrets hidden.
 pub async fn list(
     services: &Services,
     actor: &Actor,
     limit: i64,
 ) -> Result<Vec<MailRow>, ServiceError> {
     actor.require(portal_domain::Permission::ReadMail)?;
-    Ok(services.store.list_mail(limit).await?)
+    let rows = services.store.list_mail(limit).await?;
+    Ok(rows.into_iter().map(masked).collect())
 }
 
 pub async fn get(services: &Services, actor: &Actor, id: &str) -> Result<MailRow, ServiceError> {
     actor.require(portal_domain::Permission::ReadMail)?;
-    Ok(services.store.get_mail(id).await?)
+    Ok(masked(services.store.get_mail(id).await?))
+}
+
+/// The paths of the links whose token lets its holder act: confirm an address, follow a
+/// request, choose a password.
+const SECRET_LINKS: [&str; 4] = [
+    "/invitation/",
+    "/password-reset/",
+    "/registrations/verify/",
+    "/registrations/status/",
+];
+
+/// A message as staff read it: the token of every secret link replaced, so that reading the
+/// outbox never lets anyone set another's password or confirm another's address.
+fn masked(mut row: MailRow) -> MailRow {
+    row.body_text = hide_tokens(&row.body_text);
+    row.body_html = hide_tokens(&row.body_html);
+    row
+}
+
+fn hide_tokens(body: &str) -> String {
+    let mut out = body.to_owned();
+    for path in SECRET_LINKS {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(path).map(|i| from + i + path.len()) {
+            let end = out[at..]
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(out.len(), |i| at + i);
+            out.replace_range(at..end, "(hidden)");
+            from = at + "(hidden)".len();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_secret_link_is_hidden_and_the_rest_kept() {
+        let body = "Set it: https://p.example/invitation/abc123DEF.\n\
+                    <a href=\"https://p.example/password-reset/ff00\">x</a> \
+                    https://p.example/password-reset/ee11 https://p.example/requests/42";
+        let shown = super::hide_tokens(body);
+        assert!(!shown.contains("abc123DEF") && !shown.contains("ff00") && !shown.contains("ee11"));
+        assert!(shown.contains("/invitation/(hidden)."));
+        assert!(shown.contains("/password-reset/(hidden)\""));
+        assert!(shown.contains("/requests/42"));
+    }
 }

@@ -184,13 +184,15 @@ async fn admin_invitation(
     else {
         return Ok(None);
     };
-    let Some(email) = admin
+    if admin.status != AccountStatus::Invited {
+        return Ok(None);
+    }
+    // The administrator's address went to another account meanwhile: the invitation goes
+    // to the request's contact, who asked for the tenant, rather than nowhere.
+    let email = admin
         .email
         .clone()
-        .filter(|_| admin.status == AccountStatus::Invited)
-    else {
-        return Ok(None);
-    };
+        .unwrap_or_else(|| request.contact_email.clone());
     let (link, mail) = super::account::invitation(
         &services.mailer,
         "The Provisioning Portal",

@@ -68,23 +68,59 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The proxies whose forwarding headers are believed (`PORTAL_TRUSTED_PROXIES`).
+/// Which header the trusted proxies write. Only that one is read: a proxy passes the other
+/// through as the client sent it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardingHeader {
+    /// `X-Forwarded-For: client, proxy1`, what most proxies append to.
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+impl FromStr for ForwardingHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            _ => Err(format!("{s:?} is neither x-forwarded-for nor forwarded")),
+        }
+    }
+}
+
+/// The proxies whose forwarding header is believed (`PORTAL_TRUSTED_PROXIES`), and which
+/// header that is (`PORTAL_FORWARDING_HEADER`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<Cidr>);
+pub struct TrustedProxies {
+    networks: Vec<Cidr>,
+    header: ForwardingHeader,
+}
 
 impl TrustedProxies {
-    /// A comma-separated list of networks; empty trusts nobody.
+    /// A comma-separated list of networks; empty trusts nobody. They write
+    /// `X-Forwarded-For` unless told otherwise (`reading`).
     pub fn parse(list: &str) -> Result<Self, String> {
         list.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(Cidr::from_str)
             .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+            .map(|networks| Self {
+                networks,
+                header: ForwardingHeader::default(),
+            })
+    }
+
+    /// The same proxies, writing `header`.
+    pub fn reading(self, header: ForwardingHeader) -> Self {
+        Self { header, ..self }
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|c| c.contains(ip))
+        self.networks.iter().any(|c| c.contains(ip))
     }
 
     /// The client of a request that came from `peer` with `headers`.
@@ -94,7 +130,7 @@ impl TrustedProxies {
             return client;
         }
         // From the nearest hop outwards: each trusted hop vouches for the one before it.
-        for hop in forwarded_hops(headers).into_iter().rev() {
+        for hop in forwarded_hops(headers, self.header).into_iter().rev() {
             let Some(ip) = hop else {
                 // A hop that is not an address (hidden, or garbled) ends what can be believed.
                 return client;
@@ -108,10 +144,20 @@ impl TrustedProxies {
     }
 }
 
-/// The `for` addresses of `Forwarded` (RFC 7239), or else those of `X-Forwarded-For`, in the
-/// order the headers list them (the client first); `None` for one that is not an address.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<Option<IpAddr>> = headers
+/// The addresses of `header` in the order the headers list them (the client first): the
+/// `for` values of `Forwarded` (RFC 7239) or the list of `X-Forwarded-For`; `None` for one
+/// that is not an address.
+fn forwarded_hops(headers: &HeaderMap, header: ForwardingHeader) -> Vec<Option<IpAddr>> {
+    if header == ForwardingHeader::XForwardedFor {
+        return headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(node_address)
+            .collect();
+    }
+    headers
         .get_all("forwarded")
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -124,16 +170,6 @@ fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
                     .then(|| node_address(value))
             })
         })
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded;
-    }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(node_address)
         .collect()
 }
 
@@ -223,16 +259,23 @@ mod tests {
         // The client put a lie first; the proxies appended what they saw.
         let h = headers(&[("x-forwarded-for", "1.2.3.4, 198.51.100.7, 10.0.0.5")]);
         assert_eq!(trusted.client_of(ip("10.0.0.1"), &h), ip("198.51.100.7"));
-        let h = headers(&[(
-            "forwarded",
-            "for=1.2.3.4, for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.5",
-        )]);
-        assert_eq!(
-            trusted.client_of(ip("10.0.0.1"), &h),
-            ip("2001:db8:cafe::17")
-        );
+        // A Forwarded header the client wrote itself is not read by default.
+        let h = headers(&[
+            ("forwarded", "for=5.6.7.8"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        assert_eq!(trusted.client_of(ip("10.0.0.1"), &h), ip("198.51.100.7"));
+        let rfc = trusted.clone().reading(ForwardingHeader::Forwarded);
+        let h = headers(&[
+            (
+                "forwarded",
+                "for=1.2.3.4, for=\"[2001:db8:cafe::17]:4711\";proto=https, for=10.0.0.5",
+            ),
+            ("x-forwarded-for", "5.6.7.8"),
+        ]);
+        assert_eq!(rfc.client_of(ip("10.0.0.1"), &h), ip("2001:db8:cafe::17"));
         let h = headers(&[("forwarded", "for=_hidden, for=10.0.0.5")]);
-        assert_eq!(trusted.client_of(ip("10.0.0.1"), &h), ip("10.0.0.5"));
+        assert_eq!(rfc.client_of(ip("10.0.0.1"), &h), ip("10.0.0.5"));
         let h = headers(&[("x-forwarded-for", "198.51.100.7:5000")]);
         assert_eq!(trusted.client_of(ip("10.0.0.1"), &h), ip("198.51.100.7"));
         assert_eq!(

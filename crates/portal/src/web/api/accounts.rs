@@ -193,7 +193,11 @@ pub struct PasswordChange {
     post, path = "/api/v1/me/password", tag = "accounts",
     security(("bearer" = [])),
     request_body = PasswordChange,
-    responses((status = 204, description = "Changed"), (status = 422, body = ErrorBody))
+    responses(
+        (status = 204, description = "Changed"),
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "Too many wrong current passwords; see Retry-After", body = ErrorBody),
+    )
 )]
 pub async fn change_password(
     State(state): State<AppState>,
