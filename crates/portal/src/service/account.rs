@@ -656,7 +656,8 @@ async fn managed(services: &Services, actor: &Actor, id: &str) -> Result<UserRow
 }
 
 /// Changes an account's role or status (`active` or `disabled`). Disabling ends its
-/// sessions, tokens and links at once; the last active landlord admin stays one.
+/// sessions, tokens and links at once; the last active landlord admin stays one, and a
+/// tenant's own administrators cannot leave it without one.
 pub async fn change_user(
     services: &Services,
     actor: &Actor,
@@ -665,52 +666,21 @@ pub async fn change_user(
     status: Option<AccountStatus>,
 ) -> Result<UserRow, AccountError> {
     let user = managed(services, actor, id).await?;
-    if let Some(role) = role {
-        if !actor.role.may_grant(role) {
-            return Err(ServiceError::Forbidden.into());
-        }
-        if role.is_landlord() != user.role.is_landlord() {
-            return Err(invalid(
-                "role",
-                FieldErrorCode::Invalid,
-                "A landlord account keeps a landlord role, and a tenant's account a tenant role.",
-            ));
-        }
-    }
-    let status = match status {
-        Some(AccountStatus::Invited) => {
-            return Err(invalid(
-                "status",
-                FieldErrorCode::Invalid,
-                "status must be active or disabled.",
-            ));
-        }
-        Some(AccountStatus::Active) if user.status == AccountStatus::Invited => {
-            return Err(AccountError::Conflict(AccountConflict::NotYetAccepted));
-        }
-        // Enabled again without ever having set a password: invited once more (by a new
-        // invitation, which staff send by inviting again).
-        Some(AccountStatus::Active) if !user.has_password() => Some(AccountStatus::Invited),
-        other => other,
+    let status = checked_change(actor, &user, role, status)?;
+    let change = UserChange {
+        role,
+        status,
+        keep_tenant_admin: actor.role.is_tenant(),
     };
-    let after = services
-        .store
-        .change_user(
-            id,
-            UserChange {
-                role,
-                status,
-                keep_tenant_admin: actor.role.is_tenant(),
-            },
-        )
-        .await?;
+    let after = services.store.change_user(id, change).await?;
     if after.role != user.role {
+        let detail = Some(format!("{} to {}", user.role, after.role));
         audit(
             services,
             Some(actor),
             AuditAction::UserRoleChanged,
             &after,
-            Some(format!("{} to {}", user.role, after.role)),
+            detail,
         )
         .await;
     }
@@ -723,6 +693,41 @@ pub async fn change_user(
         audit(services, Some(actor), action, &after, None).await;
     }
     Ok(after)
+}
+
+/// Checks a change of `user` by `actor`; the status to store.
+fn checked_change(
+    actor: &Actor,
+    user: &UserRow,
+    role: Option<Role>,
+    status: Option<AccountStatus>,
+) -> Result<Option<AccountStatus>, AccountError> {
+    if let Some(role) = role {
+        if !actor.role.may_grant(role) {
+            return Err(ServiceError::Forbidden.into());
+        }
+        if role.is_landlord() != user.role.is_landlord() {
+            return Err(invalid(
+                "role",
+                FieldErrorCode::Invalid,
+                "A landlord account keeps a landlord role, and a tenant's account a tenant role.",
+            ));
+        }
+    }
+    match status {
+        Some(AccountStatus::Invited) => Err(invalid(
+            "status",
+            FieldErrorCode::Invalid,
+            "status must be active or disabled.",
+        )),
+        Some(AccountStatus::Active) if user.status == AccountStatus::Invited => {
+            Err(AccountError::Conflict(AccountConflict::NotYetAccepted))
+        }
+        // Enabled again without ever having set a password: invited once more (staff send
+        // the invitation again).
+        Some(AccountStatus::Active) if !user.has_password() => Ok(Some(AccountStatus::Invited)),
+        other => Ok(other),
+    }
 }
 
 /// The actor's live sessions and sign-in tokens, and which one is the actor's own.
