@@ -53,6 +53,12 @@ pub enum LinkRefusal {
     Expired,
 }
 
+/// A user row with the id of the session or token it was found by (`credential_id`).
+fn user_and_credential(row: sqlx::any::AnyRow) -> Result<(UserRow, String), sqlx::Error> {
+    use sqlx::{FromRow, Row};
+    Ok((UserRow::from_row(&row)?, row.try_get("credential_id")?))
+}
+
 impl Store {
     /// Stores a new token (as its hash) for a user; also drops tokens that have expired.
     pub async fn create_token(&self, token: &NewCredential) -> Result<(), StoreError> {
@@ -93,10 +99,7 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .bind(AccountStatus::Active.as_str())
-        .try_map(|row: sqlx::any::AnyRow| {
-            use sqlx::{FromRow, Row};
-            Ok((UserRow::from_row(&row)?, row.try_get("credential_id")?))
-        })
+        .try_map(user_and_credential)
         .fetch_optional(&self.pool)
         .await?;
         if row.is_some() {
@@ -159,10 +162,7 @@ impl Store {
         .bind(now)
         .bind(now - idle_ms)
         .bind(AccountStatus::Active.as_str())
-        .try_map(|row: sqlx::any::AnyRow| {
-            use sqlx::{FromRow, Row};
-            Ok((UserRow::from_row(&row)?, row.try_get("credential_id")?))
-        })
+        .try_map(user_and_credential)
         .fetch_optional(&self.pool)
         .await?;
         if row.is_some() {

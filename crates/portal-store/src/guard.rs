@@ -139,6 +139,12 @@ impl Store {
     }
 }
 
+/// The whole seconds a client is told to wait (`Retry-After`) for a lock that ends in
+/// `wait_ms`: at least one, never less than the lock.
+pub fn retry_after_secs(wait_ms: i64) -> u64 {
+    u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::GuardRule;

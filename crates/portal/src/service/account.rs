@@ -178,17 +178,13 @@ pub async fn change_password(
     let user = me(services, actor).await?;
     // Wrong current passwords are counted like failed sign-ins, so a stolen session cannot
     // guess its way to the password.
-    let counter = [("password_change", user.id.as_str(), super::auth::PAIR_GUARD)];
-    if let Err(wait_ms) = services
-        .store
-        .take_sign_in_attempt(&counter, portal_store::now_ms())
-        .await
-        .map_err(ServiceError::from)?
-    {
-        return Err(AccountError::Throttled {
-            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
-        });
-    }
+    count_attempt(
+        services,
+        "password_change",
+        &user.id,
+        super::auth::PAIR_GUARD,
+    )
+    .await?;
     let matched = services
         .hasher
         .verify(
@@ -230,36 +226,42 @@ pub async fn change_password(
     Ok(())
 }
 
+/// Counts one attempt against the counter `(scope, subject)`; `Throttled` while it is
+/// locked.
+async fn count_attempt(
+    services: &Services,
+    scope: &str,
+    subject: &str,
+    rule: portal_store::guard::GuardRule,
+) -> Result<(), AccountError> {
+    let counters = [(scope, subject, rule)];
+    match services
+        .store
+        .take_sign_in_attempt(&counters, portal_store::now_ms())
+        .await
+        .map_err(ServiceError::from)?
+    {
+        Ok(()) => Ok(()),
+        Err(wait_ms) => Err(AccountError::Throttled {
+            retry_after_secs: portal_store::guard::retry_after_secs(wait_ms),
+        }),
+    }
+}
+
 /// Asks for a password reset by user name, login ID or address. The answer is the same,
 /// and as quick, whether or not an account matches: the lookup and the email happen after
 /// it. Asking is counted per client (a client asking too often gets 429) and per login
 /// (past its limit the answer stays the same but no email goes, so nobody can keep another's
 /// resets from working by asking often).
 pub async fn request_reset(services: &Services, login: &str) -> Result<(), AccountError> {
-    let login: String = portal_domain::field::login_id(login.trim())
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(320)
-        .collect();
-    let now = portal_store::now_ms();
+    let login = super::auth::counter_key(login);
     if let Some(c) = super::audit::client_key() {
-        let counters = [("reset-client", c.as_str(), super::auth::CLIENT_GUARD)];
-        if let Err(wait_ms) = services
-            .store
-            .take_sign_in_attempt(&counters, now)
-            .await
-            .map_err(ServiceError::from)?
-        {
-            return Err(AccountError::Throttled {
-                retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
-            });
-        }
+        count_attempt(services, "reset-client", &c, super::auth::CLIENT_GUARD).await?;
     }
     let counters = [("reset", login.as_str(), RESET_GUARD)];
     let quiet = services
         .store
-        .take_sign_in_attempt(&counters, now)
+        .take_sign_in_attempt(&counters, portal_store::now_ms())
         .await
         .map_err(ServiceError::from)?
         .is_err();

@@ -132,6 +132,16 @@ pub const CLIENT_GUARD: GuardRule = GuardRule {
     forget_after_ms: 60 * 60_000,
 };
 
+/// The key an account's counters go by, however its login ID's domain or case was typed.
+pub fn counter_key(typed: &str) -> String {
+    portal_domain::field::login_id(typed.trim())
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(320)
+        .collect()
+}
+
 /// Checks the credentials behind the guard of failed attempts, and writes the attempt to the
 /// audit log (a failed one names only a known account, never what was typed).
 async fn audited_sign_in(
@@ -142,12 +152,7 @@ async fn audited_sign_in(
     known_device: bool,
 ) -> Result<Actor, LoginError> {
     // One counter per account, however its login ID's domain was typed.
-    let account: String = portal_domain::field::login_id(username)
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(320)
-        .collect();
+    let account = counter_key(username);
     let client = super::audit::client_key();
     let pair = format!("{account} from {}", client.as_deref().unwrap_or("unknown"));
     let account_counter = (!known_device).then_some(account.as_str());
@@ -218,7 +223,7 @@ async fn take_attempt(
     {
         info!("sign-in refused: too many failed attempts");
         return Err(LoginError::Throttled {
-            retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
+            retry_after_secs: portal_store::guard::retry_after_secs(wait_ms),
         });
     }
     Ok(())

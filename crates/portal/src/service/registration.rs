@@ -271,7 +271,7 @@ pub enum PublicError {
 
 fn throttled(wait_ms: i64) -> PublicError {
     PublicError::Throttled {
-        retry_after_secs: u64::try_from(wait_ms.div_euclid(1000) + 1).unwrap_or(1),
+        retry_after_secs: portal_store::guard::retry_after_secs(wait_ms),
     }
 }
 

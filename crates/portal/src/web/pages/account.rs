@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use portal_store::credential::{AccountLinkPurpose, LinkRefusal};
+use portal_store::credential::{AccountLinkPurpose, LinkRefusal, SignInRow, TokenRow};
 use serde::Deserialize;
 
 use super::{AnyPageUser, Nav, PageUser, failure, message, plausible_id, render, when};
@@ -129,7 +129,37 @@ enum TokenNote {
     Refused { name: String, days: String },
 }
 
-/// This must be longer: it gathers the account, sessions and tokens into one page.
+impl From<(SignInRow, bool)> for SignInLine {
+    fn from((r, current): (SignInRow, bool)) -> Self {
+        Self {
+            kind: if r.kind == "browser" {
+                "Browser"
+            } else {
+                "API"
+            },
+            started: when(r.created_at),
+            last_seen: r.last_seen_at.map(when).unwrap_or_default(),
+            client: r.client.unwrap_or_else(|| "unknown".to_owned()),
+            browser: browser_of(r.user_agent.as_deref()),
+            id: r.id,
+            current,
+        }
+    }
+}
+
+impl From<TokenRow> for TokenLine {
+    fn from(t: TokenRow) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            created: when(t.created_at),
+            expires: when(t.expires_at),
+            last_used: t.last_used_at.map_or_else(|| "never".to_owned(), when),
+        }
+    }
+}
+
+/// The account page: the account, its sessions and tokens, and what the last form did.
 async fn account_page(
     state: &AppState,
     actor: &Actor,
@@ -163,32 +193,8 @@ async fn account_page(
         must_change: user.must_change_password,
         notice,
         errors,
-        sign_ins: sign_ins
-            .into_iter()
-            .map(|(r, current)| SignInLine {
-                kind: if r.kind == "browser" {
-                    "Browser"
-                } else {
-                    "API"
-                },
-                started: when(r.created_at),
-                last_seen: r.last_seen_at.map(when).unwrap_or_default(),
-                client: r.client.unwrap_or_else(|| "unknown".to_owned()),
-                browser: browser_of(r.user_agent.as_deref()),
-                id: r.id,
-                current,
-            })
-            .collect(),
-        tokens: tokens
-            .into_iter()
-            .map(|t| TokenLine {
-                id: t.id,
-                name: t.name,
-                created: when(t.created_at),
-                expires: when(t.expires_at),
-                last_used: t.last_used_at.map_or_else(|| "never".to_owned(), when),
-            })
-            .collect(),
+        sign_ins: sign_ins.into_iter().map(SignInLine::from).collect(),
+        tokens: tokens.into_iter().map(TokenLine::from).collect(),
         new_token,
         token_name,
         token_days,

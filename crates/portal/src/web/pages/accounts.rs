@@ -204,18 +204,30 @@ async fn staff_accounts(
     if let Some(page) = refused(&actor, Permission::ReadAccounts) {
         return page;
     }
+    listing(&state, &actor, staff_scope(), query).await
+}
+
+/// A page of `scope`'s accounts from the address's cursor, with the notice of what was just
+/// done.
+async fn listing(
+    state: &AppState,
+    actor: &Actor,
+    scope: Scope,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
     let q = query.map(|Query(q)| q).unwrap_or_default();
     let cursor = Some(q.cursor.as_str()).filter(|c| !c.is_empty() && plausible_id(c));
-    let scope = staff_scope();
+    let notice = notice_for(&q.done);
+    let form = InviteForm::default();
     page(
-        &state,
-        &actor,
+        state,
+        actor,
         scope,
         StatusCode::OK,
         cursor,
-        notice_for(&q.done),
+        notice,
         Vec::new(),
-        InviteForm::default(),
+        form,
     )
     .await
 }
@@ -249,19 +261,7 @@ async fn people(
     if let Some(page) = refused(&actor, Permission::ReadAccounts) {
         return page;
     }
-    let q = query.map(|Query(q)| q).unwrap_or_default();
-    let cursor = Some(q.cursor.as_str()).filter(|c| !c.is_empty() && plausible_id(c));
-    page(
-        &state,
-        &actor,
-        scope,
-        StatusCode::OK,
-        cursor,
-        notice_for(&q.done),
-        Vec::new(),
-        InviteForm::default(),
-    )
-    .await
+    listing(&state, &actor, scope, query).await
 }
 
 /// Invites from a page's form; its errors are shown on the page again.
