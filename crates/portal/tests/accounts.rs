@@ -471,17 +471,21 @@ async fn a_reset_answers_alike_for_anyone_and_emails_only_a_real_active_account(
     let (status, _) = patch_user(&app, &app.token, &dora, json!({"status": "disabled"})).await;
     assert_eq!(status, 200);
     let second = app.login_token(RITA, PASSWORD).await;
+    // A tenant's administrator made by provisioning has no address to send a link to.
+    let (_, tenant_login) = provisioned(&app, "KentonElectronics").await;
 
     let unknown = ask_reset(&app, NOBODY).await;
     let disabled = ask_reset(&app, DORA).await;
+    let tenant_user = ask_reset(&app, &tenant_login).await;
     let real = ask_reset(&app, RITA).await;
     assert_eq!(real.0, 202, "{}", real.1);
     assert_eq!(unknown, real);
     assert_eq!(disabled, real);
+    assert_eq!(tenant_user, real);
     let token = reset_link(&app, &inbox, RITA, 1).await;
     // A grace for the other two to be handled (after the answer, like the real one).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    for nobody in [NOBODY, DORA] {
+    for nobody in [NOBODY, DORA, tenant_login.as_str()] {
         let mails = mail_for(&app, &inbox, nobody, RESET).await;
         assert!(mails.is_empty(), "no reset email to {nobody}");
     }

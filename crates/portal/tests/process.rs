@@ -237,6 +237,10 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("PORTAL_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")],
             "PORTAL_TRUSTED_PROXIES",
         ),
+        (
+            vec![("PORTAL_FORWARDING_HEADER", "x-real-ip")],
+            "PORTAL_FORWARDING_HEADER",
+        ),
         // The first landlord admin's password follows the rule of every password.
         (
             vec![("PORTAL_ADMIN_PASSWORD", "my-Admin-password-2026")],
@@ -310,6 +314,8 @@ async fn help_documents_every_setting_with_its_environment_variable() {
         "PORTAL_ADMIN_PASSWORD",
         "PORTAL_SMTP_URL",
         "PORTAL_MAIL_FROM",
+        "PORTAL_TRUSTED_PROXIES",
+        "PORTAL_FORWARDING_HEADER",
     ] {
         assert!(text.contains(var), "{var} in --help");
     }
