@@ -41,6 +41,13 @@ crate::text_enum! {
         UserEnabled = "user_enabled",
         UserCreatedOnCommandLine = "user_created_on_command_line",
         PasswordLinkOnCommandLine = "password_link_on_command_line",
+        TotpEnrolled = "totp_enrolled",
+        TotpRemoved = "totp_removed",
+        RecoveryCodesRenewed = "recovery_codes_renewed",
+        RecoveryCodeUsed = "recovery_code_used",
+        SecondFactorFailed = "second_factor_failed",
+        SecurityPolicyChanged = "security_policy_changed",
+        SecondFactorsResetOnCommandLine = "second_factors_reset_on_command_line",
     }
 }
 
@@ -86,6 +93,13 @@ impl AuditAction {
             Self::UserEnabled => "Account enabled again",
             Self::UserCreatedOnCommandLine => "Account created on the command line",
             Self::PasswordLinkOnCommandLine => "Set-password link made on the command line",
+            Self::TotpEnrolled => "Authenticator app set up",
+            Self::TotpRemoved => "Authenticator app removed",
+            Self::RecoveryCodesRenewed => "New recovery codes made",
+            Self::RecoveryCodeUsed => "Signed in with a recovery code",
+            Self::SecondFactorFailed => "Second factor refused at sign-in",
+            Self::SecurityPolicyChanged => "Security policy changed",
+            Self::SecondFactorsResetOnCommandLine => "Second factors removed on the command line",
         }
     }
 }

@@ -20,6 +20,18 @@ pub struct NewCredential {
     pub name: Option<String>,
     pub client: Option<String>,
     pub user_agent: Option<String>,
+    /// The sign-in passed a second factor.
+    pub second_factor: bool,
+}
+
+/// The account a live session or token belongs to.
+#[derive(Debug, Clone)]
+pub struct CredentialUser {
+    pub user: UserRow,
+    /// The session's or token's public id.
+    pub credential_id: String,
+    /// The sign-in that made it passed a second factor.
+    pub second_factor: bool,
 }
 
 /// A session or sign-in token as its owner sees it.
@@ -53,10 +65,15 @@ pub enum LinkRefusal {
     Expired,
 }
 
-/// A user row with the id of the session or token it was found by (`credential_id`).
-fn user_and_credential(row: sqlx::any::AnyRow) -> Result<(UserRow, String), sqlx::Error> {
+/// A user row with the id of the session or token it was found by (`credential_id`) and
+/// whether that passed a second factor (`credential_second_factor`).
+fn user_and_credential(row: sqlx::any::AnyRow) -> Result<CredentialUser, sqlx::Error> {
     use sqlx::{FromRow, Row};
-    Ok((UserRow::from_row(&row)?, row.try_get("credential_id")?))
+    Ok(CredentialUser {
+        user: UserRow::from_row(&row)?,
+        credential_id: row.try_get("credential_id")?,
+        second_factor: crate::row::flag(&row, "credential_second_factor")?,
+    })
 }
 
 impl Store {
@@ -68,8 +85,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at, id, name, client, user_agent) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO api_tokens (token_hash, user_id, created_at, expires_at, id, name, client, \
+             user_agent, second_factor) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&token.secret_hash)
         .bind(&token.user_id)
@@ -79,6 +96,7 @@ impl Store {
         .bind(&token.name)
         .bind(&token.client)
         .bind(&token.user_agent)
+        .bind(i64::from(token.second_factor))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -91,9 +109,9 @@ impl Store {
         &self,
         token_hash: &str,
         now: i64,
-    ) -> Result<Option<(UserRow, String)>, StoreError> {
-        let row: Option<(UserRow, String)> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, t.id AS credential_id FROM api_tokens t JOIN users u ON u.id = t.user_id \
+    ) -> Result<Option<CredentialUser>, StoreError> {
+        let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, t.id AS credential_id, t.second_factor AS credential_second_factor FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.status = $3"
         )))
         .bind(token_hash)
@@ -130,8 +148,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, id, client, user_agent) \
-             VALUES ($1, $2, $3, $3, $4, $5, $6, $7)",
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, id, client, \
+             user_agent, second_factor) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&session.secret_hash)
         .bind(&session.user_id)
@@ -140,6 +158,7 @@ impl Store {
         .bind(&session.id)
         .bind(&session.client)
         .bind(&session.user_agent)
+        .bind(i64::from(session.second_factor))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -153,9 +172,9 @@ impl Store {
         id_hash: &str,
         now: i64,
         idle_ms: i64,
-    ) -> Result<Option<(UserRow, String)>, StoreError> {
-        let row: Option<(UserRow, String)> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, s.id AS credential_id FROM sessions s JOIN users u ON u.id = s.user_id \
+    ) -> Result<Option<CredentialUser>, StoreError> {
+        let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS}, s.id AS credential_id, s.second_factor AS credential_second_factor FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.status = $4"
         )))
         .bind(id_hash)

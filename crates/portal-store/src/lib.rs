@@ -17,6 +17,7 @@ pub mod audit;
 pub mod credential;
 mod error;
 pub mod event;
+pub mod factor;
 pub mod guard;
 pub mod intake;
 pub mod job;

@@ -24,12 +24,19 @@ pub struct UserRow {
     pub must_change_password: bool,
     pub last_sign_in_at: Option<i64>,
     pub created_at: i64,
+    /// How many second factors the account has in force (a confirmed authenticator app).
+    pub second_factors: i64,
 }
 
 impl UserRow {
     /// Whether the account has a password to check.
     pub fn has_password(&self) -> bool {
         !self.password_hash.is_empty()
+    }
+
+    /// Whether signing in to the account asks for a second factor.
+    pub fn has_second_factor(&self) -> bool {
+        self.second_factors > 0
     }
 }
 
@@ -46,6 +53,7 @@ impl FromRow<'_, AnyRow> for UserRow {
             must_change_password: flag(row, "must_change_password")?,
             last_sign_in_at: row.try_get("last_sign_in_at")?,
             created_at: row.try_get("created_at")?,
+            second_factors: row.try_get("second_factors")?,
         })
     }
 }
@@ -157,6 +165,10 @@ pub(crate) async fn end_all_credentials(
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
+    sqlx::query("DELETE FROM sign_in_challenges WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("UPDATE account_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(crate::now_ms())
         .bind(user_id)
@@ -167,7 +179,9 @@ pub(crate) async fn end_all_credentials(
 
 /// The columns of a `UserRow`, for a table named `u`.
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.password_hash, u.role, u.tenant_id, \
-     u.email, u.status, u.must_change_password, u.last_sign_in_at, u.created_at";
+     u.email, u.status, u.must_change_password, u.last_sign_in_at, u.created_at, \
+     (SELECT COUNT(*) FROM totp_factors f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) \
+     AS second_factors";
 
 /// Which accounts a list holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -40,6 +40,34 @@ pub fn random_password() -> String {
     out
 }
 
+/// A recovery code: ten characters in two groups (`k7mq2-x9tvb`, 50 bits), from letters and
+/// digits that are not mistaken for one another when copied by hand.
+pub fn recovery_code() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghjkmnpqrstuvwxyz234567890";
+    let mut bytes = [0u8; 10];
+    rand::fill(&mut bytes);
+    let mut out = String::with_capacity(11);
+    for (i, b) in bytes.iter().enumerate() {
+        if i == 5 {
+            out.push('-');
+        }
+        // 32 divides 256: every character equally likely.
+        out.push(char::from(ALPHABET[usize::from(b % 32)]));
+    }
+    out
+}
+
+/// A recovery code as typed, in the one form it is hashed in: lowercase, without spaces or
+/// dashes.
+pub fn recovery_code_key(typed: &str) -> String {
+    typed
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_lowercase)
+        .take(64)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +89,15 @@ mod tests {
         assert_eq!(p.chars().count(), 24);
         assert!(p.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(p, random_password());
+    }
+
+    #[test]
+    fn recovery_codes_are_two_groups_and_read_back_however_typed() {
+        let code = recovery_code();
+        assert_eq!(code.len(), 11);
+        assert_eq!(code.chars().nth(5), Some('-'));
+        assert_ne!(code, recovery_code());
+        let typed = format!(" {} ", code.to_uppercase().replace('-', " "));
+        assert_eq!(recovery_code_key(&typed), code.replace('-', ""));
     }
 }

@@ -53,6 +53,12 @@ pub enum AccountConflict {
     NotInvited,
     /// A disabled account gets no link; it is enabled first.
     Disabled,
+    /// An authenticator app is set up already: it is removed before another is.
+    TotpExists,
+    /// No authenticator app is being set up (or, for a removal, none is set up).
+    TotpNotStarted,
+    /// The role requires a second factor and this is the account's last.
+    LastSecondFactor,
 }
 
 impl From<StoreError> for AccountError {
@@ -81,7 +87,7 @@ impl From<crate::password::Overloaded> for AccountError {
     }
 }
 
-fn invalid(field: &'static str, code: FieldErrorCode, message: impl Into<String>) -> AccountError {
+pub(super) fn invalid(field: &'static str, code: FieldErrorCode, message: impl Into<String>) -> AccountError {
     AccountError::Invalid(vec![FieldProblem {
         field,
         error: FieldError::new(code, message),
@@ -176,33 +182,7 @@ pub async fn change_password(
     new: String,
 ) -> Result<(), AccountError> {
     let user = me(services, actor).await?;
-    // Wrong current passwords are counted like failed sign-ins, so a stolen session cannot
-    // guess its way to the password.
-    count_attempt(
-        services,
-        "password_change",
-        &user.id,
-        super::auth::PAIR_GUARD,
-    )
-    .await?;
-    let matched = services
-        .hasher
-        .verify(
-            current.clone(),
-            Some(user.password_hash.clone()).filter(|h| !h.is_empty()),
-        )
-        .await?;
-    if matched {
-        let forget = [("password_change", user.id.as_str())];
-        services.store.sign_in_succeeded(&forget, None).await?;
-    }
-    if !matched {
-        return Err(invalid(
-            "current_password",
-            FieldErrorCode::Invalid,
-            "The current password is wrong.",
-        ));
-    }
+    check_own_password(services, &user, current.clone(), "current_password").await?;
     if current == new {
         return Err(invalid(
             "new_password",
@@ -223,6 +203,42 @@ pub async fn change_password(
         None,
     )
     .await;
+    Ok(())
+}
+
+/// Checks the password of the signed-in user's own account before a change to it
+/// (`field` names it in the answer). Wrong passwords are counted like failed sign-ins, so a
+/// stolen session cannot guess its way to the password.
+pub(super) async fn check_own_password(
+    services: &Services,
+    user: &UserRow,
+    password: String,
+    field: &'static str,
+) -> Result<(), AccountError> {
+    count_attempt(
+        services,
+        "password_change",
+        &user.id,
+        super::auth::PAIR_GUARD,
+    )
+    .await?;
+    let matched = services
+        .hasher
+        .verify(
+            password,
+            Some(user.password_hash.clone()).filter(|h| !h.is_empty()),
+        )
+        .await?;
+    if !matched {
+        let message = if field == "current_password" {
+            "The current password is wrong."
+        } else {
+            "The password is wrong."
+        };
+        return Err(invalid(field, FieldErrorCode::Invalid, message));
+    }
+    let forget = [("password_change", user.id.as_str())];
+    services.store.sign_in_succeeded(&forget, None).await?;
     Ok(())
 }
 
@@ -737,13 +753,10 @@ pub async fn sign_ins(
     services: &Services,
     actor: &Actor,
 ) -> Result<Vec<(SignInRow, bool)>, ServiceError> {
+    let idle_ms = super::security::policy(services).await?.idle_ms();
     let rows = services
         .store
-        .list_sign_ins(
-            &actor.id,
-            portal_store::now_ms(),
-            super::auth::SESSION_IDLE_MS,
-        )
+        .list_sign_ins(&actor.id, portal_store::now_ms(), idle_ms)
         .await?;
     let current = actor.credential.as_ref().map(|c| match c {
         portal_store::credential::Credential::Session(id)

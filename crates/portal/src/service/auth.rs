@@ -5,7 +5,8 @@ use portal_store::credential::{Credential, NewCredential};
 use portal_store::guard::GuardRule;
 use tracing::info;
 
-use super::{Actor, ServiceError, Services};
+use super::second_factor::{self, Proof};
+use super::{Actor, SecondFactorState, ServiceError, Services};
 use crate::token;
 
 /// A fresh bearer token and who it is for.
@@ -33,13 +34,28 @@ pub enum LoginError {
     /// many seconds. The password was not checked.
     #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
     Throttled { retry_after_secs: u64 },
+    /// The password was right; the account's second factor is needed. A browser's sign-in
+    /// goes on with `challenge`, the secret of its waiting sign-in.
+    #[error("a second factor is needed")]
+    SecondFactorRequired { challenge: Option<String> },
+    /// The second factor given was wrong or used already.
+    #[error("the second factor is wrong")]
+    SecondFactorWrong,
+    /// A browser's waiting sign-in is over (too slow, too many wrong codes, or unknown).
+    #[error("the sign-in is over; start again")]
+    ChallengeOver,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
 
 /// The actor of an account, coming with `credential`.
 pub fn actor_of(user: portal_store::user::UserRow, credential: Option<Credential>) -> Actor {
+    let second_factor = SecondFactorState {
+        enrolled: user.has_second_factor(),
+        passed: false,
+    };
     Actor {
+        second_factor,
         id: user.id,
         username: user.username,
         role: user.role,
@@ -49,9 +65,9 @@ pub fn actor_of(user: portal_store::user::UserRow, credential: Option<Credential
     }
 }
 
-/// How long a browser session lasts without use, and at most.
-pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
-pub const SESSION_ABSOLUTE_MS: i64 = 12 * 60 * 60 * 1000;
+/// How long a browser's sign-in waits for its second factor, and for how many wrong codes.
+const CHALLENGE_MS: i64 = 5 * 60 * 1000;
+const CHALLENGE_FAILURES: i64 = 5;
 
 /// Checks a user name and password; an unknown user costs the same time as a wrong password.
 async fn verify_credentials(
@@ -142,6 +158,95 @@ pub fn counter_key(typed: &str) -> String {
         .collect()
 }
 
+/// The counters a sign-in of one account from this client goes by.
+struct Counters {
+    /// The account, however its login ID's domain or case was typed.
+    account: String,
+    /// The account from this client.
+    pair: String,
+    client: Option<String>,
+    /// Whether the account's last-resort counter applies (not to a browser that signed in
+    /// to the account before).
+    count_account: bool,
+}
+
+impl Counters {
+    fn of(username: &str, known_device: bool) -> Self {
+        let account = counter_key(username);
+        let client = super::audit::client_key();
+        let pair = format!("{account} from {}", client.as_deref().unwrap_or("unknown"));
+        Self {
+            account,
+            pair,
+            client,
+            count_account: !known_device,
+        }
+    }
+
+    /// Counts the attempt against the account from this client, the client, and the
+    /// account from anywhere, before anything is checked; `Throttled` while any of them is
+    /// locked.
+    async fn take(&self, services: &Services) -> Result<(), LoginError> {
+        let mut counters = vec![("pair", self.pair.as_str(), PAIR_GUARD)];
+        if self.count_account {
+            counters.push(("account", self.account.as_str(), ACCOUNT_GUARD));
+        }
+        if let Some(c) = &self.client {
+            counters.push(("client", c.as_str(), CLIENT_GUARD));
+        }
+        let now = portal_store::now_ms();
+        if let Err(wait_ms) = services
+            .store
+            .take_sign_in_attempt(&counters, now)
+            .await
+            .map_err(ServiceError::from)?
+        {
+            info!("sign-in refused: too many failed attempts");
+            return Err(LoginError::Throttled {
+                retry_after_secs: portal_store::guard::retry_after_secs(wait_ms),
+            });
+        }
+        Ok(())
+    }
+
+    /// A whole sign-in succeeded: the account's counts are forgotten, the time noted and the
+    /// sign-in written to the audit log.
+    async fn succeeded(&self, services: &Services, actor: &Actor, way: &str) {
+        let forget = [("account", self.account.as_str()), ("pair", self.pair.as_str())];
+        if let Err(e) = services
+            .store
+            .sign_in_succeeded(&forget, self.client.as_deref())
+            .await
+        {
+            tracing::warn!(error = %e, "failed sign-ins were not cleared");
+        }
+        if let Err(e) = services
+            .store
+            .note_sign_in(&actor.id, portal_store::now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "the sign-in's time was not noted");
+        }
+        let entry = super::audit::entry(
+            Some(actor),
+            portal_domain::AuditAction::SignIn,
+            actor.tenant_id.as_deref(),
+            None,
+            Some(way.to_owned()),
+        );
+        super::audit::record(services, entry).await;
+    }
+}
+
+/// What a sign-in does after a right password, for an account with a second factor.
+#[derive(Debug)]
+pub enum SecondStep {
+    /// The API: the second factor came with the password, or none did.
+    With(Option<Proof>),
+    /// A browser: the second factor is asked for on a page of its own.
+    OwnPage,
+}
+
 /// Checks the credentials behind the guard of failed attempts, and writes the attempt to the
 /// audit log (a failed one names only a known account, never what was typed).
 async fn audited_sign_in(
@@ -150,83 +255,90 @@ async fn audited_sign_in(
     password: String,
     way: &str,
     known_device: bool,
+    second: SecondStep,
 ) -> Result<Actor, LoginError> {
-    // One counter per account, however its login ID's domain was typed.
-    let account = counter_key(username);
-    let client = super::audit::client_key();
-    let pair = format!("{account} from {}", client.as_deref().unwrap_or("unknown"));
-    let account_counter = (!known_device).then_some(account.as_str());
-    if let Err(refused) = take_attempt(services, account_counter, &pair, client.as_deref()).await {
+    let counters = Counters::of(username, known_device);
+    if let Err(refused) = counters.take(services).await {
         if matches!(refused, LoginError::Throttled { .. }) {
             record_failed_sign_in(services, username, way, AuditAction::SignInRefused).await;
         }
         return Err(refused);
     }
     match verify_credentials(services, username, password).await {
-        Ok(actor) => {
-            let forget = [("account", account.as_str()), ("pair", pair.as_str())];
-            if let Err(e) = services
-                .store
-                .sign_in_succeeded(&forget, client.as_deref())
-                .await
-            {
-                tracing::warn!(error = %e, "failed sign-ins were not cleared");
+        Ok(mut actor) => {
+            if actor.second_factor.enrolled {
+                let proof = match second {
+                    SecondStep::With(Some(proof)) => proof,
+                    SecondStep::With(None) => {
+                        return Err(LoginError::SecondFactorRequired { challenge: None });
+                    }
+                    SecondStep::OwnPage => {
+                        let challenge = open_challenge(services, &actor).await?;
+                        return Err(LoginError::SecondFactorRequired {
+                            challenge: Some(challenge),
+                        });
+                    }
+                };
+                check_second_factor(services, &mut actor, &proof, way).await?;
             }
-            if let Err(e) = services
-                .store
-                .note_sign_in(&actor.id, portal_store::now_ms())
-                .await
-            {
-                tracing::warn!(error = %e, "the sign-in's time was not noted");
-            }
-            let entry = super::audit::entry(
-                Some(&actor),
-                portal_domain::AuditAction::SignIn,
-                actor.tenant_id.as_deref(),
-                None,
-                Some(way.to_owned()),
-            );
-            super::audit::record(services, entry).await;
+            counters.succeeded(services, &actor, way).await;
             Ok(actor)
         }
         Err(LoginError::InvalidCredentials) => {
             record_failed_sign_in(services, username, way, AuditAction::SignInFailed).await;
-            tell_owner_of_lock(services, username, &account).await;
+            tell_owner_of_lock(services, username, &counters.account).await;
             Err(LoginError::InvalidCredentials)
         }
         Err(e) => Err(e),
     }
 }
 
-/// Counts the attempt against the account from this client, the client, and the account
-/// from anywhere (`None` for a browser that signed in to it before), before anything is
-/// checked; `Throttled` while any of them is locked.
-async fn take_attempt(
+/// Checks `actor`'s second factor (the attempt was counted before): passed, or the refusal
+/// written to the audit log.
+async fn check_second_factor(
     services: &Services,
-    account: Option<&str>,
-    pair: &str,
-    client: Option<&str>,
+    actor: &mut Actor,
+    proof: &Proof,
+    way: &str,
 ) -> Result<(), LoginError> {
-    let mut counters = vec![("pair", pair, PAIR_GUARD)];
-    if let Some(a) = account {
-        counters.push(("account", a, ACCOUNT_GUARD));
+    if !second_factor::verify(services, &actor.id, &actor.username, proof).await? {
+        info!(user.id = %actor.id, "sign-in refused: wrong second factor");
+        super::audit::record_own(
+            services,
+            actor,
+            AuditAction::SecondFactorFailed,
+            Some(way.to_owned()),
+        )
+        .await;
+        return Err(LoginError::SecondFactorWrong);
     }
-    if let Some(c) = client {
-        counters.push(("client", c, CLIENT_GUARD));
-    }
-    let now = portal_store::now_ms();
-    if let Err(wait_ms) = services
-        .store
-        .take_sign_in_attempt(&counters, now)
-        .await
-        .map_err(ServiceError::from)?
-    {
-        info!("sign-in refused: too many failed attempts");
-        return Err(LoginError::Throttled {
-            retry_after_secs: portal_store::guard::retry_after_secs(wait_ms),
-        });
+    actor.second_factor.passed = true;
+    if matches!(proof, Proof::RecoveryCode(_)) {
+        let left = services
+            .store
+            .recovery_codes_left(&actor.id)
+            .await
+            .map_err(ServiceError::from)?;
+        super::audit::record_own(
+            services,
+            actor,
+            AuditAction::RecoveryCodeUsed,
+            Some(format!("{left} left")),
+        )
+        .await;
     }
     Ok(())
+}
+
+/// Opens a browser's sign-in that waits for its second factor; the answer is its secret.
+async fn open_challenge(services: &Services, actor: &Actor) -> Result<String, ServiceError> {
+    let secret = token::new_token();
+    let now = portal_store::now_ms();
+    services
+        .store
+        .create_sign_in_challenge(&token::token_hash(&secret), &actor.id, now, now + CHALLENGE_MS)
+        .await?;
+    Ok(secret)
 }
 
 /// When this failure is the one that locks the account everywhere (the last resort), its
@@ -296,20 +408,24 @@ fn new_credential(
         user_id: actor.id.clone(),
         created_at: now,
         expires_at,
+        // A personal token never counts as having passed one: it cannot make more tokens.
+        second_factor: actor.second_factor.passed && name.is_none(),
         name,
         client: super::audit::client(),
         user_agent: super::audit::user_agent(),
     }
 }
 
-/// Signs in for the API: a bearer token.
+/// Signs in for the API: a bearer token. An account with a second factor needs `proof`.
 #[tracing::instrument(skip_all)]
 pub async fn login(
     services: &Services,
     username: &str,
     password: String,
+    proof: Option<Proof>,
 ) -> Result<SignedIn, LoginError> {
-    let mut actor = audited_sign_in(services, username, password, "api", false).await?;
+    let second = SecondStep::With(proof);
+    let mut actor = audited_sign_in(services, username, password, "api", false, second).await?;
     let token = token::new_token();
     let now = portal_store::now_ms();
     let ttl = i64::try_from(services.token_ttl.as_millis()).unwrap_or(i64::MAX / 2);
@@ -329,18 +445,35 @@ pub async fn login(
     })
 }
 
-/// A browser's sign-in: its new session, who it is, and a device cookie to set when the
-/// browser had none for this account.
+/// A browser's sign-in: its new session and how long its cookie lives, who it is, and a
+/// device cookie to set when the browser had none for this account.
 #[derive(Debug)]
 pub struct BrowserSignIn {
     pub session: String,
+    pub max_age_secs: i64,
     pub actor: Actor,
     pub new_device: Option<String>,
 }
 
+/// Whether the browser with the device cookie `device` signed in to `login` before.
+async fn known_device(
+    services: &Services,
+    device: Option<&str>,
+    login: &str,
+) -> Result<bool, ServiceError> {
+    match device {
+        Some(d) if d.len() <= 128 => Ok(services
+            .store
+            .device_knows(&token::token_hash(d), login)
+            .await?),
+        _ => Ok(false),
+    }
+}
+
 /// Signs in for the browser: a new session id (a fresh one at every sign-in). A browser that
 /// signed in to the account before (`device`, its cookie) is not held back by the account's
-/// last-resort lock.
+/// last-resort lock. An account with a second factor gets `SecondFactorRequired` with the
+/// secret of its waiting sign-in, which `finish_session` takes with the code.
 #[tracing::instrument(skip_all)]
 pub async fn start_session(
     services: &Services,
@@ -349,23 +482,77 @@ pub async fn start_session(
     device: Option<&str>,
 ) -> Result<BrowserSignIn, LoginError> {
     let login = portal_domain::field::login_id(username.trim());
-    let known = match device {
-        Some(d) if d.len() <= 128 => services
-            .store
-            .device_knows(&token::token_hash(d), &login)
-            .await
-            .map_err(ServiceError::from)?,
-        _ => false,
-    };
-    let mut actor = audited_sign_in(services, username, password, "browser", known).await?;
-    let session = token::new_token();
+    let known = known_device(services, device, &login).await?;
+    let second = SecondStep::OwnPage;
+    let actor = audited_sign_in(services, username, password, "browser", known, second).await?;
+    Ok(open_session(services, actor, known).await?)
+}
+
+/// Finishes a browser's sign-in that waits for its second factor (`challenge`, its secret).
+/// Wrong codes are counted like wrong passwords, and against the waiting sign-in itself.
+#[tracing::instrument(skip_all)]
+pub async fn finish_session(
+    services: &Services,
+    challenge: &str,
+    proof: &Proof,
+    device: Option<&str>,
+) -> Result<BrowserSignIn, LoginError> {
+    let hash = token::token_hash(challenge);
     let now = portal_store::now_ms();
-    let credential = new_credential(&actor, &session, now, now + SESSION_ABSOLUTE_MS, None);
-    services
+    let user_id = services
         .store
-        .create_session(&credential, SESSION_IDLE_MS)
+        .sign_in_challenge_user(&hash, now, CHALLENGE_FAILURES)
+        .await
+        .map_err(ServiceError::from)?
+        .ok_or(LoginError::ChallengeOver)?;
+    let user = services
+        .store
+        .get_user(&user_id)
         .await
         .map_err(ServiceError::from)?;
+    if user.status != AccountStatus::Active {
+        return Err(LoginError::ChallengeOver);
+    }
+    let known = known_device(services, device, &user.username).await?;
+    let counters = Counters::of(&user.username, known);
+    counters.take(services).await?;
+    let mut actor = actor_of(user, None);
+    if let Err(refused) = check_second_factor(services, &mut actor, proof, "browser").await {
+        services
+            .store
+            .sign_in_challenge_failed(&hash)
+            .await
+            .map_err(ServiceError::from)?;
+        return Err(refused);
+    }
+    // Only one request finishes a waiting sign-in.
+    if !services
+        .store
+        .end_sign_in_challenge(&hash)
+        .await
+        .map_err(ServiceError::from)?
+    {
+        return Err(LoginError::ChallengeOver);
+    }
+    counters.succeeded(services, &actor, "browser").await;
+    Ok(open_session(services, actor, known).await?)
+}
+
+/// Starts the session of a browser's finished sign-in, with the policy's lifetimes, and
+/// remembers the browser when it was not known.
+async fn open_session(
+    services: &Services,
+    mut actor: Actor,
+    known: bool,
+) -> Result<BrowserSignIn, ServiceError> {
+    let policy = super::security::policy(services).await?;
+    let session = token::new_token();
+    let now = portal_store::now_ms();
+    let credential = new_credential(&actor, &session, now, now + policy.max_ms(), None);
+    services
+        .store
+        .create_session(&credential, policy.idle_ms())
+        .await?;
     actor.credential = Some(Credential::Session(credential.id));
     info!(user.id = %actor.id, "signed in to the portal");
     let new_device = if known {
@@ -375,15 +562,25 @@ pub async fn start_session(
         services
             .store
             .remember_device(&token::token_hash(&cookie), &actor.id, now)
-            .await
-            .map_err(ServiceError::from)?;
+            .await?;
         Some(cookie)
     };
     Ok(BrowserSignIn {
         session,
+        max_age_secs: policy.max_ms() / 1000,
         actor,
         new_device,
     })
+}
+
+/// The actor of a live session or token, with whether its sign-in passed a second factor.
+fn actor_of_credential(
+    found: portal_store::credential::CredentialUser,
+    credential: impl FnOnce(String) -> Credential,
+) -> Actor {
+    let mut actor = actor_of(found.user, Some(credential(found.credential_id)));
+    actor.second_factor.passed = found.second_factor;
+    actor
 }
 
 /// The actor of a browser session; `None` when unknown, idle too long or over, or when its
@@ -392,15 +589,16 @@ pub async fn session_actor(
     services: &Services,
     session: &str,
 ) -> Result<Option<Actor>, ServiceError> {
+    let policy = super::security::policy(services).await?;
     let found = services
         .store
         .session_user(
             &token::token_hash(session),
             portal_store::now_ms(),
-            SESSION_IDLE_MS,
+            policy.idle_ms(),
         )
         .await?;
-    Ok(found.map(|(user, id)| actor_of(user, Some(Credential::Session(id)))))
+    Ok(found.map(|f| actor_of_credential(f, Credential::Session)))
 }
 
 /// Ends a browser session by its secret (a cookie the browser still had).
@@ -428,16 +626,20 @@ pub async fn authenticate(services: &Services, token: &str) -> Result<Option<Act
         .store
         .user_for_token(&token::token_hash(token), portal_store::now_ms())
         .await?;
-    Ok(found.map(|(user, id)| actor_of(user, Some(Credential::Token(id)))))
+    Ok(found.map(|f| actor_of_credential(f, Credential::Token)))
 }
 
-/// A personal API token: shown once, stored as its hash, acting with its owner's role.
+/// A personal API token: shown once, stored as its hash, acting with its owner's role. Only
+/// a sign-in that passed a second factor makes one.
 pub async fn create_personal_token(
     services: &Services,
     actor: &Actor,
     name: &str,
     expires_in_days: i64,
 ) -> Result<(String, NewCredential), ServiceError> {
+    if !actor.second_factor.passed {
+        return Err(ServiceError::SecondFactorRequired);
+    }
     let secret = token::new_token();
     let now = portal_store::now_ms();
     let credential = new_credential(

@@ -10,7 +10,9 @@ pub mod policy;
 pub mod provision;
 pub mod registration;
 pub mod request;
+pub mod security;
 pub mod seed;
+pub mod second_factor;
 pub mod template;
 pub mod tenant;
 
@@ -39,6 +41,8 @@ pub struct Services {
     pub provision_attempts: i64,
     /// The sender, link base and transport of outgoing mail.
     pub mailer: Arc<crate::mail::Mailer>,
+    /// This process's copy of the security policy.
+    pub security: security::SecurityCache,
 }
 
 impl Services {
@@ -53,6 +57,9 @@ impl Services {
             mailer: Arc::new(crate::mail::Mailer::spool(std::path::PathBuf::from(
                 "./data/mail",
             ))),
+            security: security::SecurityCache::new(security::SecurityDoc::initial(&[
+                Role::LandlordAdmin,
+            ])),
         }
     }
 }
@@ -68,6 +75,16 @@ pub struct Actor {
     pub must_change_password: bool,
     /// The session or token this actor came with (`None`: the command line or a test).
     pub credential: Option<Credential>,
+    /// Whether the account has a second factor, and whether this sign-in passed it.
+    pub second_factor: SecondFactorState,
+}
+
+/// An actor's second factor: whether the account has one in force, and whether the sign-in
+/// behind the actor's session or token passed one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecondFactorState {
+    pub enrolled: bool,
+    pub passed: bool,
 }
 
 impl Actor {
@@ -80,6 +97,7 @@ impl Actor {
             tenant_id: None,
             must_change_password: false,
             credential: None,
+            second_factor: SecondFactorState::default(),
         }
     }
 
@@ -117,6 +135,9 @@ pub enum ServiceError {
     /// The actor's role does not allow this.
     #[error("forbidden")]
     Forbidden,
+    /// Only a sign-in that passed a second factor may do this.
+    #[error("second factor required")]
+    SecondFactorRequired,
     /// Too much work at once; try again shortly.
     #[error("overloaded")]
     Overloaded,

@@ -50,6 +50,16 @@ pub enum ApiError {
     /// 403: the password was typed by someone else and must be changed first.
     #[error("password change required")]
     PasswordChangeRequired,
+    /// 403: the role requires a second factor and the account has none: set one up first.
+    #[error("second factor enrolment required")]
+    MfaEnrolmentRequired,
+    /// 403: only a sign-in that passed a second factor may do this.
+    #[error("second factor required")]
+    SecondFactorRequired,
+    /// 401: the password was right; the account's second factor is asked for (`None`) or
+    /// the one given was wrong (its message).
+    #[error("second factor needed")]
+    MfaRequired(Option<&'static str>),
     /// 404: no such thing, or not visible to the caller.
     #[error("not found")]
     NotFound,
@@ -100,6 +110,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::NotFound => Self::NotFound,
             ServiceError::Forbidden => Self::Forbidden,
+            ServiceError::SecondFactorRequired => Self::SecondFactorRequired,
             ServiceError::Overloaded | ServiceError::Unavailable => Self::Unavailable,
             ServiceError::Internal(e) => Self::Internal(e),
         }
@@ -146,6 +157,31 @@ impl IntoResponse for ApiError {
                 "Your password was set by someone else: change it first (POST /api/v1/me/password).",
                 None,
             ),
+            Self::MfaEnrolmentRequired => body(
+                StatusCode::FORBIDDEN,
+                "mfa_enrolment_required",
+                "Your role requires a second factor: set up an authenticator app first \
+                 (POST /api/v1/me/mfa/totp, then POST /api/v1/me/mfa/totp/confirm).",
+                None,
+            ),
+            Self::SecondFactorRequired => body(
+                StatusCode::FORBIDDEN,
+                "second_factor_required",
+                "Only a sign-in that passed a second factor may do this: set up an \
+                 authenticator app, or sign in again with your code.",
+                None,
+            ),
+            Self::MfaRequired(wrong) => {
+                let (code, message) = match wrong {
+                    None => (
+                        "mfa_required",
+                        "The password is right; this account also needs the code from its \
+                         authenticator app (\"totp\") or a recovery code (\"recovery_code\").",
+                    ),
+                    Some(message) => ("mfa_invalid", message),
+                };
+                body(StatusCode::UNAUTHORIZED, code, message, None)
+            }
             Self::Gone(code, message) => body(StatusCode::GONE, code, message, None),
             Self::NotFound => body(
                 StatusCode::NOT_FOUND,

@@ -62,6 +62,21 @@ impl From<AccountError> for ApiError {
                         "last_tenant_admin",
                         "This is the tenant's last active administrator: make another one first.",
                     ),
+                    AccountConflict::TotpExists => (
+                        None,
+                        "totp_exists",
+                        "An authenticator app is set up already: remove it first (DELETE /api/v1/me/mfa/totp).",
+                    ),
+                    AccountConflict::TotpNotStarted => (
+                        None,
+                        "totp_not_started",
+                        "No authenticator app is being set up: start with POST /api/v1/me/mfa/totp.",
+                    ),
+                    AccountConflict::LastSecondFactor => (
+                        None,
+                        "last_second_factor",
+                        "Your role requires a second factor and this is your last: add another first.",
+                    ),
                     AccountConflict::Disabled => (
                         Some("status"),
                         "account_disabled",

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::service::auth::{self, LoginError};
+use crate::service::second_factor::Proof;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::ApiJson;
@@ -22,6 +23,13 @@ pub struct LoginBody {
     /// (`prpkeAdmin@kenton-electronics.com`).
     pub username: String,
     pub password: String,
+    /// For an account with an authenticator app: the six digits it shows now.
+    #[serde(default)]
+    pub totp: Option<String>,
+    /// For an account with an authenticator app, instead of `totp`: one of its recovery
+    /// codes (each works once).
+    #[serde(default)]
+    pub recovery_code: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -51,7 +59,7 @@ pub struct UserView {
     responses(
         (status = 200, description = "Signed in", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
-        (status = 401, description = "Wrong user name or password", body = ErrorBody),
+        (status = 401, description = "Wrong user name or password; or the account's second factor is needed (`mfa_required`) or was wrong (`mfa_invalid`)", body = ErrorBody),
         (status = 429, description = "Too many failed sign-ins for the account or from the client; see Retry-After", body = ErrorBody),
         (status = 503, description = "Overloaded; see Retry-After", body = ErrorBody),
     )
@@ -65,7 +73,12 @@ pub async fn login(
             "The user name or password is wrong.",
         ));
     }
-    match auth::login(&state.services, &body.username, body.password).await {
+    let proof = match (body.totp, body.recovery_code) {
+        (Some(code), _) => Some(Proof::Totp(code.chars().take(16).collect())),
+        (None, Some(code)) => Some(Proof::RecoveryCode(code.chars().take(64).collect())),
+        (None, None) => None,
+    };
+    match auth::login(&state.services, &body.username, body.password, proof).await {
         Ok(signed_in) => Ok(Json(LoginResponse {
             token: signed_in.token,
             expires_at: super::rfc3339(signed_in.expires_at),
@@ -86,6 +99,12 @@ pub async fn login(
                 "Too many failed sign-ins for this account or from this address; try again in {retry_after_secs} seconds."
             ),
         }),
+        Err(LoginError::SecondFactorRequired { .. }) => Err(ApiError::MfaRequired(None)),
+        Err(LoginError::SecondFactorWrong | LoginError::ChallengeOver) => {
+            Err(ApiError::MfaRequired(Some(
+                "The code is wrong or was used already: send the six digits the app shows now, or an unused recovery code.",
+            )))
+        }
         Err(LoginError::Service(e)) => Err(e.into()),
     }
 }

@@ -220,6 +220,14 @@ pub fn failure(e: &crate::service::ServiceError, actor: Option<&Actor>) -> Respo
     match e {
         E::NotFound => not_found(actor),
         E::Forbidden => forbidden(actor),
+        E::SecondFactorRequired => message(
+            StatusCode::FORBIDDEN,
+            actor,
+            "A second factor is needed",
+            "Only a sign-in that passed a second factor may do this. Set up an authenticator \
+             app under Two-step sign-in, or sign out and in again with your code.",
+            Some(("/account/two-factor", "Two-step sign-in")),
+        ),
         E::Overloaded | E::Unavailable | E::Internal(_) => {
             tracing::error!(error = %e, "a page could not be shown");
             unavailable()

@@ -16,7 +16,8 @@ use portal_store::tenant::TenantRow;
 
 use super::register::RegistrationForm;
 use super::{Nav, PageUser, SESSION_COOKIE, failure, render, session_cookie};
-use crate::service::auth::{self, LoginError, SESSION_ABSOLUTE_MS};
+use crate::service::auth::{self, LoginError};
+use crate::service::second_factor::Proof;
 use crate::service::{parameters, tenant};
 use crate::web::AppState;
 
@@ -37,6 +38,29 @@ struct SignInPage {
     notice: Option<&'static str>,
     /// Where to go back to, and what was typed into the form sent when the session ended.
     back: Back,
+}
+
+/// The second step of a sign-in: the code of the account's second factor.
+#[derive(Template)]
+#[template(path = "pages/sign_in_code.html")]
+struct SignInCodePage {
+    nav: Nav,
+    /// The secret of the waiting sign-in.
+    challenge: String,
+    error: Option<&'static str>,
+    back: Back,
+}
+
+fn code_form(status: StatusCode, challenge: &str, error: Option<&'static str>, back: Back) -> Response {
+    render(
+        status,
+        &SignInCodePage {
+            nav: Nav::signed_out(),
+            challenge: challenge.to_owned(),
+            error,
+            back,
+        },
+    )
 }
 
 /// What the sign-in page carries through to the page it returns to.
@@ -137,6 +161,9 @@ async fn sign_in_form(
 struct SignInForm {
     username: String,
     password: String,
+    /// The second step: the secret of the waiting sign-in, and the code typed.
+    challenge: String,
+    code: String,
     /// The local path to go back to.
     next: String,
     /// A registration form sent after the session ended, carried through sign-in.
@@ -198,6 +225,34 @@ async fn sign_in(
         resume: input.resumed.resumable(),
     };
     let device = super::named_cookie(&headers, DEVICE_COOKIE);
+    if !input.challenge.is_empty() {
+        let proof = Proof::typed(&input.code.chars().take(64).collect::<String>());
+        let challenge = input.challenge.chars().take(128).collect::<String>();
+        let answer = auth::finish_session(&state.services, &challenge, &proof, device.as_deref());
+        return match answer.await {
+            Ok(signed_in) => welcome(&state, signed_in, &next, &input.resumed).await,
+            Err(LoginError::SecondFactorWrong) => code_form(
+                StatusCode::UNAUTHORIZED,
+                &challenge,
+                Some("The code is wrong or was used already. Type the six digits your app shows now, or an unused recovery code."),
+                back(),
+            ),
+            Err(LoginError::Throttled { retry_after_secs }) => throttled("", retry_after_secs, back()),
+            Err(LoginError::Service(_)) => code_form(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &challenge,
+                Some("The portal is busy; try again in a moment."),
+                back(),
+            ),
+            Err(_) => form_with(
+                StatusCode::UNAUTHORIZED,
+                "",
+                Some("This sign-in took too long or had too many wrong codes: sign in again."),
+                None,
+                back(),
+            ),
+        };
+    }
     match auth::start_session(
         &state.services,
         &input.username,
@@ -207,6 +262,9 @@ async fn sign_in(
     .await
     {
         Ok(signed_in) => welcome(&state, signed_in, &next, &input.resumed).await,
+        Err(LoginError::SecondFactorRequired {
+            challenge: Some(challenge),
+        }) => code_form(StatusCode::OK, &challenge, None, back()),
         Err(LoginError::InvalidCredentials) => form_with(
             StatusCode::UNAUTHORIZED,
             &input.username,
@@ -221,6 +279,18 @@ async fn sign_in(
             StatusCode::SERVICE_UNAVAILABLE,
             &input.username,
             Some("The portal is busy; try again in a moment."),
+            None,
+            back(),
+        ),
+        // A browser's sign-in always gets its waiting sign-in; a code is asked for next.
+        Err(
+            LoginError::SecondFactorRequired { challenge: None }
+            | LoginError::SecondFactorWrong
+            | LoginError::ChallengeOver,
+        ) => form_with(
+            StatusCode::UNAUTHORIZED,
+            &input.username,
+            Some("This sign-in could not go on: sign in again."),
             None,
             back(),
         ),
@@ -243,7 +313,7 @@ async fn welcome(
     };
     response.headers_mut().insert(
         SET_COOKIE,
-        cookie(state, &signed_in.session, SESSION_ABSOLUTE_MS / 1000),
+        cookie(state, &signed_in.session, signed_in.max_age_secs),
     );
     if let Some(device) = signed_in.new_device {
         response
