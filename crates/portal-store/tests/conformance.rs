@@ -59,6 +59,7 @@ conformance!(
     giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry,
     a_failed_request_frees_its_names,
     tokens_work_until_they_expire,
+    a_totp_step_and_a_recovery_code_work_once_even_when_raced,
     the_last_landlord_admin_is_never_disabled,
     a_set_password_link_works_once,
     requests_are_listed_newest_first_by_page_and_filter,
@@ -648,7 +649,76 @@ fn credential(user_id: &str, secret_hash: &str, now: i64, expires_at: i64) -> Ne
         name: None,
         client: None,
         user_agent: None,
+        second_factor: false,
     }
+}
+
+async fn a_totp_step_and_a_recovery_code_work_once_even_when_raced(store: Store) {
+    let user = landlord("otp", Some("otp@example.com"));
+    store.create_user(&user).await.unwrap();
+    let now = now_ms();
+    assert!(store.start_totp(&user.id, "KEY1", now).await.unwrap());
+    // Not confirmed: neither a step nor a code works, and the account has no second factor.
+    assert!(!store.use_totp_step(&user.id, 10).await.unwrap());
+    assert_eq!(store.get_user(&user.id).await.unwrap().second_factors, 0);
+    let audit = portal_store::audit::AuditEntry {
+        actor_id: Some(user.id.clone()),
+        actor_name: Some(user.username.clone()),
+        tenant_id: None,
+        action: portal_domain::AuditAction::TotpEnrolled,
+        subject: None,
+        detail: None,
+        client: None,
+    };
+    let codes = vec!["code-a".to_owned(), "code-b".to_owned()];
+    store
+        .confirm_totp(&user.id, 10, &codes, None, &audit, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.get_user(&user.id).await.unwrap().second_factors, 1);
+    // A confirmed app is not replaced by starting again.
+    assert!(!store.start_totp(&user.id, "KEY2", now).await.unwrap());
+    // The confirming step, and any before it, are used.
+    assert!(!store.use_totp_step(&user.id, 10).await.unwrap());
+    assert!(!store.use_totp_step(&user.id, 9).await.unwrap());
+    // Eight requests with the same next step, or the same recovery code: one wins each.
+    let steps = (0..8).map(|_| {
+        let store = store.clone();
+        let id = user.id.clone();
+        tokio::spawn(async move { store.use_totp_step(&id, 11).await.unwrap() })
+    });
+    let codes = (0..8).map(|_| {
+        let store = store.clone();
+        let id = user.id.clone();
+        tokio::spawn(async move { store.use_recovery_code(&id, "code-a", now).await.unwrap() })
+    });
+    let mut step_wins = 0;
+    for s in steps {
+        step_wins += usize::from(s.await.unwrap());
+    }
+    let mut code_wins = 0;
+    for c in codes {
+        code_wins += usize::from(c.await.unwrap());
+    }
+    assert_eq!((step_wins, code_wins), (1, 1));
+    assert_eq!(store.recovery_codes_left(&user.id).await.unwrap(), 1);
+    assert!(
+        !store
+            .use_recovery_code(&user.id, "unknown", now)
+            .await
+            .unwrap()
+    );
+    // Removing the app removes its codes; the account has no second factor again.
+    assert!(store.remove_totp(&user.id, &audit, now).await.unwrap());
+    assert_eq!(store.recovery_codes_left(&user.id).await.unwrap(), 0);
+    assert_eq!(store.get_user(&user.id).await.unwrap().second_factors, 0);
+    assert!(
+        !store
+            .use_recovery_code(&user.id, "code-b", now)
+            .await
+            .unwrap()
+    );
 }
 
 async fn tokens_work_until_they_expire(store: Store) {
@@ -677,12 +747,13 @@ async fn tokens_work_until_they_expire(store: Store) {
         .create_token(&credential(&user.id, "hash-a", now, now + 1_000))
         .await
         .unwrap();
-    let (found, _) = store
+    let found = store
         .user_for_token("hash-a", now + 999)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(found.id, user.id);
+    assert_eq!(found.user.id, user.id);
+    assert!(!found.second_factor);
     assert!(
         store
             .user_for_token("hash-a", now + 1_000)

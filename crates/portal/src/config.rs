@@ -183,6 +183,17 @@ pub struct Settings {
     )]
     pub forwarding_header: String,
 
+    /// Roles that must use two-step sign-in until landlord administrators set the security
+    /// policy in the portal: a comma-separated list of landlord_admin, landlord_operator,
+    /// landlord_viewer, tenant_admin, tenant_supervisor, or `none`.
+    #[arg(
+        long,
+        env = "PORTAL_MFA_REQUIRED_FOR",
+        default_value = "landlord_admin",
+        global = true
+    )]
+    pub mfa_required_for: String,
+
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -222,6 +233,8 @@ pub struct Resolved {
     pub job_lease: Duration,
     pub provision_attempts: i64,
     pub trusted_proxies: crate::web::client::TrustedProxies,
+    /// The roles that must use two-step sign-in while no security policy is stored.
+    pub mfa_required_for: Vec<portal_domain::Role>,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -315,7 +328,10 @@ impl Settings {
         let trusted_proxies = crate::web::client::TrustedProxies::parse(&self.trusted_proxies)
             .map_err(|e| SettingError::new("PORTAL_TRUSTED_PROXIES (--trusted-proxies)", e))?
             .reading(header);
+        let mfa_required_for = crate::service::security::parse_roles(&self.mfa_required_for)
+            .map_err(|e| SettingError::new("PORTAL_MFA_REQUIRED_FOR (--mfa-required-for)", e))?;
         Ok(Resolved {
+            mfa_required_for,
             trusted_proxies,
             listen,
             data_dir: self.data_dir.clone(),

@@ -93,6 +93,9 @@ fn services_for(
 ) -> Result<Services, StartError> {
     let mut services = Services::new(store);
     services.provision_attempts = settings.provision_attempts;
+    services.security = service::security::SecurityCache::new(
+        service::security::SecurityDoc::initial(&settings.mfa_required_for),
+    );
     let mailer = mail::Mailer::new(
         settings.smtp_url.as_deref(),
         settings.data_dir.join("mail"),

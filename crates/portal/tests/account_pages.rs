@@ -520,6 +520,65 @@ async fn my_account_lists_the_sessions_and_ends_another_one(app: &TestApp) {
 
 async fn a_personal_token_is_shown_once_works_and_is_revoked(app: &TestApp) {
     let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    // A sign-in without a second factor makes no token: the page says how to get one.
+    let page = get(app, "/account", Some(&cookie)).await;
+    says(
+        &page,
+        200,
+        "Tokens are made only from a sign-in with two-step sign-in",
+    );
+    assert!(
+        !page.text.contains("action=\"/account/tokens\""),
+        "{}",
+        page.text
+    );
+    let good = [("name", "deploy script"), ("days", "30")];
+    let refused = post(app, "/account/tokens", Some(&cookie), &good).await;
+    says(
+        &refused,
+        403,
+        "Only a sign-in that passed a second factor may do this.",
+    );
+    // Setting up an authenticator app on its page: the key and its QR code, then a first code.
+    let started = post(app, "/account/two-factor/totp", Some(&cookie), &[]).await;
+    assert_eq!(started.status, 303, "{}", started.text);
+    let setup = get(app, "/account/two-factor", Some(&cookie)).await;
+    says(
+        &setup,
+        200,
+        "<svg role=\"img\" aria-label=\"QR code of the authenticator app's key\"",
+    );
+    let secret = between(&setup.text, "<code id=\"totp-secret\">", "</code>").to_owned();
+    let wrong = post(
+        app,
+        "/account/two-factor/totp/confirm",
+        Some(&cookie),
+        &[("code", "000000")],
+    )
+    .await;
+    says(&wrong, 422, "The code is wrong or was used already");
+    let code = common::totp_now(&secret);
+    let confirmed = post(
+        app,
+        "/account/two-factor/totp/confirm",
+        Some(&cookie),
+        &[("code", &code)],
+    )
+    .await;
+    says(&confirmed, 200, "Your recovery codes");
+    assert_eq!(
+        confirmed.text.matches("<li><code>").count(),
+        10,
+        "{}",
+        confirmed.text
+    );
+    let page = get(app, "/account", Some(&cookie)).await;
+    says(
+        &page,
+        200,
+        "On: signing in asks for a code from your authenticator app.",
+    );
+
     let zero = [("name", "deploy script"), ("days", "0")];
     let refused = post(app, "/account/tokens", Some(&cookie), &zero).await;
     says(
@@ -532,7 +591,6 @@ async fn a_personal_token_is_shown_once_works_and_is_revoked(app: &TestApp) {
     says(&refused, 422, "value=\"deploy script\"");
     says(&refused, 422, "value=\"0\"");
 
-    let good = [("name", "deploy script"), ("days", "30")];
     let made = post(app, "/account/tokens", Some(&cookie), &good).await;
     says(&made, 201, "it is shown this once");
     let token = between(&made.text, "<code id=\"new-token-value\">", "</code>").to_owned();

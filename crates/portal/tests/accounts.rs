@@ -677,7 +677,12 @@ async fn personal_tokens_act_as_their_owner_until_revoked(db: Db) {
         return;
     };
     let body = json!({"name": "nightly export", "expires_in_days": 30});
-    let (status, made) = post(&app, "/api/v1/tokens", &app.token, body).await;
+    // Only a sign-in that passed a second factor makes one.
+    let (status, refused) = post(&app, "/api/v1/tokens", &app.token, body.clone()).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "second_factor_required");
+    common::enrol_totp(&app.client, &app.base, &app.token).await;
+    let (status, made) = post(&app, "/api/v1/tokens", &app.token, body.clone()).await;
     assert_eq!(status, 201, "{made}");
     assert_eq!(made["name"], "nightly export");
     assert!(made["expires_at"].is_string());
@@ -689,6 +694,9 @@ async fn personal_tokens_act_as_their_owner_until_revoked(db: Db) {
     assert_eq!(me["role"], "landlord_admin");
     let (status, _) = get_json(&app, "/api/v1/settings/provisioning", &secret).await;
     assert_eq!(status, 200, "it does what its owner may do");
+    // But it makes no more tokens: a leaked token cannot breed.
+    let (status, refused) = post(&app, "/api/v1/tokens", &secret, body).await;
+    assert_eq!(status, 403, "{refused}");
 
     let (status, list) = get_json(&app, "/api/v1/tokens", &app.token).await;
     assert_eq!(status, 200, "{list}");

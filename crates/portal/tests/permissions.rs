@@ -71,6 +71,10 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/me/sessions",                         SignedIn),
     ("DELETE", "/api/v1/me/sessions/{id}",                    Own),
     ("POST",   "/api/v1/me/sessions/end-others",              SignedIn),
+    ("POST",   "/api/v1/me/mfa/totp",                         SignedIn),
+    ("DELETE", "/api/v1/me/mfa/totp",                         SignedIn),
+    ("POST",   "/api/v1/me/mfa/totp/confirm",                 SignedIn),
+    ("POST",   "/api/v1/me/mfa/recovery-codes",               SignedIn),
     ("POST",   "/api/v1/auth/logout",                         SignedIn),
     ("POST",   "/api/v1/auth/password-reset",                 Public),
     ("POST",   "/api/v1/auth/password-reset/confirm",         Link),
@@ -104,6 +108,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PUT",    "/api/v1/settings/provisioning",               Perm(P::ChangeSettings)),
     ("GET",    "/api/v1/settings/self-service",               Perm(P::ChangeSettings)),
     ("PUT",    "/api/v1/settings/self-service",               Perm(P::ChangeSettings)),
+    ("GET",    "/api/v1/settings/security",                   Perm(P::ChangeSettings)),
+    ("PUT",    "/api/v1/settings/security",                   Perm(P::ChangeSettings)),
     ("GET",    "/api/v1/templates",                           Perm(P::ReadTemplates)),
     ("POST",   "/api/v1/templates",                           Perm(P::ChangeTemplates)),
     ("GET",    "/api/v1/templates/{id}",                      Perm(P::ReadTemplates)),
@@ -131,6 +137,11 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/account/sessions/end-others",                SignedIn),
     ("POST",   "/account/tokens",                             SignedIn),
     ("POST",   "/account/tokens/{id}/revoke",                 Own),
+    ("GET",    "/account/two-factor",                         SignedIn),
+    ("POST",   "/account/two-factor/totp",                    SignedIn),
+    ("POST",   "/account/two-factor/totp/confirm",            SignedIn),
+    ("POST",   "/account/two-factor/totp/remove",             SignedIn),
+    ("POST",   "/account/two-factor/recovery-codes",          SignedIn),
     ("GET",    "/invitation/{token}",                         Link),
     ("POST",   "/invitation/{token}",                         Link),
     ("GET",    "/password-reset",                             Public),
@@ -165,6 +176,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/settings",                                   Perm(P::ChangeSettings)),
     ("GET",    "/settings/self-service",                      Perm(P::ChangeSettings)),
     ("POST",   "/settings/self-service",                      Perm(P::ChangeSettings)),
+    ("GET",    "/settings/security",                          Perm(P::ChangeSettings)),
+    ("POST",   "/settings/security",                          Perm(P::ChangeSettings)),
     ("GET",    "/templates",                                  Perm(P::ReadTemplates)),
     ("GET",    "/templates/new",                              Perm(P::ChangeTemplates)),
     ("POST",   "/templates/new",                              Perm(P::ChangeTemplates)),
@@ -364,6 +377,13 @@ fn json_body(method: &Method, route: &str) -> Value {
             json!({"parameters": {"default_priority": 1000}})
         }
         ("PUT", "/api/v1/settings/provisioning") => json!({"mode": "never"}),
+        ("PUT", "/api/v1/settings/security") => json!({
+            "mfa_required_for": ["nobody"], "session_idle_minutes": 0, "session_max_hours": 0
+        }),
+        ("DELETE", "/api/v1/me/mfa/totp") | ("POST", "/api/v1/me/mfa/recovery-codes") => {
+            json!({"password": "not-the-password"})
+        }
+        ("POST", "/api/v1/me/mfa/totp/confirm") => json!({"code": "000000"}),
         ("PUT", "/api/v1/settings/self-service") => {
             json!({"approval": "never", "verification_hours": 0, "refused_email_domains": []})
         }

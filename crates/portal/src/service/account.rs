@@ -87,7 +87,11 @@ impl From<crate::password::Overloaded> for AccountError {
     }
 }
 
-pub(super) fn invalid(field: &'static str, code: FieldErrorCode, message: impl Into<String>) -> AccountError {
+pub(super) fn invalid(
+    field: &'static str,
+    code: FieldErrorCode,
+    message: impl Into<String>,
+) -> AccountError {
     AccountError::Invalid(vec![FieldProblem {
         field,
         error: FieldError::new(code, message),

@@ -67,7 +67,7 @@ pub fn actor_of(user: portal_store::user::UserRow, credential: Option<Credential
 
 /// How long a browser's sign-in waits for its second factor, and for how many wrong codes.
 const CHALLENGE_MS: i64 = 5 * 60 * 1000;
-const CHALLENGE_FAILURES: i64 = 5;
+const CHALLENGE_FAILURES: i64 = 3;
 
 /// Checks a user name and password; an unknown user costs the same time as a wrong password.
 async fn verify_credentials(
@@ -212,7 +212,10 @@ impl Counters {
     /// A whole sign-in succeeded: the account's counts are forgotten, the time noted and the
     /// sign-in written to the audit log.
     async fn succeeded(&self, services: &Services, actor: &Actor, way: &str) {
-        let forget = [("account", self.account.as_str()), ("pair", self.pair.as_str())];
+        let forget = [
+            ("account", self.account.as_str()),
+            ("pair", self.pair.as_str()),
+        ];
         if let Err(e) = services
             .store
             .sign_in_succeeded(&forget, self.client.as_deref())
@@ -336,7 +339,12 @@ async fn open_challenge(services: &Services, actor: &Actor) -> Result<String, Se
     let now = portal_store::now_ms();
     services
         .store
-        .create_sign_in_challenge(&token::token_hash(&secret), &actor.id, now, now + CHALLENGE_MS)
+        .create_sign_in_challenge(
+            &token::token_hash(&secret),
+            &actor.id,
+            now,
+            now + CHALLENGE_MS,
+        )
         .await?;
     Ok(secret)
 }

@@ -10,9 +10,9 @@ pub mod policy;
 pub mod provision;
 pub mod registration;
 pub mod request;
+pub mod second_factor;
 pub mod security;
 pub mod seed;
-pub mod second_factor;
 pub mod template;
 pub mod tenant;
 

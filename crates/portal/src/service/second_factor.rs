@@ -156,7 +156,9 @@ pub async fn pending_totp(
 
 /// New recovery codes and their hashes.
 fn new_recovery_codes() -> (Vec<String>, Vec<String>) {
-    let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| token::recovery_code()).collect();
+    let codes: Vec<String> = (0..RECOVERY_CODES)
+        .map(|_| token::recovery_code())
+        .collect();
     let hashes = codes
         .iter()
         .map(|c| token::token_hash(&token::recovery_code_key(c)))
@@ -199,7 +201,14 @@ pub async fn confirm_totp(
     let now = portal_store::now_ms();
     match services
         .store
-        .confirm_totp(&actor.id, step, &hashes, actor.credential.as_ref(), &entry, now)
+        .confirm_totp(
+            &actor.id,
+            step,
+            &hashes,
+            actor.credential.as_ref(),
+            &entry,
+            now,
+        )
         .await
         .map_err(ServiceError::from)?
     {
@@ -380,7 +389,10 @@ mod tests {
             otpauth_uri: "otpauth://totp/Provisioning%20Portal:admin?secret=JBSWY3DPEHPK3PXP&issuer=Provisioning%20Portal".into(),
         };
         let svg = enrolment.qr_svg().expect("svg");
-        assert!(svg.starts_with("<svg role=\"img\" aria-label="), "{svg:.80}");
+        assert!(
+            svg.starts_with("<svg role=\"img\" aria-label="),
+            "{svg:.80}"
+        );
         assert!(svg.ends_with("</svg>"));
     }
 }

@@ -124,9 +124,13 @@ pub fn parse_roles(text: &str) -> Result<Vec<Role>, String> {
     }
     text.split(',')
         .map(|name| {
-            name.trim()
-                .parse::<Role>()
-                .map_err(|_| format!("{:?} is not a role; the roles are {}", name.trim(), role_names()))
+            name.trim().parse::<Role>().map_err(|_| {
+                format!(
+                    "{:?} is not a role; the roles are {}",
+                    name.trim(),
+                    role_names()
+                )
+            })
         })
         .collect()
 }
@@ -229,7 +233,11 @@ mod tests {
     #[test]
     fn roles_are_checked_and_kept_once_in_order() {
         let doc = SecurityDoc {
-            mfa_required_for: vec!["tenant_admin".into(), "landlord_admin".into(), "tenant_admin".into()],
+            mfa_required_for: vec![
+                "tenant_admin".into(),
+                "landlord_admin".into(),
+                "tenant_admin".into(),
+            ],
             session_idle_minutes: 30,
             session_max_hours: 12,
         };
@@ -250,14 +258,21 @@ mod tests {
         let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
         assert_eq!(
             fields,
-            ["mfa_required_for", "session_idle_minutes", "session_max_hours"]
+            [
+                "mfa_required_for",
+                "session_idle_minutes",
+                "session_max_hours"
+            ]
         );
         let longer = SecurityDoc {
             mfa_required_for: vec![],
             session_idle_minutes: 120,
             session_max_hours: 1,
         };
-        assert_eq!(longer.check().expect_err("idle over max")[0].field, "session_idle_minutes");
+        assert_eq!(
+            longer.check().expect_err("idle over max")[0].field,
+            "session_idle_minutes"
+        );
     }
 
     #[test]
@@ -268,6 +283,10 @@ mod tests {
             parse_roles("landlord_admin, tenant_admin").expect("two"),
             [Role::LandlordAdmin, Role::TenantAdmin]
         );
-        assert!(parse_roles("landlord_admin,boss").expect_err("bad").contains("boss"));
+        assert!(
+            parse_roles("landlord_admin,boss")
+                .expect_err("bad")
+                .contains("boss")
+        );
     }
 }

@@ -44,7 +44,8 @@ where
 }
 
 /// The signed-in user, from `Authorization: Bearer TOKEN`, whose password need not be
-/// changed first (`403 password_change_required` otherwise).
+/// changed first (`403 password_change_required` otherwise) and who has the second factor
+/// the security policy requires of their role (`403 mfa_enrolment_required` otherwise).
 #[derive(Debug, Clone)]
 pub struct Auth(pub Actor);
 
@@ -59,12 +60,16 @@ impl FromRequestParts<AppState> for Auth {
         if actor.must_change_password {
             return Err(ApiError::PasswordChangeRequired);
         }
+        if crate::service::security::must_enrol(&state.services, &actor).await? {
+            return Err(ApiError::MfaEnrolmentRequired);
+        }
         Ok(Self(actor))
     }
 }
 
-/// The signed-in user, whether or not their password must be changed first: for reading
-/// one's own account, changing the password and signing out.
+/// The signed-in user, whether or not their password must be changed or a second factor set
+/// up first: for reading one's own account, changing the password, setting up a second
+/// factor and signing out.
 #[derive(Debug, Clone)]
 pub struct AnyAuth(pub Actor);
 

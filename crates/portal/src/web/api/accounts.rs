@@ -159,6 +159,11 @@ impl From<UserRow> for UserView {
 pub struct MfaView {
     /// Whether a TOTP authenticator is enrolled.
     pub totp: bool,
+    /// Unused recovery codes left.
+    pub recovery_codes_left: i64,
+    /// The security policy requires a second factor for your role: until you have one,
+    /// every other call answers 403 `mfa_enrolment_required`.
+    pub required: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -185,6 +190,7 @@ pub async fn me(
     AnyAuth(actor): AnyAuth,
 ) -> Result<Json<MeView>, ApiError> {
     let u = account::me(&state.services, &actor).await?;
+    let factors = crate::service::second_factor::status(&state.services, &actor).await?;
     Ok(Json(MeView {
         id: u.id,
         username: u.username,
@@ -192,7 +198,11 @@ pub async fn me(
         role: u.role.as_str().to_owned(),
         tenant_id: u.tenant_id,
         must_change_password: u.must_change_password,
-        mfa: MfaView { totp: false },
+        mfa: MfaView {
+            totp: factors.totp,
+            recovery_codes_left: factors.recovery_codes_left,
+            required: factors.required,
+        },
     }))
 }
 

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod mail;
+pub mod mfa;
 pub mod parameters;
 pub mod public;
 pub mod requests;
@@ -19,6 +20,7 @@ pub fn router() -> Routes {
         .merge(audit::router())
         .merge(auth::router())
         .merge(mail::router())
+        .merge(mfa::router())
         .merge(parameters::router())
         .merge(public::router())
         .merge(requests::router())

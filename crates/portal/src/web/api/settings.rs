@@ -1,5 +1,6 @@
 //! `GET`/`PUT /api/v1/settings/provisioning` (when accepted requests are provisioned) and
-//! `/api/v1/settings/self-service` (how prospects' requests are let in).
+//! `/api/v1/settings/self-service` (how prospects' requests are let in) and
+//! `/api/v1/settings/security` (second factors and session lifetimes).
 
 use crate::web::Routes;
 use axum::Json;
@@ -10,6 +11,7 @@ use portal_domain::{FieldError, FieldErrorCode};
 
 use crate::service::policy::{self, PolicyDoc};
 use crate::service::registration::{self, SelfServiceDoc};
+use crate::service::security::{self, SecurityDoc};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{ApiJson, Auth};
@@ -23,6 +25,10 @@ pub fn router() -> Routes {
         .route(
             "/api/v1/settings/self-service",
             get(get_self_service_policy).put(put_self_service_policy),
+        )
+        .route(
+            "/api/v1/settings/security",
+            get(get_security_policy).put(put_security_policy),
         )
 }
 
@@ -109,6 +115,44 @@ pub async fn put_provisioning_policy(
     ApiJson(doc): ApiJson<PolicyDoc>,
 ) -> Result<Json<PolicyDoc>, ApiError> {
     policy::put_policy(&state.services, &actor, doc)
+        .await?
+        .map(Json)
+        .map_err(invalid)
+}
+
+/// The security policy (landlord administrators).
+#[utoipa::path(
+    get, path = "/api/v1/settings/security", tag = "settings",
+    security(("bearer" = [])),
+    responses((status = 200, body = SecurityDoc), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn get_security_policy(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<SecurityDoc>, ApiError> {
+    Ok(Json(security::get_policy(&state.services, &actor).await?))
+}
+
+/// Set the security policy: the roles that must have a second factor, and how long a browser
+/// session lasts idle and at most (sessions already open follow the new lifetimes).
+#[utoipa::path(
+    put, path = "/api/v1/settings/security", tag = "settings",
+    security(("bearer" = [])),
+    request_body = SecurityDoc,
+    responses(
+        (status = 200, body = SecurityDoc),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A field breaks its rule; all are listed", body = ErrorBody),
+    )
+)]
+pub async fn put_security_policy(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(doc): ApiJson<SecurityDoc>,
+) -> Result<Json<SecurityDoc>, ApiError> {
+    security::put_policy(&state.services, &actor, doc)
         .await?
         .map(Json)
         .map_err(invalid)

@@ -73,6 +73,10 @@ struct AccountPage {
     new_token: Option<(String, String)>,
     token_name: String,
     token_days: String,
+    /// Whether an authenticator app is on.
+    two_factor_on: bool,
+    /// Whether this session passed a second factor (and so may make tokens).
+    may_make_tokens: bool,
 }
 
 impl AccountPage {
@@ -198,6 +202,8 @@ async fn account_page(
         new_token,
         token_name,
         token_days,
+        two_factor_on: user.second_factors > 0,
+        may_make_tokens: actor.second_factor.passed,
     };
     render(status, &page)
 }

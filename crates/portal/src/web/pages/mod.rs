@@ -10,10 +10,12 @@ pub mod mail;
 pub mod parameters;
 pub mod register;
 pub mod requests;
+pub mod security;
 pub mod session;
 pub mod settings;
 pub mod templates;
 pub mod tenants;
+pub mod two_factor;
 
 use crate::web::Routes;
 use askama::Template;
@@ -45,6 +47,8 @@ pub fn router() -> Routes {
         .merge(join::router())
         .merge(requests::router())
         .merge(settings::router())
+        .merge(security::router())
+        .merge(two_factor::router())
         .merge(templates::router())
         .merge(tenants::router())
         .merge(mail::router())
@@ -388,7 +392,8 @@ fn referring_page(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The user signed in to this browser; pages that need one send others to the sign-in page,
-/// and one whose password must be changed first to the form that changes it.
+/// one whose password must be changed first to the form that changes it, and one who must
+/// set up a second factor to the page that sets one up.
 #[derive(Debug, Clone)]
 pub struct PageUser(pub Actor);
 
@@ -403,7 +408,11 @@ impl FromRequestParts<AppState> for PageUser {
         if actor.must_change_password {
             return Err(Redirect::to(account::CHANGE_FIRST).into_response());
         }
-        Ok(Self(actor))
+        match crate::service::security::must_enrol(&state.services, &actor).await {
+            Ok(false) => Ok(Self(actor)),
+            Ok(true) => Err(Redirect::to(two_factor::ENROL_FIRST).into_response()),
+            Err(e) => Err(failure(&e, Some(&actor))),
+        }
     }
 }
 

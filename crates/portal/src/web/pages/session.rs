@@ -51,7 +51,12 @@ struct SignInCodePage {
     back: Back,
 }
 
-fn code_form(status: StatusCode, challenge: &str, error: Option<&'static str>, back: Back) -> Response {
+fn code_form(
+    status: StatusCode,
+    challenge: &str,
+    error: Option<&'static str>,
+    back: Back,
+) -> Response {
     render(
         status,
         &SignInCodePage {
@@ -234,10 +239,14 @@ async fn sign_in(
             Err(LoginError::SecondFactorWrong) => code_form(
                 StatusCode::UNAUTHORIZED,
                 &challenge,
-                Some("The code is wrong or was used already. Type the six digits your app shows now, or an unused recovery code."),
+                Some(
+                    "The code is wrong or was used already. Type the six digits your app shows now, or an unused recovery code.",
+                ),
                 back(),
             ),
-            Err(LoginError::Throttled { retry_after_secs }) => throttled("", retry_after_secs, back()),
+            Err(LoginError::Throttled { retry_after_secs }) => {
+                throttled("", retry_after_secs, back())
+            }
             Err(LoginError::Service(_)) => code_form(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &challenge,
