@@ -55,6 +55,10 @@ pub enum UserCommand {
     /// Print a single-use link (valid one hour) to set the password of an account, by user
     /// name, login ID or address.
     ResetPassword { login: String },
+    /// Remove the second factors (authenticator app and recovery codes) of an account whose
+    /// owner lost them, by user name, login ID or address: the next sign-in asks for the
+    /// password alone (and a role that requires one is led to set it up again).
+    ResetSecondFactors { login: String },
 }
 
 #[derive(Debug, Clone, Subcommand)]

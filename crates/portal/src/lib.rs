@@ -184,7 +184,8 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
     }
 }
 
-/// `portal user …`: prints a set-password link for the operator of the machine.
+/// `portal user …`: prints a set-password link, or what was done, for the operator of the
+/// machine.
 async fn user_command(action: config::UserCommand, settings: Resolved) -> Result<(), StartError> {
     use service::account::{self, AccountError};
     let store = open_store(&settings).await?;
@@ -205,6 +206,9 @@ async fn user_command(action: config::UserCommand, settings: Resolved) -> Result
         },
         config::UserCommand::ResetPassword { login } => {
             account::reset_on_command_line(&services, &login).await
+        }
+        config::UserCommand::ResetSecondFactors { login } => {
+            service::second_factor::reset_on_command_line(&services, &login).await
         }
     };
     close(&store).await;

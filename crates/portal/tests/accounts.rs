@@ -40,6 +40,7 @@ on_both_db!(
     a_tenant_admin_cannot_leave_its_tenant_without_an_administrator,
     asking_often_cannot_keep_anothers_reset_from_working,
     wrong_current_passwords_are_held_back_like_failed_sign_ins,
+    no_second_factor_is_skipped_by_an_invitation_a_reset_or_a_new_password,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -902,5 +903,67 @@ async fn wrong_current_passwords_are_held_back_like_failed_sign_ins(db: Db) {
     }
     let (status, answer) = change_password(&app, &token, PASSWORD, NEW_PASSWORD).await;
     assert_eq!(status, 429, "even the right one waits now: {answer}");
+    app.finish().await;
+}
+
+/// ASVS 6.3.4 and 6.4.3: an accepted invitation, a password reset and a changed password all
+/// still need the second factor; a reset keeps the app in place.
+async fn no_second_factor_is_skipped_by_an_invitation_a_reset_or_a_new_password(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    let policy = json!({
+        "mfa_required_for": ["landlord_operator"], "session_idle_minutes": 30, "session_max_hours": 12
+    });
+    let (status, set) = call(
+        &app,
+        Method::PUT,
+        "/api/v1/settings/security",
+        &app.token,
+        Some(policy),
+    )
+    .await;
+    assert_eq!(status, 200, "{set}");
+    let email = "olive.ops@provider.example";
+    let (_, token) = invited_and_accepted(&app, &inbox, email, "landlord_operator").await;
+    let (status, refused) = get_json(&app, "/api/v1/subscription-requests", &token).await;
+    assert_eq!(
+        (status, code(&refused)),
+        (403, json!("mfa_enrolment_required")),
+        "{refused}"
+    );
+    let enrolled = common::enrol_totp(&app.client, &app.base, &token).await;
+    let (status, _) = get_json(&app, "/api/v1/subscription-requests", &token).await;
+    assert_eq!(status, 200);
+
+    // A reset sets a new password and keeps the app: signing in still asks for a code.
+    let (status, _) = ask_reset(&app, email).await;
+    assert_eq!(status, 202);
+    let link = reset_link(&app, &inbox, email, 1).await;
+    let (status, answer) = confirm_reset(&app, &link, NEW_PASSWORD).await;
+    assert_eq!(status, 204, "{answer}");
+    let password_only = json!({"username": email, "password": NEW_PASSWORD});
+    let (status, asked) = post(&app, "/api/v1/auth/login", "", password_only.clone()).await;
+    assert_eq!(
+        (status, code(&asked)),
+        (401, json!("mfa_required")),
+        "{asked}"
+    );
+    let mut with_code = password_only.clone();
+    with_code["totp"] = json!(common::totp_next(&enrolled.secret));
+    let (status, signed_in) = post(&app, "/api/v1/auth/login", "", with_code).await;
+    assert_eq!(status, 200, "{signed_in}");
+    let token = signed_in["token"].as_str().unwrap().to_owned();
+
+    // A changed password: the same.
+    let (status, answer) = change_password(&app, &token, NEW_PASSWORD, PASSWORD).await;
+    assert_eq!(status, 204, "{answer}");
+    let password_only = json!({"username": email, "password": PASSWORD});
+    let (status, asked) = post(&app, "/api/v1/auth/login", "", password_only).await;
+    assert_eq!(
+        (status, code(&asked)),
+        (401, json!("mfa_required")),
+        "{asked}"
+    );
     app.finish().await;
 }

@@ -241,6 +241,10 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("PORTAL_FORWARDING_HEADER", "x-real-ip")],
             "PORTAL_FORWARDING_HEADER",
         ),
+        (
+            vec![("PORTAL_MFA_REQUIRED_FOR", "landlord_admin,boss")],
+            "PORTAL_MFA_REQUIRED_FOR",
+        ),
         // The first landlord admin's password follows the rule of every password.
         (
             vec![("PORTAL_ADMIN_PASSWORD", "my-Admin-password-2026")],

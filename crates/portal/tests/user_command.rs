@@ -257,3 +257,73 @@ async fn reset_password_prints_a_link_that_sets_the_administrators_password() {
     assert!(line.contains("there is no account"), "{line}");
     stop(portal);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_authenticator_app_is_removed_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let (portal, base) = serve(data);
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    common::enrol_totp(&client, &base, &token).await;
+    assert_eq!(login_status(&base, "admin", ADMIN_PASSWORD).await, 401);
+
+    let (code, stdout, stderr) = run(data, &["user", "reset-second-factors", "ADMIN"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("the second factors of admin were removed"),
+        "{stdout}"
+    );
+    assert_eq!(login_status(&base, "admin", ADMIN_PASSWORD).await, 200);
+    let (code, stdout, stderr) = run(data, &["user", "reset-second-factors", "admin"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("has no second factor"), "{stdout}");
+    let (code, stdout, stderr) = run(data, &["user", "reset-second-factors", "nobody"]);
+    let line = refusal(code, &stdout, &stderr);
+    assert!(line.contains("no account"), "{line}");
+    stop(portal);
+}
+
+/// As shipped, landlord administrators must use two-step sign-in: the first one is led to set
+/// it up before anything else, and then works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_administrator_sets_up_two_step_sign_in_before_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let portal = Portal::start_as_shipped(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data.to_str().unwrap()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let tenants = format!("{base}/api/v1/tenants");
+    let refused = client
+        .get(&tenants)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "mfa_enrolment_required");
+    let (status, account) = me(&base, &token).await;
+    assert_eq!(
+        (status, &account["mfa"]["required"]),
+        (200, &Value::Bool(true))
+    );
+    common::enrol_totp(&client, &base, &token).await;
+    let allowed = client
+        .get(&tenants)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    stop(portal);
+}

@@ -289,6 +289,45 @@ pub async fn renew_recovery_codes(
     Ok(codes)
 }
 
+/// Removes the second factors of an account whose owner lost them (the machine's operator,
+/// by user name, login ID or address); the answer says what was done.
+pub async fn reset_on_command_line(
+    services: &Services,
+    login: &str,
+) -> Result<String, AccountError> {
+    let login = portal_domain::field::login_id(login.trim());
+    let user = services
+        .store
+        .find_user_by_login(&login)
+        .await
+        .map_err(ServiceError::from)?
+        .ok_or(ServiceError::NotFound)?;
+    let mut entry = super::audit::entry(
+        None,
+        AuditAction::SecondFactorsResetOnCommandLine,
+        user.tenant_id.as_deref(),
+        Some(&user.id),
+        Some(user.username.clone()),
+    );
+    entry.actor_name = Some("command line".to_owned());
+    let removed = services
+        .store
+        .remove_totp(&user.id, &entry, portal_store::now_ms())
+        .await
+        .map_err(ServiceError::from)?;
+    Ok(if removed {
+        format!(
+            "the second factors of {} were removed: the next sign-in asks for the password alone",
+            user.username
+        )
+    } else {
+        format!(
+            "{} has no second factor: nothing was changed",
+            user.username
+        )
+    })
+}
+
 /// What a person gives as their second factor at sign-in.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Proof {

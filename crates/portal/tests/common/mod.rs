@@ -312,13 +312,19 @@ impl Portal {
     /// Starts `portal ARGS` with `envs` and no inherited `PORTAL_*` settings. Unless `envs`
     /// says otherwise, no role must use two-step sign-in (tests about it say so).
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut with_default = vec![("PORTAL_MFA_REQUIRED_FOR", "none")];
+        with_default.extend_from_slice(envs);
+        Self::start_as_shipped(args, &with_default)
+    }
+
+    /// The same, with every setting not in `envs` at the default it ships with.
+    pub fn start_as_shipped(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
         for (key, _) in std::env::vars() {
             if key.starts_with("PORTAL_") {
                 command.env_remove(key);
             }
         }
-        command.env("PORTAL_MFA_REQUIRED_FOR", "none");
         command
             .args(args)
             .envs(envs.iter().copied())
