@@ -48,6 +48,8 @@ crate::text_enum! {
         SecondFactorFailed = "second_factor_failed",
         SecurityPolicyChanged = "security_policy_changed",
         SecondFactorsResetOnCommandLine = "second_factors_reset_on_command_line",
+        PasskeyAdded = "passkey_added",
+        PasskeyRemoved = "passkey_removed",
     }
 }
 
@@ -100,6 +102,8 @@ impl AuditAction {
             Self::SecondFactorFailed => "Second factor refused at sign-in",
             Self::SecurityPolicyChanged => "Security policy changed",
             Self::SecondFactorsResetOnCommandLine => "Second factors removed on the command line",
+            Self::PasskeyAdded => "Passkey added",
+            Self::PasskeyRemoved => "Passkey removed",
         }
     }
 }

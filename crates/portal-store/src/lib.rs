@@ -25,6 +25,7 @@ pub mod link;
 pub mod mail;
 pub mod names;
 pub mod parameters;
+pub mod passkey;
 pub mod registration;
 pub mod request;
 pub mod rollback;

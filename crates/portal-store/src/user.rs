@@ -24,7 +24,8 @@ pub struct UserRow {
     pub must_change_password: bool,
     pub last_sign_in_at: Option<i64>,
     pub created_at: i64,
-    /// How many second factors the account has in force (a confirmed authenticator app).
+    /// How many second factors the account has in force (a confirmed authenticator app and
+    /// each passkey).
     pub second_factors: i64,
 }
 
@@ -169,6 +170,10 @@ pub(crate) async fn end_all_credentials(
         .bind(user_id)
         .execute(&mut **tx)
         .await?;
+    sqlx::query("DELETE FROM webauthn_ceremonies WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("UPDATE account_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
         .bind(crate::now_ms())
         .bind(user_id)
@@ -181,7 +186,7 @@ pub(crate) async fn end_all_credentials(
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.password_hash, u.role, u.tenant_id, \
      u.email, u.status, u.must_change_password, u.last_sign_in_at, u.created_at, \
      (SELECT COUNT(*) FROM totp_factors f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) \
-     AS second_factors";
+     + (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS second_factors";
 
 /// Which accounts a list holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

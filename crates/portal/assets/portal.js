@@ -1,5 +1,6 @@
 // A little script on top of pages that work without it: tabs on Tenant Registration, the
-// personnel ID shown as it is typed, focus on error summaries, and live progress of a request.
+// personnel ID shown as it is typed, focus on error summaries, live progress of a request,
+// and the browser's passkey prompts.
 "use strict";
 
 function setUpTabs(root) {
@@ -133,10 +134,119 @@ function followProgress() {
   setTimeout(tick, delay(first));
 }
 
+// Passkeys: the browser's WebAuthn prompts around the portal's JSON calls. Without script,
+// or in a browser without WebAuthn, the passkey buttons stay hidden.
+function fromBase64Url(text) {
+  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const binary = atob(base64 + "===".slice((base64.length + 3) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toBase64Url(buffer) {
+  let binary = "";
+  new Uint8Array(buffer).forEach((b) => { binary += String.fromCharCode(b); });
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+async function postJson(url, body) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  let answer = null;
+  try {
+    answer = await response.json();
+  } catch (_) {
+    answer = null;
+  }
+  if (!response.ok) {
+    const said = answer && answer.error && answer.error.message;
+    throw new Error(said || "The portal could not do this; try again.");
+  }
+  return answer;
+}
+
+function passkeyProblem(status, err) {
+  status.textContent = err && err.name === "NotAllowedError"
+    ? "The passkey prompt was closed or timed out; try again."
+    : (err && err.message) || "Try again.";
+  status.hidden = false;
+}
+
+async function addPasskey(form) {
+  const name = form.querySelector("#passkey_name").value;
+  const started = await postJson("/account/passkeys/options", { name });
+  const publicKey = started.options.publicKey;
+  publicKey.challenge = fromBase64Url(publicKey.challenge);
+  publicKey.user.id = fromBase64Url(publicKey.user.id);
+  (publicKey.excludeCredentials || []).forEach((c) => { c.id = fromBase64Url(c.id); });
+  const made = await navigator.credentials.create({ publicKey });
+  const credential = {
+    id: made.id,
+    rawId: toBase64Url(made.rawId),
+    type: made.type,
+    response: {
+      attestationObject: toBase64Url(made.response.attestationObject),
+      clientDataJSON: toBase64Url(made.response.clientDataJSON),
+    },
+    extensions: made.getClientExtensionResults(),
+  };
+  await postJson("/account/passkeys", { ceremony: started.ceremony, credential });
+  window.location.assign("/account/two-factor?done=passkey-added");
+}
+
+async function signInWithPasskey(box) {
+  const username = document.getElementById("username");
+  const body = box.dataset.challenge
+    ? { challenge: box.dataset.challenge }
+    : { username: username ? username.value : "" };
+  const started = await postJson("/sign-in/passkey/options", body);
+  const publicKey = started.options.publicKey;
+  publicKey.challenge = fromBase64Url(publicKey.challenge);
+  (publicKey.allowCredentials || []).forEach((c) => { c.id = fromBase64Url(c.id); });
+  const got = await navigator.credentials.get({ publicKey });
+  const credential = {
+    id: got.id,
+    rawId: toBase64Url(got.rawId),
+    type: got.type,
+    response: {
+      authenticatorData: toBase64Url(got.response.authenticatorData),
+      clientDataJSON: toBase64Url(got.response.clientDataJSON),
+      signature: toBase64Url(got.response.signature),
+      userHandle: got.response.userHandle ? toBase64Url(got.response.userHandle) : null,
+    },
+    extensions: got.getClientExtensionResults(),
+  };
+  const next = box.dataset.next || "";
+  const done = await postJson("/sign-in/passkey", { ceremony: started.ceremony, credential, next });
+  window.location.assign(done.redirect);
+}
+
+function setUpPasskeys() {
+  if (!window.PublicKeyCredential || !navigator.credentials) return;
+  const form = document.querySelector("[data-passkey-add]");
+  if (form) {
+    form.hidden = false;
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      addPasskey(form).catch((err) => passkeyProblem(form.querySelector("#passkey-status"), err));
+    });
+  }
+  document.querySelectorAll("[data-passkey-sign-in]").forEach((box) => {
+    box.hidden = false;
+    box.querySelector("button").addEventListener("click", () => {
+      signInWithPasskey(box).catch((err) => passkeyProblem(box.querySelector("#passkey-status"), err));
+    });
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-tabs]").forEach(setUpTabs);
   setUpPersonnelId();
   followProgress();
+  setUpPasskeys();
   const summary = document.getElementById("error-summary");
   if (summary) summary.focus();
 });

@@ -1169,3 +1169,159 @@ async fn a_landlord_admin_invites_an_operator_who_accepts_from_the_email_and_wor
     check_accessibility(c, "accounts as an operator").await;
     browser.close().await;
 }
+
+/// A WebDriver extension command of the WebAuthn specification (§11.x, "Add Virtual
+/// Authenticator" and friends), sent to the session's own path.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    /// The path after `/session/{id}/`.
+    path: String,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
+    }
+}
+
+/// Gives the browser a virtual platform authenticator that holds passkeys and verifies its
+/// user at once (no real device needed).
+async fn add_virtual_authenticator(c: &Client) -> String {
+    let added = c
+        .issue_cmd(WebAuthnCommand {
+            path: "webauthn/authenticator".to_owned(),
+            body: json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+                "automaticPresenceSimulation": true
+            }),
+        })
+        .await
+        .expect("the virtual authenticator of the WebAuthn WebDriver extension");
+    added.as_str().expect("an authenticator id").to_owned()
+}
+
+/// The credentials the virtual authenticator holds.
+async fn passkeys_held(c: &Client, authenticator: &str) -> usize {
+    #[derive(Debug)]
+    struct GetCredentials(String);
+    impl fantoccini::wd::WebDriverCompatibleCommand for GetCredentials {
+        fn endpoint(
+            &self,
+            base_url: &url::Url,
+            session_id: Option<&str>,
+        ) -> Result<url::Url, url::ParseError> {
+            base_url.join(&format!(
+                "session/{}/webauthn/authenticator/{}/credentials",
+                session_id.unwrap_or_default(),
+                self.0
+            ))
+        }
+        fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+            (http::Method::GET, None)
+        }
+    }
+    let held = c
+        .issue_cmd(GetCredentials(authenticator.to_owned()))
+        .await
+        .unwrap();
+    held.as_array().map_or(0, Vec::len)
+}
+
+/// As shipped (landlord administrators must use two-step sign-in), the first administrator is
+/// led to Two-step sign-in, adds a passkey through the browser's WebAuthn prompt (a virtual
+/// authenticator), then signs in with it alone, and with a password and the passkey as its
+/// second factor. The portal is reached at `localhost`: a passkey's relying party is a domain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_adds_a_passkey_and_signs_in_with_it_as_first_and_as_second_factor() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let listen = format!("127.0.0.1:{port}");
+    let base = format!("http://localhost:{port}");
+    let data = dir.path().join("data");
+    let portal = Portal::start_as_shipped(
+        &[],
+        &[
+            ("PORTAL_LISTEN", &listen),
+            ("PORTAL_BASE_URL", &base),
+            ("PORTAL_DATA_DIR", data.to_str().unwrap()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    portal.base_url();
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    let authenticator = add_virtual_authenticator(c).await;
+
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main form button[type=submit]").await;
+    wait_for(c, Locator::Id("enrol-required")).await;
+    assert!(c.current_url().await.unwrap().path() == "/account/two-factor");
+    check_accessibility(c, "two-step sign-in, required").await;
+    screenshot(c, "two-step-sign-in").await;
+    type_into(c, "passkey_name", "Test laptop").await;
+    click(c, "#passkey-add button[type=submit]").await;
+    wait_for_text(c, "#two-factor-notice", "The passkey was added").await;
+    wait_for_text(c, "main table", "Test laptop").await;
+    assert_eq!(passkeys_held(c, &authenticator).await, 1);
+    check_accessibility(c, "two-step sign-in with a passkey").await;
+    c.goto(&format!("{base}/tenants")).await.unwrap();
+    wait_for(c, Locator::Css("main h1")).await;
+    assert_eq!(
+        c.current_url().await.unwrap().path(),
+        "/tenants",
+        "enrolled now"
+    );
+    sign_out(c).await;
+
+    // The passkey alone, after the user name.
+    check_accessibility(c, "sign in with a passkey offered").await;
+    type_into(c, "username", ADMIN).await;
+    click(c, "#passkey-sign-in").await;
+    wait_for(c, Locator::Css("a[href='/register']")).await;
+    sign_out(c).await;
+
+    // A password, then the passkey as the second factor.
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main form button[type=submit]").await;
+    wait_for(c, Locator::Id("passkey-second-factor")).await;
+    check_accessibility(c, "second factor").await;
+    screenshot(c, "second-factor").await;
+    click(c, "#passkey-second-factor").await;
+    wait_for(c, Locator::Css("a[href='/register']")).await;
+
+    // Another user name's passkey prompt is no way in: that account has none.
+    sign_out(c).await;
+    type_into(c, "username", "somebody-else").await;
+    click(c, "#passkey-sign-in").await;
+    wait_for_text(
+        c,
+        "#passkey-status",
+        "No passkey is set up for this user name",
+    )
+    .await;
+    browser.close().await;
+    drop(portal);
+}

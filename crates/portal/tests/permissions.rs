@@ -142,6 +142,12 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/account/two-factor/totp/confirm",            SignedIn),
     ("POST",   "/account/two-factor/totp/remove",             SignedIn),
     ("POST",   "/account/two-factor/recovery-codes",          SignedIn),
+    ("POST",   "/account/passkeys/options",                   SignedIn),
+    ("POST",   "/account/passkeys",                           SignedIn),
+    ("POST",   "/account/passkeys/{id}/rename",               Own),
+    ("POST",   "/account/passkeys/{id}/remove",               Own),
+    ("POST",   "/sign-in/passkey/options",                    SignIn),
+    ("POST",   "/sign-in/passkey",                            SignIn),
     ("GET",    "/invitation/{token}",                         Link),
     ("POST",   "/invitation/{token}",                         Link),
     ("GET",    "/password-reset",                             Public),
@@ -425,7 +431,7 @@ impl Ids {
             "templates" => self.template.as_str(),
             "mail" => self.mail.as_str(),
             "users" | "accounts" => self.user.as_str(),
-            "sessions" | "tokens" => UNKNOWN,
+            "sessions" | "tokens" | "passkeys" => UNKNOWN,
             _ => return None,
         })
     }

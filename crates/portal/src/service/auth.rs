@@ -37,7 +37,7 @@ pub enum LoginError {
     /// The password was right; the account's second factor is needed. A browser's sign-in
     /// goes on with `challenge`, the secret of its waiting sign-in.
     #[error("a second factor is needed")]
-    SecondFactorRequired { challenge: Option<String> },
+    SecondFactorRequired { challenge: Option<Waiting> },
     /// The second factor given was wrong or used already.
     #[error("the second factor is wrong")]
     SecondFactorWrong,
@@ -104,19 +104,26 @@ async fn verify_credentials(
         info!("sign-in refused");
         return Err(LoginError::InvalidCredentials);
     };
-    // A tenant's administrator signs in only once the tenant is active.
-    if let Some(tenant_id) = &user.tenant_id {
-        let active = match services.store.get_tenant(tenant_id).await {
-            Ok(t) => t.status == TenantStatus::Active,
-            Err(portal_store::StoreError::NotFound) => false,
-            Err(e) => return Err(ServiceError::from(e).into()),
-        };
-        if !active {
-            info!("sign-in refused: the tenant is not active");
-            return Err(LoginError::InvalidCredentials);
-        }
+    if !tenant_allows(services, &user).await? {
+        info!("sign-in refused: the tenant is not active");
+        return Err(LoginError::InvalidCredentials);
     }
     Ok(actor_of(user, None))
+}
+
+/// A tenant's user signs in only once the tenant is active.
+async fn tenant_allows(
+    services: &Services,
+    user: &portal_store::user::UserRow,
+) -> Result<bool, ServiceError> {
+    let Some(tenant_id) = &user.tenant_id else {
+        return Ok(true);
+    };
+    match services.store.get_tenant(tenant_id).await {
+        Ok(t) => Ok(t.status == TenantStatus::Active),
+        Err(portal_store::StoreError::NotFound) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Failed sign-ins of one account from one client: five pass, then that pair is locked for
@@ -241,6 +248,66 @@ impl Counters {
     }
 }
 
+/// A browser's sign-in waiting for its second factor: its secret, and which kinds of second
+/// factor the account has.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub secret: String,
+    pub totp: bool,
+    pub passkeys: bool,
+}
+
+/// The account of a waiting sign-in, by its secret; `None` when it is over.
+pub async fn waiting_user(
+    services: &Services,
+    secret: &str,
+) -> Result<Option<portal_store::user::UserRow>, ServiceError> {
+    let hash = token::token_hash(secret);
+    let now = portal_store::now_ms();
+    match services
+        .store
+        .sign_in_challenge_user(&hash, now, CHALLENGE_FAILURES)
+        .await?
+    {
+        Some(user_id) => Ok(Some(services.store.get_user(&user_id).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The kinds of second factor of a waiting sign-in, by its secret; `None` when it is over.
+pub async fn waiting(services: &Services, secret: &str) -> Result<Option<Waiting>, ServiceError> {
+    let hash = token::token_hash(secret);
+    let now = portal_store::now_ms();
+    let Some(user_id) = services
+        .store
+        .sign_in_challenge_user(&hash, now, CHALLENGE_FAILURES)
+        .await?
+    else {
+        return Ok(None);
+    };
+    waiting_of(services, secret.to_owned(), &user_id)
+        .await
+        .map(Some)
+}
+
+async fn waiting_of(
+    services: &Services,
+    secret: String,
+    user_id: &str,
+) -> Result<Waiting, ServiceError> {
+    let totp = services
+        .store
+        .totp_factor(user_id)
+        .await?
+        .is_some_and(|t| t.confirmed_at.is_some());
+    let passkeys = !services.store.list_passkeys(user_id).await?.is_empty();
+    Ok(Waiting {
+        secret,
+        totp,
+        passkeys,
+    })
+}
+
 /// What a sign-in does after a right password, for an account with a second factor.
 #[derive(Debug)]
 pub enum SecondStep {
@@ -333,20 +400,16 @@ async fn check_second_factor(
     Ok(())
 }
 
-/// Opens a browser's sign-in that waits for its second factor; the answer is its secret.
-async fn open_challenge(services: &Services, actor: &Actor) -> Result<String, ServiceError> {
+/// Opens a browser's sign-in that waits for its second factor.
+async fn open_challenge(services: &Services, actor: &Actor) -> Result<Waiting, ServiceError> {
     let secret = token::new_token();
     let now = portal_store::now_ms();
+    let hash = token::token_hash(&secret);
     services
         .store
-        .create_sign_in_challenge(
-            &token::token_hash(&secret),
-            &actor.id,
-            now,
-            now + CHALLENGE_MS,
-        )
+        .create_sign_in_challenge(&hash, &actor.id, now, now + CHALLENGE_MS)
         .await?;
-    Ok(secret)
+    waiting_of(services, secret, &actor.id).await
 }
 
 /// When this failure is the one that locks the account everywhere (the last resort), its
@@ -543,6 +606,44 @@ pub async fn finish_session(
         return Err(LoginError::ChallengeOver);
     }
     counters.succeeded(services, &actor, "browser").await;
+    Ok(open_session(services, actor, known).await?)
+}
+
+/// Signs a browser in with a passkey: as the first factor (the ceremony was started for a
+/// user name) or as the second (for a waiting sign-in, which it ends). A passkey verifies
+/// its user, so the session counts as having passed a second factor.
+#[tracing::instrument(skip_all)]
+pub async fn finish_with_passkey(
+    services: &Services,
+    ceremony: &str,
+    answer: &webauthn_rs::prelude::PublicKeyCredential,
+    device: Option<&str>,
+) -> Result<BrowserSignIn, LoginError> {
+    use super::passkey::PasskeyError;
+    let asserted = match super::passkey::verify_sign_in(services, ceremony, answer).await {
+        Ok(asserted) => asserted,
+        Err(PasskeyError::Service(e)) => return Err(e.into()),
+        Err(PasskeyError::Over) => return Err(LoginError::ChallengeOver),
+        Err(_) => return Err(LoginError::SecondFactorWrong),
+    };
+    let user = asserted.user;
+    if user.status != AccountStatus::Active || !tenant_allows(services, &user).await? {
+        return Err(LoginError::InvalidCredentials);
+    }
+    if let Some(hash) = &asserted.challenge_hash
+        && !services
+            .store
+            .end_sign_in_challenge(hash)
+            .await
+            .map_err(ServiceError::from)?
+    {
+        return Err(LoginError::ChallengeOver);
+    }
+    let known = known_device(services, device, &user.username).await?;
+    let counters = Counters::of(&user.username, known);
+    let mut actor = actor_of(user, None);
+    actor.second_factor.passed = true;
+    counters.succeeded(services, &actor, "passkey").await;
     Ok(open_session(services, actor, known).await?)
 }
 

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod mail;
 pub mod parameters;
+pub mod passkey;
 pub mod policy;
 pub mod provision;
 pub mod registration;

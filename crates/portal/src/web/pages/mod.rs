@@ -8,6 +8,7 @@ pub mod audit;
 pub mod join;
 pub mod mail;
 pub mod parameters;
+pub mod passkeys;
 pub mod register;
 pub mod requests;
 pub mod security;
@@ -49,6 +50,7 @@ pub fn router() -> Routes {
         .merge(settings::router())
         .merge(security::router())
         .merge(two_factor::router())
+        .merge(passkeys::router())
         .merge(templates::router())
         .merge(tenants::router())
         .merge(mail::router())

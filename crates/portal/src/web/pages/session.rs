@@ -47,13 +47,16 @@ struct SignInCodePage {
     nav: Nav,
     /// The secret of the waiting sign-in.
     challenge: String,
+    /// The account has an authenticator app (a code field), passkeys (a button).
+    totp: bool,
+    passkeys: bool,
     error: Option<&'static str>,
     back: Back,
 }
 
 fn code_form(
     status: StatusCode,
-    challenge: &str,
+    waiting: &auth::Waiting,
     error: Option<&'static str>,
     back: Back,
 ) -> Response {
@@ -61,10 +64,38 @@ fn code_form(
         status,
         &SignInCodePage {
             nav: Nav::signed_out(),
-            challenge: challenge.to_owned(),
+            challenge: waiting.secret.clone(),
+            totp: waiting.totp,
+            passkeys: waiting.passkeys,
             error,
             back,
         },
+    )
+}
+
+/// The second step's page again, after a refused code; the sign-in page once it is over.
+async fn code_form_again(
+    state: &AppState,
+    challenge: &str,
+    status: StatusCode,
+    error: &'static str,
+    back: Back,
+) -> Response {
+    match auth::waiting(&state.services, challenge).await {
+        Ok(Some(waiting)) => code_form(status, &waiting, Some(error), back),
+        Ok(None) => over(back),
+        Err(_) => super::unavailable(),
+    }
+}
+
+/// The sign-in page after a waiting sign-in ended.
+fn over(back: Back) -> Response {
+    form_with(
+        StatusCode::UNAUTHORIZED,
+        "",
+        Some("This sign-in took too long or had too many wrong codes: sign in again."),
+        None,
+        back,
     )
 }
 
@@ -177,7 +208,7 @@ struct SignInForm {
 }
 
 /// The cookie that says a browser signed in to an account before.
-const DEVICE_COOKIE: &str = "portal_device";
+pub(super) const DEVICE_COOKIE: &str = "portal_device";
 
 /// A year long: a browser that signed in is known for a year.
 fn device_cookie(state: &AppState, value: &str) -> HeaderValue {
@@ -236,30 +267,16 @@ async fn sign_in(
         let answer = auth::finish_session(&state.services, &challenge, &proof, device.as_deref());
         return match answer.await {
             Ok(signed_in) => welcome(&state, signed_in, &next, &input.resumed).await,
-            Err(LoginError::SecondFactorWrong) => code_form(
-                StatusCode::UNAUTHORIZED,
-                &challenge,
-                Some(
-                    "The code is wrong or was used already. Type the six digits your app shows now, or an unused recovery code.",
-                ),
-                back(),
-            ),
+            Err(LoginError::SecondFactorWrong) => {
+                let error = "The code is wrong or was used already. Type the six digits your \
+                             app shows now, or an unused recovery code.";
+                code_form_again(&state, &challenge, StatusCode::UNAUTHORIZED, error, back()).await
+            }
             Err(LoginError::Throttled { retry_after_secs }) => {
                 throttled("", retry_after_secs, back())
             }
-            Err(LoginError::Service(_)) => code_form(
-                StatusCode::SERVICE_UNAVAILABLE,
-                &challenge,
-                Some("The portal is busy; try again in a moment."),
-                back(),
-            ),
-            Err(_) => form_with(
-                StatusCode::UNAUTHORIZED,
-                "",
-                Some("This sign-in took too long or had too many wrong codes: sign in again."),
-                None,
-                back(),
-            ),
+            Err(LoginError::Service(_)) => super::unavailable(),
+            Err(_) => over(back()),
         };
     }
     match auth::start_session(
@@ -320,16 +337,26 @@ async fn welcome(
     } else {
         Redirect::to(next).into_response()
     };
+    set_sign_in_cookies(state, &signed_in, &mut response);
+    response
+}
+
+/// Sets a finished sign-in's session cookie and, for a browser new to the account, its device
+/// cookie.
+pub(super) fn set_sign_in_cookies(
+    state: &AppState,
+    signed_in: &auth::BrowserSignIn,
+    response: &mut Response,
+) {
     response.headers_mut().insert(
         SET_COOKIE,
         cookie(state, &signed_in.session, signed_in.max_age_secs),
     );
-    if let Some(device) = signed_in.new_device {
+    if let Some(device) = &signed_in.new_device {
         response
             .headers_mut()
-            .append(SET_COOKIE, device_cookie(state, &device));
+            .append(SET_COOKIE, device_cookie(state, device));
     }
-    response
 }
 
 /// The sign-in page of a locked account or address, with how long to wait.

@@ -30,6 +30,14 @@ pub fn router() -> Routes {
         .route("/account/two-factor/recovery-codes", post(renew))
 }
 
+/// A passkey as a row of the page.
+struct PasskeyLine {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
 /// An enrolment waiting for its first code, as the page shows it.
 struct Pending {
     secret: String,
@@ -47,6 +55,9 @@ struct TwoFactorPage {
     errors: Vec<(&'static str, String)>,
     /// Codes just made: shown this once.
     recovery_codes: Vec<String>,
+    passkeys: Vec<PasskeyLine>,
+    /// Passkeys work at the portal's public address.
+    passkeys_available: bool,
 }
 
 impl TwoFactorPage {
@@ -83,7 +94,24 @@ async fn page(state: &AppState, actor: &Actor, status: StatusCode, outcome: Outc
         Ok(None) => None,
         Err(e) => return failure(&e, Some(actor)),
     };
+    let passkeys = match crate::service::passkey::list(services, actor).await {
+        Ok(rows) => rows
+            .into_iter()
+            .map(|p| PasskeyLine {
+                id: p.id,
+                name: p.name,
+                created: super::when(p.created_at),
+                last_used: p
+                    .last_used_at
+                    .map(super::when)
+                    .unwrap_or_else(|| "never".to_owned()),
+            })
+            .collect(),
+        Err(e) => return failure(&e, Some(actor)),
+    };
     let page = TwoFactorPage {
+        passkeys,
+        passkeys_available: crate::service::passkey::available(services),
         nav: Nav::for_actor(actor, "/account"),
         required: factors.required,
         status: factors,
@@ -115,6 +143,15 @@ async fn show(
     let done = query.map(|Query(q)| q.done).unwrap_or_default();
     let notice = match done.as_str() {
         "removed" => Some("The authenticator app was removed."),
+        "passkey-added" => Some("The passkey was added: you can sign in with it."),
+        "passkey-renamed" => Some("The passkey was renamed."),
+        "passkey-name-refused" => {
+            Some("Not renamed: give the passkey a name of 1 to 60 characters.")
+        }
+        "passkey-removed" => Some("The passkey was removed."),
+        "passkey-last" => {
+            Some("Not removed: your role requires a second factor and this passkey is your last.")
+        }
         _ => None,
     };
     let outcome = Outcome {
