@@ -24,6 +24,7 @@ on_both!(
     the_policy_leads_a_user_without_a_second_factor_to_set_one_up_first,
     a_browser_sign_in_asks_for_the_code_on_a_page_of_its_own,
     sessions_follow_the_policys_lifetimes,
+    passkeys_are_renamed_and_removed_but_never_the_last_required_factor,
 );
 
 async fn call(
@@ -579,5 +580,124 @@ async fn sessions_follow_the_policys_lifetimes(app: &TestApp) {
             .to_str()
             .unwrap()
             .starts_with("/sign-in")
+    );
+}
+
+/// A passkey as the store keeps it, for the pages that rename and remove one (signing in with
+/// one is the browser tests' part).
+async fn stored_passkey(app: &TestApp, name: &str) -> String {
+    let me = me(app, &app.token).await;
+    let row = portal_store::passkey::PasskeyRow {
+        id: portal_store::new_id(),
+        user_id: me["id"].as_str().unwrap().to_owned(),
+        credential_id: format!("credential-of-{name}"),
+        name: name.to_owned(),
+        passkey: "{}".to_owned(),
+        created_at: portal_store::now_ms(),
+        last_used_at: None,
+    };
+    let audit = portal_store::audit::AuditEntry {
+        actor_id: None,
+        actor_name: None,
+        tenant_id: None,
+        action: portal_domain::AuditAction::PasskeyAdded,
+        subject: None,
+        detail: None,
+        client: None,
+    };
+    assert!(app.store.add_passkey(&row, None, &audit).await.unwrap());
+    assert!(
+        !app.store.add_passkey(&row, None, &audit).await.unwrap(),
+        "once per credential"
+    );
+    row.id
+}
+
+async fn passkeys_are_renamed_and_removed_but_never_the_last_required_factor(app: &TestApp) {
+    // Signed in before the account had a second factor.
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let id = stored_passkey(app, "Work laptop").await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: String, form: Vec<(&'static str, String)>| {
+        browser
+            .post(app.url(&path))
+            .header("cookie", &cookie)
+            .form(&form)
+            .send()
+    };
+    let page = app.page_with("/account/two-factor", &cookie).await;
+    assert!(page.contains("Work laptop"), "{page}");
+    let r = post(
+        format!("/account/passkeys/{id}/rename"),
+        vec![("name", " ".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/account/two-factor?done=passkey-name-refused"
+    );
+    let r = post(
+        format!("/account/passkeys/{id}/rename"),
+        vec![("name", "Home desktop".into())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/account/two-factor?done=passkey-renamed"
+    );
+    let page = app.page_with("/account/two-factor", &cookie).await;
+    assert!(
+        page.contains("Home desktop") && !page.contains("Work laptop"),
+        "{page}"
+    );
+    let r = post("/account/passkeys/no-such-passkey/remove".into(), vec![])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Required for landlord admins: the only factor stays; with an app beside it, it goes.
+    assert_eq!(
+        set_policy(app, &app.token, &["landlord_admin"], 30, 12)
+            .await
+            .0,
+        200
+    );
+    let r = post(format!("/account/passkeys/{id}/remove"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/account/two-factor?done=passkey-last"
+    );
+    enrol_totp(&app.client, &app.base, &app.token).await;
+    let r = post(format!("/account/passkeys/{id}/remove"), vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["location"],
+        "/account/two-factor?done=passkey-removed"
+    );
+    let page = app.page_with("/account/two-factor", &cookie).await;
+    assert!(page.contains("You have no passkeys."), "{page}");
+    // With a passkey beside it, the app may go even though the role requires a factor.
+    stored_passkey(app, "Phone").await;
+    let (status, removed) = call(
+        app,
+        Method::DELETE,
+        "/api/v1/me/mfa/totp",
+        &app.token,
+        Some(json!({"password": ADMIN_PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 204, "{removed}");
+    let actions = audit_actions(app).await;
+    assert!(
+        actions.contains(&"passkey_removed".to_owned()),
+        "{actions:?}"
     );
 }

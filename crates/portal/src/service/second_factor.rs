@@ -239,9 +239,9 @@ pub async fn remove_totp(
         .await
         .map_err(ServiceError::from)?
         .is_some_and(|r| r.confirmed_at.is_some());
-    // The app is the only kind of second factor so far: removing a confirmed one is removing
-    // the last.
-    if confirmed && policy.requires_second_factor(actor.role) {
+    // A confirmed app counts among the account's second factors: it may go when another
+    // (a passkey) stays, or when the role needs none.
+    if confirmed && user.second_factors <= 1 && policy.requires_second_factor(actor.role) {
         return Err(AccountError::Conflict(AccountConflict::LastSecondFactor));
     }
     let entry = super::audit::entry(
