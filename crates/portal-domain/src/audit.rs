@@ -50,6 +50,7 @@ crate::text_enum! {
         SecondFactorsResetOnCommandLine = "second_factors_reset_on_command_line",
         PasskeyAdded = "passkey_added",
         PasskeyRemoved = "passkey_removed",
+        UserCreatedBySingleSignOn = "user_created_by_single_sign_on",
     }
 }
 
@@ -104,6 +105,7 @@ impl AuditAction {
             Self::SecondFactorsResetOnCommandLine => "Second factors removed on the command line",
             Self::PasskeyAdded => "Passkey added",
             Self::PasskeyRemoved => "Passkey removed",
+            Self::UserCreatedBySingleSignOn => "Account made at its first single sign-on",
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod job;
 pub mod link;
 pub mod mail;
 pub mod names;
+pub mod oidc;
 pub mod parameters;
 pub mod passkey;
 pub mod registration;

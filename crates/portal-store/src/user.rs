@@ -27,6 +27,8 @@ pub struct UserRow {
     /// How many second factors the account has in force (a confirmed authenticator app and
     /// each passkey).
     pub second_factors: i64,
+    /// Made by a first single sign-on: it signs in at the identity provider, with no password.
+    pub sso: bool,
 }
 
 impl UserRow {
@@ -55,6 +57,7 @@ impl FromRow<'_, AnyRow> for UserRow {
             last_sign_in_at: row.try_get("last_sign_in_at")?,
             created_at: row.try_get("created_at")?,
             second_factors: row.try_get("second_factors")?,
+            sso: flag(row, "sso")?,
         })
     }
 }
@@ -186,7 +189,8 @@ pub(crate) async fn end_all_credentials(
 pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.password_hash, u.role, u.tenant_id, \
      u.email, u.status, u.must_change_password, u.last_sign_in_at, u.created_at, \
      (SELECT COUNT(*) FROM totp_factors f WHERE f.user_id = u.id AND f.confirmed_at IS NOT NULL) \
-     + (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS second_factors";
+     + (SELECT COUNT(*) FROM passkeys p WHERE p.user_id = u.id) AS second_factors, \
+     CASE WHEN u.oidc_subject IS NULL THEN 0 ELSE 1 END AS sso";
 
 /// Which accounts a list holds.
 #[derive(Debug, Clone, PartialEq, Eq)]

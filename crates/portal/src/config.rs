@@ -198,6 +198,38 @@ pub struct Settings {
     )]
     pub mfa_required_for: String,
 
+    /// Staff single sign-on: the OpenID Connect issuer (`https://id.provider.example/realms/staff`);
+    /// unset, there is none.
+    #[arg(long, env = "PORTAL_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The portal's client id at the identity provider.
+    #[arg(long, env = "PORTAL_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+
+    /// The portal's client secret at the identity provider.
+    #[arg(
+        long,
+        env = "PORTAL_OIDC_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub oidc_client_secret: Option<String>,
+
+    /// The ID token claim that holds a person's groups.
+    #[arg(
+        long,
+        env = "PORTAL_OIDC_ROLE_CLAIM",
+        default_value = "groups",
+        global = true
+    )]
+    pub oidc_role_claim: String,
+
+    /// Which group gives which landlord role, e.g.
+    /// `portal-admins=landlord_admin,portal-operators=landlord_operator`.
+    #[arg(long, env = "PORTAL_OIDC_ROLES", default_value = "", global = true)]
+    pub oidc_roles: String,
+
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -239,6 +271,8 @@ pub struct Resolved {
     pub trusted_proxies: crate::web::client::TrustedProxies,
     /// The roles that must use two-step sign-in while no security policy is stored.
     pub mfa_required_for: Vec<portal_domain::Role>,
+    /// Staff single sign-on, when set up.
+    pub oidc: Option<crate::service::oidc::OidcSettings>,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -334,7 +368,9 @@ impl Settings {
             .reading(header);
         let mfa_required_for = crate::service::security::parse_roles(&self.mfa_required_for)
             .map_err(|e| SettingError::new("PORTAL_MFA_REQUIRED_FOR (--mfa-required-for)", e))?;
+        let oidc = self.oidc()?;
         Ok(Resolved {
+            oidc,
             mfa_required_for,
             trusted_proxies,
             listen,
@@ -353,6 +389,55 @@ impl Settings {
             job_lease: Duration::from_secs(self.job_lease_secs),
             provision_attempts: i64::from(self.provision_attempts),
         })
+    }
+}
+
+impl Settings {
+    /// The single sign-on settings: none without an issuer; with one, a client id and at
+    /// least one group mapped to a landlord role.
+    fn oidc(&self) -> Result<Option<crate::service::oidc::OidcSettings>, SettingError> {
+        let Some(issuer) = self
+            .oidc_issuer
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+        else {
+            return Ok(None);
+        };
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(SettingError::new(
+                "PORTAL_OIDC_ISSUER (--oidc-issuer)",
+                format!("{issuer:?} must start with https://"),
+            ));
+        }
+        let client_id = self
+            .oidc_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                SettingError::new(
+                    "PORTAL_OIDC_CLIENT_ID (--oidc-client-id)",
+                    "must be set with PORTAL_OIDC_ISSUER",
+                )
+            })?;
+        let roles = crate::service::oidc::parse_role_map(&self.oidc_roles)
+            .map_err(|e| SettingError::new("PORTAL_OIDC_ROLES (--oidc-roles)", e))?;
+        let role_claim = self.oidc_role_claim.trim();
+        if role_claim.is_empty() {
+            return Err(SettingError::new(
+                "PORTAL_OIDC_ROLE_CLAIM (--oidc-role-claim)",
+                "must not be empty",
+            ));
+        }
+        Ok(Some(crate::service::oidc::OidcSettings {
+            // Compared with the provider's own issuer as written, so kept as given.
+            issuer: issuer.to_owned(),
+            client_id: client_id.to_owned(),
+            client_secret: self.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+            role_claim: role_claim.to_owned(),
+            roles,
+        }))
     }
 }
 

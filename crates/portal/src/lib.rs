@@ -96,6 +96,7 @@ fn services_for(
     services.security = service::security::SecurityCache::new(
         service::security::SecurityDoc::initial(&settings.mfa_required_for),
     );
+    services.oidc = settings.oidc.clone().map(std::sync::Arc::new);
     let mailer = mail::Mailer::new(
         settings.smtp_url.as_deref(),
         settings.data_dir.join("mail"),

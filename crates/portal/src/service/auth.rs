@@ -647,6 +647,27 @@ pub async fn finish_with_passkey(
     Ok(open_session(services, actor, known).await?)
 }
 
+/// Signs a browser in after a single sign-on at the identity provider: a session, or (for an
+/// account with a second factor) `SecondFactorRequired` with its waiting sign-in.
+#[tracing::instrument(skip_all)]
+pub async fn start_sso_session(
+    services: &Services,
+    user: portal_store::user::UserRow,
+    device: Option<&str>,
+) -> Result<BrowserSignIn, LoginError> {
+    let known = known_device(services, device, &user.username).await?;
+    let actor = actor_of(user, None);
+    if actor.second_factor.enrolled {
+        let waiting = open_challenge(services, &actor).await?;
+        return Err(LoginError::SecondFactorRequired {
+            challenge: Some(waiting),
+        });
+    }
+    let counters = Counters::of(&actor.username, known);
+    counters.succeeded(services, &actor, "single sign-on").await;
+    Ok(open_session(services, actor, known).await?)
+}
+
 /// Starts the session of a browser's finished sign-in, with the policy's lifetimes, and
 /// remembers the browser when it was not known.
 async fn open_session(

@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod mail;
+pub mod oidc;
 pub mod parameters;
 pub mod passkey;
 pub mod policy;
@@ -44,6 +45,8 @@ pub struct Services {
     pub mailer: Arc<crate::mail::Mailer>,
     /// This process's copy of the security policy.
     pub security: security::SecurityCache,
+    /// Staff single sign-on, when set up.
+    pub oidc: Option<Arc<oidc::OidcSettings>>,
 }
 
 impl Services {
@@ -61,6 +64,7 @@ impl Services {
             security: security::SecurityCache::new(security::SecurityDoc::initial(&[
                 Role::LandlordAdmin,
             ])),
+            oidc: None,
         }
     }
 }

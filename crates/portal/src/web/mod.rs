@@ -96,6 +96,7 @@ pub fn route_paths() -> Vec<String> {
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
+    let _ = pages::session::SSO_OFFERED.set(state.services.oidc.is_some());
     all_routes()
         .router
         .fallback(not_found)

@@ -14,6 +14,7 @@ pub mod requests;
 pub mod security;
 pub mod session;
 pub mod settings;
+pub mod sso;
 pub mod templates;
 pub mod tenants;
 pub mod two_factor;
@@ -51,6 +52,7 @@ pub fn router() -> Routes {
         .merge(security::router())
         .merge(two_factor::router())
         .merge(passkeys::router())
+        .merge(sso::router())
         .merge(templates::router())
         .merge(tenants::router())
         .merge(mail::router())

@@ -32,6 +32,8 @@ pub fn router() -> Routes {
 #[template(path = "pages/sign_in.html")]
 struct SignInPage {
     nav: Nav,
+    /// Single sign-on is offered.
+    sso: bool,
     username: String,
     error: Option<String>,
     /// Why the sign-in page is shown instead of the page asked for.
@@ -54,7 +56,7 @@ struct SignInCodePage {
     back: Back,
 }
 
-fn code_form(
+pub(super) fn code_form(
     status: StatusCode,
     waiting: &auth::Waiting,
     error: Option<&'static str>,
@@ -99,6 +101,10 @@ fn over(back: Back) -> Response {
     )
 }
 
+/// Whether the sign-in page offers single sign-on: set once, when the router is built from the
+/// settings (a process serves one portal).
+pub static SSO_OFFERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 /// What the sign-in page carries through to the page it returns to.
 #[derive(Default)]
 pub struct Back {
@@ -123,6 +129,7 @@ fn form_with(
         status,
         &SignInPage {
             nav: Nav::signed_out(),
+            sso: SSO_OFFERED.get().copied().unwrap_or(false),
             username: username.to_owned(),
             error: error.map(str::to_owned),
             notice,

@@ -1,0 +1,143 @@
+//! Staff single sign-on in the browser: `/auth/oidc/start` sends the person to the identity
+//! provider, `/auth/oidc/callback` takes them back, signed in (or asked for their second
+//! factor), or told plainly why not.
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use super::session::{Back, DEVICE_COOKIE, code_form, set_sign_in_cookies};
+use super::{message, not_found};
+use crate::service::auth::{self, LoginError};
+use crate::service::oidc::{self, OidcError};
+use crate::web::{AppState, Routes};
+
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/auth/oidc/start", get(start))
+        .route("/auth/oidc/callback", get(callback))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StartQuery {
+    next: String,
+}
+
+async fn start(
+    State(state): State<AppState>,
+    query: Result<Query<StartQuery>, QueryRejection>,
+) -> Response {
+    let next = query.map(|Query(q)| q.next).unwrap_or_default();
+    let next = super::local_path(&next).unwrap_or("/").to_owned();
+    match oidc::start(&state.services, &next).await {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+/// The provider's answer: a code and our `state`, or an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct CallbackQuery {
+    code: String,
+    state: String,
+    error: String,
+}
+
+/// The page for a single sign-on that signed nobody in.
+fn refused(e: OidcError) -> Response {
+    let again = Some(("/sign-in", "Back to sign in"));
+    let (status, title, text) = match e {
+        OidcError::NotConfigured => return not_found(None),
+        OidcError::Unavailable(cause) => {
+            tracing::warn!(%cause, "the identity provider cannot be used");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Single sign-on is unavailable",
+                "The identity provider cannot be reached or answered wrongly. Try again later, or sign in with a password.",
+            )
+        }
+        OidcError::UnknownState => (
+            StatusCode::BAD_REQUEST,
+            "Start again",
+            "This sign-in is unknown, took too long or was used already. Start again from the sign-in page.",
+        ),
+        OidcError::ProviderRefused(_) => (
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "The identity provider did not sign you in.",
+        ),
+        OidcError::NotVerified(_) => (
+            StatusCode::UNAUTHORIZED,
+            "Not signed in",
+            "The identity provider's answer could not be verified, so nobody was signed in. Start again; if it happens again, tell your administrator.",
+        ),
+        OidcError::NoRole => (
+            StatusCode::FORBIDDEN,
+            "No access to the portal",
+            "Your company account is in no group that gives a role in the portal. Ask your administrator to add you to one.",
+        ),
+        OidcError::Disabled => (
+            StatusCode::FORBIDDEN,
+            "No access to the portal",
+            "Your account in the portal is disabled. Ask a landlord administrator.",
+        ),
+        OidcError::Taken => (
+            StatusCode::CONFLICT,
+            "An account exists already",
+            "An account with your address or user name was made in the portal before. Ask a landlord administrator.",
+        ),
+        OidcError::LastLandlordAdmin => (
+            StatusCode::CONFLICT,
+            "Not signed in",
+            "Your groups no longer make you a landlord administrator, and you are the last one. Ask for another to be made first.",
+        ),
+        OidcError::Service(e) => {
+            return super::failure(&e, None);
+        }
+    };
+    message(status, None, title, text, again)
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<CallbackQuery>, QueryRejection>,
+) -> Response {
+    let Ok(Query(answer)) = query else {
+        return refused(OidcError::UnknownState);
+    };
+    if !answer.error.is_empty() {
+        // The sign-in it answers is over either way.
+        let _ = oidc::finish(&state.services, "", &answer.state).await;
+        return refused(OidcError::ProviderRefused(answer.error));
+    }
+    if answer.code.is_empty() || answer.state.is_empty() || answer.state.len() > 512 {
+        return refused(OidcError::UnknownState);
+    }
+    let (user, next) = match oidc::finish(&state.services, &answer.code, &answer.state).await {
+        Ok(found) => found,
+        Err(e) => return refused(e),
+    };
+    let device = super::named_cookie(&headers, DEVICE_COOKIE);
+    let back = Back {
+        next: next.clone(),
+        resume: Vec::new(),
+    };
+    match auth::start_sso_session(&state.services, user, device.as_deref()).await {
+        Ok(signed_in) => {
+            let mut response = Redirect::to(&next).into_response();
+            set_sign_in_cookies(&state, &signed_in, &mut response);
+            response
+        }
+        Err(LoginError::SecondFactorRequired {
+            challenge: Some(waiting),
+        }) => code_form(StatusCode::OK, &waiting, None, back),
+        Err(LoginError::Service(e)) => super::failure(&e, None),
+        Err(_) => refused(OidcError::Disabled),
+    }
+}
