@@ -1325,3 +1325,84 @@ async fn an_administrator_adds_a_passkey_and_signs_in_with_it_as_first_and_as_se
     browser.close().await;
     drop(portal);
 }
+
+/// The OpenID provider of the single sign-on tests (`tests/browser/oidc-provider.mjs`, the
+/// certified `oidc-provider` package from npm) on a free port, with one person.
+fn start_oidc_provider(dir: &std::path::Path, redirect: &str) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let people = json!({"erin": {"email": "erin@provider.example", "email_verified": true,
+        "name": "Erin", "groups": ["portal-operators"]}});
+    std::fs::write(dir.join("people.json"), people.to_string()).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/oidc-provider.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .arg(port.to_string())
+        .env("OIDC_ACCOUNTS", dir.join("people.json"))
+        .env("OIDC_MODE", dir.join("mode"))
+        .env("OIDC_REDIRECT", redirect)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs the OpenID provider; scripts/test installs oidc-provider");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert!(line.starts_with("listening on"), "{line:?}");
+    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// A member of staff signs in with their company account: the portal's sign-in page sends
+/// them to the OpenID provider, they sign in there, and come back signed in with the role
+/// their group gives (operator), on pages that pass axe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_staff_signs_in_with_their_company_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let (mut provider, issuer) =
+        start_oidc_provider(dir.path(), &format!("{base}/auth/oidc/callback"));
+    let listen = format!("127.0.0.1:{port}");
+    let (portal, _) = start_portal(
+        &dir,
+        &[
+            ("PORTAL_LISTEN", &listen),
+            ("PORTAL_BASE_URL", &base),
+            ("PORTAL_OIDC_ISSUER", &issuer),
+            ("PORTAL_OIDC_CLIENT_ID", "portal"),
+            ("PORTAL_OIDC_CLIENT_SECRET", "portal-client-secret"),
+            (
+                "PORTAL_OIDC_ROLES",
+                "portal-admins=landlord_admin,portal-operators=landlord_operator",
+            ),
+        ],
+    );
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    c.goto(&format!("{base}/sign-in")).await.unwrap();
+    check_accessibility(c, "sign in with single sign-on offered").await;
+    screenshot(c, "sign-in-with-company-account").await;
+    click(c, "#sso-sign-in button").await;
+    wait_for(c, Locator::Id("login")).await;
+    assert!(c.current_url().await.unwrap().as_str().starts_with(&issuer));
+    type_into(c, "login", "erin").await;
+    click(c, "button[type=submit]").await;
+    wait_for(c, Locator::Css("header form button")).await;
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    check_accessibility(c, "home after single sign-on").await;
+    c.goto(&format!("{base}/account")).await.unwrap();
+    wait_for_text(c, "main dl", "erin@provider.example").await;
+    wait_for_text(c, "main dl", "Landlord operator").await;
+    browser.close().await;
+    let _ = provider.kill();
+    let _ = provider.wait();
+    drop(portal);
+}

@@ -148,6 +148,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/account/passkeys/{id}/remove",               Own),
     ("POST",   "/sign-in/passkey/options",                    SignIn),
     ("POST",   "/sign-in/passkey",                            SignIn),
+    ("GET",    "/auth/oidc/start",                            Link),
+    ("GET",    "/auth/oidc/callback",                         SignIn),
     ("GET",    "/invitation/{token}",                         Link),
     ("POST",   "/invitation/{token}",                         Link),
     ("GET",    "/password-reset",                             Public),

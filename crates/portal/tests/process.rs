@@ -245,6 +245,25 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("PORTAL_MFA_REQUIRED_FOR", "landlord_admin,boss")],
             "PORTAL_MFA_REQUIRED_FOR",
         ),
+        (
+            vec![("PORTAL_OIDC_ISSUER", "id.provider.example")],
+            "PORTAL_OIDC_ISSUER",
+        ),
+        (
+            vec![
+                ("PORTAL_OIDC_ISSUER", "https://id.provider.example"),
+                ("PORTAL_OIDC_ROLES", "staff=landlord_admin"),
+            ],
+            "PORTAL_OIDC_CLIENT_ID",
+        ),
+        (
+            vec![
+                ("PORTAL_OIDC_ISSUER", "https://id.provider.example"),
+                ("PORTAL_OIDC_CLIENT_ID", "portal"),
+                ("PORTAL_OIDC_ROLES", "staff=tenant_admin"),
+            ],
+            "PORTAL_OIDC_ROLES",
+        ),
         // The first landlord admin's password follows the rule of every password.
         (
             vec![("PORTAL_ADMIN_PASSWORD", "my-Admin-password-2026")],

@@ -669,7 +669,11 @@ pub struct NewTokenView {
     post, path = "/api/v1/tokens", tag = "accounts",
     security(("bearer" = [])),
     request_body = NewTokenBody,
-    responses((status = 201, body = NewTokenView), (status = 422, body = ErrorBody))
+    responses(
+        (status = 201, body = NewTokenView),
+        (status = 403, description = "Only a sign-in that passed a second factor makes tokens (`second_factor_required`)", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
 )]
 pub async fn create_token(
     State(state): State<AppState>,
