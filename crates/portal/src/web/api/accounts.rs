@@ -37,6 +37,8 @@ pub fn router() -> Routes {
 }
 
 impl From<AccountError> for ApiError {
+    // This must be longer: one arm per refusal, each with its field, code and words, reads
+    // best side by side.
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::Invalid(problems) => Self::Invalid(problems),

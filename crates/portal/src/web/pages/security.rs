@@ -48,6 +48,50 @@ struct Typed {
     max: String,
 }
 
+impl Typed {
+    /// The form's fields as sent (a ticked role is one `mfa_required_for` field each).
+    fn from_fields(fields: &[(String, String)]) -> Self {
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        Self {
+            roles: fields
+                .iter()
+                .filter(|(k, _)| k == "mfa_required_for")
+                .map(|(_, v)| v.clone())
+                .collect(),
+            idle: value("session_idle_minutes"),
+            max: value("session_max_hours"),
+        }
+    }
+
+    /// The policy typed, before its rules are checked; the numbers that are none, named.
+    fn doc(&self) -> Result<SecurityDoc, Vec<(&'static str, String)>> {
+        let idle = number(
+            &self.idle,
+            "session_idle_minutes",
+            "Minutes a session lasts without use",
+        );
+        let max = number(
+            &self.max,
+            "session_max_hours",
+            "Hours a session lasts at most",
+        );
+        match (idle, max) {
+            (Ok(idle), Ok(max)) => Ok(SecurityDoc {
+                mfa_required_for: self.roles.clone(),
+                session_idle_minutes: idle,
+                session_max_hours: max,
+            }),
+            (idle, max) => Err([idle.err(), max.err()].into_iter().flatten().collect()),
+        }
+    }
+}
+
 fn page(
     actor: &Actor,
     status: StatusCode,
@@ -123,36 +167,10 @@ async fn save(
     let Ok(Form(fields)) = form else {
         return bad_form(Some(&actor));
     };
-    let value = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let typed = Typed {
-        roles: fields
-            .iter()
-            .filter(|(k, _)| k == "mfa_required_for")
-            .map(|(_, v)| v.clone())
-            .collect(),
-        idle: value("session_idle_minutes"),
-        max: value("session_max_hours"),
-    };
-    let idle = number(
-        &typed.idle,
-        "session_idle_minutes",
-        "Minutes a session lasts without use",
-    );
-    let max = number(
-        &typed.max,
-        "session_max_hours",
-        "Hours a session lasts at most",
-    );
-    let (idle, max) = match (idle, max) {
-        (Ok(idle), Ok(max)) => (idle, max),
-        (idle, max) => {
-            let errors = [idle.err(), max.err()].into_iter().flatten().collect();
+    let typed = Typed::from_fields(&fields);
+    let doc = match typed.doc() {
+        Ok(doc) => doc,
+        Err(errors) => {
             return page(
                 &actor,
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -161,11 +179,6 @@ async fn save(
                 false,
             );
         }
-    };
-    let doc = SecurityDoc {
-        mfa_required_for: typed.roles.clone(),
-        session_idle_minutes: idle,
-        session_max_hours: max,
     };
     match security::put_policy(&state.services, &actor, doc).await {
         Ok(Ok(_)) => Redirect::to("/settings/security?saved=1").into_response(),

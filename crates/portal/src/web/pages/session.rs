@@ -269,22 +269,7 @@ async fn sign_in(
     };
     let device = super::named_cookie(&headers, DEVICE_COOKIE);
     if !input.challenge.is_empty() {
-        let proof = Proof::typed(&input.code.chars().take(64).collect::<String>());
-        let challenge = input.challenge.chars().take(128).collect::<String>();
-        let answer = auth::finish_session(&state.services, &challenge, &proof, device.as_deref());
-        return match answer.await {
-            Ok(signed_in) => welcome(&state, signed_in, &next, &input.resumed).await,
-            Err(LoginError::SecondFactorWrong) => {
-                let error = "The code is wrong or was used already. Type the six digits your \
-                             app shows now, or an unused recovery code.";
-                code_form_again(&state, &challenge, StatusCode::UNAUTHORIZED, error, back()).await
-            }
-            Err(LoginError::Throttled { retry_after_secs }) => {
-                throttled("", retry_after_secs, back())
-            }
-            Err(LoginError::Service(_)) => super::unavailable(),
-            Err(_) => over(back()),
-        };
+        return second_step(&state, &input, device.as_deref(), &next, back()).await;
     }
     match auth::start_session(
         &state.services,
@@ -298,35 +283,61 @@ async fn sign_in(
         Err(LoginError::SecondFactorRequired {
             challenge: Some(challenge),
         }) => code_form(StatusCode::OK, &challenge, None, back()),
-        Err(LoginError::InvalidCredentials) => form_with(
+        Err(refused) => first_step_refused(refused, &input.username, back()),
+    }
+}
+
+/// The sign-in page again after a refused password step.
+fn first_step_refused(refused: LoginError, username: &str, back: Back) -> Response {
+    match refused {
+        LoginError::InvalidCredentials => form_with(
             StatusCode::UNAUTHORIZED,
-            &input.username,
-            Some(wrong_credentials(&input.username)),
+            username,
+            Some(wrong_credentials(username)),
             None,
-            back(),
+            back,
         ),
-        Err(LoginError::Throttled { retry_after_secs }) => {
-            throttled(&input.username, retry_after_secs, back())
-        }
-        Err(LoginError::Service(_)) => form_with(
+        LoginError::Throttled { retry_after_secs } => throttled(username, retry_after_secs, back),
+        LoginError::Service(_) => form_with(
             StatusCode::SERVICE_UNAVAILABLE,
-            &input.username,
+            username,
             Some("The portal is busy; try again in a moment."),
             None,
-            back(),
+            back,
         ),
         // A browser's sign-in always gets its waiting sign-in; a code is asked for next.
-        Err(
-            LoginError::SecondFactorRequired { challenge: None }
-            | LoginError::SecondFactorWrong
-            | LoginError::ChallengeOver,
-        ) => form_with(
+        LoginError::SecondFactorRequired { .. }
+        | LoginError::SecondFactorWrong
+        | LoginError::ChallengeOver => form_with(
             StatusCode::UNAUTHORIZED,
-            &input.username,
+            username,
             Some("This sign-in could not go on: sign in again."),
             None,
-            back(),
+            back,
         ),
+    }
+}
+
+/// The second step of a sign-in: the code typed for a waiting sign-in.
+async fn second_step(
+    state: &AppState,
+    input: &SignInForm,
+    device: Option<&str>,
+    next: &str,
+    back: Back,
+) -> Response {
+    let proof = Proof::typed(&input.code.chars().take(64).collect::<String>());
+    let challenge = input.challenge.chars().take(128).collect::<String>();
+    match auth::finish_session(&state.services, &challenge, &proof, device).await {
+        Ok(signed_in) => welcome(state, signed_in, next, &input.resumed).await,
+        Err(LoginError::SecondFactorWrong) => {
+            let error = "The code is wrong or was used already. Type the six digits your app \
+                         shows now, or an unused recovery code.";
+            code_form_again(state, &challenge, StatusCode::UNAUTHORIZED, error, back).await
+        }
+        Err(LoginError::Throttled { retry_after_secs }) => throttled("", retry_after_secs, back),
+        Err(LoginError::Service(_)) => super::unavailable(),
+        Err(_) => over(back),
     }
 }
 
