@@ -25,6 +25,7 @@ on_both!(
     a_browser_sign_in_asks_for_the_code_on_a_page_of_its_own,
     sessions_follow_the_policys_lifetimes,
     passkeys_are_renamed_and_removed_but_never_the_last_required_factor,
+    the_security_policy_page_saves_roles_and_lifetimes_and_names_bad_values,
 );
 
 async fn call(
@@ -699,5 +700,61 @@ async fn passkeys_are_renamed_and_removed_but_never_the_last_required_factor(app
     assert!(
         actions.contains(&"passkey_removed".to_owned()),
         "{actions:?}"
+    );
+}
+
+async fn the_security_policy_page_saves_roles_and_lifetimes_and_names_bad_values(app: &TestApp) {
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let page = app.page_with("/settings/security", &cookie).await;
+    assert!(page.contains("value=\"landlord_admin\""), "{page}");
+    assert!(page.contains("value=\"30\""), "{page}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let send = |form: &'static [(&'static str, &'static str)]| {
+        browser
+            .post(app.url("/settings/security"))
+            .header("cookie", &cookie)
+            .form(form)
+            .send()
+    };
+    let bad = send(&[
+        ("mfa_required_for", "tenant_admin"),
+        ("session_idle_minutes", "soon"),
+        ("session_max_hours", "0"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(bad.status(), 422);
+    let text = bad.text().await.unwrap();
+    assert!(
+        text.contains("Minutes a session lasts without use must be a whole number."),
+        "{text}"
+    );
+    assert!(
+        text.contains("checked"),
+        "what was ticked stays ticked: {text}"
+    );
+    let saved = send(&[
+        ("mfa_required_for", "tenant_admin"),
+        ("mfa_required_for", "landlord_operator"),
+        ("session_idle_minutes", "45"),
+        ("session_max_hours", "8"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(saved.status(), 303);
+    let (_, policy) = call(
+        app,
+        Method::GET,
+        "/api/v1/settings/security",
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(
+        policy,
+        json!({"mfa_required_for": ["landlord_operator", "tenant_admin"], "session_idle_minutes": 45, "session_max_hours": 8})
     );
 }
