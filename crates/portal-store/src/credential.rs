@@ -32,6 +32,8 @@ pub struct CredentialUser {
     pub credential_id: String,
     /// The sign-in that made it passed a second factor.
     pub second_factor: bool,
+    /// A personal API token (not a session or a sign-in's token).
+    pub personal: bool,
 }
 
 /// A session or sign-in token as its owner sees it.
@@ -73,6 +75,7 @@ fn user_and_credential(row: sqlx::any::AnyRow) -> Result<CredentialUser, sqlx::E
         user: UserRow::from_row(&row)?,
         credential_id: row.try_get("credential_id")?,
         second_factor: crate::row::flag(&row, "credential_second_factor")?,
+        personal: crate::row::flag(&row, "credential_personal")?,
     })
 }
 
@@ -111,7 +114,8 @@ impl Store {
         now: i64,
     ) -> Result<Option<CredentialUser>, StoreError> {
         let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, t.id AS credential_id, t.second_factor AS credential_second_factor FROM api_tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT {USER_COLUMNS}, t.id AS credential_id, t.second_factor AS credential_second_factor, \
+             CASE WHEN t.name IS NULL THEN 0 ELSE 1 END AS credential_personal FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.status = $3"
         )))
         .bind(token_hash)
@@ -174,7 +178,8 @@ impl Store {
         idle_ms: i64,
     ) -> Result<Option<CredentialUser>, StoreError> {
         let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS}, s.id AS credential_id, s.second_factor AS credential_second_factor FROM sessions s JOIN users u ON u.id = s.user_id \
+            "SELECT {USER_COLUMNS}, s.id AS credential_id, s.second_factor AS credential_second_factor, \
+             0 AS credential_personal FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.status = $4"
         )))
         .bind(id_hash)

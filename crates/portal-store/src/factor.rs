@@ -308,12 +308,14 @@ pub(crate) async fn mark_second_factor(
     user_id: &str,
     credential: &Credential,
 ) -> Result<(), StoreError> {
-    let (table, id) = match credential {
-        Credential::Session(id) => ("sessions", id),
-        Credential::Token(id) => ("api_tokens", id),
+    // A personal token (one with a name) never counts as having passed a second factor.
+    let (table, personal_tokens_stay) = match credential {
+        Credential::Session(_) => ("sessions", ""),
+        Credential::Token(_) => ("api_tokens", " AND name IS NULL"),
     };
+    let (Credential::Session(id) | Credential::Token(id)) = credential;
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE {table} SET second_factor = 1 WHERE user_id = $1 AND id = $2"
+        "UPDATE {table} SET second_factor = 1 WHERE user_id = $1 AND id = $2{personal_tokens_stay}"
     )))
     .bind(user_id)
     .bind(id)

@@ -228,6 +228,11 @@ async fn user_command(action: config::UserCommand, settings: Resolved) -> Result
         Err(AccountError::Conflict(account::AccountConflict::Disabled)) => Err(StartError::Other(
             "the account is disabled: enable it in the portal first".to_owned(),
         )),
+        Err(AccountError::Conflict(account::AccountConflict::SingleSignOn)) => {
+            Err(StartError::Other(
+                "the account signs in through single sign-on and has no password here".to_owned(),
+            ))
+        }
         Err(AccountError::Conflict(_)) => Err(StartError::Other(
             "another account has this email address".to_owned(),
         )),

@@ -15,7 +15,8 @@ use std::time::Duration;
 
 use common::smtp::{Received, smtp_mailer, smtp_server};
 use common::{
-    ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, eventually, spawn_app_with, submission,
+    ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, call, eventually, spawn_app_with,
+    submission,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -60,28 +61,6 @@ async fn portal(db: Db) -> Option<(TestApp, Inbox)> {
     let inbox = smtp_server(listener);
     let app = spawn_app_with(db, |s| s.mailer = Arc::new(smtp_mailer(port))).await?;
     Some((app, inbox))
-}
-
-/// Calls the API with a bearer `token` (none when empty): the status and the JSON answer
-/// (null when there is none).
-async fn call(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = app.client.request(method, app.url(path));
-    if !token.is_empty() {
-        req = req.bearer_auth(token);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 async fn get_json(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
@@ -695,9 +674,13 @@ async fn personal_tokens_act_as_their_owner_until_revoked(db: Db) {
     assert_eq!(me["role"], "landlord_admin");
     let (status, _) = get_json(&app, "/api/v1/settings/provisioning", &secret).await;
     assert_eq!(status, 200, "it does what its owner may do");
-    // But it makes no more tokens: a leaked token cannot breed.
+    // But it makes no more tokens and manages no second factor: a leaked token cannot breed.
     let (status, refused) = post(&app, "/api/v1/tokens", &secret, body).await;
     assert_eq!(status, 403, "{refused}");
+    let path = "/api/v1/me/mfa/recovery-codes";
+    let (status, refused) = post(&app, path, &secret, json!({"password": ADMIN_PASSWORD})).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(code(&refused), json!("second_factor_required"));
 
     let (status, list) = get_json(&app, "/api/v1/tokens", &app.token).await;
     assert_eq!(status, 200, "{list}");

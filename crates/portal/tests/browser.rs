@@ -1326,36 +1326,6 @@ async fn an_administrator_adds_a_passkey_and_signs_in_with_it_as_first_and_as_se
     drop(portal);
 }
 
-/// The OpenID provider of the single sign-on tests (`tests/browser/oidc-provider.mjs`, the
-/// certified `oidc-provider` package from npm) on a free port, with one person.
-fn start_oidc_provider(dir: &std::path::Path, redirect: &str) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let people = json!({"erin": {"email": "erin@provider.example", "email_verified": true,
-        "name": "Erin", "groups": ["portal-operators"]}});
-    std::fs::write(dir.join("people.json"), people.to_string()).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/oidc-provider.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
-        .arg(port.to_string())
-        .env("OIDC_ACCOUNTS", dir.join("people.json"))
-        .env("OIDC_MODE", dir.join("mode"))
-        .env("OIDC_REDIRECT", redirect)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("node runs the OpenID provider; scripts/test installs oidc-provider");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
-    assert!(line.starts_with("listening on"), "{line:?}");
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
 /// A member of staff signs in with their company account: the portal's sign-in page sends
 /// them to the OpenID provider, they sign in there, and come back signed in with the role
 /// their group gives (operator), on pages that pass axe.
@@ -1368,8 +1338,11 @@ async fn a_member_of_staff_signs_in_with_their_company_account() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let (mut provider, issuer) =
-        start_oidc_provider(dir.path(), &format!("{base}/auth/oidc/callback"));
+    let provider = common::oidc::Provider::start(&format!("{base}/auth/oidc/callback"));
+    provider.people(
+        &json!({"erin": common::oidc::person("erin@provider.example", &["portal-operators"])}),
+    );
+    let issuer = provider.issuer.clone();
     let listen = format!("127.0.0.1:{port}");
     let (portal, _) = start_portal(
         &dir,
@@ -1402,7 +1375,6 @@ async fn a_member_of_staff_signs_in_with_their_company_account() {
     wait_for_text(c, "main dl", "erin@provider.example").await;
     wait_for_text(c, "main dl", "Landlord operator").await;
     browser.close().await;
-    let _ = provider.kill();
-    let _ = provider.wait();
+    drop(provider);
     drop(portal);
 }

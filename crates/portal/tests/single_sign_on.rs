@@ -10,14 +10,11 @@
 #[macro_use]
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
+use common::oidc::{Provider, person};
 use common::{Db, TestApp, spawn_app_with, totp_now};
 use portal::service::oidc::OidcSettings;
 use portal_domain::Role;
-use serde_json::{Value, json};
+use serde_json::json;
 
 on_both_db!(
     a_person_gets_the_role_of_their_groups_at_every_sign_in,
@@ -28,72 +25,6 @@ on_both_db!(
 /// What the portal's spool mailer calls its public address: the redirect address registered at
 /// the provider starts with it.
 const PORTAL: &str = "http://127.0.0.1:8080";
-
-/// The provider's process, its address, and the files it reads its people and faults from.
-struct Provider {
-    child: Child,
-    issuer: String,
-    dir: tempfile::TempDir,
-}
-
-impl Provider {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/oidc-provider.mjs");
-        let mut child = Command::new("node")
-            .arg(&script)
-            .arg(port.to_string())
-            .env("OIDC_ACCOUNTS", dir.path().join("accounts.json"))
-            .env("OIDC_MODE", dir.path().join("mode"))
-            .env("OIDC_REDIRECT", format!("{PORTAL}/auth/oidc/callback"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node runs the OpenID provider; scripts/test installs oidc-provider");
-        let provider = Self {
-            issuer: format!("http://127.0.0.1:{port}"),
-            child: {
-                let mut stdout = BufReader::new(child.stdout.take().unwrap());
-                let mut line = String::new();
-                stdout.read_line(&mut line).unwrap();
-                assert!(line.starts_with("listening on"), "{line:?}");
-                // Whatever it prints later is read, so that it never writes into a closed pipe.
-                std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-                child
-            },
-            dir,
-        };
-        provider.people(&json!({}));
-        provider
-    }
-
-    /// Who may sign in, with their claims.
-    fn people(&self, people: &Value) {
-        std::fs::write(self.dir.path().join("accounts.json"), people.to_string()).unwrap();
-    }
-
-    /// The fault the provider's next ID tokens carry ("" for none).
-    fn fault(&self, how: &str) {
-        std::fs::write(self.dir.path().join("mode"), how).unwrap();
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn person(email: &str, groups: &[&str]) -> Value {
-    json!({"email": email, "email_verified": true, "name": "Test Person", "groups": groups})
-}
 
 async fn portal(db: Db, provider: &Provider) -> Option<TestApp> {
     let settings = OidcSettings {
@@ -184,13 +115,18 @@ async fn account(app: &TestApp, email: &str) -> Option<portal_store::user::UserR
 }
 
 async fn a_person_gets_the_role_of_their_groups_at_every_sign_in(db: Db) {
-    let provider = Provider::start();
+    let provider = Provider::start(&format!("{PORTAL}/auth/oidc/callback"));
     let Some(app) = portal(db, &provider).await else {
         return;
     };
     let alice = "alice@provider.example";
     provider.people(&json!({"alice": person(alice, &["portal-admins"]), "bob": person("bob@provider.example", &["sales"])}));
     let b = browser();
+    // An answer brought by another browser (a link someone was sent) signs nobody in.
+    let answer = through_provider(&b, &app, &provider, "alice").await;
+    let (status, _, _, session) = callback(&browser(), &app, &answer).await;
+    assert_eq!((status, session), (400, false));
+    assert!(account(&app, alice).await.is_none());
     let answer = through_provider(&b, &app, &provider, "alice").await;
     let (status, to, _, session) = callback(&b, &app, &answer).await;
     assert_eq!((status, to.as_str(), session), (303, "/tenants", true));
@@ -240,7 +176,7 @@ async fn a_person_gets_the_role_of_their_groups_at_every_sign_in(db: Db) {
 }
 
 async fn an_answer_that_does_not_verify_signs_nobody_in_and_makes_nothing(db: Db) {
-    let provider = Provider::start();
+    let provider = Provider::start(&format!("{PORTAL}/auth/oidc/callback"));
     let Some(app) = portal(db, &provider).await else {
         return;
     };
@@ -269,7 +205,7 @@ async fn an_answer_that_does_not_verify_signs_nobody_in_and_makes_nothing(db: Db
 }
 
 async fn single_sign_on_still_asks_for_the_second_factor(db: Db) {
-    let provider = Provider::start();
+    let provider = Provider::start(&format!("{PORTAL}/auth/oidc/callback"));
     let Some(app) = portal(db, &provider).await else {
         return;
     };

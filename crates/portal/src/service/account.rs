@@ -59,6 +59,8 @@ pub enum AccountConflict {
     TotpNotStarted,
     /// The role requires a second factor and this is the account's last.
     LastSecondFactor,
+    /// The account signs in through single sign-on and has no password.
+    SingleSignOn,
 }
 
 impl From<StoreError> for AccountError {
@@ -307,7 +309,11 @@ async fn send_reset(services: &Services, login: &str) -> Result<(), ServiceError
     let Some(email) = user.email.clone() else {
         return Ok(());
     };
-    if user.status != AccountStatus::Active || !tenant_is_active(services, &user).await? {
+    // An account made by single sign-on signs in at the identity provider only: no password.
+    if user.sso
+        || user.status != AccountStatus::Active
+        || !tenant_is_active(services, &user).await?
+    {
         return Ok(());
     }
     let secret = token::new_token();
@@ -747,7 +753,9 @@ fn checked_change(
         }
         // Enabled again without ever having set a password: invited once more (staff send
         // the invitation again).
-        Some(AccountStatus::Active) if !user.has_password() => Ok(Some(AccountStatus::Invited)),
+        Some(AccountStatus::Active) if !user.has_password() && !user.sso => {
+            Ok(Some(AccountStatus::Invited))
+        }
         other => Ok(other),
     }
 }
@@ -914,6 +922,9 @@ pub async fn reset_on_command_line(
     };
     if user.status == AccountStatus::Disabled {
         return Err(AccountError::Conflict(AccountConflict::Disabled));
+    }
+    if user.sso {
+        return Err(AccountError::Conflict(AccountConflict::SingleSignOn));
     }
     let secret = token::new_token();
     let purpose = if user.has_password() {

@@ -53,6 +53,7 @@ pub fn actor_of(user: portal_store::user::UserRow, credential: Option<Credential
     let second_factor = SecondFactorState {
         enrolled: user.has_second_factor(),
         passed: false,
+        personal_token: false,
     };
     Actor {
         second_factor,
@@ -93,7 +94,7 @@ async fn verify_credentials(
         .map_err(ServiceError::from)?;
     // An account without a password yet (invited) or disabled is checked against nothing,
     // which costs the same time and fails.
-    let user = user.filter(|u| u.status == AccountStatus::Active && u.has_password());
+    let user = user.filter(|u| u.status == AccountStatus::Active && u.has_password() && !u.sso);
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let matched = services
         .hasher
@@ -254,6 +255,8 @@ impl Counters {
 pub struct Waiting {
     pub secret: String,
     pub totp: bool,
+    /// Unused recovery codes remain.
+    pub recovery: bool,
     pub passkeys: bool,
 }
 
@@ -301,9 +304,11 @@ async fn waiting_of(
         .await?
         .is_some_and(|t| t.confirmed_at.is_some());
     let passkeys = !services.store.list_passkeys(user_id).await?.is_empty();
+    let recovery = services.store.recovery_codes_left(user_id).await? > 0;
     Ok(Waiting {
         secret,
         totp,
+        recovery,
         passkeys,
     })
 }
@@ -710,6 +715,7 @@ fn actor_of_credential(
 ) -> Actor {
     let mut actor = actor_of(found.user, Some(credential(found.credential_id)));
     actor.second_factor.passed = found.second_factor;
+    actor.second_factor.personal_token = found.personal;
     actor
 }
 

@@ -90,6 +90,19 @@ pub struct Actor {
 pub struct SecondFactorState {
     pub enrolled: bool,
     pub passed: bool,
+    /// The actor came with a personal API token, which never manages second factors.
+    pub personal_token: bool,
+}
+
+impl SecondFactorState {
+    /// Whether this sign-in may add, change or remove second factors: not with a personal
+    /// token, and, once the account has one, only after passing it.
+    pub fn may_manage(self) -> Result<(), ServiceError> {
+        if self.personal_token || (self.enrolled && !self.passed) {
+            return Err(ServiceError::SecondFactorRequired);
+        }
+        Ok(())
+    }
 }
 
 impl Actor {

@@ -219,9 +219,10 @@ async fn client(
     .set_redirect_uri(redirect))
 }
 
-/// Starts a sign-in at the provider: the address to send the browser to. `next` is the
-/// local page to come back to.
-pub async fn start(services: &Services, next: &str) -> Result<String, OidcError> {
+/// Starts a sign-in at the provider: the address to send the browser to, and the `state` the
+/// browser must come back with (kept in a cookie, so that nobody else's answer signs it in).
+/// `next` is the local page to come back to.
+pub async fn start(services: &Services, next: &str) -> Result<(String, String), OidcError> {
     let http = http()?;
     let client = client(services, &http).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
@@ -250,7 +251,7 @@ pub async fn start(services: &Services, next: &str) -> Result<String, OidcError>
             now + SIGN_IN_MS,
         )
         .await?;
-    Ok(url.to_string())
+    Ok((url.to_string(), state.secret().clone()))
 }
 
 /// What the provider's claims say about the person.

@@ -140,6 +140,7 @@ pub async fn start_registration(
     actor: &Actor,
     name: &str,
 ) -> Result<(String, CreationChallengeResponse), PasskeyError> {
+    actor.second_factor.may_manage()?;
     let name = checked_name(name)?;
     let rp = relying_party(services)?;
     let existing = services.store.list_passkeys(&actor.id).await?;
@@ -168,6 +169,7 @@ pub async fn finish_registration(
     ceremony: &str,
     answer: &RegisterPublicKeyCredential,
 ) -> Result<String, PasskeyError> {
+    actor.second_factor.may_manage()?;
     let rp = relying_party(services)?;
     let now = portal_store::now_ms();
     let taken = services
@@ -221,6 +223,7 @@ pub async fn rename(
     id: &str,
     name: &str,
 ) -> Result<(), PasskeyError> {
+    actor.second_factor.may_manage()?;
     let name = checked_name(name)?;
     if services.store.rename_passkey(&actor.id, id, &name).await? {
         Ok(())
@@ -232,6 +235,7 @@ pub async fn rename(
 /// Removes one of the actor's passkeys; the last second factor of a role that requires one
 /// stays.
 pub async fn remove(services: &Services, actor: &Actor, id: &str) -> Result<(), PasskeyError> {
+    actor.second_factor.may_manage()?;
     let user = services.store.get_user(&actor.id).await?;
     let policy = super::security::policy(services).await?;
     if user.second_factors <= 1 && policy.requires_second_factor(actor.role) {

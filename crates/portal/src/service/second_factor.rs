@@ -118,6 +118,7 @@ pub async fn status(services: &Services, actor: &Actor) -> Result<FactorStatus, 
 
 /// Starts setting up an authenticator app with a new key (a pending one is replaced).
 pub async fn start_totp(services: &Services, actor: &Actor) -> Result<TotpEnrolment, AccountError> {
+    actor.second_factor.may_manage()?;
     let mut key = [0u8; 20];
     rand::fill(&mut key);
     let secret = Secret::Raw(key.to_vec()).to_encoded().to_string();
@@ -181,6 +182,7 @@ pub async fn confirm_totp(
     actor: &Actor,
     code: &str,
 ) -> Result<Vec<String>, AccountError> {
+    actor.second_factor.may_manage()?;
     let row = services
         .store
         .totp_factor(&actor.id)
@@ -230,6 +232,7 @@ pub async fn remove_totp(
     actor: &Actor,
     password: String,
 ) -> Result<(), AccountError> {
+    actor.second_factor.may_manage()?;
     let user = super::account::me(services, actor).await?;
     check_own_password(services, &user, password, "password").await?;
     let policy = super::security::policy(services).await?;
@@ -268,6 +271,7 @@ pub async fn renew_recovery_codes(
     actor: &Actor,
     password: String,
 ) -> Result<Vec<String>, AccountError> {
+    actor.second_factor.may_manage()?;
     let user = super::account::me(services, actor).await?;
     check_own_password(services, &user, password, "password").await?;
     if !user.has_second_factor() {
@@ -310,12 +314,20 @@ pub async fn reset_on_command_line(
         Some(user.username.clone()),
     );
     entry.actor_name = Some("command line".to_owned());
-    let removed = services
+    let passkeys = services
+        .store
+        .remove_all_passkeys(&user.id)
+        .await
+        .map_err(ServiceError::from)?;
+    let app = services
         .store
         .remove_totp(&user.id, &entry, portal_store::now_ms())
         .await
         .map_err(ServiceError::from)?;
-    Ok(if removed {
+    if passkeys > 0 && !app {
+        super::audit::record(services, entry).await;
+    }
+    Ok(if app || passkeys > 0 {
         format!(
             "the second factors of {} were removed: the next sign-in asks for the password alone",
             user.username

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, unused_macros)]
 
+pub mod oidc;
 pub mod remote;
 pub mod smtp;
 
@@ -592,4 +593,26 @@ pub async fn enrol_totp(client: &reqwest::Client, base: &str, token: &str) -> To
         confirmed_with,
         recovery_codes,
     }
+}
+
+/// Calls the API with a bearer `token` (none when empty): the status and the JSON answer
+/// (null when there is none).
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app.client.request(method, app.url(path));
+    if !token.is_empty() {
+        req = req.bearer_auth(token);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.expect("an answer");
+    let status = r.status().as_u16();
+    let text = r.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }

@@ -79,6 +79,11 @@ impl From<AccountError> for ApiError {
                         "last_second_factor",
                         "Your role requires a second factor and this is your last: add another first.",
                     ),
+                    AccountConflict::SingleSignOn => (
+                        None,
+                        "single_sign_on",
+                        "This account signs in through single sign-on and has no password here.",
+                    ),
                     AccountConflict::Disabled => (
                         Some("status"),
                         "account_disabled",

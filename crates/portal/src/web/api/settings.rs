@@ -134,7 +134,7 @@ pub async fn get_security_policy(
 }
 
 /// Set the security policy: the roles that must have a second factor, and how long a browser
-/// session lasts idle and at most (sessions already open follow the new lifetimes).
+/// session lasts idle (sessions already open too) and at most (sessions opened from now on).
 #[utoipa::path(
     put, path = "/api/v1/settings/security", tag = "settings",
     security(("bearer" = [])),

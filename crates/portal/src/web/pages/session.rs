@@ -51,6 +51,7 @@ struct SignInCodePage {
     challenge: String,
     /// The account has an authenticator app (a code field), passkeys (a button).
     totp: bool,
+    recovery: bool,
     passkeys: bool,
     error: Option<&'static str>,
     back: Back,
@@ -68,6 +69,7 @@ pub(super) fn code_form(
             nav: Nav::signed_out(),
             challenge: waiting.secret.clone(),
             totp: waiting.totp,
+            recovery: waiting.recovery,
             passkeys: waiting.passkeys,
             error,
             back,

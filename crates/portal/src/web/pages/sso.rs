@@ -4,7 +4,8 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use serde::Deserialize;
@@ -34,9 +35,32 @@ async fn start(
     let next = query.map(|Query(q)| q.next).unwrap_or_default();
     let next = super::local_path(&next).unwrap_or("/").to_owned();
     match oidc::start(&state.services, &next).await {
-        Ok(url) => Redirect::to(&url).into_response(),
+        Ok((url, sign_in)) => {
+            let mut response = Redirect::to(&url).into_response();
+            response
+                .headers_mut()
+                .insert(SET_COOKIE, state_cookie(&state, &sign_in, 600));
+            response
+        }
         Err(e) => refused(e),
     }
+}
+
+/// The cookie that ties a sign-in at the provider to the browser that started it: an answer
+/// brought by another browser (a link someone was sent) signs nobody in.
+const STATE_COOKIE: &str = "portal_oidc_state";
+
+fn state_cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.services.mailer.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{STATE_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    );
+    HeaderValue::from_str(&text)
+        .unwrap_or_else(|_| HeaderValue::from_static("portal_oidc_state=; Max-Age=0"))
 }
 
 /// The provider's answer: a code and our `state`, or an error.
@@ -119,11 +143,28 @@ async fn callback(
     if answer.code.is_empty() || answer.state.is_empty() || answer.state.len() > 512 {
         return refused(OidcError::UnknownState);
     }
-    let (user, next) = match oidc::finish(&state.services, &answer.code, &answer.state).await {
-        Ok(found) => found,
-        Err(e) => return refused(e),
+    let started_here = super::named_cookie(&headers, STATE_COOKIE);
+    if started_here.as_deref() != Some(answer.state.as_str()) {
+        return refused(OidcError::UnknownState);
+    }
+    let mut response = match oidc::finish(&state.services, &answer.code, &answer.state).await {
+        Ok((user, next)) => signed_in(&state, &headers, user, next).await,
+        Err(e) => refused(e),
     };
-    let device = super::named_cookie(&headers, DEVICE_COOKIE);
+    response
+        .headers_mut()
+        .append(SET_COOKIE, state_cookie(&state, "", 0));
+    response
+}
+
+/// The answer to a verified single sign-on: signed in, or asked for the second factor.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: portal_store::user::UserRow,
+    next: String,
+) -> Response {
+    let device = super::named_cookie(headers, DEVICE_COOKIE);
     let back = Back {
         next: next.clone(),
         resume: Vec::new(),
@@ -131,7 +172,7 @@ async fn callback(
     match auth::start_sso_session(&state.services, user, device.as_deref()).await {
         Ok(signed_in) => {
             let mut response = Redirect::to(&next).into_response();
-            set_sign_in_cookies(&state, &signed_in, &mut response);
+            set_sign_in_cookies(state, &signed_in, &mut response);
             response
         }
         Err(LoginError::SecondFactorRequired {
