@@ -27,6 +27,16 @@ impl std::fmt::Debug for TotpRow {
     }
 }
 
+/// What came of removing a second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// There was none such.
+    Missing,
+    /// It is the account's last second factor, which its role requires: it stays.
+    LastKept,
+}
+
 /// Why an authenticator app could not be confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfirmRefusal {
@@ -194,27 +204,61 @@ impl Store {
     }
 
     /// Removes the user's authenticator app and its recovery codes, with the audit entry.
+    /// With `keep_last`, a confirmed app that is the account's last second factor stays (the
+    /// count is taken in the same transaction, with the account's row locked).
     pub async fn remove_totp(
         &self,
         user_id: &str,
+        keep_last: bool,
         audit: &AuditEntry,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Removal, StoreError> {
         let mut tx = self.begin_write().await?;
-        let removed = sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
+        let confirmed: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT confirmed_at FROM totp_factors WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(confirmed) = confirmed else {
+            return Ok(Removal::Missing);
+        };
+        if keep_last && confirmed.is_some() && self.factors_locked(&mut tx, user_id).await? <= 1 {
+            return Ok(Removal::LastKept);
+        }
+        sqlx::query("DELETE FROM totp_factors WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .await?;
         sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
-        if removed > 0 {
-            crate::audit::insert(&mut *tx, audit, now).await?;
-        }
+        crate::audit::insert(&mut *tx, audit, now).await?;
         tx.commit().await?;
-        Ok(removed > 0)
+        Ok(Removal::Removed)
+    }
+
+    /// The account's second factors in force, with its row locked until the transaction ends
+    /// (SQLite's write transaction holds the whole database already).
+    pub(crate) async fn factors_locked(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        user_id: &str,
+    ) -> Result<i64, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM users WHERE id = $1{}",
+            self.lock_clause()
+        )))
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM totp_factors WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+             + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
+        )
+        .bind(user_id)
+        .fetch_one(&mut **tx)
+        .await?)
     }
 
     /// Keeps a browser sign-in waiting for its second factor until `expires_at`.

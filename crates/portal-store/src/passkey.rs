@@ -4,6 +4,7 @@
 
 use crate::audit::AuditEntry;
 use crate::error::is_unique_violation;
+use crate::factor::Removal;
 use crate::user::Credential;
 use crate::{Store, StoreError};
 
@@ -186,27 +187,37 @@ impl Store {
         Ok(renamed == 1)
     }
 
-    /// Removes one of a user's passkeys, with its audit entry; `false` when they have no such
-    /// passkey.
+    /// Removes one of a user's passkeys, with its audit entry. With `keep_last`, the account's
+    /// last second factor stays (counted in the same transaction, its row locked).
     pub async fn remove_passkey(
         &self,
         user_id: &str,
         id: &str,
+        keep_last: bool,
         audit: &AuditEntry,
         now: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Removal, StoreError> {
         let mut tx = self.begin_write().await?;
-        let removed = sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
+        let mine: Option<String> =
+            sqlx::query_scalar("SELECT id FROM passkeys WHERE user_id = $1 AND id = $2")
+                .bind(user_id)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if mine.is_none() {
+            return Ok(Removal::Missing);
+        }
+        if keep_last && self.factors_locked(&mut tx, user_id).await? <= 1 {
+            return Ok(Removal::LastKept);
+        }
+        sqlx::query("DELETE FROM passkeys WHERE user_id = $1 AND id = $2")
             .bind(user_id)
             .bind(id)
             .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if removed == 1 {
-            crate::audit::insert(&mut *tx, audit, now).await?;
-        }
+            .await?;
+        crate::audit::insert(&mut *tx, audit, now).await?;
         tx.commit().await?;
-        Ok(removed == 1)
+        Ok(Removal::Removed)
     }
 
     /// Removes every passkey of a user (the machine's operator, for a user who lost them).

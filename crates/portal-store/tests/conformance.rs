@@ -710,7 +710,21 @@ async fn a_totp_step_and_a_recovery_code_work_once_even_when_raced(store: Store)
             .unwrap()
     );
     // Removing the app removes its codes; the account has no second factor again.
-    assert!(store.remove_totp(&user.id, &audit, now).await.unwrap());
+    assert_eq!(
+        store
+            .remove_totp(&user.id, true, &audit, now)
+            .await
+            .unwrap(),
+        portal_store::factor::Removal::LastKept,
+        "the last factor stays when it must"
+    );
+    assert_eq!(
+        store
+            .remove_totp(&user.id, false, &audit, now)
+            .await
+            .unwrap(),
+        portal_store::factor::Removal::Removed
+    );
     assert_eq!(store.recovery_codes_left(&user.id).await.unwrap(), 0);
     assert_eq!(store.get_user(&user.id).await.unwrap().second_factors, 0);
     assert!(

@@ -26,6 +26,7 @@ on_both!(
     sessions_follow_the_policys_lifetimes,
     passkeys_are_renamed_and_removed_but_never_the_last_required_factor,
     the_security_policy_page_saves_roles_and_lifetimes_and_names_bad_values,
+    asking_which_names_have_passkeys_is_held_back,
 );
 
 /// Signs in through the API with the landlord admin's password and `extra` fields.
@@ -770,4 +771,21 @@ async fn the_security_policy_page_saves_roles_and_lifetimes_and_names_bad_values
         policy,
         json!({"mfa_required_for": ["landlord_operator", "tenant_admin"], "session_idle_minutes": 45, "session_max_hours": 8})
     );
+}
+
+/// Starting passkey sign-ins by user name tells whether a name has passkeys, so one client
+/// may start only thirty in ten minutes.
+async fn asking_which_names_have_passkeys_is_held_back(app: &TestApp) {
+    let ask = || {
+        app.client
+            .post(app.url("/sign-in/passkey/options"))
+            .json(&json!({"username": "someone@provider.example"}))
+            .send()
+    };
+    for _ in 0..30 {
+        assert_ne!(ask().await.unwrap().status(), 429);
+    }
+    let held = ask().await.unwrap();
+    assert_eq!(held.status(), 429);
+    assert!(held.headers().contains_key("retry-after"));
 }

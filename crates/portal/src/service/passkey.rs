@@ -5,6 +5,7 @@
 //! answer, five minutes at most, and is used once.
 
 use portal_domain::AuditAction;
+use portal_store::factor::Removal;
 use portal_store::passkey::{CeremonyPurpose, NewCeremony, PasskeyRow};
 use portal_store::user::UserRow;
 use webauthn_rs::prelude::{
@@ -15,6 +16,15 @@ use webauthn_rs::prelude::{
 
 use super::{Actor, ServiceError, Services};
 use crate::token;
+
+/// Passkey sign-ins started by user name from one client: thirty in ten minutes pass, then a
+/// minute's wait, doubling up to fifteen, so that asking which names have passkeys is slow.
+const LOOKUP_GUARD: portal_store::guard::GuardRule = portal_store::guard::GuardRule {
+    free_failures: 30,
+    first_lock_ms: 60_000,
+    max_lock_ms: 15 * 60_000,
+    forget_after_ms: 10 * 60_000,
+};
 
 /// How long a ceremony waits for the browser.
 const CEREMONY_MS: i64 = 5 * 60 * 1000;
@@ -42,6 +52,9 @@ pub enum PasskeyError {
     /// No such passkey of the user.
     #[error("no such passkey")]
     NotFound,
+    /// Too many passkey sign-ins started from this client; try again after this many seconds.
+    #[error("too many passkey sign-ins")]
+    Throttled { retry_after_secs: u64 },
     /// The role requires a second factor and this is the user's last.
     #[error("the last second factor")]
     Last,
@@ -236,14 +249,9 @@ pub async fn rename(
 /// stays.
 pub async fn remove(services: &Services, actor: &Actor, id: &str) -> Result<(), PasskeyError> {
     actor.second_factor.may_manage()?;
-    let user = services.store.get_user(&actor.id).await?;
-    let policy = super::security::policy(services).await?;
-    if user.second_factors <= 1 && policy.requires_second_factor(actor.role) {
-        let mine = services.store.list_passkeys(&actor.id).await?;
-        if mine.iter().any(|p| p.id == id) {
-            return Err(PasskeyError::Last);
-        }
-    }
+    let keep_last = super::security::policy(services)
+        .await?
+        .requires_second_factor(actor.role);
     let entry = super::audit::entry(
         Some(actor),
         AuditAction::PasskeyRemoved,
@@ -251,14 +259,14 @@ pub async fn remove(services: &Services, actor: &Actor, id: &str) -> Result<(), 
         Some(&actor.id),
         Some(actor.username.clone()),
     );
-    if services
+    match services
         .store
-        .remove_passkey(&actor.id, id, &entry, portal_store::now_ms())
+        .remove_passkey(&actor.id, id, keep_last, &entry, portal_store::now_ms())
         .await?
     {
-        Ok(())
-    } else {
-        Err(PasskeyError::NotFound)
+        Removal::Removed => Ok(()),
+        Removal::Missing => Err(PasskeyError::NotFound),
+        Removal::LastKept => Err(PasskeyError::Last),
     }
 }
 
@@ -281,6 +289,20 @@ pub async fn start_sign_in(
     services: &Services,
     by: SignInBy<'_>,
 ) -> Result<Option<(String, RequestChallengeResponse)>, PasskeyError> {
+    if matches!(by, SignInBy::Name(_)) {
+        let client = super::audit::client_key();
+        let counter = [(
+            "passkey_lookup",
+            client.as_deref().unwrap_or("unknown"),
+            LOOKUP_GUARD,
+        )];
+        let now = portal_store::now_ms();
+        if let Err(wait_ms) = services.store.take_sign_in_attempt(&counter, now).await? {
+            return Err(PasskeyError::Throttled {
+                retry_after_secs: portal_store::guard::retry_after_secs(wait_ms),
+            });
+        }
+    }
     let rp = relying_party(services)?;
     let (user, challenge_hash) = match by {
         SignInBy::Name(name) => {

@@ -4,7 +4,7 @@
 //! that each step is used once, and the life of the enrolment.
 
 use portal_domain::{AuditAction, FieldErrorCode};
-use portal_store::factor::ConfirmRefusal;
+use portal_store::factor::{ConfirmRefusal, Removal};
 use totp_rs::{Algorithm, Secret, TOTP};
 use tracing::info;
 
@@ -235,18 +235,9 @@ pub async fn remove_totp(
     actor.second_factor.may_manage()?;
     let user = super::account::me(services, actor).await?;
     check_own_password(services, &user, password, "password").await?;
-    let policy = super::security::policy(services).await?;
-    let confirmed = services
-        .store
-        .totp_factor(&actor.id)
-        .await
-        .map_err(ServiceError::from)?
-        .is_some_and(|r| r.confirmed_at.is_some());
-    // A confirmed app counts among the account's second factors: it may go when another
-    // (a passkey) stays, or when the role needs none.
-    if confirmed && user.second_factors <= 1 && policy.requires_second_factor(actor.role) {
-        return Err(AccountError::Conflict(AccountConflict::LastSecondFactor));
-    }
+    let keep_last = super::security::policy(services)
+        .await?
+        .requires_second_factor(actor.role);
     let entry = super::audit::entry(
         Some(actor),
         AuditAction::TotpRemoved,
@@ -254,15 +245,16 @@ pub async fn remove_totp(
         Some(&actor.id),
         Some(actor.username.clone()),
     );
-    let removed = services
+    match services
         .store
-        .remove_totp(&actor.id, &entry, portal_store::now_ms())
+        .remove_totp(&actor.id, keep_last, &entry, portal_store::now_ms())
         .await
-        .map_err(ServiceError::from)?;
-    if !removed {
-        return Err(AccountError::Conflict(AccountConflict::TotpNotStarted));
+        .map_err(ServiceError::from)?
+    {
+        Removal::Removed => Ok(()),
+        Removal::Missing => Err(AccountError::Conflict(AccountConflict::TotpNotStarted)),
+        Removal::LastKept => Err(AccountError::Conflict(AccountConflict::LastSecondFactor)),
     }
-    Ok(())
 }
 
 /// Ten new recovery codes in place of the old ones (the password is required).
@@ -321,9 +313,10 @@ pub async fn reset_on_command_line(
         .map_err(ServiceError::from)?;
     let app = services
         .store
-        .remove_totp(&user.id, &entry, portal_store::now_ms())
+        .remove_totp(&user.id, false, &entry, portal_store::now_ms())
         .await
-        .map_err(ServiceError::from)?;
+        .map_err(ServiceError::from)?
+        == Removal::Removed;
     if passkeys > 0 && !app {
         super::audit::record(services, entry).await;
     }

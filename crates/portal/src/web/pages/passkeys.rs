@@ -62,6 +62,12 @@ impl From<PasskeyError> for ApiError {
                 message: "This passkey is registered already.".to_owned(),
             },
             PasskeyError::NotFound => ApiError::NotFound,
+            PasskeyError::Throttled { retry_after_secs } => ApiError::TooManyRequests {
+                retry_after_secs,
+                message: format!(
+                    "Too many passkey sign-ins from this address; try again in {retry_after_secs} seconds."
+                ),
+            },
             PasskeyError::Last => ApiError::Conflict {
                 field: None,
                 code: "last_second_factor",
