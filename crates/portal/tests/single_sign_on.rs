@@ -138,6 +138,17 @@ async fn a_person_gets_the_role_of_their_groups_at_every_sign_in(db: Db) {
         made.sso && !made.has_password(),
         "marked, and without a password"
     );
+    // Nor does it get one: the machine's operator is told so, and no link is made.
+    let refused = portal::service::account::reset_on_command_line(&app.services, alice).await;
+    assert!(
+        matches!(
+            refused,
+            Err(portal::service::account::AccountError::Conflict(
+                portal::service::account::AccountConflict::SingleSignOn
+            ))
+        ),
+        "{refused:?}"
+    );
     let tenants = b.get(app.url("/tenants")).send().await.unwrap();
     assert_eq!(tenants.status(), 200);
 
