@@ -61,7 +61,8 @@ impl FieldError {
     }
 }
 
-/// Trims the input and refuses empty text and control characters, the rules every field shares.
+/// Trims the input and refuses empty text, control characters and invisible formatting, the
+/// rules every field shares.
 fn common<'a>(input: &'a str, label: &str) -> Result<&'a str, FieldError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
@@ -70,13 +71,73 @@ fn common<'a>(input: &'a str, label: &str) -> Result<&'a str, FieldError> {
             format!("{label} is required."),
         ));
     }
-    if trimmed.chars().any(char::is_control) {
+    visible_text(trimmed, label)?;
+    Ok(trimmed)
+}
+
+/// Refuses control characters, and the invisible characters that change how the text around
+/// them reads: bidirectional controls (U+202E shows "evil" as "live"), zero-width spaces,
+/// line separators and the other formatting characters. Zero-width joiners stay between two
+/// letters of scripts that need them (Persian, Indic), and nowhere else.
+pub fn visible_text(text: &str, label: &str) -> Result<(), FieldError> {
+    if text.chars().any(char::is_control) {
         return Err(FieldError::new(
             FieldErrorCode::InvalidCharacters,
             format!("{label} must not contain control characters."),
         ));
     }
-    Ok(trimmed)
+    if let Some(c) = hidden_character(text) {
+        return Err(FieldError::new(
+            FieldErrorCode::InvalidCharacters,
+            format!(
+                "{label} must not contain invisible formatting characters (U+{:04X}).",
+                u32::from(c)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The first invisible formatting character of `text` that is not a joiner between letters.
+pub fn hidden_character(text: &str) -> Option<char> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().find_map(|(i, &c)| {
+        if !is_formatting(c) {
+            return None;
+        }
+        let joiner = matches!(c, '\u{200C}' | '\u{200D}');
+        let letter = |at: Option<&char>| at.is_some_and(|l| l.is_alphabetic() && !l.is_ascii());
+        let between_letters = i > 0 && letter(chars.get(i - 1)) && letter(chars.get(i + 1));
+        (!(joiner && between_letters)).then_some(c)
+    })
+}
+
+/// Unicode's format characters (general category Cf) and the line and paragraph separators.
+fn is_formatting(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x0600..=0x0605
+            | 0x061C
+            | 0x06DD
+            | 0x070F
+            | 0x0890..=0x0891
+            | 0x08E2
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x2028..=0x202E
+            | 0x2060..=0x2064
+            | 0x2066..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0x110BD
+            | 0x110CD
+            | 0x13430..=0x1343F
+            | 0x1BCA0..=0x1BCA3
+            | 0x1D173..=0x1D17A
+            | 0xE0001
+            | 0xE0020..=0xE007F
+    )
 }
 
 fn length(value: &str, label: &str, min: usize, max: usize) -> Result<(), FieldError> {
@@ -444,6 +505,33 @@ impl EmailAddress {
     }
 }
 
+/// Domains whose mailboxes ignore dots in the local part (`j.doe@` is `jdoe@`), with the
+/// domain their mail goes to.
+const DOTLESS_DOMAINS: [(&str, &str); 2] =
+    [("gmail.com", "gmail.com"), ("googlemail.com", "gmail.com")];
+
+impl EmailAddress {
+    /// The mailbox this address reaches, for counting how often it is used, never for
+    /// sending: lowercase, without a sub-address tag (`ann+1@` is `ann@` at every domain),
+    /// and without dots where the domain ignores them (`a.n.n@gmail.com` is `ann@gmail.com`).
+    pub fn mailbox_key(&self) -> String {
+        mailbox_key(&self.0)
+    }
+}
+
+/// The mailbox a checked address reaches, for counting (see `EmailAddress::mailbox_key`).
+pub fn mailbox_key(address: &str) -> String {
+    {
+        let lower = address.to_lowercase();
+        let (local, domain) = lower.rsplit_once('@').unwrap_or((lower.as_str(), ""));
+        let local = local.split('+').next().unwrap_or(local);
+        match DOTLESS_DOMAINS.iter().find(|(d, _)| *d == domain) {
+            Some((_, mailbox_domain)) => format!("{}@{mailbox_domain}", local.replace('.', "")),
+            None => format!("{local}@{domain}"),
+        }
+    }
+}
+
 impl PersonName {
     pub fn parse(input: &str, label: &str) -> Result<Self, FieldError> {
         let v = common(input, label)?;
@@ -551,6 +639,38 @@ impl Password {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_mailbox_has_one_key_however_its_address_is_written() {
+        let key = |a: &str| EmailAddress::parse(a).unwrap().mailbox_key();
+        assert_eq!(key("Victim+1@Example.com"), "victim@example.com");
+        assert_eq!(key("victim+promo+2@example.com"), "victim@example.com");
+        assert_eq!(key("v.i.c.t.i.m@gmail.com"), "victim@gmail.com");
+        assert_eq!(key("V.ictim+x@googlemail.com"), "victim@gmail.com");
+        // Dots count where the domain does not say otherwise.
+        assert_eq!(key("v.ictim@example.com"), "v.ictim@example.com");
+        assert_ne!(key("victim@example.com"), key("victim@example.org"));
+    }
+
+    #[test]
+    fn invisible_formatting_is_refused_but_joiners_between_letters_stay() {
+        let name = |t: &str| PersonName::parse(t, "First Name");
+        for bad in [
+            "ev\u{202E}il",
+            "Bob\u{200B}",
+            "A\u{2066}B",
+            "x\u{FEFF}y",
+            "x\u{2028}y",
+            "Jo\u{200D}hn",
+        ] {
+            let e = name(bad).unwrap_err();
+            assert_eq!(e.code, FieldErrorCode::InvalidCharacters, "{bad:?}");
+            assert!(e.message.contains("invisible"), "{}", e.message);
+        }
+        // A zero-width non-joiner inside a Persian name is part of its spelling.
+        assert!(name("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}").is_ok());
+        assert!(name("Zoë").is_ok());
+    }
 
     #[test]
     fn names_accept_letters_and_digits_only() {

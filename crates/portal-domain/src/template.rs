@@ -170,6 +170,14 @@ fn check_text(path: String, value: &str, max: usize, problems: &mut Vec<Template
             path,
             message: "must not contain control characters".into(),
         });
+    } else if let Some(c) = crate::field::hidden_character(value) {
+        problems.push(TemplateProblem {
+            path,
+            message: format!(
+                "must not contain invisible formatting characters (U+{:04X})",
+                u32::from(c)
+            ),
+        });
     }
 }
 

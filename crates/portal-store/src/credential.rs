@@ -37,6 +37,14 @@ pub struct CredentialUser {
 }
 
 /// A session or sign-in token as its owner sees it.
+/// Who made a request that came with a session: a person, whose activity keeps the session
+/// from going idle, or a page polling by itself, which must not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activity {
+    Person,
+    Poll,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SignInRow {
     pub id: String,
@@ -169,13 +177,15 @@ impl Store {
         Ok(())
     }
 
-    /// The active user of a live session and the session's id, marking it seen; `None` when
-    /// unknown, idle too long, over, or its user is no longer active.
+    /// The active user of a live session and the session's id, marking it seen when a person
+    /// asked (`Activity::Person`); `None` when unknown, idle too long, over, or its user is no
+    /// longer active.
     pub async fn session_user(
         &self,
         id_hash: &str,
         now: i64,
         idle_ms: i64,
+        activity: Activity,
     ) -> Result<Option<CredentialUser>, StoreError> {
         let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, s.id AS credential_id, s.second_factor AS credential_second_factor, \
@@ -189,7 +199,7 @@ impl Store {
         .try_map(user_and_credential)
         .fetch_optional(&self.pool)
         .await?;
-        if row.is_some() {
+        if row.is_some() && activity == Activity::Person {
             // Written at most once a minute per session, to keep page views cheap.
             sqlx::query(
                 "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND last_seen_at < $3",

@@ -124,10 +124,16 @@ impl Store {
         .await?)
     }
 
-    /// Records a sent message, and its request's notification, in one transaction.
-    pub async fn mark_mail_sent(&self, id: &str, now: i64) -> Result<(), StoreError> {
+    /// Records a sent message, and its request's notification, in one transaction; its
+    /// stored bodies are passed through `erase`, which takes the secrets out of its links.
+    pub async fn mark_mail_sent(
+        &self,
+        id: &str,
+        now: i64,
+        erase: Eraser,
+    ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        let sent = sqlx::query(
             "UPDATE outbox SET status = $3, sent_at = $1, attempts = attempts + 1, last_error = NULL \
              WHERE id = $2 AND status <> $3",
         )
@@ -136,6 +142,9 @@ impl Store {
         .bind(MailStatus::Sent.as_str())
         .execute(&mut *tx)
         .await?;
+        if sent.rows_affected() == 1 {
+            erase_links(&mut tx, id, erase).await?;
+        }
         record_attempt(&mut tx, id, MailStatus::Sent, None, now).await?;
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE subscription_requests SET notification_status = $3, notification_sent_at = $1 \
@@ -188,10 +197,62 @@ impl Store {
     }
 }
 
+/// Takes the secrets out of a message's links (the service knows which they are).
+pub type Eraser = fn(&str) -> String;
+
+/// Passes a message's stored bodies through `erase`, and marks it erased.
+async fn erase_links(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    erase: Eraser,
+) -> Result<(), StoreError> {
+    let bodies: Option<(String, String)> =
+        sqlx::query_as("SELECT body_text, body_html FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if let Some((text, html)) = bodies {
+        sqlx::query(
+            "UPDATE outbox SET body_text = $1, body_html = $2, links_erased = 1 WHERE id = $3",
+        )
+        .bind(erase(&text))
+        .bind(erase(&html))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Erases the links of every message sent or given up whose links are still in its
+    /// bodies (those from before links were erased at sending), a batch at a time; how many.
+    pub async fn erase_finished_mail_links(&self, erase: Eraser) -> Result<u64, StoreError> {
+        let mut erased = 0;
+        loop {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM outbox WHERE links_erased = 0 AND status <> $1 LIMIT 200",
+            )
+            .bind(MailStatus::Pending.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            if ids.is_empty() {
+                return Ok(erased);
+            }
+            let mut tx = self.begin_write().await?;
+            for id in &ids {
+                erase_links(&mut tx, id, erase).await?;
+            }
+            tx.commit().await?;
+            erased += ids.len() as u64;
+        }
+    }
+}
+
 impl Burial {
     /// Gives up on a message that ran out of attempts: it and its request's notification
-    /// become `failed` (unless it was sent after all).
-    pub async fn give_up_mail(&mut self, id: &str) -> Result<(), StoreError> {
+    /// become `failed` (unless it was sent after all), and its links are erased.
+    pub async fn give_up_mail(&mut self, id: &str, erase: Eraser) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE outbox SET status = $1 WHERE id = $2 AND status = $3")
             .bind(MailStatus::Failed.as_str())
             .bind(id)
@@ -207,6 +268,7 @@ impl Burial {
             .bind(id)
             .execute(&mut *self.tx)
             .await?;
+            erase_links(&mut self.tx, id, erase).await?;
         }
         Ok(())
     }

@@ -91,7 +91,8 @@ function setUpPersonnelId() {
 
 // While a request is waiting, provisioning or emailing, its page fetches itself and swaps in
 // its progress section when it changed: every second while things move, every ten seconds
-// while it waits for its window. Focus stays on the link it was on; a new status is announced.
+// while it waits for its window. Its polls say so (X-Portal-Poll), so that a page left open
+// does not keep its session from going idle. Focus stays on the link it was on; a new status is announced.
 function followProgress() {
   const first = document.getElementById("progress");
   if (!first || !first.hasAttribute("data-live")) return;
@@ -99,7 +100,7 @@ function followProgress() {
   const tick = async () => {
     let wait = 3000;
     try {
-      const answer = await fetch(window.location.href, { headers: { Accept: "text/html" }, cache: "no-store" });
+      const answer = await fetch(window.location.href, { headers: { Accept: "text/html", "X-Portal-Poll": "1" }, cache: "no-store" });
       if (answer.ok) {
         const page = new DOMParser().parseFromString(await answer.text(), "text/html");
         const fresh = page.getElementById("progress");

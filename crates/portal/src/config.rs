@@ -230,6 +230,50 @@ pub struct Settings {
     #[arg(long, env = "PORTAL_OIDC_ROLES", default_value = "", global = true)]
     pub oidc_roles: String,
 
+    /// Serve `/metrics` on this address:port only (not on PORTAL_LISTEN), so that it need not
+    /// be public; unset, `/metrics` is served with everything else.
+    #[arg(long, env = "PORTAL_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<String>,
+
+    /// Seconds a connection has to send a request's headers (also how long an idle kept-alive
+    /// connection stays open).
+    #[arg(
+        long,
+        env = "PORTAL_HEADER_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Seconds a request has to be read and answered; beyond, it is answered 408.
+    #[arg(
+        long,
+        env = "PORTAL_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub request_timeout_secs: u64,
+
+    /// Connections open at once at most (lowered to fit the limit on open files); a
+    /// connection beyond is answered 503 and closed.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Connections open at once from one client address at most (trusted proxies are not
+    /// limited); a connection beyond is answered 503 and closed.
+    #[arg(
+        long,
+        env = "PORTAL_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 64,
+        global = true
+    )]
+    pub max_connections_per_client: usize,
+
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -273,6 +317,10 @@ pub struct Resolved {
     pub mfa_required_for: Vec<portal_domain::Role>,
     /// Staff single sign-on, when set up.
     pub oidc: Option<crate::service::oidc::OidcSettings>,
+    /// The HTTP server's timeouts and connection caps.
+    pub server: crate::web::server::Limits,
+    /// Where `/metrics` is served apart, when it is.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -369,7 +417,10 @@ impl Settings {
         let mfa_required_for = crate::service::security::parse_roles(&self.mfa_required_for)
             .map_err(|e| SettingError::new("PORTAL_MFA_REQUIRED_FOR (--mfa-required-for)", e))?;
         let oidc = self.oidc()?;
+        let (server, metrics_listen) = self.server()?;
         Ok(Resolved {
+            server,
+            metrics_listen,
             oidc,
             mfa_required_for,
             trusted_proxies,
@@ -393,6 +444,60 @@ impl Settings {
 }
 
 impl Settings {
+    /// The server's limits, and the metrics listener's address.
+    fn server(&self) -> Result<(crate::web::server::Limits, Option<SocketAddr>), SettingError> {
+        let within = |setting: &'static str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(value)
+            } else {
+                Err(SettingError::new(
+                    setting,
+                    format!(
+                        "must be between {} and {}, not {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        let header = within(
+            "PORTAL_HEADER_TIMEOUT_SECS (--header-timeout-secs)",
+            self.header_timeout_secs,
+            1..=600,
+        )?;
+        let request = within(
+            "PORTAL_REQUEST_TIMEOUT_SECS (--request-timeout-secs)",
+            self.request_timeout_secs,
+            1..=3600,
+        )?;
+        let total = within(
+            "PORTAL_MAX_CONNECTIONS (--max-connections)",
+            self.max_connections as u64,
+            1..=1_000_000,
+        )?;
+        let per_client = within(
+            "PORTAL_MAX_CONNECTIONS_PER_CLIENT (--max-connections-per-client)",
+            self.max_connections_per_client as u64,
+            1..=1_000_000,
+        )?;
+        let metrics_listen = match self.metrics_listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(address) => Some(address.parse().map_err(|_| {
+                SettingError::new(
+                    "PORTAL_METRICS_LISTEN (--metrics-listen)",
+                    format!("{address:?} is not an address:port such as 127.0.0.1:9090"),
+                )
+            })?),
+        };
+        let limits = crate::web::server::Limits {
+            header_timeout: Duration::from_secs(header),
+            request_timeout: Duration::from_secs(request),
+            max_connections: total as usize,
+            max_per_client: per_client as usize,
+        };
+        Ok((limits, metrics_listen))
+    }
+
     /// The single sign-on settings: none without an issuer; with one, a client id and at
     /// least one group mapped to a landlord role.
     fn oidc(&self) -> Result<Option<crate::service::oidc::OidcSettings>, SettingError> {
@@ -444,12 +549,17 @@ impl Settings {
 impl Resolved {
     /// The folder a SQLite database file lives in, when the database is SQLite.
     pub fn sqlite_folder(&self) -> Option<PathBuf> {
+        self.sqlite_file()?.parent().map(Path::to_path_buf)
+    }
+
+    /// The SQLite database file, when the database is SQLite in a file.
+    pub fn sqlite_file(&self) -> Option<PathBuf> {
         let path = self.database_url.strip_prefix("sqlite://")?;
         let path = path.split('?').next().unwrap_or(path);
         if path.is_empty() || path == ":memory:" {
             return None;
         }
-        Path::new(path).parent().map(Path::to_path_buf)
+        Some(PathBuf::from(path))
     }
 
     /// The base URL for links, from the setting or the address actually listened on.

@@ -51,12 +51,13 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
     if let Some(folder) = settings.sqlite_folder()
         && !folder.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(&folder).map_err(|e| {
+        private_folder(&folder).map_err(|e| {
             SettingError::new(
                 "PORTAL_DATA_DIR (--data-dir)",
                 format!("cannot create the folder {}: {e}", folder.display()),
             )
         })?;
+        warn_if_shared(&folder);
         // SQLite needs to write beside its file (the journal), even to read: a folder that
         // cannot be written is said at once, not as a pool timing out.
         let probe = folder.join(".portal-write-check");
@@ -68,6 +69,16 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
                     format!("cannot write in the folder {}: {e}", folder.display()),
                 )
             })?;
+    }
+    if let Some(file) = settings.sqlite_file() {
+        // Made here, readable by this user alone: SQLite gives its WAL and shared-memory
+        // files the database file's permissions.
+        private_file(&file).map_err(|e| {
+            SettingError::new(
+                DATABASE_SETTING,
+                format!("cannot create the database file {}: {e}", file.display()),
+            )
+        })?;
     }
     let connections = match portal_store::backend_of(&settings.database_url) {
         Ok(portal_store::Backend::Postgres) => 16,
@@ -82,7 +93,55 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
             format!("cannot bring the schema up to date: {e}"),
         )
     })?;
+    // Messages sent before their links were erased at sending lose them now.
+    match store
+        .erase_finished_mail_links(service::mail::hide_tokens)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(messages = n, "erased the links of messages already sent"),
+        Err(e) => tracing::warn!(error = %e, "cannot erase the links of messages already sent"),
+    }
     Ok(store)
+}
+
+/// Creates a folder (and those above it) that only this user may enter, when missing.
+pub fn private_folder(folder: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(folder)
+}
+
+/// Says so when a folder that holds the database is open to other users (one made before
+/// the portal made its folders private, or by hand).
+fn warn_if_shared(folder: &std::path::Path) {
+    #[cfg(unix)]
+    if let Ok(meta) = std::fs::metadata(folder) {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                folder = %folder.display(),
+                mode = format!("{mode:o}"),
+                "the data folder is open to other users; `chmod 700` it"
+            );
+        }
+    }
+}
+
+/// Creates an empty file that only this user may read or write, when missing.
+fn private_file(file: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The use cases' shared parts, with mail links based on `base_url`.
@@ -326,7 +385,11 @@ async fn import_template(file: &std::path::Path, settings: &Resolved) -> Result<
 
 async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     // Take the port first, so that a port in use stops the start before anything else.
-    let (listener, addr) = listen(&settings).await?;
+    let (listener, addr) = listen(settings.listen, LISTEN_SETTING).await?;
+    let metrics_listener = match settings.metrics_listen {
+        Some(address) => Some(listen(address, "PORTAL_METRICS_LISTEN (--metrics-listen)").await?),
+        None => None,
+    };
     let store = open_store(&settings).await?;
     let services = services_for(store.clone(), &settings, settings.base_url_for(addr))?;
     seed_data(&services, &settings).await?;
@@ -339,42 +402,56 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
             stop_rx.clone(),
         ))
     });
-    let app = web::router(web::AppState {
+    let trusted = std::sync::Arc::new(settings.trusted_proxies.clone());
+    let state = web::AppState {
         services,
-        trusted_proxies: std::sync::Arc::new(settings.trusted_proxies.clone()),
+        trusted_proxies: trusted.clone(),
+        metrics_apart: metrics_listener.is_some(),
+    };
+    let limits = settings.server.clone().within_open_file_limit();
+    let metrics = metrics_listener.map(|(listener, metrics_addr)| {
+        println!("metrics on http://{metrics_addr}/metrics");
+        let mut stop = stop_rx.clone();
+        tokio::spawn(web::server::serve(
+            listener,
+            web::metrics_router(state.clone()),
+            limits.clone(),
+            trusted.clone(),
+            async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            },
+        ))
     });
+    let app = web::router(state);
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, base_url = %settings.base_url_for(addr), "serving");
 
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    web::server::serve(listener, app, limits, trusted, async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     })
     .await;
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     if let Some(worker) = worker {
         let _ = worker.await;
     }
     close(&store).await;
-    served.map_err(|e| StartError::Other(format!("the server stopped: {e}")))
+    Ok(())
 }
 
-/// Binds the listening address, and reads back the one bound (its port may have been 0).
+const LISTEN_SETTING: &str = "PORTAL_LISTEN (--listen)";
+
+/// Binds a listening address, and reads back the one bound (its port may have been 0).
 async fn listen(
-    settings: &Resolved,
+    address: std::net::SocketAddr,
+    setting: &'static str,
 ) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), StartError> {
-    let listener = tokio::net::TcpListener::bind(settings.listen)
+    let listener = tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|e| {
-            SettingError::new(
-                "PORTAL_LISTEN (--listen)",
-                format!("cannot listen on {}: {e}", settings.listen),
-            )
-        })?;
+        .map_err(|e| SettingError::new(setting, format!("cannot listen on {address}: {e}")))?;
     let addr = listener
         .local_addr()
         .map_err(|e| StartError::Other(format!("cannot read the listening address: {e}")))?;

@@ -190,7 +190,10 @@ impl Hasher {
         Self::new(cores, cores * 8)
     }
 
-    async fn run<T: Send + 'static>(
+    /// Runs `work` on the hashing threads, under the same bound as a hash: for other checks
+    /// that take a core for long (the password-strength estimate of a crafted password takes
+    /// a quarter of a second), so that they never hold the async threads.
+    pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Overloaded> {

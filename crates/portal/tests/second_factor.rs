@@ -23,7 +23,7 @@ on_both!(
     removing_the_app_needs_the_password_and_is_refused_for_the_last_required_factor,
     the_policy_leads_a_user_without_a_second_factor_to_set_one_up_first,
     a_browser_sign_in_asks_for_the_code_on_a_page_of_its_own,
-    sessions_follow_the_policys_lifetimes,
+    sessions_follow_the_policys_lifetimes_and_polls_do_not_keep_them,
     passkeys_are_renamed_and_removed_but_never_the_last_required_factor,
     the_security_policy_page_saves_roles_and_lifetimes_and_names_bad_values,
     asking_which_names_have_passkeys_is_held_back,
@@ -527,7 +527,7 @@ async fn a_browser_sign_in_asks_for_the_code_on_a_page_of_its_own(app: &TestApp)
     assert_eq!(status, 200, "{signed_in}");
 }
 
-async fn sessions_follow_the_policys_lifetimes(app: &TestApp) {
+async fn sessions_follow_the_policys_lifetimes_and_polls_do_not_keep_them(app: &TestApp) {
     assert_eq!(set_policy(app, &app.token, &[], 5, 1).await.0, 200);
     let (status, _, cookie, _) =
         sign_in_form(app, &[("username", ADMIN), ("password", ADMIN_PASSWORD)]).await;
@@ -539,17 +539,43 @@ async fn sessions_follow_the_policys_lifetimes(app: &TestApp) {
             .await
             .contains("My account")
     );
-    // Six minutes without use: over.
-    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
-    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 360000")
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let view = |poll: bool| {
+        let mut r = browser.get(app.url("/account")).header("cookie", &session);
+        if poll {
+            // What the page's own script sends when it polls for progress.
+            r = r.header("x-portal-poll", "1");
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    // A page polling by itself is answered, but does not count as activity: four minutes
+    // after the person's last view and two more minutes of polls, the session is over.
+    idle_for(app, 240_000).await;
+    for _ in 0..3 {
+        assert_eq!(view(true).await, 200, "a poll within the idle time");
+    }
+    idle_for(app, 120_000).await;
+    assert_eq!(view(true).await, 303, "polls kept the session alive");
+    // A person's view does count: signed in again, four idle minutes, a view, four more.
+    let (_, _, cookie, _) =
+        sign_in_form(app, &[("username", ADMIN), ("password", ADMIN_PASSWORD)]).await;
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let view = |poll: bool| {
+        let mut r = browser.get(app.url("/account")).header("cookie", &session);
+        if poll {
+            r = r.header("x-portal-poll", "1");
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    idle_for(app, 240_000).await;
+    assert_eq!(view(false).await, 200);
+    idle_for(app, 240_000).await;
+    assert_eq!(view(true).await, 200, "the person's view counted");
+    // Six minutes without use: over.
+    idle_for(app, 360_000).await;
     let r = browser
         .get(app.url("/account"))
         .header("cookie", &session)
@@ -563,6 +589,18 @@ async fn sessions_follow_the_policys_lifetimes(app: &TestApp) {
             .unwrap()
             .starts_with("/sign-in")
     );
+}
+
+/// Moves every session's last sight `ms` milliseconds into the past.
+async fn idle_for(app: &TestApp, ms: i64) {
+    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE sessions SET last_seen_at = last_seen_at - {ms}"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
 }
 
 /// A passkey as the store keeps it, for the pages that rename and remove one (signing in with

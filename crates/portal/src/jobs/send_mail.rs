@@ -30,6 +30,8 @@ impl Job for SendMail {
         error: &str,
     ) -> Result<(), ServiceError> {
         tracing::warn!(mail.id = %self.mail_id, %error, "gave up sending a message");
-        Ok(burial.give_up_mail(&self.mail_id).await?)
+        Ok(burial
+            .give_up_mail(&self.mail_id, crate::service::mail::hide_tokens)
+            .await?)
     }
 }

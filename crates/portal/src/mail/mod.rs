@@ -148,11 +148,19 @@ impl Mailer {
 
 /// Writes `<id>.eml` whole or not at all (a temporary file renamed into place); writing it
 /// again replaces it, so the spool holds each message once.
+/// The folder and the files are this user's alone: messages carry single-use links.
 fn write_spool(folder: &std::path::Path, id: &str, bytes: &[u8]) -> Result<(), String> {
-    std::fs::create_dir_all(folder)
-        .map_err(|e| format!("spool folder {}: {e}", folder.display()))?;
+    use std::io::Write as _;
+    crate::private_folder(folder).map_err(|e| format!("spool folder {}: {e}", folder.display()))?;
     let tmp = folder.join(format!(".{id}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(|e| format!("spool: {e}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(&tmp)
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(|e| format!("spool: {e}"))?;
     std::fs::rename(&tmp, folder.join(format!("{id}.eml"))).map_err(|e| format!("spool: {e}"))
 }
 
@@ -166,6 +174,27 @@ fn escape_html(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
             c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text someone typed, made safe to show in a message to any address: a `.`, `@` or `:`
+/// between two visible characters is bracketed (`evil[.]example`, `http[:]//`), so that no
+/// mail program turns a web or email address typed as a name into a link. A name that holds
+/// none reads as typed (`J. Smith`).
+pub fn inert(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let visible = |at: Option<&char>| at.is_some_and(|c| !c.is_whitespace());
+    let mut out = String::with_capacity(text.len());
+    for (i, &c) in chars.iter().enumerate() {
+        let inside = i > 0 && visible(chars.get(i - 1)) && visible(chars.get(i + 1));
+        if inside && matches!(c, '.' | '@' | ':') {
+            out.push('[');
+            out.push(c);
+            out.push(']');
+        } else {
+            out.push(c);
         }
     }
     out
@@ -268,8 +297,9 @@ fn request_mail(
     extra: &[(&str, &str)],
 ) -> NewMail {
     let support = mailer.from.email.to_string();
+    let first_name = inert(to.first_name);
     let mut values = vec![
-        ("first_name", to.first_name),
+        ("first_name", first_name.as_str()),
         ("tenant_name", to.tenant_name),
         ("reference", to.request_id),
         ("support", support.as_str()),
@@ -532,6 +562,18 @@ mod tests {
         let all = [("smart_queues", true), ("chosen", true), ("invited", false)];
         assert!(!sections(SUCCESS_TEXT, &all).contains("{?"));
         assert!(!sections(SUCCESS_TEXT, &all).contains("invitation"));
+    }
+
+    #[test]
+    fn addresses_typed_as_names_are_not_links() {
+        assert_eq!(inert("J. Smith"), "J. Smith");
+        assert_eq!(inert("Ann-Marie O'Neil"), "Ann-Marie O'Neil");
+        assert_eq!(
+            inert("https://evil.example/pay"),
+            "https[:]//evil[.]example/pay"
+        );
+        assert_eq!(inert("bob@evil.example"), "bob[@]evil[.]example");
+        assert_eq!(inert("Acme Inc."), "Acme Inc.");
     }
 
     #[test]

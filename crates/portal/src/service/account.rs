@@ -138,8 +138,16 @@ async fn new_password_hash(
     password: &str,
 ) -> Result<String, AccountError> {
     let names = names_of(services, user).await?;
-    let forbidden: Vec<(&str, &str)> = names.iter().map(|(l, n)| (*l, n.as_str())).collect();
-    if let Err(error) = Password::parse(password, &forbidden) {
+    let typed = password.to_owned();
+    let checked = services
+        .hasher
+        .run(move || {
+            let forbidden: Vec<(&str, &str)> =
+                names.iter().map(|(l, n)| (*l, n.as_str())).collect();
+            Password::parse(&typed, &forbidden).map(drop)
+        })
+        .await?;
+    if let Err(error) = checked {
         return Err(AccountError::Invalid(vec![FieldProblem { field, error }]));
     }
     Ok(services
@@ -815,7 +823,10 @@ pub const TOKEN_MAX_DAYS: i64 = 366;
 pub fn check_token(name: &str, expires_in_days: i64) -> Result<String, AccountError> {
     let name = name.trim();
     let mut problems = Vec::new();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 100
+        || portal_domain::field::visible_text(name, "name").is_err()
+    {
         problems.push(FieldProblem {
             field: "name",
             error: FieldError::new(

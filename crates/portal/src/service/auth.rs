@@ -1,7 +1,7 @@
 //! Sign-in with a user name and password, and bearer tokens.
 
 use portal_domain::{AccountStatus, AuditAction, TenantStatus};
-use portal_store::credential::{Credential, NewCredential};
+use portal_store::credential::{Activity, Credential, NewCredential};
 use portal_store::guard::GuardRule;
 use tracing::info;
 
@@ -719,11 +719,12 @@ fn actor_of_credential(
     actor
 }
 
-/// The actor of a browser session; `None` when unknown, idle too long or over, or when its
+/// The actor of a browser session (a poll of a page does not count as activity); `None` when unknown, idle too long or over, or when its
 /// account is no longer active.
 pub async fn session_actor(
     services: &Services,
     session: &str,
+    activity: Activity,
 ) -> Result<Option<Actor>, ServiceError> {
     let policy = super::security::policy(services).await?;
     let found = services
@@ -732,6 +733,7 @@ pub async fn session_actor(
             &token::token_hash(session),
             portal_store::now_ms(),
             policy.idle_ms(),
+            activity,
         )
         .await?;
     Ok(found.map(|f| actor_of_credential(f, Credential::Session)))

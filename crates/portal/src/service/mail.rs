@@ -27,7 +27,7 @@ pub async fn send(services: &Services, id: &str) -> Result<(), ServiceError> {
                 tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
                 match services
                     .store
-                    .mark_mail_sent(id, portal_store::now_ms())
+                    .mark_mail_sent(id, portal_store::now_ms(), hide_tokens)
                     .await
                 {
                     Ok(()) => {
@@ -87,7 +87,9 @@ fn masked(mut row: MailRow) -> MailRow {
     row
 }
 
-fn hide_tokens(body: &str) -> String {
+/// The body with the token of every secret link replaced by `(hidden)`: what staff read, and
+/// what the outbox keeps once a message is sent.
+pub fn hide_tokens(body: &str) -> String {
     let mut out = body.to_owned();
     for path in SECRET_LINKS {
         let mut from = 0;

@@ -140,7 +140,10 @@ async fn keep(
 /// A passkey's name, trimmed; 1 to 60 characters without control characters.
 pub fn checked_name(name: &str) -> Result<String, PasskeyError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > NAME_MAX
+        || portal_domain::field::visible_text(name, "name").is_err()
+    {
         return Err(PasskeyError::BadName);
     }
     Ok(name.to_owned())

@@ -3,7 +3,6 @@
 //! self-service policy says. Public answers never tell whether a name is taken: that is
 //! reported by email once the address is confirmed.
 
-use portal_domain::field::Password;
 use portal_domain::schedule::PolicyProblem;
 use portal_domain::submission::{
     ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
@@ -15,13 +14,13 @@ use portal_store::intake::NewRequest;
 use portal_store::job::NewJob;
 use portal_store::link::{LinkPurpose, LinkRow, NewLink};
 use portal_store::mail::NewMail;
-use portal_store::names::{NameHold, Names};
+use portal_store::names::NameHold;
 use portal_store::registration::{Admission, Confirmed, LinkRefusal};
 use portal_store::request::{RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use portal_store::{Conflict, StoreError};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::policy::Placement;
 use super::{Actor, ServiceError, Services};
@@ -31,9 +30,6 @@ const KEY: &str = "self_service";
 
 /// How long a prospect's status page link works.
 const STATUS_LINK_MS: i64 = 90 * 24 * 60 * 60_000;
-
-/// How long a submission's names are held while its password is hashed.
-const NAME_HOLD_MS: i64 = 60_000;
 
 /// Submissions from one client address: twenty pass, then a minute's lock doubling up to an hour;
 /// an hour without one forgets them.
@@ -333,7 +329,9 @@ pub async fn submit(
         contact: c,
         password,
         admin_email,
-    } = raw.parse().map_err(PublicError::Invalid)?;
+    } = super::request::parse_off_thread(services, raw)
+        .await?
+        .map_err(PublicError::Invalid)?;
     let policy = get_policy(services).await?;
     if policy.refuses(c.email.as_str()) {
         return Err(field_problem(
@@ -343,15 +341,15 @@ pub async fn submit(
         ));
     }
     let template = offered_template(services, &template_id).await?;
-    let email_key = c.email.as_str().to_lowercase();
+    // One mailbox counts once, however its address is written (`ann+1@`, `a.n.n@gmail.com`).
+    let email_key = c.email.mailbox_key();
     count(services, "registration_email", &email_key, EMAIL_GUARD).await?;
 
     let id = portal_store::new_id();
     tracing::Span::current().record("request.id", id.as_str());
     let now = portal_store::now_ms();
     let expires_at = now + policy.verification_hours * 60 * 60_000;
-    let hold = hold_if_free(services, &id, &t, expires_at, now).await?;
-    let hash = hash_or_release(services, &id, password).await?;
+    let hash = super::request::hash_typed(services, password).await?;
     let (mut request, status_token) = prospect_request(
         services,
         &id,
@@ -361,13 +359,13 @@ pub async fn submit(
         now,
         expires_at,
     )?;
-    request.names = hold;
-    store_prospect(services, &mut request, expires_at).await?;
+    // Nobody's names are held by an address not yet confirmed: they are taken when it is,
+    // and until then a staff submission of the same names wins (the prospect then learns
+    // that a name is taken, by email, once the address is confirmed).
+    request.names = NameHold::None;
+    store_prospect(services, &request, expires_at).await?;
     services.jobs_ready.notify_one();
-    info!(
-        names_free = request.names != NameHold::None,
-        "registration received"
-    );
+    info!("registration received");
     Ok(Registered { id, status_token })
 }
 
@@ -379,42 +377,21 @@ pub struct Registered {
     pub status_token: String,
 }
 
-/// The password's hash (empty when the administrator is to be invited); the names held for
-/// the request are let go when hashing fails.
-async fn hash_or_release(
-    services: &Services,
-    id: &str,
-    password: Option<Password>,
-) -> Result<String, PublicError> {
-    match super::request::hash_typed(services, password).await {
-        Ok(hash) => Ok(hash),
-        Err(failed) => {
-            release(services, id).await;
-            Err(failed.into())
-        }
-    }
-}
-
-/// Stores the prospect's request with its expiry job. Should its hold have lapsed and a name
-/// been taken meanwhile, it is kept without its names; on any failure the names go.
+/// Stores the prospect's request with its expiry job.
 async fn store_prospect(
     services: &Services,
-    request: &mut NewRequest,
+    request: &NewRequest,
     expires_at: i64,
 ) -> Result<(), PublicError> {
     let expiry = crate::jobs::ExpireRegistration {
         request_id: request.id.clone(),
     };
     let job = crate::jobs::new_job(&expiry, expires_at, 20)?;
-    let mut stored = services.store.submit_request(request, &job, None).await;
-    if matches!(&stored, Err(StoreError::Conflict(Conflict::NameTaken(_)))) {
-        request.names = NameHold::None;
-        stored = services.store.submit_request(request, &job, None).await;
-    }
-    if let Err(e) = stored {
-        release(services, &request.id).await;
-        return Err(ServiceError::from(e).into());
-    }
+    services
+        .store
+        .submit_request(request, &job, None)
+        .await
+        .map_err(ServiceError::from)?;
     Ok(())
 }
 
@@ -428,29 +405,6 @@ async fn offered_template(services: &Services, id: &str) -> Result<TemplateRow, 
             FieldErrorCode::NotFound,
             "There is no template service package with this id on offer.",
         )),
-        Err(e) => Err(ServiceError::from(e).into()),
-    }
-}
-
-/// Names free now are held until the link expires; taken ones are not held, and the contact
-/// learns of it after confirming.
-async fn hold_if_free(
-    services: &Services,
-    id: &str,
-    t: &TenantFields,
-    expires_at: i64,
-    now: i64,
-) -> Result<NameHold, PublicError> {
-    let names = Names {
-        request_id: id,
-        tenant_name: t.name.as_str(),
-        short_name: t.short_name.as_str(),
-        upn_suffix: t.upn_suffix.as_str(),
-        hold_key: None,
-    };
-    match services.store.hold_names(&names, now + NAME_HOLD_MS).await {
-        Ok(()) => Ok(NameHold::Until(expires_at)),
-        Err(StoreError::Conflict(Conflict::NameTaken(_))) => Ok(NameHold::None),
         Err(e) => Err(ServiceError::from(e).into()),
     }
 }
@@ -505,12 +459,6 @@ fn prospect_request(
     ];
     request.mail = Some(mail);
     Ok((request, status_token))
-}
-
-async fn release(services: &Services, id: &str) {
-    if let Err(e) = services.store.release_names(id).await {
-        warn!(error = %e, "could not release held names; they lapse on their own");
-    }
 }
 
 /// A link's state, for the page it opens: its request, or why it does not work.
@@ -700,7 +648,7 @@ pub async fn send_again(
     count(
         services,
         "registration_email",
-        &to.to_lowercase(),
+        &portal_domain::field::mailbox_key(&to),
         EMAIL_GUARD,
     )
     .await?;

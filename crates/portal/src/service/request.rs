@@ -118,6 +118,16 @@ async fn replay(
     }
 }
 
+/// Checks a submission's fields on the hashing threads: the password-strength estimate of a
+/// crafted password takes a core for a quarter of a second, which the async threads must not
+/// give.
+pub(super) async fn parse_off_thread(
+    services: &Services,
+    raw: RawSubmission,
+) -> Result<Result<Submission, Vec<FieldProblem>>, ServiceError> {
+    Ok(services.hasher.run(move || raw.parse()).await?)
+}
+
 /// Accepts a request: checks every field, holds its names (a duplicate is refused before any
 /// hashing), hashes the password, then stores the request, makes its names its own and
 /// enqueues its provisioning job in one transaction. With an idempotency key, a retry of the
@@ -144,7 +154,9 @@ pub async fn submit_request(
         contact: c,
         password,
         admin_email,
-    } = raw.parse().map_err(SubmitError::Invalid)?;
+    } = parse_off_thread(services, raw)
+        .await?
+        .map_err(SubmitError::Invalid)?;
     let template = active_template(services, &template_id).await?;
     let id = portal_store::new_id();
     tracing::Span::current()
@@ -181,14 +193,31 @@ pub async fn submit_request(
     Ok(get_request(services, actor, &id).await?)
 }
 
-/// The stored request that holds `name` (typed as a name of `kind`), for staff who may open
-/// it; `None` for anyone else, or when what holds it is not a stored request.
+/// What holds a name: a tenant, or a request not yet a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameHolder {
+    Tenant(String),
+    Request(String),
+}
+
+impl NameHolder {
+    /// The page that shows it.
+    pub fn page(&self) -> String {
+        match self {
+            Self::Tenant(id) => format!("/tenants/{id}"),
+            Self::Request(id) => format!("/requests/{id}"),
+        }
+    }
+}
+
+/// What holds `name` (typed as a name of `kind`): the tenant, or the stored request, for staff
+/// who may open them; `None` for anyone else, or when what holds it is not stored yet.
 pub async fn holder_of(
     services: &Services,
     actor: &Actor,
     kind: NameKind,
     name: &str,
-) -> Option<String> {
+) -> Option<NameHolder> {
     if !actor.may(portal_domain::Permission::ReadRequests) {
         return None;
     }
@@ -205,7 +234,13 @@ pub async fn holder_of(
         .await
         .ok()
         .flatten()?;
-    services.store.get_request(&holder).await.ok().map(|r| r.id)
+    let request = services.store.get_request(&holder).await.ok()?;
+    Some(match request.tenant_id {
+        Some(tenant) if actor.may(portal_domain::Permission::ReadTenants) => {
+            NameHolder::Tenant(tenant)
+        }
+        _ => NameHolder::Request(request.id),
+    })
 }
 
 /// The first request of a submission sent again with its idempotency key, if there is one.
@@ -536,6 +571,7 @@ fn reason_of(action: StaffAction, reason: Option<&str>) -> Result<Option<String>
         || reason
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\r')
+        || portal_domain::field::hidden_character(reason).is_some()
     {
         return Err(ActionError::BadInput(format!(
             "The reason must be printable text of at most {REASON_MAX_CHARS} characters."

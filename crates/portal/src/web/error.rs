@@ -34,6 +34,30 @@ pub struct FieldErrorBody {
     pub field: String,
     pub code: String,
     pub message: String,
+    /// For a name already used, what holds it (for staff who may read it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<HeldBy>,
+}
+
+/// What holds a name: a tenant or a subscription request, by id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldBy {
+    /// `tenant` or `subscription_request`.
+    pub kind: &'static str,
+    pub id: String,
+}
+
+impl From<crate::service::request::NameHolder> for HeldBy {
+    fn from(holder: crate::service::request::NameHolder) -> Self {
+        use crate::service::request::NameHolder;
+        match holder {
+            NameHolder::Tenant(id) => Self { kind: "tenant", id },
+            NameHolder::Request(id) => Self {
+                kind: "subscription_request",
+                id,
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,12 +90,22 @@ pub enum ApiError {
     /// 405: the route exists, the method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 408: the request took longer than the request timeout to arrive or to answer.
+    #[error("request timeout")]
+    RequestTimeout,
     /// 409: conflicts with existing data; names the field when one is at fault.
     #[error("{message}")]
     Conflict {
         field: Option<String>,
         code: &'static str,
         message: String,
+    },
+    /// 409: a name (`field`) is already used; what holds it is named for staff.
+    #[error("{message}")]
+    NameTaken {
+        field: &'static str,
+        message: String,
+        held_by: Option<HeldBy>,
     },
     /// 410: a link that worked once no longer does (used or expired).
     #[error("{1}")]
@@ -195,6 +229,25 @@ impl IntoResponse for ApiError {
                 "This address does not take that method.",
                 None,
             ),
+            Self::NameTaken {
+                field,
+                message,
+                held_by,
+            } => {
+                let fields = vec![FieldErrorBody {
+                    field: field.to_owned(),
+                    code: "taken".to_owned(),
+                    message: message.clone(),
+                    held_by,
+                }];
+                body(StatusCode::CONFLICT, "conflict", message, Some(fields))
+            }
+            Self::RequestTimeout => body(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "The request took too long to arrive or to answer; try again.",
+                None,
+            ),
             Self::Conflict {
                 field,
                 code,
@@ -208,6 +261,7 @@ impl IntoResponse for ApiError {
                             field: f,
                             code: code.to_owned(),
                             message: message.clone(),
+                            held_by: None,
                         }];
                         body(StatusCode::CONFLICT, "conflict", message, Some(fields))
                     }
@@ -234,6 +288,7 @@ impl IntoResponse for ApiError {
                         field: p.field.to_owned(),
                         code: p.error.code.as_str().to_owned(),
                         message: p.error.message,
+                        held_by: None,
                     })
                     .collect();
                 let message = if n == 1 {

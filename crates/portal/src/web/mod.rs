@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod ops;
 pub mod pages;
+pub mod server;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
@@ -24,14 +25,23 @@ pub struct AppState {
     pub services: Services,
     /// The proxies whose forwarding headers name the client.
     pub trusted_proxies: std::sync::Arc<client::TrustedProxies>,
+    /// `/metrics` is served on a listener of its own (`metrics_router`), not with the rest.
+    pub metrics_apart: bool,
 }
 
 impl AppState {
+    /// Whether the portal is reached over https (its base URL says so): cookies are then
+    /// `Secure`, and browsers are told to keep to https.
+    pub fn https(&self) -> bool {
+        self.services.mailer.base_url.starts_with("https://")
+    }
+
     /// The state of an application behind no trusted proxy.
     pub fn new(services: Services) -> Self {
         Self {
             services,
             trusted_proxies: std::sync::Arc::default(),
+            metrics_apart: false,
         }
     }
 }
@@ -80,10 +90,10 @@ impl Routes {
     }
 }
 
-fn all_routes() -> Routes {
+fn all_routes(with_metrics: bool) -> Routes {
     Routes::new()
         .merge(api::router())
-        .merge(ops::router())
+        .merge(ops::router(with_metrics))
         .merge(
             pages::router().map(|r| r.layer(middleware::from_fn(pages::refuse_cross_site_posts))),
         )
@@ -91,22 +101,77 @@ fn all_routes() -> Routes {
 
 /// Every path the application answers (route templates such as `/api/v1/tenants/{id}`).
 pub fn route_paths() -> Vec<String> {
-    all_routes().paths
+    all_routes(true).paths
 }
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let _ = pages::session::SSO_OFFERED.set(state.services.oidc.is_some());
-    all_routes()
+    all_routes(!state.metrics_apart)
         .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             client_address,
         ))
+        .with_state(state)
+}
+
+/// What pages may load and run: only the portal's own script, styles and images (the QR
+/// code is an inline SVG element, not a picture), no inline script or style, no plugins, and
+/// no other site may frame a page.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+/// A year: how long a browser keeps to https once told.
+const HSTS: &str = "max-age=31536000";
+
+/// Headers on every answer: the content security policy, no framing, no type sniffing, no
+/// referrer beyond this site (links carry tokens), no caching unless the answer says how
+/// (signed-in pages and tokens are never stored), and over https the instruction to keep
+/// to it.
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use axum::http::HeaderValue;
+    use axum::http::header;
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if state.https() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+    response
+}
+
+/// `/metrics` alone, for a listener of its own (`PORTAL_METRICS_LISTEN`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(ops::metrics))
+        .fallback(not_found)
         .with_state(state)
 }
 
@@ -144,9 +209,22 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// Counts every answer by method, route and status, and logs it at debug level.
+/// The methods counted by name; any other is counted as `other`, so that a client cannot
+/// make up labels (a method is any token a client sends).
+const COUNTED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// A request's method as a metrics label.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    COUNTED_METHODS
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("other")
+}
+
+/// Counts every answer by method, route template and status (never by the raw path), and
+/// logs it at debug level.
 async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -155,7 +233,7 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    state.services.metrics.record_http(&method, &route, status);
+    state.services.metrics.record_http(method, &route, status);
     tracing::debug!(http.method = %method, http.route = %route, http.status = status,
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "answered");
     response

@@ -13,12 +13,17 @@ use super::AppState;
 use super::api;
 use super::error::ErrorBody;
 
-pub fn router() -> Routes {
-    Routes::new()
+/// The operations routes; `/metrics` among them unless it is served apart.
+pub fn router(with_metrics: bool) -> Routes {
+    let routes = Routes::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/openapi.json", get(openapi))
+        .route("/api/openapi.json", get(openapi));
+    if with_metrics {
+        routes.route("/metrics", get(metrics))
+    } else {
+        routes
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -101,14 +101,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Op
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = router(AppState::new(services.clone()));
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .expect("serve");
-    });
+    let server = serve(listener, app);
     let mut app = TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
@@ -120,6 +113,17 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Op
     };
     app.token = app.login_token(ADMIN, ADMIN_PASSWORD).await;
     Some(app)
+}
+
+/// Serves `app` as the binary does, with the server's default limits.
+fn serve(listener: tokio::net::TcpListener, app: axum::Router) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(portal::web::server::serve(
+        listener,
+        app,
+        portal::web::server::Limits::default(),
+        std::sync::Arc::default(),
+        std::future::pending(),
+    ))
 }
 
 impl TestApp {
@@ -197,15 +201,7 @@ impl TestApp {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = router(AppState::new(services.clone()));
-        let server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .await
-            .expect("serve");
-        });
+        let server = serve(listener, router(AppState::new(services.clone())));
         TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::new(),

@@ -108,6 +108,7 @@ fn problems(list: Vec<ParameterProblem>) -> ApiError {
                 field: p.field,
                 code: p.error.code.as_str().to_owned(),
                 message: p.error.message,
+                held_by: None,
             })
             .collect(),
     )

@@ -283,6 +283,12 @@ pub async fn submit_request(
     ApiJson(body): ApiJson<SubmissionBody>,
 ) -> Result<(StatusCode, Json<RequestView>), ApiError> {
     let key = idempotency_key(&headers)?;
+    let typed = |name: &Option<String>| name.clone().unwrap_or_default();
+    let names = [
+        (NameKind::TenantName, typed(&body.tenant.name)),
+        (NameKind::ShortName, typed(&body.tenant.short_name)),
+        (NameKind::UpnSuffix, typed(&body.tenant.upn_suffix)),
+    ];
     match request::submit_request(&state.services, &actor, body.into(), key).await {
         Ok(detail) => Ok((StatusCode::ACCEPTED, Json(view(detail)))),
         Err(SubmitError::Invalid(problems)) => Err(ApiError::Invalid(problems)),
@@ -290,14 +296,22 @@ pub async fn submit_request(
             "idempotency_key_reused",
             "This Idempotency-Key was already used with a different request body.".into(),
         )),
-        Err(SubmitError::Taken(kind)) => Err(ApiError::Conflict {
-            message: format!(
-                "This {} is already used by another tenant or request.",
-                field_label(kind)
-            ),
-            code: "taken",
-            field: Some(kind.field().to_owned()),
-        }),
+        Err(SubmitError::Taken(kind)) => {
+            let name = names
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, n)| n.as_str())
+                .unwrap_or_default();
+            let held_by = request::holder_of(&state.services, &actor, kind, name).await;
+            Err(ApiError::NameTaken {
+                message: format!(
+                    "This {} is already used by another tenant or request.",
+                    field_label(kind)
+                ),
+                field: kind.field(),
+                held_by: held_by.map(Into::into),
+            })
+        }
         Err(SubmitError::Service(e)) => Err(e.into()),
     }
 }

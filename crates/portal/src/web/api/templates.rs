@@ -140,6 +140,7 @@ fn template_error(e: TemplateError) -> ApiError {
                     field: p.path,
                     code: "invalid".into(),
                     message: p.message,
+                    held_by: None,
                 })
                 .collect(),
         ),

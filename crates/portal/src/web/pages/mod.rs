@@ -31,12 +31,18 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use portal_domain::{Permission, Role};
+use portal_store::credential::Activity;
 
 use super::AppState;
 use crate::service::{Actor, auth};
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "portal_session";
+
+/// The session cookie's name over https: the `__Host-` prefix makes the browser refuse it
+/// unless it was set by this host, over https, for every path, so that no neighbouring
+/// site can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-portal_session";
 
 pub fn router() -> Routes {
     Routes::new()
@@ -331,9 +337,18 @@ pub fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
 }
 
-/// The session cookie's value, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    named_cookie(headers, SESSION_COOKIE)
+/// The session cookie's value, if any (over https, only the `__Host-` one counts).
+pub fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    named_cookie(headers, session_cookie_name(state))
+}
+
+/// The session cookie's name: prefixed when the portal is served over https.
+pub fn session_cookie_name(state: &AppState) -> &'static str {
+    if state.https() {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
 }
 
 /// The value of the cookie `name`, when it is there and of a plausible length.
@@ -395,6 +410,19 @@ fn referring_page(headers: &HeaderMap) -> Option<String> {
     path.starts_with('/').then(|| path.to_owned())
 }
 
+/// The header a page's own script sends when it polls for fresh progress: the request is
+/// not a person's, and does not keep the session from going idle.
+pub const POLL_HEADER: &str = "x-portal-poll";
+
+/// Whether a request was made by a person or by a page polling by itself.
+fn activity(headers: &HeaderMap) -> Activity {
+    if headers.contains_key(POLL_HEADER) {
+        Activity::Poll
+    } else {
+        Activity::Person
+    }
+}
+
 /// The user signed in to this browser; pages that need one send others to the sign-in page,
 /// one whose password must be changed first to the form that changes it, and one who must
 /// set up a second factor to the page that sets one up.
@@ -432,10 +460,10 @@ impl FromRequestParts<AppState> for AnyPageUser {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(session) = session_cookie(&parts.headers) else {
+        let Some(session) = session_cookie(state, &parts.headers) else {
             return Err(to_sign_in(parts));
         };
-        match auth::session_actor(&state.services, &session).await {
+        match auth::session_actor(&state.services, &session, activity(&parts.headers)).await {
             Ok(Some(actor)) => Ok(Self(actor)),
             Ok(None) => Err(to_sign_in(parts)),
             Err(e) => {

@@ -576,7 +576,7 @@ async fn taken(
         label,
         message,
         tab,
-        holder: holder.map(|id| format!("/requests/{id}")),
+        holder: holder.map(|h| h.page()),
     }
 }
 

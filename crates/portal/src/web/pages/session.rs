@@ -15,7 +15,9 @@ use askama::Template;
 use portal_store::tenant::TenantRow;
 
 use super::register::RegistrationForm;
-use super::{Nav, PageUser, SESSION_COOKIE, failure, render, session_cookie};
+use portal_store::credential::Activity;
+
+use super::{Nav, PageUser, failure, render, session_cookie};
 use crate::service::auth::{self, LoginError};
 use crate::service::second_factor::Proof;
 use crate::service::{parameters, tenant};
@@ -180,9 +182,9 @@ async fn sign_in_form(
     let next = query.map(|Query(q)| q.next).unwrap_or_default();
     let next = super::local_path(&next).unwrap_or_default().to_owned();
     // A session cookie this browser still sends, for a session that no longer works.
-    let ended = match session_cookie(&headers) {
+    let ended = match session_cookie(&state, &headers) {
         Some(session) => matches!(
-            auth::session_actor(&state.services, &session).await,
+            auth::session_actor(&state.services, &session, Activity::Person).await,
             Ok(None)
         ),
         None => false,
@@ -221,11 +223,7 @@ pub(super) const DEVICE_COOKIE: &str = "portal_device";
 
 /// A year long: a browser that signed in is known for a year.
 fn device_cookie(state: &AppState, value: &str) -> HeaderValue {
-    let secure = if state.services.mailer.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.https() { "; Secure" } else { "" };
     let text = format!(
         "{DEVICE_COOKIE}={value}; Path=/sign-in; HttpOnly; SameSite=Lax; Max-Age=31536000{secure}"
     );
@@ -233,15 +231,13 @@ fn device_cookie(state: &AppState, value: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("portal_device=; Max-Age=0"))
 }
 
+/// The session cookie, for at most the session's absolute lifetime (`max_age_secs`); over
+/// https `Secure` and with the `__Host-` prefix.
 fn cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.services.mailer.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    );
+    let secure = if state.https() { "; Secure" } else { "" };
+    let name = super::session_cookie_name(state);
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
     // Made of a fixed name, hex and digits: always a valid header value.
     HeaderValue::from_str(&text)
         .unwrap_or_else(|_| HeaderValue::from_static("portal_session=; Max-Age=0"))
@@ -260,7 +256,7 @@ async fn sign_in(
         );
     };
     // Any session this browser had ends: a sign-in always gets a new id.
-    if let Some(old) = session_cookie(&headers) {
+    if let Some(old) = session_cookie(&state, &headers) {
         let _ = auth::end_session(&state.services, &old).await;
     }
     let password = std::mem::take(&mut input.password);
@@ -409,8 +405,8 @@ fn throttled(username: &str, retry_after_secs: u64, back: Back) -> Response {
 }
 
 async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(session) = session_cookie(&headers) {
-        match auth::session_actor(&state.services, &session).await {
+    if let Some(session) = session_cookie(&state, &headers) {
+        match auth::session_actor(&state.services, &session, Activity::Person).await {
             Ok(Some(actor)) => {
                 let _ = auth::sign_out(&state.services, &actor).await;
             }

@@ -51,11 +51,7 @@ async fn start(
 const STATE_COOKIE: &str = "portal_oidc_state";
 
 fn state_cookie(state: &AppState, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.services.mailer.base_url.starts_with("https://") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if state.https() { "; Secure" } else { "" };
     let text = format!(
         "{STATE_COOKIE}={value}; Path=/auth/oidc; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
     );
