@@ -140,6 +140,53 @@ async fn check_accessibility(c: &Client, page: &str) {
         violations.is_empty(),
         "accessibility violations on {page}: {violations:#?}"
     );
+    check_security(c, page).await;
+}
+
+/// The page's answer carries the security headers, and nothing on it broke its content
+/// security policy (an inline script or style, a foreign source): the browser's own
+/// reports of violations, kept from the page's start, are read back.
+async fn check_security(c: &Client, page: &str) {
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const reports = [];
+             const observer = new ReportingObserver((list) => reports.push(...list),
+               { types: ['csp-violation'], buffered: true });
+             observer.observe();
+             const headers = fetch(location.href, { headers: { 'X-Portal-Poll': '1' } })
+               .then((r) => Object.fromEntries(['content-security-policy', 'x-content-type-options',
+                 'referrer-policy', 'cache-control', 'x-frame-options'].map((h) => [h, r.headers.get(h)])));
+             setTimeout(() => headers.then((h) => {
+               reports.push(...observer.takeRecords());
+               done({ headers: h, violations: reports.map((r) =>
+                 r.body.effectiveDirective + ' ' + (r.body.blockedURL || '') + ' ' + (r.body.sample || '')) });
+             }, (e) => done({ headers: {}, violations: ['fetch failed: ' + e] })), 100);",
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    let violations: Vec<String> = serde_json::from_value(found["violations"].clone()).unwrap();
+    assert!(
+        violations.is_empty(),
+        "content security policy broken on {page}: {violations:#?}"
+    );
+    let header = |name: &str| {
+        found["headers"][name]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let csp = header("content-security-policy");
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{page}: {csp:?}"
+    );
+    assert!(!csp.contains("unsafe-inline"), "{page}: {csp:?}");
+    assert_eq!(header("x-content-type-options"), "nosniff", "{page}");
+    assert_eq!(header("referrer-policy"), "same-origin", "{page}");
+    assert_eq!(header("x-frame-options"), "DENY", "{page}");
+    assert!(header("cache-control").contains("no-store"), "{page}");
 }
 
 async fn text_of(c: &Client, css: &str) -> String {

@@ -94,6 +94,13 @@ async fn a_first_start_creates_the_data_folder_and_an_administrator_and_carries_
         "the tenant's password is not logged"
     );
 
+    // While it runs, SQLite's WAL is beside the database, as private as it.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let wal = std::fs::metadata(data.join("portal.db-wal")).expect("the WAL file");
+        assert_eq!(wal.permissions().mode() & 0o777, 0o600, "the WAL");
+    }
+
     portal.signal("TERM");
     assert_eq!(
         portal.wait_exit(Duration::from_secs(15)),
@@ -112,6 +119,24 @@ async fn a_first_start_creates_the_data_folder_and_an_administrator_and_carries_
         .unwrap();
     assert_eq!(mode, "wal");
     db.close().await.unwrap();
+
+    // The data folder and what is in it are the portal's user's alone: the database, its
+    // WAL, and the spooled messages (the tenant's outcome email went to the spool).
+    let mode_of = |path: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode_of(&data), 0o700, "the data folder");
+    assert_eq!(mode_of(&data.join("portal.db")), 0o600, "the database");
+    assert_eq!(mode_of(&data.join("mail")), 0o700, "the spool folder");
+    let spooled: Vec<_> = std::fs::read_dir(data.join("mail"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!spooled.is_empty());
+    for file in spooled {
+        assert_eq!(mode_of(&file), 0o600, "{}", file.display());
+    }
 
     // A second start finds the administrator and shows no password again.
     let mut again = Portal::start(
@@ -286,6 +311,30 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             vec![("PORTAL_MAIL_FROM", "not an address")],
             "PORTAL_MAIL_FROM",
         ),
+        (
+            vec![("PORTAL_METRICS_LISTEN", "metrics.example")],
+            "PORTAL_METRICS_LISTEN",
+        ),
+        (
+            vec![("PORTAL_METRICS_LISTEN", &taken_addr)],
+            "PORTAL_METRICS_LISTEN",
+        ),
+        (
+            vec![("PORTAL_HEADER_TIMEOUT_SECS", "0")],
+            "PORTAL_HEADER_TIMEOUT_SECS",
+        ),
+        (
+            vec![("PORTAL_REQUEST_TIMEOUT_SECS", "100000")],
+            "PORTAL_REQUEST_TIMEOUT_SECS",
+        ),
+        (
+            vec![("PORTAL_MAX_CONNECTIONS", "0")],
+            "PORTAL_MAX_CONNECTIONS",
+        ),
+        (
+            vec![("PORTAL_MAX_CONNECTIONS_PER_CLIENT", "0")],
+            "PORTAL_MAX_CONNECTIONS_PER_CLIENT",
+        ),
     ];
     for (envs, setting) in cases {
         let mut all = vec![
@@ -339,6 +388,11 @@ async fn help_documents_every_setting_with_its_environment_variable() {
         "PORTAL_MAIL_FROM",
         "PORTAL_TRUSTED_PROXIES",
         "PORTAL_FORWARDING_HEADER",
+        "PORTAL_METRICS_LISTEN",
+        "PORTAL_HEADER_TIMEOUT_SECS",
+        "PORTAL_REQUEST_TIMEOUT_SECS",
+        "PORTAL_MAX_CONNECTIONS",
+        "PORTAL_MAX_CONNECTIONS_PER_CLIENT",
     ] {
         assert!(text.contains(var), "{var} in --help");
     }

@@ -23,6 +23,8 @@ on_both_db!(
     the_public_entrance_turns_away_floods_bots_refused_domains_and_private_templates,
     the_public_pages_register_and_staff_approve_and_reject_on_pages,
     a_prospect_has_the_link_sent_again_and_corrects_the_address,
+    an_unconfirmed_registration_holds_no_names_and_staff_are_told_what_holds_one,
+    links_leave_the_outbox_once_sent_and_names_in_mail_are_not_links,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -348,8 +350,6 @@ async fn an_expired_link_and_an_unknown_one_are_refused_and_the_request_frees_it
     )
     .await;
     let (verify, _) = links_for(&app, &inbox, "ann@beacon.example").await;
-    // While it waits, its names are held.
-    assert_eq!(app.submit(&submission("Beacon")).await.status(), 409);
 
     // A day goes by.
     portal_store::test_support::age_registration(&app.store, &id, 25 * 60 * 60 * 1000).await;
@@ -499,6 +499,59 @@ async fn the_public_entrance_turns_away_floods_bots_refused_domains_and_private_
     .await;
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
+    // One mailbox counts once, however its address is written: a sub-address tag at any
+    // domain, dots where the domain ignores them.
+    for (i, email) in [
+        "victim+1@tagged.example",
+        "victim+2@tagged.example",
+        "Victim+news@tagged.example",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        registered(
+            &app,
+            [127, 0, 0, 20 + i as u8],
+            &prospect(&format!("Tagged{i}"), email),
+        )
+        .await;
+    }
+    let r = register(
+        &app,
+        &from([127, 0, 0, 24]),
+        &prospect("Tagged9", "victim@tagged.example"),
+    )
+    .await;
+    assert_eq!(r.status(), 429, "sub-address tags walked around the limit");
+    for (i, email) in [
+        "v.i.c.t.i.m@gmail.com",
+        "vic.tim+a@gmail.com",
+        "victim@googlemail.com",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        registered(
+            &app,
+            [127, 0, 0, 25 + i as u8],
+            &prospect(&format!("Dotted{i}"), email),
+        )
+        .await;
+    }
+    let r = register(
+        &app,
+        &from([127, 0, 0, 29]),
+        &prospect("Dotted9", "victim@gmail.com"),
+    )
+    .await;
+    assert_eq!(r.status(), 429, "dots walked around the limit");
+    // Where dots count, they make another mailbox.
+    registered(
+        &app,
+        [127, 0, 0, 30],
+        &prospect("Dotted8", "vic.tim@tagged.example"),
+    )
+    .await;
 
     // A filled honeypot gets the usual answer, and nothing is kept or sent.
     let before = app.request_count().await;
@@ -868,5 +921,159 @@ async fn a_prospect_has_the_link_sent_again_and_corrects_the_address(db: Db) {
     let (code, plain) = page(&app, "/join/sent?link=%3Cscript%3E").await;
     assert_eq!(code, 200);
     assert!(!plain.contains("Send the link again") && !plain.contains("<script>"));
+    app.finish().await;
+}
+
+async fn an_unconfirmed_registration_holds_no_names_and_staff_are_told_what_holds_one(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    // An anonymous registration whose address nobody confirmed holds nothing: staff take
+    // the same names at once.
+    let squatter = registered(
+        &app,
+        [127, 0, 0, 2],
+        &prospect("Microsoft", "squat@squatter.example"),
+    )
+    .await;
+    let (verify, _) = links_for(&app, &inbox, "squat@squatter.example").await;
+    let staff = app.submit(&submission("Microsoft")).await;
+    assert_eq!(
+        staff.status(),
+        202,
+        "an unconfirmed registration held the names"
+    );
+    let staff: Value = staff.json().await.unwrap();
+    let staff_id = staff["id"].as_str().unwrap().to_owned();
+    // Staff who submit the names again are told what holds them: the request, then its
+    // tenant once there is one.
+    let again = app.submit(&submission("Microsoft")).await;
+    assert_eq!(again.status(), 409);
+    let body: Value = again.json().await.unwrap();
+    let field = &body["error"]["fields"][0];
+    assert_eq!(field["field"], "tenant.name", "{body}");
+    assert_eq!(field["held_by"]["kind"], "subscription_request", "{body}");
+    assert_eq!(field["held_by"]["id"], staff_id.as_str(), "{body}");
+
+    // The prospect's confirmation then meets the names taken: turned down, told by email.
+    let (code, text) = post_page(&app, &verify).await;
+    assert_eq!(code, 200);
+    assert!(text.contains("already used"), "{text}");
+    assert_eq!(request(&app, &squatter).await["status"], "rejected");
+    let told = mail_for(&app, &inbox, "squat@squatter.example").await;
+    assert!(told.iter().any(|m| {
+        m.data
+            .contains("Subject: We cannot create the tenant Microsoft")
+    }));
+
+    app.run_pending_jobs().await;
+    let tenant_id = request(&app, &staff_id).await["tenant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = app
+        .submit(&submission("Microsoft"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let field = &body["error"]["fields"][0];
+    assert_eq!(field["held_by"]["kind"], "tenant", "{body}");
+    assert_eq!(field["held_by"]["id"], tenant_id.as_str(), "{body}");
+    // The staff form links to it.
+    let cookie = sign_in(&app).await;
+    let form = join_form("Microsoft", "othershort", "x@staff.example");
+    let page = form_post(&app, "/register", Some(&cookie), &form)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("href=\"/tenants/{tenant_id}\"")),
+        "{page}"
+    );
+    assert!(page.contains("See the tenant that holds it"), "{page}");
+    // The public is never told: a registration of the same names is answered as any other.
+    registered(
+        &app,
+        [127, 0, 0, 3],
+        &prospect("Microsoft", "again@squatter.example"),
+    )
+    .await;
+    app.finish().await;
+}
+
+async fn links_leave_the_outbox_once_sent_and_names_in_mail_are_not_links(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    // Text that reads otherwise than it is written is refused in every text field.
+    for (field, value) in [
+        ("first_name", "Ann\u{202E}nnA"),
+        ("last_name", "Zero\u{200B}Width"),
+        ("company", "Acme\u{2066}Corp"),
+    ] {
+        let mut body = prospect("Bidi", "bidi@bidi.example");
+        body["contact"][field] = json!(value);
+        let r = register(&app, &from([127, 0, 0, 2]), &body).await;
+        assert_eq!(r.status(), 422, "{field}");
+        let answer: Value = r.json().await.unwrap();
+        let problem = &answer["error"]["fields"][0];
+        assert_eq!(problem["field"], format!("contact.{field}"), "{answer}");
+        assert_eq!(problem["code"], "invalid_characters", "{answer}");
+    }
+
+    // A web address typed as a name reaches the inbox as text, not as a link.
+    let mut body = prospect("Linked", "ann@linked.example");
+    body["contact"]["first_name"] = json!("https://evil.example/pay");
+    let id = registered(&app, [127, 0, 0, 3], &body).await;
+    let (verify, status) = links_for(&app, &inbox, "ann@linked.example").await;
+    let mail = &mail_for(&app, &inbox, "ann@linked.example").await[0];
+    let text = mail.text();
+    assert!(text.contains("https[:]//evil[.]example/pay"), "{text}");
+    assert!(!text.contains("https://evil.example"), "{text}");
+
+    // Sent, the message keeps no token in the database; the mail view shows none either.
+    let verify_token = verify.rsplit('/').next().unwrap().to_owned();
+    let status_token = status.rsplit('/').next().unwrap().to_owned();
+    let stored = app.store.mail_for_request(&id).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    for body in [&stored[0].body_text, &stored[0].body_html] {
+        assert!(!body.contains(&verify_token) && !body.contains(&status_token));
+        assert!(body.contains("/registrations/verify/(hidden)"), "{body}");
+    }
+    let shown: Value = app
+        .get(&format!("/api/v1/mail/{}", stored[0].id), &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!shown.to_string().contains(&verify_token), "{shown}");
+    // The link itself still works: the prospect had it by email.
+    assert_eq!(post_page(&app, &verify).await.0, 200);
+
+    // Messages sent before links were erased lose them at the next start.
+    app.execute_sql(&format!(
+        "UPDATE outbox SET links_erased = 0, body_text = 'old /registrations/status/{status_token} link' \
+         WHERE id = '{}'",
+        stored[0].id
+    ))
+    .await;
+    let erased = app
+        .store
+        .erase_finished_mail_links(portal::service::mail::hide_tokens)
+        .await
+        .unwrap();
+    assert_eq!(erased, 1);
+    let again = app.store.get_mail(&stored[0].id).await.unwrap();
+    assert_eq!(again.body_text, "old /registrations/status/(hidden) link");
+    assert_eq!(
+        app.store
+            .erase_finished_mail_links(portal::service::mail::hide_tokens)
+            .await
+            .unwrap(),
+        0,
+        "each message is erased once"
+    );
     app.finish().await;
 }

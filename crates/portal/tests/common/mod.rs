@@ -314,16 +314,33 @@ impl Portal {
         Self::start_as_shipped(args, &with_default)
     }
 
+    /// `start`, in a process that may open at most `files` files (`ulimit -n`).
+    pub fn start_with_open_files(files: u32, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let script = format!("ulimit -n {files} && exec \"$0\" \"$@\"");
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &script, env!("CARGO_BIN_EXE_portal")])
+            .args(args);
+        let mut with_default = vec![("PORTAL_MFA_REQUIRED_FOR", "none")];
+        with_default.extend_from_slice(envs);
+        Self::spawn(command, &with_default)
+    }
+
     /// The same, with every setting not in `envs` at the default it ships with.
     pub fn start_as_shipped(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_portal"));
+        command.args(args);
+        Self::spawn(command, envs)
+    }
+
+    /// Runs `command` with `envs` and no inherited `PORTAL_*` settings.
+    fn spawn(mut command: Command, envs: &[(&str, &str)]) -> Self {
         for (key, _) in std::env::vars() {
             if key.starts_with("PORTAL_") {
                 command.env_remove(key);
             }
         }
         command
-            .args(args)
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
