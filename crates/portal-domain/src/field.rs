@@ -98,7 +98,8 @@ pub fn visible_text(text: &str, label: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// The first invisible formatting character of `text` that is not a joiner between letters.
+/// The first invisible formatting character of `text` that is not a joiner inside a word of
+/// a script that needs joiners.
 pub fn hidden_character(text: &str) -> Option<char> {
     let chars: Vec<char> = text.chars().collect();
     chars.iter().enumerate().find_map(|(i, &c)| {
@@ -106,17 +107,37 @@ pub fn hidden_character(text: &str) -> Option<char> {
             return None;
         }
         let joiner = matches!(c, '\u{200C}' | '\u{200D}');
-        let letter = |at: Option<&char>| at.is_some_and(|l| l.is_alphabetic() && !l.is_ascii());
-        let between_letters = i > 0 && letter(chars.get(i - 1)) && letter(chars.get(i + 1));
-        (!(joiner && between_letters)).then_some(c)
+        let joining = |at: Option<&char>| at.is_some_and(|&l| needs_joiners(l));
+        let inside_word = i > 0 && joining(chars.get(i - 1)) && joining(chars.get(i + 1));
+        (!(joiner && inside_word)).then_some(c)
     })
 }
 
-/// Unicode's format characters (general category Cf) and the line and paragraph separators.
+/// Scripts whose spelling uses zero-width joiners and non-joiners: Arabic (Persian, Urdu),
+/// Syriac, Thaana, the Indic scripts, Sinhala, Myanmar and Khmer.
+fn needs_joiners(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0600..=0x08FF | 0x0900..=0x0DFF | 0x1000..=0x109F | 0x1780..=0x17FF
+    )
+}
+
+/// Unicode's format characters (general category Cf), the line and paragraph separators, and
+/// the characters that show as nothing though they are not Cf: the combining grapheme joiner,
+/// Hangul fillers, Mongolian and ideographic variation selectors, and the variation selectors
+/// but those that choose an emoji's or a text's look (U+FE0E, U+FE0F).
 fn is_formatting(c: char) -> bool {
     matches!(
         u32::from(c),
         0x00AD
+            | 0x034F
+            | 0x115F..=0x1160
+            | 0x180B..=0x180D
+            | 0x180F
+            | 0x3164
+            | 0xFE00..=0xFE0D
+            | 0xFFA0
+            | 0xE0100..=0xE01EF
             | 0x0600..=0x0605
             | 0x061C
             | 0x06DD
@@ -573,7 +594,22 @@ impl fmt::Debug for Password {
 /// How long a name must be for a password that contains it to be refused.
 pub const NAME_IN_PASSWORD_MIN_CHARS: usize = 4;
 
-impl Password {
+/// A password that passed every rule but the strength estimate, which can take a core for
+/// half a second on crafted input and so is made where passwords are hashed (`weigh`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordCandidate {
+    text: String,
+    /// The names it must not resemble, for the estimate.
+    names: Vec<String>,
+}
+
+impl fmt::Debug for PasswordCandidate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordCandidate(..)")
+    }
+}
+
+impl PasswordCandidate {
     /// Checks the password against its length and against the names it must not contain,
     /// each given with what people call it (`("short name", "ke")`). The password is kept
     /// exactly as typed, spaces included, as at every sign-in.
@@ -615,15 +651,36 @@ impl Password {
                 format!("Password must not contain the {label} ({name})."),
             ));
         }
-        let names: Vec<&str> = forbidden.iter().filter(telling).map(|f| f.1).collect();
-        let strength = zxcvbn::zxcvbn(input, &names);
+        Ok(Self {
+            text: input.to_owned(),
+            names: forbidden
+                .iter()
+                .filter(telling)
+                .map(|f| f.1.to_owned())
+                .collect(),
+        })
+    }
+
+    /// The strength estimate (zxcvbn): a password too easy to guess is refused. Slow on
+    /// crafted input: call it off the async threads.
+    pub fn weigh(self) -> Result<Password, FieldError> {
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let strength = zxcvbn::zxcvbn(&self.text, &names);
         if (strength.score() as u8) < MIN_PASSWORD_SCORE {
             return Err(FieldError::new(
                 FieldErrorCode::WeakPassword,
                 "Password is too common or too easy to guess: use a longer phrase of unrelated words.",
             ));
         }
-        Ok(Self(input.to_owned()))
+        Ok(Password(self.text))
+    }
+}
+
+impl Password {
+    /// Every rule, the strength estimate too (`PasswordCandidate::parse`, then `weigh`): for
+    /// checks that may take their time, such as the settings at start.
+    pub fn parse(input: &str, forbidden: &[(&str, &str)]) -> Result<Self, FieldError> {
+        PasswordCandidate::parse(input, forbidden)?.weigh()
     }
 
     pub fn expose(&self) -> &str {
@@ -667,9 +724,17 @@ mod tests {
             assert_eq!(e.code, FieldErrorCode::InvalidCharacters, "{bad:?}");
             assert!(e.message.contains("invisible"), "{}", e.message);
         }
-        // A zero-width non-joiner inside a Persian name is part of its spelling.
+        // A zero-width non-joiner inside a Persian name is part of its spelling; between two
+        // Latin or Cyrillic letters it is only hiding.
         assert!(name("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}").is_ok());
-        assert!(name("Zoë").is_ok());
+        assert!(name("Zo\u{eb}\u{200C}\u{eb}").is_err());
+        assert!(name("\u{0418}\u{200D}\u{0432}\u{0430}\u{043d}").is_err());
+        // Fillers that show as nothing.
+        assert!(name("\u{3164}").is_err());
+        assert!(name("Ann\u{034F}a").is_err());
+        assert!(name("Zo\u{eb}").is_ok());
+        // An emoji's own look stays.
+        assert!(name("Jo \u{2764}\u{FE0F}").is_ok());
     }
 
     #[test]

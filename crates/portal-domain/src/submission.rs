@@ -1,8 +1,8 @@
 //! A whole tenant subscription request, parsed field by field with every error collected at once.
 
 use crate::field::{
-    EmailAddress, FieldError, Password, PersonName, PersonnelId, PhoneNumber, ShortName, ShortText,
-    TenantName, UpnSuffix, UserName,
+    EmailAddress, FieldError, PasswordCandidate, PersonName, PersonnelId, PhoneNumber, ShortName,
+    ShortText, TenantName, UpnSuffix, UserName,
 };
 
 /// The request as it arrives: every field optional text, so that a missing field is a
@@ -57,8 +57,9 @@ pub struct Submission {
     pub template_id: String,
     pub tenant: TenantFields,
     pub contact: ContactFields,
-    /// The administrator's password as typed; `None` when the administrator is invited.
-    pub password: Option<Password>,
+    /// The administrator's password as typed, its strength not yet weighed; `None` when the
+    /// administrator is invited.
+    pub password: Option<PasswordCandidate>,
     /// The administrator's address: the invitation goes there (required without a
     /// password), and later password resets.
     pub admin_email: Option<EmailAddress>,
@@ -163,7 +164,7 @@ fn parse_template_id(raw: Option<&str>) -> Result<String, FieldError> {
 
 /// How the administrator gets in: a typed password, an address to invite, or both.
 struct AdminAccess {
-    password: Option<Password>,
+    password: Option<PasswordCandidate>,
     email: Option<EmailAddress>,
 }
 
@@ -195,7 +196,7 @@ fn parse_admin(t: &RawTenant, p: &mut Problems) -> Option<AdminAccess> {
     ];
     let password = p.check(
         "tenant.password",
-        Password::parse(text(&t.password), &forbidden),
+        PasswordCandidate::parse(text(&t.password), &forbidden),
     );
     if password.is_some() && t.confirm_password.as_deref() != t.password.as_deref() {
         p.0.push(FieldProblem {

@@ -351,6 +351,14 @@ impl RawTemplate {
                 path: "description".into(),
                 message: "must be at most 2000 characters".into(),
             });
+        } else if let Some(c) = crate::field::hidden_character(&self.description) {
+            problems.push(TemplateProblem {
+                path: "description".into(),
+                message: format!(
+                    "must not contain invisible formatting characters (U+{:04X})",
+                    u32::from(c)
+                ),
+            });
         }
         check_services(&self.services, &mut problems);
         let objects = check_objects(self.objects, &mut problems);

@@ -269,7 +269,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PORTAL_MAX_CONNECTIONS_PER_CLIENT",
-        default_value_t = 64,
+        default_value_t = 128,
         global = true
     )]
     pub max_connections_per_client: usize,
@@ -494,6 +494,7 @@ impl Settings {
             request_timeout: Duration::from_secs(request),
             max_connections: total as usize,
             max_per_client: per_client as usize,
+            ..crate::web::server::Limits::default()
         };
         Ok((limits, metrics_listen))
     }

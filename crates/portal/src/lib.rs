@@ -79,6 +79,7 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
                 format!("cannot create the database file {}: {e}", file.display()),
             )
         })?;
+        warn_if_shared(&file);
     }
     let connections = match portal_store::backend_of(&settings.database_url) {
         Ok(portal_store::Backend::Postgres) => 16,
@@ -114,18 +115,18 @@ pub fn private_folder(folder: &std::path::Path) -> std::io::Result<()> {
     builder.create(folder)
 }
 
-/// Says so when a folder that holds the database is open to other users (one made before
-/// the portal made its folders private, or by hand).
-fn warn_if_shared(folder: &std::path::Path) {
+/// Says so when the database or its folder is open to other users (made before the portal
+/// made them private, or by hand).
+fn warn_if_shared(path: &std::path::Path) {
     #[cfg(unix)]
-    if let Ok(meta) = std::fs::metadata(folder) {
+    if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             tracing::warn!(
-                folder = %folder.display(),
+                path = %path.display(),
                 mode = format!("{mode:o}"),
-                "the data folder is open to other users; `chmod 700` it"
+                "open to other users: `chmod go-rwx` it"
             );
         }
     }
@@ -408,20 +409,15 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
         trusted_proxies: trusted.clone(),
         metrics_apart: metrics_listener.is_some(),
     };
-    let limits = settings.server.clone().within_open_file_limit();
-    let metrics = metrics_listener.map(|(listener, metrics_addr)| {
-        println!("metrics on http://{metrics_addr}/metrics");
-        let mut stop = stop_rx.clone();
-        tokio::spawn(web::server::serve(
-            listener,
-            web::metrics_router(state.clone()),
-            limits.clone(),
-            trusted.clone(),
-            async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            },
-        ))
-    });
+    let metrics_limits = settings.server.for_metrics();
+    let others = if metrics_listener.is_some() {
+        metrics_limits.descriptors()
+    } else {
+        0
+    };
+    let limits = settings.server.clone().within_open_file_limit(others);
+    let metrics = metrics_listener
+        .map(|listener| serve_metrics(listener, &state, metrics_limits, stop_rx.clone()));
     let app = web::router(state);
     println!("listening on http://{addr}");
     let _ = std::io::stdout().flush();
@@ -440,6 +436,25 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     }
     close(&store).await;
     Ok(())
+}
+
+/// Serves `/metrics` on a listener of its own until `stop` says so.
+fn serve_metrics(
+    (listener, addr): (tokio::net::TcpListener, std::net::SocketAddr),
+    state: &web::AppState,
+    limits: web::server::Limits,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    println!("metrics on http://{addr}/metrics");
+    tokio::spawn(web::server::serve(
+        listener,
+        web::metrics_router(state.clone()),
+        limits,
+        state.trusted_proxies.clone(),
+        async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        },
+    ))
 }
 
 const LISTEN_SETTING: &str = "PORTAL_LISTEN (--listen)";

@@ -162,7 +162,9 @@ impl Hasher {
                             },
                             Err(_) => return,
                         };
-                        job();
+                        // A job that panics loses its answer (its caller is told the hasher
+                        // is overloaded), never the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
                 });
             if let Err(e) = spawned {
@@ -190,10 +192,7 @@ impl Hasher {
         Self::new(cores, cores * 8)
     }
 
-    /// Runs `work` on the hashing threads, under the same bound as a hash: for other checks
-    /// that take a core for long (the password-strength estimate of a crafted password takes
-    /// a quarter of a second), so that they never hold the async threads.
-    pub async fn run<T: Send + 'static>(
+    async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Overloaded> {
@@ -235,6 +234,21 @@ impl Hasher {
             let hash = hash_now(&password);
             drop(password);
             hash
+        })
+        .await
+    }
+
+    /// Weighs a password's strength and hashes it, both on the hashing threads (the estimate
+    /// of a crafted password takes a core for half a second): the hash, or why the password
+    /// is too easy to guess.
+    pub async fn weigh_and_hash(
+        &self,
+        candidate: portal_domain::field::PasswordCandidate,
+    ) -> Result<Result<anyhow::Result<String>, portal_domain::field::FieldError>, Overloaded> {
+        self.run(move || {
+            candidate
+                .weigh()
+                .map(|password| hash_now(&password.into_string()))
         })
         .await
     }

@@ -125,6 +125,52 @@ async fn hundreds_of_half_sent_requests_neither_exhaust_the_descriptors_nor_stop
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_its_answers_is_let_go() {
+    let portal = Portal::start(
+        &[],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_ADMIN_PASSWORD", PASSWORD),
+            ("PORTAL_REQUEST_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let base = portal.base_url();
+    let document = reqwest::get(format!("{base}/api/openapi.json"))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    // Eighty requests for the OpenAPI document at once, through a small window, and nothing
+    // read: the portal's writes stall.
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address_of(&base)).await.unwrap();
+    let request = "GET /api/openapi.json HTTP/1.1\r\nHost: portal\r\n\r\n".repeat(80);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Read now: what was sent before the portal let go, then the end.
+    let mut got = 0usize;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection was closed");
+    assert!(
+        got < 80 * document,
+        "{got} bytes of {} were sent: the stalled connection was kept",
+        80 * document
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_are_served_apart_on_request_and_count_only_known_methods_and_routes() {
     let portal = Portal::start(
         &[],
@@ -211,8 +257,17 @@ async fn crafted_passwords_are_checked_away_from_the_threads_that_answer() {
     let base = portal.base_url();
     let client = reqwest::Client::new();
     let token = sign_in(&client, &base, ADMIN, PASSWORD).await;
-    // A password whose strength estimate takes a core for a good part of a second.
+    // A password whose strength estimate takes a core for a good part of a second (else
+    // this test would prove nothing).
     let crafted = "4@|3&(16#9!1|07$5+7%2><".repeat(6)[..128].to_owned();
+    let (_, weighing) = timed(async {
+        portal_domain::field::Password::parse(&crafted, &[("user name", "keAdmin")])
+    })
+    .await;
+    assert!(
+        weighing > Duration::from_millis(150),
+        "the crafted password is weighed in {weighing:?}"
+    );
     let submissions: Vec<_> = (0..4)
         .map(|i| {
             let mut body = submission(&format!("Crafted{i}"));
@@ -388,6 +443,23 @@ async fn over_https_the_session_cookie_is_host_only_and_secure_and_browsers_keep
         .await
         .unwrap();
     assert_eq!(page.status(), 303);
+    // Signing out clears the prefixed cookie.
+    let out = browser
+        .post(app.url("/sign-out"))
+        .header("cookie", &pair)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    let cleared = out.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cleared.starts_with("__Host-portal_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
+    assert!(
+        cleared.contains("Secure") && cleared.contains("Path=/"),
+        "{cleared}"
+    );
     app.finish().await;
 }
 

@@ -21,6 +21,7 @@ on_both_db!(
     a_mail_outage_delays_the_email_and_it_arrives_once_when_the_server_is_back,
     a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_message_id,
     without_smtp_the_email_is_written_to_the_spool_and_listed,
+    a_message_given_up_keeps_no_link_in_the_outbox,
 );
 
 async fn request(app: &TestApp, id: &str) -> Value {
@@ -300,5 +301,54 @@ async fn without_smtp_the_email_is_written_to_the_spool_and_listed(db: Db) {
             .unwrap()
             .contains("<strong>KentonElectronics</strong>")
     );
+    app.finish().await;
+}
+
+/// A message that could never be sent is given up; its single-use link leaves the outbox then,
+/// as it does when a message is sent.
+async fn a_message_given_up_keeps_no_link_in_the_outbox(db: Db) {
+    let reserved = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    drop(reserved);
+    let Some(app) = spawn_app_with(db, |s| s.mailer = Arc::new(smtp_mailer(port))).await else {
+        return;
+    };
+    let r = app
+        .client
+        .post(app.url("/api/v1/users"))
+        .bearer_auth(&app.token)
+        .json(&json!({"email": "new.operator@example.com", "role": "landlord_operator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let job = app
+        .store
+        .claim_jobs("w", 1, 60_000, portal_store::now_ms())
+        .await
+        .unwrap()
+        .remove(0);
+    let send: portal::jobs::SendMail = serde_json::from_str(&job.payload).unwrap();
+    let before = app.store.get_mail(&send.mail_id).await.unwrap();
+    let token_at = before.body_text.find("/invitation/").unwrap() + "/invitation/".len();
+    let token: String = before.body_text[token_at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    assert!(token.len() >= 32, "a token waits in the outbox until sent");
+    // Its last attempt fails: the job is buried, and the message given up.
+    let registry = portal::jobs::Registry::standard();
+    assert!(
+        registry
+            .bury(&app.services, &job, "SMTP: connection refused")
+            .await
+            .unwrap()
+    );
+    let after = app.store.get_mail(&send.mail_id).await.unwrap();
+    assert_eq!(after.status, MailStatus::Failed);
+    for body in [&after.body_text, &after.body_html] {
+        assert!(!body.contains(&token), "{body}");
+        assert!(body.contains("/invitation/(hidden)"), "{body}");
+    }
     app.finish().await;
 }

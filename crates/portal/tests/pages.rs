@@ -871,16 +871,27 @@ async fn an_ended_request_shows_only_what_happened(app: &TestApp) {
 async fn text_people_typed_is_isolated_so_right_to_left_controls_cannot_reorder_the_page(
     app: &TestApp,
 ) {
-    // A right-to-left override in the company would turn the text after it around.
+    // A right-to-left override in the company would turn the text after it around. It is
+    // refused now at the door...
     let tricky = "Kenton \u{202e}gpj.exe";
     let mut body = submission("BidiTenant");
     body["contact"]["company"] = serde_json::json!(tricky);
     let r = app.submit(&body).await;
+    assert_eq!(r.status(), 422);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["error"]["fields"][0]["field"], "contact.company");
+    assert_eq!(refused["error"]["fields"][0]["code"], "invalid_characters");
+    // ...and text kept from before that is still isolated where it is shown.
+    let r = app.submit(&submission("BidiTenant")).await;
     assert_eq!(r.status(), 202);
     let id = r.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
+    app.execute_sql(&format!(
+        "UPDATE subscription_requests SET contact_company = '{tricky}' WHERE id = '{id}'"
+    ))
+    .await;
     let cookie = sign_in(app, ADMIN, ADMIN_PASSWORD).await;
     let (_, page) = page_text(app, &format!("/requests/{id}"), &cookie).await;
     assert!(page.contains(&format!("<bdi>{tricky}</bdi>")), "{page}");

@@ -159,7 +159,12 @@ fn write_spool(folder: &std::path::Path, id: &str, bytes: &[u8]) -> Result<(), S
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options
         .open(&tmp)
-        .and_then(|mut file| file.write_all(bytes))
+        .and_then(|mut file| {
+            // A file left from before (a crash mid-write) keeps its mode when opened again.
+            #[cfg(unix)]
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            file.write_all(bytes)
+        })
         .map_err(|e| format!("spool: {e}"))?;
     std::fs::rename(&tmp, folder.join(format!("{id}.eml"))).map_err(|e| format!("spool: {e}"))
 }
@@ -179,8 +184,8 @@ fn escape_html(text: &str) -> String {
     out
 }
 
-/// Text someone typed, made safe to show in a message to any address: a `.`, `@` or `:`
-/// between two visible characters is bracketed (`evil[.]example`, `http[:]//`), so that no
+/// Text someone typed, made safe to show in a message to any address: a `.`, `@` or `:` (or
+/// a full-width or ideographic one) between two visible characters is bracketed (`evil[.]example`, `http[:]//`), so that no
 /// mail program turns a web or email address typed as a name into a link. A name that holds
 /// none reads as typed (`J. Smith`).
 pub fn inert(text: &str) -> String {
@@ -189,7 +194,13 @@ pub fn inert(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, &c) in chars.iter().enumerate() {
         let inside = i > 0 && visible(chars.get(i - 1)) && visible(chars.get(i + 1));
-        if inside && matches!(c, '.' | '@' | ':') {
+        // With the full-width and ideographic forms that addresses are read as too.
+        if inside
+            && matches!(
+                c,
+                '.' | '@' | ':' | '\u{FF0E}' | '\u{3002}' | '\u{FF61}' | '\u{FF20}' | '\u{FF1A}'
+            )
+        {
             out.push('[');
             out.push(c);
             out.push(']');
@@ -574,6 +585,8 @@ mod tests {
         );
         assert_eq!(inert("bob@evil.example"), "bob[@]evil[.]example");
         assert_eq!(inert("Acme Inc."), "Acme Inc.");
+        assert_eq!(inert("evil\u{FF0E}example"), "evil[\u{FF0E}]example");
+        assert_eq!(inert("evil\u{3002}example"), "evil[\u{3002}]example");
     }
 
     #[test]

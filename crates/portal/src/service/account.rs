@@ -1,7 +1,7 @@
 //! People and their credentials: accounts and their roles, invitations, passwords (change,
 //! reset, set from a link), and the sessions and tokens a person can see and end.
 
-use portal_domain::field::{EmailAddress, Password, UserName};
+use portal_domain::field::{EmailAddress, PasswordCandidate, UserName};
 use portal_domain::{AccountStatus, AuditAction, FieldError, FieldErrorCode, Permission, Role};
 use portal_store::credential::{
     AccountLinkPurpose, LinkRefusal, NewAccountLink, SignInRow, TokenRow,
@@ -138,23 +138,15 @@ async fn new_password_hash(
     password: &str,
 ) -> Result<String, AccountError> {
     let names = names_of(services, user).await?;
-    let typed = password.to_owned();
-    let checked = services
-        .hasher
-        .run(move || {
-            let forbidden: Vec<(&str, &str)> =
-                names.iter().map(|(l, n)| (*l, n.as_str())).collect();
-            Password::parse(&typed, &forbidden).map(drop)
-        })
-        .await?;
-    if let Err(error) = checked {
-        return Err(AccountError::Invalid(vec![FieldProblem { field, error }]));
+    let forbidden: Vec<(&str, &str)> = names.iter().map(|(l, n)| (*l, n.as_str())).collect();
+    let candidate = PasswordCandidate::parse(password, &forbidden)
+        .map_err(|error| AccountError::Invalid(vec![FieldProblem { field, error }]))?;
+    // The strength estimate and the hash, both on the hashing threads.
+    let weighed = services.hasher.weigh_and_hash(candidate).await?;
+    match weighed {
+        Ok(hash) => Ok(hash.map_err(ServiceError::Internal)?),
+        Err(error) => Err(AccountError::Invalid(vec![FieldProblem { field, error }])),
     }
-    Ok(services
-        .hasher
-        .hash(password.to_owned())
-        .await?
-        .map_err(ServiceError::Internal)?)
 }
 
 async fn audit(

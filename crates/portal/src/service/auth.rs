@@ -77,8 +77,11 @@ async fn verify_credentials(
     password: String,
 ) -> Result<Actor, LoginError> {
     let username = username.trim();
-    if username.is_empty() || username.len() > 320 || username.chars().any(char::is_control) {
-        // Spend the same time as a real check, so the answer tells nothing.
+    if username.is_empty()
+        || username.len() > 320
+        || portal_domain::field::visible_text(username, "User name").is_err()
+    {
+        // No account's name holds what does not show. Spend the same time as a real check, so the answer tells nothing.
         services
             .hasher
             .verify(password, None)

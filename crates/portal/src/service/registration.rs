@@ -329,9 +329,7 @@ pub async fn submit(
         contact: c,
         password,
         admin_email,
-    } = super::request::parse_off_thread(services, raw)
-        .await?
-        .map_err(PublicError::Invalid)?;
+    } = raw.parse().map_err(PublicError::Invalid)?;
     let policy = get_policy(services).await?;
     if policy.refuses(c.email.as_str()) {
         return Err(field_problem(
@@ -349,7 +347,9 @@ pub async fn submit(
     tracing::Span::current().record("request.id", id.as_str());
     let now = portal_store::now_ms();
     let expires_at = now + policy.verification_hours * 60 * 60_000;
-    let hash = super::request::hash_typed(services, password).await?;
+    let hash = super::request::hash_typed(services, password)
+        .await?
+        .map_err(|problem| PublicError::Invalid(vec![problem]))?;
     let (mut request, status_token) = prospect_request(
         services,
         &id,

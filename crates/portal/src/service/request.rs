@@ -1,6 +1,6 @@
 //! Tenant subscription requests: intake, reading and listing.
 
-use portal_domain::field::{EmailAddress, Password};
+use portal_domain::field::{EmailAddress, PasswordCandidate};
 use portal_domain::submission::{
     ContactFields, FieldProblem, RawSubmission, Submission, TenantFields,
 };
@@ -118,16 +118,6 @@ async fn replay(
     }
 }
 
-/// Checks a submission's fields on the hashing threads: the password-strength estimate of a
-/// crafted password takes a core for a quarter of a second, which the async threads must not
-/// give.
-pub(super) async fn parse_off_thread(
-    services: &Services,
-    raw: RawSubmission,
-) -> Result<Result<Submission, Vec<FieldProblem>>, ServiceError> {
-    Ok(services.hasher.run(move || raw.parse()).await?)
-}
-
 /// Accepts a request: checks every field, holds its names (a duplicate is refused before any
 /// hashing), hashes the password, then stores the request, makes its names its own and
 /// enqueues its provisioning job in one transaction. With an idempotency key, a retry of the
@@ -154,9 +144,7 @@ pub async fn submit_request(
         contact: c,
         password,
         admin_email,
-    } = parse_off_thread(services, raw)
-        .await?
-        .map_err(SubmitError::Invalid)?;
+    } = raw.parse().map_err(SubmitError::Invalid)?;
     let template = active_template(services, &template_id).await?;
     let id = portal_store::new_id();
     tracing::Span::current()
@@ -348,19 +336,23 @@ pub(super) fn new_request(
     }
 }
 
-/// The hash of a typed administrator's password; empty when the administrator is to be
-/// invited instead. The plain password moves into the hashing task and is dropped there.
+/// Weighs the password's strength and hashes it, both on the hashing threads (the estimate
+/// of a crafted password takes a core for half a second): the hash, empty when the
+/// administrator is invited, or the password's problem when it is too easy to guess.
 pub(super) async fn hash_typed(
     services: &Services,
-    password: Option<Password>,
-) -> Result<String, ServiceError> {
-    match password {
-        None => Ok(String::new()),
-        Some(p) => services
-            .hasher
-            .hash(p.into_string())
-            .await?
-            .map_err(ServiceError::Internal),
+    password: Option<PasswordCandidate>,
+) -> Result<Result<String, FieldProblem>, ServiceError> {
+    let Some(candidate) = password else {
+        return Ok(Ok(String::new()));
+    };
+    let weighed = services.hasher.weigh_and_hash(candidate).await?;
+    match weighed {
+        Ok(hash) => Ok(Ok(hash.map_err(ServiceError::Internal)?)),
+        Err(error) => Ok(Err(FieldProblem {
+            field: "tenant.password",
+            error,
+        })),
     }
 }
 
@@ -373,7 +365,7 @@ async fn store_request(
     id: &str,
     template: &TemplateRow,
     fields: (&TenantFields, &ContactFields),
-    admin: (Option<Password>, Option<EmailAddress>),
+    admin: (Option<PasswordCandidate>, Option<EmailAddress>),
     idempotency: Option<&Idempotency>,
 ) -> Result<bool, SubmitError> {
     let stored = hash_and_store(services, actor, id, template, fields, admin, idempotency).await;
@@ -391,10 +383,12 @@ async fn hash_and_store(
     id: &str,
     template: &TemplateRow,
     (t, c): (&TenantFields, &ContactFields),
-    (password, admin_email): (Option<Password>, Option<EmailAddress>),
+    (password, admin_email): (Option<PasswordCandidate>, Option<EmailAddress>),
     idempotency: Option<&Idempotency>,
 ) -> Result<bool, SubmitError> {
-    let hash = hash_typed(services, password).await?;
+    let hash = hash_typed(services, password)
+        .await?
+        .map_err(|problem| SubmitError::Invalid(vec![problem]))?;
     let mut request = new_request(
         id,
         template,

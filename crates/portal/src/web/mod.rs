@@ -138,10 +138,15 @@ const HSTS: &str = "max-age=31536000";
 /// (signed-in pages and tokens are never stored), and over https the instruction to keep
 /// to it.
 async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    secure_headers(response.headers_mut(), state.https());
+    response
+}
+
+/// Puts the security headers on an answer (see `security_headers`).
+pub fn secure_headers(headers: &mut axum::http::HeaderMap, https: bool) {
     use axum::http::HeaderValue;
     use axum::http::header;
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),
@@ -158,13 +163,12 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    if state.https() {
+    if https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static(HSTS),
         );
     }
-    response
 }
 
 /// `/metrics` alone, for a listener of its own (`PORTAL_METRICS_LISTEN`).
