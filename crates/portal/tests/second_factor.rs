@@ -543,37 +543,34 @@ async fn sessions_follow_the_policys_lifetimes_and_polls_do_not_keep_them(app: &
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let view = |poll: bool| {
-        let mut r = browser.get(app.url("/account")).header("cookie", &session);
-        if poll {
-            // What the page's own script sends when it polls for progress.
-            r = r.header("x-portal-poll", "1");
-        }
-        async move { r.send().await.unwrap().status().as_u16() }
-    };
     // A page polling by itself is answered, but does not count as activity: four minutes
     // after the person's last view and two more minutes of polls, the session is over.
     idle_for(app, 240_000).await;
     for _ in 0..3 {
-        assert_eq!(view(true).await, 200, "a poll within the idle time");
+        assert_eq!(
+            view(app, &browser, &session, true).await,
+            200,
+            "a poll within the idle time"
+        );
     }
     idle_for(app, 120_000).await;
-    assert_eq!(view(true).await, 303, "polls kept the session alive");
+    assert_eq!(
+        view(app, &browser, &session, true).await,
+        303,
+        "polls kept the session alive"
+    );
     // A person's view does count: signed in again, four idle minutes, a view, four more.
     let (_, _, cookie, _) =
         sign_in_form(app, &[("username", ADMIN), ("password", ADMIN_PASSWORD)]).await;
     let session = cookie.split(';').next().unwrap().to_owned();
-    let view = |poll: bool| {
-        let mut r = browser.get(app.url("/account")).header("cookie", &session);
-        if poll {
-            r = r.header("x-portal-poll", "1");
-        }
-        async move { r.send().await.unwrap().status().as_u16() }
-    };
     idle_for(app, 240_000).await;
-    assert_eq!(view(false).await, 200);
+    assert_eq!(view(app, &browser, &session, false).await, 200);
     idle_for(app, 240_000).await;
-    assert_eq!(view(true).await, 200, "the person's view counted");
+    assert_eq!(
+        view(app, &browser, &session, true).await,
+        200,
+        "the person's view counted"
+    );
     // Six minutes without use: over.
     idle_for(app, 360_000).await;
     let r = browser
@@ -589,6 +586,16 @@ async fn sessions_follow_the_policys_lifetimes_and_polls_do_not_keep_them(app: &
             .unwrap()
             .starts_with("/sign-in")
     );
+}
+
+/// The status of `/account` for the session `cookie`, asked by a person or, with `poll`, by
+/// the page's own script polling for progress (what it sends then).
+async fn view(app: &TestApp, browser: &reqwest::Client, cookie: &str, poll: bool) -> u16 {
+    let mut r = browser.get(app.url("/account")).header("cookie", cookie);
+    if poll {
+        r = r.header("x-portal-poll", "1");
+    }
+    r.send().await.unwrap().status().as_u16()
 }
 
 /// Moves every session's last sight `ms` milliseconds into the past.
