@@ -51,6 +51,12 @@ crate::text_enum! {
         PasskeyAdded = "passkey_added",
         PasskeyRemoved = "passkey_removed",
         UserCreatedBySingleSignOn = "user_created_by_single_sign_on",
+        TenantSuspended = "tenant_suspended",
+        TenantResumed = "tenant_resumed",
+        TenantClosed = "tenant_closed",
+        TenantReopened = "tenant_reopened",
+        TenantPurged = "tenant_purged",
+        RetentionPolicyChanged = "retention_policy_changed",
     }
 }
 
@@ -106,6 +112,12 @@ impl AuditAction {
             Self::PasskeyAdded => "Passkey added",
             Self::PasskeyRemoved => "Passkey removed",
             Self::UserCreatedBySingleSignOn => "Account made at its first single sign-on",
+            Self::TenantSuspended => "Tenant suspended",
+            Self::TenantResumed => "Tenant resumed",
+            Self::TenantClosed => "Tenant closed",
+            Self::TenantReopened => "Tenant reopened",
+            Self::TenantPurged => "Tenant's data purged",
+            Self::RetentionPolicyChanged => "Retention policy changed",
         }
     }
 }

@@ -26,5 +26,5 @@ pub use request::{
 };
 pub use role::{AccountStatus, Permission, Role};
 pub use step::{ProvisioningStep, StepStatus};
-pub use tenant::TenantStatus;
+pub use tenant::{TenantAction, TenantActionError, TenantStatus};
 pub use text::UnknownName;

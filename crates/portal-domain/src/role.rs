@@ -30,6 +30,8 @@ pub enum Permission {
     ActOnRequests,
     /// Read tenants (a tenant role: its own).
     ReadTenants,
+    /// Suspend, resume, close and reopen tenants.
+    ActOnTenants,
     /// Read the template list and a template.
     ReadTemplates,
     /// Create, change, retire templates; offer them publicly.
@@ -57,6 +59,7 @@ impl Permission {
         Self::SubmitRequests,
         Self::ActOnRequests,
         Self::ReadTenants,
+        Self::ActOnTenants,
         Self::ReadTemplates,
         Self::ChangeTemplates,
         Self::ReadMail,
@@ -81,6 +84,7 @@ impl Role {
                     | P::SubmitRequests
                     | P::ActOnRequests
                     | P::ReadTenants
+                    | P::ActOnTenants
                     | P::ReadTemplates
                     | P::ReadMail
                     | P::ReadAudit

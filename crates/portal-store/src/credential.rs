@@ -37,6 +37,11 @@ pub struct CredentialUser {
 }
 
 /// A session or sign-in token as its owner sees it.
+/// A credential's user belongs to no tenant, or to one that lets its users in (a sign-in
+/// racing a suspension cannot leave a working session behind).
+const TENANT_OPEN: &str = "(u.tenant_id IS NULL OR EXISTS (SELECT 1 FROM tenants tn \
+     WHERE tn.id = u.tenant_id AND tn.status = 'active'))";
+
 /// Who made a request that came with a session: a person, whose activity keeps the session
 /// from going idle, or a page polling by itself, which must not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +129,7 @@ impl Store {
         let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, t.id AS credential_id, t.second_factor AS credential_second_factor, \
              CASE WHEN t.name IS NULL THEN 0 ELSE 1 END AS credential_personal FROM api_tokens t JOIN users u ON u.id = t.user_id \
-             WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.status = $3"
+             WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.status = $3 AND {TENANT_OPEN}"
         )))
         .bind(token_hash)
         .bind(now)
@@ -190,7 +195,8 @@ impl Store {
         let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, s.id AS credential_id, s.second_factor AS credential_second_factor, \
              0 AS credential_personal FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.status = $4"
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.status = $4 \
+             AND {TENANT_OPEN}"
         )))
         .bind(id_hash)
         .bind(now)
@@ -476,5 +482,15 @@ impl Store {
         end_all_credentials(&mut tx, user_id, keep).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_open_tenant_is_an_active_one() {
+        let active = format!("'{}'", portal_domain::TenantStatus::Active.as_str());
+        assert!(super::TENANT_OPEN.contains(&active));
+        assert!(portal_domain::TenantStatus::Active.is_open());
     }
 }

@@ -75,6 +75,8 @@ pub enum Conflict {
     WindowFull,
     /// The request is no longer in the status the move starts from; it is in this one.
     StatusMoved(RequestStatus),
+    /// The tenant is no longer in the status the move starts from; it is in this one.
+    TenantStatusMoved(portal_domain::TenantStatus),
     /// The draft was saved again after it was checked.
     DraftChanged,
     /// Another version was published since the draft was started.

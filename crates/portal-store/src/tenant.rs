@@ -2,6 +2,9 @@
 
 use portal_domain::TenantStatus;
 
+use crate::audit::AuditEntry;
+use crate::error::Conflict;
+use crate::mail::{NewMail, put_in_outbox};
 use crate::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -19,12 +22,85 @@ pub struct TenantRow {
     pub admin_personnel_id: String,
     pub admin_login: String,
     pub created_at: i64,
+    /// Why its status last changed (suspended, closed), as staff wrote it.
+    pub status_reason: Option<String>,
+    pub status_changed_at: Option<i64>,
+    /// Who changed it last.
+    pub status_changed_by: Option<String>,
+    /// When a closed tenant's data is purged.
+    pub purge_after: Option<i64>,
 }
 
 const TENANT_COLUMNS: &str = "id, request_id, name, short_name, upn_suffix, ani, status, template_id, \
-     template_version, admin_personnel_id, admin_login, created_at";
+     template_version, admin_personnel_id, admin_login, created_at, status_reason, \
+     status_changed_at, status_changed_by, purge_after";
+
+/// A tenant's move from one status to another, with what goes with it.
+#[derive(Debug, Clone)]
+pub struct TenantMove<'a> {
+    pub tenant_id: &'a str,
+    pub from: TenantStatus,
+    pub to: TenantStatus,
+    pub reason: Option<&'a str>,
+    pub changed_by: Option<&'a str>,
+    /// When a closed tenant's data goes: set on closing, cleared by any other move.
+    pub purge_after: Option<i64>,
+    pub audit: &'a AuditEntry,
+    /// The email that tells the tenant's contact.
+    pub mail: Option<&'a NewMail>,
+}
 
 impl Store {
+    /// Moves a tenant from `from` to `to` in one transaction, with its audit entry and email.
+    /// A tenant that lets nobody in any more has its users' sessions, tokens and waiting
+    /// sign-ins ended at once. `Conflict::TenantStatusMoved` when it is no longer in `from`.
+    pub async fn move_tenant(&self, m: &TenantMove<'_>, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let moved = sqlx::query(
+            "UPDATE tenants SET status = $1, status_reason = $2, status_changed_at = $3, \
+             status_changed_by = $4, purge_after = $5 WHERE id = $6 AND status = $7",
+        )
+        .bind(m.to.as_str())
+        .bind(m.reason)
+        .bind(now)
+        .bind(m.changed_by)
+        .bind(m.purge_after)
+        .bind(m.tenant_id)
+        .bind(m.from.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+                    .bind(m.tenant_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            return match current {
+                None => Err(StoreError::NotFound),
+                Some(status) => Err(Conflict::TenantStatusMoved(
+                    TenantStatus::try_from(status).map_err(anyhow::Error::from)?,
+                )
+                .into()),
+            };
+        }
+        if !m.to.is_open() {
+            for table in ["sessions", "api_tokens", "sign_in_challenges"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)"
+                )))
+                .bind(m.tenant_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        crate::audit::insert(&mut *tx, m.audit, now).await?;
+        if let Some(mail) = m.mail {
+            put_in_outbox(&mut tx, mail, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn get_tenant(&self, id: &str) -> Result<TenantRow, StoreError> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"

@@ -1425,3 +1425,78 @@ async fn a_member_of_staff_signs_in_with_their_company_account() {
     drop(provider);
     drop(portal);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    submit_by_api(&base, "HarbourLights", "harbourlights.example.com").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    // The tenant is made by the worker; its page offers the staff's actions.
+    let mut found = None;
+    for _ in 0..100 {
+        c.goto(&format!("{base}/tenants")).await.unwrap();
+        if let Ok(link) = c.find(Locator::Css("main a[href^='/tenants/']")).await {
+            found = Some(link);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let link = found.expect("the tenant is made");
+    let tenant_path = link.attr("href").await.unwrap().unwrap();
+    link.click().await.unwrap();
+    wait_for(c, Locator::Css(&format!("a[href='{tenant_path}/suspend']"))).await;
+    check_accessibility(c, "a tenant with its actions").await;
+    click(c, &format!("a[href='{tenant_path}/suspend']")).await;
+    wait_for(c, Locator::Id("reason")).await;
+    check_accessibility(c, "suspending a tenant").await;
+    // Without a reason the form says so; with one, the tenant is suspended.
+    c.execute(
+        "document.getElementById('reason').removeAttribute('required')",
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    click(c, "main button[type=submit]").await;
+    wait_for_text(c, "#reason-error", "Give a reason").await;
+    check_accessibility(c, "suspending a tenant without a reason").await;
+    type_into(c, "reason", "Invoices unpaid since May").await;
+    click(c, "main button[type=submit]").await;
+    wait_for_text(c, "p.notice", "The tenant is suspended.").await;
+    assert!(
+        text_of(c, "main dl")
+            .await
+            .contains("Invoices unpaid since May")
+    );
+    screenshot(c, "tenant-suspended").await;
+    sign_out(c).await;
+
+    // Its administrator is told, at the sign-in form.
+    type_into(c, "username", "prplkAdmin@harbourlights.example.com").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    wait_for_text(c, "main", "Your tenant is suspended").await;
+    check_accessibility(c, "a sign-in refused for a suspended tenant").await;
+
+    // Resumed, the administrator gets in.
+    type_into(c, "username", ADMIN).await;
+    type_into(c, "password", ADMIN_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    wait_for(c, Locator::Css("a[href='/register']")).await;
+    c.goto(&format!("{base}{tenant_path}/resume"))
+        .await
+        .unwrap();
+    click(c, "main button[type=submit]").await;
+    wait_for_text(c, "p.notice", "The tenant is resumed.").await;
+    c.goto(&format!("{base}/settings/retention")).await.unwrap();
+    wait_for(c, Locator::Id("closed_tenant_days")).await;
+    check_accessibility(c, "the retention policy").await;
+    sign_out(c).await;
+    type_into(c, "username", "prplkAdmin@harbourlights.example.com").await;
+    type_into(c, "password", TENANT_PASSWORD).await;
+    click(c, "main button[type=submit]").await;
+    wait_for(c, Locator::Id("current_password")).await;
+    browser.close().await;
+}

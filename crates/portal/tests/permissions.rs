@@ -17,7 +17,8 @@
 //!
 //! How the walk stays harmless: path parameters are filled with tenant A's ids (tenant,
 //! request, the supervisor's account, a mail) or with ids that name nothing (sessions, tokens,
-//! link tokens); `{action}` is `cancel`, which the completed request refuses (409). A mutating
+//! link tokens); `{action}` is `cancel`, which the completed request refuses (409), or for a
+//! tenant `resume`, which the active tenant refuses (409). A mutating
 //! call sends a body that the handler reads without trouble but that fails validation, so the
 //! call reaches the permission check (an empty `{}` would be refused as malformed, 400, before
 //! it by several handlers) and an allowed caller changes nothing: see `json_body` and
@@ -110,6 +111,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PUT",    "/api/v1/settings/self-service",               Perm(P::ChangeSettings)),
     ("GET",    "/api/v1/settings/security",                   Perm(P::ChangeSettings)),
     ("PUT",    "/api/v1/settings/security",                   Perm(P::ChangeSettings)),
+    ("GET",    "/api/v1/settings/retention",                  Perm(P::ChangeSettings)),
+    ("PUT",    "/api/v1/settings/retention",                  Perm(P::ChangeSettings)),
     ("GET",    "/api/v1/templates",                           Perm(P::ReadTemplates)),
     ("POST",   "/api/v1/templates",                           Perm(P::ChangeTemplates)),
     ("GET",    "/api/v1/templates/{id}",                      Perm(P::ReadTemplates)),
@@ -119,6 +122,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/tenants",                             Perm(P::ReadTenants)),
     ("GET",    "/api/v1/tenants/{id}",                        Tenant(P::ReadTenants)),
     ("GET",    "/api/v1/tenants/{id}/configuration",          Tenant(P::ReadTenants)),
+    ("POST",   "/api/v1/tenants/{id}/{action}",               Perm(P::ActOnTenants)),
     // Operations.
     ("GET",    "/healthz",                                    Public),
     ("GET",    "/readyz",                                     Public),
@@ -184,6 +188,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/settings",                                   Perm(P::ChangeSettings)),
     ("GET",    "/settings/self-service",                      Perm(P::ChangeSettings)),
     ("POST",   "/settings/self-service",                      Perm(P::ChangeSettings)),
+    ("GET",    "/settings/retention",                         Perm(P::ChangeSettings)),
+    ("POST",   "/settings/retention",                         Perm(P::ChangeSettings)),
     ("GET",    "/settings/security",                          Perm(P::ChangeSettings)),
     ("POST",   "/settings/security",                          Perm(P::ChangeSettings)),
     ("GET",    "/templates",                                  Perm(P::ReadTemplates)),
@@ -197,6 +203,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/templates/{id}/public",                      Perm(P::ChangeTemplates)),
     ("GET",    "/tenants",                                    Perm(P::ReadTenants)),
     ("GET",    "/tenants/{id}",                               Tenant(P::ReadTenants)),
+    ("GET",    "/tenants/{id}/{action}",                      Perm(P::ActOnTenants)),
+    ("POST",   "/tenants/{id}/{action}",                      Perm(P::ActOnTenants)),
     ("GET",    "/mail",                                       Perm(P::ReadMail)),
     ("GET",    "/mail/{id}",                                  Perm(P::ReadMail)),
     ("GET",    "/tenants/{id}/smart-queues",                  Tenant(P::ReadParameters)),
@@ -385,6 +393,7 @@ fn json_body(method: &Method, route: &str) -> Value {
             json!({"parameters": {"default_priority": 1000}})
         }
         ("PUT", "/api/v1/settings/provisioning") => json!({"mode": "never"}),
+        ("PUT", "/api/v1/settings/retention") => json!({"closed_tenant_days": 0}),
         ("PUT", "/api/v1/settings/security") => json!({
             "mfa_required_for": ["nobody"], "session_idle_minutes": 0, "session_max_hours": 0
         }),
@@ -448,6 +457,12 @@ impl Ids {
                 Some("id") => self.id_in(previous).ok_or_else(|| {
                     format!("{route}: no id for {{id}} after {previous:?}; add one to Ids::id_in")
                 })?,
+                // A tenant's: the active tenant A refuses to be resumed (409).
+                Some("action")
+                    if route.starts_with("/api/v1/tenants/") || route.starts_with("/tenants/") =>
+                {
+                    "resume"
+                }
                 Some("action") => "cancel",
                 Some("version") => "1",
                 Some("token") => UNKNOWN,

@@ -22,6 +22,8 @@ const INVITATION_TEXT: &str = include_str!("../../templates/email/invitation.txt
 const INVITATION_HTML: &str = include_str!("../../templates/email/invitation.html");
 const RESET_TEXT: &str = include_str!("../../templates/email/reset.txt");
 const RESET_HTML: &str = include_str!("../../templates/email/reset.html");
+const TENANT_STATUS_TEXT: &str = include_str!("../../templates/email/tenant_status.txt");
+const TENANT_STATUS_HTML: &str = include_str!("../../templates/email/tenant_status.html");
 const LOCK_TEXT: &str = include_str!("../../templates/email/locked.txt");
 const LOCK_HTML: &str = include_str!("../../templates/email/locked.html");
 
@@ -537,6 +539,67 @@ pub fn rejection_mail(mailer: &Mailer, request: &RequestRow, reason: &str) -> Ne
         (REJECTED_TEXT, REJECTED_HTML),
         &[("reason", reason)],
     )
+}
+
+/// Tells a tenant's contact what the provider's staff did with the tenant, and why; a
+/// closed tenant's message says until when it can be reopened. Not a request's outcome, so
+/// the request's notification is left as it is.
+pub fn tenant_status_mail(
+    mailer: &Mailer,
+    request: &RequestRow,
+    action: portal_domain::TenantAction,
+    reason: Option<&str>,
+    purge_after: Option<&str>,
+) -> NewMail {
+    use portal_domain::TenantAction as A;
+    let tenant = &request.tenant_name;
+    let (subject, what) = match action {
+        A::Suspend => (
+            format!("Your tenant {tenant} is suspended"),
+            format!(
+                "Your tenant {tenant} is suspended: nobody can sign in to it until it is resumed. Nothing in it is lost."
+            ),
+        ),
+        A::Resume => (
+            format!("Your tenant {tenant} is resumed"),
+            format!("Your tenant {tenant} is resumed: its users can sign in again."),
+        ),
+        A::Close => (
+            format!("Your tenant {tenant} is closed"),
+            format!("Your tenant {tenant} is closed: nobody can sign in to it any more."),
+        ),
+        A::Reopen => (
+            format!("Your tenant {tenant} is reopened"),
+            format!("Your tenant {tenant} is reopened: its users can sign in again."),
+        ),
+        A::Purge => (
+            format!("Your tenant {tenant} is deleted"),
+            format!(
+                "The data of your tenant {tenant} is deleted, as announced when it was closed."
+            ),
+        ),
+    };
+    let shown = [
+        ("reason", reason.is_some()),
+        ("purge", purge_after.is_some()),
+    ];
+    let mut mail = request_mail(
+        mailer,
+        request.into(),
+        &format!("tenant_{}", action.participle()),
+        subject,
+        (
+            &sections(TENANT_STATUS_TEXT, &shown),
+            &sections(TENANT_STATUS_HTML, &shown),
+        ),
+        &[
+            ("what", &what),
+            ("reason", reason.unwrap_or_default()),
+            ("purge_after", purge_after.unwrap_or_default()),
+        ],
+    );
+    mail.request_id = None;
+    mail
 }
 
 /// The job that sends the message `mail_id`, due now.

@@ -41,6 +41,9 @@ pub enum LoginError {
     /// The second factor given was wrong or used already.
     #[error("the second factor is wrong")]
     SecondFactorWrong,
+    /// The password was right, but the account's tenant is suspended or closed.
+    #[error("the tenant is {0}")]
+    TenantShut(TenantStatus),
     /// A browser's waiting sign-in is over (too slow, too many wrong codes, or unknown).
     #[error("the sign-in is over; start again")]
     ChallengeOver,
@@ -108,24 +111,40 @@ async fn verify_credentials(
         info!("sign-in refused");
         return Err(LoginError::InvalidCredentials);
     };
-    if !tenant_allows(services, &user).await? {
-        info!("sign-in refused: the tenant is not active");
-        return Err(LoginError::InvalidCredentials);
+    match tenant_allows(services, &user).await? {
+        TenantEntry::Open => Ok(actor_of(user, None)),
+        TenantEntry::NotYet => {
+            info!("sign-in refused: the tenant is not active yet");
+            Err(LoginError::InvalidCredentials)
+        }
+        TenantEntry::Shut(status) => {
+            info!(tenant.status = %status, "sign-in refused: the tenant is shut");
+            Err(LoginError::TenantShut(status))
+        }
     }
-    Ok(actor_of(user, None))
 }
 
-/// A tenant's user signs in only once the tenant is active.
+/// Whether a tenant's user may come in, for the tenant's sake.
+enum TenantEntry {
+    Open,
+    /// Not active yet (still provisioning, or unknown): as wrong credentials.
+    NotYet,
+    /// Suspended, closed or purged: said, to one who knows the password.
+    Shut(TenantStatus),
+}
+
+/// A tenant's user signs in only while the tenant is active.
 async fn tenant_allows(
     services: &Services,
     user: &portal_store::user::UserRow,
-) -> Result<bool, ServiceError> {
+) -> Result<TenantEntry, ServiceError> {
     let Some(tenant_id) = &user.tenant_id else {
-        return Ok(true);
+        return Ok(TenantEntry::Open);
     };
     match services.store.get_tenant(tenant_id).await {
-        Ok(t) => Ok(t.status == TenantStatus::Active),
-        Err(portal_store::StoreError::NotFound) => Ok(false),
+        Ok(t) if t.status.is_open() => Ok(TenantEntry::Open),
+        Ok(t) if t.status.sign_in_refusal().is_some() => Ok(TenantEntry::Shut(t.status)),
+        Ok(_) | Err(portal_store::StoreError::NotFound) => Ok(TenantEntry::NotYet),
         Err(e) => Err(e.into()),
     }
 }
@@ -635,8 +654,13 @@ pub async fn finish_with_passkey(
         Err(_) => return Err(LoginError::SecondFactorWrong),
     };
     let user = asserted.user;
-    if user.status != AccountStatus::Active || !tenant_allows(services, &user).await? {
+    if user.status != AccountStatus::Active {
         return Err(LoginError::InvalidCredentials);
+    }
+    match tenant_allows(services, &user).await? {
+        TenantEntry::Open => {}
+        TenantEntry::NotYet => return Err(LoginError::InvalidCredentials),
+        TenantEntry::Shut(status) => return Err(LoginError::TenantShut(status)),
     }
     if let Some(hash) = &asserted.challenge_hash
         && !services

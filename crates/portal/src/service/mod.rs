@@ -12,6 +12,7 @@ pub mod policy;
 pub mod provision;
 pub mod registration;
 pub mod request;
+pub mod retention;
 pub mod second_factor;
 pub mod security;
 pub mod seed;

@@ -84,6 +84,9 @@ pub enum ApiError {
     /// the one given was wrong (its message).
     #[error("second factor needed")]
     MfaRequired(Option<&'static str>),
+    /// 403: the account's tenant is suspended or closed; nobody of it may sign in.
+    #[error("tenant shut")]
+    TenantShut(portal_domain::TenantStatus),
     /// 404: no such thing, or not visible to the caller.
     #[error("not found")]
     NotFound,
@@ -242,6 +245,12 @@ impl IntoResponse for ApiError {
                 }];
                 body(StatusCode::CONFLICT, "conflict", message, Some(fields))
             }
+            Self::TenantShut(status) => body(
+                StatusCode::FORBIDDEN,
+                status.sign_in_refusal().unwrap_or("tenant_closed"),
+                format!("The account's tenant is {status}: nobody of it may sign in."),
+                None,
+            ),
             Self::RequestTimeout => body(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",

@@ -105,6 +105,7 @@ pub async fn login(
                 "The code is wrong or was used already: send the six digits the app shows now, or an unused recovery code.",
             )))
         }
+        Err(LoginError::TenantShut(status)) => Err(ApiError::TenantShut(status)),
         Err(LoginError::Service(e)) => Err(e.into()),
     }
 }

@@ -1,6 +1,7 @@
 //! `GET`/`PUT /api/v1/settings/provisioning` (when accepted requests are provisioned) and
 //! `/api/v1/settings/self-service` (how prospects' requests are let in) and
-//! `/api/v1/settings/security` (second factors and session lifetimes).
+//! `/api/v1/settings/security` (second factors and session lifetimes) and
+//! `/api/v1/settings/retention` (how long a closed tenant's data is kept).
 
 use crate::web::Routes;
 use axum::Json;
@@ -11,6 +12,7 @@ use portal_domain::{FieldError, FieldErrorCode};
 
 use crate::service::policy::{self, PolicyDoc};
 use crate::service::registration::{self, SelfServiceDoc};
+use crate::service::retention::{self, RetentionDoc};
 use crate::service::security::{self, SecurityDoc};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
@@ -30,6 +32,53 @@ pub fn router() -> Routes {
             "/api/v1/settings/security",
             get(get_security_policy).put(put_security_policy),
         )
+        .route(
+            "/api/v1/settings/retention",
+            get(get_retention_policy).put(put_retention_policy),
+        )
+}
+
+/// The retention policy (landlord administrators).
+#[utoipa::path(
+    get, path = "/api/v1/settings/retention", tag = "settings",
+    security(("bearer" = [])),
+    responses((status = 200, body = RetentionDoc), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn get_retention_policy(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<RetentionDoc>, ApiError> {
+    Ok(Json(retention::read(&state.services, &actor).await?))
+}
+
+/// Set the retention policy: how many days a closed tenant's data is kept before it is
+/// purged. Tenants closed already keep the date they were given.
+#[utoipa::path(
+    put, path = "/api/v1/settings/retention", tag = "settings",
+    security(("bearer" = [])),
+    request_body = RetentionDoc,
+    responses(
+        (status = 200, body = RetentionDoc),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A field breaks its rule", body = ErrorBody),
+    )
+)]
+pub async fn put_retention_policy(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(doc): ApiJson<RetentionDoc>,
+) -> Result<Json<RetentionDoc>, ApiError> {
+    retention::put(&state.services, &actor, doc)
+        .await?
+        .map(Json)
+        .map_err(|message| {
+            ApiError::Invalid(vec![FieldProblem {
+                field: "closed_tenant_days",
+                error: FieldError::new(FieldErrorCode::Invalid, message),
+            }])
+        })
 }
 
 fn invalid(problems: Vec<portal_domain::schedule::PolicyProblem>) -> ApiError {

@@ -1,14 +1,16 @@
-//! `GET /api/v1/tenants` and `GET /api/v1/tenants/{id}`.
+//! `GET /api/v1/tenants`, `GET /api/v1/tenants/{id}`, and the staff's actions on a tenant
+//! (`POST /api/v1/tenants/{id}/suspend`, `resume`, `close`, `reopen`).
 
 use crate::web::Routes;
 use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use serde::Serialize;
+use axum::routing::{get, post};
+use portal_domain::TenantAction;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::requests::TemplateRef;
-use crate::service::tenant;
+use crate::service::tenant::{self, TenantError};
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorBody};
 use crate::web::extract::{Auth, IdPath};
@@ -18,6 +20,7 @@ pub fn router() -> Routes {
         .route("/api/v1/tenants", get(list_tenants))
         .route("/api/v1/tenants/{id}", get(get_tenant))
         .route("/api/v1/tenants/{id}/configuration", get(get_configuration))
+        .route("/api/v1/tenants/{id}/{action}", post(act_on_tenant))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -28,7 +31,17 @@ pub struct TenantView {
     pub upn_suffix: String,
     /// E.164.
     pub ani: String,
+    /// `provisioning`, `active`, `suspended`, `closed` or `purged`.
     pub status: String,
+    /// Why it was last suspended or closed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// RFC 3339: when its status last changed by an action.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_changed_at: Option<String>,
+    /// RFC 3339: when a closed tenant's data is purged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purge_after: Option<String>,
     pub template: TemplateRef,
     /// RFC 3339.
     pub created_at: String,
@@ -66,6 +79,9 @@ fn view(t: portal_store::tenant::TenantRow) -> TenantView {
         upn_suffix: t.upn_suffix,
         ani: t.ani,
         status: t.status.to_string(),
+        status_reason: t.status_reason,
+        status_changed_at: t.status_changed_at.map(super::rfc3339),
+        purge_after: t.purge_after.map(super::rfc3339),
         request_id: t.request_id,
     }
 }
@@ -135,4 +151,93 @@ pub async fn get_configuration(
         })
         .collect::<Result<_, ApiError>>()?;
     Ok(Json(ConfigurationView { objects }))
+}
+
+/// The body of a tenant action; `suspend` and `close` need a reason.
+#[derive(Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantActionBody {
+    /// Why: kept with the tenant and emailed to its contact (1 to 500 characters).
+    pub reason: Option<String>,
+}
+
+/// Act on a tenant (landlord administrators and operators): `suspend` an active one (its
+/// users cannot sign in, their sessions and tokens end, its parameters cannot change),
+/// `resume` it, `close` an active or suspended one (as suspended, and its data is purged
+/// after the retention policy's days; `purge_after` says when), or `reopen` a closed one.
+/// Each is emailed to the tenant's contact and kept in the audit log. Any other status
+/// answers 409 naming it.
+#[utoipa::path(
+    post, path = "/api/v1/tenants/{id}/{action}", tag = "tenants",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "Tenant id"),
+        ("action" = String, Path, description = "suspend, resume, close or reopen"),
+    ),
+    request_body(content = Option<TenantActionBody>, description = "A reason, needed by suspend and close"),
+    responses(
+        (status = 200, body = TenantView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The tenant's status does not allow the action", body = ErrorBody),
+        (status = 422, description = "The reason is missing or unusable", body = ErrorBody),
+    )
+)]
+pub async fn act_on_tenant(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    axum::extract::Path((id, action)): axum::extract::Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<TenantView>, ApiError> {
+    if id.chars().any(char::is_control) || id.len() > 128 {
+        return Err(ApiError::NotFound);
+    }
+    // The purge is the retention's, never asked for.
+    let action = match action.parse::<TenantAction>() {
+        Ok(TenantAction::Purge) | Err(_) => return Err(ApiError::NotFound),
+        Ok(action) => action,
+    };
+    let body: TenantActionBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TenantActionBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|_| {
+            ApiError::BadRequest(
+                "unexpected_body",
+                "The body must be JSON such as {\"reason\": \"Unpaid invoices\"}.".into(),
+            )
+        })?
+    };
+    tenant::act(&state.services, &actor, &id, action, body.reason.as_deref())
+        .await
+        .map(|t| Json(view(t)))
+        .map_err(|e| match e {
+            TenantError::Refused(refused) => ApiError::Conflict {
+                field: None,
+                code: "tenant_status",
+                message: format!(
+                    "A tenant that is {} cannot be {}.",
+                    refused.from,
+                    refused.action.participle()
+                ),
+            },
+            TenantError::Moved(now) => ApiError::Conflict {
+                field: None,
+                code: "tenant_status_changed",
+                message: format!(
+                    "The tenant's status changed meanwhile: it is {now} now. Look again."
+                ),
+            },
+            TenantError::BadReason(message) => {
+                ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
+                    field: "reason",
+                    error: portal_domain::FieldError::new(
+                        portal_domain::FieldErrorCode::Invalid,
+                        message,
+                    ),
+                }])
+            }
+            TenantError::Service(e) => e.into(),
+        })
 }

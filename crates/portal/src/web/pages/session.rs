@@ -296,6 +296,17 @@ fn first_step_refused(refused: LoginError, username: &str, back: Back) -> Respon
             back,
         ),
         LoginError::Throttled { retry_after_secs } => throttled(username, retry_after_secs, back),
+        LoginError::TenantShut(status) => form_with(
+            StatusCode::FORBIDDEN,
+            username,
+            Some(if status == portal_domain::TenantStatus::Suspended {
+                "Your tenant is suspended: nobody can sign in to it until your provider resumes it."
+            } else {
+                "Your tenant is closed: nobody can sign in to it any more."
+            }),
+            None,
+            back,
+        ),
         LoginError::Service(_) => form_with(
             StatusCode::SERVICE_UNAVAILABLE,
             username,

@@ -1,4 +1,5 @@
-//! The provisioning policy: provision at once, or in the provider's off-peak window.
+//! The provisioning policy (provision at once, or in the provider's off-peak window), the
+//! self-service policy, and the retention policy of closed tenants.
 
 use crate::web::Routes;
 use askama::Template;
@@ -16,6 +17,7 @@ use portal_domain::schedule::PolicyProblem;
 
 use crate::service::policy::{self, OffPeakDoc, PolicyDoc};
 use crate::service::registration::{self, SelfServiceDoc};
+use crate::service::retention::{self, RetentionDoc};
 use crate::service::{Actor, ServiceError};
 use crate::web::AppState;
 
@@ -25,6 +27,10 @@ pub fn router() -> Routes {
         .route(
             "/settings/self-service",
             get(show_self_service).post(save_self_service),
+        )
+        .route(
+            "/settings/retention",
+            get(show_retention).post(save_retention),
         )
 }
 
@@ -366,6 +372,84 @@ async fn save_self_service(
                 false,
             )
         }
+        Err(e) => failure(&e, Some(&actor)),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/retention.html")]
+struct RetentionPage {
+    nav: Nav,
+    /// As typed, or as stored.
+    days: String,
+    error: Option<String>,
+    saved: bool,
+}
+
+fn retention_page(actor: &Actor, days: String, error: Option<String>, saved: bool) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &RetentionPage {
+            nav: Nav::for_actor(actor, "/settings"),
+            days,
+            error,
+            saved,
+        },
+    )
+}
+
+async fn show_retention(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    query: Result<Query<SavedQuery>, QueryRejection>,
+) -> Response {
+    match retention::read(&state.services, &actor).await {
+        Ok(doc) => {
+            let saved = query.is_ok_and(|Query(q)| q.saved == "1");
+            retention_page(&actor, doc.closed_tenant_days.to_string(), None, saved)
+        }
+        Err(e) => failure(&e, Some(&actor)),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RetentionForm {
+    closed_tenant_days: String,
+}
+
+async fn save_retention(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    form: Result<Form<RetentionForm>, FormRejection>,
+) -> Response {
+    if let Some(page) = super::refused(&actor, Permission::ChangeSettings) {
+        return page;
+    }
+    let Ok(Form(form)) = form else {
+        return bad_form(Some(&actor));
+    };
+    let typed = form.closed_tenant_days.trim().to_owned();
+    let wrong = || {
+        format!(
+            "Days a closed tenant's data is kept must be a whole number from 1 to {}.",
+            retention::MAX_CLOSED_TENANT_DAYS
+        )
+    };
+    let Ok(days) = typed.parse::<i64>() else {
+        return retention_page(&actor, typed, Some(wrong()), false);
+    };
+    let doc = RetentionDoc {
+        closed_tenant_days: days,
+    };
+    match retention::put(&state.services, &actor, doc).await {
+        Ok(Ok(_)) => Redirect::to("/settings/retention?saved=1").into_response(),
+        Ok(Err(_)) => retention_page(&actor, typed, Some(wrong()), false),
         Err(e) => failure(&e, Some(&actor)),
     }
 }

@@ -1,23 +1,35 @@
-//! Tenants: the list (a tenant administrator sees only their own) and one tenant with its
-//! configuration by kind.
+//! Tenants: the list (a tenant administrator sees only their own), one tenant with its
+//! configuration by kind, and the staff's actions on it (suspend, resume, close, reopen),
+//! each confirmed on a page of its own.
 
 use crate::web::Routes;
 use askama::Template;
+use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
+use portal_domain::{Permission, TenantAction, TenantStatus};
 use portal_store::tenant::TenantRow;
+use serde::Deserialize;
 
 use super::templates::{KindGroup, group_by_kind};
-use super::{Nav, PageUser, failure, not_found, plausible_id, render, when};
-use crate::service::tenant;
+use super::{
+    Landlord, Nav, PageUser, bad_form, failure, message, not_found, plausible_id, render, when,
+};
+use crate::service::Actor;
+use crate::service::tenant::{self, TenantError};
 use crate::web::AppState;
 
 pub fn router() -> Routes {
     Routes::new()
         .route("/tenants", get(list_tenants))
         .route("/tenants/{id}", get(show_tenant))
+        .route(
+            "/tenants/{id}/{action}",
+            get(confirm_action).post(act_on_tenant),
+        )
 }
 
 #[derive(Template)]
@@ -59,12 +71,55 @@ struct ShowPage {
     login_id: String,
     groups: Vec<KindGroup>,
     count: usize,
+    /// When a closed tenant's data is purged.
+    purge_after: Option<String>,
+    /// The actions the viewer may take from the tenant's status: (path, label).
+    actions: Vec<(&'static str, &'static str)>,
+    /// The action just done, said once.
+    done: Option<&'static str>,
+}
+
+/// What a tenant's page offers, in this order.
+const OFFERED: [TenantAction; 4] = [
+    TenantAction::Resume,
+    TenantAction::Reopen,
+    TenantAction::Suspend,
+    TenantAction::Close,
+];
+
+fn label(action: TenantAction) -> &'static str {
+    match action {
+        TenantAction::Suspend => "Suspend",
+        TenantAction::Resume => "Resume",
+        TenantAction::Close => "Close",
+        TenantAction::Reopen => "Reopen",
+        TenantAction::Purge => "Purge",
+    }
+}
+
+/// The actions `actor` may take on a tenant in `status`.
+fn actions_for(actor: &Actor, status: TenantStatus) -> Vec<(&'static str, &'static str)> {
+    if !actor.may(Permission::ActOnTenants) {
+        return Vec::new();
+    }
+    OFFERED
+        .into_iter()
+        .filter(|a| status.act(*a).is_ok())
+        .map(|a| (a.as_str(), label(a)))
+        .collect()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct DoneQuery {
+    done: String,
 }
 
 async fn show_tenant(
     State(state): State<AppState>,
     PageUser(actor): PageUser,
     Path(id): Path<String>,
+    query: Result<axum::extract::Query<DoneQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     if !plausible_id(&id) {
         return not_found(Some(&actor));
@@ -86,7 +141,156 @@ async fn show_tenant(
             login_id: super::login_shown(&t.admin_personnel_id, &t.upn_suffix),
             count: objects.len(),
             groups: group_by_kind(objects),
+            purge_after: t.purge_after.map(when),
+            actions: actions_for(&actor, t.status),
+            done: query
+                .ok()
+                .and_then(|q| q.done.parse::<TenantAction>().ok())
+                .map(TenantAction::participle),
             t,
         },
     )
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_tenant_action.html")]
+struct ConfirmPage {
+    nav: Nav,
+    id: String,
+    tenant_name: String,
+    action: &'static str,
+    label: &'static str,
+    asks_reason: bool,
+    danger: bool,
+    question: String,
+    reason: String,
+    error: Option<String>,
+}
+
+fn question(action: TenantAction, t: &TenantRow) -> String {
+    let name = &t.name;
+    match action {
+        TenantAction::Suspend => format!(
+            "Suspend {name}? Its users are signed out at once and cannot sign in, and its parameters cannot change, until it is resumed. Nothing in it is lost."
+        ),
+        TenantAction::Resume => format!("Resume {name}? Its users can sign in again."),
+        TenantAction::Close => format!(
+            "Close {name}? Its users are signed out at once and cannot sign in; its data is kept for the retention period, then deleted for good. Until then it can be reopened."
+        ),
+        TenantAction::Reopen => {
+            format!("Reopen {name}? Its users can sign in again, and nothing is deleted.")
+        }
+        TenantAction::Purge => format!("Purge {name}?"),
+    }
+}
+
+/// The confirmation page of an action, with `reason` and `error` when it is shown again.
+fn confirm_page(
+    actor: &Actor,
+    t: &TenantRow,
+    action: TenantAction,
+    reason: &str,
+    error: Option<String>,
+) -> Response {
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    render(
+        status,
+        &ConfirmPage {
+            nav: Nav::for_actor(actor, "/tenants"),
+            id: t.id.clone(),
+            tenant_name: t.name.clone(),
+            action: action.as_str(),
+            label: label(action),
+            asks_reason: action.needs_reason(),
+            danger: action == TenantAction::Close,
+            question: question(action, t),
+            reason: reason.to_owned(),
+            error,
+        },
+    )
+}
+
+/// The action a page may ask for (the purge is the retention's), and the tenant it is for.
+async fn action_and_tenant(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    action: &str,
+) -> Result<(TenantAction, TenantRow), Response> {
+    if let Some(page) = super::refused(actor, Permission::ActOnTenants) {
+        return Err(page);
+    }
+    let action = match action.parse::<TenantAction>() {
+        Ok(TenantAction::Purge) | Err(_) => return Err(not_found(Some(actor))),
+        Ok(action) => action,
+    };
+    if !plausible_id(id) {
+        return Err(not_found(Some(actor)));
+    }
+    match tenant::get_tenant(&state.services, actor, id).await {
+        Ok(t) => Ok((action, t)),
+        Err(e) => Err(failure(&e, Some(actor))),
+    }
+}
+
+async fn confirm_action(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    match action_and_tenant(&state, &actor, &id, &action).await {
+        Ok((action, t)) => confirm_page(&actor, &t, action, "", None),
+        Err(page) => page,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ActionForm {
+    reason: String,
+}
+
+async fn act_on_tenant(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path((id, action)): Path<(String, String)>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Response {
+    let (action, t) = match action_and_tenant(&state, &actor, &id, &action).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let Ok(Form(form)) = form else {
+        return bad_form(Some(&actor));
+    };
+    let reason = action.needs_reason().then_some(form.reason.as_str());
+    match tenant::act(&state.services, &actor, &id, action, reason).await {
+        Ok(_) => Redirect::to(&format!("/tenants/{id}?done={action}")).into_response(),
+        Err(TenantError::BadReason(text)) => {
+            confirm_page(&actor, &t, action, &form.reason, Some(text))
+        }
+        Err(TenantError::Refused(refused)) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not done",
+            &format!(
+                "{} is not possible: the tenant is {} now.",
+                label(action),
+                refused.from
+            ),
+            Some((&format!("/tenants/{id}"), "Back to the tenant")),
+        ),
+        Err(TenantError::Moved(now)) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not done",
+            &format!("Someone changed the tenant meanwhile: it is {now} now."),
+            Some((&format!("/tenants/{id}"), "Back to the tenant")),
+        ),
+        Err(TenantError::Service(e)) => failure(&e, Some(&actor)),
+    }
 }

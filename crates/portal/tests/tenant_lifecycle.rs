@@ -1,0 +1,471 @@
+//! A tenant's life after creation: the provider's staff suspend, resume, close and reopen it,
+//! each with its audit entry and an email to its contact; its users are shut out while it is
+//! suspended or closed, at once; a closed tenant shows when its data is purged, from the
+//! retention policy. Actions its status does not allow are refused naming the status. Each
+//! test runs on SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+#[macro_use]
+mod common;
+
+use common::{Db, TENANT_PASSWORD, TestApp, call, spawn_app, submission};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+on_both!(
+    staff_suspend_resume_close_and_reopen_a_tenant_and_its_users_are_shut_out_meanwhile,
+    actions_its_status_does_not_allow_are_refused_naming_it,
+    the_retention_policy_sets_when_a_closed_tenant_is_purged,
+    the_pages_suspend_resume_close_and_set_the_retention,
+);
+
+/// A completed tenant of `name`, and its administrator's token (password settled).
+async fn tenant(app: &TestApp, name: &str) -> (String, String, String) {
+    let r = app.submit(&submission(name)).await;
+    assert_eq!(r.status(), 202);
+    let request: Value = r.json().await.unwrap();
+    app.run_pending_jobs().await;
+    let (_, done) = call(
+        app,
+        Method::GET,
+        &format!(
+            "/api/v1/subscription-requests/{}",
+            request["id"].as_str().unwrap()
+        ),
+        &app.token,
+        None,
+    )
+    .await;
+    let tenant_id = done["tenant_id"].as_str().unwrap().to_owned();
+    let login = format!("prpkeAdmin@{}.example.com", name.to_lowercase());
+    app.settle_password(&login).await;
+    let token = app.login_token(&login, TENANT_PASSWORD).await;
+    (tenant_id, login, token)
+}
+
+async fn act(app: &TestApp, tenant_id: &str, action: &str, reason: Option<&str>) -> (u16, Value) {
+    let body = reason.map(|r| json!({ "reason": r }));
+    call(
+        app,
+        Method::POST,
+        &format!("/api/v1/tenants/{tenant_id}/{action}"),
+        &app.token,
+        body,
+    )
+    .await
+}
+
+async fn sign_in(app: &TestApp, login: &str) -> (u16, Value) {
+    let body = json!({"username": login, "password": TENANT_PASSWORD});
+    call(app, Method::POST, "/api/v1/auth/login", "", Some(body)).await
+}
+
+/// The subjects of the emails sent to the tenant's contact about the tenant, oldest first.
+async fn tenant_mail(app: &TestApp) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = app
+        .store
+        .list_mail(200)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind.starts_with("tenant_"))
+        .map(|m| (m.subject, m.body_text))
+        .collect();
+    found.reverse();
+    found
+}
+
+/// Milliseconds from now until an RFC 3339 time.
+fn ms_until(rfc3339: &str) -> i64 {
+    rfc3339.parse::<jiff::Timestamp>().unwrap().as_millisecond() - portal_store::now_ms()
+}
+
+const DAY_MS: i64 = 24 * 60 * 60_000;
+
+async fn staff_suspend_resume_close_and_reopen_a_tenant_and_its_users_are_shut_out_meanwhile(
+    app: &TestApp,
+) {
+    let (id, login, tenant_token) = tenant(app, "Lifecycle").await;
+
+    // Suspending needs a reason, which is kept and emailed.
+    let (status, answer) = act(app, &id, "suspend", None).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"]["fields"][0]["field"], "reason");
+    let (status, suspended) = act(app, &id, "suspend", Some("Invoices unpaid since May")).await;
+    assert_eq!(status, 200, "{suspended}");
+    assert_eq!(suspended["status"], "suspended");
+    assert_eq!(suspended["status_reason"], "Invoices unpaid since May");
+    assert!(suspended.get("purge_after").is_none());
+
+    // The administrator signed in at that moment is out at the next request, and cannot sign
+    // in again; the parameters cannot change.
+    let (status, _) = call(app, Method::GET, "/api/v1/me", &tenant_token, None).await;
+    assert_eq!(status, 401, "the tenant's tokens ended with the suspension");
+    let (status, refused) = sign_in(app, &login).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "tenant_suspended");
+    let (status, answer) = call(
+        app,
+        Method::PUT,
+        &format!("/api/v1/tenants/{id}/smart-queues/general-parameters/draft"),
+        &app.token,
+        Some(json!({"parameters": {"callback_folder_email": "cb@lifecycle.example"}})),
+    )
+    .await;
+    assert_eq!(status, 409, "{answer}");
+
+    // Resumed, its users come back.
+    let (status, resumed) = act(app, &id, "resume", None).await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["status"], "active");
+    assert_eq!(sign_in(app, &login).await.0, 200);
+
+    // Closed: shut out too, and the data is kept for the retention (30 days by default).
+    let (status, closed) = act(app, &id, "close", Some("The customer left")).await;
+    assert_eq!(status, 200, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    let left = ms_until(closed["purge_after"].as_str().unwrap());
+    assert!((29 * DAY_MS..=30 * DAY_MS).contains(&left), "{closed}");
+    let (status, refused) = sign_in(app, &login).await;
+    assert_eq!(status, 403);
+    assert_eq!(refused["error"]["code"], "tenant_closed");
+    // Reopened within the retention: active again, no purge ahead.
+    let (status, reopened) = act(app, &id, "reopen", None).await;
+    assert_eq!(status, 200, "{reopened}");
+    assert_eq!(reopened["status"], "active");
+    assert!(reopened.get("purge_after").is_none(), "{reopened}");
+    let (status, again) = sign_in(app, &login).await;
+    assert_eq!(status, 200);
+    // A token made while the tenant was open stops working the moment it is not, even where
+    // its ending did not come with the move (a sign-in racing a suspension).
+    let token = again["token"].as_str().unwrap();
+    app.execute_sql(&format!(
+        "UPDATE tenants SET status = 'suspended' WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(
+        call(app, Method::GET, "/api/v1/me", token, None).await.0,
+        401
+    );
+    app.execute_sql(&format!(
+        "UPDATE tenants SET status = 'active' WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(
+        call(app, Method::GET, "/api/v1/me", token, None).await.0,
+        200
+    );
+
+    // Each change is in the audit log with who and why, and was emailed to the contact.
+    let (_, audit) = call(app, Method::GET, "/api/v1/audit?limit=50", &app.token, None).await;
+    let entries: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("tenant_"))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["detail"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let actions: Vec<&str> = entries.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "tenant_reopened",
+            "tenant_closed",
+            "tenant_resumed",
+            "tenant_suspended"
+        ],
+        "{audit}"
+    );
+    assert!(
+        entries[3].1.contains("Invoices unpaid since May"),
+        "{entries:?}"
+    );
+    let mail = tenant_mail(app).await;
+    let subjects: Vec<&str> = mail.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(
+        subjects,
+        [
+            "Your tenant Lifecycle is suspended",
+            "Your tenant Lifecycle is resumed",
+            "Your tenant Lifecycle is closed",
+            "Your tenant Lifecycle is reopened",
+        ]
+    );
+    assert!(
+        mail[0].1.contains("Reason: Invoices unpaid since May"),
+        "{}",
+        mail[0].1
+    );
+    assert!(
+        mail[2].1.contains("Its data is kept until"),
+        "{}",
+        mail[2].1
+    );
+    assert!(!mail[1].1.contains("Reason:"), "{}", mail[1].1);
+}
+
+async fn actions_its_status_does_not_allow_are_refused_naming_it(app: &TestApp) {
+    let (id, _, _) = tenant(app, "Refusals").await;
+    for action in ["resume", "reopen"] {
+        let (status, answer) = act(app, &id, action, None).await;
+        assert_eq!(status, 409, "{action}: {answer}");
+        assert_eq!(answer["error"]["code"], "tenant_status");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("A tenant that is active cannot be"),
+            "{answer}"
+        );
+    }
+    // Purging is the retention's, and other words are no action.
+    for action in ["purge", "delete"] {
+        assert_eq!(act(app, &id, action, None).await.0, 404, "{action}");
+    }
+    // A reason that hides text, or is too long.
+    for reason in ["Unpaid\u{202E}", &"x".repeat(501)] {
+        let (status, answer) = act(app, &id, "suspend", Some(reason)).await;
+        assert_eq!(status, 422, "{answer}");
+    }
+    // A malformed body.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/tenants/{id}/close")))
+        .bearer_auth(&app.token)
+        .body("reason=gone")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Suspended, it is suspended once; closed, it is neither suspended nor resumed.
+    assert_eq!(act(app, &id, "suspend", Some("Unpaid")).await.0, 200);
+    let (status, answer) = act(app, &id, "suspend", Some("Unpaid")).await;
+    assert_eq!(status, 409);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("A tenant that is suspended cannot be suspended"),
+        "{answer}"
+    );
+    assert_eq!(act(app, &id, "close", Some("Gone")).await.0, 200);
+    for action in ["suspend", "resume", "close"] {
+        assert_eq!(
+            act(app, &id, action, Some("Again")).await.0,
+            409,
+            "{action}"
+        );
+    }
+    // A tenant still provisioning has nothing to suspend yet.
+    app.execute_sql(&format!(
+        "UPDATE tenants SET status = 'provisioning' WHERE id = '{id}'"
+    ))
+    .await;
+    let (status, answer) = act(app, &id, "suspend", Some("Too early")).await;
+    assert_eq!(status, 409);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("provisioning"),
+        "{answer}"
+    );
+    // Nobody else's tenant: an unknown id.
+    assert_eq!(
+        act(app, "no-such-tenant", "suspend", Some("x")).await.0,
+        404
+    );
+}
+
+async fn the_retention_policy_sets_when_a_closed_tenant_is_purged(app: &TestApp) {
+    let (status, policy) = call(
+        app,
+        Method::GET,
+        "/api/v1/settings/retention",
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(policy, json!({"closed_tenant_days": 30}));
+    for bad in [
+        json!({"closed_tenant_days": 0}),
+        json!({"closed_tenant_days": 3651}),
+    ] {
+        let (status, answer) = call(
+            app,
+            Method::PUT,
+            "/api/v1/settings/retention",
+            &app.token,
+            Some(bad),
+        )
+        .await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["fields"][0]["field"], "closed_tenant_days");
+    }
+    let (status, _) = call(
+        app,
+        Method::PUT,
+        "/api/v1/settings/retention",
+        &app.token,
+        Some(json!({"closed_tenant_days": 7})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (id, _, _) = tenant(app, "Retained").await;
+    let (_, closed) = act(app, &id, "close", Some("Moved to another provider")).await;
+    let left = ms_until(closed["purge_after"].as_str().unwrap());
+    assert!((6 * DAY_MS..=7 * DAY_MS).contains(&left), "{closed}");
+    // Read back as any reader of tenants sees it.
+    let (_, shown) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/tenants/{id}"),
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(shown["purge_after"], closed["purge_after"]);
+    assert_eq!(shown["status_reason"], "Moved to another provider");
+}
+
+/// A page as a browser signed in with `cookie` gets it: the status and the text.
+async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+    let r = browser()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A form posted from the portal's own page; the status and where it leads, or the page.
+async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = browser()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("origin", &app.base)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    match r.headers().get("location") {
+        Some(to) => (status, to.to_str().unwrap().to_owned()),
+        None => (status, r.text().await.unwrap()),
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
+    let (id, _, _) = tenant(app, "Paged").await;
+    let cookie = app
+        .page_session(common::ADMIN, common::ADMIN_PASSWORD)
+        .await;
+    let (status, shown) = page(app, &format!("/tenants/{id}"), &cookie).await;
+    assert_eq!(status, 200);
+    for offered in ["suspend", "close"] {
+        assert!(
+            shown.contains(&format!("href=\"/tenants/{id}/{offered}\"")),
+            "{shown}"
+        );
+    }
+    assert!(!shown.contains(&format!("href=\"/tenants/{id}/resume\"")));
+    let (status, form) = page(app, &format!("/tenants/{id}/suspend"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("id=\"reason\""), "{form}");
+    // No reason: the form again, saying so; nothing changed.
+    let (status, again) = post(
+        app,
+        &format!("/tenants/{id}/suspend"),
+        &cookie,
+        &[("reason", " ")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(again.contains("Give a reason"), "{again}");
+    let (status, to) = post(
+        app,
+        &format!("/tenants/{id}/suspend"),
+        &cookie,
+        &[("reason", "Invoices unpaid")],
+    )
+    .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/tenants/{id}?done=suspend").as_str())
+    );
+    let (_, shown) = page(app, &to, &cookie).await;
+    assert!(shown.contains("The tenant is suspended."), "{shown}");
+    assert!(
+        shown.contains("suspended: <bdi>Invoices unpaid</bdi>"),
+        "{shown}"
+    );
+    assert!(shown.contains(&format!("href=\"/tenants/{id}/resume\"")));
+    // Twice is refused with a page that says where it stands.
+    let (status, refused) = post(
+        app,
+        &format!("/tenants/{id}/suspend"),
+        &cookie,
+        &[("reason", "Again")],
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(refused.contains("the tenant is suspended now"), "{refused}");
+    // Closed from the page: the date its data goes is shown.
+    let (status, _) = post(
+        app,
+        &format!("/tenants/{id}/close"),
+        &cookie,
+        &[("reason", "Left")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, shown) = page(app, &format!("/tenants/{id}"), &cookie).await;
+    assert!(shown.contains("Data kept until"), "{shown}");
+    assert!(shown.contains(&format!("href=\"/tenants/{id}/reopen\"")));
+
+    // The retention page.
+    let (status, shown) = page(app, "/settings/retention", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(shown.contains("value=\"30\""), "{shown}");
+    let (status, again) = post(
+        app,
+        "/settings/retention",
+        &cookie,
+        &[("closed_tenant_days", "forever")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(again.contains("whole number from 1 to 3650"), "{again}");
+    let (status, to) = post(
+        app,
+        "/settings/retention",
+        &cookie,
+        &[("closed_tenant_days", "90")],
+    )
+    .await;
+    assert_eq!((status, to.as_str()), (303, "/settings/retention?saved=1"));
+    let (_, policy) = call(
+        app,
+        Method::GET,
+        "/api/v1/settings/retention",
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(policy["closed_tenant_days"], 90);
+}
