@@ -518,12 +518,13 @@ async fn a_worker_killed_mid_job_has_its_job_finished_by_another_after_the_lease
     let (web, base, token, ids) = web_only_with_requests(&db, 1).await;
     let client = reqwest::Client::new();
 
-    // Hold the tenants table so that the first worker stops in the middle of the job,
-    // after it has claimed it and started provisioning.
+    // Hold writes to the tenants table so that the first worker stops in the middle of the
+    // job, after it has claimed it and started provisioning. (Reads go on: signing in reads
+    // it, since a credential of a suspended tenant's user is no credential.)
     let mut blocker = sqlx::PgConnection::connect(&db.url).await.unwrap();
     blocker.execute("BEGIN").await.unwrap();
     blocker
-        .execute("LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE")
+        .execute("LOCK TABLE tenants IN SHARE MODE")
         .await
         .unwrap();
     let mut doomed = worker(&db, "2");
