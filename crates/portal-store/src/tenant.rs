@@ -48,54 +48,80 @@ pub struct TenantMove<'a> {
     pub audit: &'a AuditEntry,
     /// The email that tells the tenant's contact.
     pub mail: Option<&'a NewMail>,
+    /// Work the move leaves for later (the purge of a closed tenant).
+    pub job: Option<&'a crate::job::NewJob>,
 }
 
 impl Store {
     /// Moves a tenant from `from` to `to` in one transaction, with its audit entry and email.
     /// A tenant that lets nobody in any more has its users' sessions, tokens and waiting
-    /// sign-ins ended at once. `Conflict::TenantStatusMoved` when it is no longer in `from`.
+    /// sign-ins ended at once. `Conflict::TenantStatusMoved` when it is no longer in `from`,
+    /// or is closed past its purge time (then it can only be purged).
     pub async fn move_tenant(&self, m: &TenantMove<'_>, now: i64) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let moved = sqlx::query(
-            "UPDATE tenants SET status = $1, status_reason = $2, status_changed_at = $3, \
-             status_changed_by = $4, purge_after = $5 WHERE id = $6 AND status = $7",
+        move_in(&mut tx, m, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes up to `slice` configuration objects of a closed tenant whose purge time has
+    /// come; how many went (none when it is not to be purged now).
+    pub async fn purge_configuration_slice(
+        &self,
+        tenant_id: &str,
+        slice: i64,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let gone = sqlx::query(
+            "DELETE FROM tenant_objects WHERE tenant_id = $1 AND position IN \
+             (SELECT position FROM tenant_objects WHERE tenant_id = $1 ORDER BY position LIMIT $2) \
+             AND EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND status = $3 AND purge_after <= $4)",
         )
-        .bind(m.to.as_str())
-        .bind(m.reason)
+        .bind(tenant_id)
+        .bind(slice)
+        .bind(TenantStatus::Closed.as_str())
         .bind(now)
-        .bind(m.changed_by)
-        .bind(m.purge_after)
-        .bind(m.tenant_id)
-        .bind(m.from.as_str())
         .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            let current: Option<String> =
-                sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
-                    .bind(m.tenant_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            return match current {
-                None => Err(StoreError::NotFound),
-                Some(status) => Err(Conflict::TenantStatusMoved(
-                    TenantStatus::try_from(status).map_err(anyhow::Error::from)?,
-                )
-                .into()),
-            };
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    /// Ends a purge in one transaction: the tenant becomes a tombstone (`m` moves it from
+    /// closed to purged), its users go with all they hold, its parameters and drafts too, and
+    /// its names are free. What the audit log says of it stays.
+    pub async fn finish_purge(&self, m: &TenantMove<'_>, now: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        move_in(&mut tx, m, now).await?;
+        let of_users = "user_id IN (SELECT id FROM users WHERE tenant_id = $1)";
+        for table in [
+            "api_tokens",
+            "sessions",
+            "account_links",
+            "known_devices",
+            "sign_in_challenges",
+            "totp_factors",
+            "recovery_codes",
+            "passkeys",
+            "webauthn_ceremonies",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE {of_users}"
+            )))
+            .bind(m.tenant_id)
+            .execute(&mut *tx)
+            .await?;
         }
-        if !m.to.is_open() {
-            for table in ["sessions", "api_tokens", "sign_in_challenges"] {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)"
-                )))
-                .bind(m.tenant_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        crate::audit::insert(&mut *tx, m.audit, now).await?;
-        if let Some(mail) = m.mail {
-            put_in_outbox(&mut tx, mail, now).await?;
+        for sql in [
+            "DELETE FROM smart_queue_drafts WHERE tenant_id = $1",
+            "DELETE FROM users WHERE tenant_id = $1",
+            "DELETE FROM smart_queue_parameters WHERE tenant_id = $1",
+            "DELETE FROM tenant_objects WHERE tenant_id = $1",
+            "DELETE FROM reserved_names WHERE request_id = (SELECT request_id FROM tenants WHERE id = $1)",
+        ] {
+            sqlx::query(sql).bind(m.tenant_id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -142,4 +168,62 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// Moves a tenant inside the caller's transaction (see `Store::move_tenant`).
+async fn move_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    m: &TenantMove<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    // A closed tenant past its purge time can only be purged: a reopening racing the purge
+    // finds it moved.
+    let moved = sqlx::query(
+        "UPDATE tenants SET status = $1, status_reason = $2, status_changed_at = $3, \
+         status_changed_by = $4, purge_after = $5 WHERE id = $6 AND status = $7 \
+         AND (status <> $8 OR purge_after IS NULL OR purge_after > $3 OR $1 = $9)",
+    )
+    .bind(m.to.as_str())
+    .bind(m.reason)
+    .bind(now)
+    .bind(m.changed_by)
+    .bind(m.purge_after)
+    .bind(m.tenant_id)
+    .bind(m.from.as_str())
+    .bind(TenantStatus::Closed.as_str())
+    .bind(TenantStatus::Purged.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+                .bind(m.tenant_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        return match current {
+            None => Err(StoreError::NotFound),
+            Some(status) => Err(Conflict::TenantStatusMoved(
+                TenantStatus::try_from(status).map_err(anyhow::Error::from)?,
+            )
+            .into()),
+        };
+    }
+    if !m.to.is_open() {
+        for table in ["sessions", "api_tokens", "sign_in_challenges"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)"
+            )))
+            .bind(m.tenant_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    crate::audit::insert(&mut **tx, m.audit, now).await?;
+    if let Some(mail) = m.mail {
+        put_in_outbox(tx, mail, now).await?;
+    }
+    if let Some(job) = m.job {
+        crate::job::enqueue_in(tx, job, now).await?;
+    }
+    Ok(())
 }

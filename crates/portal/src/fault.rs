@@ -2,8 +2,8 @@
 //! the binary with the `fault-injection` feature, which reads two variables:
 //!
 //! - `PORTAL_FAULT_STEP_FILE`: while this file exists, the provisioning step named in it fails.
-//! - `PORTAL_FAULT_CLONE_PAUSE_MS`: each slice of cloning waits this long first, so that a test
-//!   can kill the process in the middle of cloning.
+//! - `PORTAL_FAULT_CLONE_PAUSE_MS`: each slice of cloning, and each step of a purge, waits
+//!   this long first, so that a test can kill the process in the middle of either.
 
 /// Fails the step when its fault switch is on.
 #[cfg(feature = "fault-injection")]

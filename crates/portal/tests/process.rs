@@ -1041,3 +1041,107 @@ async fn templates_export_and_import_from_the_command_line_and_a_bad_file_import
             .contains("there is no template \"nothing\"")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_in_the_middle_of_a_purge_has_it_finished_by_another_once() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (web, base, token, ids) = web_only_with_requests(&db, 1).await;
+    let client = reqwest::Client::new();
+    let slow_worker = || {
+        Portal::start(
+            &["worker"],
+            &[
+                ("PORTAL_DATABASE_URL", &db.url),
+                ("PORTAL_JOB_LEASE_SECS", "1"),
+                // Each step of the purge waits, so that the kill lands between two.
+                ("PORTAL_FAULT_CLONE_PAUSE_MS", "400"),
+            ],
+        )
+    };
+    let mut first = slow_worker();
+    let done = wait_completed(&client, &base, &token, &ids[0], Duration::from_secs(30)).await;
+    let tenant_id = done["tenant_id"].as_str().unwrap().to_owned();
+    first.signal("TERM");
+    first.wait_exit(Duration::from_secs(15));
+    let closed: Value = client
+        .post(format!("{base}/api/v1/tenants/{tenant_id}/close"))
+        .bearer_auth(&token)
+        .json(&json!({"reason": "Left"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(closed["status"], "closed");
+    let mut check = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    for sql in [
+        "UPDATE tenants SET purge_after = 0",
+        "UPDATE jobs SET run_at = 0 WHERE kind = 'purge_tenant'",
+    ] {
+        check.execute(sql).await.unwrap();
+    }
+    let scalar = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+            c.close().await.ok();
+            n
+        }
+    };
+    // Killed once its configuration is gone and before the purge's end.
+    let mut doomed = slow_worker();
+    eventually(
+        Duration::from_secs(20),
+        "the purge to be under way",
+        || async {
+            let objects = scalar("SELECT COUNT(*) FROM tenant_objects").await;
+            let purged = scalar("SELECT COUNT(*) FROM tenants WHERE status = 'purged'").await;
+            (objects == 0 && purged == 0).then_some(())
+        },
+    )
+    .await;
+    doomed.child.kill().unwrap();
+    doomed.wait_exit(Duration::from_secs(5));
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM users WHERE tenant_id IS NOT NULL").await,
+        1
+    );
+
+    let mut rescuer = slow_worker();
+    eventually(
+        Duration::from_secs(30),
+        "the purge to be finished",
+        || async {
+            (scalar("SELECT COUNT(*) FROM tenants WHERE status = 'purged'").await == 1)
+                .then_some(())
+        },
+    )
+    .await;
+    rescuer.signal("TERM");
+    rescuer.wait_exit(Duration::from_secs(15));
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM users WHERE tenant_id IS NOT NULL").await,
+        0
+    );
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM smart_queue_parameters").await,
+        0
+    );
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'tenant_purged'").await,
+        1,
+        "purged once"
+    );
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM outbox WHERE kind = 'tenant_purged'").await,
+        1,
+        "told once"
+    );
+    check.close().await.ok();
+    drop(web);
+    db.drop_database().await;
+}

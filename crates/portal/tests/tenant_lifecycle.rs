@@ -18,6 +18,7 @@ on_both!(
     actions_its_status_does_not_allow_are_refused_naming_it,
     the_retention_policy_sets_when_a_closed_tenant_is_purged,
     the_pages_suspend_resume_close_and_set_the_retention,
+    a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_its_names_free,
 );
 
 /// A completed tenant of `name`, and its administrator's token (password settled).
@@ -468,4 +469,104 @@ async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
     )
     .await;
     assert_eq!(policy["closed_tenant_days"], 90);
+}
+
+/// Moves a closed tenant's purge time, and its purge job, `days` days into the past.
+async fn retention_over(app: &TestApp, tenant_id: &str, days: i64) {
+    let ms = days * DAY_MS;
+    app.execute_sql(&format!(
+        "UPDATE tenants SET purge_after = purge_after - {ms} WHERE id = '{tenant_id}'"
+    ))
+    .await;
+    app.execute_sql(&format!(
+        "UPDATE jobs SET run_at = run_at - {ms} WHERE kind = 'purge_tenant'"
+    ))
+    .await;
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
+    let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    n
+}
+
+async fn a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_its_names_free(
+    app: &TestApp,
+) {
+    let (id, login, _) = tenant(app, "Purgeable").await;
+    let objects = format!("SELECT COUNT(*) FROM tenant_objects WHERE tenant_id = '{id}'");
+    let users = format!("SELECT COUNT(*) FROM users WHERE tenant_id = '{id}'");
+    let parameters =
+        format!("SELECT COUNT(*) FROM smart_queue_parameters WHERE tenant_id = '{id}'");
+    assert!(count(app, &objects).await > 0);
+    let (status, _) = act(app, &id, "close", Some("Left for another provider")).await;
+    assert_eq!(status, 200);
+    // Within the retention nothing goes.
+    app.run_pending_jobs().await;
+    assert!(count(app, &objects).await > 0);
+    assert_eq!(count(app, &users).await, 1);
+
+    // Once it is over: not to be reopened, and purged by its job.
+    retention_over(app, &id, 31).await;
+    let (status, answer) = act(app, &id, "reopen", None).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "retention_over");
+    app.run_pending_jobs().await;
+    let (_, tombstone) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/tenants/{id}"),
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(tombstone["status"], "purged", "{tombstone}");
+    assert_eq!(tombstone["name"], "Purgeable");
+    assert_eq!(tombstone["status_reason"], "Left for another provider");
+    for (what, sql) in [
+        ("objects", &objects),
+        ("users", &users),
+        ("parameters", &parameters),
+    ] {
+        assert_eq!(count(app, sql).await, 0, "{what} left after the purge");
+    }
+    assert_eq!(
+        sign_in(app, &login).await.0,
+        401,
+        "its administrator is gone"
+    );
+    // Its names are free again, and the audit log keeps everything.
+    assert_eq!(app.submit(&submission("Purgeable")).await.status(), 202);
+    let purged_entries = format!(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'tenant_purged' AND tenant_id = '{id}'"
+    );
+    assert_eq!(count(app, &purged_entries).await, 1);
+    assert!(
+        count(
+            app,
+            &format!("SELECT COUNT(*) FROM audit_log WHERE tenant_id = '{id}'")
+        )
+        .await
+            > 2
+    );
+    let told: Vec<_> = tenant_mail(app)
+        .await
+        .into_iter()
+        .filter(|(subject, _)| subject == "Your tenant Purgeable is deleted")
+        .collect();
+    assert_eq!(told.len(), 1);
+
+    // Purged once: a purge run again changes nothing, and nothing moves a tombstone.
+    portal::service::tenant::purge(&app.services, &id)
+        .await
+        .unwrap();
+    assert_eq!(count(app, &purged_entries).await, 1);
+    for action in ["reopen", "resume", "suspend", "close"] {
+        let (status, _) = act(app, &id, action, Some("Again")).await;
+        assert_eq!(status, 409, "{action}");
+    }
 }

@@ -6,6 +6,7 @@
 mod expire_registration;
 mod noop;
 mod provision_request;
+mod purge_tenant;
 mod send_mail;
 
 use std::collections::HashMap;
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 pub use expire_registration::ExpireRegistration;
 pub use noop::Noop;
 pub use provision_request::ProvisionRequest;
+pub use purge_tenant::PurgeTenant;
 pub use send_mail::SendMail;
 
 use crate::service::{ServiceError, Services};
@@ -141,6 +143,7 @@ impl Registry {
             .with::<ProvisionRequest>()
             .with::<SendMail>()
             .with::<ExpireRegistration>()
+            .with::<PurgeTenant>()
             .with::<Noop>()
     }
 

@@ -16,6 +16,9 @@ pub enum TenantError {
     /// Someone else changed the tenant's status meanwhile; it is this one now.
     #[error("the tenant is {0} now")]
     Moved(TenantStatus),
+    /// A closed tenant's retention is over: it is being purged, and cannot be reopened.
+    #[error("the retention is over")]
+    RetentionOver,
     /// The reason is missing or unusable; the sentence says why.
     #[error("{0}")]
     BadReason(String),
@@ -67,12 +70,18 @@ pub async fn act(
     let reason = checked_reason(action, reason)?;
     let to = tenant.status.act(action)?;
     let now = portal_store::now_ms();
+    if action == TenantAction::Reopen && tenant.purge_after.is_some_and(|at| at <= now) {
+        return Err(TenantError::RetentionOver);
+    }
     let purge_after = if to == TenantStatus::Closed {
         Some(now + super::retention::get(services).await?.closed_tenant_ms())
     } else {
         None
     };
     let mail = status_mail(services, &tenant, action, reason.as_deref(), purge_after).await?;
+    let purge = purge_after
+        .map(|at| purge_job(&tenant.id, at))
+        .transpose()?;
     let audit = super::audit::entry(
         Some(actor),
         action.audit_action(),
@@ -95,18 +104,12 @@ pub async fn act(
                 purge_after,
                 audit: &audit,
                 mail: Some(&mail),
+                job: purge.as_ref(),
             },
             now,
         )
         .await;
-    match moved {
-        Ok(()) => {}
-        // Someone else moved it first.
-        Err(StoreError::Conflict(Conflict::TenantStatusMoved(now))) => {
-            return Err(TenantError::Moved(now));
-        }
-        Err(e) => return Err(ServiceError::from(e).into()),
-    }
+    moved.map_err(|e| refused_move(e, action))?;
     services.jobs_ready.notify_one();
     info!(%to, "tenant moved");
     Ok(services
@@ -114,6 +117,112 @@ pub async fn act(
         .get_tenant(id)
         .await
         .map_err(ServiceError::from)?)
+}
+
+/// Why the store did not move a tenant: someone moved it first, or (for a reopening) its
+/// retention ran out meanwhile.
+fn refused_move(e: StoreError, action: TenantAction) -> TenantError {
+    match e {
+        StoreError::Conflict(Conflict::TenantStatusMoved(TenantStatus::Closed))
+            if action == TenantAction::Reopen =>
+        {
+            TenantError::RetentionOver
+        }
+        StoreError::Conflict(Conflict::TenantStatusMoved(now)) => TenantError::Moved(now),
+        e => ServiceError::from(e).into(),
+    }
+}
+
+/// The job that purges a closed tenant at `at`.
+fn purge_job(tenant_id: &str, at: i64) -> Result<portal_store::job::NewJob, ServiceError> {
+    crate::jobs::new_job(
+        &crate::jobs::PurgeTenant {
+            tenant_id: tenant_id.to_owned(),
+        },
+        at,
+        PURGE_ATTEMPTS,
+    )
+}
+
+/// How many times a purge is tried (it resumes where it stopped each time).
+const PURGE_ATTEMPTS: i64 = 20;
+
+/// How many configuration objects one slice of a purge deletes.
+pub const PURGE_SLICE: i64 = 500;
+
+/// Purges a closed tenant whose retention is over (the purge job): its configuration in
+/// slices, then in one transaction its users with all they hold, its parameters and drafts,
+/// and its names; it stays as a tombstone with who closed it and why. Run again after a
+/// crash, it goes on from what is left. A tenant reopened, or closed again later, is left.
+#[tracing::instrument(skip_all, fields(tenant.id = %id))]
+pub async fn purge(services: &Services, id: &str) -> Result<(), ServiceError> {
+    let tenant = match services.store.get_tenant(id).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let now = portal_store::now_ms();
+    let due =
+        tenant.status == TenantStatus::Closed && tenant.purge_after.is_some_and(|at| at <= now);
+    if !due {
+        info!(status = %tenant.status, "nothing to purge");
+        return Ok(());
+    }
+    purge_configuration(services, id, now).await?;
+    crate::fault::during_clone();
+    let mail = status_mail(services, &tenant, TenantAction::Purge, None, None).await?;
+    let audit = super::audit::entry(
+        None,
+        TenantAction::Purge.audit_action(),
+        Some(&tenant.id),
+        Some(&tenant.id),
+        Some(format!("{} purged after its retention", tenant.name)),
+    );
+    let finished = services
+        .store
+        .finish_purge(
+            &TenantMove {
+                tenant_id: &tenant.id,
+                from: TenantStatus::Closed,
+                to: TenantStatus::Purged,
+                // The tombstone keeps who closed it and why.
+                reason: tenant.status_reason.as_deref(),
+                changed_by: tenant.status_changed_by.as_deref(),
+                purge_after: tenant.purge_after,
+                audit: &audit,
+                mail: Some(&mail),
+                job: None,
+            },
+            now,
+        )
+        .await;
+    match finished {
+        Ok(()) => {
+            services.jobs_ready.notify_one();
+            info!("tenant purged");
+            Ok(())
+        }
+        // Purged already (a run cut off after its end), or reopened in a race it lost.
+        Err(StoreError::Conflict(Conflict::TenantStatusMoved(status))) => {
+            info!(%status, "the tenant moved before the purge ended");
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes a closed tenant's configuration, a slice per transaction, until none is left.
+async fn purge_configuration(services: &Services, id: &str, now: i64) -> Result<(), ServiceError> {
+    loop {
+        crate::fault::during_clone();
+        let gone = services
+            .store
+            .purge_configuration_slice(id, PURGE_SLICE, now)
+            .await?;
+        if gone == 0 {
+            return Ok(());
+        }
+    }
 }
 
 /// The email that tells the tenant's contact (kept on the request that made it).

@@ -212,32 +212,41 @@ pub async fn act_on_tenant(
     tenant::act(&state.services, &actor, &id, action, body.reason.as_deref())
         .await
         .map(|t| Json(view(t)))
-        .map_err(|e| match e {
-            TenantError::Refused(refused) => ApiError::Conflict {
-                field: None,
-                code: "tenant_status",
-                message: format!(
-                    "A tenant that is {} cannot be {}.",
-                    refused.from,
-                    refused.action.participle()
+        .map_err(tenant_error)
+}
+
+/// The answer to a tenant action the service refused.
+fn tenant_error(e: TenantError) -> ApiError {
+    match e {
+        TenantError::Refused(refused) => ApiError::Conflict {
+            field: None,
+            code: "tenant_status",
+            message: format!(
+                "A tenant that is {} cannot be {}.",
+                refused.from,
+                refused.action.participle()
+            ),
+        },
+        TenantError::Moved(now) => ApiError::Conflict {
+            field: None,
+            code: "tenant_status_changed",
+            message: format!("The tenant's status changed meanwhile: it is {now} now. Look again."),
+        },
+        TenantError::RetentionOver => ApiError::Conflict {
+            field: None,
+            code: "retention_over",
+            message: "Its retention is over: the tenant is being purged and cannot be reopened."
+                .into(),
+        },
+        TenantError::BadReason(message) => {
+            ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
+                field: "reason",
+                error: portal_domain::FieldError::new(
+                    portal_domain::FieldErrorCode::Invalid,
+                    message,
                 ),
-            },
-            TenantError::Moved(now) => ApiError::Conflict {
-                field: None,
-                code: "tenant_status_changed",
-                message: format!(
-                    "The tenant's status changed meanwhile: it is {now} now. Look again."
-                ),
-            },
-            TenantError::BadReason(message) => {
-                ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
-                    field: "reason",
-                    error: portal_domain::FieldError::new(
-                        portal_domain::FieldErrorCode::Invalid,
-                        message,
-                    ),
-                }])
-            }
-            TenantError::Service(e) => e.into(),
-        })
+            }])
+        }
+        TenantError::Service(e) => e.into(),
+    }
 }

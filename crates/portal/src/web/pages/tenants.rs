@@ -291,6 +291,13 @@ async fn act_on_tenant(
             &format!("Someone changed the tenant meanwhile: it is {now} now."),
             Some((&format!("/tenants/{id}"), "Back to the tenant")),
         ),
+        Err(TenantError::RetentionOver) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not done",
+            "Its retention is over: the tenant is being purged and cannot be reopened.",
+            Some((&format!("/tenants/{id}"), "Back to the tenant")),
+        ),
         Err(TenantError::Service(e)) => failure(&e, Some(&actor)),
     }
 }
