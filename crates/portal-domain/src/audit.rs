@@ -57,6 +57,7 @@ crate::text_enum! {
         TenantReopened = "tenant_reopened",
         TenantPurged = "tenant_purged",
         RetentionPolicyChanged = "retention_policy_changed",
+        OutcomeEmailResent = "outcome_email_resent",
     }
 }
 
@@ -118,6 +119,7 @@ impl AuditAction {
             Self::TenantReopened => "Tenant reopened",
             Self::TenantPurged => "Tenant's data purged",
             Self::RetentionPolicyChanged => "Retention policy changed",
+            Self::OutcomeEmailResent => "Outcome email sent again",
         }
     }
 }

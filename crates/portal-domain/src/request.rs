@@ -309,6 +309,15 @@ impl RequestStatus {
         Ok(transition)
     }
 
+    /// Whether the outcome email may be sent again: only a finished request (completed or
+    /// failed) has one.
+    pub fn resend_outcome(self) -> Result<(), TransitionError> {
+        match self {
+            Self::Completed | Self::Failed => Ok(()),
+            other => Err(other.refuse("sent its outcome email again")),
+        }
+    }
+
     /// The worker starts provisioning a waiting request.
     pub fn begin_provisioning(self) -> Result<Transition, TransitionError> {
         match self {

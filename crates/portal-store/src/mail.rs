@@ -94,6 +94,20 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a message in the outbox with the audit entry that says who asked for it.
+    pub async fn queue_mail_with_audit(
+        &self,
+        mail: &NewMail,
+        audit: &crate::audit::AuditEntry,
+    ) -> Result<(), StoreError> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        put_in_outbox(&mut tx, mail, now).await?;
+        crate::audit::insert(&mut *tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn get_mail(&self, id: &str) -> Result<MailRow, StoreError> {
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {MAIL_COLUMNS} FROM outbox WHERE id = $1"

@@ -22,6 +22,7 @@ on_both_db!(
     a_worker_killed_while_sending_sends_the_email_at_most_twice_with_one_message_id,
     without_smtp_the_email_is_written_to_the_spool_and_listed,
     a_message_given_up_keeps_no_link_in_the_outbox,
+    staff_send_a_finished_requests_outcome_email_again_once_per_ask,
 );
 
 async fn request(app: &TestApp, id: &str) -> Value {
@@ -350,5 +351,121 @@ async fn a_message_given_up_keeps_no_link_in_the_outbox(db: Db) {
         assert!(!body.contains(&token), "{body}");
         assert!(body.contains("/invitation/(hidden)"), "{body}");
     }
+    app.finish().await;
+}
+
+/// Staff send a finished request's outcome email again: one new message per ask, recorded;
+/// a request without an outcome yet has none to send.
+async fn staff_send_a_finished_requests_outcome_email_again_once_per_ask(db: Db) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inbox = smtp_server(listener);
+    let Some(app) = spawn_app_with(db, |s| s.mailer = Arc::new(smtp_mailer(port))).await else {
+        return;
+    };
+    let mut body = submission("Resent");
+    body["contact"]["email"] = json!("jo@resent.example");
+    let id = submit(&app, &body).await;
+    let resend = |id: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url(&format!("/api/v1/subscription-requests/{id}/resend-email")))
+                .bearer_auth(&app.token)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // Not provisioned yet: nothing to send again.
+    let (status, answer) = resend(id.clone()).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be sent its outcome email again"),
+        "{answer}"
+    );
+    app.run_pending_jobs().await;
+    assert_eq!(inbox.lock().unwrap().len(), 1);
+
+    let (status, queued) = resend(id.clone()).await;
+    assert_eq!(status, 202, "{queued}");
+    let mail_id = queued["mail_id"].as_str().unwrap().to_owned();
+    app.run_pending_jobs().await;
+    let messages = inbox.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2, "exactly one more");
+    assert!(
+        messages[1]
+            .data
+            .contains("Subject: Your tenant Resent is ready"),
+        "{}",
+        messages[1].data
+    );
+    assert!(messages[1].data.contains(&format!("<{mail_id}@")));
+    let r = request(&app, &id).await;
+    assert_eq!(r["notification"]["status"], "sent");
+    // Again: one more each time, and each is in the audit log.
+    assert_eq!(resend(id.clone()).await.0, 202);
+    app.run_pending_jobs().await;
+    assert_eq!(inbox.lock().unwrap().len(), 3);
+    let audit: Value = app
+        .get("/api/v1/audit?limit=50", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let resent = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "outcome_email_resent" && e["subject"] == id.as_str())
+        .count();
+    assert_eq!(resent, 2);
+    // From the request's page too.
+    let cookie = app
+        .page_session(common::ADMIN, common::ADMIN_PASSWORD)
+        .await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser
+        .get(app.url(&format!("/requests/{id}")))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"resend-email\""), "{page}");
+    let r = browser
+        .post(app.url(&format!("/requests/{id}/resend-email")))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = browser
+        .get(app.url(&to))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("The outcome email is on its way again."),
+        "{page}"
+    );
+    app.run_pending_jobs().await;
+    assert_eq!(inbox.lock().unwrap().len(), 4);
     app.finish().await;
 }

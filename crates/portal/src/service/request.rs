@@ -487,6 +487,77 @@ pub enum ActionError {
     Service(#[from] ServiceError),
 }
 
+/// Sends a finished request's outcome email again (staff who act on requests): exactly one
+/// new message, as the request stands now, recorded in the audit log. An administrator who
+/// was invited is not sent another invitation: the message names the address it went to.
+#[tracing::instrument(skip_all, fields(request.id = %id))]
+pub async fn resend_outcome(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<String, ActionError> {
+    actor.require(portal_domain::Permission::ActOnRequests)?;
+    let request = get_request(services, actor, id).await?.request;
+    request.status.resend_outcome()?;
+    let mail = match request.status {
+        RequestStatus::Completed => {
+            let login = portal_domain::field::login_id_as_typed(
+                &request.admin_personnel_id,
+                &request.upn_suffix,
+            );
+            let template = services
+                .store
+                .get_template(&request.template_id)
+                .await
+                .map_err(ServiceError::from)?;
+            // An administrator still to choose a password was invited: say where to.
+            let invited = services
+                .store
+                .find_user_by_username(&request.admin_login())
+                .await
+                .map_err(ServiceError::from)?
+                .filter(|admin| admin.status == portal_domain::AccountStatus::Invited)
+                .map(|admin| admin.email.unwrap_or_else(|| request.contact_email.clone()));
+            crate::mail::outcome_mail(
+                &services.mailer,
+                &request,
+                crate::mail::Outcome::Completed {
+                    login_id: &login,
+                    smart_queues: template.offers(super::provision::SMART_QUEUES),
+                    invited: invited.as_deref(),
+                },
+            )
+        }
+        _ => {
+            let error = request
+                .error
+                .as_ref()
+                .map(|e| e.message().to_owned())
+                .unwrap_or_default();
+            crate::mail::outcome_mail(
+                &services.mailer,
+                &request,
+                crate::mail::Outcome::Failed { error: &error },
+            )
+        }
+    };
+    let audit = super::audit::entry(
+        Some(actor),
+        portal_domain::AuditAction::OutcomeEmailResent,
+        request.tenant_id.as_deref(),
+        Some(&request.id),
+        Some(format!("to {}", request.contact_email)),
+    );
+    services
+        .store
+        .queue_mail_with_audit(&mail, &audit)
+        .await
+        .map_err(ServiceError::from)?;
+    services.jobs_ready.notify_one();
+    info!("outcome email sent again");
+    Ok(mail.id)
+}
+
 /// The most a rejection's reason may hold.
 pub const REASON_MAX_CHARS: usize = 1000;
 

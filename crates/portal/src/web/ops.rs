@@ -169,6 +169,7 @@ impl Modify for BearerAuth {
         api::requests::list_requests,
         api::requests::get_request,
         api::requests::act_on_request,
+        api::requests::resend_email,
         api::tenants::get_configuration,
         api::mail::list_mail,
         api::mail::get_mail,

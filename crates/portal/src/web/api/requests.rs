@@ -27,6 +27,42 @@ pub fn router() -> Routes {
             "/api/v1/subscription-requests/{id}/{action}",
             post(act_on_request),
         )
+        .route(
+            "/api/v1/subscription-requests/{id}/resend-email",
+            post(resend_email),
+        )
+}
+
+/// A message put in the outbox.
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    /// The outbox message's id (`GET /api/v1/mail/{id}`).
+    pub mail_id: String,
+}
+
+/// Send a completed or failed request's outcome email again: exactly one new message, as the
+/// request stands now, recorded in the audit log. Any other status answers 409 naming it.
+#[utoipa::path(
+    post, path = "/api/v1/subscription-requests/{id}/resend-email", tag = "subscription requests",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Request id")),
+    responses(
+        (status = 202, body = Queued),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The request has no outcome yet", body = ErrorBody),
+    )
+)]
+pub async fn resend_email(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
+    request::resend_outcome(&state.services, &actor, &id)
+        .await
+        .map(|mail_id| (StatusCode::ACCEPTED, Json(Queued { mail_id })))
+        .map_err(action_error)
 }
 
 /// A tenant subscription request as submitted. Every field is text; a missing one is

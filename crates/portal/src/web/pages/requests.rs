@@ -31,7 +31,43 @@ pub fn router() -> Routes {
             "/requests/{id}/{action}",
             get(confirm_action).post(act_on_request),
         )
+        .route(
+            "/requests/{id}/resend-email",
+            axum::routing::post(resend_email),
+        )
 }
+
+/// Sends a finished request's outcome email again, and says so on its page.
+async fn resend_email(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(page) = super::refused(&actor, Permission::ActOnRequests) {
+        return page;
+    }
+    if !plausible_id(&id) {
+        return not_found(Some(&actor));
+    }
+    match request::resend_outcome(&state.services, &actor, &id).await {
+        Ok(_) => Redirect::to(&format!("/requests/{id}?done={RESENT}")).into_response(),
+        Err(ActionError::NotAllowed(refused)) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not done",
+            &format!(
+                "Only a completed or failed request has an outcome email: this one is {}.",
+                status_label(refused.from)
+            ),
+            Some((&format!("/requests/{id}"), "Back to the request")),
+        ),
+        Err(ActionError::Service(e)) => failure(&e, Some(&actor)),
+        Err(ActionError::Taken(_) | ActionError::BadInput(_)) => bad_form(Some(&actor)),
+    }
+}
+
+/// The `done` of a request's page after its outcome email was sent again.
+const RESENT: &str = "resend-email";
 
 const PAGE_SIZE: i64 = 50;
 
@@ -320,6 +356,9 @@ async fn show_request(
         Err(e) => return failure(&e, Some(&actor)),
     };
     let done = query.ok().and_then(|Query(q)| {
+        if q.done == RESENT {
+            return Some("The outcome email is on its way again.".to_owned());
+        }
         ACTIONS
             .iter()
             .find(|action| action.as_str() == q.done)
