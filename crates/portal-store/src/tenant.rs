@@ -64,24 +64,39 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes up to `slice` configuration objects of a closed tenant whose purge time has
-    /// come; how many went (none when it is not to be purged now).
+    /// Begins (or goes on with) the purge of a closed tenant whose purge time has come: from
+    /// now on it cannot be reopened. False when it is not to be purged now.
+    pub async fn claim_purge(&self, tenant_id: &str, now: i64) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(
+            "UPDATE tenants SET purge_started_at = COALESCE(purge_started_at, $1) \
+             WHERE id = $2 AND status = $3 AND purge_after <= $1",
+        )
+        .bind(now)
+        .bind(tenant_id)
+        .bind(TenantStatus::Closed.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    /// Deletes up to `slice` configuration objects of a closed tenant whose purge has begun;
+    /// how many went (none when it is not being purged).
     pub async fn purge_configuration_slice(
         &self,
         tenant_id: &str,
         slice: i64,
-        now: i64,
     ) -> Result<u64, StoreError> {
         let mut tx = self.begin_write().await?;
         let gone = sqlx::query(
             "DELETE FROM tenant_objects WHERE tenant_id = $1 AND position IN \
              (SELECT position FROM tenant_objects WHERE tenant_id = $1 ORDER BY position LIMIT $2) \
-             AND EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND status = $3 AND purge_after <= $4)",
+             AND EXISTS (SELECT 1 FROM tenants WHERE id = $1 AND status = $3 \
+             AND purge_started_at IS NOT NULL)",
         )
         .bind(tenant_id)
         .bind(slice)
         .bind(TenantStatus::Closed.as_str())
-        .bind(now)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -176,12 +191,13 @@ async fn move_in(
     m: &TenantMove<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    // A closed tenant past its purge time can only be purged: a reopening racing the purge
-    // finds it moved.
+    // A closed tenant whose purge has begun can only be purged (and only that one): a
+    // reopening racing the purge finds it moved.
     let moved = sqlx::query(
         "UPDATE tenants SET status = $1, status_reason = $2, status_changed_at = $3, \
          status_changed_by = $4, purge_after = $5 WHERE id = $6 AND status = $7 \
-         AND (status <> $8 OR purge_after IS NULL OR purge_after > $3 OR $1 = $9)",
+         AND (CASE WHEN $1 = $9 THEN purge_started_at IS NOT NULL \
+         ELSE status <> $8 OR (purge_started_at IS NULL AND purge_after > $3) END)",
     )
     .bind(m.to.as_str())
     .bind(m.reason)
@@ -221,6 +237,10 @@ async fn move_in(
     crate::audit::insert(&mut **tx, m.audit, now).await?;
     if let Some(mail) = m.mail {
         put_in_outbox(tx, mail, now).await?;
+    }
+    // A tenant no longer closed has no purge ahead.
+    if m.from == TenantStatus::Closed {
+        crate::job::cancel_queued_jobs(tx, m.tenant_id).await?;
     }
     if let Some(job) = m.job {
         crate::job::enqueue_in(tx, job, now).await?;

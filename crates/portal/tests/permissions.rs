@@ -18,7 +18,7 @@
 //! How the walk stays harmless: path parameters are filled with tenant A's ids (tenant,
 //! request, the supervisor's account, a mail) or with ids that name nothing (sessions, tokens,
 //! link tokens); `{action}` is `cancel`, which the completed request refuses (409), or for a
-//! tenant `resume`, which the active tenant refuses (409). A mutating
+//! tenant `suspend`, which is refused without a reason (422). A mutating
 //! call sends a body that the handler reads without trouble but that fails validation, so the
 //! call reaches the permission check (an empty `{}` would be refused as malformed, 400, before
 //! it by several handlers) and an allowed caller changes nothing: see `json_body` and
@@ -459,11 +459,12 @@ impl Ids {
                 Some("id") => self.id_in(previous).ok_or_else(|| {
                     format!("{route}: no id for {{id}} after {previous:?}; add one to Ids::id_in")
                 })?,
-                // A tenant's: the active tenant A refuses to be resumed (409).
+                // A tenant's: suspending tenant A needs a reason, which the walk never gives
+                // (422).
                 Some("action")
                     if route.starts_with("/api/v1/tenants/") || route.starts_with("/tenants/") =>
                 {
-                    "resume"
+                    "suspend"
                 }
                 Some("action") => "cancel",
                 Some("version") => "1",

@@ -106,6 +106,19 @@ async fn staff_suspend_resume_close_and_reopen_a_tenant_and_its_users_are_shut_o
     let (status, refused) = sign_in(app, &login).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "tenant_suspended");
+    // Nobody is invited to it meanwhile.
+    let (status, refused) = call(
+        app,
+        Method::POST,
+        "/api/v1/users",
+        &app.token,
+        Some(
+            json!({"email": "new@lifecycle.example", "role": "tenant_supervisor", "tenant_id": id}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "tenant_not_active");
     let (status, answer) = call(
         app,
         Method::PUT,
@@ -515,6 +528,22 @@ async fn a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_i
     let (status, answer) = act(app, &id, "reopen", None).await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["error"]["code"], "retention_over");
+    // Once its purge has begun, no clock (another instance's, set back) reopens it.
+    assert!(
+        app.store
+            .claim_purge(&id, portal_store::now_ms())
+            .await
+            .unwrap()
+    );
+    app.execute_sql(&format!(
+        "UPDATE tenants SET purge_after = purge_after + {} WHERE id = '{id}'",
+        40 * DAY_MS
+    ))
+    .await;
+    let (status, answer) = act(app, &id, "reopen", None).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "retention_over");
+    retention_over(app, &id, 40).await;
     app.run_pending_jobs().await;
     let (_, tombstone) = call(
         app,

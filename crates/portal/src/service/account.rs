@@ -61,6 +61,9 @@ pub enum AccountConflict {
     LastSecondFactor,
     /// The account signs in through single sign-on and has no password.
     SingleSignOn,
+    /// The tenant is not active (provisioning, suspended, closed or purged): nobody is
+    /// invited to it now.
+    TenantNotActive,
 }
 
 impl From<StoreError> for AccountError {
@@ -591,6 +594,9 @@ async fn tenant_login(
         }
         Err(e) => return Err(ServiceError::from(e).into()),
     };
+    if !tenant.status.is_open() {
+        return Err(AccountError::Conflict(AccountConflict::TenantNotActive));
+    }
     let typed = invite.user_name.clone().unwrap_or_else(|| {
         let local = email.split('@').next().unwrap_or_default();
         local
@@ -630,14 +636,17 @@ pub async fn invite_again(
         return Err(AccountError::Conflict(AccountConflict::NotInvited));
     };
     let tenant_name = match &user.tenant_id {
-        Some(t) => Some(
-            services
+        Some(t) => {
+            let tenant = services
                 .store
                 .get_tenant(t)
                 .await
-                .map_err(ServiceError::from)?
-                .name,
-        ),
+                .map_err(ServiceError::from)?;
+            if !tenant.status.is_open() {
+                return Err(AccountError::Conflict(AccountConflict::TenantNotActive));
+            }
+            Some(tenant.name)
+        }
         None => None,
     };
     let (link, mail) = invitation(

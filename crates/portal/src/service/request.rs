@@ -487,29 +487,18 @@ pub enum ActionError {
     Service(#[from] ServiceError),
 }
 
-/// Sends a finished request's outcome email again (staff who act on requests): exactly one
-/// new message, as the request stands now, recorded in the audit log. An administrator who
-/// was invited is not sent another invitation: the message names the address it went to.
-#[tracing::instrument(skip_all, fields(request.id = %id))]
-pub async fn resend_outcome(
+/// A finished request's outcome email, made again as the request stands now.
+async fn outcome_again(
     services: &Services,
-    actor: &Actor,
-    id: &str,
-) -> Result<String, ActionError> {
-    actor.require(portal_domain::Permission::ActOnRequests)?;
-    let request = get_request(services, actor, id).await?.request;
-    request.status.resend_outcome()?;
-    let mail = match request.status {
+    request: &portal_store::request::RequestRow,
+) -> Result<portal_store::mail::NewMail, ServiceError> {
+    Ok(match request.status {
         RequestStatus::Completed => {
             let login = portal_domain::field::login_id_as_typed(
                 &request.admin_personnel_id,
                 &request.upn_suffix,
             );
-            let template = services
-                .store
-                .get_template(&request.template_id)
-                .await
-                .map_err(ServiceError::from)?;
+            let template = services.store.get_template(&request.template_id).await?;
             // An administrator still to choose a password was invited: say where to.
             let invited = services
                 .store
@@ -520,7 +509,7 @@ pub async fn resend_outcome(
                 .map(|admin| admin.email.unwrap_or_else(|| request.contact_email.clone()));
             crate::mail::outcome_mail(
                 &services.mailer,
-                &request,
+                request,
                 crate::mail::Outcome::Completed {
                     login_id: &login,
                     smart_queues: template.offers(super::provision::SMART_QUEUES),
@@ -536,11 +525,26 @@ pub async fn resend_outcome(
                 .unwrap_or_default();
             crate::mail::outcome_mail(
                 &services.mailer,
-                &request,
+                request,
                 crate::mail::Outcome::Failed { error: &error },
             )
         }
-    };
+    })
+}
+
+/// Sends a finished request's outcome email again (staff who act on requests): exactly one
+/// new message, as the request stands now, recorded in the audit log. An administrator who
+/// was invited is not sent another invitation: the message names the address it went to.
+#[tracing::instrument(skip_all, fields(request.id = %id))]
+pub async fn resend_outcome(
+    services: &Services,
+    actor: &Actor,
+    id: &str,
+) -> Result<String, ActionError> {
+    actor.require(portal_domain::Permission::ActOnRequests)?;
+    let request = get_request(services, actor, id).await?.request;
+    request.status.resend_outcome()?;
+    let mail = outcome_again(services, &request).await?;
     let audit = super::audit::entry(
         Some(actor),
         portal_domain::AuditAction::OutcomeEmailResent,

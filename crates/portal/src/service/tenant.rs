@@ -67,8 +67,8 @@ pub async fn act(
 ) -> Result<TenantRow, TenantError> {
     actor.require(Permission::ActOnTenants)?;
     let tenant = get_tenant(services, actor, id).await?;
-    let reason = checked_reason(action, reason)?;
     let to = tenant.status.act(action)?;
+    let reason = checked_reason(action, reason)?;
     let now = portal_store::now_ms();
     if action == TenantAction::Reopen && tenant.purge_after.is_some_and(|at| at <= now) {
         return Err(TenantError::RetentionOver);
@@ -162,13 +162,12 @@ pub async fn purge(services: &Services, id: &str) -> Result<(), ServiceError> {
         Err(e) => return Err(e.into()),
     };
     let now = portal_store::now_ms();
-    let due =
-        tenant.status == TenantStatus::Closed && tenant.purge_after.is_some_and(|at| at <= now);
-    if !due {
+    // Claimed first, in a transaction of its own: from then on nobody reopens it.
+    if !services.store.claim_purge(id, now).await? {
         info!(status = %tenant.status, "nothing to purge");
         return Ok(());
     }
-    purge_configuration(services, id, now).await?;
+    purge_configuration(services, id).await?;
     crate::fault::during_clone();
     let mail = status_mail(services, &tenant, TenantAction::Purge, None, None).await?;
     let audit = super::audit::entry(
@@ -212,12 +211,12 @@ pub async fn purge(services: &Services, id: &str) -> Result<(), ServiceError> {
 }
 
 /// Deletes a closed tenant's configuration, a slice per transaction, until none is left.
-async fn purge_configuration(services: &Services, id: &str, now: i64) -> Result<(), ServiceError> {
+async fn purge_configuration(services: &Services, id: &str) -> Result<(), ServiceError> {
     loop {
         crate::fault::during_clone();
         let gone = services
             .store
-            .purge_configuration_slice(id, PURGE_SLICE, now)
+            .purge_configuration_slice(id, PURGE_SLICE)
             .await?;
         if gone == 0 {
             return Ok(());

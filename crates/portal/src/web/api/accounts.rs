@@ -94,6 +94,11 @@ impl From<AccountError> for ApiError {
                         "not_invited",
                         "This account has accepted its invitation already (or has no address).",
                     ),
+                    AccountConflict::TenantNotActive => (
+                        None,
+                        "tenant_not_active",
+                        "The tenant is not active: nobody can be invited to it now.",
+                    ),
                     AccountConflict::NotYetAccepted => (
                         Some("status"),
                         "invitation_not_accepted",

@@ -305,6 +305,15 @@ async fn invite_from(state: &AppState, actor: &Actor, scope: Scope, form: Invite
             "user_name",
             "Another account has this user name: choose another.".to_owned(),
         )],
+        Err(AccountError::Conflict(AccountConflict::TenantNotActive)) => {
+            return message(
+                StatusCode::CONFLICT,
+                Some(actor),
+                "Not invited",
+                "The tenant is not active: nobody can be invited to it now.",
+                Some((scope.back.as_str(), "Back")),
+            );
+        }
         Err(AccountError::Service(e)) => return failure(&e, Some(actor)),
         Err(_) => return bad_form(Some(actor)),
     };

@@ -232,6 +232,7 @@ async fn sign_in(
     .map_err(|e| -> ApiError {
         match e {
             LoginError::ChallengeOver => PasskeyError::Over.into(),
+            LoginError::TenantShut(status) => ApiError::TenantShut(status),
             LoginError::Service(e) => e.into(),
             _ => PasskeyError::Refused.into(),
         }

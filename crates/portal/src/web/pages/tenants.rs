@@ -97,14 +97,21 @@ fn label(action: TenantAction) -> &'static str {
     }
 }
 
-/// The actions `actor` may take on a tenant in `status`.
-fn actions_for(actor: &Actor, status: TenantStatus) -> Vec<(&'static str, &'static str)> {
+/// Whether `action` can be taken on `t` now: its status allows it, and a closed tenant's
+/// retention is not over.
+fn possible(t: &TenantRow, action: TenantAction) -> bool {
+    let over = t.purge_after.is_some_and(|at| at <= portal_store::now_ms());
+    t.status.act(action).is_ok() && !(action == TenantAction::Reopen && over)
+}
+
+/// The actions `actor` may take on `t` now.
+fn actions_for(actor: &Actor, t: &TenantRow) -> Vec<(&'static str, &'static str)> {
     if !actor.may(Permission::ActOnTenants) {
         return Vec::new();
     }
     OFFERED
         .into_iter()
-        .filter(|a| status.act(*a).is_ok())
+        .filter(|a| possible(t, *a))
         .map(|a| (a.as_str(), label(a)))
         .collect()
 }
@@ -141,8 +148,11 @@ async fn show_tenant(
             login_id: super::login_shown(&t.admin_personnel_id, &t.upn_suffix),
             count: objects.len(),
             groups: group_by_kind(objects),
-            purge_after: t.purge_after.map(when),
-            actions: actions_for(&actor, t.status),
+            purge_after: t
+                .purge_after
+                .filter(|_| t.status == TenantStatus::Closed)
+                .map(when),
+            actions: actions_for(&actor, &t),
             done: query
                 .ok()
                 .and_then(|q| q.done.parse::<TenantAction>().ok())
@@ -243,7 +253,23 @@ async fn confirm_action(
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
     match action_and_tenant(&state, &actor, &id, &action).await {
-        Ok((action, t)) => confirm_page(&actor, &t, action, "", None),
+        Ok((action, t)) if possible(&t, action) => confirm_page(&actor, &t, action, "", None),
+        Ok((action, t)) => message(
+            StatusCode::CONFLICT,
+            Some(&actor),
+            "Not possible",
+            &format!(
+                "{} is not possible: the tenant is {}{}.",
+                label(action),
+                t.status,
+                if t.status == TenantStatus::Closed {
+                    " and its retention is over"
+                } else {
+                    ""
+                }
+            ),
+            Some((&format!("/tenants/{id}"), "Back to the tenant")),
+        ),
         Err(page) => page,
     }
 }
