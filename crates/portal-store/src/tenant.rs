@@ -225,14 +225,7 @@ async fn move_in(
         };
     }
     if !m.to.is_open() {
-        for table in ["sessions", "api_tokens", "sign_in_challenges"] {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)"
-            )))
-            .bind(m.tenant_id)
-            .execute(&mut **tx)
-            .await?;
-        }
+        end_access(tx, m.tenant_id).await?;
     }
     crate::audit::insert(&mut **tx, m.audit, now).await?;
     if let Some(mail) = m.mail {
@@ -244,6 +237,22 @@ async fn move_in(
     }
     if let Some(job) = m.job {
         crate::job::enqueue_in(tx, job, now).await?;
+    }
+    Ok(())
+}
+
+/// Ends the sessions, tokens and waiting sign-ins of a tenant's users.
+async fn end_access(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant_id: &str,
+) -> Result<(), StoreError> {
+    for table in ["sessions", "api_tokens", "sign_in_challenges"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)"
+        )))
+        .bind(tenant_id)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

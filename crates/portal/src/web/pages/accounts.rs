@@ -264,6 +264,37 @@ async fn people(
     listing(&state, &actor, scope, query).await
 }
 
+/// A refused invitation that is not a field's problem.
+enum InviteRefusal {
+    TenantNotActive,
+    Service(crate::service::ServiceError),
+    Other,
+}
+
+/// The form's fields at fault in a refused invitation, by input id, or the refusal that is
+/// not about a field.
+fn invite_errors(e: AccountError) -> Result<Vec<(&'static str, String)>, InviteRefusal> {
+    match e {
+        AccountError::Invalid(problems) => Ok(problems
+            .into_iter()
+            .map(|p| (p.field, p.error.message))
+            .collect()),
+        AccountError::Conflict(AccountConflict::EmailTaken) => Ok(vec![(
+            "email",
+            "Another account has this email address.".to_owned(),
+        )]),
+        AccountError::Conflict(AccountConflict::UserNameTaken) => Ok(vec![(
+            "user_name",
+            "Another account has this user name: choose another.".to_owned(),
+        )]),
+        AccountError::Conflict(AccountConflict::TenantNotActive) => {
+            Err(InviteRefusal::TenantNotActive)
+        }
+        AccountError::Service(e) => Err(InviteRefusal::Service(e)),
+        _ => Err(InviteRefusal::Other),
+    }
+}
+
 /// Invites from a page's form; its errors are shown on the page again.
 async fn invite_from(state: &AppState, actor: &Actor, scope: Scope, form: InviteForm) -> Response {
     if let Some(page) = refused(actor, Permission::ManageAccounts) {
@@ -291,31 +322,20 @@ async fn invite_from(state: &AppState, actor: &Actor, scope: Scope, form: Invite
     };
     let errors = match account::invite(&state.services, actor, invite).await {
         Ok(_) => return Redirect::to(&format!("{}?done=invited", scope.back)).into_response(),
-        Err(AccountError::Invalid(problems)) => problems
-            .into_iter()
-            .map(|p| (p.field, p.error.message))
-            .collect(),
-        Err(AccountError::Conflict(AccountConflict::EmailTaken)) => {
-            vec![(
-                "email",
-                "Another account has this email address.".to_owned(),
-            )]
-        }
-        Err(AccountError::Conflict(AccountConflict::UserNameTaken)) => vec![(
-            "user_name",
-            "Another account has this user name: choose another.".to_owned(),
-        )],
-        Err(AccountError::Conflict(AccountConflict::TenantNotActive)) => {
-            return message(
-                StatusCode::CONFLICT,
-                Some(actor),
-                "Not invited",
-                "The tenant is not active: nobody can be invited to it now.",
-                Some((scope.back.as_str(), "Back")),
-            );
-        }
-        Err(AccountError::Service(e)) => return failure(&e, Some(actor)),
-        Err(_) => return bad_form(Some(actor)),
+        Err(e) => match invite_errors(e) {
+            Ok(errors) => errors,
+            Err(InviteRefusal::TenantNotActive) => {
+                return message(
+                    StatusCode::CONFLICT,
+                    Some(actor),
+                    "Not invited",
+                    "The tenant is not active: nobody can be invited to it now.",
+                    Some((scope.back.as_str(), "Back")),
+                );
+            }
+            Err(InviteRefusal::Service(e)) => return failure(&e, Some(actor)),
+            Err(InviteRefusal::Other) => return bad_form(Some(actor)),
+        },
     };
     page(
         state,
