@@ -106,6 +106,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/subscription-requests/{id}",          Perm(P::ReadRequests)),
     ("POST",   "/api/v1/subscription-requests/{id}/{action}", Perm(P::ActOnRequests)),
     ("POST",   "/api/v1/subscription-requests/{id}/resend-email", Perm(P::ActOnRequests)),
+    ("POST",   "/api/v1/subscription-requests/bulk",          Perm(P::ActOnRequests)),
     ("GET",    "/api/v1/settings/provisioning",               Perm(P::ChangeSettings)),
     ("PUT",    "/api/v1/settings/provisioning",               Perm(P::ChangeSettings)),
     ("GET",    "/api/v1/settings/self-service",               Perm(P::ChangeSettings)),
@@ -396,6 +397,7 @@ fn json_body(method: &Method, route: &str) -> Value {
         }
         ("PUT", "/api/v1/settings/provisioning") => json!({"mode": "never"}),
         ("PUT", "/api/v1/settings/retention") => json!({"closed_tenant_days": 0}),
+        ("POST", "/api/v1/subscription-requests/bulk") => json!({"action": "cancel", "ids": []}),
         ("PUT", "/api/v1/settings/security") => json!({
             "mfa_required_for": ["nobody"], "session_idle_minutes": 0, "session_max_hours": 0
         }),

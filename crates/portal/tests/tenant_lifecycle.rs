@@ -19,6 +19,7 @@ on_both!(
     the_retention_policy_sets_when_a_closed_tenant_is_purged,
     the_pages_suspend_resume_close_and_set_the_retention,
     a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_its_names_free,
+    bulk_actions_do_what_each_request_allows_and_report_the_rest,
 );
 
 /// A completed tenant of `name`, and its administrator's token (password settled).
@@ -597,5 +598,132 @@ async fn a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_i
     for action in ["reopen", "resume", "suspend", "close"] {
         let (status, _) = act(app, &id, action, Some("Again")).await;
         assert_eq!(status, 409, "{action}");
+    }
+}
+
+/// A request whose provisioning fails: its administrator's login is another user's.
+async fn failing_request(app: &TestApp, name: &str) -> String {
+    app.store
+        .create_user(&portal_store::user::NewUser {
+            id: portal_store::new_id(),
+            username: format!("prpkeAdmin@{}.example.com", name.to_lowercase()),
+            password_hash: "x".into(),
+            role: portal_domain::Role::TenantAdmin,
+            tenant_id: None,
+            email: None,
+            status: portal_domain::AccountStatus::Active,
+            must_change_password: false,
+        })
+        .await
+        .unwrap();
+    let r = app.submit(&submission(name)).await;
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn bulk(app: &TestApp, body: Value) -> (u16, Value) {
+    call(
+        app,
+        Method::POST,
+        "/api/v1/subscription-requests/bulk",
+        &app.token,
+        Some(body),
+    )
+    .await
+}
+
+async fn bulk_actions_do_what_each_request_allows_and_report_the_rest(app: &TestApp) {
+    let failed = [
+        failing_request(app, "BulkOne").await,
+        failing_request(app, "BulkTwo").await,
+        failing_request(app, "BulkThree").await,
+    ];
+    let r = app.submit(&submission("BulkDone")).await;
+    let completed = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_pending_jobs().await;
+    let r = app.submit(&submission("BulkWaiting")).await;
+    let waiting = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another member of staff retried one of them a moment before.
+    let (status, _) = call(
+        app,
+        Method::POST,
+        &format!("/api/v1/subscription-requests/{}/retry", failed[1]),
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let ids = json!([
+        failed[0],
+        failed[1],
+        failed[2],
+        completed,
+        "no-such-request",
+        failed[0]
+    ]);
+    let (status, answer) = bulk(app, json!({"action": "retry", "ids": ids})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["done"], json!([failed[0], failed[2]]), "{answer}");
+    assert_eq!(
+        answer["refused"],
+        json!([
+            {"id": failed[1], "code": "status"},
+            {"id": completed, "code": "status"},
+            {"id": "no-such-request", "code": "not_found"},
+        ])
+    );
+    let (_, audit) = call(
+        app,
+        Method::GET,
+        "/api/v1/audit?limit=100",
+        &app.token,
+        None,
+    )
+    .await;
+    let retried: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "request_retry")
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        retried.len(),
+        3,
+        "one entry per request retried: {retried:?}"
+    );
+
+    // Resend: the finished one is sent again, the one still waiting refused.
+    let (status, answer) = bulk(
+        app,
+        json!({"action": "resend", "ids": [completed, waiting]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["done"], json!([completed]));
+    assert_eq!(answer["refused"][0]["id"], waiting.as_str());
+    // Cancel: the waiting one.
+    let (_, answer) = bulk(app, json!({"action": "cancel", "ids": [waiting]})).await;
+    assert_eq!(answer["done"], json!([waiting]), "{answer}");
+
+    // What cannot be a bulk action.
+    let many: Vec<String> = (0..501).map(|i| format!("id-{i}")).collect();
+    for (body, field) in [
+        (json!({"action": "retry", "ids": []}), "ids"),
+        (json!({"action": "retry", "ids": many}), "ids"),
+        (json!({"action": "delete", "ids": [waiting]}), "action"),
+    ] {
+        let (status, answer) = bulk(app, body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["fields"][0]["field"], field, "{answer}");
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod audit;
 pub mod auth;
+pub mod bulk;
 pub mod mail;
 pub mod oidc;
 pub mod parameters;

@@ -170,6 +170,7 @@ impl Modify for BearerAuth {
         api::requests::get_request,
         api::requests::act_on_request,
         api::requests::resend_email,
+        api::requests::bulk_action,
         api::tenants::get_configuration,
         api::mail::list_mail,
         api::mail::get_mail,

@@ -31,6 +31,84 @@ pub fn router() -> Routes {
             "/api/v1/subscription-requests/{id}/resend-email",
             post(resend_email),
         )
+        .route("/api/v1/subscription-requests/bulk", post(bulk_action))
+}
+
+/// A bulk action: `retry`, `cancel` or `resend` on up to 500 requests.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkBody {
+    /// `retry` (failed requests), `cancel` (not started) or `resend` (the outcome email of
+    /// completed or failed ones).
+    pub action: String,
+    /// 1 to 500 request ids.
+    pub ids: Vec<String>,
+}
+
+/// A request a bulk action did not act on, and why.
+#[derive(Serialize, ToSchema)]
+pub struct BulkRefusal {
+    pub id: String,
+    /// `not_found`, `status`, `taken` or `unavailable`.
+    pub code: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BulkAnswer {
+    pub done: Vec<String>,
+    pub refused: Vec<BulkRefusal>,
+}
+
+/// Retry, cancel or resend the outcome email of many requests at once: each is done or
+/// refused on its own (with one audit entry per request done), and the answer lists both.
+#[utoipa::path(
+    post, path = "/api/v1/subscription-requests/bulk", tag = "subscription requests",
+    security(("bearer" = [])),
+    request_body = BulkBody,
+    responses(
+        (status = 200, body = BulkAnswer),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "An unknown action, or no ids or more than 500", body = ErrorBody),
+    )
+)]
+pub async fn bulk_action(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<BulkBody>,
+) -> Result<Json<BulkAnswer>, ApiError> {
+    use crate::service::bulk::{self, BulkAction, BulkError};
+    let field = |field: &'static str, message: String| {
+        ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
+            field,
+            error: portal_domain::FieldError::new(portal_domain::FieldErrorCode::Invalid, message),
+        }])
+    };
+    let action: BulkAction = body
+        .action
+        .parse()
+        .map_err(|_| field("action", "action must be retry, cancel or resend.".into()))?;
+    let done = bulk::act(&state.services, &actor, action, &body.ids)
+        .await
+        .map_err(|e| match e {
+            BulkError::BadIds => field(
+                "ids",
+                format!("ids must hold 1 to {} request ids.", bulk::MAX_IDS),
+            ),
+            BulkError::Service(e) => e.into(),
+        })?;
+    Ok(Json(BulkAnswer {
+        done: done.done,
+        refused: done
+            .refused
+            .into_iter()
+            .map(|r| BulkRefusal {
+                id: r.id,
+                code: r.code.to_owned(),
+            })
+            .collect(),
+    }))
 }
 
 /// A message put in the outbox.
