@@ -107,6 +107,17 @@ async fn staff_suspend_resume_close_and_reopen_a_tenant_and_its_users_are_shut_o
     let (status, refused) = sign_in(app, &login).await;
     assert_eq!(status, 403, "{refused}");
     assert_eq!(refused["error"]["code"], "tenant_suspended");
+    let (_, audit) = call(app, Method::GET, "/api/v1/audit?limit=20", &app.token, None).await;
+    assert!(
+        audit["items"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "sign_in_failed"
+                && e["tenant_id"] == id.as_str()
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("the tenant is suspended"))
+        }),
+        "the refused sign-in is in the tenant's log: {audit}"
+    );
     // Nobody is invited to it meanwhile.
     let (status, refused) = call(
         app,

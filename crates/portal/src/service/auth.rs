@@ -386,6 +386,12 @@ async fn audited_sign_in(
             tell_owner_of_lock(services, username, &counters.account).await;
             Err(LoginError::InvalidCredentials)
         }
+        // The password was right: not a failure to count, but kept in the tenant's log.
+        Err(LoginError::TenantShut(status)) => {
+            let why = format!("{way}, the tenant is {status}");
+            record_failed_sign_in(services, username, &why, AuditAction::SignInFailed).await;
+            Err(LoginError::TenantShut(status))
+        }
         Err(e) => Err(e),
     }
 }
