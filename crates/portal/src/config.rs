@@ -240,7 +240,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PORTAL_HEADER_TIMEOUT_SECS",
-        default_value_t = 10,
+        default_value_t = crate::web::server::DEFAULT_HEADER_TIMEOUT_SECS,
         global = true
     )]
     pub header_timeout_secs: u64,
@@ -249,7 +249,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PORTAL_REQUEST_TIMEOUT_SECS",
-        default_value_t = 30,
+        default_value_t = crate::web::server::DEFAULT_REQUEST_TIMEOUT_SECS,
         global = true
     )]
     pub request_timeout_secs: u64,
@@ -259,7 +259,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PORTAL_MAX_CONNECTIONS",
-        default_value_t = 1024,
+        default_value_t = crate::web::server::DEFAULT_MAX_CONNECTIONS,
         global = true
     )]
     pub max_connections: usize,
@@ -269,7 +269,7 @@ pub struct Settings {
     #[arg(
         long,
         env = "PORTAL_MAX_CONNECTIONS_PER_CLIENT",
-        default_value_t = 128,
+        default_value_t = crate::web::server::DEFAULT_MAX_PER_CLIENT,
         global = true
     )]
     pub max_connections_per_client: usize,

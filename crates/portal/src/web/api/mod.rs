@@ -30,6 +30,23 @@ pub fn router() -> Routes {
 }
 
 /// An epoch-millisecond time as RFC 3339, as every API time is shown.
+/// An action's optional JSON body: a blank one is `T::default()`; anything else must be JSON
+/// of `T`, or it is a 400 that shows `example`.
+pub fn optional_body<T: Default + serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    example: &str,
+) -> Result<T, crate::web::error::ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|_| {
+        crate::web::error::ApiError::BadRequest(
+            "unexpected_body",
+            format!("The body must be JSON such as {example}."),
+        )
+    })
+}
+
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())

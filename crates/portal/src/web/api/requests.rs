@@ -619,15 +619,7 @@ pub async fn act_on_request(
 
 /// The action's body; a blank one has no fields, since only two actions need any.
 fn action_body(bytes: &[u8]) -> Result<ActionBody, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(ActionBody::default());
-    }
-    serde_json::from_slice(bytes).map_err(|_| {
-        ApiError::BadRequest(
-            "unexpected_body",
-            "The body must be JSON such as {\"at\": \"2026-12-01T22:00:00Z\"}.".into(),
-        )
-    })
+    super::optional_body(bytes, "{\"at\": \"2026-12-01T22:00:00Z\"}")
 }
 
 /// The body's `at`, as epoch milliseconds; a time that does not parse is a field error.

@@ -199,16 +199,7 @@ pub async fn act_on_tenant(
         Ok(TenantAction::Purge) | Err(_) => return Err(ApiError::NotFound),
         Ok(action) => action,
     };
-    let body: TenantActionBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TenantActionBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|_| {
-            ApiError::BadRequest(
-                "unexpected_body",
-                "The body must be JSON such as {\"reason\": \"Unpaid invoices\"}.".into(),
-            )
-        })?
-    };
+    let body: TenantActionBody = super::optional_body(&body, "{\"reason\": \"Unpaid invoices\"}")?;
     tenant::act(&state.services, &actor, &id, action, body.reason.as_deref())
         .await
         .map(|t| Json(view(t)))
