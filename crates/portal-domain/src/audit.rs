@@ -58,6 +58,10 @@ crate::text_enum! {
         TenantPurged = "tenant_purged",
         RetentionPolicyChanged = "retention_policy_changed",
         OutcomeEmailResent = "outcome_email_resent",
+        PackageChangeStarted = "package_change_started",
+        PackageChanged = "package_changed",
+        PackageChangeFailed = "package_change_failed",
+        ConfigurationObjectChanged = "configuration_object_changed",
     }
 }
 
@@ -120,6 +124,10 @@ impl AuditAction {
             Self::TenantPurged => "Tenant's data purged",
             Self::RetentionPolicyChanged => "Retention policy changed",
             Self::OutcomeEmailResent => "Outcome email sent again",
+            Self::PackageChangeStarted => "Change of service package started",
+            Self::PackageChanged => "Service package changed",
+            Self::PackageChangeFailed => "Change of service package failed and undone",
+            Self::ConfigurationObjectChanged => "Configuration object changed",
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod text;
 pub mod audit;
 pub mod field;
 pub mod notification;
+pub mod package;
 pub mod request;
 pub mod role;
 pub mod schedule;
@@ -20,6 +21,7 @@ pub mod tenant;
 pub use audit::AuditAction;
 pub use field::{FieldError, FieldErrorCode};
 pub use notification::{MailStatus, NotificationStatus};
+pub use package::{PackageChangeRefusal, PackageChangeStatus, PackageChangeStep, PlanOp};
 pub use request::{
     ErrorNote, NameEffect, NameKind, RequestEvent, RequestStatus, StaffAction, Transition,
     TransitionError,

@@ -30,8 +30,10 @@ pub enum Permission {
     ActOnRequests,
     /// Read tenants (a tenant role: its own).
     ReadTenants,
-    /// Suspend, resume, close and reopen tenants.
+    /// Suspend, resume, close and reopen tenants; change their service package.
     ActOnTenants,
+    /// Change the properties of a tenant's configuration objects (a tenant role: its own).
+    ChangeConfiguration,
     /// Read the template list and a template.
     ReadTemplates,
     /// Create, change, retire templates; offer them publicly.
@@ -60,6 +62,7 @@ impl Permission {
         Self::ActOnRequests,
         Self::ReadTenants,
         Self::ActOnTenants,
+        Self::ChangeConfiguration,
         Self::ReadTemplates,
         Self::ChangeTemplates,
         Self::ReadMail,
@@ -107,6 +110,7 @@ impl Role {
                     | P::ReadAudit
                     | P::ReadParameters
                     | P::EditParameters
+                    | P::ChangeConfiguration
                     | P::ReadAccounts
                     | P::ManageAccounts
             ),

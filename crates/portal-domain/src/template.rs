@@ -341,6 +341,33 @@ fn check_objects(objects: Vec<RawObject>, problems: &mut Vec<TemplateProblem>) -
     checked
 }
 
+/// The properties of one object of `kind` named `name` (a tenant's own change), checked as a
+/// template's are, defaults filled in; every problem by path (`properties.priority`).
+pub fn check_object_properties(
+    kind: &str,
+    name: &str,
+    properties: Map<String, Value>,
+) -> Result<Map<String, Value>, Vec<TemplateProblem>> {
+    let object = RawObject {
+        kind: kind.to_owned(),
+        name: name.to_owned(),
+        properties,
+    };
+    let mut problems = Vec::new();
+    let checked = check_properties("", &object, &mut problems);
+    if problems.is_empty() {
+        Ok(checked)
+    } else {
+        Err(problems
+            .into_iter()
+            .map(|p| TemplateProblem {
+                path: p.path.trim_start_matches('.').to_owned(),
+                message: p.message,
+            })
+            .collect())
+    }
+}
+
 impl RawTemplate {
     /// Checks the whole definition; every problem is returned, by path.
     pub fn check(self) -> Result<TemplateDefinition, Vec<TemplateProblem>> {

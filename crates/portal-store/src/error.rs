@@ -87,6 +87,8 @@ pub enum Conflict {
     TemplateIdTaken,
     /// The template is retired.
     TemplateRetired,
+    /// A change of service package cannot be made (or an object changed meanwhile): why.
+    PackageChange(portal_domain::PackageChangeRefusal),
 }
 
 impl From<Conflict> for StoreError {

@@ -25,6 +25,7 @@ pub mod link;
 pub mod mail;
 pub mod names;
 pub mod oidc;
+pub mod package;
 pub mod parameters;
 pub mod passkey;
 pub mod registration;

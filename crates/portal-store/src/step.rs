@@ -22,8 +22,9 @@ pub enum StepOutcome {
 }
 
 /// Copies the template objects at positions `from..to` into the tenant, placeholders filled
-/// in (only objects marked as holding one are rewritten), in one `INSERT … SELECT`; positions already
-/// copied are skipped. Returns how many rows
+/// in (only objects marked as holding one are rewritten), each with its origin (its name in
+/// the template) and its fingerprint (the properties the template gave it), in one
+/// `INSERT … SELECT`; positions already copied are skipped. Returns how many rows
 /// were copied.
 async fn copy_objects(
     tx: &mut Transaction<'static, Any>,
@@ -33,16 +34,18 @@ async fn copy_objects(
     to: i64,
 ) -> Result<u64, StoreError> {
     let done = sqlx::query(
-        "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties) \
-         SELECT $1, o.position, o.kind, \
+        "INSERT INTO tenant_objects (tenant_id, position, kind, name, properties, origin, \
+         template_properties) \
+         SELECT $1, position, kind, name, properties, origin, properties FROM ( \
+         SELECT o.position, o.kind, o.name AS origin, \
            CASE WHEN o.has_placeholders = 1 THEN \
              REPLACE(REPLACE(REPLACE(o.name, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
-             ELSE o.name END, \
+             ELSE o.name END AS name, \
            CASE WHEN o.has_placeholders = 1 THEN \
              REPLACE(REPLACE(REPLACE(o.properties, '{tenant.name}', $2), '{tenant.short_name}', $3), '{tenant.upn_suffix}', $4) \
-             ELSE o.properties END \
+             ELSE o.properties END AS properties \
          FROM template_objects o WHERE o.template_id = $5 AND o.version = $6 \
-         AND o.position >= $7 AND o.position < $8 \
+         AND o.position >= $7 AND o.position < $8) AS filled WHERE true \
          ON CONFLICT (tenant_id, position) DO NOTHING",
     )
     .bind(tenant_id)

@@ -134,6 +134,8 @@ impl Store {
             "DELETE FROM users WHERE tenant_id = $1",
             "DELETE FROM smart_queue_parameters WHERE tenant_id = $1",
             "DELETE FROM tenant_objects WHERE tenant_id = $1",
+            "DELETE FROM package_change_items WHERE change_id IN \
+             (SELECT id FROM package_changes WHERE tenant_id = $1)",
             "DELETE FROM reserved_names WHERE request_id = (SELECT request_id FROM tenants WHERE id = $1)",
         ] {
             sqlx::query(sql).bind(m.tenant_id).execute(&mut *tx).await?;

@@ -3,6 +3,7 @@
 //! one line in `Registry::standard`. The worker runs whatever the registry holds and knows no
 //! kind by name; the queue stores a kind's name and its payload as JSON.
 
+mod change_package;
 mod expire_registration;
 mod noop;
 mod provision_request;
@@ -18,6 +19,7 @@ use portal_store::job::{Burial, ClaimedJob, NewJob};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use change_package::ChangePackage;
 pub use expire_registration::ExpireRegistration;
 pub use noop::Noop;
 pub use provision_request::ProvisionRequest;
@@ -144,6 +146,7 @@ impl Registry {
             .with::<SendMail>()
             .with::<ExpireRegistration>()
             .with::<PurgeTenant>()
+            .with::<ChangePackage>()
             .with::<Noop>()
     }
 

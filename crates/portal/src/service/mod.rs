@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bulk;
 pub mod mail;
 pub mod oidc;
+pub mod package;
 pub mod parameters;
 pub mod passkey;
 pub mod policy;

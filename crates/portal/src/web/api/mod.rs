@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod mail;
 pub mod mfa;
+pub mod packages;
 pub mod parameters;
 pub mod public;
 pub mod requests;
@@ -21,6 +22,7 @@ pub fn router() -> Routes {
         .merge(auth::router())
         .merge(mail::router())
         .merge(mfa::router())
+        .merge(packages::router())
         .merge(parameters::router())
         .merge(public::router())
         .merge(requests::router())
