@@ -8,7 +8,9 @@
 #[macro_use]
 mod common;
 
-use common::{Db, TENANT_PASSWORD, TestApp, call, spawn_app, submission};
+use common::{
+    ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, call, page, post, spawn_app, submission,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -17,6 +19,7 @@ on_both!(
     changes_that_cannot_be_made_are_refused_with_their_reason,
     a_change_that_fails_for_good_is_undone_whole,
     a_tenant_changes_its_objects_within_their_kinds_rules,
+    the_pages_preview_confirm_and_follow_a_change,
 );
 
 /// A completed tenant of `name`, and its administrator's token.
@@ -460,4 +463,99 @@ async fn a_tenant_changes_its_objects_within_their_kinds_rules(app: &TestApp) {
     let edited = find(&after, "queue", queue["name"].as_str().unwrap()).unwrap();
     assert_eq!(edited["properties"]["priority"], 5);
     assert_eq!(configuration(app, &other).await.len(), after.len());
+}
+
+async fn the_pages_preview_confirm_and_follow_a_change(app: &TestApp) {
+    let (id, tenant_token) = tenant(app, "Paged").await;
+    let objects = configuration(app, &id).await;
+    set_description(app, &tenant_token, &id, &objects[0], "Ours").await;
+    let v2 = second_version(definition(app, "voice-essentials").await);
+    new_version(app, "voice-essentials", &v2).await;
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+
+    let (status, tenant_page) = page(app, &format!("/tenants/{id}"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(tenant_page.contains(&format!("href=\"/tenants/{id}/package\"")));
+    let (status, form) = page(app, &format!("/tenants/{id}/package"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(form.contains("<select id=\"template_id\""), "{form}");
+    assert!(
+        !form.contains("confirm-change"),
+        "no preview before a choice"
+    );
+
+    let bad = format!("/tenants/{id}/package?template_id=voice-essentials&version=two");
+    let (status, refused) = page(app, &bad, &cookie).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("whole number"), "{refused}");
+    let same = format!("/tenants/{id}/package?template_id=voice-essentials&version=1");
+    let (status, refused) = page(app, &same, &cookie).await;
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains("already has this template version"),
+        "{refused}"
+    );
+
+    let wanted = format!("/tenants/{id}/package?template_id=voice-essentials&version=");
+    let (status, preview) = page(app, &wanted, &cookie).await;
+    assert_eq!(status, 200, "{preview}");
+    assert!(
+        preview.contains("Preview: voice-essentials, version 2"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("Kept as the tenant made them (1)"),
+        "{preview}"
+    );
+    assert!(preview.contains("Added (1)") && preview.contains("<bdi>Escalations</bdi>"));
+    assert_eq!(
+        configuration(app, &id).await,
+        {
+            let mut now = objects.clone();
+            now[0]["properties"]["description"] = json!("Ours");
+            now
+        },
+        "the preview changed nothing"
+    );
+
+    let form = [("template_id", "voice-essentials"), ("version", "2")];
+    let (status, to) = post(
+        app,
+        &format!("/tenants/{id}/package-changes"),
+        &cookie,
+        &form,
+    )
+    .await;
+    assert_eq!(status, 303, "{to}");
+    assert!(
+        to.starts_with(&format!("/tenants/{id}/package-changes/")),
+        "{to}"
+    );
+    let (_, waiting) = page(app, &to, &cookie).await;
+    assert!(waiting.contains("data-live"), "followed live while it runs");
+    // A second one while it is open is refused, with the reason.
+    let (status, again) = post(
+        app,
+        &format!("/tenants/{id}/package-changes"),
+        &cookie,
+        &form,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(again.contains("not finished yet"), "{again}");
+
+    app.run_pending_jobs().await;
+    let (status, done) = page(app, &to, &cookie).await;
+    assert_eq!(status, 200);
+    assert!(done.contains("data-status>completed<"), "{done}");
+    assert!(!done.contains("data-live"), "no longer followed");
+    let (_, tenant_page) = page(app, &format!("/tenants/{id}"), &cookie).await;
+    assert!(
+        tenant_page.contains("voice-essentials</a>, version 2"),
+        "{tenant_page}"
+    );
+    assert!(
+        tenant_page.contains(&to),
+        "the change is listed on the tenant's page"
+    );
 }

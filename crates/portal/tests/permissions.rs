@@ -59,7 +59,8 @@ enum Rule {
     Landlord(Permission),
     /// This permission, on an object of tenant A: a user of another tenant gets 404.
     Tenant(Permission),
-    /// The same, on the caller's own thing within tenant A (a draft), which may not exist.
+    /// The same, on a thing within tenant A that may not exist (the caller's own draft, a
+    /// change of package by an unknown id).
     TenantOwn(Permission),
 }
 
@@ -125,6 +126,11 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/tenants/{id}",                        Tenant(P::ReadTenants)),
     ("GET",    "/api/v1/tenants/{id}/configuration",          Tenant(P::ReadTenants)),
     ("POST",   "/api/v1/tenants/{id}/{action}",               Perm(P::ActOnTenants)),
+    ("POST",   "/api/v1/tenants/{id}/package-changes/preview", Perm(P::ActOnTenants)),
+    ("GET",    "/api/v1/tenants/{id}/package-changes",        Tenant(P::ReadTenants)),
+    ("POST",   "/api/v1/tenants/{id}/package-changes",        Perm(P::ActOnTenants)),
+    ("GET",    "/api/v1/tenants/{id}/package-changes/{change_id}", TenantOwn(P::ReadTenants)),
+    ("PUT",    "/api/v1/tenants/{id}/configuration/{kind}/{name}", Tenant(P::ChangeConfiguration)),
     // Operations.
     ("GET",    "/healthz",                                    Public),
     ("GET",    "/readyz",                                     Public),
@@ -208,6 +214,9 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/tenants/{id}",                               Tenant(P::ReadTenants)),
     ("GET",    "/tenants/{id}/{action}",                      Perm(P::ActOnTenants)),
     ("POST",   "/tenants/{id}/{action}",                      Perm(P::ActOnTenants)),
+    ("GET",    "/tenants/{id}/package",                       Perm(P::ActOnTenants)),
+    ("POST",   "/tenants/{id}/package-changes",               Perm(P::ActOnTenants)),
+    ("GET",    "/tenants/{id}/package-changes/{change_id}",   TenantOwn(P::ReadTenants)),
     ("GET",    "/mail",                                       Perm(P::ReadMail)),
     ("GET",    "/mail/{id}",                                  Perm(P::ReadMail)),
     ("GET",    "/tenants/{id}/smart-queues",                  Tenant(P::ReadParameters)),
@@ -396,6 +405,15 @@ fn json_body(method: &Method, route: &str) -> Value {
             json!({"parameters": {"default_priority": 1000}})
         }
         ("PUT", "/api/v1/settings/provisioning") => json!({"mode": "never"}),
+        (
+            "POST",
+            "/api/v1/tenants/{id}/package-changes" | "/api/v1/tenants/{id}/package-changes/preview",
+        ) => {
+            json!({"template_id": "no-such-template"})
+        }
+        ("PUT", "/api/v1/tenants/{id}/configuration/{kind}/{name}") => {
+            json!({"properties": {"priority": 1000}})
+        }
         ("PUT", "/api/v1/settings/retention") => json!({"closed_tenant_days": 0}),
         ("POST", "/api/v1/subscription-requests/bulk") => json!({"action": "cancel", "ids": []}),
         ("PUT", "/api/v1/settings/security") => json!({
@@ -470,6 +488,10 @@ impl Ids {
                 }
                 Some("action") => "cancel",
                 Some("version") => "1",
+                // Tenant A's Sales queue (voice-essentials has one).
+                Some("kind") => "queue",
+                Some("name") => "Sales",
+                Some("change_id") => UNKNOWN,
                 Some("token") => UNKNOWN,
                 Some(other) => {
                     return Err(format!(

@@ -9,7 +9,7 @@
 #[macro_use]
 mod common;
 
-use common::{Db, TENANT_PASSWORD, TestApp, call, spawn_app, submission};
+use common::{Db, TENANT_PASSWORD, TestApp, call, page, post, spawn_app, submission};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -362,40 +362,6 @@ async fn the_retention_policy_sets_when_a_closed_tenant_is_purged(app: &TestApp)
 }
 
 /// A page as a browser signed in with `cookie` gets it: the status and the text.
-async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
-    let r = browser()
-        .get(app.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-/// A form posted from the portal's own page; the status and where it leads, or the page.
-async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let r = browser()
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .header("origin", &app.base)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    match r.headers().get("location") {
-        Some(to) => (status, to.to_str().unwrap().to_owned()),
-        None => (status, r.text().await.unwrap()),
-    }
-}
-
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
     let (id, _, _) = tenant(app, "Paged").await;
     let cookie = app

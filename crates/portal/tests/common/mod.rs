@@ -286,6 +286,42 @@ pub fn submission(name: &str) -> Value {
     })
 }
 
+/// A client that does not follow redirects, as a page test wants to see them.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A page fetched with a session cookie (`name=value`): its status and text.
+pub async fn page(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+    let r = browser()
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A form posted from the portal's own page; the status and where it leads, or the page.
+pub async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let r = browser()
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .header("origin", &app.base)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    match r.headers().get("location") {
+        Some(to) => (status, to.to_str().unwrap().to_owned()),
+        None => (status, r.text().await.unwrap()),
+    }
+}
+
 /// The real `portal` binary running as a child, with its output captured line by line.
 pub struct Portal {
     pub child: Child,

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod audit;
 pub mod join;
 pub mod mail;
+pub mod packages;
 pub mod parameters;
 pub mod passkeys;
 pub mod register;
@@ -61,6 +62,7 @@ pub fn router() -> Routes {
         .merge(sso::router())
         .merge(templates::router())
         .merge(tenants::router())
+        .merge(packages::router())
         .merge(mail::router())
         .merge(parameters::router())
         .merge(audit::router())

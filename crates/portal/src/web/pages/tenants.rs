@@ -77,6 +77,10 @@ struct ShowPage {
     actions: Vec<(&'static str, &'static str)>,
     /// The action just done, said once.
     done: Option<&'static str>,
+    /// Whether the viewer may change the tenant's package now.
+    may_change_package: bool,
+    /// Its latest changes of package: (id, status, "template version N", when asked).
+    changes: Vec<(String, String, String, String)>,
 }
 
 /// What a tenant's page offers, in this order.
@@ -139,6 +143,16 @@ async fn show_tenant(
         Ok(o) => o,
         Err(e) => return failure(&e, Some(&actor)),
     };
+    let changes = match crate::service::package::list(&state.services, &actor, &id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|c| {
+                let to = format!("{} version {}", c.to_template_id, c.to_version);
+                (c.id, c.status.to_string(), to, when(c.created_at))
+            })
+            .collect(),
+        Err(e) => return failure(&e, Some(&actor)),
+    };
     render(
         StatusCode::OK,
         &ShowPage {
@@ -153,6 +167,8 @@ async fn show_tenant(
                 .filter(|_| t.status == TenantStatus::Closed)
                 .map(when),
             actions: actions_for(&actor, &t),
+            may_change_package: actor.may(Permission::ActOnTenants) && t.status.is_open(),
+            changes,
             done: query
                 .ok()
                 .and_then(|q| q.done.parse::<TenantAction>().ok())
