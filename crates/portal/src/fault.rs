@@ -1,9 +1,11 @@
 //! Test-only fault switches. Production builds compile these to nothing; the test suite builds
 //! the binary with the `fault-injection` feature, which reads two variables:
 //!
-//! - `PORTAL_FAULT_STEP_FILE`: while this file exists, the provisioning step named in it fails.
-//! - `PORTAL_FAULT_CLONE_PAUSE_MS`: each slice of cloning, and each step of a purge, waits
-//!   this long first, so that a test can kill the process in the middle of either.
+//! - `PORTAL_FAULT_STEP_FILE`: while this file exists, the provisioning step (or the step of a
+//!   change of package) named in it fails.
+//! - `PORTAL_FAULT_CLONE_PAUSE_MS`: each slice of cloning, each step of a purge and each step
+//!   of a change of package waits this long first, so that a test can kill the process in
+//!   the middle of any of them.
 
 /// Fails the step when its fault switch is on.
 #[cfg(feature = "fault-injection")]

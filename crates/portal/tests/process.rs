@@ -1145,3 +1145,215 @@ async fn a_worker_killed_in_the_middle_of_a_purge_has_it_finished_by_another_onc
     drop(web);
     db.drop_database().await;
 }
+
+/// A client's JSON call to a portal started as a child: the status and the body.
+async fn json_call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut call = client.request(method, url).bearer_auth(token);
+    if let Some(body) = body {
+        call = call.json(&body);
+    }
+    let r = call.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// The tenant's objects as `(kind, name, properties)`, in order.
+async fn objects_of(url: &str, tenant_id: &str) -> Vec<(String, String, String)> {
+    let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows = sqlx::query_as(
+        "SELECT kind, name, properties FROM tenant_objects WHERE tenant_id = $1 ORDER BY position",
+    )
+    .bind(tenant_id)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    c.close().await.ok();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_change_killed_midway_is_finished_once_and_one_that_keeps_failing_is_undone() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let (web, base, token, ids) = web_only_with_requests(&db, 1).await;
+    let client = reqwest::Client::new();
+    let worker_with = |fault: Option<&str>| {
+        let mut envs = vec![
+            ("PORTAL_DATABASE_URL", db.url.as_str()),
+            ("PORTAL_JOB_LEASE_SECS", "1"),
+            // Each step of a change waits, so that the kill lands between two.
+            ("PORTAL_FAULT_CLONE_PAUSE_MS", "400"),
+        ];
+        if let Some(file) = fault {
+            envs.push(("PORTAL_FAULT_STEP_FILE", file));
+        }
+        Portal::start(&["worker"], &envs)
+    };
+    let mut first = worker_with(None);
+    let done = wait_completed(&client, &base, &token, &ids[0], Duration::from_secs(30)).await;
+    let tenant_id = done["tenant_id"].as_str().unwrap().to_owned();
+    let before = objects_of(&db.url, &tenant_id).await;
+
+    // Version 2: the second object's description changed, the third gone, a skill added.
+    let (_, template) = json_call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/templates/voice-essentials"),
+        &token,
+        None,
+    )
+    .await;
+    let mut objects = template["objects"].as_array().unwrap().clone();
+    objects[1]["properties"]["description"] = json!("Updated by the template");
+    objects.remove(2);
+    objects.push(json!({"kind": "skill", "name": "Escalations", "properties": {}}));
+    let definition = json!({"name": template["name"], "description": template["description"],
+        "services": template["services"], "objects": objects});
+    let put = format!("{base}/api/v1/templates/voice-essentials");
+    for _ in 0..2 {
+        let (status, _) = json_call(
+            &client,
+            reqwest::Method::PUT,
+            put.clone(),
+            &token,
+            Some(definition.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "versions 2 and 3 alike");
+    }
+    let changes = format!("{base}/api/v1/tenants/{tenant_id}/package-changes");
+    let target = json!({"template_id": "voice-essentials", "version": 2});
+    let (status, started) = json_call(
+        &client,
+        reqwest::Method::POST,
+        changes.clone(),
+        &token,
+        Some(target),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let change_url = format!("{changes}/{}", started["id"].as_str().unwrap());
+
+    let scalar = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+            c.close().await.ok();
+            n
+        }
+    };
+    eventually(
+        Duration::from_secs(20),
+        "a step of the change to be done",
+        || async {
+            (scalar("SELECT MAX(steps_done) FROM package_changes").await >= 1).then_some(())
+        },
+    )
+    .await;
+    first.child.kill().unwrap();
+    first.wait_exit(Duration::from_secs(5));
+    assert!(
+        scalar("SELECT MAX(steps_done) FROM package_changes").await < 4,
+        "killed midway"
+    );
+
+    let mut rescuer = worker_with(None);
+    let finished = eventually(
+        Duration::from_secs(30),
+        "the change to complete",
+        || async {
+            let (_, change) = json_call(
+                &client,
+                reqwest::Method::GET,
+                change_url.clone(),
+                &token,
+                None,
+            )
+            .await;
+            (change["status"] == "completed").then_some(change)
+        },
+    )
+    .await;
+    assert_eq!(finished["template"]["version"], 2);
+    let after = objects_of(&db.url, &tenant_id).await;
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "one added once, one removed once"
+    );
+    let escalations = after
+        .iter()
+        .filter(|o| o.0 == "skill" && o.1 == "Escalations")
+        .count();
+    assert_eq!(escalations, 1, "added exactly once");
+    assert!(after[1].2.contains("Updated by the template"));
+    assert_eq!(
+        scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'package_changed'").await,
+        1,
+        "completed once"
+    );
+    rescuer.signal("TERM");
+    rescuer.wait_exit(Duration::from_secs(15));
+
+    // A change whose last step keeps failing is undone whole once it runs out of attempts.
+    let dir = tempfile::tempdir().unwrap();
+    let fault = dir.path().join("fault");
+    std::fs::write(&fault, "switch_template").unwrap();
+    let mut failing = worker_with(Some(fault.to_str().unwrap()));
+    let target = json!({"template_id": "voice-essentials", "version": 3});
+    let (status, started) = json_call(
+        &client,
+        reqwest::Method::POST,
+        changes.clone(),
+        &token,
+        Some(target),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    let change_url = format!("{changes}/{}", started["id"].as_str().unwrap());
+    let failed = eventually(Duration::from_secs(40), "the change to fail", || async {
+        let (_, change) = json_call(
+            &client,
+            reqwest::Method::GET,
+            change_url.clone(),
+            &token,
+            None,
+        )
+        .await;
+        (change["status"] == "failed").then_some(change)
+    })
+    .await;
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("switch_template"),
+        "{failed}"
+    );
+    assert_eq!(
+        objects_of(&db.url, &tenant_id).await,
+        after,
+        "nothing of it is left"
+    );
+    let (_, tenant) = json_call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/api/v1/tenants/{tenant_id}"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(tenant["template"]["version"], 2);
+    failing.signal("TERM");
+    failing.wait_exit(Duration::from_secs(15));
+    drop(web);
+    db.drop_database().await;
+}
