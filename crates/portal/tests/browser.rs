@@ -254,6 +254,45 @@ async fn submit_by_api(base: &str, name: &str, upn_suffix: &str) -> String {
     accepted["id"].as_str().expect("accepted").to_owned()
 }
 
+/// Stores a version 2 of voice-essentials through the API: one object's description changed,
+/// one dropped, a skill added.
+async fn second_template_version_by_api(base: &str) {
+    let client = reqwest::Client::new();
+    let signed_in: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = signed_in["token"].as_str().unwrap();
+    let url = format!("{base}/api/v1/templates/voice-essentials");
+    let t: serde_json::Value = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut objects = t["objects"].as_array().unwrap().clone();
+    objects[1]["properties"]["description"] = json!("Updated by the template");
+    objects.remove(2);
+    objects.push(json!({"kind": "skill", "name": "Escalations", "properties": {}}));
+    let r = client
+        .put(&url)
+        .bearer_auth(token)
+        .json(&json!({"name": t["name"], "description": t["description"],
+            "services": t["services"], "objects": objects}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 /// Fails unless the button `button` sits under the last of the fields `fields`, not beside
 /// it.
 async fn under(c: &Client, button: &str, fields: &str) {
@@ -1493,6 +1532,41 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     c.goto(&format!("{base}/settings/retention")).await.unwrap();
     wait_for(c, Locator::Id("closed_tenant_days")).await;
     check_accessibility(c, "the retention policy").await;
+
+    // Its package changes to the template's new version: chosen, previewed, confirmed, and
+    // followed live to its end.
+    second_template_version_by_api(&base).await;
+    c.goto(&format!("{base}{tenant_path}")).await.unwrap();
+    wait_for(c, Locator::Id("change-package")).await;
+    screenshot(c, "tenant-actions").await;
+    click(c, "#change-package").await;
+    wait_for(c, Locator::Id("template_id")).await;
+    check_accessibility(c, "choosing a service package").await;
+    c.execute(
+        "document.getElementById('template_id').value = 'voice-essentials'",
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    click(c, "#preview-button").await;
+    wait_for(c, Locator::Id("confirm-change")).await;
+    assert!(text_of(c, "#add-list").await.contains("Escalations"));
+    // voice-essentials' second object is the Sales skill, its third the Support skill.
+    assert!(text_of(c, "#update-list").await.contains("Sales"));
+    assert!(text_of(c, "#remove-list").await.contains("Support"));
+    check_accessibility(c, "the package-change preview").await;
+    screenshot(c, "package-change-preview").await;
+    click(c, "#confirm-change").await;
+    wait_for(c, Locator::Css("#progress")).await;
+    check_accessibility(c, "a change of package under way").await;
+    wait_for_text(c, "[data-status]", "completed").await;
+    assert!(
+        text_of(c, "#progress")
+            .await
+            .contains("Switch the template: done")
+    );
+    c.goto(&format!("{base}{tenant_path}")).await.unwrap();
+    wait_for_text(c, "main dl", "version 2").await;
     sign_out(c).await;
     type_into(c, "username", "prplkAdmin@harbourlights.example.com").await;
     type_into(c, "password", TENANT_PASSWORD).await;
