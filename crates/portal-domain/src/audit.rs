@@ -67,6 +67,7 @@ crate::text_enum! {
 
 impl AuditAction {
     /// The deed in words people read.
+    // This must be longer: one arm per action.
     pub fn label(self) -> &'static str {
         match self {
             Self::SignIn => "Signed in",

@@ -39,9 +39,10 @@ crate::text_enum! {
 crate::text_enum! {
     /// The steps of a change of package, in order; each is one transaction.
     pub enum PackageChangeStep as "package change step" {
-        AddObjects = "add_objects",
-        UpdateObjects = "update_objects",
+        // Removals first, so that a name they free is free before an addition takes it.
         RemoveObjects = "remove_objects",
+        UpdateObjects = "update_objects",
+        AddObjects = "add_objects",
         SwitchTemplate = "switch_template",
     }
 }
@@ -179,20 +180,34 @@ pub fn plan(tenant: &[TenantObject], target: &[TargetObject]) -> PackagePlan {
     let wanted: HashMap<(String, String), &TargetObject> =
         target.iter().map(|object| (object.key(), object)).collect();
     let mut items = Vec::new();
-    let mut held = HashSet::new();
+    // The template objects the tenant holds, and the names (by kind) it keeps.
+    let mut origins = HashSet::new();
+    let mut names = HashSet::new();
     for object in tenant {
-        held.insert((object.kind.clone(), object.name.to_lowercase()));
-        let Some(key) = object.key() else { continue };
-        held.insert(key.clone());
+        let own_name = (object.kind.clone(), object.name.to_lowercase());
+        let Some(key) = object.key() else {
+            names.insert(own_name);
+            continue;
+        };
+        origins.insert(key.clone());
         let goal = wanted.get(&key).copied();
         let op = match goal {
-            _ if object.changed_by_tenant() => PlanOp::Keep,
-            None => PlanOp::Remove,
-            Some(goal) if goal.name == object.name && goal.properties == object.properties => {
-                continue;
-            }
-            Some(_) => PlanOp::Update,
+            _ if object.changed_by_tenant() => Some(PlanOp::Keep),
+            None => Some(PlanOp::Remove),
+            Some(goal) if goal.name == object.name && goal.properties == object.properties => None,
+            Some(_) => Some(PlanOp::Update),
         };
+        // A name the change frees may be taken by an addition; the others stay taken.
+        match (op, goal) {
+            (Some(PlanOp::Remove), _) => {}
+            (Some(PlanOp::Update), Some(goal)) => {
+                names.insert((goal.kind.clone(), goal.name.to_lowercase()));
+            }
+            _ => {
+                names.insert(own_name);
+            }
+        }
+        let Some(op) = op else { continue };
         items.push(PlanItem {
             op,
             position: object.position,
@@ -203,11 +218,11 @@ pub fn plan(tenant: &[TenantObject], target: &[TargetObject]) -> PackagePlan {
     let mut next = tenant.iter().map(|o| o.position + 1).max().unwrap_or(0);
     for object in target {
         let own_name = (object.kind.clone(), object.name.to_lowercase());
-        if held.contains(&object.key()) || held.contains(&own_name) {
+        if origins.contains(&object.key()) || names.contains(&own_name) {
             continue;
         }
-        held.insert(object.key());
-        held.insert(own_name);
+        origins.insert(object.key());
+        names.insert(own_name);
         items.push(PlanItem {
             op: PlanOp::Add,
             position: next,
@@ -308,6 +323,15 @@ mod tests {
         own.origin = None;
         let plan = plan(&[own], &[target("queue", "sales", "{}")]);
         assert!(plan.items.is_empty(), "{plan:?}");
+    }
+
+    #[test]
+    fn a_name_a_removal_frees_can_be_taken_by_an_addition() {
+        // v1 wrote the name out; v2 makes it from the tenant's name, to the same text.
+        let tenant = vec![cloned(0, "queue", "Acme Sales", "{}")];
+        let plan = plan(&tenant, &[target("queue", "{tenant.name} Sales", "{}")]);
+        assert_eq!(names(&plan, PlanOp::Remove), ["Acme Sales"]);
+        assert_eq!(names(&plan, PlanOp::Add), ["Acme Sales"]);
     }
 
     #[test]

@@ -89,6 +89,15 @@ pub enum ChangeStepOutcome {
     Completed,
     /// The change is no longer open (completed or failed before).
     NotOpen,
+    /// The tenant was no longer active: the change was undone and failed.
+    Undone(TenantStatus),
+}
+
+/// The audit entries a step may write: the change's completion, or its failure.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeAudits<'a> {
+    pub completed: &'a AuditEntry,
+    pub failed: &'a AuditEntry,
 }
 
 type Tx = Transaction<'static, Any>;
@@ -103,7 +112,8 @@ fn status_of(text: String) -> Result<TenantStatus, StoreError> {
 
 /// The tenant's objects, with their origins and fingerprints, in order.
 async fn tenant_objects(tx: &mut Tx, tenant_id: &str) -> Result<Vec<TenantObject>, StoreError> {
-    let rows: Vec<(i64, String, String, String, Option<String>, Option<String>)> = sqlx::query_as(
+    type Row = (i64, String, String, String, Option<String>, Option<String>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT position, kind, name, properties, origin, template_properties \
              FROM tenant_objects WHERE tenant_id = $1 ORDER BY position",
     )
@@ -125,18 +135,19 @@ async fn tenant_objects(tx: &mut Tx, tenant_id: &str) -> Result<Vec<TenantObject
         .collect())
 }
 
-/// Locks the tenant (the change and the edits of its objects queue behind each other) and
-/// gives its status, template and names; an open change refuses.
+/// Locks the tenant when `lock` (the change and the edits of its objects queue behind each
+/// other) and gives its status, template and names; an open change refuses.
 async fn lock_tenant(
     store: &Store,
     tx: &mut Tx,
     tenant_id: &str,
+    lock: bool,
 ) -> Result<(TenantStatus, String, i64, [String; 3]), StoreError> {
     let row: Option<(String, String, i64, String, String, String)> =
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT status, template_id, template_version, name, short_name, upn_suffix \
              FROM tenants WHERE id = $1{}",
-            store.lock_clause()
+            if lock { store.lock_clause() } else { "" }
         )))
         .bind(tenant_id)
         .fetch_optional(&mut **tx)
@@ -161,16 +172,17 @@ async fn lock_tenant(
     ))
 }
 
-/// Plans the change of a tenant locked by `lock_tenant` to a template version.
+/// Plans the change of a tenant to a template version; the tenant is locked when `lock`
+/// (the plan is about to be stored).
 async fn plan_in(
     store: &Store,
     tx: &mut Tx,
     tenant_id: &str,
-    template_id: &str,
-    version: Option<i64>,
+    (template_id, version): (&str, Option<i64>),
+    lock: bool,
 ) -> Result<PlannedChange, StoreError> {
     let (status, current_template, current_version, [name, short_name, upn]) =
-        lock_tenant(store, tx, tenant_id).await?;
+        lock_tenant(store, tx, tenant_id, lock).await?;
     if !status.is_open() {
         return Err(refused(PackageChangeRefusal::TenantNotActive(status)));
     }
@@ -294,6 +306,17 @@ async fn apply(tx: &mut Tx, change: &PackageChangeRow, op: PlanOp) -> Result<(),
     Ok(())
 }
 
+/// Gives the tenant the change's template version (its last step).
+async fn switch_template(tx: &mut Tx, change: &PackageChangeRow) -> Result<(), StoreError> {
+    sqlx::query("UPDATE tenants SET template_id = $1, template_version = $2 WHERE id = $3")
+        .bind(&change.to_template_id)
+        .bind(change.to_version)
+        .bind(&change.tenant_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Undoes whatever of a change was done: additions deleted, updates put back, removals
 /// restored. Each part changes nothing when its step had not run.
 async fn undo(tx: &mut Tx, change: &PackageChangeRow) -> Result<(), StoreError> {
@@ -363,8 +386,9 @@ impl Store {
         template_id: &str,
         version: Option<i64>,
     ) -> Result<PlannedChange, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let planned = plan_in(self, &mut tx, tenant_id, template_id, version).await?;
+        // A read: it locks nothing.
+        let mut tx = self.pool.begin().await?;
+        let planned = plan_in(self, &mut tx, tenant_id, (template_id, version), false).await?;
         tx.rollback().await?;
         Ok(planned)
     }
@@ -377,7 +401,8 @@ impl Store {
         now: i64,
     ) -> Result<(PackageChangeRow, PackagePlan), StoreError> {
         let mut tx = self.begin_write().await?;
-        let planned = plan_in(self, &mut tx, new.tenant_id, new.template_id, new.version).await?;
+        let target = (new.template_id, new.version);
+        let planned = plan_in(self, &mut tx, new.tenant_id, target, true).await?;
         sqlx::query(
             "INSERT INTO package_changes (id, tenant_id, from_template_id, from_version, \
              to_template_id, to_version, status, steps_done, requested_by, created_at) \
@@ -407,13 +432,22 @@ impl Store {
     pub async fn run_package_change_step(
         &self,
         change_id: &str,
-        completed: &AuditEntry,
+        audits: &ChangeAudits<'_>,
         now: i64,
     ) -> Result<ChangeStepOutcome, StoreError> {
         let mut tx = self.begin_write().await?;
         let change = lock_change(self, &mut tx, change_id).await?;
         if !change.status.is_open() {
             return Ok(ChangeStepOutcome::NotOpen);
+        }
+        // A tenant suspended, closed or being purged meanwhile keeps its objects as they were.
+        if let Some(status) = shut_meanwhile(self, &mut tx, &change.tenant_id).await? {
+            let error = format!(
+                "the tenant was {status} before the change was done; everything it did was undone"
+            );
+            fail_in(&mut tx, &change, &error, audits.failed, now).await?;
+            tx.commit().await?;
+            return Ok(ChangeStepOutcome::Undone(status));
         }
         let index = usize::try_from(change.steps_done).map_err(|e| StoreError::Other(e.into()))?;
         let Some(&step) = PackageChangeStep::ALL.get(index) else {
@@ -423,16 +457,7 @@ impl Store {
         };
         match step.op() {
             Some(op) => apply(&mut tx, &change, op).await?,
-            None => {
-                sqlx::query(
-                    "UPDATE tenants SET template_id = $1, template_version = $2 WHERE id = $3",
-                )
-                .bind(&change.to_template_id)
-                .bind(change.to_version)
-                .bind(&change.tenant_id)
-                .execute(&mut *tx)
-                .await?;
-            }
+            None => switch_template(&mut tx, &change).await?,
         }
         let last = index + 1 == PackageChangeStep::ALL.len();
         let status = if last {
@@ -452,7 +477,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if last {
-            crate::audit::insert(&mut *tx, completed, now).await?;
+            crate::audit::insert(&mut *tx, audits.completed, now).await?;
         }
         tx.commit().await?;
         Ok(if last {
@@ -468,14 +493,22 @@ impl Store {
         tenant_id: &str,
         change_id: &str,
     ) -> Result<PackageChangeRow, StoreError> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {CHANGE_COLUMNS} FROM package_changes WHERE id = $1 AND tenant_id = $2"
-        )))
-        .bind(change_id)
-        .bind(tenant_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)
+        let change = self.find_package_change(change_id).await?;
+        if change.tenant_id != tenant_id {
+            return Err(StoreError::NotFound);
+        }
+        Ok(change)
+    }
+
+    /// The tenant's objects with their origins and fingerprints, in order.
+    pub async fn tenant_objects_with_origins(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Vec<TenantObject>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let objects = tenant_objects(&mut tx, tenant_id).await?;
+        tx.rollback().await?;
+        Ok(objects)
     }
 
     /// A change of package, whichever tenant's.
@@ -532,7 +565,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
-        let (status, ..) = lock_tenant(self, &mut tx, tenant_id).await?;
+        let (status, ..) = lock_tenant(self, &mut tx, tenant_id, true).await?;
         if !status.is_open() {
             return Err(refused(PackageChangeRefusal::TenantNotActive(status)));
         }
@@ -602,6 +635,47 @@ impl ItemRow {
     }
 }
 
+/// The tenant's status when it was suspended, closed or its purge began since the change was
+/// accepted (it is locked until the step ends); `None` while it is active.
+async fn shut_meanwhile(
+    store: &Store,
+    tx: &mut Tx,
+    tenant_id: &str,
+) -> Result<Option<TenantStatus>, StoreError> {
+    let row: Option<(String, Option<i64>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT status, purge_started_at FROM tenants WHERE id = $1{}",
+        store.lock_clause()
+    )))
+    .bind(tenant_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let (status, purge_started) = row.ok_or(StoreError::NotFound)?;
+    let status = status_of(status)?;
+    Ok((!status.is_open() || purge_started.is_some()).then_some(status))
+}
+
+/// Undoes whatever the change did and marks it failed with `error`, with `audit`.
+async fn fail_in(
+    tx: &mut Tx,
+    change: &PackageChangeRow,
+    error: &str,
+    audit: &AuditEntry,
+    now: i64,
+) -> Result<(), StoreError> {
+    undo(tx, change).await?;
+    sqlx::query(
+        "UPDATE package_changes SET status = $1, finished_at = $2, error = $3 WHERE id = $4",
+    )
+    .bind(PackageChangeStatus::Failed.as_str())
+    .bind(now)
+    .bind(error)
+    .bind(&change.id)
+    .execute(&mut **tx)
+    .await?;
+    crate::audit::insert(&mut **tx, audit, now).await?;
+    Ok(())
+}
+
 impl crate::job::Burial {
     /// Undoes whatever a change of package did and marks it failed with `error` (and
     /// `audit`), in the transaction that buries its job. False when it was no longer open.
@@ -616,17 +690,7 @@ impl crate::job::Burial {
         if !change.status.is_open() {
             return Ok(false);
         }
-        undo(&mut self.tx, &change).await?;
-        sqlx::query(
-            "UPDATE package_changes SET status = $1, finished_at = $2, error = $3 WHERE id = $4",
-        )
-        .bind(PackageChangeStatus::Failed.as_str())
-        .bind(now)
-        .bind(error)
-        .bind(change_id)
-        .execute(&mut *self.tx)
-        .await?;
-        crate::audit::insert(&mut *self.tx, audit, now).await?;
+        fail_in(&mut self.tx, &change, error, audit, now).await?;
         Ok(true)
     }
 }

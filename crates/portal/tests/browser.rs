@@ -224,8 +224,8 @@ async fn click(c: &Client, css: &str) {
 }
 
 /// Submits a request for `name` through the JSON API as the landlord; returns its id.
-async fn submit_by_api(base: &str, name: &str, upn_suffix: &str) -> String {
-    let client = reqwest::Client::new();
+/// A landlord administrator's API token.
+async fn admin_token(client: &reqwest::Client, base: &str) -> String {
     let signed_in: serde_json::Value = client
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
@@ -235,7 +235,12 @@ async fn submit_by_api(base: &str, name: &str, upn_suffix: &str) -> String {
         .json()
         .await
         .unwrap();
-    let token = signed_in["token"].as_str().unwrap();
+    signed_in["token"].as_str().unwrap().to_owned()
+}
+
+async fn submit_by_api(base: &str, name: &str, upn_suffix: &str) -> String {
+    let client = reqwest::Client::new();
+    let token = &admin_token(&client, base).await;
     let body = json!({"template_id": "voice-essentials",
         "tenant": {"name": name, "short_name": "long", "upn_suffix": upn_suffix,
             "admin_user_name": "lkAdmin", "password": TENANT_PASSWORD,
@@ -258,16 +263,7 @@ async fn submit_by_api(base: &str, name: &str, upn_suffix: &str) -> String {
 /// one dropped, a skill added.
 async fn second_template_version_by_api(base: &str) {
     let client = reqwest::Client::new();
-    let signed_in: serde_json::Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = signed_in["token"].as_str().unwrap();
+    let token = &admin_token(&client, base).await;
     let url = format!("{base}/api/v1/templates/voice-essentials");
     let t: serde_json::Value = client
         .get(&url)

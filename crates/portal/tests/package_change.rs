@@ -191,9 +191,9 @@ async fn a_change_adds_updates_removes_and_keeps_what_the_tenant_changed(app: &T
     assert_eq!(
         steps,
         [
-            "add_objects",
-            "update_objects",
             "remove_objects",
+            "update_objects",
+            "add_objects",
             "switch_template"
         ]
     );
@@ -377,9 +377,14 @@ async fn a_change_that_fails_for_good_is_undone_whole(app: &TestApp) {
         detail: None,
         client: None,
     };
+    let audits = portal_store::package::ChangeAudits {
+        completed: &entry,
+        failed: &entry,
+    };
+    let exact_before = store.tenant_objects_with_origins(&id).await.unwrap();
     for _ in 0..3 {
         store
-            .run_package_change_step(&change_id, &entry, now)
+            .run_package_change_step(&change_id, &audits, now)
             .await
             .unwrap();
     }
@@ -406,28 +411,44 @@ async fn a_change_that_fails_for_good_is_undone_whole(app: &TestApp) {
         .collect();
     assert_eq!(statuses, ["done", "done", "done", "failed"]);
     assert_eq!(configuration(app, &id).await, before, "everything undone");
-    let (_, t) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/tenants/{id}"),
-        &app.token,
-        None,
-    )
-    .await;
+    assert_eq!(
+        store.tenant_objects_with_origins(&id).await.unwrap(),
+        exact_before,
+        "positions, origins and fingerprints too"
+    );
+    let tenant_path = format!("/api/v1/tenants/{id}");
+    let (_, t) = call(app, Method::GET, &tenant_path, &app.token, None).await;
     assert_eq!(t["template"]["version"], 1);
-    // The tenant can change again, and the retried change completes.
+
+    // The tenant can change again: the same plan as before (nothing counts as the tenant's
+    // change), and a tenant suspended while it runs has it undone too.
     let (status, again) = package(app, &id, "", json!({"template_id": "voice-essentials"})).await;
     assert_eq!(status, 202, "{again}");
+    assert_eq!(again["update"], started["update"]);
+    assert_eq!(again["kept"], json!([]));
+    let change_id = again["id"].as_str().unwrap();
+    store
+        .run_package_change_step(change_id, &audits, portal_store::now_ms())
+        .await
+        .unwrap();
+    let suspend = format!("/api/v1/tenants/{id}/suspend");
+    let reason = json!({"reason": "Unpaid"});
+    let (s, _) = call(app, Method::POST, &suspend, &app.token, Some(reason)).await;
+    assert_eq!(s, 200);
     app.run_pending_jobs().await;
-    let (_, t) = call(
-        app,
-        Method::GET,
-        &format!("/api/v1/tenants/{id}"),
-        &app.token,
-        None,
-    )
-    .await;
-    assert_eq!(t["template"]["version"], 2);
+    let path = format!("/api/v1/tenants/{id}/package-changes/{change_id}");
+    let (_, undone) = call(app, Method::GET, &path, &app.token, None).await;
+    assert_eq!(undone["status"], "failed", "{undone}");
+    assert!(
+        undone["error"].as_str().unwrap().contains("suspended"),
+        "{undone}"
+    );
+    assert_eq!(
+        store.tenant_objects_with_origins(&id).await.unwrap(),
+        exact_before
+    );
+    let (_, t) = call(app, Method::GET, &tenant_path, &app.token, None).await;
+    assert_eq!(t["template"]["version"], 1);
 }
 
 async fn a_tenant_changes_its_objects_within_their_kinds_rules(app: &TestApp) {
@@ -463,6 +484,22 @@ async fn a_tenant_changes_its_objects_within_their_kinds_rules(app: &TestApp) {
     let edited = find(&after, "queue", queue["name"].as_str().unwrap()).unwrap();
     assert_eq!(edited["properties"]["priority"], 5);
     assert_eq!(configuration(app, &other).await.len(), after.len());
+
+    // A suspended tenant's objects do not change, not even by the provider's staff.
+    let suspend = format!("/api/v1/tenants/{id}/suspend");
+    let reason = json!({"reason": "Unpaid"});
+    let (s, _) = call(app, Method::POST, &suspend, &app.token, Some(reason)).await;
+    assert_eq!(s, 200);
+    let (s, a) = put(&app.token, json!({"properties": {"priority": 7}})).await;
+    assert_eq!(s, 409, "{a}");
+    assert_eq!(a["error"]["code"], "tenant_not_active");
+    assert!(
+        a["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("configuration"),
+        "{a}"
+    );
 }
 
 async fn the_pages_preview_confirm_and_follow_a_change(app: &TestApp) {

@@ -1163,11 +1163,15 @@ async fn json_call(
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// The tenant's objects as `(kind, name, properties)`, in order.
-async fn objects_of(url: &str, tenant_id: &str) -> Vec<(String, String, String)> {
+/// The tenant's objects as `(kind, name, properties, position, origin, fingerprint)`, in order.
+async fn objects_of(
+    url: &str,
+    tenant_id: &str,
+) -> Vec<(String, String, String, i64, Option<String>, Option<String>)> {
     let mut c = sqlx::PgConnection::connect(url).await.unwrap();
     let rows = sqlx::query_as(
-        "SELECT kind, name, properties FROM tenant_objects WHERE tenant_id = $1 ORDER BY position",
+        "SELECT kind, name, properties, position, origin, template_properties \
+         FROM tenant_objects WHERE tenant_id = $1 ORDER BY position",
     )
     .bind(tenant_id)
     .fetch_all(&mut c)
@@ -1214,20 +1218,33 @@ async fn a_package_change_killed_midway_is_finished_once_and_one_that_keeps_fail
     objects[1]["properties"]["description"] = json!("Updated by the template");
     objects.remove(2);
     objects.push(json!({"kind": "skill", "name": "Escalations", "properties": {}}));
-    let definition = json!({"name": template["name"], "description": template["description"],
-        "services": template["services"], "objects": objects});
+    let definition = |objects: &Vec<Value>| {
+        json!({"name": template["name"], "description": template["description"],
+            "services": template["services"], "objects": objects})
+    };
     let put = format!("{base}/api/v1/templates/voice-essentials");
-    for _ in 0..2 {
-        let (status, _) = json_call(
-            &client,
-            reqwest::Method::PUT,
-            put.clone(),
-            &token,
-            Some(definition.clone()),
-        )
-        .await;
-        assert_eq!(status, 200, "versions 2 and 3 alike");
-    }
+    let (status, _) = json_call(
+        &client,
+        reqwest::Method::PUT,
+        put.clone(),
+        &token,
+        Some(definition(&objects)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Version 3 changes, drops and adds more.
+    objects[3]["properties"]["description"] = json!("Changed again");
+    objects.remove(4);
+    objects.push(json!({"kind": "skill", "name": "Callbacks", "properties": {}}));
+    let (status, _) = json_call(
+        &client,
+        reqwest::Method::PUT,
+        put,
+        &token,
+        Some(definition(&objects)),
+    )
+    .await;
+    assert_eq!(status, 200);
     let changes = format!("{base}/api/v1/tenants/{tenant_id}/package-changes");
     let target = json!({"template_id": "voice-essentials", "version": 2});
     let (status, started) = json_call(
@@ -1318,6 +1335,9 @@ async fn a_package_change_killed_midway_is_finished_once_and_one_that_keeps_fail
     )
     .await;
     assert_eq!(status, 202, "{started}");
+    for op in ["add", "update", "remove"] {
+        assert_eq!(started[op].as_array().unwrap().len(), 1, "{started}");
+    }
     let change_url = format!("{changes}/{}", started["id"].as_str().unwrap());
     let failed = eventually(Duration::from_secs(40), "the change to fail", || async {
         let (_, change) = json_call(

@@ -45,3 +45,4 @@ CREATE TABLE package_change_items (
     before_template_properties TEXT NULL,
     PRIMARY KEY (change_id, seq)
 );
+CREATE INDEX package_change_items_by_op ON package_change_items (change_id, op, position);

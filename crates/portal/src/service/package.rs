@@ -3,7 +3,9 @@
 
 use portal_domain::package::PackagePlan;
 use portal_domain::{AuditAction, PackageChangeRefusal, Permission};
-use portal_store::package::{ChangeStepOutcome, NewPackageChange, PackageChangeRow, PlannedChange};
+use portal_store::package::{
+    ChangeAudits, ChangeStepOutcome, NewPackageChange, PackageChangeRow, PlannedChange,
+};
 use portal_store::template::TemplateObjectRow;
 use portal_store::{Conflict, StoreError};
 use serde_json::{Map, Value};
@@ -162,69 +164,82 @@ pub async fn list(
 }
 
 /// Carries a change out, step after step (the job). Run again after a crash, it goes on from
-/// the first step not done; a step is never done twice.
+/// the first step not done; a step is never done twice. A tenant suspended or closed
+/// meanwhile has the change undone.
 #[tracing::instrument(skip_all, fields(change.id = %change_id))]
 pub async fn run(services: &Services, change_id: &str) -> Result<(), ServiceError> {
-    loop {
-        let step = next_step(services, change_id).await?;
-        if let Some(step) = step {
-            crate::fault::before_step(step.as_str()).map_err(ServiceError::Internal)?;
-            crate::fault::during_clone();
-        }
-        let completed = completed_entry(services, change_id).await?;
-        let outcome = services
-            .store
-            .run_package_change_step(change_id, &completed, portal_store::now_ms())
-            .await?;
-        match outcome {
-            ChangeStepOutcome::Done(step) => info!(%step, "package change step done"),
-            ChangeStepOutcome::Completed => {
-                info!("package change completed");
-                return Ok(());
-            }
-            ChangeStepOutcome::NotOpen => return Ok(()),
-        }
-    }
-}
-
-/// The step a change runs next, if it is open.
-async fn next_step(
-    services: &Services,
-    change_id: &str,
-) -> Result<Option<portal_domain::PackageChangeStep>, ServiceError> {
     let change = match services.store.find_package_change(change_id).await {
         Ok(change) => change,
-        Err(StoreError::NotFound) => return Ok(None),
+        Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let done = usize::try_from(change.steps_done).unwrap_or(usize::MAX);
-    Ok(change
-        .status
-        .is_open()
-        .then(|| portal_domain::PackageChangeStep::ALL.get(done).copied())
-        .flatten())
-}
-
-/// The audit entry of a change that completes.
-async fn completed_entry(
-    services: &Services,
-    change_id: &str,
-) -> Result<portal_store::audit::AuditEntry, ServiceError> {
-    let change = services.store.find_package_change(change_id).await?;
-    Ok(super::audit::entry(
-        None,
+    let completed = entry(
+        &change,
         AuditAction::PackageChanged,
-        Some(&change.tenant_id),
-        Some(&change.tenant_id),
-        Some(format!(
+        format!(
             "now {} version {} (was {} version {}), as {} asked",
             change.to_template_id,
             change.to_version,
             change.from_template_id,
             change.from_version,
             change.requested_by.as_deref().unwrap_or("the portal")
-        )),
-    ))
+        ),
+    );
+    let failed = entry(
+        &change,
+        AuditAction::PackageChangeFailed,
+        format!(
+            "to {} version {}: the tenant was shut meanwhile, and it was undone",
+            change.to_template_id, change.to_version
+        ),
+    );
+    let audits = ChangeAudits {
+        completed: &completed,
+        failed: &failed,
+    };
+    if !change.status.is_open() {
+        return Ok(());
+    }
+    let mut next = usize::try_from(change.steps_done).unwrap_or(usize::MAX);
+    loop {
+        if let Some(step) = portal_domain::PackageChangeStep::ALL.get(next) {
+            crate::fault::before_step(step.as_str()).map_err(ServiceError::Internal)?;
+            crate::fault::during_clone();
+        }
+        let outcome = services
+            .store
+            .run_package_change_step(change_id, &audits, portal_store::now_ms())
+            .await?;
+        match outcome {
+            ChangeStepOutcome::Done(step) => info!(%step, "package change step done"),
+            ChangeStepOutcome::Completed => {
+                info!("package change completed");
+                break;
+            }
+            ChangeStepOutcome::Undone(status) => {
+                info!(%status, "package change undone: the tenant was shut meanwhile");
+                break;
+            }
+            ChangeStepOutcome::NotOpen => break,
+        }
+        next += 1;
+    }
+    Ok(())
+}
+
+/// An audit entry about a change, in its tenant's log.
+fn entry(
+    change: &PackageChangeRow,
+    action: AuditAction,
+    detail: String,
+) -> portal_store::audit::AuditEntry {
+    super::audit::entry(
+        None,
+        action,
+        Some(&change.tenant_id),
+        Some(&change.tenant_id),
+        Some(detail),
+    )
 }
 
 /// Undoes a change whose job ran out of attempts, and marks it failed, in `burial`.
@@ -239,15 +254,13 @@ pub async fn give_up(
         Err(StoreError::NotFound) => return Ok(()),
         Err(e) => return Err(e.into()),
     };
-    let audit = super::audit::entry(
-        None,
+    let audit = entry(
+        &change,
         AuditAction::PackageChangeFailed,
-        Some(&change.tenant_id),
-        Some(&change.tenant_id),
-        Some(format!(
+        format!(
             "to {} version {}: {error}",
             change.to_template_id, change.to_version
-        )),
+        ),
     );
     let now = portal_store::now_ms();
     if burial

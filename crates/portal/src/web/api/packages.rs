@@ -383,7 +383,20 @@ pub async fn put_configuration_object(
                     })
                     .collect(),
             ),
-            ObjectError::Refused(refusal) => package_error(PackageError::Refused(refusal)),
+            ObjectError::Refused(PackageChangeRefusal::TenantNotActive(status)) => {
+                ApiError::Conflict {
+                    field: None,
+                    code: "tenant_not_active",
+                    message: format!("The tenant is {status}: its configuration cannot change."),
+                }
+            }
+            ObjectError::Refused(_) => ApiError::Conflict {
+                field: None,
+                code: "package_change_in_progress",
+                message: "A change of the tenant's service package is under way: its objects \
+                          cannot change until it is done."
+                    .into(),
+            },
             ObjectError::Service(e) => e.into(),
         })?;
     Ok(Json(super::templates::ObjectView {

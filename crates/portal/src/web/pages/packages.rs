@@ -86,7 +86,15 @@ struct ChoosePage {
     version: String,
     /// The preview of the version chosen, with the version it resolved to.
     preview: Option<(i64, Vec<PlanList>)>,
-    error: Option<String>,
+    /// Why there is no preview: the field at fault (`template_id` or `version`) and what to do.
+    error: Option<(&'static str, String)>,
+}
+
+impl ChoosePage {
+    /// Whether the error is about `field`.
+    fn at_fault(&self, field: &str) -> bool {
+        self.error.as_ref().is_some_and(|(f, _)| *f == field)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -107,6 +115,15 @@ impl TargetForm {
             .parse::<i64>()
             .map(Some)
             .map_err(|_| "The version must be a whole number, or left empty for the newest.".into())
+    }
+}
+
+/// The form field a refusal is about.
+fn field_of(e: &PackageError) -> &'static str {
+    match e {
+        PackageError::UnknownVersion
+        | PackageError::Refused(PackageChangeRefusal::AlreadyOnVersion) => "version",
+        _ => "template_id",
     }
 }
 
@@ -183,7 +200,7 @@ async fn choose(
     let version = match form.version() {
         Ok(v) => v,
         Err(text) => {
-            page.error = Some(text);
+            page.error = Some(("version", text));
             return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
@@ -198,7 +215,7 @@ async fn choose(
         }
         Err(e) => match refusal_text(&e) {
             Some((status, text)) => {
-                page.error = Some(text);
+                page.error = Some((field_of(&e), text));
                 render(status, &page)
             }
             None => match e {
@@ -222,7 +239,18 @@ async fn start(
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };
-    let version = form.version().ok().flatten();
+    let version = match form.version() {
+        Ok(version) => version,
+        Err(text) => {
+            return super::message(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(&actor),
+                "The package was not changed",
+                &text,
+                Some((&format!("/tenants/{}/package", t.id), "Choose again")),
+            );
+        }
+    };
     let target = Target {
         template_id: &form.template_id,
         version,
