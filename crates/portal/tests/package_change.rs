@@ -20,6 +20,7 @@ on_both!(
     a_change_that_fails_for_good_is_undone_whole,
     a_tenant_changes_its_objects_within_their_kinds_rules,
     the_pages_preview_confirm_and_follow_a_change,
+    landlord_staff_act_in_a_tenant_under_a_banner_and_as_themselves_in_its_log,
 );
 
 /// A completed tenant of `name`, and its administrator's token.
@@ -595,4 +596,56 @@ async fn the_pages_preview_confirm_and_follow_a_change(app: &TestApp) {
         tenant_page.contains(&to),
         "the change is listed on the tenant's page"
     );
+}
+
+async fn landlord_staff_act_in_a_tenant_under_a_banner_and_as_themselves_in_its_log(app: &TestApp) {
+    let (id, tenant_token) = tenant(app, "Helped").await;
+    let staff = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let login = "prpkeAdmin@helped.example.com";
+    let own = app.page_session(login, TENANT_PASSWORD).await;
+    for path in [
+        format!("/tenants/{id}"),
+        format!("/tenants/{id}/smart-queues"),
+        format!("/tenants/{id}/people"),
+        format!("/tenants/{id}/package"),
+    ] {
+        let (status, text) = page(app, &path, &staff).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            text.contains("Acting in tenant <strong><bdi>Helped</bdi></strong> as landlord staff"),
+            "{path}: {text}"
+        );
+    }
+    for path in [
+        format!("/tenants/{id}"),
+        format!("/tenants/{id}/smart-queues"),
+    ] {
+        let (status, text) = page(app, &path, &own).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !text.contains("acting-in"),
+            "the tenant's own user acts in no other"
+        );
+    }
+
+    // A change the staff make there is theirs, in the tenant's own log.
+    let objects = configuration(app, &id).await;
+    let (status, _) = set_description(app, &app.token, &id, &objects[0], "Fixed by support").await;
+    assert_eq!(status, 200);
+    let (_, log) = call(
+        app,
+        Method::GET,
+        "/api/v1/audit?limit=20",
+        &tenant_token,
+        None,
+    )
+    .await;
+    let entry = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "configuration_object_changed")
+        .unwrap_or_else(|| panic!("the tenant sees the change: {log}"));
+    assert_eq!(entry["actor_name"], ADMIN, "{entry}");
+    assert_eq!(entry["tenant_id"], id.as_str());
 }

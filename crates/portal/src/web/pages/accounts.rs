@@ -136,6 +136,8 @@ struct Scope {
     back: String,
     invite_action: String,
     tenant_id: Option<String>,
+    /// The tenant's name, for a tenant's people.
+    tenant_name: Option<String>,
 }
 
 fn invite_roles(actor: &Actor, tenant: bool) -> Vec<Role> {
@@ -172,7 +174,10 @@ async fn page(
     render(
         status,
         &AccountsPage {
-            nav: Nav::for_actor(actor, here),
+            nav: match &scope.tenant_name {
+                Some(name) => Nav::in_tenant(actor, name),
+                None => Nav::for_actor(actor, here),
+            },
             title: scope.title,
             next: next.map(|n| format!("{}?cursor={n}", scope.back)),
             back: scope.back,
@@ -193,6 +198,7 @@ fn staff_scope() -> Scope {
         back: "/accounts".to_owned(),
         invite_action: "/accounts/invite".to_owned(),
         tenant_id: None,
+        tenant_name: None,
     }
 }
 
@@ -245,6 +251,7 @@ async fn tenant_scope(state: &AppState, actor: &Actor, id: &str) -> Result<Scope
         back: format!("/tenants/{id}/people"),
         invite_action: format!("/tenants/{id}/people/invite"),
         tenant_id: Some(t.id),
+        tenant_name: Some(t.name),
     })
 }
 

@@ -102,6 +102,8 @@ pub struct Nav {
     pub landlord: bool,
     /// The menu entry of this page.
     pub here: &'static str,
+    /// The tenant a landlord user is acting in on this page, said on a banner.
+    pub acting_in: Option<String>,
 }
 
 impl Nav {
@@ -115,6 +117,15 @@ impl Nav {
             role: Some(actor.role),
             landlord: actor.is_landlord(),
             here,
+            acting_in: None,
+        }
+    }
+
+    /// A page inside tenant `tenant_name`: a landlord user sees that they act in it.
+    pub fn in_tenant(actor: &Actor, tenant_name: &str) -> Self {
+        Self {
+            acting_in: actor.is_landlord().then(|| tenant_name.to_owned()),
+            ..Self::for_actor(actor, "/tenants")
         }
     }
 

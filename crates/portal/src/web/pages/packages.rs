@@ -186,7 +186,7 @@ async fn choose(
         Err(e) => return failure(&e, Some(&actor)),
     };
     let mut page = ChoosePage {
-        nav: Nav::for_actor(&actor, "/tenants"),
+        nav: Nav::in_tenant(&actor, &t.name),
         templates,
         template_id: form.template_id.clone(),
         version: form.version.trim().to_owned(),
@@ -307,7 +307,7 @@ async fn show_change(
     render(
         StatusCode::OK,
         &ChangePage {
-            nav: Nav::for_actor(&actor, "/tenants"),
+            nav: Nav::in_tenant(&actor, &t.name),
             tenant_name: t.name,
             steps: change
                 .steps()

@@ -227,7 +227,7 @@ fn page(
     let (shown, started) = form_values(&state, &published_values, typed);
     let latest = state.published.version;
     ParametersPage {
-        nav: Nav::for_actor(actor, "/tenants"),
+        nav: Nav::in_tenant(actor, &tenant_name),
         tenant_id: tenant_id.to_owned(),
         tenant_name,
         draft_behind: state

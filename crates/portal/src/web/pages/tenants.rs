@@ -156,7 +156,7 @@ async fn show_tenant(
     render(
         StatusCode::OK,
         &ShowPage {
-            nav: Nav::for_actor(&actor, "/tenants"),
+            nav: Nav::in_tenant(&actor, &t.name),
             created: when(t.created_at),
             upn_suffix: super::domain_shown(&t.upn_suffix),
             login_id: super::login_shown(&t.admin_personnel_id, &t.upn_suffix),
@@ -226,7 +226,7 @@ fn confirm_page(
     render(
         status,
         &ConfirmPage {
-            nav: Nav::for_actor(actor, "/tenants"),
+            nav: Nav::in_tenant(actor, &t.name),
             id: t.id.clone(),
             tenant_name: t.name.clone(),
             action: action.as_str(),
