@@ -1483,7 +1483,11 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     let tenant_path = link.attr("href").await.unwrap().unwrap();
     link.click().await.unwrap();
     wait_for(c, Locator::Css(&format!("a[href='{tenant_path}/suspend']"))).await;
-    assert!(text_of(c, "#acting-in").await.contains("Acting in tenant HarbourLights"));
+    assert!(
+        text_of(c, "#acting-in")
+            .await
+            .contains("Acting in tenant HarbourLights")
+    );
     check_accessibility(c, "a tenant with its actions").await;
     click(c, &format!("a[href='{tenant_path}/suspend']")).await;
     wait_for(c, Locator::Id("reason")).await;

@@ -192,6 +192,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/requests/{id}",                              Perm(P::ReadRequests)),
     ("GET",    "/requests/{id}/{action}",                     Perm(P::ActOnRequests)),
     ("POST",   "/requests/{id}/{action}",                     Perm(P::ActOnRequests)),
+    ("POST",   "/requests/bulk",                              Perm(P::ActOnRequests)),
     ("POST",   "/requests/{id}/resend-email",                 Perm(P::ActOnRequests)),
     ("GET",    "/settings",                                   Perm(P::ChangeSettings)),
     ("POST",   "/settings",                                   Perm(P::ChangeSettings)),

@@ -20,6 +20,7 @@ on_both!(
     the_pages_suspend_resume_close_and_set_the_retention,
     a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_its_names_free,
     bulk_actions_do_what_each_request_allows_and_report_the_rest,
+    the_management_page_acts_on_ticked_requests_or_every_failed_one_matching_its_filter,
 );
 
 /// A completed tenant of `name`, and its administrator's token (password settled).
@@ -703,4 +704,77 @@ async fn bulk_actions_do_what_each_request_allows_and_report_the_rest(app: &Test
         assert_eq!(status, 422, "{answer}");
         assert_eq!(answer["error"]["fields"][0]["field"], field, "{answer}");
     }
+}
+
+async fn the_management_page_acts_on_ticked_requests_or_every_failed_one_matching_its_filter(
+    app: &TestApp,
+) {
+    let a = failing_request(app, "PageBulkA").await;
+    let b = failing_request(app, "PageBulkB").await;
+    let c = failing_request(app, "PageBulkC").await;
+    let other = failing_request(app, "Elsewhere").await;
+    let r = app.submit(&submission("PageBulkDone")).await;
+    let completed = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_pending_jobs().await;
+    let cookie = app
+        .page_session(common::ADMIN, common::ADMIN_PASSWORD)
+        .await;
+    let (status, list) = page(app, "/requests?q=PageBulk", &cookie).await;
+    assert_eq!(status, 200);
+    for id in [&a, &b, &c, &completed] {
+        assert!(
+            list.contains(&format!("name=\"ids\" value=\"{id}\"")),
+            "{list}"
+        );
+    }
+    assert!(list.contains("id=\"bulk-all-failed\""));
+
+    // Ticked: the failed one is retried, the completed one refused with why.
+    let form = [
+        ("q", "PageBulk"),
+        ("action", "retry"),
+        ("scope", "selected"),
+        ("ids", a.as_str()),
+        ("ids", completed.as_str()),
+    ];
+    let (status, result) = post(app, "/requests/bulk", &cookie, &form).await;
+    assert_eq!(status, 200, "{result}");
+    assert!(result.contains("Retry: 1 done, 1 refused"), "{result}");
+    assert!(result.contains("its status does not allow it"), "{result}");
+    assert!(
+        result.contains("href=\"/requests?q=PageBulk\""),
+        "back to the same filter"
+    );
+
+    // Every failed one matching the filter: B and C (A is being retried), not the other.
+    let form = [
+        ("q", "PageBulk"),
+        ("action", "retry"),
+        ("scope", "all_failed"),
+    ];
+    let (status, result) = post(app, "/requests/bulk", &cookie, &form).await;
+    assert_eq!(status, 200, "{result}");
+    assert!(result.contains("Retry: 2 done, 0 refused"), "{result}");
+    for id in [&b, &c] {
+        assert!(result.contains(&format!("/requests/{id}")), "{result}");
+    }
+    assert!(!result.contains(&other), "outside the filter");
+
+    // Nothing ticked, or no action: said, and nothing done.
+    let (status, refused) = post(app, "/requests/bulk", &cookie, &[("action", "retry")]).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("No request was chosen"), "{refused}");
+    let (status, _) = post(app, "/requests/bulk", &cookie, &[("action", "drop")]).await;
+    assert_eq!(status, 422);
+    let (_, log) = call(app, Method::GET, "/api/v1/audit?limit=50", &app.token, None).await;
+    let retries = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "request_retry")
+        .count();
+    assert_eq!(retries, 3, "one entry per request retried");
 }

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod accounts;
 pub mod audit;
+pub mod bulk;
 pub mod join;
 pub mod mail;
 pub mod packages;
@@ -55,6 +56,7 @@ pub fn router() -> Routes {
         .merge(register::router())
         .merge(join::router())
         .merge(requests::router())
+        .merge(bulk::router())
         .merge(settings::router())
         .merge(security::router())
         .merge(two_factor::router())

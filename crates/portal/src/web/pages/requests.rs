@@ -125,18 +125,18 @@ fn when_exactly(ms: i64) -> String {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct ListQuery {
-    status: String,
-    template: String,
-    from: String,
-    to: String,
-    q: String,
-    cursor: String,
+pub(super) struct ListQuery {
+    pub(super) status: String,
+    pub(super) template: String,
+    pub(super) from: String,
+    pub(super) to: String,
+    pub(super) q: String,
+    pub(super) cursor: String,
 }
 
 impl ListQuery {
     /// The query string of these filters, for links to other pages.
-    fn encoded(&self, cursor: Option<&str>) -> String {
+    pub(super) fn encoded(&self, cursor: Option<&str>) -> String {
         let pairs = [
             ("status", self.status.as_str()),
             ("template", self.template.as_str()),
@@ -154,7 +154,7 @@ impl ListQuery {
     }
 
     /// The store's filter, or what is wrong with the query.
-    fn filter(&self) -> Result<RequestFilter, String> {
+    pub(super) fn filter(&self) -> Result<RequestFilter, String> {
         let text = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
         if [&self.status, &self.template, &self.q, &self.cursor]
             .iter()
