@@ -15,6 +15,7 @@
 pub mod action;
 pub mod audit;
 pub mod credential;
+pub mod digest;
 mod error;
 pub mod event;
 pub mod factor;

@@ -21,6 +21,7 @@ on_both!(
     a_closed_tenant_is_purged_after_its_retention_leaving_a_tombstone_and_its_names_free,
     bulk_actions_do_what_each_request_allows_and_report_the_rest,
     the_management_page_acts_on_ticked_requests_or_every_failed_one_matching_its_filter,
+    landlord_admins_get_a_daily_digest_of_failures_and_nothing_on_quiet_days,
 );
 
 /// A completed tenant of `name`, and its administrator's token (password settled).
@@ -777,4 +778,100 @@ async fn the_management_page_acts_on_ticked_requests_or_every_failed_one_matchin
         .filter(|e| e["action"] == "request_retry")
         .count();
     assert_eq!(retries, 3, "one entry per request retried");
+}
+
+async fn landlord_admins_get_a_daily_digest_of_failures_and_nothing_on_quiet_days(app: &TestApp) {
+    app.store
+        .create_user(&portal_store::user::NewUser {
+            id: portal_store::new_id(),
+            username: "ops".into(),
+            password_hash: "x".into(),
+            role: portal_domain::Role::LandlordAdmin,
+            tenant_id: None,
+            email: Some("ops@provider.example".into()),
+            status: portal_domain::AccountStatus::Active,
+            must_change_password: false,
+        })
+        .await
+        .unwrap();
+    let digests = || async {
+        app.store
+            .list_mail(200)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == "daily_digest")
+            .collect::<Vec<_>>()
+    };
+    let now = portal_store::now_ms();
+
+    // A quiet day: nothing is sent, and the next digest is queued.
+    portal::service::digest::send(&app.services, now - 2 * DAY_MS)
+        .await
+        .unwrap();
+    assert!(digests().await.is_empty(), "nothing on a quiet day");
+    let queued = count(
+        app,
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'daily_digest' AND status = 'queued'",
+    )
+    .await;
+    assert_eq!(queued, 1);
+
+    // A request fails, and an email is given up (its last attempt within the day).
+    let failed = failing_request(app, "Digested").await;
+    app.run_pending_jobs().await;
+    let (_, r) = call(
+        app,
+        Method::GET,
+        &format!("/api/v1/subscription-requests/{failed}"),
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(r["status"], "failed", "{r}");
+    let given_up = app.store.list_mail(200).await.unwrap()[0].id.clone();
+    app.execute_sql(&format!(
+        "UPDATE outbox SET status = 'failed' WHERE id = '{given_up}'"
+    ))
+    .await;
+
+    portal::service::digest::send(&app.services, now + 1_000)
+        .await
+        .unwrap();
+    let sent = digests().await;
+    assert_eq!(
+        sent.len(),
+        1,
+        "one per landlord administrator with an address"
+    );
+    let digest = &sent[0];
+    assert_eq!(digest.recipient, "ops@provider.example");
+    assert_eq!(
+        digest.subject,
+        "Provisioning Portal: 1 failed request, 1 email given up"
+    );
+    assert!(
+        digest.body_text.contains(&format!("/requests/{failed}")),
+        "{}",
+        digest.body_text
+    );
+    assert!(
+        digest.body_text.contains(&format!("/mail/{given_up}")),
+        "{}",
+        digest.body_text
+    );
+    assert!(digest.body_text.contains("/requests?status=failed"));
+    assert!(
+        digest
+            .body_html
+            .contains(&format!("/requests/{failed}\">Digested</a>")),
+        "{}",
+        digest.body_html
+    );
+
+    // The same day again (a second worker, a retried job): nothing more.
+    portal::service::digest::send(&app.services, now + 1_000)
+        .await
+        .unwrap();
+    assert_eq!(digests().await.len(), 1, "each day is told once");
 }

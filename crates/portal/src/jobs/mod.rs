@@ -4,6 +4,7 @@
 //! kind by name; the queue stores a kind's name and its payload as JSON.
 
 mod change_package;
+mod daily_digest;
 mod expire_registration;
 mod noop;
 mod provision_request;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use change_package::ChangePackage;
+pub use daily_digest::DailyDigest;
 pub use expire_registration::ExpireRegistration;
 pub use noop::Noop;
 pub use provision_request::ProvisionRequest;
@@ -147,6 +149,7 @@ impl Registry {
             .with::<ExpireRegistration>()
             .with::<PurgeTenant>()
             .with::<ChangePackage>()
+            .with::<DailyDigest>()
             .with::<Noop>()
     }
 

@@ -24,6 +24,8 @@ const RESET_TEXT: &str = include_str!("../../templates/email/reset.txt");
 const RESET_HTML: &str = include_str!("../../templates/email/reset.html");
 const TENANT_STATUS_TEXT: &str = include_str!("../../templates/email/tenant_status.txt");
 const TENANT_STATUS_HTML: &str = include_str!("../../templates/email/tenant_status.html");
+const DIGEST_TEXT: &str = include_str!("../../templates/email/digest.txt");
+const DIGEST_HTML: &str = include_str!("../../templates/email/digest.html");
 const LOCK_TEXT: &str = include_str!("../../templates/email/locked.txt");
 const LOCK_HTML: &str = include_str!("../../templates/email/locked.html");
 
@@ -599,6 +601,100 @@ pub fn tenant_status_mail(
         ],
     );
     mail.request_id = None;
+    mail
+}
+
+/// The daily digest for one landlord administrator at `to`: the requests that failed and the
+/// messages given up in the day to `until` (as people read it), each with a link.
+pub fn digest_mail(
+    mailer: &Mailer,
+    to: &str,
+    until: &str,
+    figures: &portal_store::digest::DigestFigures,
+) -> NewMail {
+    let base = &mailer.base_url;
+    // Each line: what it is, why, and where to look.
+    let lines = |items: &[portal_store::digest::DigestItem], path: &str| {
+        items
+            .iter()
+            .map(|item| {
+                let title = inert(&item.title);
+                let detail = item.detail.as_deref().map(inert).unwrap_or_default();
+                let link = format!("{base}/{path}/{}", item.id);
+                (title, detail, link)
+            })
+            .collect::<Vec<_>>()
+    };
+    let failed = lines(&figures.failed_requests, "requests");
+    let gave_up = lines(&figures.mail_given_up, "mail");
+    let text_list = |lines: &[(String, String, String)]| {
+        lines
+            .iter()
+            .map(|(title, detail, link)| format!("- {title}: {detail}\n  {link}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let html_list = |lines: &[(String, String, String)]| {
+        lines
+            .iter()
+            .map(|(title, detail, link)| {
+                format!(
+                    "<li><a href=\"{}\">{}</a>: {}</li>",
+                    escape_html(link),
+                    escape_html(title),
+                    escape_html(detail)
+                )
+            })
+            .collect::<String>()
+    };
+    let shown = [
+        ("failed", !failed.is_empty()),
+        ("gave_up", !gave_up.is_empty()),
+    ];
+    let (failed_count, gave_up_count) = (failed.len().to_string(), gave_up.len().to_string());
+    let (failed_link, mail_link) = (
+        format!("{base}/requests?status=failed"),
+        format!("{base}/mail"),
+    );
+    let values = [
+        ("until", until),
+        ("failed_count", failed_count.as_str()),
+        ("gave_up_count", gave_up_count.as_str()),
+        ("failed_link", failed_link.as_str()),
+        ("mail_link", mail_link.as_str()),
+    ];
+    let subject = format!(
+        "Provisioning Portal: {} failed request{}, {} email{} given up",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "s" },
+        gave_up.len(),
+        if gave_up.len() == 1 { "" } else { "s" },
+    );
+    let mut mail = account_mail(
+        mailer,
+        to,
+        "daily_digest",
+        &subject,
+        (
+            &sections(DIGEST_TEXT, &shown),
+            &sections(DIGEST_HTML, &shown),
+        ),
+        &values,
+    );
+    // The lists go in last, in one pass, each already made safe for its part (the HTML one
+    // escaped): braces in a name stay as they are.
+    let text = [
+        ("failed_list", text_list(&failed)),
+        ("gave_up_list", text_list(&gave_up)),
+    ];
+    let html = [
+        ("failed_list", html_list(&failed)),
+        ("gave_up_list", html_list(&gave_up)),
+    ];
+    let text_values: Vec<(&str, &str)> = text.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let html_values: Vec<(&str, &str)> = html.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    mail.body_text = fill(&mail.body_text, &text_values, false);
+    mail.body_html = fill(&mail.body_html, &html_values, false);
     mail
 }
 

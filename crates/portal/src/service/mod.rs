@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
+pub mod digest;
 pub mod mail;
 pub mod oidc;
 pub mod package;

@@ -58,6 +58,9 @@ pub fn backoff(attempts: i64) -> Duration {
 pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
     info!(worker.id = %worker_id, concurrency = config.concurrency, "worker started");
+    if let Err(e) = crate::service::digest::schedule(&services).await {
+        tracing::warn!(error = %e, "the daily digest could not be scheduled now");
+    }
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     // Finished jobs are removed in batches by one task: a job's slot is free as soon as its
     // work is done, and a burst of short jobs costs a statement per batch, not per job.
