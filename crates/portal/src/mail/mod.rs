@@ -604,6 +604,54 @@ pub fn tenant_status_mail(
     mail
 }
 
+/// One line of a digest: what it is, why, and where to look.
+type DigestLine = (String, String, String);
+
+fn digest_lines(
+    items: &[portal_store::digest::DigestItem],
+    base: &str,
+    path: &str,
+) -> Vec<DigestLine> {
+    items
+        .iter()
+        .map(|item| {
+            let title = inert(&item.title);
+            let detail = item.detail.as_deref().map(inert).unwrap_or_default();
+            (title, detail, format!("{base}/{path}/{}", item.id))
+        })
+        .collect()
+}
+
+fn digest_text_list(lines: &[DigestLine]) -> String {
+    lines
+        .iter()
+        .map(|(title, detail, link)| format!("- {title}: {detail}\n  {link}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn digest_html_list(lines: &[DigestLine]) -> String {
+    lines
+        .iter()
+        .map(|(title, detail, link)| {
+            format!(
+                "<li><a href=\"{}\">{}</a>: {}</li>",
+                escape_html(link),
+                escape_html(title),
+                escape_html(detail)
+            )
+        })
+        .collect()
+}
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
 /// The daily digest for one landlord administrator at `to`: the requests that failed and the
 /// messages given up in the day to `until` (as people read it), each with a link.
 pub fn digest_mail(
@@ -613,40 +661,8 @@ pub fn digest_mail(
     figures: &portal_store::digest::DigestFigures,
 ) -> NewMail {
     let base = &mailer.base_url;
-    // Each line: what it is, why, and where to look.
-    let lines = |items: &[portal_store::digest::DigestItem], path: &str| {
-        items
-            .iter()
-            .map(|item| {
-                let title = inert(&item.title);
-                let detail = item.detail.as_deref().map(inert).unwrap_or_default();
-                let link = format!("{base}/{path}/{}", item.id);
-                (title, detail, link)
-            })
-            .collect::<Vec<_>>()
-    };
-    let failed = lines(&figures.failed_requests, "requests");
-    let gave_up = lines(&figures.mail_given_up, "mail");
-    let text_list = |lines: &[(String, String, String)]| {
-        lines
-            .iter()
-            .map(|(title, detail, link)| format!("- {title}: {detail}\n  {link}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    let html_list = |lines: &[(String, String, String)]| {
-        lines
-            .iter()
-            .map(|(title, detail, link)| {
-                format!(
-                    "<li><a href=\"{}\">{}</a>: {}</li>",
-                    escape_html(link),
-                    escape_html(title),
-                    escape_html(detail)
-                )
-            })
-            .collect::<String>()
-    };
+    let failed = digest_lines(&figures.failed_requests, base, "requests");
+    let gave_up = digest_lines(&figures.mail_given_up, base, "mail");
     let shown = [
         ("failed", !failed.is_empty()),
         ("gave_up", !gave_up.is_empty()),
@@ -656,19 +672,10 @@ pub fn digest_mail(
         format!("{base}/requests?status=failed"),
         format!("{base}/mail"),
     );
-    let values = [
-        ("until", until),
-        ("failed_count", failed_count.as_str()),
-        ("gave_up_count", gave_up_count.as_str()),
-        ("failed_link", failed_link.as_str()),
-        ("mail_link", mail_link.as_str()),
-    ];
     let subject = format!(
-        "Provisioning Portal: {} failed request{}, {} email{} given up",
-        failed.len(),
-        if failed.len() == 1 { "" } else { "s" },
-        gave_up.len(),
-        if gave_up.len() == 1 { "" } else { "s" },
+        "Provisioning Portal: {}, {} given up",
+        plural(failed.len(), "failed request"),
+        plural(gave_up.len(), "email"),
     );
     let mut mail = account_mail(
         mailer,
@@ -679,22 +686,28 @@ pub fn digest_mail(
             &sections(DIGEST_TEXT, &shown),
             &sections(DIGEST_HTML, &shown),
         ),
-        &values,
+        &[
+            ("until", until),
+            ("failed_count", &failed_count),
+            ("gave_up_count", &gave_up_count),
+            ("failed_link", &failed_link),
+            ("mail_link", &mail_link),
+        ],
     );
     // The lists go in last, in one pass, each already made safe for its part (the HTML one
     // escaped): braces in a name stay as they are.
+    let (failed_text, gave_up_text) = (digest_text_list(&failed), digest_text_list(&gave_up));
     let text = [
-        ("failed_list", text_list(&failed)),
-        ("gave_up_list", text_list(&gave_up)),
+        ("failed_list", failed_text.as_str()),
+        ("gave_up_list", gave_up_text.as_str()),
     ];
+    mail.body_text = fill(&mail.body_text, &text, false);
+    let (failed_html, gave_up_html) = (digest_html_list(&failed), digest_html_list(&gave_up));
     let html = [
-        ("failed_list", html_list(&failed)),
-        ("gave_up_list", html_list(&gave_up)),
+        ("failed_list", failed_html.as_str()),
+        ("gave_up_list", gave_up_html.as_str()),
     ];
-    let text_values: Vec<(&str, &str)> = text.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let html_values: Vec<(&str, &str)> = html.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    mail.body_text = fill(&mail.body_text, &text_values, false);
-    mail.body_html = fill(&mail.body_html, &html_values, false);
+    mail.body_html = fill(&mail.body_html, &html, false);
     mail
 }
 

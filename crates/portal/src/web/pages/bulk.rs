@@ -120,6 +120,24 @@ async fn tenant_name(state: &AppState, id: &str) -> String {
         .map_or_else(|_| id.to_owned(), |r| r.tenant_name)
 }
 
+/// The requests done and refused, each with its tenant's name (and the refusal's reason).
+async fn named(
+    state: &AppState,
+    result: bulk::BulkResult,
+) -> (Vec<(String, String)>, Vec<(String, String, &'static str)>) {
+    let mut done = Vec::new();
+    for id in result.done {
+        let name = tenant_name(state, &id).await;
+        done.push((id, name));
+    }
+    let mut refused = Vec::new();
+    for r in result.refused {
+        let name = tenant_name(state, &r.id).await;
+        refused.push((r.id, name, reason(r.code)));
+    }
+    (done, refused)
+}
+
 async fn act(
     State(state): State<AppState>,
     Landlord(actor): Landlord,
@@ -160,16 +178,7 @@ async fn act(
         }
         Err(BulkError::Service(e)) => return failure(&e, Some(&actor)),
     };
-    let mut done = Vec::new();
-    for id in result.done {
-        let name = tenant_name(&state, &id).await;
-        done.push((id, name));
-    }
-    let mut refused = Vec::new();
-    for r in result.refused {
-        let name = tenant_name(&state, &r.id).await;
-        refused.push((r.id, name, reason(r.code)));
-    }
+    let (done, refused) = named(&state, result).await;
     render(
         StatusCode::OK,
         &ResultPage {
