@@ -771,6 +771,22 @@ async fn a_failed_request_is_retried_from_its_page_and_completes() {
         history.contains("retry") && history.contains("failed → accepted"),
         "{history}"
     );
+
+    // From the list, its outcome email is sent again as a bulk action of one.
+    c.goto(&format!("{base}/requests")).await.unwrap();
+    wait_for(c, Locator::Id("bulk-form")).await;
+    check_accessibility(c, "Tenant Creation Management with its bulk actions").await;
+    click(c, "#requests input[name=ids]").await;
+    c.execute(
+        "document.getElementById('bulk-action').value = 'resend'",
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    click(c, "#bulk-selected").await;
+    wait_for_text(c, "h1", "Send the outcome email again: 1 done, 0 refused").await;
+    assert!(text_of(c, "#done").await.contains("NorthwindTraders"));
+    check_accessibility(c, "the answer of a bulk action").await;
     browser.close().await;
 }
 
