@@ -14,22 +14,24 @@ pub struct DigestItem {
     pub detail: Option<String>,
 }
 
-/// What went wrong in a day.
+/// What went wrong in a day: how many of each, and the first of them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DigestFigures {
+    pub failed_total: i64,
     pub failed_requests: Vec<DigestItem>,
+    pub given_up_total: i64,
     pub mail_given_up: Vec<DigestItem>,
 }
 
 impl DigestFigures {
     /// Whether the day was quiet: nothing to tell.
     pub fn is_quiet(&self) -> bool {
-        self.failed_requests.is_empty() && self.mail_given_up.is_empty()
+        self.failed_total == 0 && self.given_up_total == 0
     }
 }
 
 /// The most items of each kind a digest lists.
-const LISTED: i64 = 100;
+pub const LISTED: i64 = 100;
 
 /// The settings key that holds the end of the last day a digest was sent for.
 const SENT_UNTIL: &str = "daily_digest_until";
@@ -37,33 +39,55 @@ const SENT_UNTIL: &str = "daily_digest_until";
 impl Store {
     /// The requests that failed, and the messages given up, within `[from, until)`.
     pub async fn digest_figures(&self, from: i64, until: i64) -> Result<DigestFigures, StoreError> {
-        let failed_requests = sqlx::query_as(
-            "SELECT id, tenant_name AS title, error AS detail FROM subscription_requests \
-             WHERE status = $4 AND finished_at >= $1 AND finished_at < $2 \
-             ORDER BY finished_at, id LIMIT $3",
-        )
-        .bind(from)
-        .bind(until)
-        .bind(LISTED)
-        .bind(portal_domain::RequestStatus::Failed.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        let mail_given_up = sqlx::query_as(
-            "SELECT o.id, o.recipient AS title, o.subject AS detail FROM outbox o \
-             WHERE o.status = $4 AND (SELECT MAX(a.at) FROM mail_attempts a \
-             WHERE a.outbox_id = o.id) >= $1 AND (SELECT MAX(a.at) FROM mail_attempts a \
-             WHERE a.outbox_id = o.id) < $2 ORDER BY o.created_at, o.id LIMIT $3",
-        )
-        .bind(from)
-        .bind(until)
-        .bind(LISTED)
-        .bind(portal_domain::MailStatus::Failed.as_str())
-        .fetch_all(&self.pool)
-        .await?;
+        const FAILED: &str = "FROM subscription_requests \
+             WHERE status = $3 AND finished_at >= $1 AND finished_at < $2";
+        const GIVEN_UP: &str =
+            "FROM outbox WHERE status = $3 AND failed_at >= $1 AND failed_at < $2";
+        let failed = portal_domain::RequestStatus::Failed.as_str();
+        let given_up = portal_domain::MailStatus::Failed.as_str();
+        let count = |sql: String, status: &'static str| {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .bind(from)
+                .bind(until)
+                .bind(status)
+                .fetch_one(&self.pool)
+        };
+        let list = |sql: String, status: &'static str| {
+            sqlx::query_as::<_, DigestItem>(sqlx::AssertSqlSafe(sql))
+                .bind(from)
+                .bind(until)
+                .bind(status)
+                .bind(LISTED)
+                .fetch_all(&self.pool)
+        };
         Ok(DigestFigures {
-            failed_requests,
-            mail_given_up,
+            failed_total: count(format!("SELECT COUNT(*) {FAILED}"), failed).await?,
+            failed_requests: list(
+                format!(
+                    "SELECT id, tenant_name AS title, error AS detail {FAILED} \
+                     ORDER BY finished_at, id LIMIT $4"
+                ),
+                failed,
+            )
+            .await?,
+            given_up_total: count(format!("SELECT COUNT(*) {GIVEN_UP}"), given_up).await?,
+            mail_given_up: list(
+                format!(
+                    "SELECT id, recipient AS title, subject AS detail {GIVEN_UP} \
+                     ORDER BY failed_at, id LIMIT $4"
+                ),
+                given_up,
+            )
+            .await?,
         })
+    }
+
+    /// The end of the last day a digest was sent for, if any.
+    pub async fn digest_sent_until(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .get_setting(SENT_UNTIL)
+            .await?
+            .and_then(|value| value.parse().ok()))
     }
 
     /// The addresses of the active landlord administrators who have one.
@@ -78,10 +102,16 @@ impl Store {
         .await?)
     }
 
-    /// Claims the day ending at `until` and puts its messages (none on a quiet day) in the
-    /// outbox, in one transaction. False when that day, or a later one, was claimed before:
-    /// then nothing is sent.
-    pub async fn send_digest(&self, until: i64, mails: &[NewMail]) -> Result<bool, StoreError> {
+    /// Claims the day ending at `until`, puts its messages (none on a quiet day) in the outbox
+    /// and queues `next` (the following digest), in one transaction. False when that day, or
+    /// a later one, was claimed before: then nothing is done, and whoever claimed it queued
+    /// the next.
+    pub async fn send_digest(
+        &self,
+        until: i64,
+        mails: &[NewMail],
+        next: &crate::job::NewJob,
+    ) -> Result<bool, StoreError> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let claimed = sqlx::query(
@@ -101,6 +131,7 @@ impl Store {
         for mail in mails {
             put_in_outbox(&mut tx, mail, now).await?;
         }
+        crate::job::enqueue_in(&mut tx, next, now).await?;
         tx.commit().await?;
         Ok(true)
     }

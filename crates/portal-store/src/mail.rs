@@ -267,12 +267,15 @@ impl Burial {
     /// Gives up on a message that ran out of attempts: it and its request's notification
     /// become `failed` (unless it was sent after all), and its links are erased.
     pub async fn give_up_mail(&mut self, id: &str, erase: Eraser) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE outbox SET status = $1 WHERE id = $2 AND status = $3")
-            .bind(MailStatus::Failed.as_str())
-            .bind(id)
-            .bind(MailStatus::Pending.as_str())
-            .execute(&mut *self.tx)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET status = $1, failed_at = $4 WHERE id = $2 AND status = $3",
+        )
+        .bind(MailStatus::Failed.as_str())
+        .bind(id)
+        .bind(MailStatus::Pending.as_str())
+        .bind(crate::now_ms())
+        .execute(&mut *self.tx)
+        .await?;
         if done.rows_affected() == 1 {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE subscription_requests SET notification_status = $1 \

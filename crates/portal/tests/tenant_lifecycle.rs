@@ -700,6 +700,16 @@ async fn bulk_actions_do_what_each_request_allows_and_report_the_rest(app: &Test
         (json!({"action": "retry", "ids": []}), "ids"),
         (json!({"action": "retry", "ids": many}), "ids"),
         (json!({"action": "delete", "ids": [waiting]}), "action"),
+        // One bad id refuses the whole action before anything is done.
+        (
+            json!({"action": "cancel", "ids": [waiting, "\u{0}"]}),
+            "ids",
+        ),
+        (json!({"action": "cancel", "ids": [waiting, ""]}), "ids"),
+        (
+            json!({"action": "cancel", "ids": [waiting, "x".repeat(200)]}),
+            "ids",
+        ),
     ] {
         let (status, answer) = bulk(app, body).await;
         assert_eq!(status, 422, "{answer}");
@@ -831,11 +841,14 @@ async fn landlord_admins_get_a_daily_digest_of_failures_and_nothing_on_quiet_day
     assert_eq!(r["status"], "failed", "{r}");
     let given_up = app.store.list_mail(200).await.unwrap()[0].id.clone();
     app.execute_sql(&format!(
-        "UPDATE outbox SET status = 'failed' WHERE id = '{given_up}'"
+        "UPDATE outbox SET status = 'failed', failed_at = {} WHERE id = '{given_up}'",
+        portal_store::now_ms()
     ))
     .await;
 
-    portal::service::digest::send(&app.services, now + 1_000)
+    // The day ends after the failure (now, for the test).
+    let first_until = portal_store::now_ms() + 1;
+    portal::service::digest::send(&app.services, first_until)
         .await
         .unwrap();
     let sent = digests().await;
@@ -870,8 +883,37 @@ async fn landlord_admins_get_a_daily_digest_of_failures_and_nothing_on_quiet_day
     );
 
     // The same day again (a second worker, a retried job): nothing more.
-    portal::service::digest::send(&app.services, now + 1_000)
+    portal::service::digest::send(&app.services, first_until)
         .await
         .unwrap();
     assert_eq!(digests().await.len(), 1, "each day is told once");
+
+    // Run as its job, the next digest starts where the last one ended (so the first failure
+    // is not told twice), and queues the one after it.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    app.execute_sql("DELETE FROM jobs WHERE kind = 'daily_digest'")
+        .await;
+    let again = failing_request(app, "DigestedToo").await;
+    app.run_pending_jobs().await;
+    let until = portal_store::now_ms() + 60_000;
+    let job = portal::jobs::new_job(&portal::jobs::DailyDigest { until }, now, 1).unwrap();
+    app.store.enqueue(&job).await.unwrap();
+    app.run_pending_jobs().await;
+    let sent = digests().await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let latest = sent.iter().find(|m| m.body_text.contains(&again)).unwrap();
+    assert!(
+        !latest.body_text.contains(&failed),
+        "told once, in its own day"
+    );
+    let next = count(
+        app,
+        &format!(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'daily_digest' AND status = 'queued' \
+             AND run_at = {}",
+            portal::service::digest::next_digest_at(until)
+        ),
+    )
+    .await;
+    assert_eq!(next, 1, "the next digest is queued by this one");
 }

@@ -46,3 +46,6 @@ CREATE TABLE package_change_items (
     PRIMARY KEY (change_id, seq)
 );
 CREATE INDEX package_change_items_by_op ON package_change_items (change_id, op, position);
+
+-- When the portal gave up sending a message (the daily digest lists those of its day).
+ALTER TABLE outbox ADD COLUMN failed_at BIGINT NULL;

@@ -644,7 +644,7 @@ fn digest_html_list(lines: &[DigestLine]) -> String {
         .collect()
 }
 
-fn plural(n: usize, one: &str) -> String {
+fn plural(n: i64, one: &str) -> String {
     if n == 1 {
         format!("1 {one}")
     } else {
@@ -667,15 +667,23 @@ pub fn digest_mail(
         ("failed", !failed.is_empty()),
         ("gave_up", !gave_up.is_empty()),
     ];
-    let (failed_count, gave_up_count) = (failed.len().to_string(), gave_up.len().to_string());
+    let counted = |total: i64, listed: usize| {
+        if usize::try_from(total).unwrap_or(usize::MAX) > listed {
+            format!("{total}, the first {listed} listed")
+        } else {
+            total.to_string()
+        }
+    };
+    let failed_count = counted(figures.failed_total, failed.len());
+    let gave_up_count = counted(figures.given_up_total, gave_up.len());
     let (failed_link, mail_link) = (
         format!("{base}/requests?status=failed"),
         format!("{base}/mail"),
     );
     let subject = format!(
         "Provisioning Portal: {}, {} given up",
-        plural(failed.len(), "failed request"),
-        plural(gave_up.len(), "email"),
+        plural(figures.failed_total, "failed request"),
+        plural(figures.given_up_total, "email"),
     );
     let mut mail = account_mail(
         mailer,

@@ -41,7 +41,7 @@ pub struct BulkResult {
 /// Why a bulk action was not started at all.
 #[derive(Debug, thiserror::Error)]
 pub enum BulkError {
-    #[error("give 1 to {MAX_IDS} request ids")]
+    #[error("give 1 to {MAX_IDS} request ids, each as the portal wrote it")]
     BadIds,
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -55,7 +55,10 @@ pub async fn act(
     ids: &[String],
 ) -> Result<BulkResult, BulkError> {
     actor.require(portal_domain::Permission::ActOnRequests)?;
-    if ids.is_empty() || ids.len() > MAX_IDS {
+    // An id the portal could have made: not empty, short, printable.
+    let plausible =
+        |id: &String| !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control);
+    if ids.is_empty() || ids.len() > MAX_IDS || !ids.iter().all(plausible) {
         return Err(BulkError::BadIds);
     }
     let mut result = BulkResult::default();

@@ -3,7 +3,7 @@
 //! sending in the day before, with links; on a quiet day nobody gets anything. Each day is
 //! claimed once, so two workers never send it twice, and each digest queues the next.
 
-use tracing::{info, warn};
+use tracing::info;
 
 use super::{ServiceError, Services};
 
@@ -41,10 +41,21 @@ pub async fn schedule_after(
     Ok(burial.enqueue_next(&job(next)?).await?)
 }
 
-/// Sends the digest of the day ending at `until` (the job), once, then queues the next one.
+/// The longest stretch one digest looks back over, should the portal have been down.
+const LOOK_BACK_MS: i64 = 7 * DAY_MS;
+
+/// Sends the digest of the day ending at `until` (the job), once, and queues the next one
+/// with it. It covers the time since the last digest sent (a day, or more should one have
+/// been missed, at most a week), so that no failure goes untold.
 #[tracing::instrument(skip_all, fields(until))]
 pub async fn send(services: &Services, until: i64) -> Result<(), ServiceError> {
-    let figures = services.store.digest_figures(until - DAY_MS, until).await?;
+    let last = services.store.digest_sent_until().await?;
+    if last.is_some_and(|last| last >= until) {
+        info!("daily digest of this day was sent already");
+        return Ok(());
+    }
+    let from = last.unwrap_or(until - DAY_MS).max(until - LOOK_BACK_MS);
+    let figures = services.store.digest_figures(from, until).await?;
     let mails = if figures.is_quiet() {
         Vec::new()
     } else {
@@ -57,15 +68,14 @@ pub async fn send(services: &Services, until: i64) -> Result<(), ServiceError> {
             .map(|to| crate::mail::digest_mail(&services.mailer, to, &day, &figures))
             .collect()
     };
-    if services.store.send_digest(until, &mails).await? {
+    // The next one at the hour after this one (or the next to come, should this one run late).
+    let next = job(next_digest_at(portal_store::now_ms().max(until)))?;
+    if services.store.send_digest(until, &mails, &next).await? {
         info!(emails = mails.len(), "daily digest done");
         services.jobs_ready.notify_one();
     } else {
-        warn!("daily digest of this day was sent already");
+        info!("daily digest of this day was sent by another worker");
     }
-    // The next one, a day later (or the next due, should this one have run late).
-    let next = next_digest_at(portal_store::now_ms().max(until));
-    services.store.enqueue_unless_pending(&job(next)?).await?;
     Ok(())
 }
 

@@ -94,7 +94,10 @@ pub async fn bulk_action(
         .map_err(|e| match e {
             BulkError::BadIds => field(
                 "ids",
-                format!("ids must hold 1 to {} request ids.", bulk::MAX_IDS),
+                format!(
+                    "ids must hold 1 to {} request ids, each as the portal wrote it.",
+                    bulk::MAX_IDS
+                ),
             ),
             BulkError::Service(e) => e.into(),
         })?;

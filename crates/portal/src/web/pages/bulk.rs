@@ -173,7 +173,9 @@ async fn act(
             return refusal(
                 &actor,
                 &fields,
-                &format!("Choose at most {MAX_IDS} requests at once."),
+                &format!(
+                    "Choose at most {MAX_IDS} requests at once, from the list as the portal shows it."
+                ),
             );
         }
         Err(BulkError::Service(e)) => return failure(&e, Some(&actor)),
