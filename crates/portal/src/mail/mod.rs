@@ -644,6 +644,15 @@ fn digest_html_list(lines: &[DigestLine]) -> String {
         .collect()
 }
 
+/// A digest's count: the total, and how many are listed when not all.
+fn counted(total: i64, listed: usize) -> String {
+    if usize::try_from(total).unwrap_or(usize::MAX) > listed {
+        format!("{total}, the first {listed} listed")
+    } else {
+        total.to_string()
+    }
+}
+
 fn plural(n: i64, one: &str) -> String {
     if n == 1 {
         format!("1 {one}")
@@ -667,13 +676,6 @@ pub fn digest_mail(
         ("failed", !failed.is_empty()),
         ("gave_up", !gave_up.is_empty()),
     ];
-    let counted = |total: i64, listed: usize| {
-        if usize::try_from(total).unwrap_or(usize::MAX) > listed {
-            format!("{total}, the first {listed} listed")
-        } else {
-            total.to_string()
-        }
-    };
     let failed_count = counted(figures.failed_total, failed.len());
     let gave_up_count = counted(figures.given_up_total, gave_up.len());
     let (failed_link, mail_link) = (
