@@ -62,6 +62,10 @@ crate::text_enum! {
         PackageChanged = "package_changed",
         PackageChangeFailed = "package_change_failed",
         ConfigurationObjectChanged = "configuration_object_changed",
+        WebhookCreated = "webhook_created",
+        WebhookChanged = "webhook_changed",
+        WebhookRemoved = "webhook_removed",
+        WebhookSecretRotated = "webhook_secret_rotated",
     }
 }
 
@@ -129,6 +133,10 @@ impl AuditAction {
             Self::PackageChanged => "Service package changed",
             Self::PackageChangeFailed => "Change of service package failed and undone",
             Self::ConfigurationObjectChanged => "Configuration object changed",
+            Self::WebhookCreated => "Webhook endpoint added",
+            Self::WebhookChanged => "Webhook endpoint changed",
+            Self::WebhookRemoved => "Webhook endpoint removed",
+            Self::WebhookSecretRotated => "Webhook signing secret rotated",
         }
     }
 }

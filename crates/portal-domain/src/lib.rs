@@ -17,6 +17,7 @@ pub mod step;
 pub mod submission;
 pub mod template;
 pub mod tenant;
+pub mod webhook;
 
 pub use audit::AuditAction;
 pub use field::{FieldError, FieldErrorCode};
@@ -30,3 +31,4 @@ pub use role::{AccountStatus, Permission, Role};
 pub use step::{ProvisioningStep, StepStatus};
 pub use tenant::{TenantAction, TenantActionError, TenantStatus};
 pub use text::UnknownName;
+pub use webhook::{DeliveryStatus, EndpointStatus, EventFilter, EventType};

@@ -53,6 +53,8 @@ pub enum Permission {
     /// Invite, change the role of, disable and re-enable accounts, within what the role may
     /// grant (`Role::may_grant`).
     ManageAccounts,
+    /// Add, change, remove webhook endpoints and replay their deliveries.
+    ManageWebhooks,
 }
 
 impl Permission {
@@ -72,6 +74,7 @@ impl Permission {
         Self::EditParameters,
         Self::ReadAccounts,
         Self::ManageAccounts,
+        Self::ManageWebhooks,
     ];
 }
 

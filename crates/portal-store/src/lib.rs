@@ -38,6 +38,7 @@ pub mod step;
 pub mod template;
 pub mod tenant;
 pub mod user;
+pub mod webhook;
 
 use std::time::Duration;
 

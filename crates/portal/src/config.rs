@@ -230,6 +230,26 @@ pub struct Settings {
     #[arg(long, env = "PORTAL_OIDC_ROLES", default_value = "", global = true)]
     pub oidc_roles: String,
 
+    /// Whether webhooks may go to loopback, private and link-local addresses (`true` or
+    /// `false`); tests and closed networks only.
+    #[arg(
+        long,
+        env = "PORTAL_WEBHOOK_ALLOW_PRIVATE",
+        default_value = "false",
+        global = true
+    )]
+    pub webhook_allow_private: String,
+
+    /// What the delays between a webhook's attempts are multiplied by (`1.0`: at least a day
+    /// of attempts); tests use a small one.
+    #[arg(
+        long,
+        env = "PORTAL_WEBHOOK_RETRY_SCALE",
+        default_value = "1.0",
+        global = true
+    )]
+    pub webhook_retry_scale: String,
+
     /// Serve `/metrics` on this address:port only (not on PORTAL_LISTEN), so that it need not
     /// be public; unset, `/metrics` is served with everything else.
     #[arg(long, env = "PORTAL_METRICS_LISTEN", global = true)]
@@ -321,6 +341,8 @@ pub struct Resolved {
     pub server: crate::web::server::Limits,
     /// Where `/metrics` is served apart, when it is.
     pub metrics_listen: Option<SocketAddr>,
+    /// Where webhooks may go, and how fast their attempts come.
+    pub webhooks: crate::service::webhook::WebhookSettings,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -418,7 +440,9 @@ impl Settings {
             .map_err(|e| SettingError::new("PORTAL_MFA_REQUIRED_FOR (--mfa-required-for)", e))?;
         let oidc = self.oidc()?;
         let (server, metrics_listen) = self.server()?;
+        let webhooks = self.webhooks()?;
         Ok(Resolved {
+            webhooks,
             server,
             metrics_listen,
             oidc,
@@ -445,6 +469,36 @@ impl Settings {
 
 impl Settings {
     /// The server's limits, and the metrics listener's address.
+    /// The webhook settings, each checked.
+    fn webhooks(&self) -> Result<crate::service::webhook::WebhookSettings, SettingError> {
+        let allow_private = match self.webhook_allow_private.trim() {
+            "true" => true,
+            "false" | "" => false,
+            _ => {
+                return Err(SettingError::new(
+                    "PORTAL_WEBHOOK_ALLOW_PRIVATE (--webhook-allow-private)",
+                    "must be true or false",
+                ));
+            }
+        };
+        let retry_scale = self
+            .webhook_retry_scale
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|scale| (0.0001..=100.0).contains(scale))
+            .ok_or_else(|| {
+                SettingError::new(
+                    "PORTAL_WEBHOOK_RETRY_SCALE (--webhook-retry-scale)",
+                    "must be a number from 0.0001 to 100",
+                )
+            })?;
+        Ok(crate::service::webhook::WebhookSettings {
+            allow_private,
+            retry_scale,
+        })
+    }
+
     fn server(&self) -> Result<(crate::web::server::Limits, Option<SocketAddr>), SettingError> {
         let within = |setting: &'static str, value: u64, range: std::ops::RangeInclusive<u64>| {
             if range.contains(&value) {

@@ -153,6 +153,7 @@ fn services_for(
 ) -> Result<Services, StartError> {
     let mut services = Services::new(store);
     services.provision_attempts = settings.provision_attempts;
+    services.webhooks = settings.webhooks;
     services.security = service::security::SecurityCache::new(
         service::security::SecurityDoc::initial(&settings.mfa_required_for),
     );

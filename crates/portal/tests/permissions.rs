@@ -38,7 +38,9 @@ use portal_domain::{Permission, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use self::Rule::{Landlord, Link, Own, Perm, Public, SignIn, SignedIn, Tenant, TenantOwn};
+use self::Rule::{
+    Landlord, Link, Own, Perm, PermMaybe, Public, SignIn, SignedIn, Tenant, TenantOwn,
+};
 
 /// What a route asks of its caller.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +57,8 @@ enum Rule {
     Own,
     /// A role with this permission, whichever tenant it is of.
     Perm(Permission),
+    /// The same, on something named by an unknown id (404 is a fine answer).
+    PermMaybe(Permission),
     /// A landlord role with this permission; a tenant's users get 403.
     Landlord(Permission),
     /// This permission, on an object of tenant A: a user of another tenant gets 404.
@@ -126,6 +130,12 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/tenants/{id}",                        Tenant(P::ReadTenants)),
     ("GET",    "/api/v1/tenants/{id}/configuration",          Tenant(P::ReadTenants)),
     ("POST",   "/api/v1/tenants/{id}/{action}",               Perm(P::ActOnTenants)),
+    ("GET",    "/api/v1/webhooks",                            Perm(P::ManageWebhooks)),
+    ("POST",   "/api/v1/webhooks",                            Perm(P::ManageWebhooks)),
+    ("GET",    "/api/v1/webhooks/{id}",                       PermMaybe(P::ManageWebhooks)),
+    ("PATCH",  "/api/v1/webhooks/{id}",                       PermMaybe(P::ManageWebhooks)),
+    ("DELETE", "/api/v1/webhooks/{id}",                       PermMaybe(P::ManageWebhooks)),
+    ("POST",   "/api/v1/webhooks/{id}/rotate-secret",         PermMaybe(P::ManageWebhooks)),
     ("POST",   "/api/v1/tenants/{id}/package-changes/preview", Perm(P::ActOnTenants)),
     ("GET",    "/api/v1/tenants/{id}/package-changes",        Tenant(P::ReadTenants)),
     ("POST",   "/api/v1/tenants/{id}/package-changes",        Perm(P::ActOnTenants)),
@@ -347,6 +357,8 @@ fn want(rule: Rule, who: Option<&Walker>, api: bool) -> Want {
         Link | Own => Want::ServedOrGone,
         SignIn => Want::SignInAnswer,
         Perm(p) => allowed(role.may(p)),
+        PermMaybe(p) if role.may(p) => Want::ServedOrGone,
+        PermMaybe(_) => Want::Forbidden,
         Landlord(p) => allowed(role.is_landlord() && role.may(p)),
         Tenant(p) => in_tenant_a(walker, p, Want::Served),
         TenantOwn(p) => in_tenant_a(walker, p, Want::ServedOrGone),
@@ -406,6 +418,9 @@ fn json_body(method: &Method, route: &str) -> Value {
             json!({"parameters": {"default_priority": 1000}})
         }
         ("PUT", "/api/v1/settings/provisioning") => json!({"mode": "never"}),
+        ("POST", "/api/v1/webhooks") | ("PATCH", "/api/v1/webhooks/{id}") => {
+            json!({"url": "file:///nowhere", "events": ["*"]})
+        }
         (
             "POST",
             "/api/v1/tenants/{id}/package-changes" | "/api/v1/tenants/{id}/package-changes/preview",
@@ -465,7 +480,7 @@ impl Ids {
             "templates" => self.template.as_str(),
             "mail" => self.mail.as_str(),
             "users" | "accounts" => self.user.as_str(),
-            "sessions" | "tokens" | "passkeys" => UNKNOWN,
+            "sessions" | "tokens" | "passkeys" | "webhooks" => UNKNOWN,
             _ => return None,
         })
     }

@@ -21,6 +21,7 @@ pub mod security;
 pub mod seed;
 pub mod template;
 pub mod tenant;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,8 @@ pub struct Services {
     pub security: security::SecurityCache,
     /// Staff single sign-on, when set up.
     pub oidc: Option<Arc<oidc::OidcSettings>>,
+    /// Where webhooks may go, and how fast their attempts come.
+    pub webhooks: webhook::WebhookSettings,
 }
 
 impl Services {
@@ -69,6 +72,7 @@ impl Services {
                 Role::LandlordAdmin,
             ])),
             oidc: None,
+            webhooks: webhook::WebhookSettings::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod requests;
 pub mod settings;
 pub mod templates;
 pub mod tenants;
+pub mod webhooks;
 
 use crate::web::Routes;
 
@@ -29,6 +30,7 @@ pub fn router() -> Routes {
         .merge(settings::router())
         .merge(templates::router())
         .merge(tenants::router())
+        .merge(webhooks::router())
 }
 
 /// An epoch-millisecond time as RFC 3339, as every API time is shown.

@@ -1,0 +1,242 @@
+//! `/api/v1/webhooks`: the endpoints that receive the portal's events (landlord
+//! administrators), their secrets, and their deliveries.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use portal_domain::EndpointStatus;
+use portal_store::webhook::EndpointRow;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::service::webhook::{self, EndpointInput, WebhookError};
+use crate::web::error::{ApiError, ErrorBody};
+use crate::web::extract::{ApiJson, Auth, IdPath};
+use crate::web::{AppState, Routes};
+
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/api/v1/webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(get_webhook)
+                .patch(update_webhook)
+                .delete(delete_webhook),
+        )
+        .route("/api/v1/webhooks/{id}/rotate-secret", post(rotate_secret))
+}
+
+/// An endpoint as given: every field on creation; on a change, those to change.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    /// `https://…` (or `http://…`); never a loopback, private or link-local address.
+    pub url: Option<String>,
+    /// Event types (`request.completed`, …), or `["*"]` for all.
+    pub events: Option<Vec<String>>,
+    /// What it is for (at most 500 characters).
+    pub description: Option<String>,
+    /// `enabled` or `disabled` (on a change).
+    pub status: Option<String>,
+}
+
+/// An endpoint. `secret` only in the answers that make one (creation, rotation).
+#[derive(Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: String,
+    /// `enabled` or `disabled`.
+    pub status: String,
+    /// Why the portal disabled it, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+    /// `whsec_…`: shown once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// RFC 3339: until when the secret before the last rotation signs too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_valid_until: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WebhookList {
+    pub items: Vec<WebhookView>,
+}
+
+fn view(row: EndpointRow, with_secret: bool) -> WebhookView {
+    let now = portal_store::now_ms();
+    WebhookView {
+        events: serde_json::from_str(&row.events).unwrap_or_default(),
+        status: row.status.to_string(),
+        disabled_reason: row.disabled_reason,
+        secret: with_secret.then_some(row.secret),
+        previous_secret_valid_until: row
+            .previous_until
+            .filter(|until| *until > now)
+            .map(super::rfc3339),
+        created_at: super::rfc3339(row.created_at),
+        id: row.id,
+        url: row.url,
+        description: row.description,
+    }
+}
+
+fn input(body: WebhookBody) -> Result<EndpointInput, ApiError> {
+    let status = match body.status.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse::<EndpointStatus>().map_err(|_| {
+            webhook_error(WebhookError::Invalid(webhook::EndpointProblem {
+                field: "status",
+                message: "must be enabled or disabled".into(),
+            }))
+        })?),
+    };
+    Ok(EndpointInput {
+        url: body.url,
+        events: body.events,
+        description: body.description,
+        status,
+    })
+}
+
+fn webhook_error(e: WebhookError) -> ApiError {
+    match e {
+        WebhookError::Invalid(p) => {
+            ApiError::Invalid(vec![portal_domain::submission::FieldProblem {
+                field: p.field,
+                error: portal_domain::FieldError::new(
+                    portal_domain::FieldErrorCode::Invalid,
+                    p.message,
+                ),
+            }])
+        }
+        WebhookError::Service(e) => e.into(),
+    }
+}
+
+/// Add an endpoint (landlord administrators). Its secret is in this answer only.
+#[utoipa::path(
+    post, path = "/api/v1/webhooks", tag = "webhooks",
+    security(("bearer" = [])),
+    request_body = WebhookBody,
+    responses(
+        (status = 201, body = WebhookView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A field breaks its rule (a private address, an unknown event)", body = ErrorBody),
+    )
+)]
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    ApiJson(body): ApiJson<WebhookBody>,
+) -> Result<(StatusCode, Json<WebhookView>), ApiError> {
+    let input = input(body)?;
+    let row = webhook::create(&state.services, &actor, &input)
+        .await
+        .map_err(webhook_error)?;
+    Ok((StatusCode::CREATED, Json(view(row, true))))
+}
+
+/// Every endpoint, oldest first.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks", tag = "webhooks",
+    security(("bearer" = [])),
+    responses((status = 200, body = WebhookList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody))
+)]
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+) -> Result<Json<WebhookList>, ApiError> {
+    let items = webhook::list(&state.services, &actor)
+        .await?
+        .into_iter()
+        .map(|row| view(row, false))
+        .collect();
+    Ok(Json(WebhookList { items }))
+}
+
+/// One endpoint.
+#[utoipa::path(
+    get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 200, body = WebhookView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn get_webhook(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<Json<WebhookView>, ApiError> {
+    Ok(Json(view(
+        webhook::get(&state.services, &actor, &id).await?,
+        false,
+    )))
+}
+
+/// Change an endpoint: its URL, events, description, or `status` (`enabled`, `disabled`).
+#[utoipa::path(
+    patch, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id")),
+    request_body = WebhookBody,
+    responses(
+        (status = 200, body = WebhookView),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+pub async fn update_webhook(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<WebhookBody>,
+) -> Result<Json<WebhookView>, ApiError> {
+    let input = input(body)?;
+    let row = webhook::update(&state.services, &actor, &id, &input)
+        .await
+        .map_err(webhook_error)?;
+    Ok(Json(view(row, false)))
+}
+
+/// Remove an endpoint: it receives nothing more.
+#[utoipa::path(
+    delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<StatusCode, ApiError> {
+    webhook::delete(&state.services, &actor, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A new secret for the endpoint, in this answer only; the previous one signs too for 24 hours
+/// (the signature header then carries both).
+#[utoipa::path(
+    post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Endpoint id")),
+    responses((status = 200, body = WebhookView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    IdPath(id): IdPath,
+) -> Result<Json<WebhookView>, ApiError> {
+    let row = webhook::rotate_secret(&state.services, &actor, &id).await?;
+    Ok(Json(view(row, true)))
+}
