@@ -66,6 +66,7 @@ crate::text_enum! {
         WebhookChanged = "webhook_changed",
         WebhookRemoved = "webhook_removed",
         WebhookSecretRotated = "webhook_secret_rotated",
+        WebhookDeliveryReplayed = "webhook_delivery_replayed",
     }
 }
 
@@ -137,6 +138,7 @@ impl AuditAction {
             Self::WebhookChanged => "Webhook endpoint changed",
             Self::WebhookRemoved => "Webhook endpoint removed",
             Self::WebhookSecretRotated => "Webhook signing secret rotated",
+            Self::WebhookDeliveryReplayed => "Webhook deliveries sent again",
         }
     }
 }

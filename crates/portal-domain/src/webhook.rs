@@ -18,6 +18,8 @@ crate::text_enum! {
         TenantResumed = "tenant.resumed",
         TenantClosed = "tenant.closed",
         TenantPurged = "tenant.purged",
+        /// A closed tenant reopened within its retention.
+        TenantReopened = "tenant.reopened",
         TenantPackageChanged = "tenant.package_changed",
         ParametersPublished = "parameters.published",
     }
@@ -42,6 +44,82 @@ crate::text_enum! {
         Failed = "failed",
     }
 }
+
+/// What an event is about, and so what its `data` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSubject {
+    /// A subscription request, as `GET /api/v1/subscription-requests/{id}` answers it.
+    Request,
+    /// A tenant, as `GET /api/v1/tenants/{id}` answers it.
+    Tenant,
+    /// A tenant's published Smart Queues parameters.
+    Parameters,
+}
+
+impl EventType {
+    /// The event a request's move tells, if it tells one.
+    pub fn of_request(
+        event: crate::RequestEvent,
+        to: Option<crate::RequestStatus>,
+    ) -> Option<Self> {
+        use crate::RequestStatus as S;
+        if event == crate::RequestEvent::Submitted {
+            return Some(Self::RequestSubmitted);
+        }
+        Some(match to? {
+            S::Scheduled => Self::RequestScheduled,
+            S::Provisioning => Self::RequestProvisioning,
+            S::Completed => Self::RequestCompleted,
+            S::Failed => Self::RequestFailed,
+            S::Cancelled => Self::RequestCancelled,
+            S::Rejected => Self::RequestRejected,
+            S::PendingVerification | S::PendingApproval | S::Accepted => return None,
+        })
+    }
+
+    /// The event a tenant's move tells.
+    pub const fn of_tenant(action: crate::TenantAction) -> Self {
+        use crate::TenantAction as A;
+        match action {
+            A::Suspend => Self::TenantSuspended,
+            A::Resume => Self::TenantResumed,
+            A::Close => Self::TenantClosed,
+            A::Reopen => Self::TenantReopened,
+            A::Purge => Self::TenantPurged,
+        }
+    }
+
+    /// What the event is about.
+    pub const fn subject(self) -> EventSubject {
+        match self {
+            Self::RequestSubmitted
+            | Self::RequestScheduled
+            | Self::RequestProvisioning
+            | Self::RequestCompleted
+            | Self::RequestFailed
+            | Self::RequestCancelled
+            | Self::RequestRejected => EventSubject::Request,
+            Self::ParametersPublished => EventSubject::Parameters,
+            _ => EventSubject::Tenant,
+        }
+    }
+}
+
+/// How long after its `attempt`-th failed attempt (1 for the first) a delivery is tried again,
+/// before scaling; `None` once it has had its last. The delays grow from seconds to twelve
+/// hours, over about 40 hours in all.
+pub const fn retry_delay_secs(attempt: i64) -> Option<i64> {
+    const DELAYS: [i64; 11] = [
+        5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 43200,
+    ];
+    if attempt < 1 || attempt > DELAYS.len() as i64 {
+        return None;
+    }
+    Some(DELAYS[(attempt - 1) as usize])
+}
+
+/// How long an endpoint may fail every delivery before the portal disables it.
+pub const FAILING_DAYS_BEFORE_DISABLED: i64 = 5;
 
 /// The events an endpoint wants: every one, or those named.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +248,35 @@ mod tests {
             unknown.to_string().contains("request.submitted"),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn retries_go_on_for_more_than_a_day_and_then_stop() {
+        let total: i64 = (1..=11).map(|n| retry_delay_secs(n).unwrap()).sum();
+        assert!(total > 24 * 3600, "{total}");
+        assert_eq!(retry_delay_secs(12), None);
+        assert_eq!(retry_delay_secs(0), None);
+        assert!((1..11).all(|n| retry_delay_secs(n) <= retry_delay_secs(n + 1)));
+    }
+
+    #[test]
+    fn request_and_tenant_moves_tell_their_events() {
+        use crate::{RequestEvent as E, RequestStatus as S};
+        assert_eq!(
+            EventType::of_request(E::Submitted, Some(S::Accepted)),
+            Some(EventType::RequestSubmitted)
+        );
+        assert_eq!(
+            EventType::of_request(E::Completed, Some(S::Completed)),
+            Some(EventType::RequestCompleted)
+        );
+        assert_eq!(EventType::of_request(E::Verified, Some(S::Accepted)), None);
+        assert_eq!(
+            EventType::of_tenant(crate::TenantAction::Close),
+            EventType::TenantClosed
+        );
+        assert_eq!(EventType::TenantClosed.subject(), EventSubject::Tenant);
+        assert_eq!(EventType::RequestFailed.subject(), EventSubject::Request);
     }
 
     #[test]

@@ -85,6 +85,9 @@ pub(crate) async fn record_event(
     .bind(event.detail)
     .execute(&mut **tx)
     .await?;
+    if let Some(told) = portal_domain::EventType::of_request(event.action, event.to_status) {
+        crate::webhook::emit(tx, told, request_id, now).await?;
+    }
     Ok(())
 }
 

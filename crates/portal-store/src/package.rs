@@ -478,6 +478,8 @@ impl Store {
         .await?;
         if last {
             crate::audit::insert(&mut *tx, audits.completed, now).await?;
+            let told = portal_domain::EventType::TenantPackageChanged;
+            crate::webhook::emit(&mut tx, told, &change.tenant_id, now).await?;
         }
         tx.commit().await?;
         Ok(if last {

@@ -4,6 +4,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::error::{Conflict, is_unique_violation};
 use crate::{Store, StoreError};
+use portal_domain::EventType;
 
 /// A published version, with the name of who published it (none for the portal itself).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -136,13 +137,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let stale = || StoreError::Conflict(Conflict::StaleDraft);
         let mut tx = self.begin_write().await?;
-        let latest: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(version) FROM smart_queue_parameters WHERE tenant_id = $1",
-        )
-        .bind(tenant_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if latest != Some(base_version) {
+        if latest_version(&mut tx, tenant_id).await? != Some(base_version) {
             return Err(stale());
         }
         let version = base_version + 1;
@@ -159,10 +154,12 @@ impl Store {
         .bind(author_id)
         .execute(&mut *tx)
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => return Err(stale()),
-            Err(e) => return Err(e.into()),
+        if let Err(e) = inserted {
+            return Err(if is_unique_violation(&e) {
+                stale()
+            } else {
+                e.into()
+            });
         }
         // Exactly the draft that was checked: one saved again meanwhile is not published.
         let removed = sqlx::query(
@@ -179,7 +176,21 @@ impl Store {
             return Err(Conflict::DraftChanged.into());
         }
         audit::insert(&mut *tx, entry, now).await?;
+        crate::webhook::emit(&mut tx, EventType::ParametersPublished, tenant_id, now).await?;
         tx.commit().await?;
         Ok(version)
     }
+}
+
+/// The tenant's latest published version, inside a transaction.
+async fn latest_version(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tenant_id: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT MAX(version) FROM smart_queue_parameters WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
 }

@@ -233,6 +233,7 @@ async fn move_in(
     if let Some(mail) = m.mail {
         put_in_outbox(tx, mail, now).await?;
     }
+    tell(tx, m, now).await?;
     // A tenant no longer closed has no purge ahead.
     if m.from == TenantStatus::Closed {
         crate::job::cancel_queued_jobs(tx, m.tenant_id).await?;
@@ -241,6 +242,24 @@ async fn move_in(
         crate::job::enqueue_in(tx, job, now).await?;
     }
     Ok(())
+}
+
+/// The move's event for the provider's other systems (`tenant.suspended`, …).
+async fn tell(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    m: &TenantMove<'_>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let action = portal_domain::TenantAction::ALL
+        .iter()
+        .find(|a| m.from.act(**a) == Ok(m.to));
+    match action {
+        Some(action) => {
+            let told = portal_domain::EventType::of_tenant(*action);
+            crate::webhook::emit(tx, told, m.tenant_id, now).await
+        }
+        None => Ok(()),
+    }
 }
 
 /// Ends the sessions, tokens and waiting sign-ins of a tenant's users.

@@ -136,6 +136,10 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PATCH",  "/api/v1/webhooks/{id}",                       PermMaybe(P::ManageWebhooks)),
     ("DELETE", "/api/v1/webhooks/{id}",                       PermMaybe(P::ManageWebhooks)),
     ("POST",   "/api/v1/webhooks/{id}/rotate-secret",         PermMaybe(P::ManageWebhooks)),
+    ("GET",    "/api/v1/webhooks/{id}/deliveries",            PermMaybe(P::ManageWebhooks)),
+    ("POST",   "/api/v1/webhooks/{id}/deliveries/replay",     PermMaybe(P::ManageWebhooks)),
+    ("GET",    "/api/v1/webhooks/{id}/deliveries/{delivery_id}", PermMaybe(P::ManageWebhooks)),
+    ("POST",   "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", PermMaybe(P::ManageWebhooks)),
     ("POST",   "/api/v1/tenants/{id}/package-changes/preview", Perm(P::ActOnTenants)),
     ("GET",    "/api/v1/tenants/{id}/package-changes",        Tenant(P::ReadTenants)),
     ("POST",   "/api/v1/tenants/{id}/package-changes",        Perm(P::ActOnTenants)),
@@ -418,6 +422,7 @@ fn json_body(method: &Method, route: &str) -> Value {
             json!({"parameters": {"default_priority": 1000}})
         }
         ("PUT", "/api/v1/settings/provisioning") => json!({"mode": "never"}),
+        ("POST", "/api/v1/webhooks/{id}/deliveries/replay") => json!({"since": "yesterday"}),
         ("POST", "/api/v1/webhooks") | ("PATCH", "/api/v1/webhooks/{id}") => {
             json!({"url": "file:///nowhere", "events": ["*"]})
         }
@@ -507,7 +512,7 @@ impl Ids {
                 // Tenant A's Sales queue (voice-essentials has one).
                 Some("kind") => "queue",
                 Some("name") => "Sales",
-                Some("change_id") => UNKNOWN,
+                Some("change_id" | "delivery_id") => UNKNOWN,
                 Some("token") => UNKNOWN,
                 Some(other) => {
                     return Err(format!(

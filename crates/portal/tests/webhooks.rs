@@ -7,14 +7,377 @@
 #[macro_use]
 mod common;
 
-use common::{Db, TestApp, call, spawn_app};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Db, TestApp, call, spawn_app, spawn_app_with, submission};
+use portal::service::webhook::WebhookSettings;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-on_both!(
+on_both_db!(
     landlord_admins_add_change_rotate_and_remove_endpoints_and_a_secret_is_shown_once,
     urls_to_the_portals_own_network_or_not_http_and_unknown_events_are_refused,
+    a_receiver_answering_500_then_nothing_then_200_gets_the_event_verified_with_one_id,
+    a_receiver_down_at_first_gets_every_event_once_it_is_up,
+    a_rotated_secret_signs_beside_the_new_one_during_the_overlap,
+    a_name_that_resolves_to_a_private_address_is_refused_at_delivery,
 );
+
+/// The test receiver (`tests/webhook/receiver.py`): every delivery verified by the Standard
+/// Webhooks reference library for Python, and answered as planned.
+struct Receiver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    secrets: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    /// Started with `plan` (`500,timeout,200`), on `port` when given.
+    fn start(plan: &str, port: Option<u16>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (log, secrets) = (dir.path().join("log"), dir.path().join("secrets"));
+        std::fs::write(&secrets, "[]").unwrap();
+        // scripts/test installs the reference library and says where its Python is.
+        let python =
+            std::env::var("PORTAL_TEST_WEBHOOK_PYTHON").unwrap_or_else(|_| "python3".into());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/webhook/receiver.py");
+        let mut command = Command::new(&python);
+        command.arg(script).arg(&log).arg(&secrets).arg(plan);
+        if let Some(port) = port {
+            command.arg(port.to_string());
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{python} could not start (run scripts/test, which installs standardwebhooks): {e}"));
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let port = first.trim().parse().unwrap_or_else(|_| {
+            panic!("the receiver did not start; is standardwebhooks installed for {python}? (scripts/test installs it)")
+        });
+        Self {
+            child,
+            port,
+            log,
+            secrets,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn know(&self, secrets: &[&str]) {
+        std::fs::write(&self.secrets, serde_json::to_string(secrets).unwrap()).unwrap();
+    }
+
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A portal whose webhooks may go to this machine, with delays a thousandth of the real ones.
+async fn app_for_receivers(db: Db) -> Option<TestApp> {
+    spawn_app_with(db, |services| {
+        services.webhooks = WebhookSettings {
+            allow_private: true,
+            retry_scale: 0.001,
+        };
+    })
+    .await
+}
+
+/// Runs the jobs due, again and again, until `done` says so (at most 40 seconds).
+async fn run_until(app: &TestApp, what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "waited for {what}"
+        );
+        app.run_pending_jobs().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn deliveries(app: &TestApp, endpoint: &str) -> Vec<Value> {
+    let path = format!("/api/v1/webhooks/{endpoint}/deliveries");
+    let (status, list) = call(app, Method::GET, &path, &app.token, None).await;
+    assert_eq!(status, 200, "{list}");
+    list["items"].as_array().unwrap().clone()
+}
+
+/// A completed request, and its id.
+async fn completed_request(app: &TestApp, name: &str) -> String {
+    let r: Value = app.submit(&submission(name)).await.json().await.unwrap();
+    app.run_pending_jobs().await;
+    r["id"].as_str().unwrap().to_owned()
+}
+
+async fn a_receiver_answering_500_then_nothing_then_200_gets_the_event_verified_with_one_id(
+    db: Db,
+) {
+    let Some(app) = app_for_receivers(db).await else {
+        return;
+    };
+    let receiver = Receiver::start("500,timeout,200", None);
+    let (status, endpoint) = create(
+        &app,
+        json!({"url": receiver.url(), "events": ["request.completed"]}),
+    )
+    .await;
+    assert_eq!(status, 201, "{endpoint}");
+    receiver.know(&[endpoint["secret"].as_str().unwrap()]);
+    let id = endpoint["id"].as_str().unwrap();
+    let request = completed_request(&app, "Hooked").await;
+
+    run_until(&app, "three attempts", || receiver.requests().len() >= 3).await;
+    let mut delivered = Vec::new();
+    for _ in 0..200 {
+        app.run_pending_jobs().await;
+        delivered = deliveries(&app, id).await;
+        if delivered[0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(delivered.len(), 1, "one event wanted: {delivered:?}");
+    let d = &delivered[0];
+    assert_eq!(d["status"], "delivered", "{d}");
+    assert_eq!(d["attempts"], 3);
+    assert_eq!(d["event"], "request.completed");
+    let seen = receiver.requests();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    for r in &seen {
+        assert_eq!(
+            r["verified"],
+            json!([true]),
+            "verified by the reference library: {r}"
+        );
+        assert_eq!(
+            r["webhook_id"], d["event_id"],
+            "the same id on every attempt"
+        );
+        assert_eq!(r["body"]["type"], "request.completed");
+        assert_eq!(r["body"]["data"]["id"], request.as_str());
+        assert_eq!(r["body"]["data"]["status"], "completed");
+    }
+    assert_eq!(seen[0]["body"], seen[2]["body"], "the same body every time");
+    let path = format!(
+        "/api/v1/webhooks/{id}/deliveries/{}",
+        d["id"].as_str().unwrap()
+    );
+    let (_, one) = call(&app, Method::GET, &path, &app.token, None).await;
+    let log = one["attempt_log"].as_array().unwrap();
+    assert_eq!(log[0]["status_code"], 500);
+    assert_eq!(log[0]["excerpt"], "answered 500");
+    assert!(
+        log[1]["status_code"].is_null() && log[1]["error"].as_str().unwrap().contains("10 seconds"),
+        "{one}"
+    );
+    assert_eq!(log[2]["status_code"], 200);
+    app.finish().await;
+}
+
+async fn a_receiver_down_at_first_gets_every_event_once_it_is_up(db: Db) {
+    let Some(app) = app_for_receivers(db).await else {
+        return;
+    };
+    // A port nobody listens on, for now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let (status, endpoint) = create(&app, json!({"url": url, "events": ["*"]})).await;
+    assert_eq!(status, 201, "{endpoint}");
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    completed_request(&app, "Patient").await;
+    run_until(&app, "failed attempts", || true).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.run_pending_jobs().await;
+    let before = deliveries(&app, &id).await;
+    assert!(
+        before.len() >= 3,
+        "submitted, provisioning, completed: {before:?}"
+    );
+    assert!(
+        before
+            .iter()
+            .all(|d| d["status"] == "pending" && d["attempts"].as_i64().unwrap() >= 1),
+        "{before:?}"
+    );
+
+    let receiver = Receiver::start("200", Some(port));
+    receiver.know(&[endpoint["secret"].as_str().unwrap()]);
+    let mut after = Vec::new();
+    for _ in 0..400 {
+        app.run_pending_jobs().await;
+        after = deliveries(&app, &id).await;
+        if after.iter().all(|d| d["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        after.iter().all(|d| d["status"] == "delivered"),
+        "{after:?}"
+    );
+    let seen = receiver.requests();
+    let mut ids: Vec<&str> = seen
+        .iter()
+        .map(|r| r["webhook_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        after.len(),
+        "each event arrived, duplicates only with one id"
+    );
+    assert!(seen.iter().all(|r| r["verified"] == json!([true])));
+    let types: Vec<&str> = seen
+        .iter()
+        .map(|r| r["body"]["type"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "request.submitted",
+        "request.provisioning",
+        "request.completed",
+    ] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+    app.finish().await;
+}
+
+async fn a_rotated_secret_signs_beside_the_new_one_during_the_overlap(db: Db) {
+    let Some(app) = app_for_receivers(db).await else {
+        return;
+    };
+    let receiver = Receiver::start("200", None);
+    let (_, endpoint) = create(
+        &app,
+        json!({"url": receiver.url(), "events": ["tenant.suspended"]}),
+    )
+    .await;
+    let id = endpoint["id"].as_str().unwrap();
+    let old = endpoint["secret"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/webhooks/{id}/rotate-secret");
+    let (_, rotated) = call(&app, Method::POST, &path, &app.token, None).await;
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    receiver.know(&[&old, &new, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
+
+    let request = completed_request(&app, "Rotated").await;
+    let (_, r) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/subscription-requests/{request}"),
+        &app.token,
+        None,
+    )
+    .await;
+    let tenant = r["tenant_id"].as_str().unwrap().to_owned();
+    let suspend = format!("/api/v1/tenants/{tenant}/suspend");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &suspend,
+        &app.token,
+        Some(json!({"reason": "Unpaid"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    run_until(&app, "the suspension's event", || {
+        !receiver.requests().is_empty()
+    })
+    .await;
+    let seen = receiver.requests();
+    assert_eq!(seen[0]["body"]["type"], "tenant.suspended");
+    assert_eq!(seen[0]["body"]["data"]["status"], "suspended");
+    assert_eq!(
+        seen[0]["verified"],
+        json!([true, true, false]),
+        "both secrets verify it, and no other"
+    );
+    app.finish().await;
+}
+
+async fn a_name_that_resolves_to_a_private_address_is_refused_at_delivery(db: Db) {
+    // Private addresses not allowed: an endpoint that was accepted as a name which now
+    // resolves to this machine gets nothing.
+    let Some(app) = spawn_app_with(db, |services| {
+        services.webhooks.retry_scale = 0.001;
+    })
+    .await
+    else {
+        return;
+    };
+    let receiver = Receiver::start("200", None);
+    let audit = portal_store::audit::AuditEntry {
+        actor_id: None,
+        actor_name: None,
+        tenant_id: None,
+        action: portal_domain::AuditAction::WebhookCreated,
+        subject: None,
+        detail: None,
+        client: None,
+    };
+    let url = format!("http://localhost:{}/hook", receiver.port);
+    app.store
+        .create_endpoint(
+            &portal_store::webhook::NewEndpoint {
+                id: "rebound",
+                url: &url,
+                events: "[\"*\"]",
+                description: "",
+                secret: &portal::service::webhook::new_secret(),
+                created_by: None,
+            },
+            &audit,
+        )
+        .await
+        .unwrap();
+    completed_request(&app, "Rebound").await;
+    app.run_pending_jobs().await;
+    let list = deliveries(&app, "rebound").await;
+    assert!(!list.is_empty());
+    let path = format!(
+        "/api/v1/webhooks/rebound/deliveries/{}",
+        list[0]["id"].as_str().unwrap()
+    );
+    let (_, one) = call(&app, Method::GET, &path, &app.token, None).await;
+    let error = one["attempt_log"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(error.contains("no address webhooks may go to"), "{one}");
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing reached this machine"
+    );
+    app.finish().await;
+}
 
 async fn create(app: &TestApp, body: Value) -> (u16, Value) {
     call(
@@ -27,9 +390,23 @@ async fn create(app: &TestApp, body: Value) -> (u16, Value) {
     .await
 }
 
-async fn landlord_admins_add_change_rotate_and_remove_endpoints_and_a_secret_is_shown_once(
-    app: &TestApp,
-) {
+async fn landlord_admins_add_change_rotate_and_remove_endpoints_and_a_secret_is_shown_once(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    endpoints_managed(&app).await;
+    app.finish().await;
+}
+
+async fn urls_to_the_portals_own_network_or_not_http_and_unknown_events_are_refused(db: Db) {
+    let Some(app) = spawn_app(db).await else {
+        return;
+    };
+    refusals(&app).await;
+    app.finish().await;
+}
+
+async fn endpoints_managed(app: &TestApp) {
     let (status, made) = create(
         app,
         json!({"url": "https://billing.provider.example/hooks", "events": ["request.completed", "tenant.closed"],
@@ -99,7 +476,7 @@ async fn landlord_admins_add_change_rotate_and_remove_endpoints_and_a_secret_is_
     );
 }
 
-async fn urls_to_the_portals_own_network_or_not_http_and_unknown_events_are_refused(app: &TestApp) {
+async fn refusals(app: &TestApp) {
     for url in [
         "http://127.0.0.1:8080/hook",
         "http://[::1]/hook",

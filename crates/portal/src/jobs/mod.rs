@@ -5,6 +5,7 @@
 
 mod change_package;
 mod daily_digest;
+mod deliver_webhook;
 mod expire_registration;
 mod noop;
 mod provision_request;
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 
 pub use change_package::ChangePackage;
 pub use daily_digest::DailyDigest;
+pub use deliver_webhook::DeliverWebhook;
 pub use expire_registration::ExpireRegistration;
 pub use noop::Noop;
 pub use provision_request::ProvisionRequest;
@@ -150,6 +152,7 @@ impl Registry {
             .with::<PurgeTenant>()
             .with::<ChangePackage>()
             .with::<DailyDigest>()
+            .with::<DeliverWebhook>()
             .with::<Noop>()
     }
 

@@ -26,6 +26,8 @@ const TENANT_STATUS_TEXT: &str = include_str!("../../templates/email/tenant_stat
 const TENANT_STATUS_HTML: &str = include_str!("../../templates/email/tenant_status.html");
 const DIGEST_TEXT: &str = include_str!("../../templates/email/digest.txt");
 const DIGEST_HTML: &str = include_str!("../../templates/email/digest.html");
+const WEBHOOK_DISABLED_TEXT: &str = include_str!("../../templates/email/webhook_disabled.txt");
+const WEBHOOK_DISABLED_HTML: &str = include_str!("../../templates/email/webhook_disabled.html");
 const LOCK_TEXT: &str = include_str!("../../templates/email/locked.txt");
 const LOCK_HTML: &str = include_str!("../../templates/email/locked.html");
 
@@ -602,6 +604,19 @@ pub fn tenant_status_mail(
     );
     mail.request_id = None;
     mail
+}
+
+/// Tells a landlord administrator that the portal disabled a webhook endpoint.
+pub fn webhook_disabled_mail(mailer: &Mailer, to: &str, url: &str, reason: &str) -> NewMail {
+    let link = format!("{}/settings/webhooks", mailer.base_url);
+    account_mail(
+        mailer,
+        to,
+        "webhook_disabled",
+        "A webhook endpoint of the Provisioning Portal was disabled",
+        (WEBHOOK_DISABLED_TEXT, WEBHOOK_DISABLED_HTML),
+        &[("url", &inert(url)), ("reason", reason), ("link", &link)],
+    )
 }
 
 /// One line of a digest: what it is, why, and where to look.

@@ -5,6 +5,7 @@ pub mod account;
 pub mod audit;
 pub mod auth;
 pub mod bulk;
+pub mod delivery;
 pub mod digest;
 pub mod mail;
 pub mod oidc;
@@ -114,6 +115,14 @@ impl SecondFactorState {
 }
 
 impl Actor {
+    /// The portal itself, reading what its events are about.
+    pub fn portal() -> Self {
+        Self {
+            username: "the portal".to_owned(),
+            ..Self::command_line()
+        }
+    }
+
     /// The machine's operator at the command line, who may do what a landlord admin may.
     pub fn command_line() -> Self {
         Self {

@@ -258,3 +258,90 @@ pub async fn rotate_secret(
         .rotate_endpoint_secret(id, &new_secret(), until, &audit)
         .await?)
 }
+
+/// An endpoint's latest deliveries (at most 100), newest first.
+pub async fn deliveries(
+    services: &Services,
+    actor: &Actor,
+    endpoint_id: &str,
+) -> Result<Vec<portal_store::webhook::DeliveryRow>, ServiceError> {
+    actor.require(Permission::ManageWebhooks)?;
+    services.store.get_endpoint(endpoint_id).await?;
+    Ok(services.store.list_deliveries(endpoint_id, 100).await?)
+}
+
+/// One delivery of an endpoint, with its attempts.
+pub async fn delivery(
+    services: &Services,
+    actor: &Actor,
+    endpoint_id: &str,
+    delivery_id: &str,
+) -> Result<
+    (
+        portal_store::webhook::DeliveryRow,
+        Vec<portal_store::webhook::AttemptRow>,
+    ),
+    ServiceError,
+> {
+    actor.require(Permission::ManageWebhooks)?;
+    let found = services
+        .store
+        .list_deliveries(endpoint_id, 10_000)
+        .await?
+        .into_iter()
+        .find(|d| d.id == delivery_id)
+        .ok_or(ServiceError::NotFound)?;
+    let attempts = services.store.delivery_attempts(delivery_id).await?;
+    Ok((found, attempts))
+}
+
+/// Sends one delivery again, now, with a fresh series of attempts.
+pub async fn retry(
+    services: &Services,
+    actor: &Actor,
+    endpoint_id: &str,
+    delivery_id: &str,
+) -> Result<(), ServiceError> {
+    actor.require(Permission::ManageWebhooks)?;
+    let audit = entry(
+        actor,
+        AuditAction::WebhookDeliveryReplayed,
+        endpoint_id,
+        format!("delivery {delivery_id}"),
+    );
+    if !services
+        .store
+        .replay_delivery(endpoint_id, delivery_id, &audit)
+        .await?
+    {
+        return Err(ServiceError::NotFound);
+    }
+    services.jobs_ready.notify_one();
+    Ok(())
+}
+
+/// Sends again every failed delivery of the endpoint made since `since`; how many.
+pub async fn replay_failed_since(
+    services: &Services,
+    actor: &Actor,
+    endpoint_id: &str,
+    since: i64,
+) -> Result<u64, ServiceError> {
+    actor.require(Permission::ManageWebhooks)?;
+    services.store.get_endpoint(endpoint_id).await?;
+    let audit = entry(
+        actor,
+        AuditAction::WebhookDeliveryReplayed,
+        endpoint_id,
+        format!(
+            "every failed delivery since {}",
+            crate::web::api::rfc3339(since)
+        ),
+    );
+    let replayed = services
+        .store
+        .replay_failed_since(endpoint_id, since, &audit)
+        .await?;
+    services.jobs_ready.notify_one();
+    Ok(replayed)
+}

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod events;
 pub mod mail;
 pub mod mfa;
 pub mod packages;

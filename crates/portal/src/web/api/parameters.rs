@@ -83,7 +83,7 @@ fn json_of(text: &str) -> Result<serde_json::Value, ApiError> {
     serde_json::from_str(text).map_err(|e| ApiError::Internal(e.into()))
 }
 
-fn published(v: VersionRow) -> Result<PublishedView, ApiError> {
+pub(crate) fn published(v: VersionRow) -> Result<PublishedView, ApiError> {
     Ok(PublishedView {
         version: v.version,
         published_at: rfc3339(v.published_at),

@@ -303,7 +303,7 @@ pub struct RequestList {
     pub next_cursor: Option<String>,
 }
 
-fn view(detail: RequestDetail) -> RequestView {
+pub(crate) fn view(detail: RequestDetail) -> RequestView {
     let events = detail
         .events
         .into_iter()

@@ -62,7 +62,7 @@ pub struct TenantList {
     pub items: Vec<TenantView>,
 }
 
-fn view(t: portal_store::tenant::TenantRow) -> TenantView {
+pub(crate) fn view(t: portal_store::tenant::TenantRow) -> TenantView {
     TenantView {
         created_at: super::rfc3339(t.created_at),
         template: TemplateRef {
