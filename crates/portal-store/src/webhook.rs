@@ -107,7 +107,7 @@ impl Store {
     }
 
     /// Changes what `change` sets, with its audit entry. An endpoint enabled again forgets why
-    /// the portal disabled it.
+    /// the portal disabled it, and its run of failures starts afresh.
     pub async fn update_endpoint(
         &self,
         id: &str,
@@ -120,6 +120,7 @@ impl Store {
             "UPDATE webhook_endpoints SET url = COALESCE($1, url), events = COALESCE($2, events), \
              description = COALESCE($3, description), status = COALESCE($4, status), \
              disabled_reason = CASE WHEN $4 = $5 THEN NULL ELSE disabled_reason END, \
+             failing_since = CASE WHEN $4 = $5 THEN NULL ELSE failing_since END, \
              updated_at = $6 WHERE id = $7",
         )
         .bind(change.url.as_deref())

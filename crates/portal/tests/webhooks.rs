@@ -24,6 +24,7 @@ on_both_db!(
     a_receiver_down_at_first_gets_every_event_once_it_is_up,
     a_rotated_secret_signs_beside_the_new_one_during_the_overlap,
     a_name_that_resolves_to_a_private_address_is_refused_at_delivery,
+    an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_failures_replayed,
 );
 
 /// The test receiver (`tests/webhook/receiver.py`): every delivery verified by the Standard
@@ -512,4 +513,109 @@ async fn refusals(app: &TestApp) {
     assert_eq!(status, 400, "an unknown field");
     let (_, list) = call(app, Method::GET, "/api/v1/webhooks", &app.token, None).await;
     assert_eq!(list["items"], json!([]), "nothing was added");
+}
+
+async fn an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_failures_replayed(
+    db: Db,
+) {
+    let Some(app) = app_for_receivers(db).await else {
+        return;
+    };
+    app.store
+        .create_user(&portal_store::user::NewUser {
+            id: portal_store::new_id(),
+            username: "ops".into(),
+            password_hash: "x".into(),
+            role: portal_domain::Role::LandlordAdmin,
+            tenant_id: None,
+            email: Some("ops@provider.example".into()),
+            status: portal_domain::AccountStatus::Active,
+            must_change_password: false,
+        })
+        .await
+        .unwrap();
+    let receiver = Receiver::start("503,503,503,200", None);
+    let (_, endpoint) = create(
+        &app,
+        json!({"url": receiver.url(), "events": ["request.completed"]}),
+    )
+    .await;
+    receiver.know(&[endpoint["secret"].as_str().unwrap()]);
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    // It has failed every delivery for five days already.
+    let since = portal_store::now_ms() - 5 * 24 * 3_600_000 - 1;
+    app.execute_sql(&format!(
+        "UPDATE webhook_endpoints SET failing_since = {since}"
+    ))
+    .await;
+    completed_request(&app, "Silent").await;
+    run_until(&app, "the first attempt", || {
+        !receiver.requests().is_empty()
+    })
+    .await;
+    app.run_pending_jobs().await;
+
+    let path = format!("/api/v1/webhooks/{id}");
+    let (_, now) = call(&app, Method::GET, &path, &app.token, None).await;
+    assert_eq!(now["status"], "disabled", "{now}");
+    assert!(
+        now["disabled_reason"].as_str().unwrap().contains("5 days"),
+        "{now}"
+    );
+    let told: Vec<_> = app
+        .store
+        .list_mail(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.kind == "webhook_disabled")
+        .collect();
+    assert_eq!(told.len(), 1, "one landlord administrator with an address");
+    assert!(
+        told[0].body_text.contains(&receiver.port.to_string()),
+        "{}",
+        told[0].body_text
+    );
+    let list = deliveries(&app, &id).await;
+    assert_eq!(
+        list[0]["status"], "failed",
+        "a disabled endpoint's pending delivery fails: {list:?}"
+    );
+
+    // Enabled again, its failed deliveries since a time are sent again, with the same id.
+    let (status, _) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &app.token,
+        Some(json!({"status": "enabled"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let replay = format!("{path}/deliveries/replay");
+    let body = json!({"since": "2000-01-01T00:00:00Z"});
+    let (status, replayed) = call(&app, Method::POST, &replay, &app.token, Some(body)).await;
+    assert_eq!(status, 202, "{replayed}");
+    assert_eq!(replayed["replayed"], 1);
+    let body = json!({"since": "last week"});
+    let (status, _) = call(&app, Method::POST, &replay, &app.token, Some(body)).await;
+    assert_eq!(status, 422);
+    let mut last = Vec::new();
+    for _ in 0..400 {
+        app.run_pending_jobs().await;
+        last = deliveries(&app, &id).await;
+        if last[0]["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(last[0]["status"], "delivered", "{last:?}");
+    let seen = receiver.requests();
+    assert!(
+        seen.iter()
+            .all(|r| r["webhook_id"] == seen[0]["webhook_id"])
+    );
+    let (_, again) = call(&app, Method::GET, &path, &app.token, None).await;
+    assert!(again.get("disabled_reason").is_none(), "{again}");
+    app.finish().await;
 }

@@ -241,6 +241,8 @@ pub async fn deliver(services: &Services, delivery_id: &str) -> Result<(), Servi
         .map(|secs| now + scaled(secs, services.webhooks.retry_scale));
     let failing_for = d.failing_since.map_or(0, |since| now - since);
     let disable = !outcome.delivered() && failing_for >= FAILING_DAYS_BEFORE_DISABLED * DAY_MS;
+    // A disabled endpoint gets no more attempts: the delivery fails, to be replayed.
+    let next_attempt_at = next_attempt_at.filter(|_| !disable);
     let reason = format!(
         "every delivery failed for {FAILING_DAYS_BEFORE_DISABLED} days (the last: {})",
         outcome
