@@ -99,6 +99,16 @@ impl Outcome {
     fn delivered(&self) -> bool {
         self.status_code.is_some_and(|c| (200..300).contains(&c))
     }
+
+    /// Why an endpoint whose last attempt came to this is disabled.
+    fn disable_reason(&self) -> String {
+        let last = match (&self.error, self.status_code) {
+            (Some(error), _) => error.clone(),
+            (None, Some(code)) => format!("answered {code}"),
+            (None, None) => String::new(),
+        };
+        format!("every delivery failed for {FAILING_DAYS_BEFORE_DISABLED} days (the last: {last})")
+    }
 }
 
 /// The URL's host when it is an address webhooks may not go to (a name is checked when it is
@@ -243,14 +253,7 @@ pub async fn deliver(services: &Services, delivery_id: &str) -> Result<(), Servi
     let disable = !outcome.delivered() && failing_for >= FAILING_DAYS_BEFORE_DISABLED * DAY_MS;
     // A disabled endpoint gets no more attempts: the delivery fails, to be replayed.
     let next_attempt_at = next_attempt_at.filter(|_| !disable);
-    let reason = format!(
-        "every delivery failed for {FAILING_DAYS_BEFORE_DISABLED} days (the last: {})",
-        outcome
-            .error
-            .clone()
-            .or_else(|| outcome.status_code.map(|c| format!("answered {c}")))
-            .unwrap_or_default()
-    );
+    let reason = outcome.disable_reason();
     let mails = if disable {
         disabled_mails(services, &d.url, &reason).await?
     } else {
