@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Db, TestApp, call, spawn_app, spawn_app_with, submission};
+use common::{
+    ADMIN, ADMIN_PASSWORD, Db, TestApp, call, page, post, spawn_app, spawn_app_with, submission,
+};
 use portal::service::webhook::WebhookSettings;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -25,6 +27,7 @@ on_both_db!(
     a_rotated_secret_signs_beside_the_new_one_during_the_overlap,
     a_name_that_resolves_to_a_private_address_is_refused_at_delivery,
     an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_failures_replayed,
+    the_pages_add_an_endpoint_show_its_secret_once_and_its_deliveries,
 );
 
 /// The test receiver (`tests/webhook/receiver.py`): every delivery verified by the Standard
@@ -617,5 +620,124 @@ async fn an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_f
     );
     let (_, again) = call(&app, Method::GET, &path, &app.token, None).await;
     assert!(again.get("disabled_reason").is_none(), "{again}");
+    app.finish().await;
+}
+
+async fn the_pages_add_an_endpoint_show_its_secret_once_and_its_deliveries(db: Db) {
+    let Some(app) = app_for_receivers(db).await else {
+        return;
+    };
+    let receiver = Receiver::start("200", None);
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let (status, empty) = page(&app, "/settings/webhooks", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(empty.contains("No endpoints yet."));
+
+    // Refused, with what was typed kept.
+    let form = [
+        ("url", "ftp://files.provider.example/hook"),
+        ("events", "tenant.closed"),
+        ("description", "CRM"),
+    ];
+    let (status, refused) = post(&app, "/settings/webhooks", &cookie, &form).await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("must start with https://"), "{refused}");
+    assert!(
+        refused.contains("value=\"tenant.closed\" checked"),
+        "{refused}"
+    );
+
+    let url = receiver.url();
+    let form = [
+        ("url", url.as_str()),
+        ("events", "request.completed"),
+        ("description", "Billing"),
+    ];
+    let (status, added) = post(&app, "/settings/webhooks", &cookie, &form).await;
+    assert_eq!(status, 200, "{added}");
+    let secret = added
+        .split("<code class=\"secret\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{added}");
+    let (_, again) = page(&app, "/settings/webhooks", &cookie).await;
+    assert!(!again.contains(&secret), "shown once");
+    receiver.know(&[&secret]);
+
+    let (_, api) = call(&app, Method::GET, "/api/v1/webhooks", &app.token, None).await;
+    let id = api["items"][0]["id"].as_str().unwrap().to_owned();
+    completed_request(&app, "Paged").await;
+    run_until(&app, "the delivery", || !receiver.requests().is_empty()).await;
+    app.run_pending_jobs().await;
+    let (status, shown) = page(&app, &format!("/settings/webhooks/{id}"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        shown.contains("<code>request.completed</code></td><td>delivered</td>"),
+        "{shown}"
+    );
+    assert_eq!(receiver.requests()[0]["verified"], json!([true]));
+
+    // Sent again from the page: the receiver gets it twice, with one id.
+    let delivery = deliveries(&app, &id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let retry = format!("/settings/webhooks/{id}/deliveries/{delivery}/retry");
+    let (status, retried) = post(&app, &retry, &cookie, &[]).await;
+    assert_eq!(status, 200, "{retried}");
+    run_until(&app, "the second delivery", || {
+        receiver.requests().len() >= 2
+    })
+    .await;
+    let seen = receiver.requests();
+    assert_eq!(seen[0]["webhook_id"], seen[1]["webhook_id"]);
+    let (status, _) = post(
+        &app,
+        &format!("/settings/webhooks/{id}/replay"),
+        &cookie,
+        &[("since", "soon")],
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // Disabled, enabled, given a new secret, removed.
+    let status_path = format!("/settings/webhooks/{id}/status");
+    let (status, to) = post(&app, &status_path, &cookie, &[("status", "disabled")]).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, format!("/settings/webhooks/{id}").as_str())
+    );
+    let (_, api) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/webhooks/{id}"),
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(api["status"], "disabled");
+    let (_, rotated) = post(
+        &app,
+        &format!("/settings/webhooks/{id}/rotate"),
+        &cookie,
+        &[],
+    )
+    .await;
+    assert!(
+        rotated.contains("the previous one signs too for 24 hours"),
+        "{rotated}"
+    );
+    assert!(!rotated.contains(&secret));
+    let (status, removed) = post(
+        &app,
+        &format!("/settings/webhooks/{id}/remove"),
+        &cookie,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(removed.contains("No endpoints yet."), "{removed}");
     app.finish().await;
 }

@@ -20,6 +20,7 @@ pub mod sso;
 pub mod templates;
 pub mod tenants;
 pub mod two_factor;
+pub mod webhooks;
 
 use crate::web::Routes;
 use askama::Template;
@@ -68,6 +69,7 @@ pub fn router() -> Routes {
         .merge(mail::router())
         .merge(parameters::router())
         .merge(audit::router())
+        .merge(webhooks::router())
 }
 
 async fn style_sheet() -> Response {
