@@ -1485,6 +1485,18 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     let browser = Browser::start().await;
     let c = &browser.client;
     sign_in(c, &base).await;
+    // The provider's billing listens to every event (a name this machine cannot resolve: its
+    // deliveries wait in the log).
+    c.goto(&format!("{base}/settings/webhooks")).await.unwrap();
+    wait_for(c, Locator::Id("url")).await;
+    check_accessibility(c, "the webhooks").await;
+    type_into(c, "url", "https://billing.provider.example/hooks").await;
+    click(c, "#event-all").await;
+    type_into(c, "description", "Billing").await;
+    click(c, "#add-endpoint").await;
+    wait_for(c, Locator::Id("new-secret")).await;
+    assert!(text_of(c, "#new-secret").await.contains("whsec_"));
+    check_accessibility(c, "a new webhook endpoint and its secret").await;
     // The tenant is made by the worker; its page offers the staff's actions.
     let mut found = None;
     for _ in 0..100 {
@@ -1584,6 +1596,15 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     );
     c.goto(&format!("{base}{tenant_path}")).await.unwrap();
     wait_for_text(c, "main dl", "version 2").await;
+    // Each of those changes is an event in the endpoint's log.
+    c.goto(&format!("{base}/settings/webhooks")).await.unwrap();
+    click(c, "#endpoints a").await;
+    wait_for(c, Locator::Id("deliveries")).await;
+    let log = text_of(c, "#deliveries").await;
+    for event in ["tenant.suspended", "tenant.resumed", "tenant.package_changed"] {
+        assert!(log.contains(event), "{event} in {log}");
+    }
+    check_accessibility(c, "a webhook endpoint and its deliveries").await;
     sign_out(c).await;
     type_into(c, "username", "prplkAdmin@harbourlights.example.com").await;
     type_into(c, "password", TENANT_PASSWORD).await;
