@@ -1601,7 +1601,11 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     click(c, "#endpoints a").await;
     wait_for(c, Locator::Id("deliveries")).await;
     let log = text_of(c, "#deliveries").await;
-    for event in ["tenant.suspended", "tenant.resumed", "tenant.package_changed"] {
+    for event in [
+        "tenant.suspended",
+        "tenant.resumed",
+        "tenant.package_changed",
+    ] {
         assert!(log.contains(event), "{event} in {log}");
     }
     check_accessibility(c, "a webhook endpoint and its deliveries").await;

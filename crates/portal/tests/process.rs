@@ -1377,3 +1377,121 @@ async fn a_package_change_killed_midway_is_finished_once_and_one_that_keeps_fail
     drop(web);
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_survive_a_receiver_down_a_restart_and_a_worker_killed_while_delivering() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let webhook_env = [
+        ("PORTAL_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("PORTAL_WEBHOOK_RETRY_SCALE", "0.001"),
+    ];
+    let mut envs = vec![
+        ("PORTAL_LISTEN", "127.0.0.1:0"),
+        ("PORTAL_DATABASE_URL", db.url.as_str()),
+        ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+    ];
+    envs.extend(webhook_env);
+    let web = Portal::start(&["serve", "--no-worker"], &envs);
+    let base = web.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    // The receiver is down: nobody listens on its port yet.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (status, endpoint) = json_call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/api/v1/webhooks"),
+        &token,
+        Some(json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": ["*"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{endpoint}");
+    for i in 0..3 {
+        submit(&client, &base, &token, &format!("Hooked{i}")).await;
+    }
+    let worker = |db: &TestDatabase| {
+        let mut envs = vec![
+            ("PORTAL_DATABASE_URL", db.url.as_str()),
+            ("PORTAL_JOB_LEASE_SECS", "1"),
+        ];
+        envs.extend(webhook_env);
+        Portal::start(&["worker"], &envs)
+    };
+    let scalar = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
+            c.close().await.ok();
+            n
+        }
+    };
+    // A first worker provisions and fails its first attempts; it is stopped, and the portal
+    // restarted (a new worker) between attempts.
+    let mut first = worker(&db);
+    eventually(Duration::from_secs(30), "failed attempts", || async {
+        (scalar("SELECT COUNT(*) FROM webhook_attempts").await >= 3).then_some(())
+    })
+    .await;
+    first.child.kill().unwrap();
+    first.wait_exit(Duration::from_secs(5));
+
+    // The receiver comes up, and hangs on its first request: the worker delivering it is
+    // killed then.
+    let receiver = common::receiver::Receiver::start("timeout,200", Some(port));
+    receiver.know(&[endpoint["secret"].as_str().unwrap()]);
+    let mut second = worker(&db);
+    eventually(Duration::from_secs(30), "a delivery under way", || async {
+        (!receiver.requests().is_empty()).then_some(())
+    })
+    .await;
+    second.child.kill().unwrap();
+    second.wait_exit(Duration::from_secs(5));
+
+    let mut third = worker(&db);
+    eventually(
+        Duration::from_secs(60),
+        "every delivery delivered",
+        || async {
+            let pending =
+                scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'delivered'").await;
+            let all = scalar("SELECT COUNT(*) FROM webhook_deliveries").await;
+            (pending == 0 && all >= 9).then_some(())
+        },
+    )
+    .await;
+    third.signal("TERM");
+    third.wait_exit(Duration::from_secs(15));
+
+    let events = scalar("SELECT COUNT(*) FROM webhook_events").await;
+    let seen = receiver.requests();
+    let mut ids: Vec<&str> = seen
+        .iter()
+        .map(|r| r["webhook_id"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        i64::try_from(ids.len()).unwrap(),
+        events,
+        "every event arrived; more requests than events only as repeats of one id"
+    );
+    assert!(
+        seen.iter().all(|r| r["verified"] == json!([true])),
+        "{seen:?}"
+    );
+    let completed = seen
+        .iter()
+        .filter(|r| r["body"]["type"] == "request.completed")
+        .map(|r| r["webhook_id"].as_str().unwrap())
+        .collect::<std::collections::HashSet<_>>();
+    assert_eq!(completed.len(), 3, "each request's completion, once per id");
+    drop(web);
+    db.drop_database().await;
+}

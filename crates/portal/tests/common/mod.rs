@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_macros)]
 
 pub mod oidc;
+pub mod receiver;
 pub mod remote;
 pub mod smtp;
 
