@@ -210,15 +210,25 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let embedded = |high: u16, low: u16| {
+        let [a, b] = high.to_be_bytes();
+        let [c, d] = low.to_be_bytes();
+        forbidden_v4(Ipv4Addr::new(a, b, c, d))
+    };
     ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
-        // Unique local (fc00::/7) and link-local (fe80::/10).
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        // Documentation (2001:db8::/32).
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        // Unique local (fc00::/7), link-local (fe80::/10) and the old site-local (fec0::/10).
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0
+        // Documentation (2001:db8::/32) and Teredo (2001::/32), which tunnels to any IPv4.
+        || (s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0))
+        // IPv4 inside IPv6: compatible (::a.b.c.d), NAT64 (64:ff9b::/96), 6to4 (2002::/16).
+        || (s[..6] == [0; 6] && embedded(s[6], s[7]))
+        || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && embedded(s[6], s[7]))
+        || (s[0] == 0x2002 && embedded(s[1], s[2]))
 }
 
 #[cfg(test)]
@@ -298,6 +308,11 @@ mod tests {
             "ff02::1",
             "::ffff:127.0.0.1",
             "::ffff:10.1.2.3",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:0a00:0001::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
         ] {
             let ip: IpAddr = forbidden.parse().unwrap();
             assert!(is_forbidden_address(ip), "{forbidden}");

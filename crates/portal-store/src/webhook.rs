@@ -106,8 +106,8 @@ impl Store {
         .ok_or(StoreError::NotFound)
     }
 
-    /// Changes what `change` sets, with its audit entry. An endpoint enabled again forgets why
-    /// the portal disabled it, and its run of failures starts afresh.
+    /// Changes what `change` sets, with its audit entry. An endpoint enabled again, or given
+    /// another URL, forgets why the portal disabled it, and its run of failures starts afresh.
     pub async fn update_endpoint(
         &self,
         id: &str,
@@ -120,7 +120,7 @@ impl Store {
             "UPDATE webhook_endpoints SET url = COALESCE($1, url), events = COALESCE($2, events), \
              description = COALESCE($3, description), status = COALESCE($4, status), \
              disabled_reason = CASE WHEN $4 = $5 THEN NULL ELSE disabled_reason END, \
-             failing_since = CASE WHEN $4 = $5 THEN NULL ELSE failing_since END, \
+             failing_since = CASE WHEN $4 = $5 OR $1 IS NOT NULL THEN NULL ELSE failing_since END, \
              updated_at = $6 WHERE id = $7",
         )
         .bind(change.url.as_deref())
@@ -269,6 +269,7 @@ pub struct DeliveryToSend {
     #[sqlx(try_from = "String")]
     pub status: portal_domain::DeliveryStatus,
     pub attempts: i64,
+    pub next_attempt_at: Option<i64>,
     pub endpoint_id: String,
     pub url: String,
     #[sqlx(try_from = "String")]
@@ -304,6 +305,9 @@ pub struct AttemptRecord<'a> {
     pub error: Option<&'a str>,
     pub excerpt: Option<&'a str>,
     pub duration_ms: i64,
+    /// How many attempts the delivery had before this one: another worker that recorded one
+    /// meanwhile makes this one not count.
+    pub attempts_before: i64,
     /// A 2xx answer.
     pub delivered: bool,
     /// When to try again (with its job); `None` when this was the last attempt.
@@ -321,7 +325,7 @@ async fn disable(
     mails: &[crate::mail::NewMail],
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    let disabled = sqlx::query(
         "UPDATE webhook_endpoints SET status = $1, disabled_reason = $2, updated_at = $3 \
          WHERE id = $4 AND status = $5",
     )
@@ -332,8 +336,11 @@ async fn disable(
     .bind(EndpointStatus::Enabled.as_str())
     .execute(&mut **tx)
     .await?;
-    for mail in mails {
-        crate::mail::put_in_outbox(tx, mail, now).await?;
+    // Told once: by the attempt that disabled it.
+    if disabled.rows_affected() == 1 {
+        for mail in mails {
+            crate::mail::put_in_outbox(tx, mail, now).await?;
+        }
     }
     Ok(())
 }
@@ -364,10 +371,24 @@ pub struct AttemptRow {
 }
 
 impl Store {
+    /// Records an event on its own, in a transaction of its own (a change records its event in
+    /// its own transaction; this is for the benchmark and the tests).
+    pub async fn emit_event(
+        &self,
+        event: portal_domain::EventType,
+        subject_id: &str,
+    ) -> Result<(), StoreError> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        emit(&mut tx, event, subject_id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A delivery with its endpoint and event, if it exists.
     pub async fn delivery_to_send(&self, id: &str) -> Result<Option<DeliveryToSend>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT d.id, d.status, d.attempts, d.endpoint_id, e.url, e.status AS endpoint_status, \
+            "SELECT d.id, d.status, d.attempts, d.next_attempt_at, d.endpoint_id, e.url, e.status AS endpoint_status, \
              e.secret, e.previous_secret, e.previous_until, e.failing_since, d.event_id, \
              v.type AS event_type, v.subject_id, v.occurred_at, v.data \
              FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
@@ -408,7 +429,7 @@ impl Store {
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
              last_status_code = $2, next_attempt_at = $3, \
              delivered_at = CASE WHEN $1 = $4 THEN $5 ELSE NULL END \
-             WHERE id = $6 AND status = $7",
+             WHERE id = $6 AND status = $7 AND attempts = $8",
         )
         .bind(status.as_str())
         .bind(a.status_code)
@@ -417,6 +438,7 @@ impl Store {
         .bind(a.at)
         .bind(a.delivery_id)
         .bind(D::Pending.as_str())
+        .bind(a.attempts_before)
         .execute(&mut *tx)
         .await?;
         if moved.rows_affected() == 0 {
@@ -500,8 +522,9 @@ impl Store {
         .await?)
     }
 
-    /// Sends a delivery of the endpoint again, now (its attempts go on from where they were;
-    /// a failed one is pending again). False when there is no such delivery.
+    /// Sends a delivery of the endpoint again, now, with a fresh series of attempts (the log
+    /// keeps the earlier ones); a job of it still queued is replaced. False when there is no
+    /// such delivery.
     pub async fn replay_delivery(
         &self,
         endpoint_id: &str,
@@ -523,6 +546,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
+        crate::job::cancel_queued_jobs(&mut tx, delivery_id).await?;
         crate::job::enqueue_in(&mut tx, &deliver_job(delivery_id, now), now).await?;
         crate::audit::insert(&mut *tx, audit, now).await?;
         tx.commit().await?;
@@ -562,5 +586,21 @@ impl Store {
         crate::audit::insert(&mut *tx, audit, now).await?;
         tx.commit().await?;
         Ok(ids.len() as u64)
+    }
+}
+
+impl crate::job::Burial {
+    /// Marks a pending delivery failed, in the transaction that buries its job.
+    pub async fn fail_delivery(&mut self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, next_attempt_at = NULL \
+             WHERE id = $2 AND status = $3",
+        )
+        .bind(portal_domain::DeliveryStatus::Failed.as_str())
+        .bind(id)
+        .bind(portal_domain::DeliveryStatus::Pending.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 }

@@ -35,7 +35,9 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| -> anyhow::Result<&str> {
         args.get(i).map(String::as_str).ok_or_else(|| {
-            anyhow::anyhow!("usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS")
+            anyhow::anyhow!(
+                "usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS | webhooks URL EVENTS"
+            )
         })
     };
     match arg(0)? {
@@ -48,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
             queue(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, prefetch).await
         }
         "clone" => clone(arg(1)?, arg(2)?.parse()?).await,
+        "webhooks" => webhooks(arg(1)?, arg(2)?.parse()?).await,
         other => anyhow::bail!("unknown benchmark {other:?}"),
     }
 }
@@ -374,4 +377,129 @@ async fn raw_copy(
     .rows_affected();
     tx.commit().await?;
     Ok((started.elapsed().as_secs_f64(), rows))
+}
+
+/// When each webhook arrived at the receiver, by its `webhook-id`.
+type Arrivals = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>;
+
+/// A receiver on this machine that answers every delivery `204` and notes when it came.
+async fn receiver(arrivals: Arrivals) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let arrivals = arrivals.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |request: hyper::Request<hyper::body::Incoming>| {
+                        let id = request
+                            .headers()
+                            .get("webhook-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        if let Ok(mut seen) = arrivals.lock() {
+                            seen.entry(id).or_insert_with(portal_store::now_ms);
+                        }
+                        async move {
+                            let mut answer = hyper::Response::new(String::new());
+                            *answer.status_mut() = hyper::StatusCode::NO_CONTENT;
+                            Ok::<_, std::convert::Infallible>(answer)
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// Webhook deliveries to a receiver on this machine: `events` recorded at once and delivered
+/// by a worker (deliveries per second), then one event at a time (event -> delivered p50/p99).
+async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
+    use portal_domain::EventType;
+    let store = connect(url).await?;
+    let arrivals: Arrivals = Default::default();
+    let addr = receiver(arrivals.clone()).await?;
+    let mut services = Services::new(store.clone());
+    services.webhooks.allow_private = true;
+    let audit = portal_store::audit::AuditEntry {
+        actor_id: None,
+        actor_name: None,
+        tenant_id: None,
+        action: portal_domain::AuditAction::WebhookCreated,
+        subject: None,
+        detail: None,
+        client: None,
+    };
+    let secret = portal::service::webhook::new_secret();
+    let endpoint_url = format!("http://{addr}/hook");
+    store
+        .create_endpoint(
+            &portal_store::webhook::NewEndpoint {
+                id: "bench",
+                url: &endpoint_url,
+                events: "[\"*\"]",
+                description: "",
+                secret: &secret,
+                created_by: None,
+            },
+            &audit,
+        )
+        .await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(portal::worker::run(
+        services,
+        WorkerConfig::default(),
+        stop_rx,
+    ));
+    let arrived = || arrivals.lock().map(|a| a.len()).unwrap_or(0);
+
+    // A burst: every event recorded, then delivered.
+    let started = std::time::Instant::now();
+    for i in 0..events {
+        store
+            .emit_event(EventType::TenantSuspended, &format!("tenant-{i}"))
+            .await?;
+    }
+    while arrived() < events {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let burst_seconds = started.elapsed().as_secs_f64();
+
+    // One at a time: from the event's transaction to the receiver.
+    let mut latencies = Vec::new();
+    for i in 0..100 {
+        let before = arrived();
+        let at = portal_store::now_ms();
+        store
+            .emit_event(EventType::TenantResumed, &format!("one-{i}"))
+            .await?;
+        while arrived() == before {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let latest = arrivals
+            .lock()
+            .map(|a| a.values().copied().max().unwrap_or(at))
+            .unwrap_or(at);
+        latencies.push((latest - at) as f64);
+    }
+    let _ = stop_tx.send(true);
+    let _ = worker.await;
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    println!(
+        "{}",
+        serde_json::json!({
+            "events": events,
+            "per_second": events as f64 / burst_seconds,
+            "latency_p50_ms": at(0.5),
+            "latency_p99_ms": at(0.99),
+        })
+    );
+    Ok(())
 }

@@ -219,6 +219,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/settings/webhooks/{id}",                     PermMaybe(P::ManageWebhooks)),
     ("POST",   "/settings/webhooks/{id}/status",              PermMaybe(P::ManageWebhooks)),
     ("POST",   "/settings/webhooks/{id}/rotate",              PermMaybe(P::ManageWebhooks)),
+    ("GET",    "/settings/webhooks/{id}/remove",              PermMaybe(P::ManageWebhooks)),
     ("POST",   "/settings/webhooks/{id}/remove",              PermMaybe(P::ManageWebhooks)),
     ("POST",   "/settings/webhooks/{id}/replay",              PermMaybe(P::ManageWebhooks)),
     ("POST",   "/settings/webhooks/{id}/deliveries/{delivery_id}/retry", PermMaybe(P::ManageWebhooks)),

@@ -146,10 +146,15 @@ async fn a_receiver_down_at_first_gets_every_event_once_it_is_up(db: Db) {
     assert_eq!(status, 201, "{endpoint}");
     let id = endpoint["id"].as_str().unwrap().to_owned();
     completed_request(&app, "Patient").await;
-    run_until(&app, "failed attempts", || true).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    app.run_pending_jobs().await;
-    let before = deliveries(&app, &id).await;
+    let mut before = Vec::new();
+    for _ in 0..200 {
+        app.run_pending_jobs().await;
+        before = deliveries(&app, &id).await;
+        if before.len() >= 3 && before.iter().all(|d| d["attempts"].as_i64() >= Some(2)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(
         before.len() >= 3,
         "submitted, provisioning, completed: {before:?}"
@@ -377,6 +382,9 @@ async fn endpoints_managed(app: &TestApp) {
     assert_eq!(status, 200, "{rotated}");
     let new_secret = rotated["secret"].as_str().unwrap();
     assert_ne!(new_secret, secret);
+    let (status, again) = call(app, Method::POST, &rotate, &app.token, None).await;
+    assert_eq!(status, 409, "a second rotation within the overlap: {again}");
+    assert_eq!(again["error"]["code"], "rotation_overlap");
     let until = rotated["previous_secret_valid_until"].as_str().unwrap();
     let hours = (until.parse::<jiff::Timestamp>().unwrap().as_millisecond()
         - portal_store::now_ms())
@@ -512,6 +520,15 @@ async fn an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_f
         list[0]["status"], "failed",
         "a disabled endpoint's pending delivery fails: {list:?}"
     );
+
+    let replay = format!("{path}/deliveries/replay");
+    let body = json!({"since": "2000-01-01T00:00:00Z"});
+    let (status, refused) = call(&app, Method::POST, &replay, &app.token, Some(body)).await;
+    assert_eq!(
+        status, 409,
+        "nothing is sent to a disabled endpoint: {refused}"
+    );
+    assert_eq!(refused["error"]["code"], "endpoint_disabled");
 
     // Enabled again, its failed deliveries since a time are sent again, with the same id.
     let (status, _) = call(
@@ -658,6 +675,13 @@ async fn the_pages_add_an_endpoint_show_its_secret_once_and_its_deliveries(db: D
         "{rotated}"
     );
     assert!(!rotated.contains(&secret));
+    let removal = format!("/settings/webhooks/{id}/remove");
+    let (status, confirm) = page(&app, &removal, &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        confirm.contains("the log of its deliveries goes with it"),
+        "{confirm}"
+    );
     let (status, removed) = post(
         &app,
         &format!("/settings/webhooks/{id}/remove"),

@@ -21,4 +21,15 @@ impl Job for DeliverWebhook {
     async fn run(self, services: &Services) -> Result<(), ServiceError> {
         crate::service::delivery::deliver(services, &self.delivery_id).await
     }
+
+    /// A delivery whose job kept failing (the portal's own trouble, not the receiver's) is
+    /// marked failed, to be replayed, in the transaction that buries the job.
+    async fn give_up(
+        self,
+        _services: &Services,
+        burial: &mut portal_store::job::Burial,
+        _error: &str,
+    ) -> Result<(), ServiceError> {
+        Ok(burial.fail_delivery(&self.delivery_id).await?)
+    }
 }

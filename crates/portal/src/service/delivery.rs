@@ -234,7 +234,9 @@ pub async fn deliver(services: &Services, delivery_id: &str) -> Result<(), Servi
     let Some(d) = services.store.delivery_to_send(delivery_id).await? else {
         return Ok(());
     };
-    if d.status != DeliveryStatus::Pending {
+    let now = portal_store::now_ms();
+    // Not pending, or a job of an older series come late: the current series has its own.
+    if d.status != DeliveryStatus::Pending || d.next_attempt_at.is_some_and(|at| at > now + 1000) {
         return Ok(());
     }
     if d.endpoint_status != EndpointStatus::Enabled {
@@ -242,7 +244,6 @@ pub async fn deliver(services: &Services, delivery_id: &str) -> Result<(), Servi
         return Ok(());
     }
     let body = body_of(services, &d).await?;
-    let now = portal_store::now_ms();
     let outcome = send(services, &d, body, now).await;
     let attempt = d.attempts + 1;
     let next_attempt_at = (!outcome.delivered())
@@ -269,6 +270,7 @@ pub async fn deliver(services: &Services, delivery_id: &str) -> Result<(), Servi
             error: outcome.error.as_deref(),
             excerpt: outcome.excerpt.as_deref(),
             duration_ms: outcome.duration_ms,
+            attempts_before: d.attempts,
             delivered: outcome.delivered(),
             next_attempt_at,
             disable: disable.then_some((reason.as_str(), mails.as_slice())),

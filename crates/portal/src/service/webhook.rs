@@ -47,6 +47,9 @@ pub struct EndpointProblem {
 pub enum WebhookError {
     #[error(transparent)]
     Invalid(#[from] EndpointProblem),
+    /// The endpoint's state does not allow it: a machine code and a sentence.
+    #[error("{1}")]
+    Refused(&'static str, String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -248,10 +251,19 @@ pub async fn rotate_secret(
     services: &Services,
     actor: &Actor,
     id: &str,
-) -> Result<EndpointRow, ServiceError> {
+) -> Result<EndpointRow, WebhookError> {
     actor.require(Permission::ManageWebhooks)?;
     let current = services.store.get_endpoint(id).await?;
-    let until = portal_store::now_ms() + SECRET_OVERLAP_MS;
+    let now = portal_store::now_ms();
+    // Another rotation now would stop the first secret signing before its day is over.
+    if current.previous_until.is_some_and(|until| until > now) {
+        return Err(WebhookError::Refused(
+            "rotation_overlap",
+            "The secret was rotated less than 24 hours ago; the one before still signs until then. Rotate again after that."
+                .into(),
+        ));
+    }
+    let until = now + SECRET_OVERLAP_MS;
     let audit = entry(actor, AuditAction::WebhookSecretRotated, id, current.url);
     Ok(services
         .store
@@ -296,13 +308,26 @@ pub async fn delivery(
 }
 
 /// Sends one delivery again, now, with a fresh series of attempts.
+/// Refuses to send to a disabled endpoint (the delivery would fail at once).
+async fn enabled(services: &Services, endpoint_id: &str) -> Result<(), WebhookError> {
+    let endpoint = services.store.get_endpoint(endpoint_id).await?;
+    if endpoint.status != EndpointStatus::Enabled {
+        return Err(WebhookError::Refused(
+            "endpoint_disabled",
+            "The endpoint is disabled: enable it first.".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn retry(
     services: &Services,
     actor: &Actor,
     endpoint_id: &str,
     delivery_id: &str,
-) -> Result<(), ServiceError> {
+) -> Result<(), WebhookError> {
     actor.require(Permission::ManageWebhooks)?;
+    enabled(services, endpoint_id).await?;
     let audit = entry(
         actor,
         AuditAction::WebhookDeliveryReplayed,
@@ -314,7 +339,7 @@ pub async fn retry(
         .replay_delivery(endpoint_id, delivery_id, &audit)
         .await?
     {
-        return Err(ServiceError::NotFound);
+        return Err(ServiceError::NotFound.into());
     }
     services.jobs_ready.notify_one();
     Ok(())
@@ -326,9 +351,9 @@ pub async fn replay_failed_since(
     actor: &Actor,
     endpoint_id: &str,
     since: i64,
-) -> Result<u64, ServiceError> {
+) -> Result<u64, WebhookError> {
     actor.require(Permission::ManageWebhooks)?;
-    services.store.get_endpoint(endpoint_id).await?;
+    enabled(services, endpoint_id).await?;
     let audit = entry(
         actor,
         AuditAction::WebhookDeliveryReplayed,

@@ -128,6 +128,11 @@ fn webhook_error(e: WebhookError) -> ApiError {
                 ),
             }])
         }
+        WebhookError::Refused(code, message) => ApiError::Conflict {
+            field: None,
+            code,
+            message,
+        },
         WebhookError::Service(e) => e.into(),
     }
 }
@@ -243,14 +248,16 @@ pub async fn delete_webhook(
     post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "webhooks",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Endpoint id")),
-    responses((status = 200, body = WebhookView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 200, body = WebhookView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Rotated less than 24 hours ago", body = ErrorBody))
 )]
 pub async fn rotate_secret(
     State(state): State<AppState>,
     Auth(actor): Auth,
     IdPath(id): IdPath,
 ) -> Result<Json<WebhookView>, ApiError> {
-    let row = webhook::rotate_secret(&state.services, &actor, &id).await?;
+    let row = webhook::rotate_secret(&state.services, &actor, &id)
+        .await
+        .map_err(webhook_error)?;
     Ok(Json(view(row, true)))
 }
 
@@ -381,7 +388,7 @@ pub async fn get_delivery(
         ("id" = String, Path, description = "Endpoint id"),
         ("delivery_id" = String, Path, description = "Delivery id"),
     ),
-    responses((status = 202, body = DeliveryView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody))
+    responses((status = 202, body = DeliveryView), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "The endpoint is disabled", body = ErrorBody))
 )]
 pub async fn retry_delivery(
     State(state): State<AppState>,
@@ -390,7 +397,9 @@ pub async fn retry_delivery(
 ) -> Result<(StatusCode, Json<DeliveryView>), ApiError> {
     plausible(&id)?;
     plausible(&delivery_id)?;
-    webhook::retry(&state.services, &actor, &id, &delivery_id).await?;
+    webhook::retry(&state.services, &actor, &id, &delivery_id)
+        .await
+        .map_err(webhook_error)?;
     let (delivery, _) = webhook::delivery(&state.services, &actor, &id, &delivery_id).await?;
     Ok((StatusCode::ACCEPTED, Json(delivery_view(delivery))))
 }
@@ -421,6 +430,7 @@ pub struct ReplayAnswer {
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, description = "The endpoint is disabled", body = ErrorBody),
         (status = 422, body = ErrorBody),
     )
 )]
@@ -444,6 +454,8 @@ pub async fn replay_deliveries(
             }))
         })?
         .as_millisecond();
-    let replayed = webhook::replay_failed_since(&state.services, &actor, &id, since).await?;
+    let replayed = webhook::replay_failed_since(&state.services, &actor, &id, since)
+        .await
+        .map_err(webhook_error)?;
     Ok((StatusCode::ACCEPTED, Json(ReplayAnswer { replayed })))
 }

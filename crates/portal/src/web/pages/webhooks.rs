@@ -23,7 +23,10 @@ pub fn router() -> Routes {
         .route("/settings/webhooks/{id}", get(show))
         .route("/settings/webhooks/{id}/status", post(set_status))
         .route("/settings/webhooks/{id}/rotate", post(rotate))
-        .route("/settings/webhooks/{id}/remove", post(remove))
+        .route(
+            "/settings/webhooks/{id}/remove",
+            get(confirm_remove).post(remove),
+        )
         .route("/settings/webhooks/{id}/replay", post(replay))
         .route(
             "/settings/webhooks/{id}/deliveries/{delivery_id}/retry",
@@ -153,6 +156,9 @@ async fn add(
             })
             .await
         }
+        Err(WebhookError::Refused(_, text)) => {
+            message(StatusCode::CONFLICT, Some(&actor), "Not added", &text, None)
+        }
         Err(WebhookError::Service(e)) => failure(&e, Some(&actor)),
     }
 }
@@ -162,8 +168,23 @@ async fn add(
 struct ShowPage {
     nav: Nav,
     line: Line,
-    deliveries: Vec<(DeliveryRow, String, String)>,
+    /// Each delivery, when it was made, its next attempt, and its attempts: (when, what).
+    deliveries: Vec<(DeliveryRow, String, String, Vec<(String, String)>)>,
     notice: Option<String>,
+}
+
+/// One attempt as the log says it: when, and what came of it.
+fn attempt_line(a: portal_store::webhook::AttemptRow) -> (String, String) {
+    let what = match (a.status_code, a.error) {
+        (Some(code), _) => format!(
+            "answered {code} in {} ms{}",
+            a.duration_ms,
+            a.excerpt.map(|e| format!(": {e}")).unwrap_or_default()
+        ),
+        (None, Some(error)) => error,
+        (None, None) => "no answer".to_owned(),
+    };
+    (when(a.at), what)
 }
 
 /// The endpoint, when the actor may manage webhooks and the id is one.
@@ -184,17 +205,20 @@ async fn show_page(state: &AppState, actor: &Actor, id: &str, notice: Option<Str
         Ok(row) => row,
         Err(page) => return page,
     };
-    let deliveries = match webhook::deliveries(&state.services, actor, id).await {
-        Ok(list) => list
-            .into_iter()
-            .map(|d| {
-                let created = when(d.created_at);
-                let next = d.next_attempt_at.map(when).unwrap_or_default();
-                (d, created, next)
-            })
-            .collect(),
+    let list = match webhook::deliveries(&state.services, actor, id).await {
+        Ok(list) => list,
         Err(e) => return failure(&e, Some(actor)),
     };
+    let mut deliveries = Vec::with_capacity(list.len());
+    for d in list {
+        let attempts = match state.services.store.delivery_attempts(&d.id).await {
+            Ok(attempts) => attempts.into_iter().map(attempt_line).collect(),
+            Err(e) => return failure(&e.into(), Some(actor)),
+        };
+        let created = when(d.created_at);
+        let next = d.next_attempt_at.map(when).unwrap_or_default();
+        deliveries.push((d, created, next, attempts));
+    }
     render(
         StatusCode::OK,
         &ShowPage {
@@ -235,8 +259,7 @@ async fn set_status(
     };
     match webhook::update(&state.services, &actor, &id, &input).await {
         Ok(_) => Redirect::to(&format!("/settings/webhooks/{id}")).into_response(),
-        Err(WebhookError::Invalid(_)) => bad_form(Some(&actor)),
-        Err(WebhookError::Service(e)) => failure(&e, Some(&actor)),
+        Err(e) => refusal(&actor, &id, e),
     }
 }
 
@@ -256,7 +279,52 @@ async fn rotate(
             })
             .await
         }
-        Err(e) => failure(&e, Some(&actor)),
+        Err(e) => refusal(&actor, &id, e),
+    }
+}
+
+/// The page of a refused action on an endpoint.
+fn refusal(actor: &Actor, id: &str, e: WebhookError) -> Response {
+    match e {
+        WebhookError::Service(e) => failure(&e, Some(actor)),
+        WebhookError::Invalid(p) => message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(actor),
+            "Not done",
+            &p.message,
+            Some((&format!("/settings/webhooks/{id}"), "Back to the endpoint")),
+        ),
+        WebhookError::Refused(_, text) => message(
+            StatusCode::CONFLICT,
+            Some(actor),
+            "Not done",
+            &text,
+            Some((&format!("/settings/webhooks/{id}"), "Back to the endpoint")),
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/confirm_webhook_removal.html")]
+struct ConfirmRemoval {
+    nav: Nav,
+    row: EndpointRow,
+}
+
+async fn confirm_remove(
+    State(state): State<AppState>,
+    Landlord(actor): Landlord,
+    Path(id): Path<String>,
+) -> Response {
+    match endpoint(&state, &actor, &id).await {
+        Ok(row) => render(
+            StatusCode::OK,
+            &ConfirmRemoval {
+                nav: Nav::for_actor(&actor, "/settings"),
+                row,
+            },
+        ),
+        Err(page) => page,
     }
 }
 
@@ -315,7 +383,7 @@ async fn replay(
             )
             .await
         }
-        Err(e) => failure(&e, Some(&actor)),
+        Err(e) => refusal(&actor, &id, e),
     }
 }
 
@@ -340,6 +408,6 @@ async fn retry(
             )
             .await
         }
-        Err(e) => failure(&e, Some(&actor)),
+        Err(e) => refusal(&actor, &id, e),
     }
 }
