@@ -418,15 +418,8 @@ async fn receiver(arrivals: Arrivals) -> anyhow::Result<std::net::SocketAddr> {
     Ok(addr)
 }
 
-/// Webhook deliveries to a receiver on this machine: `events` recorded at once and delivered
-/// by a worker (deliveries per second), then one event at a time (event -> delivered p50/p99).
-async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
-    use portal_domain::EventType;
-    let store = connect(url).await?;
-    let arrivals: Arrivals = Default::default();
-    let addr = receiver(arrivals.clone()).await?;
-    let mut services = Services::new(store.clone());
-    services.webhooks.allow_private = true;
+/// The endpoint of the benchmark: every event, to the receiver at `addr`.
+async fn bench_endpoint(store: &Store, addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let audit = portal_store::audit::AuditEntry {
         actor_id: None,
         actor_name: None,
@@ -437,49 +430,40 @@ async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
         client: None,
     };
     let secret = portal::service::webhook::new_secret();
-    let endpoint_url = format!("http://{addr}/hook");
-    store
-        .create_endpoint(
-            &portal_store::webhook::NewEndpoint {
-                id: "bench",
-                url: &endpoint_url,
-                events: "[\"*\"]",
-                description: "",
-                secret: &secret,
-                created_by: None,
-            },
-            &audit,
-        )
-        .await?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(portal::worker::run(
-        services,
-        WorkerConfig::default(),
-        stop_rx,
-    ));
-    let arrived = || arrivals.lock().map(|a| a.len()).unwrap_or(0);
+    let url = format!("http://{addr}/hook");
+    let endpoint = portal_store::webhook::NewEndpoint {
+        id: "bench",
+        url: &url,
+        events: "[\"*\"]",
+        description: "",
+        secret: &secret,
+        created_by: None,
+    };
+    store.create_endpoint(&endpoint, &audit).await?;
+    Ok(())
+}
 
-    // A burst: every event recorded, then delivered.
-    let started = std::time::Instant::now();
-    for i in 0..events {
-        store
-            .emit_event(EventType::TenantSuspended, &format!("tenant-{i}"))
-            .await?;
-    }
-    while arrived() < events {
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let burst_seconds = started.elapsed().as_secs_f64();
+/// How many webhooks arrived.
+fn arrived(arrivals: &Arrivals) -> usize {
+    arrivals.lock().map(|a| a.len()).unwrap_or(0)
+}
 
-    // One at a time: from the event's transaction to the receiver.
+/// 100 events, each recorded once the one before arrived: milliseconds from its transaction
+/// to the receiver, sorted.
+async fn one_at_a_time(
+    store: &Store,
+    wake: &tokio::sync::Notify,
+    arrivals: &Arrivals,
+) -> anyhow::Result<Vec<f64>> {
     let mut latencies = Vec::new();
     for i in 0..100 {
-        let before = arrived();
+        let before = arrived(arrivals);
         let at = portal_store::now_ms();
         store
-            .emit_event(EventType::TenantResumed, &format!("one-{i}"))
+            .emit_event(portal_domain::EventType::TenantResumed, &format!("one-{i}"))
             .await?;
-        while arrived() == before {
+        wake.notify_one();
+        while arrived(arrivals) == before {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         let latest = arrivals
@@ -488,9 +472,46 @@ async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
             .unwrap_or(at);
         latencies.push((latest - at) as f64);
     }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    Ok(latencies)
+}
+
+/// Webhook deliveries to a receiver on this machine: `events` recorded at once and delivered
+/// by a worker (deliveries per second), then one event at a time (event -> delivered p50/p99).
+/// The process that records an event wakes its worker, as the portal does after a commit.
+async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
+    let store = connect(url).await?;
+    let arrivals: Arrivals = Default::default();
+    let addr = receiver(arrivals.clone()).await?;
+    bench_endpoint(&store, addr).await?;
+    let mut services = Services::new(store.clone());
+    services.webhooks.allow_private = true;
+    let wake = services.jobs_ready.clone();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(portal::worker::run(
+        services,
+        WorkerConfig::default(),
+        stop_rx,
+    ));
+
+    // A burst: every event recorded, then delivered.
+    let started = std::time::Instant::now();
+    for i in 0..events {
+        store
+            .emit_event(
+                portal_domain::EventType::TenantSuspended,
+                &format!("tenant-{i}"),
+            )
+            .await?;
+        wake.notify_one();
+    }
+    while arrived(&arrivals) < events {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let burst_seconds = started.elapsed().as_secs_f64();
+    let latencies = one_at_a_time(&store, &wake, &arrivals).await?;
     let _ = stop_tx.send(true);
     let _ = worker.await;
-    latencies.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
     println!(
         "{}",

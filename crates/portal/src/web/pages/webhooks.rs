@@ -163,13 +163,15 @@ async fn add(
     }
 }
 
+/// A delivery, when it was made, its next attempt, and its attempts: (when, what).
+type DeliveryLine = (DeliveryRow, String, String, Vec<(String, String)>);
+
 #[derive(Template)]
 #[template(path = "pages/webhook.html")]
 struct ShowPage {
     nav: Nav,
     line: Line,
-    /// Each delivery, when it was made, its next attempt, and its attempts: (when, what).
-    deliveries: Vec<(DeliveryRow, String, String, Vec<(String, String)>)>,
+    deliveries: Vec<DeliveryLine>,
     notice: Option<String>,
 }
 
