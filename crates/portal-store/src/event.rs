@@ -86,7 +86,8 @@ pub(crate) async fn record_event(
     .execute(&mut **tx)
     .await?;
     if let Some(told) = portal_domain::EventType::of_request(event.action, event.to_status) {
-        crate::webhook::emit(tx, told, request_id, now).await?;
+        let state = event.to_status.map(RequestStatus::as_str);
+        crate::webhook::emit(tx, told, (request_id, state), now).await?;
     }
     Ok(())
 }

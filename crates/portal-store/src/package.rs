@@ -479,7 +479,7 @@ impl Store {
         if last {
             crate::audit::insert(&mut *tx, audits.completed, now).await?;
             let told = portal_domain::EventType::TenantPackageChanged;
-            crate::webhook::emit(&mut tx, told, &change.tenant_id, now).await?;
+            crate::webhook::emit(&mut tx, told, (&change.tenant_id, None), now).await?;
         }
         tx.commit().await?;
         Ok(if last {

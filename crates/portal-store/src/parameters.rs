@@ -176,7 +176,9 @@ impl Store {
             return Err(Conflict::DraftChanged.into());
         }
         audit::insert(&mut *tx, entry, now).await?;
-        crate::webhook::emit(&mut tx, EventType::ParametersPublished, tenant_id, now).await?;
+        let told = (tenant_id, Some(version.to_string()));
+        let state = (told.0, told.1.as_deref());
+        crate::webhook::emit(&mut tx, EventType::ParametersPublished, state, now).await?;
         tx.commit().await?;
         Ok(version)
     }

@@ -256,7 +256,7 @@ async fn tell(
     match action {
         Some(action) => {
             let told = portal_domain::EventType::of_tenant(*action);
-            crate::webhook::emit(tx, told, m.tenant_id, now).await
+            crate::webhook::emit(tx, told, (m.tenant_id, Some(m.to.as_str())), now).await
         }
         None => Ok(()),
     }

@@ -214,7 +214,7 @@ pub fn deliver_job(delivery_id: &str, run_at: i64) -> crate::job::NewJob {
 pub(crate) async fn emit(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     event: portal_domain::EventType,
-    subject_id: &str,
+    (subject_id, state): (&str, Option<&str>),
     now: i64,
 ) -> Result<(), StoreError> {
     let endpoints: Vec<(String, String)> =
@@ -235,12 +235,13 @@ pub(crate) async fn emit(
     }
     let event_id = format!("msg_{}", crate::new_id().replace('-', ""));
     sqlx::query(
-        "INSERT INTO webhook_events (id, type, subject_id, occurred_at, data) \
-         VALUES ($1, $2, $3, $4, NULL)",
+        "INSERT INTO webhook_events (id, type, subject_id, state, occurred_at, data) \
+         VALUES ($1, $2, $3, $4, $5, NULL)",
     )
     .bind(&event_id)
     .bind(event.as_str())
     .bind(subject_id)
+    .bind(state)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -281,6 +282,8 @@ pub struct DeliveryToSend {
     pub event_id: String,
     pub event_type: String,
     pub subject_id: String,
+    /// The subject's status (or parameters' version) the event tells of.
+    pub state: Option<String>,
     pub occurred_at: i64,
     pub data: Option<String>,
 }
@@ -380,7 +383,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
-        emit(&mut tx, event, subject_id, now).await?;
+        emit(&mut tx, event, (subject_id, None), now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -390,7 +393,7 @@ impl Store {
         Ok(sqlx::query_as(
             "SELECT d.id, d.status, d.attempts, d.next_attempt_at, d.endpoint_id, e.url, e.status AS endpoint_status, \
              e.secret, e.previous_secret, e.previous_until, e.failing_since, d.event_id, \
-             v.type AS event_type, v.subject_id, v.occurred_at, v.data \
+             v.type AS event_type, v.subject_id, v.state, v.occurred_at, v.data \
              FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              JOIN webhook_events v ON v.id = d.event_id WHERE d.id = $1",
         )

@@ -26,6 +26,7 @@ on_both_db!(
     a_name_that_resolves_to_a_private_address_is_refused_at_delivery,
     an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_failures_replayed,
     the_pages_add_an_endpoint_show_its_secret_once_and_its_deliveries,
+    a_change_refused_and_rolled_back_tells_nothing_and_each_event_its_own_state,
 );
 
 /// A portal whose webhooks may go to this machine, with delays a thousandth of the real ones.
@@ -691,5 +692,79 @@ async fn the_pages_add_an_endpoint_show_its_secret_once_and_its_deliveries(db: D
     .await;
     assert_eq!(status, 200);
     assert!(removed.contains("No endpoints yet."), "{removed}");
+    app.finish().await;
+}
+
+async fn a_change_refused_and_rolled_back_tells_nothing_and_each_event_its_own_state(db: Db) {
+    let Some(app) = app_for_receivers(db).await else {
+        return;
+    };
+    let receiver = Receiver::start("200", None);
+    let (_, endpoint) = create(&app, json!({"url": receiver.url(), "events": ["*"]})).await;
+    receiver.know(&[endpoint["secret"].as_str().unwrap()]);
+    let request = completed_request(&app, "Stale").await;
+    let (_, r) = call(
+        &app,
+        Method::GET,
+        &format!("/api/v1/subscription-requests/{request}"),
+        &app.token,
+        None,
+    )
+    .await;
+    let tenant = r["tenant_id"].as_str().unwrap().to_owned();
+    let login = "prpkeAdmin@stale.example.com";
+    app.settle_password(login).await;
+    let own = app.login_token(login, common::TENANT_PASSWORD).await;
+
+    // Two drafts from version 1: the first published wins, the second is refused and its
+    // transaction rolled back, with no event.
+    let params = format!("/api/v1/tenants/{tenant}/smart-queues/general-parameters");
+    for (token, priority) in [(&own, 10), (&app.token, 20)] {
+        let body = json!({"parameters": {"default_priority": priority}});
+        let (status, draft) = call(
+            &app,
+            Method::PUT,
+            &format!("{params}/draft"),
+            token,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200, "{draft}");
+    }
+    let (status, _) = call(&app, Method::POST, &format!("{params}/publish"), &own, None).await;
+    assert_eq!(status, 200);
+    let (status, stale) = call(
+        &app,
+        Method::POST,
+        &format!("{params}/publish"),
+        &app.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409, "{stale}");
+
+    let expected = 4; // submitted, provisioning, completed, published once
+    run_until(&app, "every event", || {
+        receiver.requests().len() >= expected
+    })
+    .await;
+    app.run_pending_jobs().await;
+    let seen = receiver.requests();
+    let published: Vec<&Value> = seen
+        .iter()
+        .filter(|r| r["body"]["type"] == "parameters.published")
+        .collect();
+    assert_eq!(published.len(), 1, "{seen:?}");
+    assert_eq!(published[0]["body"]["data"]["published"]["version"], 2);
+    // Each request event says the status it tells of, though the request completed since.
+    for (event, status) in [
+        ("request.submitted", "accepted"),
+        ("request.provisioning", "provisioning"),
+        ("request.completed", "completed"),
+    ] {
+        let told = seen.iter().find(|r| r["body"]["type"] == event).unwrap();
+        assert_eq!(told["body"]["data"]["status"], status, "{told}");
+        assert_eq!(told["verified"], json!([true]));
+    }
     app.finish().await;
 }

@@ -28,6 +28,9 @@ CREATE TABLE webhook_events (
     type        TEXT NOT NULL,
     -- What it is about: a request, a tenant (its id).
     subject_id  TEXT NOT NULL,
+    -- The subject's status (or, for parameters, the version) the event tells of: the data,
+    -- rendered later, says this one.
+    state       TEXT NULL,
     occurred_at BIGINT NOT NULL,
     data        TEXT NULL
 );

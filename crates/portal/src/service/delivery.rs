@@ -209,7 +209,13 @@ async fn body_of(services: &Services, d: &DeliveryToSend) -> Result<String, Serv
                 .event_type
                 .parse()
                 .map_err(|e: portal_domain::UnknownName| ServiceError::Internal(e.into()))?;
-            let rendered = crate::web::api::events::data_of(services, event, &d.subject_id).await?;
+            let rendered = crate::web::api::events::data_of(
+                services,
+                event,
+                &d.subject_id,
+                d.state.as_deref(),
+            )
+            .await?;
             services
                 .store
                 .fix_event_data(&d.event_id, &rendered.to_string())
