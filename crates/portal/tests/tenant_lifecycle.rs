@@ -791,19 +791,8 @@ async fn the_management_page_acts_on_ticked_requests_or_every_failed_one_matchin
 }
 
 async fn landlord_admins_get_a_daily_digest_of_failures_and_nothing_on_quiet_days(app: &TestApp) {
-    app.store
-        .create_user(&portal_store::user::NewUser {
-            id: portal_store::new_id(),
-            username: "ops".into(),
-            password_hash: "x".into(),
-            role: portal_domain::Role::LandlordAdmin,
-            tenant_id: None,
-            email: Some("ops@provider.example".into()),
-            status: portal_domain::AccountStatus::Active,
-            must_change_password: false,
-        })
-        .await
-        .unwrap();
+    app.landlord_admin_with_address("ops", "ops@provider.example")
+        .await;
     let digests = || async {
         app.store
             .list_mail(200)

@@ -60,6 +60,13 @@ async fn deliveries(app: &TestApp, endpoint: &str) -> Vec<Value> {
     list["items"].as_array().unwrap().clone()
 }
 
+/// The tenant a completed request made.
+async fn tenant_of(app: &TestApp, request: &str) -> String {
+    let path = format!("/api/v1/subscription-requests/{request}");
+    let (_, r) = call(app, Method::GET, &path, &app.token, None).await;
+    r["tenant_id"].as_str().unwrap().to_owned()
+}
+
 /// A completed request, and its id.
 async fn completed_request(app: &TestApp, name: &str) -> String {
     let r: Value = app.submit(&submission(name)).await.json().await.unwrap();
@@ -227,15 +234,7 @@ async fn a_rotated_secret_signs_beside_the_new_one_during_the_overlap(db: Db) {
     receiver.know(&[&old, &new, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]);
 
     let request = completed_request(&app, "Rotated").await;
-    let (_, r) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/subscription-requests/{request}"),
-        &app.token,
-        None,
-    )
-    .await;
-    let tenant = r["tenant_id"].as_str().unwrap().to_owned();
+    let tenant = tenant_of(&app, &request).await;
     let suspend = format!("/api/v1/tenants/{tenant}/suspend");
     let (status, _) = call(
         &app,
@@ -461,19 +460,8 @@ async fn an_endpoint_failing_for_five_days_is_disabled_its_admins_told_and_its_f
     let Some(app) = app_for_receivers(db).await else {
         return;
     };
-    app.store
-        .create_user(&portal_store::user::NewUser {
-            id: portal_store::new_id(),
-            username: "ops".into(),
-            password_hash: "x".into(),
-            role: portal_domain::Role::LandlordAdmin,
-            tenant_id: None,
-            email: Some("ops@provider.example".into()),
-            status: portal_domain::AccountStatus::Active,
-            must_change_password: false,
-        })
-        .await
-        .unwrap();
+    app.landlord_admin_with_address("ops", "ops@provider.example")
+        .await;
     let receiver = Receiver::start("503,503,503,200", None);
     let (_, endpoint) = create(
         &app,
@@ -703,15 +691,7 @@ async fn a_change_refused_and_rolled_back_tells_nothing_and_each_event_its_own_s
     let (_, endpoint) = create(&app, json!({"url": receiver.url(), "events": ["*"]})).await;
     receiver.know(&[endpoint["secret"].as_str().unwrap()]);
     let request = completed_request(&app, "Stale").await;
-    let (_, r) = call(
-        &app,
-        Method::GET,
-        &format!("/api/v1/subscription-requests/{request}"),
-        &app.token,
-        None,
-    )
-    .await;
-    let tenant = r["tenant_id"].as_str().unwrap().to_owned();
+    let tenant = tenant_of(&app, &request).await;
     let login = "prpkeAdmin@stale.example.com";
     app.settle_password(login).await;
     let own = app.login_token(login, common::TENANT_PASSWORD).await;

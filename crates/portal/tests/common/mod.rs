@@ -243,6 +243,23 @@ impl TestApp {
             .expect("text")
     }
 
+    /// Adds an active landlord administrator with an email address (digests, notices).
+    pub async fn landlord_admin_with_address(&self, username: &str, email: &str) {
+        self.store
+            .create_user(&portal_store::user::NewUser {
+                id: portal_store::new_id(),
+                username: username.into(),
+                password_hash: "x".into(),
+                role: portal_domain::Role::LandlordAdmin,
+                tenant_id: None,
+                email: Some(email.into()),
+                status: portal_domain::AccountStatus::Active,
+                must_change_password: false,
+            })
+            .await
+            .expect("a landlord administrator");
+    }
+
     /// The URL of the test's own database.
     pub fn database_url(&self) -> &str {
         self.db.as_ref().map_or("", |db| db.url.as_str())
