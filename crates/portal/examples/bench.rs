@@ -476,8 +476,8 @@ async fn one_at_a_time(
     Ok(latencies)
 }
 
-/// Webhook deliveries to a receiver on this machine: `events` recorded at once and delivered
-/// by a worker (deliveries per second), then one event at a time (event -> delivered p50/p99).
+/// Webhook deliveries to a receiver on this machine: `events` recorded, then delivered by a
+/// worker (deliveries per second), then one event at a time (event -> delivered p50/p99).
 /// The process that records an event wakes its worker, as the portal does after a commit.
 async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
     let store = connect(url).await?;
@@ -487,15 +487,7 @@ async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
     let mut services = Services::new(store.clone());
     services.webhooks.allow_private = true;
     let wake = services.jobs_ready.clone();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(portal::worker::run(
-        services,
-        WorkerConfig::default(),
-        stop_rx,
-    ));
-
-    // A burst: every event recorded, then delivered.
-    let started = std::time::Instant::now();
+    // Every event recorded first; then a worker delivers them all.
     for i in 0..events {
         store
             .emit_event(
@@ -503,8 +495,14 @@ async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
                 &format!("tenant-{i}"),
             )
             .await?;
-        wake.notify_one();
     }
+    let started = std::time::Instant::now();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(portal::worker::run(
+        services,
+        WorkerConfig::default(),
+        stop_rx,
+    ));
     while arrived(&arrivals) < events {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
