@@ -348,6 +348,10 @@ async fn disable(
     Ok(())
 }
 
+const DELIVERY_SELECT: &str = "SELECT d.id, d.event_id, v.type AS event_type, d.status, \
+     d.attempts, d.last_status_code, d.next_attempt_at, d.created_at, d.delivered_at \
+     FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id";
+
 /// A delivery as its log shows it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
@@ -499,16 +503,30 @@ impl Store {
         endpoint_id: &str,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT d.id, d.event_id, v.type AS event_type, d.status, d.attempts, \
-             d.last_status_code, d.next_attempt_at, d.created_at, d.delivered_at \
-             FROM webhook_deliveries d JOIN webhook_events v ON v.id = d.event_id \
-             WHERE d.endpoint_id = $1 ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DELIVERY_SELECT} WHERE d.endpoint_id = $1 \
+             ORDER BY d.created_at DESC, d.id DESC LIMIT $2"
+        )))
         .bind(endpoint_id)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    /// One delivery of an endpoint.
+    pub async fn get_delivery(
+        &self,
+        endpoint_id: &str,
+        delivery_id: &str,
+    ) -> Result<DeliveryRow, StoreError> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DELIVERY_SELECT} WHERE d.endpoint_id = $1 AND d.id = $2"
+        )))
+        .bind(endpoint_id)
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)
     }
 
     /// A delivery's attempts, oldest first.

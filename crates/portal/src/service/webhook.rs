@@ -298,11 +298,8 @@ pub async fn delivery(
     actor.require(Permission::ManageWebhooks)?;
     let found = services
         .store
-        .list_deliveries(endpoint_id, 10_000)
-        .await?
-        .into_iter()
-        .find(|d| d.id == delivery_id)
-        .ok_or(ServiceError::NotFound)?;
+        .get_delivery(endpoint_id, delivery_id)
+        .await?;
     let attempts = services.store.delivery_attempts(delivery_id).await?;
     Ok((found, attempts))
 }
