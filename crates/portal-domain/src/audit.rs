@@ -67,6 +67,9 @@ crate::text_enum! {
         WebhookRemoved = "webhook_removed",
         WebhookSecretRotated = "webhook_secret_rotated",
         WebhookDeliveryReplayed = "webhook_delivery_replayed",
+        ImportPreviewed = "import_previewed",
+        ImportSubmitted = "import_submitted",
+        DomainVerified = "domain_verified",
     }
 }
 
@@ -139,6 +142,9 @@ impl AuditAction {
             Self::WebhookRemoved => "Webhook endpoint removed",
             Self::WebhookSecretRotated => "Webhook signing secret rotated",
             Self::WebhookDeliveryReplayed => "Webhook deliveries sent again",
+            Self::ImportPreviewed => "Bulk onboarding file checked",
+            Self::ImportSubmitted => "Bulk onboarding file submitted",
+            Self::DomainVerified => "Domain ownership marked verified",
         }
     }
 }

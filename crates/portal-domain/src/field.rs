@@ -15,6 +15,8 @@ pub enum FieldErrorCode {
     NotAnEmail,
     WeakPassword,
     Taken,
+    /// The same name on another row of the same file.
+    Repeated,
     /// A reference to something that does not exist (a template id).
     NotFound,
     /// A reference to something no longer offered (a retired template).
@@ -37,6 +39,7 @@ impl FieldErrorCode {
             Self::NotAnEmail => "not_an_email",
             Self::WeakPassword => "weak_password",
             Self::Taken => "taken",
+            Self::Repeated => "repeated",
             Self::NotFound => "not_found",
             Self::Retired => "retired",
             Self::Invalid => "invalid",

@@ -108,29 +108,43 @@ impl Store {
         job: &NewJob,
         idempotency: Option<&Idempotency>,
     ) -> Result<(), StoreError> {
-        let now = request.submitted_at;
         let mut tx = self.begin_write().await?;
+        self.insert_submission(&mut tx, request, job, idempotency)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `submit_request` within a transaction of the caller's.
+    pub(crate) async fn insert_submission(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        request: &NewRequest,
+        job: &NewJob,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<(), StoreError> {
+        let now = request.submitted_at;
         if let Some(window) = request.window_cap {
-            self.check_window(&mut tx, window).await?;
+            self.check_window(tx, window).await?;
         }
-        insert_request(&mut tx, request).await?;
+        insert_request(tx, request).await?;
         let names = request.names();
         match request.names {
-            NameHold::Open => reserve_names(&mut tx, &names, None, now).await?,
-            NameHold::Until(until) => reserve_names(&mut tx, &names, Some(until), now).await?,
+            NameHold::Open => reserve_names(tx, &names, None, now).await?,
+            NameHold::Until(until) => reserve_names(tx, &names, Some(until), now).await?,
             NameHold::None => {}
         }
         for link in &request.links {
-            insert_link(&mut tx, &request.id, link).await?;
+            insert_link(tx, &request.id, link).await?;
         }
         if let Some(mail) = &request.mail {
-            crate::mail::put_in_outbox(&mut tx, mail, now).await?;
+            crate::mail::put_in_outbox(tx, mail, now).await?;
         }
         if let Some(idem) = idempotency {
-            insert_idempotency_key(&mut tx, idem, &request.id, now).await?;
+            insert_idempotency_key(tx, idem, &request.id, now).await?;
         }
-        insert_pending_steps(&mut tx, &request.id).await?;
-        enqueue_in(&mut tx, job, now).await?;
+        insert_pending_steps(tx, &request.id).await?;
+        enqueue_in(tx, job, now).await?;
         let submitted = NewEvent {
             actor_id: request.submitted_by.as_deref(),
             action: RequestEvent::Submitted,
@@ -138,11 +152,10 @@ impl Store {
             to_status: Some(request.status),
             detail: None,
         };
-        record_event(&mut tx, &request.id, &submitted, now).await?;
+        record_event(tx, &request.id, &submitted, now).await?;
         if let Some(entry) = &request.audit {
-            crate::audit::insert(&mut *tx, entry, now).await?;
+            crate::audit::insert(&mut **tx, entry, now).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ mod error;
 pub mod event;
 pub mod factor;
 pub mod guard;
+pub mod import;
 pub mod intake;
 pub mod job;
 pub mod link;

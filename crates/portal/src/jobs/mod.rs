@@ -11,6 +11,7 @@ mod noop;
 mod provision_request;
 mod purge_tenant;
 mod send_mail;
+mod submit_import;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,6 +30,7 @@ pub use noop::Noop;
 pub use provision_request::ProvisionRequest;
 pub use purge_tenant::PurgeTenant;
 pub use send_mail::SendMail;
+pub use submit_import::SubmitImport;
 
 use crate::service::{ServiceError, Services};
 
@@ -153,6 +155,7 @@ impl Registry {
             .with::<ChangePackage>()
             .with::<DailyDigest>()
             .with::<DeliverWebhook>()
+            .with::<SubmitImport>()
             .with::<Noop>()
     }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bulk;
 pub mod delivery;
 pub mod digest;
+pub mod import;
 pub mod mail;
 pub mod oidc;
 pub mod package;

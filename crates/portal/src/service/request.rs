@@ -231,6 +231,59 @@ pub async fn holder_of(
     })
 }
 
+/// Whether a name may be used, as staff type it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Available,
+    /// It breaks its field's rule.
+    Invalid(FieldError),
+    /// A tenant or an open request holds it: which, with its tenant's name, when it is stored.
+    Taken(Option<(NameHolder, String)>),
+}
+
+/// Whether `typed` is free as a name of `kind`, checked by the field's own rule first (landlord
+/// roles; the public never learns it).
+pub async fn availability(
+    services: &Services,
+    actor: &Actor,
+    kind: NameKind,
+    typed: &str,
+) -> Result<Availability, ServiceError> {
+    use portal_domain::field::{ShortName, TenantName, UpnSuffix};
+    actor.require(portal_domain::Permission::ReadRequests)?;
+    let key = match kind {
+        NameKind::TenantName => TenantName::parse(typed).map(|n| n.as_str().to_owned()),
+        NameKind::ShortName => ShortName::parse(typed).map(|n| n.as_str().to_owned()),
+        NameKind::UpnSuffix => UpnSuffix::parse(typed).map(|n| n.as_str().to_owned()),
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(error) => return Ok(Availability::Invalid(error)),
+    };
+    let Some(request_id) = services
+        .store
+        .name_holder(kind, &key, portal_store::now_ms())
+        .await?
+    else {
+        return Ok(Availability::Available);
+    };
+    let holder = match services.store.get_request(&request_id).await {
+        Ok(request) => {
+            let holder = match request.tenant_id {
+                Some(tenant) if actor.may(portal_domain::Permission::ReadTenants) => {
+                    NameHolder::Tenant(tenant)
+                }
+                _ => NameHolder::Request(request.id),
+            };
+            Some((holder, request.tenant_name))
+        }
+        // Held for a submission still being hashed: taken, by nothing to link to yet.
+        Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Availability::Taken(holder))
+}
+
 /// The first request of a submission sent again with its idempotency key, if there is one.
 async fn replay_of(
     services: &Services,

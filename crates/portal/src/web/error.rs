@@ -119,6 +119,9 @@ pub enum ApiError {
     /// 415: the body is not JSON.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// 415: the body is not CSV.
+    #[error("unsupported media type")]
+    NotCsv,
     /// 422: fields broke their rules; all of them are listed.
     #[error("invalid fields")]
     Invalid(Vec<FieldProblem>),
@@ -287,6 +290,12 @@ impl IntoResponse for ApiError {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Send the body as JSON with the header Content-Type: application/json.",
+                None,
+            ),
+            Self::NotCsv => body(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the file as the body with the header Content-Type: text/csv.",
                 None,
             ),
             Self::Invalid(problems) => {

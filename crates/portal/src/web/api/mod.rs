@@ -6,6 +6,7 @@ pub mod auth;
 pub mod events;
 pub mod mail;
 pub mod mfa;
+pub mod onboarding;
 pub mod packages;
 pub mod parameters;
 pub mod public;
@@ -24,6 +25,7 @@ pub fn router() -> Routes {
         .merge(auth::router())
         .merge(mail::router())
         .merge(mfa::router())
+        .merge(onboarding::router())
         .merge(packages::router())
         .merge(parameters::router())
         .merge(public::router())
