@@ -89,6 +89,73 @@ function setUpPersonnelId() {
   show();
 }
 
+// Staff registering a tenant see whether its Name, Short Name and UPN suffix are free as they
+// type them: a short pause after the last key, then the portal's answer beside the field,
+// "available" or "already used by" with a link to what holds it. A name that breaks its
+// rule gets nothing here: the form says what is wrong when it is sent.
+function setUpAvailability() {
+  const form = document.querySelector("form[data-availability]");
+  if (!form) return;
+  ["name", "short_name", "upn_suffix"].forEach((field) => {
+    const input = document.getElementById(field);
+    if (!input) return;
+    const note = document.createElement("span");
+    note.className = "availability";
+    note.id = field + "-availability";
+    note.setAttribute("role", "status");
+    input.insertAdjacentElement("afterend", note);
+    const described = (input.getAttribute("aria-describedby") || "").trim();
+    input.setAttribute("aria-describedby", (described + " " + note.id).trim());
+    let timer = null;
+    let asked = 0;
+    const show = (found) => {
+      note.replaceChildren();
+      delete note.dataset.state;
+      if (!found) return;
+      if (found.available) {
+        note.dataset.state = "available";
+        note.textContent = "available";
+      } else if (found.code === "taken") {
+        note.dataset.state = "taken";
+        const holder = found.held_by;
+        if (!holder) {
+          note.textContent = "already used";
+          return;
+        }
+        const tenant = holder.kind === "tenant";
+        note.append(tenant ? "already used by tenant " : "already used by the request for ");
+        const link = document.createElement("a");
+        link.href = (tenant ? "/tenants/" : "/requests/") + encodeURIComponent(holder.id);
+        link.textContent = holder.name;
+        note.append(link);
+      }
+    };
+    input.addEventListener("input", () => {
+      clearTimeout(timer);
+      const value = input.value.trim();
+      const mine = ++asked;
+      if (!value) {
+        show(null);
+        return;
+      }
+      timer = setTimeout(async () => {
+        try {
+          const query = new URLSearchParams({ [field]: value });
+          const answer = await fetch("/api/v1/availability?" + query, {
+            credentials: "same-origin",
+            headers: { Accept: "application/json" },
+            cache: "no-store",
+          });
+          if (!answer.ok || mine !== asked) return;
+          show((await answer.json())[field]);
+        } catch (_) {
+          // The portal is unreachable for a moment: the form checks the names when it is sent.
+        }
+      }, 300);
+    });
+  });
+}
+
 // While a request is waiting, provisioning or emailing, its page fetches itself and swaps in
 // its progress section when it changed: every second while things move, every ten seconds
 // while it waits for its window. Its polls say so (X-Portal-Poll), so that a page left open
@@ -246,6 +313,7 @@ function setUpPasskeys() {
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-tabs]").forEach(setUpTabs);
   setUpPersonnelId();
+  setUpAvailability();
   followProgress();
   setUpPasskeys();
   const summary = document.getElementById("error-summary");

@@ -8,7 +8,10 @@
 #[macro_use]
 mod common;
 
-use common::{Db, TENANT_PASSWORD, TestApp, call, spawn_app, submission};
+use common::{
+    ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, browser, call, page, post, spawn_app,
+    submission,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -20,6 +23,7 @@ on_both!(
     two_workers_submitting_one_import_make_each_request_once,
     imported_requests_fill_capped_off_peak_windows_and_roll_over,
     availability_says_which_names_are_free_and_who_holds_the_others,
+    the_pages_upload_show_invalid_rows_submit_and_follow_the_progress,
 );
 
 const HEADER: &str = "template_id,name,short_name,upn_suffix,admin_user_name,admin_email,ani,\
@@ -544,4 +548,117 @@ async fn availability_says_which_names_are_free_and_who_holds_the_others(app: &T
     assert_eq!(status, 403);
     let (status, _) = call(app, Method::GET, "/api/v1/availability?name=x", "", None).await;
     assert_eq!(status, 401);
+}
+
+/// A file sent from the upload page's form: the status and where it leads, or the page.
+async fn upload_page(
+    app: &TestApp,
+    cookie: &str,
+    file_name: &str,
+    content: &[u8],
+) -> (u16, String) {
+    let boundary = "portal-test-boundary-7d1f";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/csv\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(content);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = browser()
+        .post(app.url("/imports"))
+        .header("cookie", cookie)
+        .header("origin", &app.base)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    match r.headers().get("location") {
+        Some(to) => (status, to.to_str().unwrap().to_owned()),
+        None => (status, r.text().await.unwrap()),
+    }
+}
+
+async fn the_pages_upload_show_invalid_rows_submit_and_follow_the_progress(app: &TestApp) {
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let (status, list) = page(app, "/imports", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(list.contains("enctype=\"multipart/form-data\""));
+    let (_, management) = page(app, "/requests", &cookie).await;
+    assert!(management.contains("href=\"/imports\""));
+
+    let (status, refused) = upload_page(app, &cookie, "empty.csv", b"").await;
+    assert_eq!(status, 422);
+    assert!(refused.contains("id=\"error-summary\"") && refused.contains("The file is empty"));
+    let (status, refused) = upload_page(app, &cookie, "cols.csv", b"name,short_name\nA,B\n").await;
+    assert_eq!(status, 422);
+    assert!(
+        refused.contains("The header lacks the columns"),
+        "{refused}"
+    );
+
+    let file = format!(
+        "{HEADER}\n{}\n{}\n{}\n",
+        row("Pageone"),
+        row("Bad Name"),
+        row("Pagetwo")
+    );
+    let (status, to) = upload_page(app, &cookie, "first.csv", file.as_bytes()).await;
+    assert_eq!(status, 303, "{to}");
+    let (_, preview) = page(app, &to, &cookie).await;
+    assert!(preview.contains("<bdi>first.csv</bdi>"));
+    assert!(
+        preview.contains("data-line=\"3\""),
+        "the invalid row by its line"
+    );
+    assert!(!preview.contains("data-line=\"2\""));
+    assert!(preview.contains("Submit 2 requests"));
+    assert!(preview.contains("errors.csv"));
+    assert_eq!(app.request_count().await, 0);
+
+    let id = to.trim_start_matches("/imports/");
+    let (status, at) = post(app, &format!("/imports/{id}/submit"), &cookie, &[]).await;
+    assert_eq!((status, at.as_str()), (303, to.as_str()));
+    let (_, submitting) = page(app, &to, &cookie).await;
+    assert!(
+        submitting.contains("data-live"),
+        "it follows itself while it runs"
+    );
+    app.run_pending_jobs().await;
+    let (_, finished) = page(app, &to, &cookie).await;
+    assert!(!finished.contains("data-live"));
+    assert!(finished.contains("id=\"count-completed\">2<"), "{finished}");
+    assert!(finished.contains("value=\"2\""));
+    let (status, results) = page(app, &format!("/imports/{id}/results.csv"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(results.contains("prpkeAdmin@pageone.example.com"));
+    let (status, errors) = page(app, &format!("/imports/{id}/errors.csv"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(errors.starts_with("row,column,code,message"));
+    assert_eq!(app.request_count().await, 2);
+
+    // The staff's registration form asks for availability as they type; the public one never.
+    let (_, register) = page(app, "/register", &cookie).await;
+    assert!(register.contains("data-availability"));
+    let (_, public) = page(app, "/join", "").await;
+    assert!(!public.contains("data-availability"));
+    // The availability is read with the page's session too.
+    let (status, answer) = page(app, "/api/v1/availability?name=Pageone", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(answer.contains("\"taken\""), "{answer}");
+
+    // A tenant's own people may not onboard others (an imported administrator has no
+    // password yet: a tenant made by the form stands in).
+    assert_eq!(app.submit(&submission("Ownco")).await.status(), 202);
+    app.run_pending_jobs().await;
+    let login = "prpkeAdmin@ownco.example.com";
+    app.settle_password(login).await;
+    let tenant = app.page_session(login, TENANT_PASSWORD).await;
+    assert_eq!(page(app, "/imports", &tenant).await.0, 403);
+    assert_eq!(page(app, &to, &tenant).await.0, 403);
 }

@@ -130,3 +130,29 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         Ok(Self(id))
     }
 }
+
+/// The signed-in user, by bearer token or, without one, by the browser's session: for the
+/// few reads the portal's own pages make with script (a name's availability as it is typed).
+/// Only reads take it; a page's script cannot be made to write through it from elsewhere.
+#[derive(Debug, Clone)]
+pub struct TokenOrSession(pub Actor);
+
+impl FromRequestParts<AppState> for TokenOrSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if parts.headers.contains_key(AUTHORIZATION) {
+            let Auth(actor) = Auth::from_request_parts(parts, state).await?;
+            return Ok(Self(actor));
+        }
+        match crate::web::pages::PageUser::from_request_parts(parts, state).await {
+            Ok(crate::web::pages::PageUser(actor)) => Ok(Self(actor)),
+            Err(_) => Err(ApiError::Unauthorized(
+                "Sign in first and send Authorization: Bearer TOKEN.",
+            )),
+        }
+    }
+}

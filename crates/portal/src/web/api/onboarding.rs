@@ -16,7 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::service::import::{self, ImportDetail, ImportError, InvalidRow};
 use crate::service::request::{Availability, NameHolder, availability};
 use crate::web::error::{ApiError, ErrorBody};
-use crate::web::extract::{Auth, IdPath};
+use crate::web::extract::{Auth, IdPath, TokenOrSession};
 use crate::web::{AppState, Routes};
 
 pub fn router() -> Routes {
@@ -363,7 +363,8 @@ fn answer(found: Availability, kind: NameKind) -> NameAvailability {
 }
 
 /// Whether names are free (landlord roles): each asked one is checked by its field's rule,
-/// then against tenants and open requests.
+/// then against tenants and open requests. The portal's own registration page asks it as
+/// staff type, with the browser's session instead of a token.
 #[utoipa::path(
     get, path = "/api/v1/availability", tag = "bulk onboarding",
     security(("bearer" = [])),
@@ -372,7 +373,7 @@ fn answer(found: Availability, kind: NameKind) -> NameAvailability {
 )]
 pub async fn get_availability(
     State(state): State<AppState>,
-    Auth(actor): Auth,
+    TokenOrSession(actor): TokenOrSession,
     Query(query): Query<AvailabilityQuery>,
 ) -> Result<Json<AvailabilityView>, ApiError> {
     let services = &state.services;

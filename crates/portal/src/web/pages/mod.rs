@@ -6,6 +6,7 @@ pub mod account;
 pub mod accounts;
 pub mod audit;
 pub mod bulk;
+pub mod imports;
 pub mod join;
 pub mod mail;
 pub mod packages;
@@ -58,6 +59,7 @@ pub fn router() -> Routes {
         .merge(join::router())
         .merge(requests::router())
         .merge(bulk::router())
+        .merge(imports::router())
         .merge(settings::router())
         .merge(security::router())
         .merge(two_factor::router())
