@@ -130,6 +130,13 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/api/v1/tenants/{id}",                        Tenant(P::ReadTenants)),
     ("GET",    "/api/v1/tenants/{id}/configuration",          Tenant(P::ReadTenants)),
     ("POST",   "/api/v1/tenants/{id}/{action}",               Perm(P::ActOnTenants)),
+    ("GET",    "/api/v1/bulk-imports",                        Perm(P::SubmitRequests)),
+    ("POST",   "/api/v1/bulk-imports",                        Perm(P::SubmitRequests)),
+    ("GET",    "/api/v1/bulk-imports/{id}",                   PermMaybe(P::SubmitRequests)),
+    ("POST",   "/api/v1/bulk-imports/{id}/submit",            PermMaybe(P::SubmitRequests)),
+    ("GET",    "/api/v1/bulk-imports/{id}/errors",            PermMaybe(P::SubmitRequests)),
+    ("GET",    "/api/v1/bulk-imports/{id}/results",           PermMaybe(P::SubmitRequests)),
+    ("GET",    "/api/v1/availability",                        Perm(P::ReadRequests)),
     ("GET",    "/api/v1/webhooks",                            Perm(P::ManageWebhooks)),
     ("POST",   "/api/v1/webhooks",                            Perm(P::ManageWebhooks)),
     ("GET",    "/api/v1/webhooks/{id}",                       PermMaybe(P::ManageWebhooks)),
@@ -214,6 +221,12 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/settings/self-service",                      Perm(P::ChangeSettings)),
     ("GET",    "/settings/retention",                         Perm(P::ChangeSettings)),
     ("POST",   "/settings/retention",                         Perm(P::ChangeSettings)),
+    ("GET",    "/imports",                                    Perm(P::SubmitRequests)),
+    ("POST",   "/imports",                                    Perm(P::SubmitRequests)),
+    ("GET",    "/imports/{id}",                               PermMaybe(P::SubmitRequests)),
+    ("POST",   "/imports/{id}/submit",                        PermMaybe(P::SubmitRequests)),
+    ("GET",    "/imports/{id}/errors.csv",                    PermMaybe(P::SubmitRequests)),
+    ("GET",    "/imports/{id}/results.csv",                   PermMaybe(P::SubmitRequests)),
     ("GET",    "/settings/webhooks",                          Perm(P::ManageWebhooks)),
     ("POST",   "/settings/webhooks",                          Perm(P::ManageWebhooks)),
     ("GET",    "/settings/webhooks/{id}",                     PermMaybe(P::ManageWebhooks)),
@@ -494,7 +507,9 @@ impl Ids {
             "templates" => self.template.as_str(),
             "mail" => self.mail.as_str(),
             "users" | "accounts" => self.user.as_str(),
-            "sessions" | "tokens" | "passkeys" | "webhooks" => UNKNOWN,
+            "sessions" | "tokens" | "passkeys" | "webhooks" | "bulk-imports" | "imports" => {
+                UNKNOWN
+            }
             _ => return None,
         })
     }

@@ -166,6 +166,8 @@ pub async fn create_import(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ImportView>), ApiError> {
+    // Who may upload is said before what was sent is looked at.
+    actor.require(portal_domain::Permission::SubmitRequests)?;
     let csv = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
