@@ -7,6 +7,9 @@
 //!   the enqueue → start lag of single jobs sent to an idle worker.
 //! - `bench clone URL OBJECTS`: provisioning a tenant from a template of OBJECTS objects, and a
 //!   raw `INSERT … SELECT` of the same rows into the same table.
+//! - `bench import URL ROWS`: the preview of a CSV file of ROWS requests (3 in 100 invalid):
+//!   reading, checking every row, looking up its names and keeping it; then submitting its
+//!   valid rows.
 //!
 //! Run it through `scripts/bench`, which makes the databases and prints the table.
 
@@ -36,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let arg = |i: usize| -> anyhow::Result<&str> {
         args.get(i).map(String::as_str).ok_or_else(|| {
             anyhow::anyhow!(
-                "usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS | webhooks URL EVENTS"
+                "usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS | webhooks URL EVENTS | import URL ROWS"
             )
         })
     };
@@ -51,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         }
         "clone" => clone(arg(1)?, arg(2)?.parse()?).await,
         "webhooks" => webhooks(arg(1)?, arg(2)?.parse()?).await,
+        "import" => import(arg(1)?, arg(2)?.parse()?).await,
         other => anyhow::bail!("unknown benchmark {other:?}"),
     }
 }
@@ -518,6 +522,74 @@ async fn webhooks(url: &str, events: usize) -> anyhow::Result<()> {
             "per_second": events as f64 / burst_seconds,
             "latency_p50_ms": at(0.5),
             "latency_p99_ms": at(0.99),
+        })
+    );
+    Ok(())
+}
+
+/// A CSV file of `rows` requests, every 33rd breaking a rule.
+fn import_file(rows: usize) -> Vec<u8> {
+    let mut file = String::from(
+        "template_id,name,short_name,upn_suffix,admin_user_name,admin_email,ani,\
+         contact_first_name,contact_last_name,contact_email,contact_company\n",
+    );
+    for n in 0..rows {
+        let name = if n % 33 == 0 {
+            format!("Bad Name {n}")
+        } else {
+            format!("Import{n}")
+        };
+        let lower = format!("import{n}");
+        file.push_str(&format!(
+            "voice-essentials,{name},imp{n},{lower}.example.com,benchAdmin,admin@{lower}.example.com,\
+             +44 20 7946 0000,Bench,Mark,bench@{lower}.example.com,\"Bench, Mark and Co\"\n"
+        ));
+    }
+    file.into_bytes()
+}
+
+async fn import(url: &str, rows: usize) -> anyhow::Result<()> {
+    let store = connect(url).await?;
+    let services = Services::new(store.clone());
+    portal::service::seed::seed_templates(&services).await?;
+    let actor = Actor::portal();
+    let file = import_file(rows);
+    let mut previews = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let (detail, invalid) =
+            portal::service::import::preview(&services, &actor, "bench.csv", file.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        previews.push(started.elapsed().as_secs_f64());
+        anyhow::ensure!(
+            invalid.len() == rows.div_ceil(33),
+            "{} invalid",
+            invalid.len()
+        );
+        last = Some(detail.import.id);
+    }
+    previews.sort_by(f64::total_cmp);
+    let id = last.ok_or_else(|| anyhow::anyhow!("no import"))?;
+    portal::service::import::submit(&services, &actor, &id).await?;
+    let started = Instant::now();
+    let submitter = portal::service::import::Submitter {
+        id: actor.id.clone(),
+        name: actor.username.clone(),
+    };
+    portal::service::import::submit_rows(&services, &id, &submitter).await?;
+    let submit_seconds = started.elapsed().as_secs_f64();
+    let submitted = store.import_request_ids(&id).await?.len();
+    println!(
+        "{}",
+        json!({
+            "rows": rows,
+            "preview_seconds": previews[1],
+            "preview_max_seconds": previews[2],
+            "submitted": submitted,
+            "submit_seconds": submit_seconds,
+            "submitted_per_second": submitted as f64 / submit_seconds,
         })
     );
     Ok(())

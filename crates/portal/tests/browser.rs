@@ -1616,3 +1616,84 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     wait_for(c, Locator::Id("current_password")).await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_onboard_tenants_from_a_csv_file_fix_its_errors_and_follow_the_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    submit_by_api(&base, "Heldfirst", "heldfirst.example.com").await;
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+
+    // Tenant Registration says whether a name is free as it is typed.
+    c.goto(&format!("{base}/register")).await.unwrap();
+    click(c, "input[value='voice-essentials']").await;
+    click(c, "[data-next-tab=tenant]").await;
+    type_into(c, "name", "heldfirst").await;
+    // Held by the request, or by its tenant once the worker has made it.
+    wait_for_text(c, "#name-availability", "already used by").await;
+    let held = text_of(c, "#name-availability").await;
+    assert!(held.ends_with("Heldfirst"), "{held}");
+    let link = c
+        .find(Locator::Css("#name-availability a"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        link.starts_with("/tenants/") || link.starts_with("/requests/"),
+        "{link}"
+    );
+    type_into(c, "short_name", "freeshort").await;
+    wait_for_text(c, "#short_name-availability", "available").await;
+    check_accessibility(c, "Tenant Registration with availability").await;
+
+    // A file with a mistake: the invalid row is shown by its line, nothing is submitted.
+    let header = "template_id,name,short_name,upn_suffix,admin_user_name,admin_email,ani,\
+                  contact_first_name,contact_last_name,contact_email";
+    let line = |name: &str| {
+        let lower = name.to_lowercase();
+        format!(
+            "voice-essentials,{name},{},{lower}.example.com,keAdmin,admin@{lower}.example.com,\
+             +44 20 7946 0000,Jo,Kenton,jo@{lower}.example.com",
+            &lower[..lower.len().min(12)]
+        )
+    };
+    let first = dir.path().join("tenants.csv");
+    let rows = [line("Filealpha"), line("Bad Name"), line("Filegamma")];
+    std::fs::write(&first, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    c.goto(&format!("{base}/requests")).await.unwrap();
+    click(c, "#bulk-onboarding").await;
+    wait_for(c, Locator::Id("file")).await;
+    check_accessibility(c, "bulk onboarding").await;
+    let input = c.find(Locator::Id("file")).await.unwrap();
+    input.send_keys(first.to_str().unwrap()).await.unwrap();
+    click(c, "#check-file").await;
+    wait_for(c, Locator::Id("invalid-rows")).await;
+    assert!(text_of(c, "tr[data-line='3']").await.contains("Name"));
+    assert_eq!(text_of(c, "#invalid-count").await, "1 invalid");
+    check_accessibility(c, "an import's invalid rows").await;
+    screenshot(c, "import-preview").await;
+
+    // The corrected file, submitted, followed to the end.
+    let fixed = dir.path().join("tenants-fixed.csv");
+    let rows = [line("Filealpha"), line("Filebeta"), line("Filegamma")];
+    std::fs::write(&fixed, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    c.goto(&format!("{base}/imports")).await.unwrap();
+    let input = wait_for(c, Locator::Id("file")).await;
+    input.send_keys(fixed.to_str().unwrap()).await.unwrap();
+    click(c, "#check-file").await;
+    wait_for(c, Locator::Id("submit-import")).await;
+    assert_eq!(text_of(c, "#invalid-count").await, "0 invalid");
+    click(c, "#submit-import").await;
+    wait_for(c, Locator::Id("import-progress")).await;
+    assert_eq!(wait_until_settled(c).await, "finished");
+    assert_eq!(text_of(c, "#count-completed").await, "3");
+    assert_eq!(text_of(c, "#count-failed").await, "0");
+    check_accessibility(c, "an import's progress").await;
+    screenshot(c, "import-progress").await;
+    browser.close().await;
+}

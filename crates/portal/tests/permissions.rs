@@ -507,9 +507,7 @@ impl Ids {
             "templates" => self.template.as_str(),
             "mail" => self.mail.as_str(),
             "users" | "accounts" => self.user.as_str(),
-            "sessions" | "tokens" | "passkeys" | "webhooks" | "bulk-imports" | "imports" => {
-                UNKNOWN
-            }
+            "sessions" | "tokens" | "passkeys" | "webhooks" | "bulk-imports" | "imports" => UNKNOWN,
             _ => return None,
         })
     }
