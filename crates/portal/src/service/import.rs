@@ -120,30 +120,7 @@ pub async fn preview(
     check_taken(services, &file.rows, &mut problems).await?;
     let id = portal_store::new_id();
     tracing::Span::current().record("import.id", id.as_str());
-    let mut stored = Vec::with_capacity(file.rows.len());
-    let mut invalid = Vec::new();
-    for (row, found) in file.rows.iter().zip(problems) {
-        let line = i64::try_from(row.line).unwrap_or(i64::MAX);
-        let cells: serde_json::Map<String, serde_json::Value> = row
-            .cells
-            .iter()
-            .map(|(h, v)| ((*h).to_owned(), serde_json::Value::String(v.clone())))
-            .collect();
-        let cells = serde_json::to_string(&cells).map_err(|e| ServiceError::Internal(e.into()))?;
-        let kept = if found.is_empty() {
-            None
-        } else {
-            let kept: Vec<RowProblem> = found.iter().map(RowProblem::from).collect();
-            let text =
-                serde_json::to_string(&kept).map_err(|e| ServiceError::Internal(e.into()))?;
-            invalid.push(InvalidRow {
-                line,
-                problems: kept,
-            });
-            Some(text)
-        };
-        stored.push((line, cells, kept));
-    }
+    let (stored, invalid) = kept_rows(&file, problems)?;
     let file_name = tidy_file_name(file_name);
     let ignored = serde_json::to_string(&file.ignored_columns)
         .map_err(|e| ServiceError::Internal(e.into()))?;
@@ -171,6 +148,40 @@ pub async fn preview(
         "import previewed"
     );
     Ok((get(services, actor, &id).await?, invalid))
+}
+
+/// Each row as it is kept (line, cells as JSON, problems as JSON), and the invalid ones.
+type KeptRows = (Vec<(i64, String, Option<String>)>, Vec<InvalidRow>);
+
+fn kept_rows(
+    file: &ImportFile,
+    problems: Vec<Vec<FieldProblem>>,
+) -> Result<KeptRows, ServiceError> {
+    let json = |e: serde_json::Error| ServiceError::Internal(e.into());
+    let mut stored = Vec::with_capacity(file.rows.len());
+    let mut invalid = Vec::new();
+    for (row, found) in file.rows.iter().zip(problems) {
+        let line = i64::try_from(row.line).unwrap_or(i64::MAX);
+        let cells: serde_json::Map<String, serde_json::Value> = row
+            .cells
+            .iter()
+            .map(|(h, v)| ((*h).to_owned(), serde_json::Value::String(v.clone())))
+            .collect();
+        let cells = serde_json::to_string(&cells).map_err(json)?;
+        let kept = if found.is_empty() {
+            None
+        } else {
+            let kept: Vec<RowProblem> = found.iter().map(RowProblem::from).collect();
+            let text = serde_json::to_string(&kept).map_err(json)?;
+            invalid.push(InvalidRow {
+                line,
+                problems: kept,
+            });
+            Some(text)
+        };
+        stored.push((line, cells, kept));
+    }
+    Ok((stored, invalid))
 }
 
 /// A file name fit to show: its last part, printable, at most 120 characters.
@@ -559,6 +570,32 @@ async fn store_one(
     Err(ServiceError::Unavailable)
 }
 
+/// The template of this id while it is active.
+async fn active_template(
+    services: &Services,
+    id: &str,
+) -> Result<Option<TemplateRow>, ServiceError> {
+    match services.store.get_template(id).await {
+        Ok(t) if t.status == TemplateStatus::Active => Ok(Some(t)),
+        Ok(_) | Err(StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A kept row read back as the file had it.
+fn file_row_of(row: &LineRow) -> Result<FileRow, ServiceError> {
+    let cells: HashMap<String, String> =
+        serde_json::from_str(&row.cells).map_err(|e| ServiceError::Internal(e.into()))?;
+    Ok(FileRow {
+        line: u64::try_from(row.line).unwrap_or_default(),
+        cells: import::COLUMNS
+            .iter()
+            .map(|c| (c.header, cells.get(c.header).cloned().unwrap_or_default()))
+            .collect(),
+        cell_count: None,
+    })
+}
+
 /// A row's request, ready but for its placement; or why the row can no longer be submitted
 /// (its template retired since the preview).
 async fn row_request(
@@ -567,16 +604,7 @@ async fn row_request(
     row: &LineRow,
     submitter: &Submitter,
 ) -> Result<Result<RowSubmission, String>, ServiceError> {
-    let cells: HashMap<String, String> =
-        serde_json::from_str(&row.cells).map_err(|e| ServiceError::Internal(e.into()))?;
-    let file_row = FileRow {
-        line: u64::try_from(row.line).unwrap_or_default(),
-        cells: import::COLUMNS
-            .iter()
-            .map(|c| (c.header, cells.get(c.header).cloned().unwrap_or_default()))
-            .collect(),
-        cell_count: None,
-    };
+    let file_row = file_row_of(row)?;
     let Ok(Submission {
         template_id,
         tenant: t,
@@ -588,11 +616,7 @@ async fn row_request(
         return Ok(Err("The row no longer passes the rules.".to_owned()));
     };
     if !templates.contains_key(&template_id) {
-        let found = match services.store.get_template(&template_id).await {
-            Ok(t) if t.status == TemplateStatus::Active => Some(t),
-            Ok(_) | Err(StoreError::NotFound) => None,
-            Err(e) => return Err(e.into()),
-        };
+        let found = active_template(services, &template_id).await?;
         templates.insert(template_id.clone(), found);
     }
     let Some(Some(template)) = templates.get(&template_id) else {

@@ -185,30 +185,42 @@ async fn submit(
     }
 }
 
-async fn errors(
-    State(state): State<AppState>,
-    Landlord(actor): Landlord,
-    Path(id): Path<String>,
-) -> Response {
-    if !plausible_id(&id) {
-        return not_found(Some(&actor));
-    }
-    match import::errors_csv(&state.services, &actor, &id).await {
-        Ok(body) => csv_file(body, &format!("import-{id}-errors")),
-        Err(e) => failure(&e, Some(&actor)),
-    }
+/// Which CSV of an import is asked for.
+#[derive(Clone, Copy)]
+enum Download {
+    Errors,
+    Results,
 }
 
-async fn results(
+async fn errors(state: State<AppState>, actor: Landlord, id: Path<String>) -> Response {
+    download(state, actor, id, Download::Errors).await
+}
+
+async fn results(state: State<AppState>, actor: Landlord, id: Path<String>) -> Response {
+    download(state, actor, id, Download::Results).await
+}
+
+async fn download(
     State(state): State<AppState>,
     Landlord(actor): Landlord,
     Path(id): Path<String>,
+    which: Download,
 ) -> Response {
     if !plausible_id(&id) {
         return not_found(Some(&actor));
     }
-    match import::results_csv(&state.services, &actor, &id).await {
-        Ok(body) => csv_file(body, &format!("import-{id}-results")),
+    let (made, name) = match which {
+        Download::Errors => (
+            import::errors_csv(&state.services, &actor, &id).await,
+            "errors",
+        ),
+        Download::Results => (
+            import::results_csv(&state.services, &actor, &id).await,
+            "results",
+        ),
+    };
+    match made {
+        Ok(body) => csv_file(body, &format!("import-{id}-{name}")),
         Err(e) => failure(&e, Some(&actor)),
     }
 }
