@@ -311,14 +311,32 @@ pub fn read(bytes: &[u8]) -> Result<ImportFile, FileProblem> {
         }
     };
     let mut rows = Vec::new();
+    let mut last = (lines.at, lines.line);
     while next(&mut reader, &mut record)? {
+        let line = lines.of(&record);
+        last = (lines.at, line);
         if blank(&record) {
             continue;
         }
         if rows.len() == MAX_ROWS {
             return Err(FileProblem::TooManyRows);
         }
-        rows.push(row_of(&record, &header, lines.of(&record))?);
+        rows.push(row_of(&record, &header, line)?);
+    }
+    // A quote never closed takes the rest of the file into one cell without an error: the
+    // last record then holds an odd number of quote marks (a quote inside a cell is doubled).
+    let (start, line) = last;
+    if bytes[start.min(bytes.len())..]
+        .iter()
+        .filter(|b| **b == b'"')
+        .count()
+        % 2
+        == 1
+    {
+        return Err(FileProblem::Malformed {
+            line,
+            message: "a quoted cell that starts on this line is never closed".into(),
+        });
     }
     if rows.is_empty() {
         return Err(FileProblem::NoRows);
@@ -512,6 +530,25 @@ mod tests {
         );
         assert_eq!(read.rows[1].line, 4, "a cell across two lines counts both");
         assert_eq!(read.rows[1].cell_count, Some((10, 11)));
+    }
+
+    #[test]
+    fn a_quote_never_closed_is_refused_not_taken_as_the_rest_of_the_file() {
+        let file = format!(
+            "{HEADER}\n{}\n\"{}\n{}\n",
+            good_row(1),
+            good_row(2),
+            good_row(3)
+        );
+        assert_eq!(
+            read(file.as_bytes()).unwrap_err(),
+            FileProblem::Malformed {
+                line: 3,
+                message: "a quoted cell that starts on this line is never closed".into()
+            }
+        );
+        let doubled = format!("{HEADER},note\n{},\"say \"\"hi\"\"\"\n", good_row(1));
+        assert_eq!(read(doubled.as_bytes()).unwrap().rows.len(), 1);
     }
 
     #[test]

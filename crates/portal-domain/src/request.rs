@@ -9,6 +9,9 @@ crate::text_enum! {
     pub enum RequestStatus as "request status" {
         PendingVerification = "pending_verification",
         PendingApproval = "pending_approval",
+        /// Confirmed, waiting for its UPN suffix's owner to publish the DNS record that
+        /// proves it (when the self-service policy asks for it).
+        PendingDomain = "pending_domain",
         Accepted = "accepted",
         Scheduled = "scheduled",
         Provisioning = "provisioning",
@@ -28,6 +31,8 @@ crate::text_enum! {
         Reschedule = "reschedule",
         Approve = "approve",
         Reject = "reject",
+        /// Mark a waiting request's domain as verified by hand.
+        VerifyDomain = "verify-domain",
     }
 }
 
@@ -47,6 +52,8 @@ crate::text_enum! {
         RanNow = "run-now",
         Rescheduled = "reschedule",
         Approved = "approve",
+        /// Its UPN suffix's DNS record was seen, or staff marked the domain verified.
+        DomainVerified = "verify-domain",
         Rejected = "reject",
     }
 }
@@ -90,6 +97,7 @@ impl StaffAction {
             Self::Reschedule => RequestEvent::Rescheduled,
             Self::Approve => RequestEvent::Approved,
             Self::Reject => RequestEvent::Rejected,
+            Self::VerifyDomain => RequestEvent::DomainVerified,
         }
     }
 
@@ -102,6 +110,7 @@ impl StaffAction {
             Self::Reschedule => "rescheduled",
             Self::Approve => "approved",
             Self::Reject => "rejected",
+            Self::VerifyDomain => "marked as owning its domain",
         }
     }
 
@@ -115,6 +124,7 @@ impl StaffAction {
             Self::Reschedule => A::RequestRescheduled,
             Self::Approve => A::RequestApproved,
             Self::Reject => A::RequestRejected,
+            Self::VerifyDomain => A::DomainVerified,
         }
     }
 }
@@ -300,6 +310,7 @@ impl RequestStatus {
             StaffAction::Reschedule => self.reschedule(),
             StaffAction::Approve => self.approve(),
             StaffAction::Reject => self.reject(),
+            StaffAction::VerifyDomain => self.verify_domain(false).map(|t| t.to),
         }?;
         let mut transition = self.to(to, event);
         if action == StaffAction::Retry {
@@ -343,6 +354,26 @@ impl RequestStatus {
     pub fn verify(self, needs_approval: bool) -> Result<Transition, TransitionError> {
         self.confirm(needs_approval)
             .map(|to| self.to(to, RequestEvent::Verified))
+    }
+
+    /// The contact address was confirmed; the domain's owner is yet to prove it.
+    pub fn verify_awaiting_domain(self) -> Result<Transition, TransitionError> {
+        match self {
+            Self::PendingVerification => Ok(self.to(Self::PendingDomain, RequestEvent::Verified)),
+            other => Err(other.refuse("confirmed")),
+        }
+    }
+
+    /// The domain's DNS record was seen, or staff vouch for it: on to approval, or where the
+    /// provisioning policy places it (`placed`).
+    pub fn verify_domain(self, needs_approval: bool) -> Result<Transition, TransitionError> {
+        match self {
+            Self::PendingDomain if needs_approval => {
+                Ok(self.to(Self::PendingApproval, RequestEvent::DomainVerified))
+            }
+            Self::PendingDomain => Ok(self.to(Self::Accepted, RequestEvent::DomainVerified)),
+            other => Err(other.refuse("marked as owning its domain")),
+        }
     }
 
     /// The contact address was confirmed, but a name was taken meanwhile.
@@ -391,6 +422,7 @@ impl RequestStatus {
             Self::Accepted
             | Self::Scheduled
             | Self::PendingApproval
+            | Self::PendingDomain
             | Self::PendingVerification => Ok(Self::Cancelled),
             other => Err(other.refuse("cancelled")),
         }
@@ -424,7 +456,9 @@ impl RequestStatus {
     /// A landlord administrator turns a self-service request down before it starts.
     pub fn reject(self) -> Result<Self, TransitionError> {
         match self {
-            Self::PendingApproval | Self::PendingVerification => Ok(Self::Rejected),
+            Self::PendingApproval | Self::PendingDomain | Self::PendingVerification => {
+                Ok(Self::Rejected)
+            }
             other => Err(other.refuse("rejected")),
         }
     }

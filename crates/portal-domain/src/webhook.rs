@@ -73,7 +73,9 @@ impl EventType {
             S::Failed => Self::RequestFailed,
             S::Cancelled => Self::RequestCancelled,
             S::Rejected => Self::RequestRejected,
-            S::PendingVerification | S::PendingApproval | S::Accepted => return None,
+            S::PendingVerification | S::PendingApproval | S::PendingDomain | S::Accepted => {
+                return None;
+            }
         })
     }
 

@@ -90,6 +90,9 @@ impl Store {
             };
             enqueue_in(&mut tx, &job, change.now).await?;
         }
+        if t.event == portal_domain::RequestEvent::DomainVerified {
+            crate::domain::mark_verified(&mut tx, &request.id, change.actor_id, change.now).await?;
+        }
         let event = NewEvent::of(&t).by(change.actor_id).saying(change.reason);
         record_event(&mut tx, &request.id, &event, change.now).await?;
         if let Some(entry) = change.audit {

@@ -370,3 +370,28 @@ impl Store {
         Ok(held)
     }
 }
+
+impl crate::job::Burial {
+    /// An import's submission given up: every valid row still without a request is refused
+    /// with `reason`, and the import ends, in the job's burial.
+    pub async fn give_up_import(&mut self, id: &str, reason: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE bulk_import_rows SET refusal = $1 WHERE import_id = $2 \
+             AND problems IS NULL AND request_id IS NULL AND refusal IS NULL",
+        )
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query(
+            "UPDATE bulk_imports SET status = $1, finished_at = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(ImportStatus::Submitted.as_str())
+        .bind(crate::now_ms())
+        .bind(id)
+        .bind(ImportStatus::Submitting.as_str())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}

@@ -16,6 +16,7 @@ pub mod action;
 pub mod audit;
 pub mod credential;
 pub mod digest;
+pub mod domain;
 mod error;
 pub mod event;
 pub mod factor;

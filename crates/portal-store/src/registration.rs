@@ -57,6 +57,8 @@ pub struct Admission<'a> {
     pub audit: &'a AuditEntry,
     /// A fresh status-page link, stored with the confirmation.
     pub status_link: &'a NewLink,
+    /// When it is to wait for its domain: the token its owner publishes.
+    pub domain_token: Option<&'a str>,
 }
 
 /// What confirming did.
@@ -184,6 +186,9 @@ impl Store {
         .await?;
         if let Some(job) = admission.job {
             enqueue_in(tx, job, now).await?;
+        }
+        if let Some(token) = admission.domain_token {
+            crate::domain::insert_check(tx, &request.id, token, now).await?;
         }
         record_event(tx, &request.id, &NewEvent::of(&t), now).await?;
         Ok(Confirmed::Admitted(t.to))

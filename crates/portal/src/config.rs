@@ -250,6 +250,11 @@ pub struct Settings {
     )]
     pub webhook_retry_scale: String,
 
+    /// The DNS resolver (ip:port) that domain ownership records are looked up through; unset,
+    /// the system's (`/etc/resolv.conf`).
+    #[arg(long, env = "PORTAL_DNS_SERVER", global = true)]
+    pub dns_server: Option<String>,
+
     /// Serve `/metrics` on this address:port only (not on PORTAL_LISTEN), so that it need not
     /// be public; unset, `/metrics` is served with everything else.
     #[arg(long, env = "PORTAL_METRICS_LISTEN", global = true)]
@@ -343,6 +348,8 @@ pub struct Resolved {
     pub metrics_listen: Option<SocketAddr>,
     /// Where webhooks may go, and how fast their attempts come.
     pub webhooks: crate::service::webhook::WebhookSettings,
+    /// Where domain ownership records are looked up.
+    pub dns: crate::service::domain::DnsSettings,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -441,8 +448,20 @@ impl Settings {
         let oidc = self.oidc()?;
         let (server, metrics_listen) = self.server()?;
         let webhooks = self.webhooks()?;
+        let dns = crate::service::domain::DnsSettings {
+            server: match self.dns_server.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(text) => Some(text.parse().map_err(|_| {
+                    SettingError::new(
+                        "PORTAL_DNS_SERVER (--dns-server)",
+                        format!("{text:?} is not an ip:port such as 127.0.0.1:53"),
+                    )
+                })?),
+            },
+        };
         Ok(Resolved {
             webhooks,
+            dns,
             server,
             metrics_listen,
             oidc,

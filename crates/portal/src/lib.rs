@@ -154,6 +154,7 @@ fn services_for(
     let mut services = Services::new(store);
     services.provision_attempts = settings.provision_attempts;
     services.webhooks = settings.webhooks;
+    services.dns = settings.dns.clone();
     services.security = service::security::SecurityCache::new(
         service::security::SecurityDoc::initial(&settings.mfa_required_for),
     );

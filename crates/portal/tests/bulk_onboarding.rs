@@ -217,6 +217,10 @@ async fn whole_files_are_refused_with_one_clear_reason(app: &TestApp) {
         (HEADER.into(), "no_rows"),
         (format!("{HEADER}\n\n,,,\n").into(), "no_rows"),
         ("name,short_name\nA,B\n".into(), "missing_columns"),
+        (
+            format!("{HEADER}\n{}\n\"{}\n{}\n", row("Okay"), row("Open"), row("Lost")).into(),
+            "malformed_csv",
+        ),
         (format!("{HEADER},admin_password\n{},x\n", row("Pw")).into(), "password_column"),
         (
             [format!("{HEADER}\n").as_bytes(), b"voice-essentials,Caf\xe9,cafe,cafe.example.com,keAdmin,a@cafe.example.com,+44 20 7946 0000,Jo,K,jo@cafe.example.com\n"].concat(),
@@ -245,7 +249,12 @@ async fn whole_files_are_refused_with_one_clear_reason(app: &TestApp) {
         (422, Some("too_many_rows"))
     );
     let huge = vec![b'a'; 5 * 1024 * 1024 + 1];
-    assert_eq!(upload(app, huge).await.0, 413);
+    let (status, answer) = upload(app, huge).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{answer}"
+    );
 
     // Semicolons and a byte order mark are fine.
     let semicolons = format!(

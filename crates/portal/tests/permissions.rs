@@ -208,6 +208,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GET",    "/registrations/verify/{token}",               Link),
     ("POST",   "/registrations/verify/{token}",               Link),
     ("GET",    "/registrations/status/{token}",               Link),
+    ("POST",   "/registrations/status/{token}/check-domain",  Link),
     // Pages: Tenant Creation Management, the policies, templates, tenants, mail, audit.
     ("GET",    "/requests",                                   Perm(P::ReadRequests)),
     ("GET",    "/requests/{id}",                              Perm(P::ReadRequests)),

@@ -766,6 +766,7 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
             ("approval", "automatic"),
             ("verification_hours", "48"),
             ("refused_email_domains", "Spam.Example\n\nother.example"),
+            ("domain_verification", "required"),
         ],
     )
     .await;
@@ -778,7 +779,7 @@ async fn the_public_pages_register_and_staff_approve_and_reject_on_pages(db: Db)
         .unwrap();
     assert_eq!(
         doc,
-        json!({"approval": "automatic", "verification_hours": 48, "refused_email_domains": ["spam.example", "other.example"]})
+        json!({"approval": "automatic", "verification_hours": 48, "refused_email_domains": ["spam.example", "other.example"], "domain_verification": "required"})
     );
     // A template's offer is switched on its page.
     let r = form_post(

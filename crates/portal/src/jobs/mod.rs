@@ -4,6 +4,7 @@
 //! kind by name; the queue stores a kind's name and its payload as JSON.
 
 mod change_package;
+mod check_domain;
 mod daily_digest;
 mod deliver_webhook;
 mod expire_registration;
@@ -23,6 +24,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use change_package::ChangePackage;
+pub use check_domain::CheckDomain;
 pub use daily_digest::DailyDigest;
 pub use deliver_webhook::DeliverWebhook;
 pub use expire_registration::ExpireRegistration;
@@ -156,6 +158,7 @@ impl Registry {
             .with::<DailyDigest>()
             .with::<DeliverWebhook>()
             .with::<SubmitImport>()
+            .with::<CheckDomain>()
             .with::<Noop>()
     }
 

@@ -29,4 +29,16 @@ impl Job for SubmitImport {
         };
         submit_rows(services, &self.import_id, &submitter).await
     }
+
+    /// Out of attempts (the database down for long, or no off-peak window with room): the
+    /// rows left are refused, saying so, and the import ends instead of waiting for ever.
+    async fn give_up(
+        self,
+        _services: &Services,
+        burial: &mut portal_store::job::Burial,
+        error: &str,
+    ) -> Result<(), ServiceError> {
+        let reason = format!("The portal gave up submitting it ({error}); upload it again.");
+        Ok(burial.give_up_import(&self.import_id, &reason).await?)
+    }
 }

@@ -311,17 +311,22 @@ pub async fn request_ids(
     Ok(services.store.import_request_ids(id).await?)
 }
 
-/// Every invalid row of an import, in order.
+/// The first `limit` invalid rows of an import, in order.
 pub async fn invalid_rows(
     services: &Services,
     actor: &Actor,
     id: &str,
+    limit: usize,
 ) -> Result<Vec<InvalidRow>, ServiceError> {
     get(services, actor, id).await?;
     let mut rows = Vec::new();
     let mut after = 0;
-    loop {
-        let page = services.store.import_lines(id, true, after, 2_000).await?;
+    while rows.len() < limit {
+        let page_size = i64::try_from((limit - rows.len()).min(2_000)).unwrap_or(2_000);
+        let page = services
+            .store
+            .import_lines(id, true, after, page_size)
+            .await?;
         let Some(last) = page.last() else { break };
         after = last.line;
         for LineRow { line, problems, .. } in page {
@@ -340,7 +345,7 @@ pub async fn errors_csv(
     actor: &Actor,
     id: &str,
 ) -> Result<String, ServiceError> {
-    let rows = invalid_rows(services, actor, id).await?;
+    let rows = invalid_rows(services, actor, id, usize::MAX).await?;
     let mut out = csv::Writer::from_writer(Vec::new());
     write_record(&mut out, &["row", "column", "code", "message"])?;
     for row in rows {

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bulk;
 pub mod delivery;
 pub mod digest;
+pub mod domain;
 pub mod import;
 pub mod mail;
 pub mod oidc;
@@ -56,6 +57,8 @@ pub struct Services {
     pub oidc: Option<Arc<oidc::OidcSettings>>,
     /// Where webhooks may go, and how fast their attempts come.
     pub webhooks: webhook::WebhookSettings,
+    /// Where domain ownership records are looked up.
+    pub dns: domain::DnsSettings,
 }
 
 impl Services {
@@ -75,6 +78,7 @@ impl Services {
             ])),
             oidc: None,
             webhooks: webhook::WebhookSettings::default(),
+            dns: domain::DnsSettings::default(),
         }
     }
 }

@@ -69,6 +69,14 @@ pub struct SelfServiceDoc {
     pub verification_hours: i64,
     /// Contact email domains refused (disposable ones); a subdomain is refused too.
     pub refused_email_domains: Vec<String>,
+    /// `off`, or `required`: a confirmed request waits until its UPN suffix's owner publishes
+    /// a DNS TXT record (`_portal-verify.<upn suffix>`) before it goes on.
+    #[serde(default = "domain_verification_off")]
+    pub domain_verification: String,
+}
+
+fn domain_verification_off() -> String {
+    DomainVerification::Off.as_str().to_owned()
 }
 
 impl Default for SelfServiceDoc {
@@ -90,6 +98,7 @@ impl Default for SelfServiceDoc {
             ]
             .map(str::to_owned)
             .to_vec(),
+            domain_verification: domain_verification_off(),
         }
     }
 }
@@ -104,7 +113,20 @@ portal_domain::text_enum! {
     }
 }
 
+portal_domain::text_enum! {
+    /// Whether a self-service request must prove it owns its UPN suffix before it goes on.
+    pub enum DomainVerification as "domain verification" {
+        Off = "off",
+        Required = "required",
+    }
+}
+
 impl SelfServiceDoc {
+    /// Whether confirmed requests wait for their domain (a stored policy is always checked).
+    pub fn domain_required(&self) -> bool {
+        self.domain_verification.parse() == Ok(DomainVerification::Required)
+    }
+
     /// Who approves, as the policy says. Only `manual` waits for a person (a stored policy is
     /// always checked, so nothing else reaches here but `automatic`).
     pub fn approval(&self) -> Approval {
@@ -121,6 +143,16 @@ impl SelfServiceDoc {
             problems.push(PolicyProblem {
                 field: "approval",
                 message: "approval must be manual or automatic.".into(),
+            });
+        }
+        if self
+            .domain_verification
+            .parse::<DomainVerification>()
+            .is_err()
+        {
+            problems.push(PolicyProblem {
+                field: "domain_verification",
+                message: "domain_verification must be off or required.".into(),
             });
         }
         if !(1..=168).contains(&self.verification_hours) {
@@ -198,10 +230,11 @@ pub async fn put_policy(
         Err(problems) => return Ok(Err(problems)),
     };
     let detail = format!(
-        "approval {}, links valid {} h, {} refused domains",
+        "approval {}, links valid {} h, {} refused domains, domain verification {}",
         doc.approval,
         doc.verification_hours,
-        doc.refused_email_domains.len()
+        doc.refused_email_domains.len(),
+        doc.domain_verification
     );
     super::policy::write_setting(
         services,
@@ -273,7 +306,11 @@ fn throttled(wait_ms: i64) -> PublicError {
 
 /// Counts one use of a public endpoint against the client's address, under `scope`;
 /// `Throttled` when it is locked.
-async fn take_turn(services: &Services, scope: &str, rule: GuardRule) -> Result<(), PublicError> {
+pub(super) async fn take_turn(
+    services: &Services,
+    scope: &str,
+    rule: GuardRule,
+) -> Result<(), PublicError> {
     let client = super::audit::client_key().unwrap_or_else(|| "unknown".to_owned());
     count(services, scope, &client, rule).await
 }
@@ -519,7 +556,9 @@ pub async fn confirm(
         Err(refusal) => return Ok(Err(refusal)),
     };
     tracing::Span::current().record("request.id", link.request_id.as_str());
-    let needs_approval = get_policy(services).await?.approval() == Approval::Manual;
+    let policy = get_policy(services).await?;
+    let needs_approval = policy.approval() == Approval::Manual;
+    let domain_token = policy.domain_required().then(token::new_token);
     let name_taken = |kind: NameKind| -> (NewMail, String) {
         let mail = crate::mail::conflict_mail(&services.mailer, &request, kind.label());
         (mail, format!("{} is already taken", kind.field()))
@@ -543,8 +582,10 @@ pub async fn confirm(
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();
-        let (transition, placement, job) =
-            where_it_goes(services, &request, needs_approval, now).await?;
+        let (transition, placement, job) = match &domain_token {
+            Some(_) => awaiting_domain(&request, now)?,
+            None => where_it_goes(services, &request, needs_approval, now).await?,
+        };
         let admission = Admission {
             transition,
             scheduled_for: placement.and_then(|p| p.scheduled_for),
@@ -553,6 +594,7 @@ pub async fn confirm(
             name_taken: &name_taken,
             audit: &audit,
             status_link: &status_link,
+            domain_token: domain_token.as_deref(),
         };
         match services
             .store
@@ -568,6 +610,23 @@ pub async fn confirm(
         }
     }
     Err(ServiceError::Unavailable.into())
+}
+
+/// A confirmed request that must first prove its domain: it waits, and its first check comes
+/// at once.
+fn awaiting_domain(
+    request: &RequestRow,
+    now: i64,
+) -> Result<(Transition, Option<Placement>, Option<NewJob>), PublicError> {
+    let waiting = request
+        .status
+        .verify_awaiting_domain()
+        .map_err(|e| ServiceError::Internal(e.into()))?;
+    Ok((
+        waiting,
+        None,
+        Some(super::domain::check_job(&request.id, now)?),
+    ))
 }
 
 /// Where a confirmed request goes: on to approval, or, placed by the provisioning policy,
@@ -794,6 +853,7 @@ mod tests {
             approval: "automatic".into(),
             verification_hours: 2,
             refused_email_domains: vec![" @Spam.Example ".into(), "spam.example".into()],
+            domain_verification: "required".into(),
         }
         .check()
         .unwrap();
@@ -802,13 +862,19 @@ mod tests {
             approval: "sometimes".into(),
             verification_hours: 0,
             refused_email_domains: vec!["not a domain".into()],
+            domain_verification: "sometimes".into(),
         }
         .check()
         .unwrap_err();
         let fields: Vec<_> = problems.iter().map(|p| p.field).collect();
         assert_eq!(
             fields,
-            ["approval", "verification_hours", "refused_email_domains"]
+            [
+                "approval",
+                "domain_verification",
+                "verification_hours",
+                "refused_email_domains"
+            ]
         );
     }
 }

@@ -636,7 +636,16 @@ pub async fn act_on_request(
         .get_request(id)
         .await
         .map_err(ServiceError::from)?;
-    let transition = current.status.act(action)?;
+    let transition = match action {
+        // Staff vouch for the domain: the request goes on as if its record had been seen.
+        StaffAction::VerifyDomain => {
+            let policy = super::registration::get_policy(services).await?;
+            current
+                .status
+                .verify_domain(policy.approval() == super::registration::Approval::Manual)?
+        }
+        _ => current.status.act(action)?,
+    };
     let reason = reason_of(action, reason)?;
     let mail = reason
         .as_deref()
@@ -728,7 +737,10 @@ async fn plan<'a>(
             (transition, Some(run(at, Some(at))))
         }
         StaffAction::Retry | StaffAction::RunNow => (transition, Some(run(now, None))),
-        StaffAction::Approve => {
+        StaffAction::VerifyDomain if transition.to == RequestStatus::PendingApproval => {
+            (transition, None)
+        }
+        StaffAction::Approve | StaffAction::VerifyDomain => {
             let placement = super::policy::place(services, now).await?;
             let start = placement.scheduled_for.unwrap_or(now);
             let run = Run {

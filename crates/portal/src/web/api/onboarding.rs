@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::http::{HeaderMap, StatusCode};
@@ -162,12 +163,25 @@ pub struct UploadQuery {
 pub async fn create_import(
     State(state): State<AppState>,
     Auth(actor): Auth,
-    Query(query): Query<UploadQuery>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ImportView>), ApiError> {
     // Who may upload is said before what was sent is looked at.
     actor.require(portal_domain::Permission::SubmitRequests)?;
+    let Ok(Query(query)) = query else {
+        return Err(ApiError::BadRequest(
+            "bad_query",
+            "The query string is not valid: file_name must be text.".into(),
+        ));
+    };
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("unreadable_body", "The file could not be read.".into())
+        }
+    })?;
     let csv = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

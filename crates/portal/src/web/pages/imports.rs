@@ -72,8 +72,13 @@ async fn list(State(state): State<AppState>, Landlord(actor): Landlord) -> Respo
 
 /// The `file` part of the form: its name and bytes.
 async fn file_of(mut form: Multipart) -> Result<Option<(String, Vec<u8>)>, String> {
-    let unreadable =
-        |_| "The upload could not be read; choose the file and send it again.".to_owned();
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            portal_domain::import::FileProblem::TooLarge.to_string()
+        } else {
+            "The upload could not be read; choose the file and send it again.".to_owned()
+        }
+    };
     while let Some(field) = form.next_field().await.map_err(unreadable)? {
         if field.name() == Some("file") {
             let name = field.file_name().unwrap_or("").to_owned();
@@ -129,7 +134,8 @@ struct ImportPage {
     /// Rows done (completed or failed), for the progress bar.
     done: i64,
     previewed: bool,
-    live: bool,
+    /// How fast the progress follows itself, while it moves.
+    live: Option<&'static str>,
 }
 
 async fn show(
@@ -144,17 +150,25 @@ async fn show(
         Ok(d) => d,
         Err(e) => return failure(&e, Some(&actor)),
     };
-    let mut invalid = match import::invalid_rows(&state.services, &actor, &id).await {
+    let invalid = match import::invalid_rows(&state.services, &actor, &id, SHOWN_ROWS).await {
         Ok(rows) => rows,
         Err(e) => return failure(&e, Some(&actor)),
     };
-    let invalid_total = invalid.len();
-    invalid.truncate(SHOWN_ROWS);
+    let invalid_total =
+        usize::try_from(detail.import.rows_total - detail.import.rows_valid).unwrap_or_default();
     let stages = detail.stages();
     let previewed = detail.import.status == ImportStatus::Previewed;
-    let live = !previewed
-        && (detail.import.status == ImportStatus::Submitting
-            || stages.waiting + stages.provisioning > 0);
+    // Every second while rows are submitted or tenants made; every ten while requests wait
+    // for their window or an approval.
+    let live = if previewed {
+        None
+    } else if detail.import.status == ImportStatus::Submitting || stages.provisioning > 0 {
+        Some("fast")
+    } else if stages.waiting > 0 {
+        Some("slow")
+    } else {
+        None
+    };
     let page = ImportPage {
         nav: Nav::for_actor(&actor, "/requests"),
         ignored: detail.ignored_columns.join(", "),

@@ -39,6 +39,10 @@ pub fn router() -> Routes {
             get(confirm_page).post(confirm),
         )
         .route("/registrations/status/{token}", get(status_page))
+        .route(
+            "/registrations/status/{token}/check-domain",
+            axum::routing::post(check_domain),
+        )
 }
 
 async fn join_form(State(state): State<AppState>) -> Response {
@@ -315,6 +319,7 @@ async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Re
 #[serde(default)]
 struct StatusQuery {
     confirmed: String,
+    checked: String,
 }
 
 async fn status_page(
@@ -322,13 +327,26 @@ async fn status_page(
     Path(token): Path<String>,
     query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Response {
-    let notice = query
-        .is_ok_and(|Query(q)| q.confirmed == "1")
-        .then_some("Thank you: your address is confirmed.");
+    let notice = match query {
+        Ok(Query(q)) if q.confirmed == "1" => Some("Thank you: your address is confirmed."),
+        Ok(Query(q)) if q.checked == "1" => Some("Checked just now: what was found is below."),
+        _ => None,
+    };
     match registration::open_link(&state.services, &token, LinkPurpose::Status).await {
         Ok(Ok((_, r, steps))) => {
             let template = template_name(&state, &r.template_id).await;
-            render(StatusCode::OK, &status_view(r, steps, template, notice))
+            let domain = match crate::service::domain::state(&state.services, &r).await {
+                Ok(domain) => domain,
+                Err(e) => return public_failure(e.into()),
+            };
+            let mut page = status_view(r, steps, template, notice);
+            page.domain = domain.map(|d| DomainView {
+                checked: d.checked_at.map(when),
+                verified: d.verified_at.map(when),
+                state: d,
+            });
+            page.token = token;
+            render(StatusCode::OK, &page)
         }
         Ok(Err(refusal)) => refused(refusal),
         Err(e) => public_failure(e),
@@ -354,6 +372,28 @@ struct StatusPage {
     upn_suffix: String,
     login_id: String,
     r: RequestRow,
+    /// The DNS record to publish, when the request must prove its domain.
+    domain: Option<DomainView>,
+    /// The status link's token, for the "check now" form.
+    token: String,
+}
+
+/// The domain check as the status page shows it.
+struct DomainView {
+    state: crate::service::domain::DomainState,
+    checked: Option<String>,
+    verified: Option<String>,
+}
+
+/// "Check now": the domain's record looked up at once, then the status page again.
+async fn check_domain(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    match crate::service::domain::check_now(&state.services, &token).await {
+        Ok(Some(_)) => {
+            Redirect::to(&format!("/registrations/status/{token}?checked=1")).into_response()
+        }
+        Ok(None) => Redirect::to(&format!("/registrations/status/{token}")).into_response(),
+        Err(e) => public_failure(e),
+    }
 }
 
 /// What the prospect is told of where the request stands.
@@ -365,6 +405,10 @@ fn explanation(r: &RequestRow) -> String {
             r.contact_email
         ),
         S::PendingApproval => "Your address is confirmed. The provider now reviews the request; you are emailed when it is decided.".to_owned(),
+        S::PendingDomain => format!(
+            "Your address is confirmed. Before the tenant is created, show that you own {}: publish the DNS record below. It is checked every few minutes, or now with the button.",
+            r.upn_suffix
+        ),
         S::Accepted => "Provisioning starts in a moment.".to_owned(),
         S::Scheduled => format!(
             "Provisioning is scheduled for the provider's off-peak window: it starts at {}.",
@@ -392,7 +436,9 @@ fn status_view(
     let explanation = explanation(&r);
     let live = match status {
         Some(S::Accepted | S::Provisioning) => Some("fast"),
-        Some(S::PendingVerification | S::PendingApproval | S::Scheduled) => Some("slow"),
+        Some(S::PendingVerification | S::PendingApproval | S::PendingDomain | S::Scheduled) => {
+            Some("slow")
+        }
         _ => None,
     };
     let show_steps = matches!(
@@ -424,5 +470,7 @@ fn status_view(
         upn_suffix: super::domain_shown(&r.upn_suffix),
         login_id: super::login_shown(&r.admin_personnel_id, &r.upn_suffix),
         r,
+        domain: None,
+        token: String::new(),
     }
 }

@@ -72,7 +72,8 @@ const RESENT: &str = "resend-email";
 const PAGE_SIZE: i64 = 50;
 
 /// The staff actions in the order they are offered.
-const ACTIONS: [StaffAction; 6] = [
+const ACTIONS: [StaffAction; 7] = [
+    StaffAction::VerifyDomain,
     StaffAction::Approve,
     StaffAction::RunNow,
     StaffAction::Reschedule,
@@ -90,6 +91,7 @@ fn action_label(action: StaffAction) -> &'static str {
         StaffAction::Retry => "Retry",
         StaffAction::Cancel => "Cancel request",
         StaffAction::Reject => "Reject",
+        StaffAction::VerifyDomain => "Mark the domain verified",
     }
 }
 
@@ -550,6 +552,10 @@ fn question(action: StaffAction, r: &RequestRow) -> String {
             r.tenant_name, r.contact_email
         ),
         StaffAction::Reschedule => format!("When should {} be provisioned?", r.tenant_name),
+        StaffAction::VerifyDomain => format!(
+            "Mark {} as owned by the prospect without its DNS record? The request then goes on as if the record had been seen.",
+            r.upn_suffix
+        ),
     }
 }
 

@@ -255,6 +255,8 @@ struct SelfServiceForm {
     verification_hours: String,
     /// One domain per line.
     refused_email_domains: String,
+    /// `off` or `required`; a form without it (an older page) keeps it off.
+    domain_verification: String,
 }
 
 #[derive(Template)]
@@ -310,6 +312,7 @@ async fn show_self_service(
         approval: doc.approval,
         verification_hours: doc.verification_hours.to_string(),
         refused_email_domains: doc.refused_email_domains.join("\n"),
+        domain_verification: doc.domain_verification,
     };
     let saved = query.is_ok_and(|Query(q)| q.saved == "1");
     self_service_page(&actor, StatusCode::OK, form, Vec::new(), saved)
@@ -347,6 +350,10 @@ async fn save_self_service(
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect(),
+        domain_verification: match form.domain_verification.trim() {
+            "" => "off".to_owned(),
+            chosen => chosen.to_owned(),
+        },
     };
     match registration::put_policy(&state.services, &actor, doc).await {
         Ok(Ok(_)) => Redirect::to("/settings/self-service?saved=1").into_response(),
