@@ -448,17 +448,7 @@ impl Settings {
         let oidc = self.oidc()?;
         let (server, metrics_listen) = self.server()?;
         let webhooks = self.webhooks()?;
-        let dns = crate::service::domain::DnsSettings {
-            server: match self.dns_server.as_deref().map(str::trim) {
-                None | Some("") => None,
-                Some(text) => Some(text.parse().map_err(|_| {
-                    SettingError::new(
-                        "PORTAL_DNS_SERVER (--dns-server)",
-                        format!("{text:?} is not an ip:port such as 127.0.0.1:53"),
-                    )
-                })?),
-            },
-        };
+        let dns = self.dns()?;
         Ok(Resolved {
             webhooks,
             dns,
@@ -516,6 +506,20 @@ impl Settings {
             allow_private,
             retry_scale,
         })
+    }
+
+    /// The resolver domain records are looked up through.
+    fn dns(&self) -> Result<crate::service::domain::DnsSettings, SettingError> {
+        let server = match self.dns_server.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(text.parse().map_err(|_| {
+                SettingError::new(
+                    "PORTAL_DNS_SERVER (--dns-server)",
+                    format!("{text:?} is not an ip:port such as 127.0.0.1:53"),
+                )
+            })?),
+        };
+        Ok(crate::service::domain::DnsSettings { server })
     }
 
     fn server(&self) -> Result<(crate::web::server::Limits, Option<SocketAddr>), SettingError> {

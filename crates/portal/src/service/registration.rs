@@ -137,7 +137,8 @@ impl SelfServiceDoc {
     }
 
     /// The policy's rules; the domains come back trimmed and lowercase.
-    pub fn check(mut self) -> Result<Self, Vec<PolicyProblem>> {
+    /// The problems of the policy's two choices.
+    fn choice_problems(&self) -> Vec<PolicyProblem> {
         let mut problems = Vec::new();
         if self.approval.parse::<Approval>().is_err() {
             problems.push(PolicyProblem {
@@ -155,6 +156,11 @@ impl SelfServiceDoc {
                 message: "domain_verification must be off or required.".into(),
             });
         }
+        problems
+    }
+
+    pub fn check(mut self) -> Result<Self, Vec<PolicyProblem>> {
+        let mut problems = self.choice_problems();
         if !(1..=168).contains(&self.verification_hours) {
             problems.push(PolicyProblem {
                 field: "verification_hours",
@@ -563,16 +569,7 @@ pub async fn confirm(
         let mail = crate::mail::conflict_mail(&services.mailer, &request, kind.label());
         (mail, format!("{} is already taken", kind.field()))
     };
-    let audit = super::audit::entry(
-        None,
-        portal_domain::AuditAction::RegistrationConfirmed,
-        None,
-        Some(&request.id),
-        Some(format!(
-            "contact address confirmed for {}",
-            request.tenant_name
-        )),
-    );
+    let audit = confirmation_audit(&request);
     let status_token = token::new_token();
     let status_link = NewLink {
         token_hash: token::token_hash(&status_token),
@@ -610,6 +607,19 @@ pub async fn confirm(
         }
     }
     Err(ServiceError::Unavailable.into())
+}
+
+fn confirmation_audit(request: &RequestRow) -> portal_store::audit::AuditEntry {
+    super::audit::entry(
+        None,
+        portal_domain::AuditAction::RegistrationConfirmed,
+        None,
+        Some(&request.id),
+        Some(format!(
+            "contact address confirmed for {}",
+            request.tenant_name
+        )),
+    )
 }
 
 /// A confirmed request that must first prove its domain: it waits, and its first check comes

@@ -636,16 +636,7 @@ pub async fn act_on_request(
         .get_request(id)
         .await
         .map_err(ServiceError::from)?;
-    let transition = match action {
-        // Staff vouch for the domain: the request goes on as if its record had been seen.
-        StaffAction::VerifyDomain => {
-            let policy = super::registration::get_policy(services).await?;
-            current
-                .status
-                .verify_domain(policy.approval() == super::registration::Approval::Manual)?
-        }
-        _ => current.status.act(action)?,
-    };
+    let transition = transition_of(services, current.status, action).await?;
     let reason = reason_of(action, reason)?;
     let mail = reason
         .as_deref()
@@ -685,6 +676,22 @@ pub async fn act_on_request(
         }
     }
     Err(ServiceError::Unavailable.into())
+}
+
+/// What `action` does from `status`.
+async fn transition_of(
+    services: &Services,
+    status: RequestStatus,
+    action: StaffAction,
+) -> Result<Transition, ActionError> {
+    Ok(match action {
+        // Staff vouch for the domain: the request goes on as if its record had been seen.
+        StaffAction::VerifyDomain => {
+            let policy = super::registration::get_policy(services).await?;
+            status.verify_domain(policy.approval() == super::registration::Approval::Manual)?
+        }
+        _ => status.act(action)?,
+    })
 }
 
 /// A rejection's reason, checked; `None` for the other actions.

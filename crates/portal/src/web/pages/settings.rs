@@ -248,6 +248,25 @@ fn invalid(
     )
 }
 
+/// The policy as the form gives it.
+fn self_service_doc(form: &SelfServiceForm, hours: i64) -> SelfServiceDoc {
+    SelfServiceDoc {
+        approval: form.approval.trim().to_owned(),
+        verification_hours: hours,
+        refused_email_domains: form
+            .refused_email_domains
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        domain_verification: match form.domain_verification.trim() {
+            "" => "off".to_owned(),
+            chosen => chosen.to_owned(),
+        },
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct SelfServiceForm {
@@ -340,21 +359,7 @@ async fn save_self_service(
             false,
         );
     };
-    let doc = SelfServiceDoc {
-        approval: form.approval.trim().to_owned(),
-        verification_hours: hours,
-        refused_email_domains: form
-            .refused_email_domains
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        domain_verification: match form.domain_verification.trim() {
-            "" => "off".to_owned(),
-            chosen => chosen.to_owned(),
-        },
-    };
+    let doc = self_service_doc(&form, hours);
     match registration::put_policy(&state.services, &actor, doc).await {
         Ok(Ok(_)) => Redirect::to("/settings/self-service?saved=1").into_response(),
         Ok(Err(problems)) => {
