@@ -200,6 +200,8 @@ pub enum ErrorNote {
     NameTaken,
     /// Its contact address was not confirmed in time.
     Unconfirmed,
+    /// Its domain's DNS record was not seen in time.
+    DomainUnproven,
 }
 
 crate::text_enum! {
@@ -209,6 +211,7 @@ crate::text_enum! {
         Rejected = "rejected",
         NameTaken = "name_taken",
         Unconfirmed = "unconfirmed",
+        DomainUnproven = "domain_unproven",
     }
 }
 
@@ -219,6 +222,7 @@ impl ErrorNote {
             Self::Rejected(_) => ErrorKind::Rejected,
             Self::NameTaken => ErrorKind::NameTaken,
             Self::Unconfirmed => ErrorKind::Unconfirmed,
+            Self::DomainUnproven => ErrorKind::DomainUnproven,
         }
     }
 
@@ -226,7 +230,7 @@ impl ErrorNote {
     pub fn words(&self) -> Option<&str> {
         match self {
             Self::Failed(text) | Self::Rejected(text) => Some(text),
-            Self::NameTaken | Self::Unconfirmed => None,
+            Self::NameTaken | Self::Unconfirmed | Self::DomainUnproven => None,
         }
     }
 
@@ -237,6 +241,7 @@ impl ErrorNote {
             (ErrorKind::Rejected, Some(text)) => Some(Self::Rejected(text)),
             (ErrorKind::NameTaken, None) => Some(Self::NameTaken),
             (ErrorKind::Unconfirmed, None) => Some(Self::Unconfirmed),
+            (ErrorKind::DomainUnproven, None) => Some(Self::DomainUnproven),
             _ => None,
         }
     }
@@ -249,6 +254,9 @@ impl ErrorNote {
                 "A name of this request is already used by another tenant or request."
             }
             Self::Unconfirmed => "The contact address was not confirmed in time.",
+            Self::DomainUnproven => {
+                "The domain's DNS record was not seen within 30 days of the confirmation."
+            }
         }
     }
 }
@@ -384,10 +392,12 @@ impl RequestStatus {
         }
     }
 
-    /// The contact address was not confirmed in time.
+    /// The contact address was not confirmed in time, or the domain's record not seen.
     pub fn expire(self) -> Result<Transition, TransitionError> {
         match self {
-            Self::PendingVerification => Ok(self.to(Self::Cancelled, RequestEvent::Expired)),
+            Self::PendingVerification | Self::PendingDomain => {
+                Ok(self.to(Self::Cancelled, RequestEvent::Expired))
+            }
             other => Err(other.refuse("expired")),
         }
     }

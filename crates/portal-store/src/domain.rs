@@ -48,7 +48,17 @@ impl Store {
             .bind(request_id)
             .execute(&mut *tx)
             .await?;
-        if let Some(job) = next {
+        // One chain of checks per request: a check run twice (its lease lapsed) queues no
+        // second successor.
+        let queued: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE kind = 'check_domain' AND status = 'queued' AND payload = $1",
+        )
+        .bind(next.map(|job| job.payload.as_str()).unwrap_or_default())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(job) = next
+            && queued.is_none()
+        {
             enqueue_in(&mut tx, job, now).await?;
         }
         tx.commit().await?;

@@ -264,7 +264,12 @@ impl Store {
         let Ok(expire) = request.status.expire() else {
             return Ok(false);
         };
-        close_unconfirmed(&mut tx, request_id, &expire, &ErrorNote::Unconfirmed, now).await?;
+        let note = if request.status == portal_domain::RequestStatus::PendingDomain {
+            ErrorNote::DomainUnproven
+        } else {
+            ErrorNote::Unconfirmed
+        };
+        close_unconfirmed(&mut tx, request_id, &expire, &note, now).await?;
         let event = NewEvent::of(&expire).saying(Some(detail));
         record_event(&mut tx, request_id, &event, now).await?;
         tx.commit().await?;

@@ -154,6 +154,22 @@ async fn portal(db: Db, dns: &Dns, approval: &str) -> Option<(TestApp, Inbox)> {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A client that does not know the setting leaves it as it is.
+    let mut older = policy("");
+    older.as_object_mut().unwrap().remove("domain_verification");
+    let r = app
+        .client
+        .put(app.url("/api/v1/settings/self-service"))
+        .bearer_auth(&app.token)
+        .json(&older)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["domain_verification"],
+        "required"
+    );
     Some((app, inbox))
 }
 
@@ -346,5 +362,29 @@ async fn staff_vouch_for_a_domain_by_hand_and_it_is_audited(db: Db) {
     // The scheduled check of a request no longer waiting does nothing.
     app.run_pending_jobs().await;
     assert_eq!(status_of(&app, &id).await, "pending_approval");
+
+    // A record not seen within 30 days: the request ends and frees its names.
+    let (late, _) = registered_and_confirmed(&app, &inbox, "Lateco").await;
+    let month_ago = portal_store::now_ms() - 31 * 24 * 60 * 60_000;
+    app.execute_sql(&format!(
+        "UPDATE domain_checks SET created_at = {month_ago} WHERE request_id = '{late}'"
+    ))
+    .await;
+    portal::service::domain::check_scheduled(&app.services, &late)
+        .await
+        .unwrap();
+    let r: Value = app
+        .get(&format!("/api/v1/subscription-requests/{late}"), &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "cancelled", "{r}");
+    assert!(r.to_string().contains("not seen within 30 days"), "{r}");
+    assert_eq!(
+        app.submit(&submission("Lateco")).await.status(),
+        202,
+        "its names are free"
+    );
     app.finish().await;
 }

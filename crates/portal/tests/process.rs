@@ -299,6 +299,10 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
             "PORTAL_WORKER_CONCURRENCY",
         ),
         (
+            vec![("PORTAL_DNS_SERVER", "dns.example")],
+            "PORTAL_DNS_SERVER",
+        ),
+        (
             vec![("PORTAL_WORKER_PREFETCH", "20000")],
             "PORTAL_WORKER_PREFETCH",
         ),
@@ -393,6 +397,7 @@ async fn help_documents_every_setting_with_its_environment_variable() {
         "PORTAL_REQUEST_TIMEOUT_SECS",
         "PORTAL_MAX_CONNECTIONS",
         "PORTAL_MAX_CONNECTIONS_PER_CLIENT",
+        "PORTAL_DNS_SERVER",
     ] {
         assert!(text.contains(var), "{var} in --help");
     }

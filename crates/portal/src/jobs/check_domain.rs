@@ -20,4 +20,15 @@ impl Job for CheckDomain {
     async fn run(self, services: &Services) -> Result<(), ServiceError> {
         crate::service::domain::check_scheduled(services, &self.request_id).await
     }
+
+    /// Out of attempts: the next check is queued anyway, so the request is not forgotten.
+    async fn give_up(
+        self,
+        _services: &Services,
+        burial: &mut portal_store::job::Burial,
+        _error: &str,
+    ) -> Result<(), ServiceError> {
+        let next = crate::service::domain::check_after_failure(&self.request_id)?;
+        Ok(burial.enqueue_next(&next).await?)
+    }
 }

@@ -12,6 +12,7 @@ use portal_domain::RequestStatus;
 use portal_store::StoreError;
 use portal_store::action::{RequestMove, Run};
 use portal_store::link::LinkPurpose;
+use portal_store::registration::LinkRefusal;
 use portal_store::{Conflict, request::RequestRow};
 use tracing::info;
 
@@ -85,9 +86,12 @@ pub async fn look_up(settings: &DnsSettings, upn_suffix: &str, token: &str) -> F
         Err(e) if e.is_no_records_found() || e.is_nx_domain() => {
             Finding::NotYet(format!("No TXT record is published at {name} yet."))
         }
-        Err(e) => Finding::Unreachable(format!(
-            "The DNS could not be asked ({e}); the check is tried again."
-        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "a domain's record could not be looked up");
+            Finding::Unreachable(
+                "The DNS could not be asked just now; the check is tried again.".to_owned(),
+            )
+        }
     }
 }
 
@@ -104,7 +108,8 @@ fn resolver(settings: &DnsSettings) -> Result<hickory_resolver::TokioResolver, S
             Resolver::builder_with_config(config, TokioConnectionProvider::default())
         }
         None => Resolver::builder_tokio().map_err(|e| {
-            format!("The system's DNS settings could not be read ({e}); the check is tried again.")
+            tracing::warn!(error = %e, "the system's DNS settings could not be read");
+            "The DNS could not be asked just now; the check is tried again.".to_owned()
         })?,
     };
     let options = builder.options_mut();
@@ -116,7 +121,7 @@ fn resolver(settings: &DnsSettings) -> Result<hickory_resolver::TokioResolver, S
 }
 
 /// How long after the request's confirmation the next scheduled check comes: every five
-/// minutes the first day, then every hour for thirty days; then only on demand.
+/// minutes the first day, then every hour for thirty days; then none, and the request ends.
 fn next_check_in(waiting_ms: i64) -> Option<i64> {
     const DAY: i64 = 24 * 60 * 60_000;
     match waiting_ms {
@@ -139,15 +144,30 @@ pub async fn check_scheduled(services: &Services, request_id: &str) -> Result<()
         return Ok(());
     };
     let now = portal_store::now_ms();
-    let next = match next_check_in(now - check.created_at) {
-        Some(wait) => Some(check_job(request_id, now + wait)?),
-        None => None,
+    let Some(wait) = next_check_in(now - check.created_at) else {
+        // Thirty days without the record: the request ends and frees its names, so that
+        // nobody holds a domain that is not theirs for longer.
+        if services
+            .store
+            .expire_registration(request_id, finding.note(), now)
+            .await?
+        {
+            info!(request.id = %request_id, "the domain's record was not seen in time");
+        }
+        return Ok(());
     };
+    let next = check_job(request_id, now + wait)?;
     services
         .store
-        .note_domain_check(request_id, finding.note(), next.as_ref())
+        .note_domain_check(request_id, finding.note(), Some(&next))
         .await?;
     Ok(())
+}
+
+/// The next check of a request whose check job ran out of attempts (the database away for a
+/// while): queued in its burial, so that the request keeps being checked.
+pub fn check_after_failure(request_id: &str) -> Result<portal_store::job::NewJob, ServiceError> {
+    check_job(request_id, portal_store::now_ms() + 5 * 60_000)
 }
 
 /// The check job of a request, due at `at`.
@@ -263,7 +283,7 @@ pub async fn state(
 pub async fn check_now(
     services: &Services,
     status_token: &str,
-) -> Result<Option<Finding>, super::registration::PublicError> {
+) -> Result<Result<Option<Finding>, LinkRefusal>, super::registration::PublicError> {
     // Each asks the DNS: counted against the client like the other uses of a link.
     super::registration::take_turn(
         services,
@@ -274,7 +294,7 @@ pub async fn check_now(
     let (_, request, _) =
         match super::registration::open_link(services, status_token, LinkPurpose::Status).await? {
             Ok(found) => found,
-            Err(_) => return Ok(None),
+            Err(refusal) => return Ok(Err(refusal)),
         };
     let finding = check(services, &request.id).await?;
     if let Some(found) = &finding
@@ -286,7 +306,7 @@ pub async fn check_now(
             .await
             .map_err(ServiceError::from)?;
     }
-    Ok(finding)
+    Ok(Ok(finding))
 }
 
 #[cfg(test)]

@@ -70,8 +70,9 @@ pub struct SelfServiceDoc {
     /// Contact email domains refused (disposable ones); a subdomain is refused too.
     pub refused_email_domains: Vec<String>,
     /// `off`, or `required`: a confirmed request waits until its UPN suffix's owner publishes
-    /// a DNS TXT record (`_portal-verify.<upn suffix>`) before it goes on.
-    #[serde(default = "domain_verification_off")]
+    /// a DNS TXT record (`_portal-verify.<upn suffix>`) before it goes on. Left out of a
+    /// change, it stays as it was.
+    #[serde(default)]
     pub domain_verification: String,
 }
 
@@ -221,7 +222,12 @@ impl SelfServiceDoc {
 }
 
 pub async fn get_policy(services: &Services) -> Result<SelfServiceDoc, ServiceError> {
-    super::policy::read_setting(services, KEY).await
+    let mut doc: SelfServiceDoc = super::policy::read_setting(services, KEY).await?;
+    // Stored before the setting existed: off.
+    if doc.domain_verification.is_empty() {
+        doc.domain_verification = domain_verification_off();
+    }
+    Ok(doc)
 }
 
 /// Sets the self-service policy after checking it (landlord administrators).
@@ -231,6 +237,11 @@ pub async fn put_policy(
     doc: SelfServiceDoc,
 ) -> Result<Result<SelfServiceDoc, Vec<PolicyProblem>>, ServiceError> {
     actor.require(portal_domain::Permission::ChangeSettings)?;
+    let mut doc = doc;
+    if doc.domain_verification.trim().is_empty() {
+        // A client that does not know the setting leaves it as it is.
+        doc.domain_verification = get_policy(services).await?.domain_verification;
+    }
     let doc = match doc.check() {
         Ok(doc) => doc,
         Err(problems) => return Ok(Err(problems)),

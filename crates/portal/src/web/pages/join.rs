@@ -388,10 +388,11 @@ struct DomainView {
 /// "Check now": the domain's record looked up at once, then the status page again.
 async fn check_domain(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     match crate::service::domain::check_now(&state.services, &token).await {
-        Ok(Some(_)) => {
+        // The token opened a link, so it is plain URL-safe text.
+        Ok(Ok(_)) => {
             Redirect::to(&format!("/registrations/status/{token}?checked=1")).into_response()
         }
-        Ok(None) => Redirect::to(&format!("/registrations/status/{token}")).into_response(),
+        Ok(Err(refusal)) => refused(refusal),
         Err(e) => public_failure(e),
     }
 }
@@ -406,7 +407,7 @@ fn explanation(r: &RequestRow) -> String {
         ),
         S::PendingApproval => "Your address is confirmed. The provider now reviews the request; you are emailed when it is decided.".to_owned(),
         S::PendingDomain => format!(
-            "Your address is confirmed. Before the tenant is created, show that you own {}: publish the DNS record below. It is checked every few minutes, or now with the button.",
+            "Your address is confirmed. Before the tenant is created, show that you own {}: publish the DNS record below. It is checked every five minutes the first day, then hourly, or now with the button; a request whose record is not seen within 30 days is cancelled.",
             r.upn_suffix
         ),
         S::Accepted => "Provisioning starts in a moment.".to_owned(),

@@ -260,10 +260,8 @@ fn self_service_doc(form: &SelfServiceForm, hours: i64) -> SelfServiceDoc {
             .filter(|l| !l.is_empty())
             .map(str::to_owned)
             .collect(),
-        domain_verification: match form.domain_verification.trim() {
-            "" => "off".to_owned(),
-            chosen => chosen.to_owned(),
-        },
+        // Left out (an older page): kept as it is.
+        domain_verification: form.domain_verification.trim().to_owned(),
     }
 }
 
