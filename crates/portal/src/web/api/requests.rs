@@ -526,7 +526,7 @@ pub async fn list_requests(
         Some(Err(_)) => {
             return Err(ApiError::BadRequest(
                 "bad_query",
-                "status must be one of pending_verification, pending_approval, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
+                "status must be one of pending_verification, pending_approval, pending_domain, accepted, scheduled, provisioning, completed, failed, cancelled, rejected.".into(),
             ));
         }
     };
@@ -574,14 +574,15 @@ pub struct ActionBody {
 }
 
 /// Act on a request: `retry` (failed), `cancel` (not started), `run-now` and `reschedule`
-/// (scheduled), `approve` (pending approval) and `reject` (pending approval or verification,
-/// with a reason that is emailed to the contact). Any other status answers 409 naming it.
+/// (scheduled), `approve` (pending approval), `reject` (pending approval, domain or
+/// verification, with a reason that is emailed to the contact) and `verify-domain` (pending
+/// domain: staff vouch for it). Any other status answers 409 naming it.
 #[utoipa::path(
     post, path = "/api/v1/subscription-requests/{id}/{action}", tag = "subscription requests",
     security(("bearer" = [])),
     params(
         ("id" = String, Path, description = "Request id"),
-        ("action" = String, Path, description = "retry, cancel, run-now, reschedule, approve or reject"),
+        ("action" = String, Path, description = "retry, cancel, run-now, reschedule, approve, reject or verify-domain"),
     ),
     request_body(content = Option<ActionBody>, description = "Needed by reschedule and reject"),
     responses(
