@@ -412,30 +412,7 @@ impl Settings {
                 e.message,
             ));
         }
-        if !(1..=256).contains(&self.worker_concurrency) {
-            return Err(SettingError::new(
-                "PORTAL_WORKER_CONCURRENCY (--worker-concurrency)",
-                "must be between 1 and 256",
-            ));
-        }
-        if self.worker_prefetch > 10_000 {
-            return Err(SettingError::new(
-                "PORTAL_WORKER_PREFETCH (--worker-prefetch)",
-                "must be between 0 and 10000",
-            ));
-        }
-        if !(1..=100).contains(&self.provision_attempts) {
-            return Err(SettingError::new(
-                "PORTAL_PROVISION_ATTEMPTS (--provision-attempts)",
-                "must be between 1 and 100",
-            ));
-        }
-        if !(1..=3600).contains(&self.job_lease_secs) {
-            return Err(SettingError::new(
-                "PORTAL_JOB_LEASE_SECS (--job-lease-secs)",
-                "must be between 1 and 3600",
-            ));
-        }
+        self.check_worker()?;
         let header = self
             .forwarding_header
             .parse()
@@ -506,6 +483,35 @@ impl Settings {
             allow_private,
             retry_scale,
         })
+    }
+
+    /// The worker's limits: concurrency, prefetch, attempts and lease.
+    fn check_worker(&self) -> Result<(), SettingError> {
+        if !(1..=256).contains(&self.worker_concurrency) {
+            return Err(SettingError::new(
+                "PORTAL_WORKER_CONCURRENCY (--worker-concurrency)",
+                "must be between 1 and 256",
+            ));
+        }
+        if self.worker_prefetch > 10_000 {
+            return Err(SettingError::new(
+                "PORTAL_WORKER_PREFETCH (--worker-prefetch)",
+                "must be between 0 and 10000",
+            ));
+        }
+        if !(1..=100).contains(&self.provision_attempts) {
+            return Err(SettingError::new(
+                "PORTAL_PROVISION_ATTEMPTS (--provision-attempts)",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(1..=3600).contains(&self.job_lease_secs) {
+            return Err(SettingError::new(
+                "PORTAL_JOB_LEASE_SECS (--job-lease-secs)",
+                "must be between 1 and 3600",
+            ));
+        }
+        Ok(())
     }
 
     /// The resolver domain records are looked up through.
