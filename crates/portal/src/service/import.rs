@@ -8,8 +8,7 @@ use std::collections::HashMap;
 
 use portal_domain::import::{self, FileProblem, ImportFile, ImportRow as FileRow, ImportStatus};
 use portal_domain::submission::{FieldProblem, Submission};
-use portal_domain::template::TemplateStatus;
-use portal_domain::{AuditAction, FieldError, FieldErrorCode, NameKind, Permission};
+use portal_domain::{AuditAction, FieldError, NameKind, Permission};
 use portal_store::import::{ImportRow, LineRow, NewImport, Progress, ResultRow, RowSubmission};
 use portal_store::names::NameHold;
 use portal_store::template::TemplateRow;
@@ -218,7 +217,7 @@ async fn check_templates(
             continue;
         }
         if !known.contains_key(id) {
-            let verdict = template_problem(services.store.get_template(id).await)?;
+            let verdict = super::request::offered_template(services, id).await?.err();
             known.insert(id.to_owned(), verdict);
         }
         if let Some(Some(error)) = known.get(id) {
@@ -229,23 +228,6 @@ async fn check_templates(
         }
     }
     Ok(())
-}
-
-fn template_problem(
-    found: Result<TemplateRow, StoreError>,
-) -> Result<Option<FieldError>, ImportError> {
-    match found {
-        Ok(t) if t.status == TemplateStatus::Active => Ok(None),
-        Ok(_) => Ok(Some(FieldError::new(
-            FieldErrorCode::Retired,
-            "This template service package is retired; choose another.",
-        ))),
-        Err(StoreError::NotFound) => Ok(Some(FieldError::new(
-            FieldErrorCode::NotFound,
-            "There is no template service package with this id.",
-        ))),
-        Err(e) => Err(e.into()),
-    }
 }
 
 /// A problem at each name already held by a tenant or an open request.
@@ -575,18 +557,6 @@ async fn store_one(
     Err(ServiceError::Unavailable)
 }
 
-/// The template of this id while it is active.
-async fn active_template(
-    services: &Services,
-    id: &str,
-) -> Result<Option<TemplateRow>, ServiceError> {
-    match services.store.get_template(id).await {
-        Ok(t) if t.status == TemplateStatus::Active => Ok(Some(t)),
-        Ok(_) | Err(StoreError::NotFound) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// A kept row read back as the file had it.
 fn file_row_of(row: &LineRow) -> Result<FileRow, ServiceError> {
     let cells: HashMap<String, String> =
@@ -621,7 +591,9 @@ async fn row_request(
         return Ok(Err("The row no longer passes the rules.".to_owned()));
     };
     if !templates.contains_key(&template_id) {
-        let found = active_template(services, &template_id).await?;
+        let found = super::request::offered_template(services, &template_id)
+            .await?
+            .ok();
         templates.insert(template_id.clone(), found);
     }
     let Some(Some(template)) = templates.get(&template_id) else {

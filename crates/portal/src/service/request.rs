@@ -46,13 +46,6 @@ pub enum SubmitError {
 /// leaves a hold that lapses after this.
 const NAME_HOLD_MS: i64 = 60_000;
 
-fn invalid(field: &'static str, code: FieldErrorCode, message: &str) -> SubmitError {
-    SubmitError::Invalid(vec![FieldProblem {
-        field,
-        error: FieldError::new(code, message),
-    }])
-}
-
 /// A digest of a submission without its passwords, to recognise a retried POST. Leaving the
 /// passwords out keeps a fast hash of them out of the database.
 pub fn fingerprint(raw: &RawSubmission) -> String {
@@ -298,19 +291,31 @@ async fn replay_of(
 
 /// The active template a submission names, or a field error.
 async fn active_template(services: &Services, id: &str) -> Result<TemplateRow, SubmitError> {
+    offered_template(services, id).await?.map_err(|error| {
+        SubmitError::Invalid(vec![FieldProblem {
+            field: "template_id",
+            error,
+        }])
+    })
+}
+
+/// The active template of this id, or why a submission may not name it (retired, unknown):
+/// the rule of the form and of bulk onboarding alike.
+pub(super) async fn offered_template(
+    services: &Services,
+    id: &str,
+) -> Result<Result<TemplateRow, FieldError>, ServiceError> {
     match services.store.get_template(id).await {
-        Ok(t) if t.status == TemplateStatus::Active => Ok(t),
-        Ok(_) => Err(invalid(
-            "template_id",
+        Ok(t) if t.status == TemplateStatus::Active => Ok(Ok(t)),
+        Ok(_) => Ok(Err(FieldError::new(
             FieldErrorCode::Retired,
             "This template service package is retired; choose another.",
-        )),
-        Err(StoreError::NotFound) => Err(invalid(
-            "template_id",
+        ))),
+        Err(StoreError::NotFound) => Ok(Err(FieldError::new(
             FieldErrorCode::NotFound,
             "There is no template service package with this id.",
-        )),
-        Err(e) => Err(ServiceError::from(e).into()),
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 
