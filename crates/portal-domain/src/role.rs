@@ -55,6 +55,8 @@ pub enum Permission {
     ManageAccounts,
     /// Add, change, remove webhook endpoints and replay their deliveries.
     ManageWebhooks,
+    /// See the worker processes, what they hold, and the queue.
+    WatchOperations,
 }
 
 impl Permission {
@@ -75,6 +77,7 @@ impl Permission {
         Self::ReadAccounts,
         Self::ManageAccounts,
         Self::ManageWebhooks,
+        Self::WatchOperations,
     ];
 }
 

@@ -41,6 +41,7 @@ pub mod template;
 pub mod tenant;
 pub mod user;
 pub mod webhook;
+pub mod workers;
 
 use std::time::Duration;
 
@@ -66,10 +67,21 @@ impl Backend {
 }
 
 /// The handle to the database; cheap to clone.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The URL connected to (PostgreSQL only), for the connection that listens for queued jobs.
+    listen_url: Option<std::sync::Arc<str>>,
+}
+
+impl std::fmt::Debug for Store {
+    // The URL is left out: it may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How long a statement waits for a locked SQLite database before giving up.
@@ -166,7 +178,20 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(ConnectError::from_sqlx)?;
-        Ok(Self { pool, backend })
+        let listen_url = (backend == Backend::Postgres).then(|| url.as_str().into());
+        Ok(Self {
+            pool,
+            backend,
+            listen_url,
+        })
+    }
+
+    /// The migrations of this store's backend.
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -175,11 +200,7 @@ impl Store {
 
     /// Brings the schema up to date; safe to run at every start and from several processes.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATOR,
-            Backend::Postgres => &POSTGRES_MIGRATOR,
-        };
-        migrator
+        self.migrator()
             .run(&self.pool)
             .await
             .map_err(|e| StoreError::Other(e.into()))

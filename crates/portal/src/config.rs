@@ -149,6 +149,16 @@ pub struct Settings {
     )]
     pub worker_prefetch: u32,
 
+    /// Milliseconds an idle worker waits before looking at the queue again. On PostgreSQL a
+    /// job queued by any process wakes the workers at once; polling covers a lost connection.
+    #[arg(
+        long,
+        env = "PORTAL_WORKER_POLL_MS",
+        default_value_t = 500,
+        global = true
+    )]
+    pub worker_poll_ms: u64,
+
     /// Seconds a worker holds a job without renewing its lease before another may take it.
     #[arg(
         long,
@@ -302,6 +312,12 @@ pub struct Settings {
     /// Log filter, e.g. `info` or `portal=debug,info`.
     #[arg(long, env = "PORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
+
+    /// How log lines are written to standard error: `text` for people, or `json`, one object
+    /// per line (time, level, message, target, and the fields of the spans it happened in,
+    /// such as `http.request_id`, `request.id`, `tenant.id`, `job.kind`) for a log shipper.
+    #[arg(long, env = "PORTAL_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
 }
 
 /// A setting that cannot be used, named as the user wrote it.
@@ -335,6 +351,7 @@ pub struct Resolved {
     pub mail_from: String,
     pub worker_concurrency: usize,
     pub worker_prefetch: usize,
+    pub worker_poll: Duration,
     pub job_lease: Duration,
     pub provision_attempts: i64,
     pub trusted_proxies: crate::web::client::TrustedProxies,
@@ -360,6 +377,7 @@ impl std::fmt::Debug for Resolved {
             .field("admin_username", &self.admin_username)
             .field("worker_concurrency", &self.worker_concurrency)
             .field("worker_prefetch", &self.worker_prefetch)
+            .field("worker_poll", &self.worker_poll)
             .field("job_lease", &self.job_lease)
             .finish_non_exhaustive()
     }
@@ -447,6 +465,7 @@ impl Settings {
             mail_from: self.mail_from.clone(),
             worker_concurrency: self.worker_concurrency as usize,
             worker_prefetch: self.worker_prefetch as usize,
+            worker_poll: Duration::from_millis(self.worker_poll_ms),
             job_lease: Duration::from_secs(self.job_lease_secs),
             provision_attempts: i64::from(self.provision_attempts),
         })
@@ -485,7 +504,7 @@ impl Settings {
         })
     }
 
-    /// The worker's limits: concurrency, prefetch, attempts and lease.
+    /// The worker's limits: concurrency, prefetch, attempts, poll and lease.
     fn check_worker(&self) -> Result<(), SettingError> {
         if !(1..=256).contains(&self.worker_concurrency) {
             return Err(SettingError::new(
@@ -503,6 +522,12 @@ impl Settings {
             return Err(SettingError::new(
                 "PORTAL_PROVISION_ATTEMPTS (--provision-attempts)",
                 "must be between 1 and 100",
+            ));
+        }
+        if !(10..=600_000).contains(&self.worker_poll_ms) {
+            return Err(SettingError::new(
+                "PORTAL_WORKER_POLL_MS (--worker-poll-ms)",
+                "must be between 10 and 600000",
             ));
         }
         if !(1..=3600).contains(&self.job_lease_secs) {

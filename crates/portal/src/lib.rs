@@ -33,15 +33,31 @@ pub enum StartError {
 
 const DATABASE_SETTING: &str = "PORTAL_DATABASE_URL (--database-url)";
 
-/// Sets up logging to standard error, filtered by `filter` (`PORTAL_LOG`).
-pub fn init_logging(filter: &str) -> Result<(), SettingError> {
+/// Sets up logging to standard error, filtered by `filter` (`PORTAL_LOG`), as text or as one
+/// JSON object per line (`PORTAL_LOG_FORMAT`).
+pub fn init_logging(filter: &str, format: &str) -> Result<(), SettingError> {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| SettingError::new("PORTAL_LOG (--log)", format!("not a log filter: {e}")))?;
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format.trim() {
+        "text" | "" => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        "json" => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
+        other => {
+            return Err(SettingError::new(
+                "PORTAL_LOG_FORMAT (--log-format)",
+                format!("must be text or json, not {other:?}"),
+            ));
+        }
+    };
     Ok(())
 }
 
@@ -175,6 +191,7 @@ fn worker_config(settings: &Resolved) -> worker::WorkerConfig {
         concurrency: settings.worker_concurrency,
         prefetch: settings.worker_prefetch,
         lease: settings.job_lease,
+        poll: settings.worker_poll,
         ..Default::default()
     }
 }

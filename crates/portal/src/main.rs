@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = portal::init_logging(&cli.settings.log) {
+    if let Err(e) = portal::init_logging(&cli.settings.log, &cli.settings.log_format) {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use portal_store::job::QueueDepth;
+use portal_store::workers::Gauges;
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -104,14 +104,15 @@ impl Metrics {
         .load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition of every metric.
-    pub fn render(&self, depth: Option<QueueDepth>) -> String {
+    /// The Prometheus text exposition of every metric: this process's counters, and the
+    /// database's gauges when they could be read.
+    pub fn render(&self, database: Option<&DatabaseGauges>) -> String {
         let mut out = String::new();
         self.write_http(&mut out);
         self.write_jobs(&mut out);
         self.write_start_lag(&mut out);
-        if let Some(depth) = depth {
-            write_queue_depth(&mut out, depth);
+        if let Some(database) = database {
+            database.write(&mut out);
         }
         out
     }
@@ -125,7 +126,7 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "portal_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
-                    route.replace('\\', "\\\\").replace('"', "\\\"")
+                    label(route)
                 );
             }
         }
@@ -177,17 +178,86 @@ impl Metrics {
     }
 }
 
-/// The queue depth gauge, one line per job status.
-fn write_queue_depth(out: &mut String, depth: QueueDepth) {
-    out.push_str("# HELP portal_queue_jobs Jobs in the queue, by status.\n");
-    out.push_str("# TYPE portal_queue_jobs gauge\n");
-    for (name, n) in [
-        ("queued", depth.queued),
-        ("running", depth.running),
-        ("dead", depth.dead),
-    ] {
-        let _ = writeln!(out, "portal_queue_jobs{{status=\"{name}\"}} {n}");
+/// What the database holds at a scrape: the queue, the requests, what waits to be sent, and
+/// the workers alive.
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseGauges {
+    pub gauges: Gauges,
+    /// When they were read, in milliseconds since the epoch.
+    pub now: i64,
+    /// Workers that said they were alive within the last three heartbeats and did not stop.
+    pub workers_alive: usize,
+}
+
+impl DatabaseGauges {
+    fn write(&self, out: &mut String) {
+        let mut depth = BTreeMap::<&str, i64>::new();
+        for (_, status, n) in &self.gauges.jobs {
+            *depth.entry(status.as_str()).or_default() += n;
+        }
+        gauge_header(out, "portal_queue_jobs", "Jobs in the queue, by status.");
+        for status in ["queued", "running", "dead"] {
+            let n = depth.get(status).copied().unwrap_or(0);
+            let _ = writeln!(out, "portal_queue_jobs{{status=\"{status}\"}} {n}");
+        }
+        gauge_header(
+            out,
+            "portal_queue_jobs_by_kind",
+            "Jobs in the queue, by kind and status (dead ones are out of attempts).",
+        );
+        for (kind, status, n) in &self.gauges.jobs {
+            let _ = writeln!(
+                out,
+                "portal_queue_jobs_by_kind{{kind=\"{}\",status=\"{}\"}} {n}",
+                label(kind),
+                label(status)
+            );
+        }
+        gauge_header(
+            out,
+            "portal_queue_oldest_due_age_seconds",
+            "How long the oldest job due now has waited (0 when none waits).",
+        );
+        let age = self
+            .gauges
+            .oldest_due_at
+            .map_or(0, |due| (self.now - due).max(0));
+        let _ = writeln!(
+            out,
+            "portal_queue_oldest_due_age_seconds {}",
+            age as f64 / 1000.0
+        );
+        gauge_header(out, "portal_requests", "Subscription requests, by status.");
+        for (status, n) in &self.gauges.requests {
+            let _ = writeln!(out, "portal_requests{{status=\"{}\"}} {n}", label(status));
+        }
+        gauge_header(out, "portal_mail_pending", "Outbox messages not yet sent.");
+        let _ = writeln!(out, "portal_mail_pending {}", self.gauges.mail_pending);
+        gauge_header(
+            out,
+            "portal_webhook_deliveries_pending",
+            "Webhook deliveries not yet answered with success.",
+        );
+        let _ = writeln!(
+            out,
+            "portal_webhook_deliveries_pending {}",
+            self.gauges.webhooks_pending
+        );
+        gauge_header(out, "portal_workers_alive", "Worker processes alive.");
+        let _ = writeln!(out, "portal_workers_alive {}", self.workers_alive);
     }
+}
+
+fn gauge_header(out: &mut String, name: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+/// A label value with its backslashes and quotes escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

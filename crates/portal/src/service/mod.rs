@@ -11,6 +11,7 @@ pub mod domain;
 pub mod import;
 pub mod mail;
 pub mod oidc;
+pub mod operations;
 pub mod package;
 pub mod parameters;
 pub mod passkey;

@@ -121,7 +121,36 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             client_address,
         ))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The header that names one HTTP request across the proxy, the portal and their logs.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// A caller's request id, when it is one worth keeping: 1 to 128 visible ASCII characters.
+fn usable_request_id(value: &axum::http::HeaderValue) -> Option<&str> {
+    let text = value.to_str().ok()?;
+    (!text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic()))
+        .then_some(text)
+}
+
+/// Gives every request an id (the caller's `x-request-id` when it sent a usable one, else a
+/// new one), logs everything done for it inside a span carrying it (`http.request_id`), and
+/// sends it back on the answer.
+async fn request_id(request: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(usable_request_id)
+        .map_or_else(portal_store::new_id, str::to_owned);
+    let span = tracing::info_span!("http", http.request_id = %id);
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
 }
 
 /// What pages may load and run: only the portal's own script, styles and images (the QR

@@ -28,7 +28,8 @@ pub fn router(with_metrics: bool) -> Routes {
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`, or `unavailable` when the database cannot be reached.
+    /// `ok`; `unavailable` when the database cannot be reached; `migrations_behind` when its
+    /// schema is older than this build's (run `portal migrate`).
     pub status: &'static str,
 }
 
@@ -38,40 +39,67 @@ pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The database is reachable.
+/// The database is reachable and its schema is this build's.
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health))
 )]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.services.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(Health { status: "ok" })),
+    let unready = |status| (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status }));
+    match state.services.store.migrations_behind().await {
+        Ok(false) => (StatusCode::OK, Json(Health { status: "ok" })),
+        Ok(true) => {
+            tracing::warn!(
+                "not ready: the database's schema is older than this build; run `portal migrate`"
+            );
+            unready("migrations_behind")
+        }
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the database cannot be reached");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(Health {
-                    status: "unavailable",
-                }),
-            )
+            unready("unavailable")
         }
     }
 }
 
-/// Prometheus text: HTTP requests, jobs by outcome, queue depth.
+/// Prometheus text: HTTP requests, jobs by outcome and start lag (this process); the queue by
+/// kind and status, the oldest due job's age, requests by status, mail and webhook deliveries
+/// pending, workers alive (the database).
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let depth = state.services.store.queue_depth().await.ok();
+    let database = database_gauges(&state).await;
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.services.metrics.render(depth),
+        state.services.metrics.render(database.as_ref()),
     )
+}
+
+/// The database's gauges, or none (said in the log) when it cannot be read.
+async fn database_gauges(state: &AppState) -> Option<crate::metrics::DatabaseGauges> {
+    let store = &state.services.store;
+    let now = portal_store::now_ms();
+    let alive_since = now - 3 * crate::worker::ALIVE_EVERY.as_millis() as i64;
+    let read = async {
+        let gauges = store.gauges(now).await?;
+        let workers = store.workers(alive_since).await?;
+        Ok::<_, portal_store::StoreError>((gauges, workers))
+    };
+    match read.await {
+        Ok((gauges, workers)) => Some(crate::metrics::DatabaseGauges {
+            gauges,
+            now,
+            workers_alive: workers.iter().filter(|w| w.stopped_at.is_none()).count(),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics without the database's gauges");
+            None
+        }
+    }
 }
 
 /// This document.

@@ -58,6 +58,21 @@ pub fn backoff(attempts: i64) -> Duration {
 pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
     info!(worker.id = %worker_id, concurrency = config.concurrency, "worker started");
+    // Jobs queued by other processes wake this one (PostgreSQL); it polls besides.
+    let wakeups = tokio::spawn({
+        let (store, ready, stop) = (
+            services.store.clone(),
+            services.jobs_ready.clone(),
+            stop.clone(),
+        );
+        async move { store.relay_job_wakeups(ready, stop).await }
+    });
+    let alive = tokio::spawn(say_alive(
+        services.clone(),
+        worker_id.clone(),
+        config.concurrency,
+        stop.clone(),
+    ));
     if let Err(e) = crate::service::digest::schedule(&services).await {
         tracing::warn!(error = %e, "the daily digest could not be scheduled now");
     }
@@ -111,6 +126,56 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
         }
     }
     wind_down(&config, &slots, finished, completer).await;
+    let _ = wakeups.await;
+    let _ = alive.await;
+}
+
+/// How often a worker says it is alive.
+pub const ALIVE_EVERY: Duration = Duration::from_secs(5);
+
+/// Rows of workers not seen for this long are forgotten.
+const FORGET_WORKERS_AFTER_MS: i64 = 7 * 24 * 60 * 60_000;
+
+/// Records every [`ALIVE_EVERY`] that this worker runs, and at the end that it stopped.
+async fn say_alive(
+    services: Services,
+    id: String,
+    concurrency: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let host = host_name();
+    let concurrency = i64::try_from(concurrency).unwrap_or(i64::MAX);
+    while !*stop.borrow() {
+        let now = portal_store::now_ms();
+        if let Err(e) = services
+            .store
+            .worker_seen(&id, &host, concurrency, now)
+            .await
+        {
+            warn!(error = %e, "could not record that the worker is alive");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ALIVE_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+    }
+    if let Err(e) = services
+        .store
+        .worker_stopped(&id, portal_store::now_ms())
+        .await
+    {
+        warn!(error = %e, "could not record that the worker stopped");
+    }
+}
+
+/// The machine's name, as the kernel has it (or `unknown`).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Starts each claimed job on a task of its own as soon as a slot is free.
@@ -183,6 +248,13 @@ async fn tend_the_queue(services: &Services, config: &WorkerConfig) {
     }
     // Counters of attempts untouched for two days hold nothing worth keeping.
     let now = portal_store::now_ms();
+    if let Err(e) = services
+        .store
+        .forget_workers(now - FORGET_WORKERS_AFTER_MS)
+        .await
+    {
+        warn!(error = %e, "could not forget workers long gone");
+    }
     match services
         .store
         .sweep_attempt_counters(now - COUNTER_KEEP_MS, now)

@@ -22,6 +22,7 @@ pub mod templates;
 pub mod tenants;
 pub mod two_factor;
 pub mod webhooks;
+pub mod workers;
 
 use crate::web::Routes;
 use askama::Template;
@@ -72,6 +73,7 @@ pub fn router() -> Routes {
         .merge(parameters::router())
         .merge(audit::router())
         .merge(webhooks::router())
+        .merge(workers::router())
 }
 
 async fn style_sheet() -> Response {
@@ -172,7 +174,7 @@ impl Nav {
 
     /// The menu: (address, label), only what the role may open.
     pub fn links(&self) -> Vec<(&'static str, &'static str)> {
-        let entries: [(&'static str, &'static str, bool); 10] = [
+        let entries: [(&'static str, &'static str, bool); 11] = [
             ("/", "Home", !self.landlord),
             ("/register", "Tenant Registration", self.may_submit()),
             ("/requests", "Tenant Creation Management", self.landlord),
@@ -182,6 +184,7 @@ impl Nav {
             ("/mail", "Mail", self.may(Permission::ReadMail)),
             ("/accounts", "Accounts", self.landlord),
             ("/audit", "Audit log", self.may(Permission::ReadAudit)),
+            ("/workers", "Workers", self.may(Permission::WatchOperations)),
             ("/account", "My account", true),
         ];
         entries
