@@ -14,6 +14,7 @@
 
 pub mod action;
 pub mod audit;
+pub mod backup;
 pub mod credential;
 pub mod digest;
 pub mod domain;

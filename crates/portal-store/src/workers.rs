@@ -181,14 +181,9 @@ impl Store {
         })
     }
 
-    /// Whether every migration this build knows has been applied.
+    /// Whether a migration this build knows has not been applied yet.
     pub async fn migrations_behind(&self) -> Result<bool, StoreError> {
-        let latest = self.migrator().iter().map(|m| m.version).max().unwrap_or(0);
-        let (applied,): (Option<i64>,) =
-            sqlx::query_as("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(applied.unwrap_or(0) < latest)
+        Ok(self.schema_version().await? < self.latest_schema_version())
     }
 }
 

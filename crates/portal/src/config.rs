@@ -28,6 +28,18 @@ pub enum Command {
     Worker,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Write a consistent copy of the embedded database and the mail spool into the new
+    /// folder PATH, while the portal serves and writes (PostgreSQL: use `pg_dump`).
+    Backup {
+        /// A folder that does not exist yet (or is empty).
+        path: PathBuf,
+    },
+    /// Put a backup made by `portal backup` back, after checking it, into a stopped portal.
+    /// The database and mail spool it replaces are kept beside it.
+    Restore {
+        /// The folder `portal backup` wrote.
+        path: PathBuf,
+    },
     /// Export or import template service packages as JSON files.
     Template {
         #[command(subcommand)]

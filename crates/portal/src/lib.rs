@@ -3,6 +3,7 @@
 //! Layers: `web` and `worker` call use cases in `service`, which use `portal_domain` types and
 //! the `portal_store` database. Nothing flows the other way.
 
+pub mod backup;
 pub mod config;
 pub mod fault;
 pub mod jobs;
@@ -96,6 +97,7 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
             )
         })?;
         warn_if_shared(&file);
+        backup::hold(&file)?;
     }
     let connections = match portal_store::backend_of(&settings.database_url) {
         Ok(portal_store::Backend::Postgres) => 16,
@@ -223,7 +225,7 @@ async fn shutdown_signal() {
 
 /// Closes the pool, without waiting for ever on a job still holding a connection: its lease
 /// lapses and another worker takes it up.
-async fn close(store: &Store) {
+pub(crate) async fn close(store: &Store) {
     if tokio::time::timeout(std::time::Duration::from_secs(5), store.close())
         .await
         .is_err()
@@ -259,6 +261,8 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
             Ok(())
         }
         Command::Serve { no_worker } => serve(settings, no_worker).await,
+        Command::Backup { path } => backup::back_up(&settings, &path).await,
+        Command::Restore { path } => backup::restore(&settings, &path).await,
         Command::Template { action } => template_command(action, settings).await,
         Command::User { action } => user_command(action, settings).await,
     }

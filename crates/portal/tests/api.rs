@@ -466,10 +466,43 @@ async fn operations_endpoints_answer(app: &TestApp) {
         metrics.contains("portal_jobs_total{outcome=\"completed\"} 2"),
         "{metrics}"
     );
+    for line in [
+        "portal_queue_jobs{status=\"queued\"} 0",
+        "portal_requests{status=\"completed\"} 1",
+        "portal_queue_oldest_due_age_seconds 0",
+        "portal_mail_pending 0",
+        "portal_webhook_deliveries_pending 0",
+        "portal_workers_alive 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
+    // A job due a minute ago and not started: its kind counted, its age shown.
+    app.execute_sql(&format!(
+        "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at) \
+         VALUES ('send_mail', '{{}}', 'queued', {due}, 0, 3, {due})",
+        due = portal_store::now_ms() - 60_000
+    ))
+    .await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        metrics.contains("portal_queue_jobs{status=\"queued\"} 0"),
+        metrics.contains("portal_queue_jobs_by_kind{kind=\"send_mail\",status=\"queued\"} 1"),
         "{metrics}"
     );
+    let age: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portal_queue_oldest_due_age_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((60.0..120.0).contains(&age), "{age}");
     let doc = json_of(
         app.client
             .get(app.url("/api/openapi.json"))
@@ -498,6 +531,50 @@ async fn operations_endpoints_answer(app: &TestApp) {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    request_ids_are_kept_or_given(app).await;
+    // A schema older than the build: not ready, and saying why.
+    app.execute_sql(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
+    )
+    .await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(json_of(ready).await["status"], "migrations_behind");
+}
+
+/// Every answer carries an `x-request-id`: the caller's when usable, else a new one each time.
+async fn request_ids_are_kept_or_given(app: &TestApp) {
+    let id_of = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let sent = "edge-7f3a9c-0001";
+    let kept = app
+        .client
+        .get(app.url("/api/v1/templates"))
+        .bearer_auth(&app.token)
+        .header("x-request-id", sent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(id_of(&kept).as_deref(), Some(sent));
+    let missing = app.get("/api/v1/nothing-here", &app.token).await;
+    assert_eq!(missing.status(), 404);
+    let first = id_of(&missing).expect("an id on an error too");
+    let second = id_of(&app.client.get(app.url("/healthz")).send().await.unwrap()).unwrap();
+    assert_ne!(first, second);
+    for unusable in ["x".repeat(129), "two words".to_owned()] {
+        let r = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-request-id", &unusable)
+            .send()
+            .await
+            .unwrap();
+        let given = id_of(&r).unwrap();
+        assert!(!given.is_empty() && given != unusable, "{given}");
+    }
 }
 
 async fn hostile_text_in_paths_queries_and_sign_in_gets_a_4xx_in_the_error_shape(app: &TestApp) {

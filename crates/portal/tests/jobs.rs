@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 on_both_db!(
     a_kind_defined_only_in_a_test_runs_once_it_is_registered,
     a_dying_job_fails_its_request_in_the_same_transaction_or_leaves_both_as_they_were,
+    a_worker_says_it_is_alive_and_landlord_admins_see_it_with_what_it_holds,
 );
 
 /// The labels the throwaway kind was run with, in order.
@@ -195,5 +196,77 @@ async fn a_dying_job_fails_its_request_in_the_same_transaction_or_leaves_both_as
         mail.iter().any(|m| m.kind == "provisioning_failed"),
         "the outcome email was written with the failure"
     );
+    app.finish().await;
+}
+
+async fn a_worker_says_it_is_alive_and_landlord_admins_see_it_with_what_it_holds(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    let cookie = app
+        .page_session(common::ADMIN, common::ADMIN_PASSWORD)
+        .await;
+    let page = app.page_with("/workers", &cookie).await;
+    assert!(page.contains("0 running."), "{page}");
+    assert!(page.contains("No worker has run in the last day"), "{page}");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(worker::run(
+        app.services.clone(),
+        worker_with(Registry::standard()),
+        stopped,
+    ));
+    let id = eventually(
+        Duration::from_secs(10),
+        "the worker to say it runs",
+        || async {
+            let rows = app.store.workers(0).await.unwrap();
+            rows.first().map(|w| w.id.clone())
+        },
+    )
+    .await;
+    let page = app.page_with("/workers", &cookie).await;
+    assert!(page.contains("1 running."), "{page}");
+    assert!(page.contains(&id), "{page}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("portal_workers_alive 1"), "{metrics}");
+
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let row = app.store.workers(0).await.unwrap().remove(0);
+    assert!(row.stopped_at.is_some(), "it said it stopped");
+    // A job left under its name (a lease not yet lapsed) shows as held.
+    let job = app
+        .store
+        .enqueue(
+            &new_job(
+                &Tally {
+                    label: "held".into(),
+                },
+                portal_store::now_ms(),
+                3,
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let claimed = app
+        .store
+        .claim_jobs(&id, 1, 60_000, portal_store::now_ms())
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let page = app.page_with("/workers", &cookie).await;
+    assert!(page.contains("0 running."), "{page}");
+    assert!(page.contains("stopped"), "{page}");
+    assert!(page.contains(&format!("test_tally #{job}")), "{page}");
     app.finish().await;
 }

@@ -263,6 +263,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/tenants/{id}/smart-queues/discard",          Tenant(P::EditParameters)),
     ("POST",   "/tenants/{id}/smart-queues/versions/{version}/copy", Tenant(P::EditParameters)),
     ("GET",    "/audit",                                      Perm(P::ReadAudit)),
+    ("GET",    "/workers",                                    Landlord(P::WatchOperations)),
 ];
 
 /// The calls that retire the walk's template: each walker makes them after all its others.

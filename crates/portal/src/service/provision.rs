@@ -88,7 +88,16 @@ pub async fn provision(services: &Services, request_id: &str) -> Result<(), Serv
             Err(e) => return Err(e.into()),
         }
     }
-    info!("tenant provisioned");
+    let tenant = services
+        .store
+        .get_request(request_id)
+        .await
+        .ok()
+        .and_then(|r| r.tenant_id);
+    info!(
+        tenant.id = tenant.as_deref().unwrap_or_default(),
+        "tenant provisioned"
+    );
     Ok(())
 }
 

@@ -1,0 +1,385 @@
+//! The portal as operators run it: web and worker processes on one PostgreSQL woken by its
+//! notifications, logs as JSON lines carrying request ids, a backup taken under load and put
+//! back into a stopped portal, and a PostgreSQL dump restored into a database the portal serves.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::remote::{sign_in, submit, wait_completed};
+use common::{Portal, eventually};
+use portal_store::Store;
+use portal_store::test_support::TestDatabase;
+use serde_json::Value;
+use sqlx::Connection;
+
+const ADMIN_PASSWORD: &str = "operations-test-landlord-pw";
+
+/// The `application_name` of the worker's listening connections now.
+async fn listener_pids(url: &str) -> Vec<i32> {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    let pids = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    )
+    .bind(portal_store::workers::LISTENER_NAME)
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.ok();
+    pids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_queued_by_a_web_process_wakes_a_worker_process_at_once_even_after_its_connection_is_cut()
+ {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let web = Portal::start(
+        &["serve", "--no-worker"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = web.base_url();
+    // The worker looks at the queue by itself only every ten minutes: what wakes it sooner is
+    // the notification.
+    let mut worker = Portal::start(
+        &["worker"],
+        &[
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_WORKER_POLL_MS", "600000"),
+            ("PORTAL_LOG", "info"),
+        ],
+    );
+    worker.wait_for_stderr("listening for queued jobs", Duration::from_secs(30));
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let started = Instant::now();
+    let first = submit(&client, &base, &token, "WakeUpFirst").await;
+    wait_completed(&client, &base, &token, &first, Duration::from_secs(20)).await;
+    println!(
+        "submit -> completed across processes: {:?}",
+        started.elapsed()
+    );
+
+    let before = listener_pids(&db.url).await;
+    assert_eq!(before.len(), 1, "one listening connection: {before:?}");
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(before[0])
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    admin.close().await.ok();
+    assert!(cut);
+    eventually(
+        Duration::from_secs(20),
+        "the worker to listen again",
+        || async {
+            let now = listener_pids(&db.url).await;
+            (now.len() == 1 && now != before).then_some(())
+        },
+    )
+    .await;
+    let second = submit(&client, &base, &token, "WakeUpSecond").await;
+    wait_completed(&client, &base, &token, &second, Duration::from_secs(20)).await;
+    assert!(
+        worker.stderr_text().contains("queued jobs was lost")
+            || worker
+                .stderr_text()
+                .contains("lost the connection listening"),
+        "the loss is said: {}",
+        worker.stderr_text()
+    );
+    worker.signal("TERM");
+    assert_eq!(worker.wait_exit(Duration::from_secs(15)), Some(0));
+    drop(web);
+    db.drop_database().await;
+}
+
+/// The span fields of a JSON log line, all spans' together.
+fn span_fields(line: &Value) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for span in line["spans"].as_array().into_iter().flatten() {
+        for (key, value) in span.as_object().unwrap() {
+            let text = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            fields.push((key.clone(), text));
+        }
+    }
+    fields
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_every_line_is_an_object_and_a_request_id_follows_its_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut portal = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", dir.path().to_str().unwrap()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PORTAL_LOG_FORMAT", "json"),
+            ("PORTAL_LOG", "info"),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let answer = client
+        .post(format!("{base}/api/v1/subscription-requests"))
+        .bearer_auth(&token)
+        .header("x-request-id", "ops-json-0001")
+        .json(&common::submission("JsonLogs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    assert_eq!(answer.headers()["x-request-id"], "ops-json-0001");
+    let id = answer.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
+    let tenant = done["tenant_id"].as_str().unwrap().to_owned();
+    eventually(
+        Duration::from_secs(10),
+        "the outcome email's log line",
+        || async { portal.stderr_text().contains("send_mail").then_some(()) },
+    )
+    .await;
+    portal.signal("TERM");
+    assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
+
+    let text = portal.stderr_text();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(lines.len() > 5, "{text}");
+    for line in &lines {
+        assert!(line["timestamp"].is_string(), "{line}");
+        assert!(line["level"].is_string(), "{line}");
+        assert!(line["message"].is_string(), "{line}");
+    }
+    let with = |key: &str, value: &str| {
+        lines
+            .iter()
+            .filter(|l| span_fields(l).contains(&(key.to_owned(), value.to_owned())))
+            .count()
+    };
+    assert!(with("http.request_id", "ops-json-0001") >= 1, "{text}");
+    let accepted = lines
+        .iter()
+        .find(|l| l["message"] == "request accepted")
+        .unwrap();
+    assert!(
+        span_fields(accepted).contains(&("http.request_id".into(), "ops-json-0001".into())),
+        "{accepted}"
+    );
+    assert!(with("request.id", &id) >= 2, "{text}");
+    assert!(with("job.kind", "provision_request") >= 1, "{text}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "tenant provisioned" && l["tenant.id"] == tenant.as_str()),
+        "{text}"
+    );
+    assert!(!text.contains(ADMIN_PASSWORD));
+}
+
+/// Runs `portal ARGS` to its end on the data folder `data`; (exit code, stdout, stderr).
+fn portal_command(args: &[&str], data: &Path) -> (Option<i32>, String, String) {
+    let mut command = Portal::start(args, &[("PORTAL_DATA_DIR", data.to_str().unwrap())]);
+    let code = command.wait_exit(Duration::from_secs(60));
+    (code, command.stdout_text(), command.stderr_text())
+}
+
+async fn sqlite_store(file: &Path) -> Store {
+    Store::connect(&format!("sqlite://{}", file.display()), 1)
+        .await
+        .unwrap()
+}
+
+async fn request_count(client: &reqwest::Client, base: &str, token: &str) -> usize {
+    let list: Value = client
+        .get(format!("{base}/api/v1/subscription-requests?limit=200"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["items"].as_array().unwrap().len()
+}
+
+fn start_on(data: &Path) -> Portal {
+    Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATA_DIR", data.to_str().unwrap()),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    )
+}
+
+// This must be longer: one story, from a backup under load to the restored portal serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_portal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut portal = start_on(&data);
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    for i in 0..4 {
+        let id = submit(&client, &base, &token, &format!("Settled{i}")).await;
+        wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
+    }
+    // Submissions go on, and their tenants are provisioned, while the backup is taken.
+    let load = tokio::spawn({
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        async move {
+            for i in 0..24 {
+                submit(&client, &base, &token, &format!("Loaded{i}")).await;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let backup = dir.path().join("backup");
+    let (code, out, err) = tokio::task::spawn_blocking({
+        let (backup, data) = (backup.clone(), data.clone());
+        move || portal_command(&["backup", backup.to_str().unwrap()], &data)
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("backed up to"), "{out}");
+    load.await.unwrap();
+
+    let copy = sqlite_store(&backup.join("portal.db")).await;
+    assert_eq!(
+        copy.integrity_problems().await.unwrap(),
+        Vec::<String>::new()
+    );
+    let contents = copy.contents().await.unwrap();
+    copy.close().await;
+    assert_eq!(contents.completed_without_tenant, 0);
+    assert!(
+        contents.requests >= 4 && contents.tenants >= 4,
+        "{contents:?}"
+    );
+    let spooled = std::fs::read_dir(backup.join("mail")).unwrap().count();
+    assert!(
+        spooled >= 4,
+        "the outcome emails of the settled requests: {spooled}"
+    );
+
+    // Refusals: a folder in use, a running portal, a folder without a backup.
+    let (code, _, err) = portal_command(&["backup", backup.to_str().unwrap()], &data);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("is not an empty folder"), "{err}");
+    let (code, _, err) = portal_command(&["restore", backup.to_str().unwrap()], &data);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("a portal is using"), "{err}");
+    let (code, _, err) = portal_command(&["restore", dir.path().to_str().unwrap()], &data);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("holds no portal.db"), "{err}");
+
+    let after_load = request_count(&client, &base, &token).await;
+    assert_eq!(after_load, 28);
+    portal.signal("TERM");
+    assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
+
+    // A damaged backup is refused and the database stays as it was.
+    let damaged = dir.path().join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    std::fs::write(damaged.join("portal.db"), b"not a database at all").unwrap();
+    let (code, _, err) = portal_command(&["restore", damaged.to_str().unwrap()], &data);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("error:"), "{err}");
+
+    let (code, out, err) = portal_command(&["restore", backup.to_str().unwrap()], &data);
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("the database it replaced is kept as"), "{out}");
+    let restored = start_on(&data);
+    let base = restored.base_url();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    assert_eq!(
+        request_count(&client, &base, &token).await as i64,
+        contents.requests,
+        "the portal serves the backup's requests"
+    );
+    assert!(std::fs::read_dir(data.join("mail")).unwrap().count() >= spooled);
+    // Requests the backup caught before their tenant was made are provisioned now.
+    let id = submit(&client, &base, &token, "AfterRestore").await;
+    wait_completed(&client, &base, &token, &id, Duration::from_secs(30)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgresql_dump_restores_into_a_database_the_portal_then_serves() {
+    let Some(source) = TestDatabase::postgres().await else {
+        return;
+    };
+    let Some(target) = TestDatabase::postgres().await else {
+        return;
+    };
+    let portal = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &source.url),
+            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ],
+    );
+    let base = portal.base_url();
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let id = submit(&client, &base, &token, "DumpedTenant").await;
+    let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
+    drop(portal);
+
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("portal.dump");
+    let status = Command::new("pg_dump")
+        .args(["--format=custom", "--no-owner", "--file"])
+        .arg(&dump)
+        .arg(&source.url)
+        .status()
+        .expect("pg_dump (PostgreSQL's client tools)");
+    assert!(status.success());
+    let status = Command::new("pg_restore")
+        .args(["--no-owner", "--exit-on-error", "--dbname", &target.url])
+        .arg(&dump)
+        .status()
+        .expect("pg_restore");
+    assert!(status.success());
+
+    let restored = Portal::start(
+        &["serve"],
+        &[
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_DATABASE_URL", &target.url),
+        ],
+    );
+    let base = restored.base_url();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let again = common::remote::request_status(&client, &base, &token, &id).await;
+    assert_eq!(again["status"], "completed");
+    assert_eq!(again["tenant_id"], done["tenant_id"]);
+    let next = submit(&client, &base, &token, "AfterTheDump").await;
+    wait_completed(&client, &base, &token, &next, Duration::from_secs(20)).await;
+    drop(restored);
+    source.drop_database().await;
+    target.drop_database().await;
+}
