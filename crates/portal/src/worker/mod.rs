@@ -58,21 +58,7 @@ pub fn backoff(attempts: i64) -> Duration {
 pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Receiver<bool>) {
     let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
     info!(worker.id = %worker_id, concurrency = config.concurrency, "worker started");
-    // Jobs queued by other processes wake this one (PostgreSQL); it polls besides.
-    let wakeups = tokio::spawn({
-        let (store, ready, stop) = (
-            services.store.clone(),
-            services.jobs_ready.clone(),
-            stop.clone(),
-        );
-        async move { store.relay_job_wakeups(ready, stop).await }
-    });
-    let alive = tokio::spawn(say_alive(
-        services.clone(),
-        worker_id.clone(),
-        config.concurrency,
-        stop.clone(),
-    ));
+    let companions = companions(&services, &worker_id, &config, &stop);
     if let Err(e) = crate::service::digest::schedule(&services).await {
         tracing::warn!(error = %e, "the daily digest could not be scheduled now");
     }
@@ -126,8 +112,33 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
         }
     }
     wind_down(&config, &slots, finished, completer).await;
-    let _ = wakeups.await;
-    let _ = alive.await;
+    for task in companions {
+        let _ = task.await;
+    }
+}
+
+/// The tasks beside the claiming loop, until `stop`: wake-ups from jobs queued by other
+/// processes (PostgreSQL; the loop polls besides), and the worker's heartbeat.
+fn companions(
+    services: &Services,
+    worker_id: &str,
+    config: &WorkerConfig,
+    stop: &watch::Receiver<bool>,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    let (store, ready, until) = (
+        services.store.clone(),
+        services.jobs_ready.clone(),
+        stop.clone(),
+    );
+    [
+        tokio::spawn(async move { store.relay_job_wakeups(ready, until).await }),
+        tokio::spawn(say_alive(
+            services.clone(),
+            worker_id.to_owned(),
+            config.concurrency,
+            stop.clone(),
+        )),
+    ]
 }
 
 /// How often a worker says it is alive.
