@@ -59,9 +59,7 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     let worker_id = format!("{}-{}", std::process::id(), portal_store::new_id());
     info!(worker.id = %worker_id, concurrency = config.concurrency, "worker started");
     let companions = companions(&services, &worker_id, &config, &stop);
-    if let Err(e) = crate::service::digest::schedule(&services).await {
-        tracing::warn!(error = %e, "the daily digest could not be scheduled now");
-    }
+    schedule_the_digest(&services).await;
     let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
     // Finished jobs are removed in batches by one task: a job's slot is free as soon as its
     // work is done, and a burst of short jobs costs a statement per batch, not per job.
@@ -114,6 +112,13 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     wind_down(&config, &slots, finished, completer).await;
     for task in companions {
         let _ = task.await;
+    }
+}
+
+/// Queues the next daily digest when none is pending.
+async fn schedule_the_digest(services: &Services) {
+    if let Err(e) = crate::service::digest::schedule(services).await {
+        tracing::warn!(error = %e, "the daily digest could not be scheduled now");
     }
 }
 
