@@ -296,3 +296,52 @@ async fn reject_for_taken_name(
     record_event(tx, &request.id, &event, now).await?;
     Ok(Confirmed::NameTaken(kind))
 }
+
+/// How many closed requests one pass of [`Store::erase_closed_contacts`] erases at most.
+pub const ERASE_BATCH: i64 = 500;
+
+/// The closed self-service requests (rejected, or cancelled, which an expired one is; a
+/// prospect's, known by its emailed links) that ended before `$1` and are not erased yet, the
+/// oldest first: at most `$4`.
+const CLOSED_UNERASED: &str = "SELECT r.id FROM subscription_requests r \
+     WHERE r.status IN ($2, $3) AND r.finished_at < $1 AND r.contact_erased_at IS NULL \
+     AND EXISTS (SELECT 1 FROM registration_links l WHERE l.request_id = r.id) \
+     ORDER BY r.finished_at LIMIT $4";
+
+impl Store {
+    /// Erases the contact details of closed self-service requests that ended before `before`
+    /// (the contact, the administrator's address, and the messages sent about them), keeping
+    /// the request's skeleton (template, names, status, times) for statistics. At most
+    /// [`ERASE_BATCH`] requests per call; how many were erased.
+    pub async fn erase_closed_contacts(&self, before: i64, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let ids: Vec<String> = sqlx::query_scalar(CLOSED_UNERASED)
+            .bind(before)
+            .bind(RequestStatus::Rejected.as_str())
+            .bind(RequestStatus::Cancelled.as_str())
+            .bind(ERASE_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        for id in &ids {
+            sqlx::query(
+                "UPDATE outbox SET recipient = '', subject = '', body_text = '', body_html = '' \
+                 WHERE request_id = $1",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE subscription_requests SET contact_first_name = '', contact_last_name = '', \
+                 contact_email = '', contact_phone = NULL, contact_company = NULL, \
+                 contact_address = NULL, admin_email = NULL, contact_erased_at = $1 \
+                 WHERE id = $2 AND contact_erased_at IS NULL",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ids.len() as u64)
+    }
+}

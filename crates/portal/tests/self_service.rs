@@ -25,6 +25,7 @@ on_both_db!(
     a_prospect_has_the_link_sent_again_and_corrects_the_address,
     an_unconfirmed_registration_holds_no_names_and_staff_are_told_what_holds_one,
     links_leave_the_outbox_once_sent_and_names_in_mail_are_not_links,
+    contact_details_of_closed_self_service_requests_are_erased_after_their_retention,
 );
 
 type Inbox = Arc<Mutex<Vec<Received>>>;
@@ -1075,6 +1076,128 @@ async fn links_leave_the_outbox_once_sent_and_names_in_mail_are_not_links(db: Db
             .unwrap(),
         0,
         "each message is erased once"
+    );
+    app.finish().await;
+}
+
+async fn put_retention(app: &TestApp, body: Value) -> reqwest::Response {
+    app.client
+        .put(app.url("/api/v1/settings/retention"))
+        .bearer_auth(&app.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn contact_details_of_closed_self_service_requests_are_erased_after_their_retention(db: Db) {
+    let Some((app, inbox)) = portal(db).await else {
+        return;
+    };
+    let gone = registered(
+        &app,
+        [127, 0, 0, 1],
+        &prospect("Erasable", "erin@erasable.example"),
+    )
+    .await;
+    let (verify, _) = links_for(&app, &inbox, "erin@erasable.example").await;
+    assert_eq!(post_page(&app, &verify).await.0, 200);
+    let reason = json!({"reason": "Outside our market."});
+    assert_eq!(act(&app, &gone, "reject", reason).await.status(), 200);
+    let waiting = registered(
+        &app,
+        [127, 0, 0, 1],
+        &prospect("Waiting", "wes@waiting.example"),
+    )
+    .await;
+    let r = app.submit(&submission("StaffMade")).await;
+    let staff = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(act(&app, &staff, "cancel", json!({})).await.status(), 200);
+
+    // The policy: 90 days unless set; a value out of range is refused; left out, it stays.
+    let policy: Value = app
+        .get("/api/v1/settings/retention", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(policy["self_service_contact_days"], 90);
+    for bad in [json!(0), json!(3651)] {
+        let r = put_retention(
+            &app,
+            json!({"closed_tenant_days": 30, "self_service_contact_days": bad}),
+        )
+        .await;
+        assert_eq!(r.status(), 422, "{bad}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(
+            answer["error"]["fields"][0]["field"],
+            "self_service_contact_days"
+        );
+    }
+    let r = put_retention(
+        &app,
+        json!({"closed_tenant_days": 30, "self_service_contact_days": 30}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = put_retention(&app, json!({"closed_tenant_days": 31})).await;
+    assert_eq!(r.status(), 200);
+    let policy: Value = app
+        .get("/api/v1/settings/retention", &app.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(policy["self_service_contact_days"], 30, "{policy}");
+
+    let erase = || portal::service::retention::erase_closed_contacts(&app.services);
+    assert_eq!(erase().await.unwrap(), 0, "closed today: kept");
+    app.execute_sql(&format!(
+        "UPDATE subscription_requests SET finished_at = finished_at - {} WHERE id IN ('{gone}', '{staff}')",
+        31_i64 * 24 * 60 * 60_000
+    ))
+    .await;
+    assert_eq!(erase().await.unwrap(), 1);
+    assert_eq!(erase().await.unwrap(), 0, "once");
+
+    let erased = request(&app, &gone).await;
+    assert_eq!(erased["status"], "rejected");
+    assert_eq!(erased["tenant"]["name"], "Erasable", "the skeleton stays");
+    for field in ["first_name", "last_name", "email"] {
+        assert_eq!(erased["contact"][field], "", "{erased}");
+    }
+    assert!(erased["contact"]["phone"].is_null(), "{erased}");
+    assert!(
+        !erased.to_string().contains("erin@erasable.example"),
+        "{erased}"
+    );
+    let mail = app.store.list_mail(500).await.unwrap();
+    let about = |id: &str| {
+        mail.iter()
+            .filter(|m| m.request_id.as_deref() == Some(id))
+            .collect::<Vec<_>>()
+    };
+    assert!(!about(&gone).is_empty());
+    assert!(
+        about(&gone)
+            .iter()
+            .all(|m| m.recipient.is_empty() && m.body_text.is_empty())
+    );
+    assert!(
+        about(&waiting)
+            .iter()
+            .all(|m| m.recipient == "wes@waiting.example")
+    );
+    // A staff request and an open one keep theirs.
+    assert_eq!(request(&app, &staff).await["status"], "cancelled");
+    assert_ne!(request(&app, &staff).await["contact"]["email"], "");
+    assert_eq!(
+        request(&app, &waiting).await["contact"]["email"],
+        "wes@waiting.example"
     );
     app.finish().await;
 }

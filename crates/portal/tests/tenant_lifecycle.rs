@@ -321,7 +321,10 @@ async fn the_retention_policy_sets_when_a_closed_tenant_is_purged(app: &TestApp)
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(policy, json!({"closed_tenant_days": 30}));
+    assert_eq!(
+        policy,
+        json!({"closed_tenant_days": 30, "self_service_contact_days": 90})
+    );
     for bad in [
         json!({"closed_tenant_days": 0}),
         json!({"closed_tenant_days": 3651}),
@@ -440,7 +443,10 @@ async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
         app,
         "/settings/retention",
         &cookie,
-        &[("closed_tenant_days", "forever")],
+        &[
+            ("closed_tenant_days", "forever"),
+            ("self_service_contact_days", "90"),
+        ],
     )
     .await;
     assert_eq!(status, 422);
@@ -449,7 +455,10 @@ async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
         app,
         "/settings/retention",
         &cookie,
-        &[("closed_tenant_days", "90")],
+        &[
+            ("closed_tenant_days", "90"),
+            ("self_service_contact_days", "45"),
+        ],
     )
     .await;
     assert_eq!((status, to.as_str()), (303, "/settings/retention?saved=1"));
@@ -462,6 +471,7 @@ async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
     )
     .await;
     assert_eq!(policy["closed_tenant_days"], 90);
+    assert_eq!(policy["self_service_contact_days"], 45);
 }
 
 /// Moves a closed tenant's purge time, and its purge job, `days` days into the past.

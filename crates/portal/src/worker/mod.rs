@@ -264,6 +264,7 @@ async fn tend_the_queue(services: &Services, config: &WorkerConfig) {
     }
     // Counters of attempts untouched for two days hold nothing worth keeping.
     let now = portal_store::now_ms();
+    erase_contacts_when_due(services, now).await;
     if let Err(e) = services
         .store
         .forget_workers(now - FORGET_WORKERS_AFTER_MS)
@@ -279,6 +280,26 @@ async fn tend_the_queue(services: &Services, config: &WorkerConfig) {
         Ok(0) => {}
         Ok(swept) => info!(counters = swept, "swept old counters of attempts"),
         Err(e) => warn!(error = %e, "could not sweep old counters of attempts"),
+    }
+}
+
+/// When this process next erases the contact details of closed self-service requests whose
+/// retention is over (once an hour; several workers doing it is harmless).
+static NEXT_ERASURE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+async fn erase_contacts_when_due(services: &Services, now: i64) {
+    use std::sync::atomic::Ordering;
+    let due = NEXT_ERASURE.load(Ordering::Relaxed);
+    if now < due
+        || NEXT_ERASURE
+            .compare_exchange(due, now + 60 * 60_000, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    if let Err(e) = crate::service::retention::erase_closed_contacts(services).await {
+        warn!(error = %e, "could not erase the contact details of closed requests; trying again later");
+        NEXT_ERASURE.store(now + 60_000, Ordering::Relaxed);
     }
 }
 

@@ -73,9 +73,9 @@ pub async fn put_retention_policy(
     retention::put(&state.services, &actor, doc)
         .await?
         .map(Json)
-        .map_err(|message| {
+        .map_err(|(field, message)| {
             ApiError::Invalid(vec![FieldProblem {
-                field: "closed_tenant_days",
+                field,
                 error: FieldError::new(FieldErrorCode::Invalid, message),
             }])
         })

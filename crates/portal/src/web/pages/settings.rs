@@ -390,23 +390,53 @@ async fn save_self_service(
 #[template(path = "pages/retention.html")]
 struct RetentionPage {
     nav: Nav,
-    /// As typed, or as stored.
-    days: String,
-    error: Option<String>,
+    fields: Vec<DaysInput>,
+    /// The field at fault (its id) and what is wrong.
+    error: Option<(&'static str, String)>,
     saved: bool,
 }
 
-fn retention_page(actor: &Actor, days: String, error: Option<String>, saved: bool) -> Response {
+/// One number of days on the retention page: its value as typed or stored, and its error.
+struct DaysInput {
+    id: &'static str,
+    label: &'static str,
+    value: String,
+    error: Option<String>,
+}
+
+fn retention_page(
+    actor: &Actor,
+    form: RetentionForm,
+    error: Option<(&'static str, String)>,
+    saved: bool,
+) -> Response {
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
         StatusCode::OK
     };
+    let input = |id: &'static str, label: &'static str, value: String| DaysInput {
+        id,
+        label,
+        value,
+        error: error
+            .as_ref()
+            .filter(|(field, _)| *field == id)
+            .map(|(_, e)| e.clone()),
+    };
+    let fields = vec![
+        input("closed_tenant_days", CLOSED_LABEL, form.closed_tenant_days),
+        input(
+            "self_service_contact_days",
+            CONTACT_LABEL,
+            form.self_service_contact_days,
+        ),
+    ];
     render(
         status,
         &RetentionPage {
             nav: Nav::for_actor(actor, "/settings"),
-            days,
+            fields,
             error,
             saved,
         },
@@ -421,7 +451,11 @@ async fn show_retention(
     match retention::read(&state.services, &actor).await {
         Ok(doc) => {
             let saved = query.is_ok_and(|Query(q)| q.saved == "1");
-            retention_page(&actor, doc.closed_tenant_days.to_string(), None, saved)
+            let form = RetentionForm {
+                closed_tenant_days: doc.closed_tenant_days.to_string(),
+                self_service_contact_days: doc.contact_days().to_string(),
+            };
+            retention_page(&actor, form, None, saved)
         }
         Err(e) => failure(&e, Some(&actor)),
     }
@@ -431,6 +465,30 @@ async fn show_retention(
 #[serde(default)]
 struct RetentionForm {
     closed_tenant_days: String,
+    self_service_contact_days: String,
+}
+
+const CLOSED_LABEL: &str = "Days a closed tenant's data is kept";
+const CONTACT_LABEL: &str = "Days a closed self-service request's contact details are kept";
+
+/// A whole number of days from 1 to `max`, or the sentence that says what it must be.
+fn days_field(
+    typed: &str,
+    field: &'static str,
+    label: &str,
+    max: i64,
+) -> Result<i64, (&'static str, String)> {
+    typed
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|days| (1..=max).contains(days))
+        .ok_or_else(|| {
+            (
+                field,
+                format!("{label} must be a whole number from 1 to {max}."),
+            )
+        })
 }
 
 async fn save_retention(
@@ -444,22 +502,31 @@ async fn save_retention(
     let Ok(Form(form)) = form else {
         return bad_form(Some(&actor));
     };
-    let typed = form.closed_tenant_days.trim().to_owned();
-    let wrong = || {
-        format!(
-            "Days a closed tenant's data is kept must be a whole number from 1 to {}.",
-            retention::MAX_CLOSED_TENANT_DAYS
-        )
-    };
-    let Ok(days) = typed.parse::<i64>() else {
-        return retention_page(&actor, typed, Some(wrong()), false);
-    };
-    let doc = RetentionDoc {
-        closed_tenant_days: days,
+    let checked = days_field(
+        &form.closed_tenant_days,
+        "closed_tenant_days",
+        CLOSED_LABEL,
+        retention::MAX_CLOSED_TENANT_DAYS,
+    )
+    .and_then(|closed| {
+        let contact = days_field(
+            &form.self_service_contact_days,
+            "self_service_contact_days",
+            CONTACT_LABEL,
+            retention::MAX_CONTACT_DAYS,
+        )?;
+        Ok(RetentionDoc {
+            closed_tenant_days: closed,
+            self_service_contact_days: Some(contact),
+        })
+    });
+    let doc = match checked {
+        Ok(doc) => doc,
+        Err(error) => return retention_page(&actor, form, Some(error), false),
     };
     match retention::put(&state.services, &actor, doc).await {
         Ok(Ok(_)) => Redirect::to("/settings/retention?saved=1").into_response(),
-        Ok(Err(_)) => retention_page(&actor, typed, Some(wrong()), false),
+        Ok(Err(problem)) => retention_page(&actor, form, Some(problem), false),
         Err(e) => failure(&e, Some(&actor)),
     }
 }
