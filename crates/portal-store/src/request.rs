@@ -227,7 +227,14 @@ impl Store {
         // First the page's ids, then their rows: selecting only ids lets the search by name
         // walk an index of (id, name) newest first and read no row that does not match, and
         // keeps the plan the same whatever the planner guesses about the pattern.
-        let (conditions, values) = filter.conditions();
+        let candidates = match &filter.query {
+            Some(q) => self.name_candidates(q).await?,
+            None => None,
+        };
+        if candidates.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let (conditions, values) = filter.conditions(candidates);
         let sql = format!(
             "SELECT id FROM subscription_requests WHERE 1 = 1{conditions} ORDER BY id DESC LIMIT ${}",
             values.len() + 1
@@ -258,6 +265,66 @@ impl Store {
     }
 }
 
+/// A name search with at most this many matches reads them from the trigram index; one with
+/// more walks the requests newest first, where matches are dense enough to fill a page soon.
+const CANDIDATES_AT_MOST: usize = 1_000;
+
+impl Store {
+    /// The ids of the requests whose name contains `query` (case-insensitive), through the
+    /// trigram index, when there are at most [`CANDIDATES_AT_MOST`]; `None` when there are more
+    /// or the query is too short for trigrams.
+    async fn name_candidates(&self, query: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let key = query.to_lowercase();
+        if key.chars().count() < 3 {
+            return Ok(None);
+        }
+        let limit = CANDIDATES_AT_MOST as i64 + 1;
+        let ids: Vec<String> = match self.backend {
+            Backend::Postgres => {
+                // Only the trigram index answers a pattern such as this; the planner, guessing
+                // how many rows match, is kept from scanning the table instead.
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("SET LOCAL enable_indexscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let ids = sqlx::query_scalar(
+                    "SELECT id FROM subscription_requests \
+                     WHERE tenant_name_key LIKE $1 ESCAPE '\\' LIMIT $2",
+                )
+                .bind(like_pattern(&key))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                ids
+            }
+            Backend::Sqlite => {
+                // A quoted phrase of the trigram tokenizer: the rows holding it as a substring.
+                sqlx::query_scalar(
+                    "SELECT request_id FROM request_names WHERE name_key MATCH $1 LIMIT $2",
+                )
+                .bind(format!("\"{}\"", key.replace('"', "\"\"")))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok((ids.len() <= CANDIDATES_AT_MOST).then_some(ids))
+    }
+}
+
+/// A `LIKE … ESCAPE '\'` pattern for names containing `key`.
+fn like_pattern(key: &str) -> String {
+    let escaped = key
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
 /// A value bound to a list's query.
 enum Value {
     Text(String),
@@ -265,8 +332,9 @@ enum Value {
 }
 
 impl RequestFilter {
-    /// The filter as `AND …` conditions with numbered placeholders, and their values in order.
-    fn conditions(&self) -> (String, Vec<Value>) {
+    /// The filter as `AND …` conditions with numbered placeholders, and their values in order;
+    /// the name search among `candidates` when they are known.
+    fn conditions(&self, candidates: Option<Vec<String>>) -> (String, Vec<Value>) {
         let mut sql = String::new();
         let mut values = Vec::new();
         let mut add = |condition: &str, value: Value| {
@@ -277,14 +345,9 @@ impl RequestFilter {
             add(" AND status = ?", Value::Text(status.as_str().to_owned()));
         }
         if let Some(q) = &self.query {
-            let escaped = q
-                .to_lowercase()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
             add(
                 " AND tenant_name_key LIKE ? ESCAPE '\\'",
-                Value::Text(format!("%{escaped}%")),
+                Value::Text(like_pattern(&q.to_lowercase())),
             );
         }
         if let Some(id) = &self.template_id {
@@ -306,6 +369,15 @@ impl RequestFilter {
         }
         if let Some(before) = &self.before_id {
             add(" AND id < ?", Value::Text(before.clone()));
+        }
+        if let Some(ids) = candidates {
+            let first = values.len() + 1;
+            let list = (first..first + ids.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sql.push_str(&format!(" AND id IN ({list})"));
+            values.extend(ids.into_iter().map(Value::Text));
         }
         (sql, values)
     }

@@ -63,6 +63,7 @@ conformance!(
     the_last_landlord_admin_is_never_disabled,
     a_set_password_link_works_once,
     requests_are_listed_newest_first_by_page_and_filter,
+    a_name_search_reads_few_matches_from_trigrams_and_walks_for_many,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
     a_held_name_blocks_others_until_it_is_released_or_lapses,
@@ -993,6 +994,66 @@ async fn requests_are_listed_newest_first_by_page_and_filter(store: Store) {
         .await
         .unwrap();
     assert!(wildcard.is_empty(), "a % in the search is literal");
+}
+
+async fn names_found(store: &Store, query: &str, limit: i64, before: Option<&str>) -> Vec<String> {
+    store
+        .list_requests(&RequestFilter {
+            query: Some(query.into()),
+            limit,
+            before_id: before.map(str::to_owned),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.tenant_name)
+        .collect()
+}
+
+async fn a_name_search_reads_few_matches_from_trigrams_and_walks_for_many(store: Store) {
+    // 1,005 names: more than a search reads from the trigram index.
+    let mut ids = Vec::new();
+    for i in 0..1_005 {
+        let r = request(&format!("Bulk{i}"), &format!("b{i}"), &format!("b{i}.com"));
+        store
+            .submit_request(&r, &job("provision", &r.id), None)
+            .await
+            .unwrap();
+        ids.push(r.id);
+    }
+    // Few matches (Bulk100, Bulk1000 … Bulk1004), newest first, page by page.
+    let first = names_found(&store, "ULK100", 3, None).await;
+    assert_eq!(first, ["Bulk1004", "Bulk1003", "Bulk1002"]);
+    let rest = names_found(&store, "ulk100", 10, Some(&ids[1002])).await;
+    assert_eq!(rest, ["Bulk1001", "Bulk1000", "Bulk100"]);
+    // Many matches: the newest, found by walking.
+    let many = names_found(&store, "bulk", 2, None).await;
+    assert_eq!(many, ["Bulk1004", "Bulk1003"]);
+    let deep = names_found(&store, "bulk", 2, Some(&ids[1])).await;
+    assert_eq!(deep, ["Bulk0"]);
+    // Too short for trigrams; none at all; quotes and wildcards are literal.
+    assert_eq!(names_found(&store, "k9", 1, None).await, ["Bulk999"]);
+    assert!(names_found(&store, "zzz", 10, None).await.is_empty());
+    assert!(names_found(&store, "ul\"k1", 10, None).await.is_empty());
+    assert!(names_found(&store, "ul%1", 10, None).await.is_empty());
+    assert!(names_found(&store, "bul_1", 10, None).await.is_empty());
+    // With a status beside it.
+    store
+        .fail_and_roll_back(&failure(&ids[1003], "x"), now_ms())
+        .await
+        .unwrap();
+    let failed = store
+        .list_requests(&RequestFilter {
+            query: Some("ulk100".into()),
+            status: Some(RequestStatus::Failed),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].tenant_name, "Bulk1003");
 }
 
 async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) {

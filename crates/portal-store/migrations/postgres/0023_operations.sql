@@ -31,3 +31,10 @@ ALTER TABLE subscription_requests ADD COLUMN contact_erased_at BIGINT NULL;
 -- What the metrics count at every scrape: messages and deliveries still to send.
 CREATE INDEX outbox_pending ON outbox (created_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (created_at) WHERE status = 'pending';
+
+-- A search by part of a tenant's name finds its few matches through trigrams instead of
+-- walking every request (pg_trgm ships with PostgreSQL and is trusted: a database owner may
+-- add it).
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX subscription_requests_name_trigrams ON subscription_requests
+    USING gin (tenant_name_key gin_trgm_ops);
