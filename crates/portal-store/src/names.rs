@@ -109,6 +109,38 @@ impl Store {
         Ok(())
     }
 
+    /// The first of a request's names that another request or a tenant holds now (a lapsed
+    /// hold counts as free). A read: a duplicate is refused before its password is hashed
+    /// without a transaction of its own. The storing transaction takes the names for good and
+    /// refuses them again if another request took one meanwhile.
+    pub async fn taken_name(
+        &self,
+        names: &Names<'_>,
+        now: i64,
+    ) -> Result<Option<NameKind>, StoreError> {
+        let keyed = names.keyed();
+        let taken: Vec<String> = sqlx::query_scalar(
+            "SELECT kind FROM reserved_names \
+             WHERE ((kind = $1 AND name_key = $2) OR (kind = $3 AND name_key = $4) \
+                    OR (kind = $5 AND name_key = $6)) \
+             AND (held_until IS NULL OR held_until >= $7) AND request_id <> $8",
+        )
+        .bind(keyed[0].0.as_str())
+        .bind(&keyed[0].1)
+        .bind(keyed[1].0.as_str())
+        .bind(&keyed[1].1)
+        .bind(keyed[2].0.as_str())
+        .bind(&keyed[2].1)
+        .bind(now)
+        .bind(names.request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(keyed
+            .into_iter()
+            .map(|(kind, _)| kind)
+            .find(|kind| taken.iter().any(|t| t == kind.as_str())))
+    }
+
     /// The request that holds a name now, if one does (for good, or by a hold not yet lapsed).
     pub async fn name_holder(
         &self,

@@ -5,6 +5,9 @@
 //! - `bench queue URL JOBS WORKERS [PREFETCH]`: the burn-down of JOBS no-op jobs by WORKERS
 //!   concurrent job slots claiming PREFETCH more ahead (default: the worker's default), then
 //!   the enqueue → start lag of single jobs sent to an idle worker.
+//! - `bench lag URL SINGLES METRICS`: single jobs queued by this process a few milliseconds
+//!   apart and started by the worker of a portal in another process, whose `/metrics` is at
+//!   METRICS: the enqueue → start lag across processes, from that portal's histogram.
 //! - `bench clone URL OBJECTS`: provisioning a tenant from a template of OBJECTS objects, and a
 //!   raw `INSERT … SELECT` of the same rows into the same table.
 //! - `bench import URL ROWS`: the preview of a CSV file of ROWS requests (3 in 100 invalid):
@@ -39,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let arg = |i: usize| -> anyhow::Result<&str> {
         args.get(i).map(String::as_str).ok_or_else(|| {
             anyhow::anyhow!(
-                "usage: bench hash SECS | queue URL JOBS WORKERS | clone URL OBJECTS | webhooks URL EVENTS | import URL ROWS"
+                "usage: bench hash SECS | queue URL JOBS WORKERS | lag URL SINGLES METRICS | clone URL OBJECTS | webhooks URL EVENTS | import URL ROWS"
             )
         })
     };
@@ -52,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             };
             queue(arg(1)?, arg(2)?.parse()?, arg(3)?.parse()?, prefetch).await
         }
+        "lag" => lag_across(arg(1)?, arg(2)?.parse()?, arg(3)?).await,
         "clone" => clone(arg(1)?, arg(2)?.parse()?).await,
         "webhooks" => webhooks(arg(1)?, arg(2)?.parse()?).await,
         "import" => import(arg(1)?, arg(2)?.parse()?).await,
@@ -171,6 +175,49 @@ async fn queue(url: &str, jobs: usize, workers: usize, prefetch: usize) -> anyho
     );
     store.close().await;
     Ok(())
+}
+
+/// Single jobs queued here, started by a worker in another process: nothing in this process
+/// wakes it, only the database's notification (or its poll).
+async fn lag_across(url: &str, singles: usize, metrics: &str) -> anyhow::Result<()> {
+    let store = connect(url).await?;
+    let client = reqwest::Client::new();
+    let before = start_lags(&client, metrics).await?;
+    for _ in 0..singles {
+        store.enqueue(&noop(portal_store::now_ms())?).await?;
+        tokio::time::sleep(Duration::from_millis(4)).await;
+    }
+    wait_until_empty(&store).await?;
+    let after = start_lags(&client, metrics).await?;
+    let lags: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+    println!(
+        "{}",
+        json!({
+            "singles": singles, "started": lags.iter().sum::<u64>(),
+            "lag_p50_ms": quantile(&lags, 0.5), "lag_p99_ms": quantile(&lags, 0.99),
+        })
+    );
+    store.close().await;
+    Ok(())
+}
+
+/// The start-lag histogram of the portal whose `/metrics` is at `metrics`: a count per bucket.
+async fn start_lags(client: &reqwest::Client, metrics: &str) -> anyhow::Result<Vec<u64>> {
+    let text = client.get(metrics).send().await?.text().await?;
+    let cumulative = text
+        .lines()
+        .filter(|l| l.starts_with("portal_job_start_lag_seconds_bucket{"))
+        .map(|l| Ok(l.rsplit(' ').next().unwrap_or_default().parse::<u64>()?))
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let mut previous = 0;
+    Ok(cumulative
+        .into_iter()
+        .map(|c| {
+            let n = c.saturating_sub(previous);
+            previous = c;
+            n
+        })
+        .collect())
 }
 
 /// The bucket bound holding the quantile `q` of a start-lag histogram.

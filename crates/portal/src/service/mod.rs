@@ -60,6 +60,8 @@ pub struct Services {
     pub webhooks: webhook::WebhookSettings,
     /// Where domain ownership records are looked up.
     pub dns: domain::DnsSettings,
+    /// The names of the submissions this process is hashing for now.
+    pub names_in_hand: Arc<request::NamesInHand>,
 }
 
 impl Services {
@@ -80,6 +82,7 @@ impl Services {
             oidc: None,
             webhooks: webhook::WebhookSettings::default(),
             dns: domain::DnsSettings::default(),
+            names_in_hand: Arc::default(),
         }
     }
 }

@@ -14,8 +14,11 @@ use portal_store::names::{NameHold, Names};
 use portal_store::request::{RequestFilter, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use portal_store::{Conflict, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::info;
 
 use super::{Actor, ServiceError, Services};
 
@@ -41,10 +44,6 @@ pub enum SubmitError {
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
-
-/// How long a submission's names are held while its password is hashed. A crash in between
-/// leaves a hold that lapses after this.
-const NAME_HOLD_MS: i64 = 60_000;
 
 /// A digest of a submission without its passwords, to recognise a retried POST. Leaving the
 /// passwords out keeps a fast hash of them out of the database.
@@ -111,10 +110,10 @@ async fn replay(
     }
 }
 
-/// Accepts a request: checks every field, holds its names (a duplicate is refused before any
-/// hashing), hashes the password, then stores the request, makes its names its own and
-/// enqueues its provisioning job in one transaction. With an idempotency key, a retry of the
-/// same body returns the first request.
+/// Accepts a request: checks every field and that its names are free (a duplicate is refused
+/// before any hashing), hashes the password, then stores the request, takes its names and
+/// enqueues its provisioning job in one transaction, which refuses names another request took
+/// meanwhile. With an idempotency key, a retry of the same body returns the first request.
 #[tracing::instrument(skip_all, fields(request.id, tenant.short_name))]
 pub async fn submit_request(
     services: &Services,
@@ -123,11 +122,7 @@ pub async fn submit_request(
     idempotency_key: Option<String>,
 ) -> Result<RequestDetail, SubmitError> {
     actor.require(portal_domain::Permission::SubmitRequests)?;
-    let idempotency = idempotency_key.map(|key| Idempotency {
-        actor_id: actor.id.clone(),
-        key,
-        fingerprint: fingerprint(&raw),
-    });
+    let idempotency = idempotency_key.map(|key| idempotency_of(actor, key, &raw));
     if let Some(first) = replay_of(services, actor, idempotency.as_ref()).await? {
         return Ok(first);
     }
@@ -143,35 +138,51 @@ pub async fn submit_request(
     tracing::Span::current()
         .record("request.id", id.as_str())
         .record("tenant.short_name", t.short_name.as_str());
-    if let Err(taken) = hold_names(services, &id, &t, idempotency.as_ref()).await {
-        // A retry racing its first attempt finds the names taken by that attempt: when the
-        // first has been stored meanwhile, answer as it did.
-        return match replay_of(services, actor, idempotency.as_ref()).await? {
-            Some(first) => Ok(first),
-            None => Err(taken),
-        };
-    }
-    let stored = store_request(
-        services,
-        actor,
-        &id,
-        &template,
-        (&t, &c),
-        (password, admin_email),
-        idempotency.as_ref(),
-    )
-    .await?;
-    if !stored {
-        // A concurrent retry with the same key stored first: answer as it did.
-        return replay_of(services, actor, idempotency.as_ref())
-            .await?
-            .ok_or_else(|| {
-                ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into()
-            });
+    let stored = match refuse_taken_names(services, &id, &t, idempotency.as_ref()).await {
+        Ok(_in_hand) => {
+            let fields = ((&t, &c), (password, admin_email));
+            hash_and_store(
+                services,
+                actor,
+                &id,
+                &template,
+                fields,
+                idempotency.as_ref(),
+            )
+            .await
+        }
+        Err(taken) => Err(taken),
+    };
+    match stored {
+        Ok(true) => {}
+        // A retry racing its first attempt finds the names taken by that attempt, before or
+        // while it hashes, or its key stored: when the first has been stored, answer as it did.
+        Ok(false) | Err(SubmitError::Taken(_)) => {
+            return match (
+                replay_of(services, actor, idempotency.as_ref()).await?,
+                stored,
+            ) {
+                (Some(first), _) => Ok(first),
+                (None, Err(taken)) => Err(taken),
+                (None, Ok(_)) => {
+                    Err(ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into())
+                }
+            };
+        }
+        Err(e) => return Err(e),
     }
     services.jobs_ready.notify_one();
     info!("request accepted");
     Ok(get_request(services, actor, &id).await?)
+}
+
+/// A submission's idempotency key, with its sender and a digest of its body.
+fn idempotency_of(actor: &Actor, key: String, raw: &RawSubmission) -> Idempotency {
+    Idempotency {
+        actor_id: actor.id.clone(),
+        key,
+        fingerprint: fingerprint(raw),
+    }
 }
 
 /// What holds a name: a tenant, or a request not yet a tenant.
@@ -319,38 +330,92 @@ pub(super) async fn offered_template(
     }
 }
 
-/// Holds the submission's names for a minute while its password is hashed. A resent
-/// submission (same sender and key) takes over the hold of an attempt that failed.
-async fn hold_names(
+/// Refuses a submission whose names another request or a tenant holds (a read), then takes
+/// them in this process for the time of its hash: the database takes them for good in the
+/// storing transaction.
+async fn refuse_taken_names(
     services: &Services,
     id: &str,
     t: &TenantFields,
     idempotency: Option<&Idempotency>,
-) -> Result<(), SubmitError> {
-    let hold_key = idempotency.map(|idem| {
-        Sha256::digest(format!(
-            "{}\n{}\n{}",
-            idem.actor_id, idem.key, idem.fingerprint
-        ))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-    });
+) -> Result<InHand, SubmitError> {
     let names = Names {
         request_id: id,
         tenant_name: t.name.as_str(),
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
-        hold_key: hold_key.as_deref(),
+        hold_key: None,
     };
     match services
         .store
-        .hold_names(&names, portal_store::now_ms() + NAME_HOLD_MS)
+        .taken_name(&names, portal_store::now_ms())
         .await
     {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict(Conflict::NameTaken(kind))) => Err(SubmitError::Taken(kind)),
-        Err(e) => Err(ServiceError::from(e).into()),
+        Ok(None) => {}
+        Ok(Some(kind)) => return Err(SubmitError::Taken(kind)),
+        Err(e) => return Err(ServiceError::from(e).into()),
+    }
+    let retry_of = idempotency.map(|i| format!("{}\n{}\n{}", i.actor_id, i.key, i.fingerprint));
+    services
+        .names_in_hand
+        .take(&names, retry_of)
+        .map_err(SubmitError::Taken)
+}
+
+/// The names of the submissions this process is hashing for now. A duplicate sent to the same
+/// process meanwhile is refused at once, before it costs a hash, without a transaction of its
+/// own; one sent to another process at the same moment costs a hash and is refused by the
+/// storing transaction. Nothing here is needed for correctness, only to save hashes.
+#[derive(Debug, Default)]
+pub struct NamesInHand(Mutex<HashMap<(NameKind, String), Option<String>>>);
+
+/// Names taken by [`NamesInHand::take`], given back when dropped.
+#[derive(Debug)]
+pub struct InHand {
+    names: Arc<NamesInHand>,
+    keys: Vec<(NameKind, String)>,
+}
+
+impl NamesInHand {
+    /// Takes the names unless another submission has one; a retry of the same submission (the
+    /// same sender, idempotency key and body: `retry_of`) may share them.
+    fn take(
+        self: &Arc<Self>,
+        names: &Names<'_>,
+        retry_of: Option<String>,
+    ) -> Result<InHand, NameKind> {
+        let keys: Vec<(NameKind, String)> = [
+            (NameKind::TenantName, names.tenant_name),
+            (NameKind::ShortName, names.short_name),
+            (NameKind::UpnSuffix, names.upn_suffix),
+        ]
+        .into_iter()
+        .map(|(kind, name)| (kind, name.to_lowercase()))
+        .collect();
+        let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for key in &keys {
+            if let Some(holder) = held.get(key)
+                && (holder.is_none() || *holder != retry_of)
+            {
+                return Err(key.0);
+            }
+        }
+        for key in &keys {
+            held.insert(key.clone(), retry_of.clone());
+        }
+        Ok(InHand {
+            names: self.clone(),
+            keys,
+        })
+    }
+}
+
+impl Drop for InHand {
+    fn drop(&mut self) {
+        let mut held = self.names.0.lock().unwrap_or_else(|e| e.into_inner());
+        for key in &self.keys {
+            held.remove(key);
+        }
     }
 }
 
@@ -417,31 +482,17 @@ pub(super) async fn hash_typed(
 /// Hashes the password and stores the request with its job (and idempotency key); false when
 /// another submission with the same idempotency key was stored meanwhile. When nothing was
 /// stored, the names held for it go at once rather than when the hold lapses.
-async fn store_request(
-    services: &Services,
-    actor: &Actor,
-    id: &str,
-    template: &TemplateRow,
-    fields: (&TenantFields, &ContactFields),
-    admin: (Option<PasswordCandidate>, Option<EmailAddress>),
-    idempotency: Option<&Idempotency>,
-) -> Result<bool, SubmitError> {
-    let stored = hash_and_store(services, actor, id, template, fields, admin, idempotency).await;
-    if !matches!(stored, Ok(true))
-        && let Err(e) = services.store.release_names(id).await
-    {
-        warn!(error = %e, "could not release held names; they lapse on their own");
-    }
-    stored
-}
-
+/// Hashes the password and stores the request; false when a concurrent retry with the same
+/// idempotency key stored first.
 async fn hash_and_store(
     services: &Services,
     actor: &Actor,
     id: &str,
     template: &TemplateRow,
-    (t, c): (&TenantFields, &ContactFields),
-    (password, admin_email): (Option<PasswordCandidate>, Option<EmailAddress>),
+    ((t, c), (password, admin_email)): (
+        (&TenantFields, &ContactFields),
+        (Option<PasswordCandidate>, Option<EmailAddress>),
+    ),
     idempotency: Option<&Idempotency>,
 ) -> Result<bool, SubmitError> {
     let hash = hash_typed(services, password)
