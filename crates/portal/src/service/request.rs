@@ -482,6 +482,12 @@ pub(super) async fn hash_typed(
 /// Hashes the password and stores the request with its job (and idempotency key); false when
 /// another submission with the same idempotency key was stored meanwhile. When nothing was
 /// stored, the names held for it go at once rather than when the hold lapses.
+/// A submission's tenant and contact, and its administrator's password and address.
+type SubmittedFields<'a> = (
+    (&'a TenantFields, &'a ContactFields),
+    (Option<PasswordCandidate>, Option<EmailAddress>),
+);
+
 /// Hashes the password and stores the request; false when a concurrent retry with the same
 /// idempotency key stored first.
 async fn hash_and_store(
@@ -489,10 +495,7 @@ async fn hash_and_store(
     actor: &Actor,
     id: &str,
     template: &TemplateRow,
-    ((t, c), (password, admin_email)): (
-        (&TenantFields, &ContactFields),
-        (Option<PasswordCandidate>, Option<EmailAddress>),
-    ),
+    ((t, c), (password, admin_email)): SubmittedFields<'_>,
     idempotency: Option<&Idempotency>,
 ) -> Result<bool, SubmitError> {
     let hash = hash_typed(services, password)
