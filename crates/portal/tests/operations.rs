@@ -1,6 +1,7 @@
 //! The portal as operators run it: web and worker processes on one PostgreSQL woken by its
 //! notifications, logs as JSON lines carrying request ids, a backup taken under load and put
-//! back into a stopped portal, and a PostgreSQL dump restored into a database the portal serves.
+//! back into a stopped portal, a PostgreSQL dump restored into a database the portal serves,
+//! and a soak of web and worker processes killed again and again.
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
@@ -8,6 +9,8 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use common::remote::{sign_in, submit, wait_completed};
@@ -382,4 +385,311 @@ async fn a_postgresql_dump_restores_into_a_database_the_portal_then_serves() {
     drop(restored);
     source.drop_database().await;
     target.drop_database().await;
+}
+
+/// The processes of a split deployment on one PostgreSQL: web processes (their addresses where
+/// the submitters read them) and workers, each started again when killed.
+struct Fleet {
+    url: String,
+    data: String,
+    webs: Vec<Portal>,
+    bases: Arc<RwLock<Vec<String>>>,
+    workers: Vec<Portal>,
+}
+
+impl Fleet {
+    fn web(&self) -> Portal {
+        Portal::start(
+            &["serve", "--no-worker"],
+            &[
+                ("PORTAL_LISTEN", "127.0.0.1:0"),
+                ("PORTAL_DATABASE_URL", &self.url),
+                ("PORTAL_DATA_DIR", &self.data),
+                ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+                ("PORTAL_LOG", "warn"),
+            ],
+        )
+    }
+
+    fn worker(&self) -> Portal {
+        let worker = Portal::start(
+            &["worker"],
+            &[
+                ("PORTAL_DATABASE_URL", &self.url),
+                ("PORTAL_DATA_DIR", &self.data),
+                ("PORTAL_JOB_LEASE_SECS", "3"),
+                ("PORTAL_LOG", "warn"),
+            ],
+        );
+        worker.wait_for_stdout("worker running", Duration::from_secs(30));
+        worker
+    }
+
+    fn start(url: &str, data: &str) -> Self {
+        let mut fleet = Self {
+            url: url.to_owned(),
+            data: data.to_owned(),
+            webs: Vec::new(),
+            bases: Arc::new(RwLock::new(Vec::new())),
+            workers: Vec::new(),
+        };
+        for _ in 0..2 {
+            let web = fleet.web();
+            fleet.bases.write().unwrap().push(web.base_url());
+            fleet.webs.push(web);
+            let worker = fleet.worker();
+            fleet.workers.push(worker);
+        }
+        fleet
+    }
+
+    /// Kills web process or worker `which` (0 and 2: web processes, 1 and 3: workers) with
+    /// SIGKILL, and starts another in its place.
+    fn kill_and_replace(&mut self, which: usize) {
+        let slot = which / 2 % 2;
+        if which % 2 == 0 {
+            self.webs[slot].signal("KILL");
+            let _ = self.webs[slot].wait_exit(Duration::from_secs(10));
+            self.webs[slot] = self.web();
+            self.bases.write().unwrap()[slot] = self.webs[slot].base_url();
+        } else {
+            self.workers[slot].signal("KILL");
+            let _ = self.workers[slot].wait_exit(Duration::from_secs(10));
+            self.workers[slot] = self.worker();
+        }
+    }
+}
+
+/// How many submissions the soak makes: 2,000 unless `PORTAL_SOAK_SUBMISSIONS` says.
+fn soak_size() -> usize {
+    std::env::var("PORTAL_SOAK_SUBMISSIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(2_000)
+}
+
+/// Submits `Soak{i}` until one web process or another answers 202, sending it again with the
+/// same idempotency key after every error; its id and how many tries it took.
+async fn submit_until_accepted(
+    client: &reqwest::Client,
+    bases: &RwLock<Vec<String>>,
+    token: &str,
+    i: usize,
+) -> (String, usize) {
+    let body = common::submission(&format!("Soak{i}"));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for attempt in 0.. {
+        assert!(Instant::now() < deadline, "Soak{i} was never accepted");
+        let base = bases.read().unwrap()[(i + attempt) % 2].clone();
+        let sent = client
+            .post(format!("{base}/api/v1/subscription-requests"))
+            .bearer_auth(token)
+            .header("idempotency-key", format!("soak-{i}"))
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status() == 202 => {
+                let id = r.json::<Value>().await.unwrap()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                return (id, attempt + 1);
+            }
+            // A conflict while its own first attempt is still being hashed, a process
+            // overloaded or going down, or no process there at all: again, shortly.
+            Ok(r) if r.status() == 409 || r.status() == 429 || r.status().is_server_error() => {}
+            Ok(r) => panic!("Soak{i}: {} {}", r.status(), r.text().await.unwrap()),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!()
+}
+
+/// Ends every connection to the test's database but this one's; how many.
+async fn end_connections(url: &str) -> usize {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.ok();
+    ended.len()
+}
+
+async fn scalar(url: &str, sql: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.ok();
+    n
+}
+
+// This must be longer: the soak's whole story, from the fleet's start to every count checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_soak_of_web_and_worker_processes_killed_again_and_again_loses_nothing_and_does_nothing_twice()
+ {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let n = soak_size();
+    let data = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut fleet = Fleet::start(&db.url, data.path().to_str().unwrap());
+    let bases = fleet.bases.clone();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let first_base = bases.read().unwrap()[0].clone();
+    let token = sign_in(&client, &first_base, "admin", ADMIN_PASSWORD).await;
+
+    // Kills every 3 s, alternating web processes and workers, until the submissions are in.
+    let submitting = Arc::new(AtomicBool::new(true));
+    let chaos = tokio::task::spawn_blocking({
+        let submitting = submitting.clone();
+        move || {
+            let mut kills = 0;
+            while submitting.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_secs(3));
+                fleet.kill_and_replace(kills % 4);
+                kills += 1;
+            }
+            (fleet, kills)
+        }
+    });
+    let next = Arc::new(AtomicUsize::new(0));
+    let tries = Arc::new(AtomicUsize::new(0));
+    let submitters: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, bases, token) = (client.clone(), bases.clone(), token.clone());
+            let (next, tries) = (next.clone(), tries.clone());
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return ids;
+                    }
+                    let (id, took) = submit_until_accepted(&client, &bases, &token, i).await;
+                    tries.fetch_add(took, Ordering::Relaxed);
+                    ids.push(id);
+                }
+            })
+        })
+        .collect();
+    // The database's connections ended twice while submissions come in: a third and two
+    // thirds of the way.
+    let mut ended = Vec::new();
+    for third in 1..=2 {
+        while next.load(Ordering::Relaxed) < n * third / 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ended.push(end_connections(&db.url).await);
+    }
+    let mut ids = Vec::new();
+    for s in submitters {
+        ids.extend(s.await.unwrap());
+    }
+    let submitted_in = started.elapsed();
+    submitting.store(false, Ordering::Relaxed);
+    let (fleet, kills) = chaos.await.unwrap();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        n,
+        "one request per submission, however often it was sent"
+    );
+
+    let done = "SELECT COUNT(*) FROM subscription_requests \
+                WHERE status = 'completed' AND notification_status = 'sent'";
+    eventually(
+        Duration::from_secs(300),
+        "every request completed and its email sent",
+        || async { (scalar(&db.url, done).await == n as i64).then_some(()) },
+    )
+    .await;
+    let finished_in = started.elapsed();
+    let n = n as i64;
+    for (what, sql, expected) in [
+        ("requests", "SELECT COUNT(*) FROM subscription_requests", n),
+        (
+            "names",
+            "SELECT COUNT(DISTINCT tenant_name_key) FROM subscription_requests",
+            n,
+        ),
+        ("tenants", "SELECT COUNT(*) FROM tenants", n),
+        (
+            "tenants' requests",
+            "SELECT COUNT(DISTINCT request_id) FROM tenants",
+            n,
+        ),
+        (
+            "administrators",
+            "SELECT COUNT(*) FROM users WHERE role = 'tenant_admin'",
+            n,
+        ),
+        (
+            "outcome emails",
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'provisioning_completed' AND status = 'sent'",
+            n,
+        ),
+        (
+            "requests emailed",
+            "SELECT COUNT(DISTINCT request_id) FROM outbox WHERE kind = 'provisioning_completed'",
+            n,
+        ),
+        (
+            "other emails",
+            "SELECT COUNT(*) FROM outbox WHERE kind <> 'provisioning_completed'",
+            0,
+        ),
+        (
+            "dead jobs",
+            "SELECT COUNT(*) FROM jobs WHERE status = 'dead'",
+            0,
+        ),
+        (
+            "jobs left",
+            "SELECT COUNT(*) FROM jobs WHERE kind IN ('provision_request', 'send_mail')",
+            0,
+        ),
+        (
+            "objects copied twice",
+            "SELECT COUNT(*) FROM (SELECT tenant_id, kind, name FROM tenant_objects \
+             GROUP BY tenant_id, kind, name HAVING COUNT(*) > 1) d",
+            0,
+        ),
+    ] {
+        assert_eq!(scalar(&db.url, sql).await, expected, "{what}");
+    }
+    let spooled = std::fs::read_dir(data.path().join("mail"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count();
+    assert_eq!(spooled as i64, n, "one message in the spool per email");
+    println!(
+        "soak: {n} submissions through 2 web processes in {:.1} s ({:.1}/s, {} sends for them), \
+         all completed and emailed after {:.1} s; {kills} processes killed, connections ended \
+         twice ({ended:?})",
+        submitted_in.as_secs_f64(),
+        n as f64 / submitted_in.as_secs_f64(),
+        tries.load(Ordering::Relaxed),
+        finished_in.as_secs_f64(),
+    );
+    drop(fleet);
+    db.drop_database().await;
 }
