@@ -33,6 +33,16 @@ impl Store {
         Ok(())
     }
 
+    /// Writes what the SQLite log holds into the database file and empties the log.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// What SQLite's integrity check finds wrong (nothing: an empty list).
     pub async fn integrity_problems(&self) -> Result<Vec<String>, StoreError> {
         if self.backend != Backend::Sqlite {

@@ -70,6 +70,11 @@ impl Store {
                     failing = false;
                     ready.notify_one();
                     relay(&mut listener, &ready, &mut stop).await;
+                    // A server that drops the connection at once is not asked again at once.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = stop.changed() => return,
+                    }
                 }
                 Err(e) => {
                     if !failing {

@@ -87,13 +87,21 @@ pub async fn back_up(settings: &Resolved, path: &Path) -> Result<(), StartError>
             path.display()
         )));
     }
+    // Like every process that opens the database: a restore cannot start meanwhile.
+    hold(&database)?;
     crate::private_folder(path)
         .map_err(|e| StartError::Other(format!("cannot create {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700));
+    }
     let copy = path.join("portal.db");
     let store = connect(&settings.database_url).await?;
     let copied = store.copy_into(&copy).await;
     crate::close(&store).await;
     copied.map_err(|e| StartError::Other(format!("cannot copy the database: {e}")))?;
+    private(&copy)?;
     let mails = copy_folder(&settings.data_dir.join("mail"), &path.join("mail"))?;
     let contents = check_copy(&copy).await?;
     println!(
@@ -137,6 +145,7 @@ pub async fn restore(settings: &Resolved, path: &Path) -> Result<(), StartError>
     remove_database_files(&incoming)?;
     std::fs::copy(&copy, &incoming)
         .map_err(|e| StartError::Other(format!("cannot copy {}: {e}", copy.display())))?;
+    private(&incoming)?;
     let contents = match check_and_upgrade(&incoming).await {
         Ok(contents) => contents,
         Err(e) => {
@@ -144,10 +153,14 @@ pub async fn restore(settings: &Resolved, path: &Path) -> Result<(), StartError>
             return Err(e);
         }
     };
-    let stamp = jiff::Timestamp::now()
-        .strftime("%Y%m%dT%H%M%SZ")
-        .to_string();
-    let kept = set_aside(&database, &stamp)?;
+    let now = jiff::Timestamp::now();
+    let stamp = format!(
+        "{}{:03}Z",
+        now.strftime("%Y%m%dT%H%M%S"),
+        now.subsec_millisecond()
+    );
+    let kept = keep_aside(&database, &stamp).await?;
+    // One rename replaces the database: at every moment there is one at its path.
     std::fs::rename(&incoming, &database)
         .map_err(|e| StartError::Other(format!("cannot move the restored database in: {e}")))?;
     let mails = restore_spool(&path.join("mail"), &settings.data_dir.join("mail"), &stamp)?;
@@ -223,6 +236,19 @@ async fn check_and_upgrade(file: &Path) -> Result<portal_store::backup::Contents
     check_copy(file).await
 }
 
+/// Makes a file this user's alone (copies take the permissions of their source, or the
+/// umask's).
+fn private(file: &Path) -> Result<(), StartError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StartError::Other(format!("cannot make {} private: {e}", file.display()))
+        })?;
+    }
+    Ok(())
+}
+
 fn with_suffix(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file.as_os_str().to_owned();
     name.push(suffix);
@@ -250,22 +276,44 @@ fn remove_database_files(file: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-/// Moves the database being replaced (and its log files) aside; where the file went, if any.
-fn set_aside(database: &Path, stamp: &str) -> Result<Option<PathBuf>, StartError> {
-    let mut kept = None;
-    for suffix in ["", "-wal", "-shm"] {
+/// Keeps the database about to be replaced beside it, under `stamp`, and moves its log files
+/// out of the way; where the copy is, if there was a database. Its log is first checkpointed
+/// into it (best effort: a damaged database is kept as it is), so that the file kept is whole
+/// and no log is left for the restored database to replay. The database itself stays in place
+/// (a second name for the same file) until the restored one replaces it.
+async fn keep_aside(database: &Path, stamp: &str) -> Result<Option<PathBuf>, StartError> {
+    if !database.exists() {
+        return Ok(None);
+    }
+    match Store::connect(&sqlite_url(database), 1).await {
+        Ok(store) => {
+            if let Err(e) = store.checkpoint().await {
+                eprintln!("note: the database's log could not be checkpointed: {e}");
+            }
+            crate::close(&store).await;
+        }
+        Err(e) => eprintln!("note: the database being replaced could not be opened: {e}"),
+    }
+    let kept = with_suffix(database, &format!(".before-restore-{stamp}"));
+    if kept.exists() {
+        return Err(StartError::Other(format!(
+            "{} already exists: try again",
+            kept.display()
+        )));
+    }
+    std::fs::hard_link(database, &kept)
+        .or_else(|_| std::fs::copy(database, &kept).map(|_| ()))
+        .map_err(|e| StartError::Other(format!("cannot keep {}: {e}", database.display())))?;
+    for suffix in ["-wal", "-shm"] {
         let from = with_suffix(database, suffix);
         if from.exists() {
-            let to = with_suffix(database, &format!(".before-restore-{stamp}{suffix}"));
+            let to = with_suffix(&kept, suffix);
             std::fs::rename(&from, &to).map_err(|e| {
                 StartError::Other(format!("cannot move {} aside: {e}", from.display()))
             })?;
-            if suffix.is_empty() {
-                kept = Some(to);
-            }
         }
     }
-    Ok(kept)
+    Ok(Some(kept))
 }
 
 /// Puts the backup's spool in place of the current one (kept aside); how many messages.

@@ -161,8 +161,9 @@ pub struct Settings {
     )]
     pub worker_prefetch: u32,
 
-    /// Milliseconds an idle worker waits before looking at the queue again. On PostgreSQL a
-    /// job queued by any process wakes the workers at once; polling covers a lost connection.
+    /// Milliseconds an idle worker waits before looking at the queue again: how soon it
+    /// notices a retry or a scheduled job come due, and lapsed leases. On PostgreSQL a job
+    /// queued by any process wakes the workers at once.
     #[arg(
         long,
         env = "PORTAL_WORKER_POLL_MS",

@@ -266,7 +266,7 @@ async fn a_worker_says_it_is_alive_and_landlord_admins_see_it_with_what_it_holds
     assert_eq!(claimed.len(), 1);
     let page = app.page_with("/workers", &cookie).await;
     assert!(page.contains("0 running."), "{page}");
-    assert!(page.contains("stopped"), "{page}");
+    assert!(page.contains("<td>stopped</td>"), "{page}");
     assert!(page.contains(&format!("test_tally #{job}")), "{page}");
     app.finish().await;
 }

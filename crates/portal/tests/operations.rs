@@ -305,16 +305,35 @@ async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_por
     assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
 
     // A damaged backup is refused and the database stays as it was.
+    let before = std::fs::read(data.join("portal.db")).unwrap();
     let damaged = dir.path().join("damaged");
     std::fs::create_dir(&damaged).unwrap();
     std::fs::write(damaged.join("portal.db"), b"not a database at all").unwrap();
     let (code, _, err) = portal_command(&["restore", damaged.to_str().unwrap()], &data);
     assert_eq!(code, Some(1));
     assert!(err.contains("error:"), "{err}");
+    assert!(
+        std::fs::read(data.join("portal.db")).unwrap() == before,
+        "untouched"
+    );
+    let kept: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("before-restore") || name.contains("restoring"))
+        .collect();
+    assert!(kept.is_empty(), "nothing left beside it: {kept:?}");
 
     let (code, out, err) = portal_command(&["restore", backup.to_str().unwrap()], &data);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("the database it replaced is kept as"), "{out}");
+    let mode = std::fs::metadata(data.join("portal.db"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077,
+        0,
+        "private"
+    );
     let restored = start_on(&data);
     let base = restored.base_url();
     let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
