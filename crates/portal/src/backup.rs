@@ -58,6 +58,21 @@ pub fn hold(database: &Path) -> Result<(), StartError> {
     }
 }
 
+/// The database's lock taken exclusively, or why it cannot be: a portal uses the database.
+fn alone_with(database: &Path) -> Result<File, StartError> {
+    let lock = open_lock(database)?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Other(format!(
+            "a portal is using {}: stop it first (a restore replaces the database of a stopped portal)",
+            database.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(StartError::Other(format!("cannot lock the database: {e}")))
+        }
+    }
+}
+
 /// The embedded database's file, or why there is none to back up or restore.
 fn embedded(settings: &Resolved, what: &str) -> Result<PathBuf, StartError> {
     settings.sqlite_file().ok_or_else(|| {
@@ -127,19 +142,7 @@ pub async fn restore(settings: &Resolved, path: &Path) -> Result<(), StartError>
         crate::private_folder(folder)
             .map_err(|e| StartError::Other(format!("cannot create {}: {e}", folder.display())))?;
     }
-    let lock = open_lock(&database)?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(StartError::Other(format!(
-                "a portal is using {}: stop it first (a restore replaces the database of a stopped portal)",
-                database.display()
-            )));
-        }
-        Err(std::fs::TryLockError::Error(e)) => {
-            return Err(StartError::Other(format!("cannot lock the database: {e}")));
-        }
-    }
+    let lock = alone_with(&database)?;
     // The copy is checked and brought up to date beside the database, then moved in.
     let incoming = with_suffix(&database, ".restoring");
     remove_database_files(&incoming)?;

@@ -466,7 +466,7 @@ impl Fleet {
     /// SIGKILL, and starts another in its place.
     fn kill_and_replace(&mut self, which: usize) {
         let slot = which / 2 % 2;
-        if which % 2 == 0 {
+        if which.is_multiple_of(2) {
             self.webs[slot].signal("KILL");
             let _ = self.webs[slot].wait_exit(Duration::from_secs(10));
             self.webs[slot] = self.web();
