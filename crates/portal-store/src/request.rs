@@ -227,26 +227,14 @@ impl Store {
         // First the page's ids, then their rows: selecting only ids lets the search by name
         // walk an index of (id, name) newest first and read no row that does not match, and
         // keeps the plan the same whatever the planner guesses about the pattern.
-        let candidates = match &filter.query {
-            Some(q) => self.name_candidates(q).await?,
-            None => None,
+        let ids = match &filter.query {
+            None => {
+                let (conditions, values) = filter.conditions(None);
+                let source = format!("subscription_requests WHERE 1 = 1{conditions}");
+                self.page_ids(&source, values, filter.limit).await?
+            }
+            Some(q) => self.searched_ids(filter, q).await?,
         };
-        if candidates.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Vec::new());
-        }
-        let (conditions, values) = filter.conditions(candidates);
-        let sql = format!(
-            "SELECT id FROM subscription_requests WHERE 1 = 1{conditions} ORDER BY id DESC LIMIT ${}",
-            values.len() + 1
-        );
-        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
-        for value in values {
-            query = match value {
-                Value::Text(text) => query.bind(text),
-                Value::Int(n) => query.bind(n),
-            };
-        }
-        let ids = query.bind(filter.limit).fetch_all(&self.pool).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -263,7 +251,65 @@ impl Store {
         }
         Ok(rows.fetch_all(&self.pool).await?)
     }
+
+    /// A name search's page of ids: first among the newest [`RECENT_WINDOW`] requests the other
+    /// filters let through (a common name fills a page there at once); else among the few
+    /// matches the trigram index names; else walking every request newest first.
+    async fn searched_ids(
+        &self,
+        filter: &RequestFilter,
+        query: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let others = RequestFilter {
+            query: None,
+            ..filter.clone()
+        };
+        let (conditions, mut values) = others.conditions(None);
+        values.push(Value::Text(like_pattern(&query.to_lowercase())));
+        let recent = format!(
+            "(SELECT id, tenant_name_key FROM subscription_requests WHERE 1 = 1{conditions} \
+             ORDER BY id DESC LIMIT {RECENT_WINDOW}) recent \
+             WHERE tenant_name_key LIKE ${} ESCAPE '\\'",
+            values.len()
+        );
+        let ids = self.page_ids(&recent, values, filter.limit).await?;
+        if ids.len() as i64 >= filter.limit {
+            return Ok(ids);
+        }
+        let candidates = self.name_candidates(query).await?;
+        if candidates.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        let (conditions, values) = filter.conditions(candidates);
+        let source = format!("subscription_requests WHERE 1 = 1{conditions}");
+        self.page_ids(&source, values, filter.limit).await
+    }
+
+    /// The newest `limit` ids of `source` (`table WHERE …` with numbered placeholders for
+    /// `values`).
+    async fn page_ids(
+        &self,
+        source: &str,
+        values: Vec<Value>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let sql = format!(
+            "SELECT id FROM {source} ORDER BY id DESC LIMIT ${}",
+            values.len() + 1
+        );
+        let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = match value {
+                Value::Text(text) => query.bind(text),
+                Value::Int(n) => query.bind(n),
+            };
+        }
+        Ok(query.bind(limit).fetch_all(&self.pool).await?)
+    }
 }
+
+/// How many of the newest requests a name search looks at first.
+const RECENT_WINDOW: i64 = 5_000;
 
 /// A name search with at most this many matches reads them from the trigram index; one with
 /// more walks the requests newest first, where matches are dense enough to fill a page soon.
