@@ -230,16 +230,19 @@ async fn insert_pending_steps(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
 ) -> Result<(), StoreError> {
+    // One statement for all the steps: intake's cost is mostly its statements.
+    let sql = format!(
+        "INSERT INTO request_steps (request_id, position, name, status) VALUES {}",
+        crate::placeholder_rows(ProvisioningStep::ALL.len(), 4)
+    );
+    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (position, step) in ProvisioningStep::ALL.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO request_steps (request_id, position, name, status) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(request_id)
-        .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
-        .bind(step.as_str())
-        .bind(StepStatus::Pending.as_str())
-        .execute(&mut **tx)
-        .await?;
+        insert = insert
+            .bind(request_id)
+            .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
+            .bind(step.as_str())
+            .bind(StepStatus::Pending.as_str());
     }
+    insert.execute(&mut **tx).await?;
     Ok(())
 }

@@ -52,16 +52,23 @@ pub(crate) async fn reserve_names(
     held_until: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    for (kind, key) in names.keyed() {
-        sqlx::query(
-            "DELETE FROM reserved_names WHERE kind = $1 AND name_key = $2 \
-             AND held_until IS NOT NULL AND held_until < $3",
-        )
-        .bind(kind.as_str())
-        .bind(&key)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    let keyed = names.keyed();
+    // Lapsed holds of any of the three names, in one statement.
+    sqlx::query(
+        "DELETE FROM reserved_names WHERE held_until IS NOT NULL AND held_until < $1 \
+         AND ((kind = $2 AND name_key = $3) OR (kind = $4 AND name_key = $5) \
+              OR (kind = $6 AND name_key = $7))",
+    )
+    .bind(now)
+    .bind(keyed[0].0.as_str())
+    .bind(&keyed[0].1)
+    .bind(keyed[1].0.as_str())
+    .bind(&keyed[1].1)
+    .bind(keyed[2].0.as_str())
+    .bind(&keyed[2].1)
+    .execute(&mut **tx)
+    .await?;
+    for (kind, key) in keyed {
         let result = sqlx::query(
             "INSERT INTO reserved_names (kind, name_key, request_id, held_until, hold_key) \
              VALUES ($1, $2, $3, $4, $5) \
