@@ -1560,7 +1560,12 @@ async fn staff_suspend_a_tenant_whose_administrator_is_then_refused_and_resume_i
     wait_for_text(c, "p.notice", "The tenant is resumed.").await;
     c.goto(&format!("{base}/settings/retention")).await.unwrap();
     wait_for(c, Locator::Id("closed_tenant_days")).await;
+    wait_for(c, Locator::Id("self_service_contact_days")).await;
     check_accessibility(c, "the retention policy").await;
+    // The worker of this portal (serve runs one) is listed as running.
+    c.goto(&format!("{base}/workers")).await.unwrap();
+    wait_for_text(c, "main p[role=status]", "1 running.").await;
+    check_accessibility(c, "the workers").await;
 
     // Its package changes to the template's new version: chosen, previewed, confirmed, and
     // followed live to its end.
