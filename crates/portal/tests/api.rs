@@ -450,15 +450,7 @@ async fn operations_endpoints_answer(app: &TestApp) {
         202
     );
     app.run_pending_jobs().await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(
         "portal_http_requests_total{method=\"POST\",route=\"/api/v1/subscription-requests\",status=\"202\"} 1"
     ), "{metrics}");
@@ -483,15 +475,7 @@ async fn operations_endpoints_answer(app: &TestApp) {
         due = portal_store::now_ms() - 60_000
     ))
     .await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("portal_queue_jobs_by_kind{kind=\"send_mail\",status=\"queued\"} 1"),
         "{metrics}"

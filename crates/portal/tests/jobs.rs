@@ -228,15 +228,7 @@ async fn a_worker_says_it_is_alive_and_landlord_admins_see_it_with_what_it_holds
     let page = app.page_with("/workers", &cookie).await;
     assert!(page.contains("1 running."), "{page}");
     assert!(page.contains(&id), "{page}");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("portal_workers_alive 1"), "{metrics}");
 
     stop.send(true).unwrap();

@@ -182,6 +182,18 @@ impl TestApp {
             .expect("run jobs")
     }
 
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn request_count(&self) -> usize {
         self.store
             .list_requests(&portal_store::request::RequestFilter {
