@@ -60,7 +60,6 @@ impl NewRequest {
             tenant_name: &self.tenant_name,
             short_name: &self.short_name,
             upn_suffix: &self.upn_suffix,
-            hold_key: None,
         }
     }
 }

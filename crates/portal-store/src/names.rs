@@ -1,5 +1,6 @@
 //! The names a request holds (tenant name, short name, UPN suffix), unique among tenants and
-//! open requests: held for a while during intake, then taken for good, then freed.
+//! open requests: checked before intake hashes, taken for good when the request is stored (or
+//! held for a while by a self-service request waiting for its address), then freed.
 
 use portal_domain::NameKind;
 use sqlx::{Any, Transaction};
@@ -27,14 +28,11 @@ pub struct Names<'a> {
     pub tenant_name: &'a str,
     pub short_name: &'a str,
     pub upn_suffix: &'a str,
-    /// For a hold taken while a submission is hashed: the submission's idempotency key (and
-    /// sender). A lapsing hold with the same key is taken over, so that the submission sent
-    /// again after a failure does not find its own names taken.
-    pub hold_key: Option<&'a str>,
 }
 
 impl Names<'_> {
-    fn keyed(&self) -> [(NameKind, String); 3] {
+    /// Each name with its kind, as the database keys it (lowercase).
+    pub fn keyed(&self) -> [(NameKind, String); 3] {
         [
             (NameKind::TenantName, self.tenant_name.to_lowercase()),
             (NameKind::ShortName, self.short_name.to_lowercase()),
@@ -70,18 +68,15 @@ pub(crate) async fn reserve_names(
     .await?;
     for (kind, key) in keyed {
         let result = sqlx::query(
-            "INSERT INTO reserved_names (kind, name_key, request_id, held_until, hold_key) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until, \
-             request_id = excluded.request_id, hold_key = excluded.hold_key \
-             WHERE reserved_names.request_id = excluded.request_id \
-             OR (reserved_names.held_until IS NOT NULL AND reserved_names.hold_key = excluded.hold_key)",
+            "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until \
+             WHERE reserved_names.request_id = excluded.request_id",
         )
         .bind(kind.as_str())
         .bind(key)
         .bind(names.request_id)
         .bind(held_until)
-        .bind(names.hold_key)
         .execute(&mut **tx)
         .await;
         match result {
@@ -107,15 +102,6 @@ pub(crate) async fn free_names(
 }
 
 impl Store {
-    /// Holds a request's names until `until`, before the costly part of intake, so that a
-    /// duplicate is refused at once. `Conflict::NameTaken` names the one that is taken.
-    pub async fn hold_names(&self, names: &Names<'_>, until: i64) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        reserve_names(&mut tx, names, Some(until), crate::now_ms()).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The first of a request's names that another request or a tenant holds now (a lapsed
     /// hold counts as free). A read: a duplicate is refused before its password is hashed
     /// without a transaction of its own. The storing transaction takes the names for good and
@@ -164,14 +150,5 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?)
-    }
-
-    /// Lets go of names held for a request that was not stored.
-    pub async fn release_names(&self, request_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM reserved_names WHERE request_id = $1 AND held_until IS NOT NULL")
-            .bind(request_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 }

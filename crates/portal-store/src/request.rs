@@ -57,7 +57,6 @@ impl RequestRow {
             tenant_name: &self.tenant_name,
             short_name: &self.short_name,
             upn_suffix: &self.upn_suffix,
-            hold_key: None,
         }
     }
 
@@ -330,10 +329,7 @@ impl Store {
                 // Only the trigram index answers a pattern such as this; the planner, guessing
                 // how many rows match, is kept from scanning the table instead.
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("SET LOCAL enable_seqscan = off")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("SET LOCAL enable_indexscan = off")
+                sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
                     .execute(&mut *tx)
                     .await?;
                 let ids = sqlx::query_scalar(

@@ -42,7 +42,7 @@ pub struct Gauges {
     /// When the oldest job due now was due, if one waits.
     pub oldest_due_at: Option<i64>,
     /// (request status, count).
-    pub requests: Vec<(String, i64)>,
+    pub requests: Vec<(portal_domain::RequestStatus, i64)>,
     /// Outbox messages not yet sent.
     pub mail_pending: i64,
     /// Webhook deliveries not yet answered.
@@ -165,10 +165,7 @@ impl Store {
                 .bind(now)
                 .fetch_one(&self.pool)
                 .await?;
-        let requests =
-            sqlx::query_as("SELECT status, COUNT(*) FROM subscription_requests GROUP BY status")
-                .fetch_all(&self.pool)
-                .await?;
+        let requests = self.count_requests_by_status().await?;
         let (mail_pending,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
                 .fetch_one(&self.pool)

@@ -66,7 +66,7 @@ conformance!(
     a_name_search_reads_few_matches_from_trigrams_and_walks_for_many,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
-    a_held_name_blocks_others_until_it_is_released_or_lapses,
+    a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_one,
     a_stored_request_keeps_its_names_for_good,
     an_idempotency_key_is_recorded_once_per_actor,
     a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so,
@@ -1194,89 +1194,91 @@ fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<
         tenant_name: name,
         short_name: short,
         upn_suffix: upn,
-        hold_key: None,
     }
 }
 
-async fn a_held_name_blocks_others_until_it_is_released_or_lapses(store: Store) {
+async fn a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_one(store: Store) {
     let now = now_ms();
-    // A hold carrying a submission's key is taken over by the same submission sent again (a
-    // retry after a failure), and by nothing else.
-    let keyed = |id| Names {
-        hold_key: Some("sender-key-body"),
-        ..names(id, "Retried", "re", "re.com")
+    let kenton = request("Kenton", "ke", "ke.com");
+    store
+        .submit_request(&kenton, &job("provision", &kenton.id), None)
+        .await
+        .unwrap();
+    // Case-insensitive, by kind, the first of the three that is taken; its own names are not
+    // taken from itself.
+    let taken = |names: Names<'static>| {
+        let store = store.clone();
+        async move { store.taken_name(&names, now).await.unwrap() }
     };
-    store.hold_names(&keyed("r1"), now + 60_000).await.unwrap();
-    store.hold_names(&keyed("r2"), now + 60_000).await.unwrap();
-    let other_key = Names {
-        hold_key: Some("another-submission"),
-        ..names("r3", "Retried", "re", "re.com")
-    };
-    assert!(matches!(
-        store.hold_names(&other_key, now + 60_000).await,
-        Err(StoreError::Conflict(Conflict::NameTaken(
-            NameKind::TenantName
-        )))
-    ));
+    assert_eq!(
+        taken(names("b", "other", "KE", "other.com")).await,
+        Some(NameKind::ShortName)
+    );
+    assert_eq!(taken(names("c", "other", "oth", "other.com")).await, None);
+    let own = names(
+        &kenton.id,
+        &kenton.tenant_name,
+        &kenton.short_name,
+        &kenton.upn_suffix,
+    );
+    assert_eq!(store.taken_name(&own, now).await.unwrap(), None);
+    // A self-service request's hold blocks others until it lapses.
+    let mut live = request("Waiting", "wa", "wa.com");
+    live.names = NameHold::Until(now + 60_000);
+    let mut lapsed = request("Lapsed", "la", "la.com");
+    lapsed.names = NameHold::Until(now - 1);
+    for r in [&live, &lapsed] {
+        store
+            .submit_request(r, &job("provision", &r.id), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        taken(names("d", "waiting", "wx", "wx.com")).await,
+        Some(NameKind::TenantName)
+    );
+    assert_eq!(taken(names("e", "lapsed", "la", "la.com")).await, None);
+    // Storing refuses a held name again (another request may take it after the read), and
+    // takes a lapsed one over.
+    let late = request("waiting", "wy", "wy.com");
     assert!(matches!(
         store
-            .hold_names(&names("r4", "retried", "re", "re.com"), now + 60_000)
+            .submit_request(&late, &job("provision", &late.id), None)
             .await,
         Err(StoreError::Conflict(Conflict::NameTaken(
             NameKind::TenantName
         )))
     ));
+    let over = request("lapsed", "la", "la.com");
     store
-        .hold_names(&names("a", "Kenton", "ke", "ke.com"), now + 60_000)
+        .submit_request(&over, &job("provision", &over.id), None)
         .await
         .unwrap();
-    match store
-        .hold_names(&names("b", "other", "KE", "other.com"), now + 60_000)
-        .await
-    {
-        Err(StoreError::Conflict(what)) => {
-            assert_eq!(what, Conflict::NameTaken(NameKind::ShortName))
-        }
-        other => panic!("expected a conflict, got {other:?}"),
-    }
-    // The refused hold took nothing: its own free names are still free.
-    store
-        .hold_names(&names("c", "other", "oth", "other.com"), now + 60_000)
-        .await
-        .unwrap();
-    store.release_names("a").await.unwrap();
-    store
-        .hold_names(&names("b", "Kenton", "ke", "ke.com"), now + 60_000)
-        .await
-        .unwrap();
-    // A hold that has lapsed is no longer in anyone's way.
-    store
-        .hold_names(&names("d", "Lapsed", "la", "la.com"), now - 1)
-        .await
-        .unwrap();
-    store
-        .hold_names(&names("e", "lapsed", "la", "la.com"), now + 60_000)
-        .await
-        .unwrap();
+    assert_eq!(
+        taken(names("f", "Lapsed", "lz", "lz.com")).await,
+        Some(NameKind::TenantName)
+    );
 }
 
 async fn a_stored_request_keeps_its_names_for_good(store: Store) {
     let r = request("KentonElectronics", "ke", "kenton-electronics.com");
-    let held = names(&r.id, &r.tenant_name, &r.short_name, &r.upn_suffix);
-    // Held only briefly, but storing the request makes the names its own for good.
-    store.hold_names(&held, now_ms() + 1).await.unwrap();
     store
         .submit_request(&r, &job("provision", &r.id), None)
         .await
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    store.release_names(&r.id).await.unwrap();
+    let other = names("x", "kentonelectronics", "zz", "zz.com");
+    assert_eq!(
+        store
+            .taken_name(&other, now_ms() + 3_600_000)
+            .await
+            .unwrap(),
+        Some(NameKind::TenantName)
+    );
+    let x = request("kentonelectronics", "zz", "zz.com");
     assert!(matches!(
         store
-            .hold_names(
-                &names("x", "kentonelectronics", "zz", "zz.com"),
-                now_ms() + 60_000
-            )
+            .submit_request(&x, &job("provision", &x.id), None)
             .await,
         Err(StoreError::Conflict(Conflict::NameTaken(
             NameKind::TenantName

@@ -23,9 +23,7 @@ static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
 
 /// The lock file beside an SQLite database file.
 fn lock_file(database: &Path) -> PathBuf {
-    let mut name = database.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
+    with_suffix(database, ".lock")
 }
 
 fn open_lock(database: &Path) -> Result<File, StartError> {

@@ -229,7 +229,7 @@ impl DatabaseGauges {
         );
         gauge_header(out, "portal_requests", "Subscription requests, by status.");
         for (status, n) in &self.gauges.requests {
-            let _ = writeln!(out, "portal_requests{{status=\"{}\"}} {n}", label(status));
+            let _ = writeln!(out, "portal_requests{{status=\"{status}\"}} {n}");
         }
         gauge_header(out, "portal_mail_pending", "Outbox messages not yet sent.");
         let _ = writeln!(out, "portal_mail_pending {}", self.gauges.mail_pending);

@@ -39,18 +39,26 @@ pub struct WorkerView {
     pub holding: Vec<(i64, String)>,
 }
 
+impl WorkerState {
+    /// Where a worker stands at `now`: running while it said it was alive within the last
+    /// three heartbeats.
+    pub fn of(row: &WorkerRow, now: i64) -> Self {
+        let alive_since = now - 3 * i64::try_from(ALIVE_EVERY.as_millis()).unwrap_or(i64::MAX);
+        match row.stopped_at {
+            Some(_) => Self::Stopped,
+            None if row.seen_at >= alive_since => Self::Running,
+            None => Self::Silent,
+        }
+    }
+}
+
 /// The workers seen in the last day, running ones first, for those who watch operations.
 pub async fn workers(services: &Services, actor: &Actor) -> Result<Vec<WorkerView>, ServiceError> {
     actor.require(Permission::WatchOperations)?;
     let now = portal_store::now_ms();
-    let alive_since = now - 3 * i64::try_from(ALIVE_EVERY.as_millis()).unwrap_or(i64::MAX);
     let mut views = Vec::new();
     for row in services.store.workers(now - SHOWN_FOR_MS).await? {
-        let state = match row.stopped_at {
-            Some(_) => WorkerState::Stopped,
-            None if row.seen_at >= alive_since => WorkerState::Running,
-            None => WorkerState::Silent,
-        };
+        let state = WorkerState::of(&row, now);
         let holding = if row.holding > 0 {
             services.store.jobs_held_by(&row.id).await?
         } else {

@@ -344,7 +344,6 @@ async fn refuse_taken_names(
         tenant_name: t.name.as_str(),
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
-        hold_key: None,
     };
     match services
         .store
@@ -384,14 +383,7 @@ impl NamesInHand {
         names: &Names<'_>,
         retry_of: Option<String>,
     ) -> Result<InHand, NameKind> {
-        let keys: Vec<(NameKind, String)> = [
-            (NameKind::TenantName, names.tenant_name),
-            (NameKind::ShortName, names.short_name),
-            (NameKind::UpnSuffix, names.upn_suffix),
-        ]
-        .into_iter()
-        .map(|(kind, name)| (kind, name.to_lowercase()))
-        .collect();
+        let keys = names.keyed().to_vec();
         let mut held = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for key in &keys {
             if let Some(holder) = held.get(key)

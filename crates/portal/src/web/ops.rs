@@ -81,19 +81,23 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 
 /// The database's gauges, or none (said in the log) when it cannot be read.
 async fn database_gauges(state: &AppState) -> Option<crate::metrics::DatabaseGauges> {
+    use crate::service::operations::WorkerState;
     let store = &state.services.store;
     let now = portal_store::now_ms();
-    let alive_since = now - 3 * crate::worker::ALIVE_EVERY.as_millis() as i64;
     let read = async {
         let gauges = store.gauges(now).await?;
-        let workers = store.workers(alive_since).await?;
+        // Workers seen in the last minute hold every running one.
+        let workers = store.workers(now - 60_000).await?;
         Ok::<_, portal_store::StoreError>((gauges, workers))
     };
     match read.await {
         Ok((gauges, workers)) => Some(crate::metrics::DatabaseGauges {
             gauges,
             now,
-            workers_alive: workers.iter().filter(|w| w.stopped_at.is_none()).count(),
+            workers_alive: workers
+                .iter()
+                .filter(|w| WorkerState::of(w, now) == WorkerState::Running)
+                .count(),
         }),
         Err(e) => {
             tracing::warn!(error = %e, "metrics without the database's gauges");
