@@ -249,13 +249,19 @@ async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_por
         let id = submit(&client, &base, &token, &format!("Settled{i}")).await;
         wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
     }
-    // Submissions go on, and their tenants are provisioned, while the backup is taken.
+    // Submissions go on, and their tenants are provisioned, from before the backup starts
+    // until after it has ended.
+    let backing_up = Arc::new(AtomicBool::new(true));
     let load = tokio::spawn({
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        let backing_up = backing_up.clone();
         async move {
-            for i in 0..24 {
-                submit(&client, &base, &token, &format!("Loaded{i}")).await;
+            let mut loaded = 0;
+            while (backing_up.load(Ordering::Relaxed) || loaded < 4) && loaded < 150 {
+                submit(&client, &base, &token, &format!("Loaded{loaded}")).await;
+                loaded += 1;
             }
+            loaded
         }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -266,9 +272,10 @@ async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_por
     })
     .await
     .unwrap();
+    backing_up.store(false, Ordering::Relaxed);
     assert_eq!(code, Some(0), "{out}\n{err}");
     assert!(out.contains("backed up to"), "{out}");
-    load.await.unwrap();
+    let loaded = load.await.unwrap();
 
     let copy = sqlite_store(&backup.join("portal.db")).await;
     assert_eq!(
@@ -300,7 +307,12 @@ async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_por
     assert!(err.contains("holds no portal.db"), "{err}");
 
     let after_load = request_count(&client, &base, &token).await;
-    assert_eq!(after_load, 28);
+    assert_eq!(after_load, 4 + loaded);
+    assert!(
+        (contents.requests as usize) < after_load,
+        "the copy was taken while submissions went on: {} of {after_load}",
+        contents.requests
+    );
     portal.signal("TERM");
     assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
 
@@ -370,6 +382,18 @@ async fn a_postgresql_dump_restores_into_a_database_the_portal_then_serves() {
     let id = submit(&client, &base, &token, "DumpedTenant").await;
     let done = wait_completed(&client, &base, &token, &id, Duration::from_secs(20)).await;
     drop(portal);
+
+    // `portal backup` is for the embedded database, and says what to use instead.
+    let mut refused = Portal::start(
+        &["backup", "/nowhere"],
+        &[("PORTAL_DATABASE_URL", &source.url)],
+    );
+    assert_eq!(refused.wait_exit(Duration::from_secs(30)), Some(1));
+    assert!(
+        refused.stderr_text().contains("use pg_dump"),
+        "{}",
+        refused.stderr_text()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let dump = dir.path().join("portal.dump");

@@ -251,6 +251,11 @@ async fn bad_settings_stop_the_start_with_one_line_naming_the_setting() {
         (vec![("PORTAL_LISTEN", &taken_addr)], "PORTAL_LISTEN"),
         (vec![("PORTAL_LISTEN", "localhost")], "PORTAL_LISTEN"),
         (
+            vec![("PORTAL_WORKER_POLL_MS", "5")],
+            "PORTAL_WORKER_POLL_MS",
+        ),
+        (vec![("PORTAL_LOG_FORMAT", "xml")], "PORTAL_LOG_FORMAT"),
+        (
             vec![("PORTAL_BASE_URL", "ftp://example.com")],
             "PORTAL_BASE_URL",
         ),

@@ -451,6 +451,29 @@ async fn the_pages_suspend_resume_close_and_set_the_retention(app: &TestApp) {
     .await;
     assert_eq!(status, 422);
     assert!(again.contains("whole number from 1 to 3650"), "{again}");
+    // A wrong number of days for contact details: named, kept as typed, nothing saved.
+    let (status, again) = post(
+        app,
+        "/settings/retention",
+        &cookie,
+        &[
+            ("closed_tenant_days", "60"),
+            ("self_service_contact_days", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        again.contains("id=\"self_service_contact_days-error\"")
+            && again.contains("href=\"#self_service_contact_days\"")
+            && again.contains("value=\"60\""),
+        "{again}"
+    );
+    let (_, shown) = page(app, "/settings/retention", &cookie).await;
+    assert!(
+        shown.contains("value=\"30\"") && shown.contains("value=\"90\""),
+        "{shown}"
+    );
     let (status, to) = post(
         app,
         "/settings/retention",
