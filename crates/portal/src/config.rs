@@ -398,59 +398,12 @@ impl std::fmt::Debug for Resolved {
 
 impl Settings {
     /// Checks every setting; the first unusable one is named in the error.
-    // This must be longer: it checks one setting after another, in the order they are
-    // reported, and reads best as one list.
     pub fn resolve(&self) -> Result<Resolved, SettingError> {
-        let listen: SocketAddr = self.listen.parse().map_err(|_| {
-            SettingError::new(
-                "PORTAL_LISTEN (--listen)",
-                format!(
-                    "{:?} is not an address:port such as 127.0.0.1:8080",
-                    self.listen
-                ),
-            )
-        })?;
-        let database_url = match &self.database_url {
-            Some(url) => url.trim().to_owned(),
-            None => format!("sqlite://{}", self.data_dir.join("portal.db").display()),
-        };
-        portal_store::backend_of(&database_url).map_err(|e| {
-            SettingError::new("PORTAL_DATABASE_URL (--database-url)", e.to_string())
-        })?;
-        if let Some(base) = &self.base_url
-            && !(base.starts_with("http://") || base.starts_with("https://"))
-        {
-            return Err(SettingError::new(
-                "PORTAL_BASE_URL (--base-url)",
-                format!("{base:?} must start with http:// or https://"),
-            ));
-        }
-        if self.admin_username.trim().is_empty() {
-            return Err(SettingError::new(
-                "PORTAL_ADMIN_USERNAME (--admin-username)",
-                "must not be empty",
-            ));
-        }
-        // The first landlord admin's password follows the one rule every password does.
-        if let Some(pw) = &self.admin_password
-            && let Err(e) = portal_domain::field::Password::parse(
-                pw,
-                &[("user name", self.admin_username.trim())],
-            )
-        {
-            return Err(SettingError::new(
-                "PORTAL_ADMIN_PASSWORD (--admin-password)",
-                e.message,
-            ));
-        }
+        let listen = self.listen_address()?;
+        let database_url = self.database_url()?;
+        self.check_links_and_first_admin()?;
         self.check_worker()?;
-        let header = self
-            .forwarding_header
-            .parse()
-            .map_err(|e| SettingError::new("PORTAL_FORWARDING_HEADER (--forwarding-header)", e))?;
-        let trusted_proxies = crate::web::client::TrustedProxies::parse(&self.trusted_proxies)
-            .map_err(|e| SettingError::new("PORTAL_TRUSTED_PROXIES (--trusted-proxies)", e))?
-            .reading(header);
+        let trusted_proxies = self.trusted_proxies()?;
         let mfa_required_for = crate::service::security::parse_roles(&self.mfa_required_for)
             .map_err(|e| SettingError::new("PORTAL_MFA_REQUIRED_FOR (--mfa-required-for)", e))?;
         let oidc = self.oidc()?;
@@ -486,6 +439,74 @@ impl Settings {
 }
 
 impl Settings {
+    fn listen_address(&self) -> Result<SocketAddr, SettingError> {
+        self.listen.parse().map_err(|_| {
+            SettingError::new(
+                "PORTAL_LISTEN (--listen)",
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:8080",
+                    self.listen
+                ),
+            )
+        })
+    }
+
+    /// The database's URL (the embedded one in the data folder unless set), of a known kind.
+    fn database_url(&self) -> Result<String, SettingError> {
+        let database_url = match &self.database_url {
+            Some(url) => url.trim().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("portal.db").display()),
+        };
+        portal_store::backend_of(&database_url).map_err(|e| {
+            SettingError::new("PORTAL_DATABASE_URL (--database-url)", e.to_string())
+        })?;
+        Ok(database_url)
+    }
+
+    /// The base URL's scheme, and the first landlord admin's name and password.
+    fn check_links_and_first_admin(&self) -> Result<(), SettingError> {
+        if let Some(base) = &self.base_url
+            && !(base.starts_with("http://") || base.starts_with("https://"))
+        {
+            return Err(SettingError::new(
+                "PORTAL_BASE_URL (--base-url)",
+                format!("{base:?} must start with http:// or https://"),
+            ));
+        }
+        if self.admin_username.trim().is_empty() {
+            return Err(SettingError::new(
+                "PORTAL_ADMIN_USERNAME (--admin-username)",
+                "must not be empty",
+            ));
+        }
+        // The first landlord admin's password follows the one rule every password does.
+        if let Some(pw) = &self.admin_password
+            && let Err(e) = portal_domain::field::Password::parse(
+                pw,
+                &[("user name", self.admin_username.trim())],
+            )
+        {
+            return Err(SettingError::new(
+                "PORTAL_ADMIN_PASSWORD (--admin-password)",
+                e.message,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The proxies trusted to name the client, and the header they name it in.
+    fn trusted_proxies(&self) -> Result<crate::web::client::TrustedProxies, SettingError> {
+        let header = self
+            .forwarding_header
+            .parse()
+            .map_err(|e| SettingError::new("PORTAL_FORWARDING_HEADER (--forwarding-header)", e))?;
+        Ok(
+            crate::web::client::TrustedProxies::parse(&self.trusted_proxies)
+                .map_err(|e| SettingError::new("PORTAL_TRUSTED_PROXIES (--trusted-proxies)", e))?
+                .reading(header),
+        )
+    }
+
     /// The server's limits, and the metrics listener's address.
     /// The webhook settings, each checked.
     fn webhooks(&self) -> Result<crate::service::webhook::WebhookSettings, SettingError> {
