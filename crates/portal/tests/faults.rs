@@ -151,16 +151,7 @@ async fn fifty_kills_of_the_worker_at_random_moments_lose_and_duplicate_nothing(
          outcome messages, sent)"
     );
     // Every outcome message is in the spool (one file per message, named by its id).
-    let spooled = std::fs::read_dir(data.path().join("mail"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "eml")
-        })
-        .count();
+    let spooled = common::spooled_messages(&data.path().join("mail"));
     assert_eq!(spooled, REQUESTS);
     last.signal("TERM");
     last.wait_exit(Duration::from_secs(15));

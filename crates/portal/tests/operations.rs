@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use common::remote::{sign_in, submit, wait_completed};
+use common::remote::{request_count, sign_in, submit, wait_completed};
 use common::{Portal, eventually};
 use portal_store::Store;
 use portal_store::test_support::TestDatabase;
@@ -42,13 +42,10 @@ async fn a_job_queued_by_a_web_process_wakes_a_worker_process_at_once_even_after
     let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let web = Portal::start(
+    let web = Portal::serving(
         &["serve", "--no-worker"],
-        &[
-            ("PORTAL_LISTEN", "127.0.0.1:0"),
-            ("PORTAL_DATABASE_URL", &db.url),
-            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ],
+        ADMIN_PASSWORD,
+        &[("PORTAL_DATABASE_URL", &db.url)],
     );
     let base = web.base_url();
     // The worker looks at the queue by itself only every ten minutes: what wakes it sooner is
@@ -212,19 +209,6 @@ async fn sqlite_store(file: &Path) -> Store {
         .unwrap()
 }
 
-async fn request_count(client: &reqwest::Client, base: &str, token: &str) -> usize {
-    let list: Value = client
-        .get(format!("{base}/api/v1/subscription-requests?limit=200"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    list["items"].as_array().unwrap().len()
-}
-
 fn start_on(data: &Path) -> Portal {
     Portal::start(
         &["serve"],
@@ -289,7 +273,7 @@ async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_por
         contents.requests >= 4 && contents.tenants >= 4,
         "{contents:?}"
     );
-    let spooled = std::fs::read_dir(backup.join("mail")).unwrap().count();
+    let spooled = common::spooled_messages(&backup.join("mail"));
     assert!(
         spooled >= 4,
         "the outcome emails of the settled requests: {spooled}"
@@ -354,7 +338,7 @@ async fn a_backup_taken_under_load_is_consistent_and_restores_into_a_stopped_por
         contents.requests,
         "the portal serves the backup's requests"
     );
-    assert!(std::fs::read_dir(data.join("mail")).unwrap().count() >= spooled);
+    assert!(common::spooled_messages(&data.join("mail")) >= spooled);
     // Requests the backup caught before their tenant was made are provisioned now.
     let id = submit(&client, &base, &token, "AfterRestore").await;
     wait_completed(&client, &base, &token, &id, Duration::from_secs(30)).await;
@@ -368,13 +352,10 @@ async fn a_postgresql_dump_restores_into_a_database_the_portal_then_serves() {
     let Some(target) = TestDatabase::postgres().await else {
         return;
     };
-    let portal = Portal::start(
+    let portal = Portal::serving(
         &["serve"],
-        &[
-            ("PORTAL_LISTEN", "127.0.0.1:0"),
-            ("PORTAL_DATABASE_URL", &source.url),
-            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ],
+        ADMIN_PASSWORD,
+        &[("PORTAL_DATABASE_URL", &source.url)],
     );
     let base = portal.base_url();
     let client = reqwest::Client::new();
@@ -442,13 +423,12 @@ struct Fleet {
 
 impl Fleet {
     fn web(&self) -> Portal {
-        Portal::start(
+        Portal::serving(
             &["serve", "--no-worker"],
+            ADMIN_PASSWORD,
             &[
-                ("PORTAL_LISTEN", "127.0.0.1:0"),
                 ("PORTAL_DATABASE_URL", &self.url),
                 ("PORTAL_DATA_DIR", &self.data),
-                ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
                 ("PORTAL_LOG", "warn"),
             ],
         )
@@ -713,16 +693,7 @@ async fn a_soak_of_web_and_worker_processes_killed_again_and_again_loses_nothing
     ] {
         assert_eq!(scalar(&db.url, sql).await, expected, "{what}");
     }
-    let spooled = std::fs::read_dir(data.path().join("mail"))
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "eml")
-        })
-        .count();
+    let spooled = common::spooled_messages(&data.path().join("mail"));
     assert_eq!(spooled as i64, n, "one message in the spool per email");
     println!(
         "soak: {n} submissions through 2 web processes in {:.1} s ({:.1}/s, {} sends for them), \

@@ -158,13 +158,10 @@ async fn the_same_path_runs_on_postgresql() {
     let Some(db) = TestDatabase::postgres().await else {
         return;
     };
-    let mut portal = Portal::start(
+    let mut portal = Portal::serving(
         &["serve"],
-        &[
-            ("PORTAL_LISTEN", "127.0.0.1:0"),
-            ("PORTAL_DATABASE_URL", &db.url),
-            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ],
+        ADMIN_PASSWORD,
+        &[("PORTAL_DATABASE_URL", &db.url)],
     );
     let base = portal.base_url();
     assert!(
@@ -435,13 +432,10 @@ async fn web_only_with_requests(
     db: &TestDatabase,
     n: usize,
 ) -> (Portal, String, String, Vec<String>) {
-    let portal = Portal::start(
+    let portal = Portal::serving(
         &["serve", "--no-worker"],
-        &[
-            ("PORTAL_LISTEN", "127.0.0.1:0"),
-            ("PORTAL_DATABASE_URL", &db.url),
-            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ],
+        ADMIN_PASSWORD,
+        &[("PORTAL_DATABASE_URL", &db.url)],
     );
     let base = portal.base_url();
     let client = reqwest::Client::new();
@@ -580,14 +574,10 @@ async fn a_worker_killed_mid_job_has_its_job_finished_by_another_after_the_lease
 async fn no_response_log_line_or_stored_byte_contains_a_submitted_password() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
-    let mut portal = Portal::start(
+    let mut portal = Portal::serving(
         &[],
-        &[
-            ("PORTAL_LISTEN", "127.0.0.1:0"),
-            ("PORTAL_DATA_DIR", data_dir),
-            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-            ("PORTAL_LOG", "debug"),
-        ],
+        ADMIN_PASSWORD,
+        &[("PORTAL_DATA_DIR", data_dir), ("PORTAL_LOG", "debug")],
     );
     let base = portal.base_url();
     let client = reqwest::Client::new();

@@ -86,6 +86,14 @@ async fn registered(app: &TestApp, ip: [u8; 4], body: &Value) -> String {
 }
 
 /// Sends what is due (the outbox) and returns the messages received for `to` so far.
+/// A prospect's request with its contact address confirmed: its id and its status link.
+async fn confirmed(app: &TestApp, inbox: &Inbox, name: &str, email: &str) -> (String, String) {
+    let id = registered(app, [127, 0, 0, 1], &prospect(name, email)).await;
+    let (verify, status) = links_for(app, inbox, email).await;
+    assert_eq!(post_page(app, &verify).await.0, 200);
+    (id, status)
+}
+
 async fn mail_for(app: &TestApp, inbox: &Inbox, to: &str) -> Vec<Received> {
     app.run_pending_jobs().await;
     inbox
@@ -264,14 +272,7 @@ async fn a_rejected_request_frees_its_names_and_its_reason_is_emailed(db: Db) {
     let Some((app, inbox)) = portal(db).await else {
         return;
     };
-    let id = registered(
-        &app,
-        [127, 0, 0, 1],
-        &prospect("Seaside", "sam@seaside.example"),
-    )
-    .await;
-    let (verify, status) = links_for(&app, &inbox, "sam@seaside.example").await;
-    assert_eq!(post_page(&app, &verify).await.0, 200);
+    let (id, status) = confirmed(&app, &inbox, "Seaside", "sam@seaside.example").await;
 
     let r = act(&app, &id, "reject", json!({})).await;
     assert_eq!(r.status(), 422, "a reason is needed");
@@ -1094,14 +1095,7 @@ async fn contact_details_of_closed_self_service_requests_are_erased_after_their_
     let Some((app, inbox)) = portal(db).await else {
         return;
     };
-    let gone = registered(
-        &app,
-        [127, 0, 0, 1],
-        &prospect("Erasable", "erin@erasable.example"),
-    )
-    .await;
-    let (verify, _) = links_for(&app, &inbox, "erin@erasable.example").await;
-    assert_eq!(post_page(&app, &verify).await.0, 200);
+    let (gone, _) = confirmed(&app, &inbox, "Erasable", "erin@erasable.example").await;
     let reason = json!({"reason": "Outside our market."});
     assert_eq!(act(&app, &gone, "reject", reason).await.status(), 200);
     let waiting = registered(

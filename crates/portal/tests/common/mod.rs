@@ -380,6 +380,17 @@ impl Portal {
         Self::start_as_shipped(args, &with_default)
     }
 
+    /// `portal ARGS` (a `serve` command) on a free port with the first landlord admin's
+    /// password, plus `envs`.
+    pub fn serving(args: &[&str], admin_password: &str, envs: &[(&str, &str)]) -> Self {
+        let mut all = vec![
+            ("PORTAL_LISTEN", "127.0.0.1:0"),
+            ("PORTAL_ADMIN_PASSWORD", admin_password),
+        ];
+        all.extend_from_slice(envs);
+        Self::start(args, &all)
+    }
+
     /// `start`, in a process that may open at most `files` files (`ulimit -n`).
     pub fn start_with_open_files(files: u32, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let script = format!("ulimit -n {files} && exec \"$0\" \"$@\"");
@@ -502,6 +513,20 @@ impl Drop for Portal {
             let _ = self.child.wait();
         }
     }
+}
+
+/// How many messages a mail spool folder holds (its `.eml` files).
+pub fn spooled_messages(folder: &std::path::Path) -> usize {
+    std::fs::read_dir(folder)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "eml")
+        })
+        .count()
 }
 
 /// Polls `check` until it returns `Some`, or fails after `within`.

@@ -52,6 +52,20 @@ pub async fn request_status(client: &reqwest::Client, base: &str, token: &str, i
         .unwrap()
 }
 
+/// How many requests the list shows (at most 200).
+pub async fn request_count(client: &reqwest::Client, base: &str, token: &str) -> usize {
+    let list: Value = client
+        .get(format!("{base}/api/v1/subscription-requests?limit=200"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["items"].as_array().unwrap().len()
+}
+
 pub async fn wait_completed(
     client: &reqwest::Client,
     base: &str,
