@@ -524,6 +524,13 @@ async fn operations_endpoints_answer(app: &TestApp) {
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert_eq!(json_of(ready).await["status"], "migrations_behind");
+    // No database at all: not ready either, and the process still answers.
+    app.store.close().await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(json_of(ready).await["status"], "unavailable");
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
 }
 
 /// Every answer carries an `x-request-id`: the caller's when usable, else a new one each time.
