@@ -46,7 +46,7 @@ pub fn hold(database: &Path) -> Result<(), StartError> {
             Ok(())
         }
         Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Other(format!(
-            "a restore is putting a backup into {}: start the portal once it has finished",
+            "a restore is putting a backup into {}: try again once it has finished",
             database.display()
         ))),
         Err(std::fs::TryLockError::Error(e)) => Err(StartError::Other(format!(
