@@ -7,6 +7,7 @@ pub mod text;
 
 pub mod audit;
 pub mod field;
+pub mod glance;
 pub mod import;
 pub mod notification;
 pub mod package;

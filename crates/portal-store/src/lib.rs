@@ -21,6 +21,7 @@ pub mod domain;
 mod error;
 pub mod event;
 pub mod factor;
+pub mod glance;
 pub mod guard;
 pub mod import;
 pub mod intake;

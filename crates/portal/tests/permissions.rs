@@ -39,7 +39,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use self::Rule::{
-    Landlord, Link, Own, Perm, PermMaybe, Public, SignIn, SignedIn, Tenant, TenantOwn,
+    Landlord, Link, Own, Perm, PermMaybe, Public, SignIn, SignedIn, Staff, Tenant, TenantOwn,
 };
 
 /// What a route asks of its caller.
@@ -61,6 +61,8 @@ enum Rule {
     PermMaybe(Permission),
     /// A landlord role with this permission; a tenant's users get 403.
     Landlord(Permission),
+    /// A landlord role with this permission; to a tenant's users it does not exist (404).
+    Staff(Permission),
     /// This permission, on an object of tenant A: a user of another tenant gets 404.
     Tenant(Permission),
     /// The same, on a thing within tenant A that may not exist (the caller's own draft, a
@@ -108,6 +110,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/api/v1/public/registrations",                Public),
     ("GET",    "/api/v1/subscription-requests",               Perm(P::ReadRequests)),
     ("POST",   "/api/v1/subscription-requests",               Perm(P::SubmitRequests)),
+    ("GET",    "/api/v1/subscription-requests/export",        Staff(P::ReadRequests)),
     ("GET",    "/api/v1/subscription-requests/{id}",          Perm(P::ReadRequests)),
     ("POST",   "/api/v1/subscription-requests/{id}/{action}", Perm(P::ActOnRequests)),
     ("POST",   "/api/v1/subscription-requests/{id}/resend-email", Perm(P::ActOnRequests)),
@@ -120,6 +123,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PUT",    "/api/v1/settings/security",                   Perm(P::ChangeSettings)),
     ("GET",    "/api/v1/settings/retention",                  Perm(P::ChangeSettings)),
     ("PUT",    "/api/v1/settings/retention",                  Perm(P::ChangeSettings)),
+    ("GET",    "/api/v1/stats",                               Staff(P::ReadRequests)),
     ("GET",    "/api/v1/templates",                           Perm(P::ReadTemplates)),
     ("POST",   "/api/v1/templates",                           Perm(P::ChangeTemplates)),
     ("GET",    "/api/v1/templates/{id}",                      Perm(P::ReadTemplates)),
@@ -211,6 +215,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/registrations/status/{token}/check-domain",  Link),
     // Pages: Tenant Creation Management, the policies, templates, tenants, mail, audit.
     ("GET",    "/requests",                                   Perm(P::ReadRequests)),
+    ("GET",    "/requests/export.csv",                        Staff(P::ReadRequests)),
     ("GET",    "/requests/{id}",                              Perm(P::ReadRequests)),
     ("GET",    "/requests/{id}/{action}",                     Perm(P::ActOnRequests)),
     ("POST",   "/requests/{id}/{action}",                     Perm(P::ActOnRequests)),
@@ -264,6 +269,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("POST",   "/tenants/{id}/smart-queues/versions/{version}/copy", Tenant(P::EditParameters)),
     ("GET",    "/audit",                                      Perm(P::ReadAudit)),
     ("GET",    "/workers",                                    Landlord(P::WatchOperations)),
+    ("GET",    "/dashboard",                                  Staff(P::ReadRequests)),
 ];
 
 /// The calls that retire the walk's template: each walker makes them after all its others.
@@ -388,6 +394,8 @@ fn want(rule: Rule, who: Option<&Walker>, api: bool) -> Want {
         PermMaybe(p) if role.may(p) => Want::ServedOrGone,
         PermMaybe(_) => Want::Forbidden,
         Landlord(p) => allowed(role.is_landlord() && role.may(p)),
+        Staff(_) if !role.is_landlord() => Want::NotFound,
+        Staff(p) => allowed(role.may(p)),
         Tenant(p) => in_tenant_a(walker, p, Want::Served),
         TenantOwn(p) => in_tenant_a(walker, p, Want::ServedOrGone),
     }

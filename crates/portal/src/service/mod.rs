@@ -8,6 +8,8 @@ pub mod bulk;
 pub mod delivery;
 pub mod digest;
 pub mod domain;
+pub mod export;
+pub mod glance;
 pub mod import;
 pub mod mail;
 pub mod oidc;

@@ -271,3 +271,46 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0, "answered");
     response
 }
+
+/// A CSV file streamed to the client a page of rows at a time; the export stops reading when
+/// the client goes away (the body is dropped, and the export with it). The first page is read
+/// before answering, so a failure to begin is an error answer, not an empty file.
+pub async fn csv_download(
+    mut export: crate::service::export::Export,
+    file_name: &str,
+) -> Result<Response, crate::service::ServiceError> {
+    use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+    let first = export.next_chunk().await?.unwrap_or_default();
+    let rest = futures_util::stream::unfold(Some(export), |export| async move {
+        let mut export = export?;
+        match export.next_chunk().await {
+            Ok(Some(bytes)) => Some((Ok(bytes::Bytes::from(bytes)), Some(export))),
+            Ok(None) => None,
+            // The answer has begun: all that is left is to cut it short, so the client sees
+            // an incomplete file rather than a complete-looking one.
+            Err(e) => {
+                tracing::error!(error = %e, "the CSV export failed part way");
+                Some((Err(std::io::Error::other("the export failed")), None))
+            }
+        }
+    });
+    let first = futures_util::stream::once(async move { Ok(bytes::Bytes::from(first)) });
+    let mut response = Response::new(axum::body::Body::from_stream(
+        futures_util::StreamExt::chain(first, rest),
+    ));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) =
+        axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
+    {
+        headers.insert(CONTENT_DISPOSITION, value);
+    }
+    headers.insert(
+        CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}

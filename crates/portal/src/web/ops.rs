@@ -199,6 +199,8 @@ impl Modify for BearerAuth {
         api::public::register,
         api::requests::submit_request,
         api::requests::list_requests,
+        api::requests::export_requests,
+        api::stats::stats,
         api::requests::get_request,
         api::requests::act_on_request,
         api::requests::resend_email,

@@ -12,6 +12,7 @@ pub mod parameters;
 pub mod public;
 pub mod requests;
 pub mod settings;
+pub mod stats;
 pub mod templates;
 pub mod tenants;
 pub mod webhooks;
@@ -31,6 +32,7 @@ pub fn router() -> Routes {
         .merge(public::router())
         .merge(requests::router())
         .merge(settings::router())
+        .merge(stats::router())
         .merge(templates::router())
         .merge(tenants::router())
         .merge(webhooks::router())

@@ -22,6 +22,7 @@ pub fn router() -> Routes {
             "/api/v1/subscription-requests",
             get(list_requests).post(submit_request),
         )
+        .route("/api/v1/subscription-requests/export", get(export_requests))
         .route("/api/v1/subscription-requests/{id}", get(get_request))
         .route(
             "/api/v1/subscription-requests/{id}/{action}",
@@ -520,6 +521,47 @@ pub async fn list_requests(
         },
         |q| q.limit,
     )?;
+    let filter = RequestFilter {
+        before_id: query.cursor.clone().filter(|c| !c.is_empty()),
+        limit,
+        ..filter_of(&query.filters())?
+    };
+    let (rows, next_cursor) = request::list_requests(&state.services, &actor, filter).await?;
+    let items = rows.into_iter().map(|row| view_with(row, None)).collect();
+    Ok(Json(RequestList { items, next_cursor }))
+}
+
+impl ListQuery {
+    fn filters(&self) -> ExportQuery {
+        ExportQuery {
+            status: self.status.clone(),
+            q: self.q.clone(),
+            template: self.template.clone(),
+            submitted_from: self.submitted_from.clone(),
+            submitted_before: self.submitted_before.clone(),
+        }
+    }
+}
+
+/// The list's filters, without paging.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Only requests in this status.
+    pub status: Option<String>,
+    /// Part of the tenant name.
+    pub q: Option<String>,
+    /// Only requests for this template.
+    pub template: Option<String>,
+    /// Only requests submitted at or after this RFC 3339 time.
+    pub submitted_from: Option<String>,
+    /// Only requests submitted before this RFC 3339 time.
+    pub submitted_before: Option<String>,
+}
+
+/// The store's filter of a list's query string (one page of 50, from the newest), or what is
+/// wrong with it.
+fn filter_of(query: &ExportQuery) -> Result<RequestFilter, ApiError> {
     let status = match query.status.as_deref().map(str::parse::<RequestStatus>) {
         None => None,
         Some(Ok(status)) => Some(status),
@@ -530,21 +572,62 @@ pub async fn list_requests(
             ));
         }
     };
-    let filter = RequestFilter {
+    Ok(RequestFilter {
         status,
         query: query
             .q
+            .as_deref()
             .map(|q| q.trim().to_owned())
             .filter(|q| !q.is_empty()),
-        template_id: query.template.filter(|t| !t.is_empty()),
+        template_id: query.template.clone().filter(|t| !t.is_empty()),
         submitted_from: time_param("submitted_from", query.submitted_from.as_deref())?,
         submitted_before: time_param("submitted_before", query.submitted_before.as_deref())?,
-        before_id: query.cursor.filter(|c| !c.is_empty()),
-        limit,
-    };
-    let (rows, next_cursor) = request::list_requests(&state.services, &actor, filter).await?;
-    let items = rows.into_iter().map(|row| view_with(row, None)).collect();
-    Ok(Json(RequestList { items, next_cursor }))
+        before_id: None,
+        limit: 50,
+    })
+}
+
+/// Every request the list's filters match, newest first, as CSV: a header row, then one row
+/// per request (id, tenant name, template, status, submitted, scheduled, contact email, tenant
+/// id; times in UTC). It is written as it is read, however many requests match. No cell starts
+/// with `=`, `+`, `-` or `@` (such a cell gets a leading `'`). Only the provider's staff may.
+#[utoipa::path(
+    get, path = "/api/v1/subscription-requests/export", tag = "subscription requests",
+    security(("bearer" = [])),
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The requests as CSV", content_type = "text/csv", body = String),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "Not one of the provider's staff", body = ErrorBody),
+    )
+)]
+pub async fn export_requests(
+    State(state): State<AppState>,
+    Auth(actor): Auth,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    // Someone not on the staff learns nothing of the export, not even its rules.
+    if !actor.is_landlord() {
+        return Err(crate::service::ServiceError::NotFound.into());
+    }
+    let (query, _) = super::list_query(
+        query,
+        |q| {
+            vec![
+                q.q.as_ref(),
+                q.status.as_ref(),
+                q.template.as_ref(),
+                q.submitted_from.as_ref(),
+                q.submitted_before.as_ref(),
+            ]
+        },
+        |_| None,
+    )?;
+    let filter = filter_of(&query)?;
+    let export = crate::service::export::export(&state.services, &actor, filter).await?;
+    Ok(crate::web::csv_download(export, "subscription-requests.csv").await?)
 }
 
 /// An optional RFC 3339 time of the query string, as epoch milliseconds.

@@ -6,6 +6,8 @@ pub mod account;
 pub mod accounts;
 pub mod audit;
 pub mod bulk;
+pub mod charts;
+pub mod dashboard;
 pub mod imports;
 pub mod join;
 pub mod mail;
@@ -74,6 +76,7 @@ pub fn router() -> Routes {
         .merge(audit::router())
         .merge(webhooks::router())
         .merge(workers::router())
+        .merge(dashboard::router())
 }
 
 async fn style_sheet() -> Response {
@@ -164,6 +167,10 @@ impl Nav {
         self.may(Permission::ChangeSettings)
     }
 
+    pub fn may_watch_operations(&self) -> bool {
+        self.may(Permission::WatchOperations)
+    }
+
     pub fn may_manage_accounts(&self) -> bool {
         self.may(Permission::ManageAccounts)
     }
@@ -174,8 +181,9 @@ impl Nav {
 
     /// The menu: (address, label), only what the role may open.
     pub fn links(&self) -> Vec<(&'static str, &'static str)> {
-        let entries: [(&'static str, &'static str, bool); 11] = [
+        let entries: [(&'static str, &'static str, bool); 12] = [
             ("/", "Home", !self.landlord),
+            ("/dashboard", "Dashboard", self.landlord),
             ("/register", "Tenant Registration", self.may_submit()),
             ("/requests", "Tenant Creation Management", self.landlord),
             ("/tenants", "Tenants", self.landlord),

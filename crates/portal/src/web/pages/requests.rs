@@ -26,6 +26,7 @@ use crate::web::AppState;
 pub fn router() -> Routes {
     Routes::new()
         .route("/requests", get(list_requests))
+        .route("/requests/export.csv", get(export_requests))
         .route("/requests/{id}", get(show_request))
         .route(
             "/requests/{id}/{action}",
@@ -244,7 +245,10 @@ impl Row {
 struct ListPage {
     nav: Nav,
     query: ListQuery,
-    statuses: Vec<(&'static str, String)>,
+    /// Each status: its name, its label and how many requests are in it.
+    statuses: Vec<(&'static str, String, i64)>,
+    /// The filters as a query string, for the CSV export.
+    export: String,
     templates: Vec<(String, String)>,
     rows: Vec<Row>,
     problem: Option<String>,
@@ -282,12 +286,20 @@ async fn list_requests(
             Err(e) => return failure(&e, Some(&actor)),
         },
     };
+    let counts = match state.services.store.count_requests_by_status().await {
+        Ok(counts) => counts,
+        Err(e) => return failure(&e.into(), Some(&actor)),
+    };
     let page = ListPage {
         nav: Nav::for_actor(&actor, "/requests"),
         statuses: RequestStatus::ALL
             .iter()
-            .map(|s| (s.as_str(), status_label(*s)))
+            .map(|s| {
+                let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
+                (s.as_str(), status_label(*s), n)
+            })
             .collect(),
+        export: query.encoded(None),
         rows: rows.into_iter().map(|r| Row::new(r, &templates)).collect(),
         templates,
         problem,
@@ -296,6 +308,42 @@ async fn list_requests(
         query,
     };
     render(status, &page)
+}
+
+/// Every request the list's filters match, as a CSV download.
+async fn export_requests(
+    State(state): State<AppState>,
+    super::PageUser(actor): super::PageUser,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Response {
+    let filter = match query.map(|Query(q)| q.filter()) {
+        Ok(Ok(filter)) => filter,
+        // Someone not on the staff learns nothing of the export, not even its rules.
+        _ if !actor.is_landlord() => return not_found(Some(&actor)),
+        Ok(Err(problem)) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                Some(&actor),
+                "The filters could not be used",
+                &problem,
+                Some(("/requests", "All requests")),
+            );
+        }
+        Err(_) => {
+            return message(
+                StatusCode::BAD_REQUEST,
+                Some(&actor),
+                "The filters could not be read",
+                "The address holds filters this page does not know.",
+                Some(("/requests", "All requests")),
+            );
+        }
+    };
+    let started = match crate::service::export::export(&state.services, &actor, filter).await {
+        Ok(export) => crate::web::csv_download(export, "subscription-requests.csv").await,
+        Err(e) => Err(e),
+    };
+    started.unwrap_or_else(|e| failure(&e, Some(&actor)))
 }
 
 struct StepLine {

@@ -8,7 +8,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use portal_domain::RequestStatus;
+use portal_domain::glance::DayCount;
 use serde::Deserialize;
 
 use askama::Template;
@@ -437,10 +437,6 @@ async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Response
 #[template(path = "pages/home.html")]
 struct HomePage {
     nav: Nav,
-    open_requests: i64,
-    failed_requests: i64,
-    /// Self-service requests waiting for a landlord administrator's decision.
-    awaiting_approval: i64,
     tenant: Option<TenantRow>,
     /// The published Callback Folder email address; empty while not set.
     callback_folder_email: String,
@@ -448,33 +444,19 @@ struct HomePage {
     smart_queues: bool,
 }
 
+/// The provider's staff's home is their dashboard; a tenant's users see their tenant.
 async fn home(State(state): State<AppState>, PageUser(actor): PageUser) -> Response {
+    if actor.is_landlord() {
+        return super::dashboard::dashboard(&state, &actor, DayCount::default(), "/dashboard")
+            .await;
+    }
     let mut page = HomePage {
         nav: Nav::for_actor(&actor, "/"),
-        open_requests: 0,
-        failed_requests: 0,
-        awaiting_approval: 0,
         tenant: None,
         callback_folder_email: String::new(),
         smart_queues: false,
     };
-    if actor.is_landlord() {
-        match state.services.store.count_requests_by_status().await {
-            Ok(counts) => {
-                for (status, n) in counts {
-                    match status {
-                        RequestStatus::Failed => page.failed_requests += n,
-                        RequestStatus::PendingApproval => page.awaiting_approval += n,
-                        RequestStatus::Accepted
-                        | RequestStatus::Scheduled
-                        | RequestStatus::Provisioning => page.open_requests += n,
-                        _ => {}
-                    }
-                }
-            }
-            Err(e) => return failure(&e.into(), Some(&actor)),
-        }
-    } else if let Some(id) = &actor.tenant_id {
+    if let Some(id) = &actor.tenant_id {
         match tenant::get_tenant(&state.services, &actor, id).await {
             Ok(t) => page.tenant = Some(t),
             Err(e) => return failure(&e, Some(&actor)),

@@ -1,0 +1,492 @@
+//! The staff's view at a glance: the dashboard, `GET /api/v1/stats`, the status counts of
+//! Tenant Creation Management and its CSV export, on both databases.
+
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
+
+#[macro_use]
+mod common;
+
+use common::{ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, page, spawn_app, submission};
+use serde_json::Value;
+
+const DAY: i64 = 86_400_000;
+
+/// Submits a request for `name` through the API; its id.
+async fn submit(app: &TestApp, name: &str) -> String {
+    let r = app.submit(&submission(name)).await;
+    assert_eq!(r.status(), 202, "submission of {name}");
+    r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Moves a request in time, as if the database's clock had said `submitted` and `finished`
+/// (and, when given, sets its status).
+async fn move_request(
+    app: &TestApp,
+    id: &str,
+    submitted: i64,
+    finished: Option<i64>,
+    status: Option<&str>,
+) {
+    let finished = finished.map_or("finished_at".to_owned(), |f| f.to_string());
+    let status = status.map_or("status".to_owned(), |s| format!("'{s}'"));
+    app.execute_sql(&format!(
+        "UPDATE subscription_requests SET submitted_at = {submitted}, finished_at = {finished}, \
+         status = {status} WHERE id = '{id}'"
+    ))
+    .await;
+}
+
+async fn stats(app: &TestApp, query: &str) -> (u16, Value) {
+    let r = app.get(&format!("/api/v1/stats{query}"), &app.token).await;
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Requests made at known times (the database's clock moved for each) add up day by day, in
+/// UTC, with the empty days as zeros; the counts by status are the list's; the times to a
+/// working tenant come out within a bucket of what they were.
+async fn the_figures_match_the_requests_made_at_known_times(app: &TestApp) {
+    let ids = [
+        submit(app, "GlanceAlpha").await,
+        submit(app, "GlanceBravo").await,
+        submit(app, "GlanceCharlie").await,
+        submit(app, "GlanceDelta").await,
+    ];
+    app.run_pending_jobs().await;
+    let today = portal_store::now_ms() / DAY * DAY;
+    // Alpha: submitted three days ago, working 2 s later.
+    move_request(
+        app,
+        &ids[0],
+        today - 3 * DAY + 36_000_000,
+        Some(today - 3 * DAY + 36_002_000),
+        None,
+    )
+    .await;
+    // Bravo: submitted a millisecond before midnight two days ago, completed 4 s later, the
+    // next UTC day.
+    move_request(
+        app,
+        &ids[1],
+        today - DAY - 1,
+        Some(today - DAY + 3_999),
+        None,
+    )
+    .await;
+    // Charlie: failed yesterday.
+    move_request(
+        app,
+        &ids[2],
+        today - DAY + 1_000,
+        Some(today - DAY + 60_000),
+        Some("failed"),
+    )
+    .await;
+    // Delta stays as it is: submitted and completed today.
+
+    let (status, body) = stats(app, "?days=7").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["days"], 7);
+    let days = body["per_day"].as_array().unwrap();
+    assert_eq!(days.len(), 7, "{body}");
+    let date = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .unwrap()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date()
+            .to_string()
+    };
+    let expected = [
+        // (days ago, submitted, completed, failed)
+        (6, 0, 0, 0),
+        (5, 0, 0, 0),
+        (4, 0, 0, 0),
+        (3, 1, 1, 0),
+        (2, 1, 0, 0),
+        (1, 1, 1, 1),
+        (0, 1, 1, 0),
+    ];
+    for (day, (ago, submitted, completed, failed)) in days.iter().zip(expected) {
+        assert_eq!(day["date"], date(today - ago * DAY), "{body}");
+        assert_eq!(
+            (&day["submitted"], &day["completed"], &day["failed"]),
+            (&submitted.into(), &completed.into(), &failed.into()),
+            "{ago} days ago: {day}"
+        );
+    }
+    // Alpha took 2 s (its day's median); Bravo 4 s.
+    let within = |got: &Value, ms: i64| {
+        let got = got.as_i64().unwrap_or(-1);
+        (got - ms).abs() * 10 <= ms
+    };
+    assert!(
+        within(&days[3]["time_to_tenant_ms"]["p50"], 2_000),
+        "{body}"
+    );
+    assert!(
+        within(&days[5]["time_to_tenant_ms"]["p90"], 3_999),
+        "{body}"
+    );
+    assert_eq!(days[4]["time_to_tenant_ms"]["p50"], Value::Null);
+    // Over the week: 2 s, 4 s and Delta's (under a minute): the 90th percentile is Bravo's.
+    assert!(within(&body["time_to_tenant_ms"]["p90"], 3_999), "{body}");
+
+    // By status: the list's own counts.
+    let by_status = body["by_status"].as_object().unwrap();
+    assert_eq!(by_status.len(), 10, "every status: {body}");
+    for (status, n) in by_status {
+        let list: Value = app
+            .get(
+                &format!("/api/v1/subscription-requests?status={status}&limit=200"),
+                &app.token,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            list["items"].as_array().unwrap().len() as i64,
+            n.as_i64().unwrap(),
+            "{status}"
+        );
+    }
+    assert_eq!(by_status["completed"], 3);
+    assert_eq!(by_status["failed"], 1);
+    assert_eq!(body["attention"]["failed_requests"], 1);
+    assert_eq!(body["queue"]["due"], 0);
+    assert_eq!(body["off_peak_windows"], Value::Null);
+
+    // A request moved out of the range, and back: the days follow it.
+    move_request(
+        app,
+        &ids[0],
+        today - 30 * DAY,
+        Some(today - 30 * DAY + 2_000),
+        None,
+    )
+    .await;
+    let (_, week) = stats(app, "?days=7").await;
+    assert_eq!(week["per_day"][3]["submitted"], 0, "{week}");
+    let (_, month) = stats(app, "?days=31").await;
+    assert_eq!(month["per_day"][0]["submitted"], 1, "{month}");
+    assert_eq!(month["per_day"][0]["completed"], 1, "{month}");
+    // Removing a request takes it off its days too.
+    insert_requests(app, 1, today + 1_000).await;
+    let (_, added) = stats(app, "?days=1").await;
+    assert_eq!(added["per_day"][0]["submitted"], 2, "{added}");
+    app.execute_sql("DELETE FROM subscription_requests WHERE tenant_name_key LIKE '%export000000'")
+        .await;
+    let (_, removed) = stats(app, "?days=1").await;
+    assert_eq!(removed["per_day"][0]["submitted"], 1, "{removed}");
+}
+
+/// `days` outside 1–366, not a whole number or empty: a 422 naming it; missing: 30 days.
+async fn days_out_of_range_are_refused_by_name(app: &TestApp) {
+    for bad in ["0", "367", "-1", "1.5", "abc", "", "99999999999999999999"] {
+        let (status, body) = stats(app, &format!("?days={bad}")).await;
+        assert_eq!(status, 422, "days={bad}: {body}");
+        assert_eq!(
+            body["error"]["fields"][0]["field"], "days",
+            "days={bad}: {body}"
+        );
+    }
+    let (status, body) = stats(app, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["per_day"].as_array().unwrap().len(), 30);
+    let (_, body) = stats(app, "?days=366").await;
+    assert_eq!(body["per_day"].as_array().unwrap().len(), 366);
+    let days = body["per_day"].as_array().unwrap();
+    assert!(
+        days.iter().all(|d| d["submitted"] == 0),
+        "no request yet: zeros, not gaps"
+    );
+    let (status, page) = page(
+        app,
+        "/dashboard?days=0",
+        &app.page_session(ADMIN, ADMIN_PASSWORD).await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("days must be a whole number from 1 to 366."),
+        "{page}"
+    );
+}
+
+/// To a tenant's user, the dashboard, the figures and the export do not exist.
+async fn a_tenant_user_finds_none_of_it(app: &TestApp) {
+    submit(app, "GlanceTenant").await;
+    app.run_pending_jobs().await;
+    let login = "prpkeAdmin@glancetenant.example.com";
+    app.settle_password(login).await;
+    let token = app.login_token(login, TENANT_PASSWORD).await;
+    for path in [
+        "/api/v1/stats",
+        "/api/v1/stats?days=0",
+        "/api/v1/subscription-requests/export",
+        "/api/v1/subscription-requests/export?status=nonsense",
+    ] {
+        let r = app.get(path, &token).await;
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    let cookie = app.page_session(login, TENANT_PASSWORD).await;
+    for path in [
+        "/dashboard",
+        "/dashboard?days=0",
+        "/requests/export.csv",
+        "/requests/export.csv?status=x",
+    ] {
+        let (status, _) = page(app, path, &cookie).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    // Their home is their tenant's.
+    let (status, home) = page(app, "/", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        home.contains("Your tenant") && !home.contains("status-counts"),
+        "{home}"
+    );
+}
+
+/// Adds `n` requests straight into the database, named `Export000000`…, one a millisecond
+/// from `first`; every seventh's name starts a formula.
+async fn insert_requests(app: &TestApp, n: usize, first: i64) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let rows = chunk
+            .iter()
+            .map(|i| {
+                let ms = first + *i as i64;
+                let id = format!("{:012x}-7000-8000-{:012x}", ms, i);
+                let id = format!("{}-{}-{}", &id[..8], &id[8..12], &id[13..]);
+                let name = match i % 7 {
+                    0 => format!("=HYPERLINK(\"x\") Export{i:06}"),
+                    1 => format!("-Export{i:06}"),
+                    _ => format!("Export{i:06}"),
+                };
+                let name = name.replace('\'', "''");
+                format!(
+                    "('{id}', 'completed', 'voice-essentials', 1, '{name}', '{key}', 's{i}', \
+                     's{i}.example.com', 'keAdmin', 'prpkeAdmin', '+442079460000', 'Jo', 'Kenton', \
+                     '@jo{i}@example.com', {ms}, 'sent')",
+                    key = name.to_lowercase()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        app.execute_sql(&format!(
+            "INSERT INTO subscription_requests (id, status, template_id, template_version, \
+             tenant_name, tenant_name_key, short_name, upn_suffix, admin_user_name, \
+             admin_personnel_id, ani, contact_first_name, contact_last_name, contact_email, \
+             submitted_at, notification_status) VALUES {rows}"
+        ))
+        .await;
+    }
+}
+
+/// The export holds every matching request (not a page), newest first, with the list's
+/// columns and the contact's email and the tenant's id; no cell starts a formula.
+async fn the_export_holds_every_match_and_no_formula(app: &TestApp) {
+    let made = submit(app, "GlanceExport").await;
+    app.run_pending_jobs().await;
+    insert_requests(app, 1_203, portal_store::now_ms() - 10 * DAY).await;
+    let r = app
+        .get("/api/v1/subscription-requests/export", &app.token)
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let text = r.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "request_id",
+            "tenant_name",
+            "template",
+            "status",
+            "submitted_at",
+            "scheduled_for",
+            "contact_email",
+            "tenant_id"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1_204, "every request, over several pages");
+    let ids: Vec<&str> = rows.iter().map(|r| &r[0]).collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first, each once");
+    // The one made through the portal is the newest, with its tenant and the contact.
+    assert_eq!(&rows[0][0], made);
+    assert_eq!(&rows[0][1], "GlanceExport");
+    assert_eq!(&rows[0][2], "Voice Essentials v1");
+    assert_eq!(&rows[0][3], "completed");
+    assert_eq!(&rows[0][6], "jo@example.com");
+    assert!(!rows[0][7].is_empty(), "its tenant id");
+    for row in &rows {
+        for cell in row {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "a cell starts a formula: {row:?}"
+            );
+        }
+    }
+    assert!(
+        rows.iter().any(|r| r[1].starts_with("'=HYPERLINK")),
+        "kept, made safe"
+    );
+    assert!(rows.iter().any(|r| r[6].starts_with("'@jo")));
+
+    // The list's filters: a name, a status, both.
+    let count = |query: &'static str| async move {
+        let r = app
+            .get(
+                &format!("/api/v1/subscription-requests/export{query}"),
+                &app.token,
+            )
+            .await;
+        assert_eq!(r.status(), 200, "{query}");
+        let text = r.text().await.unwrap();
+        csv::Reader::from_reader(text.as_bytes()).records().count()
+    };
+    assert_eq!(
+        count("?q=export00110").await,
+        10,
+        "Export001100 to Export001109"
+    );
+    assert_eq!(count("?status=failed").await, 0);
+    assert_eq!(count("?status=completed&q=glanceexport").await, 1);
+    let r = app
+        .get(
+            "/api/v1/subscription-requests/export?status=nonsense",
+            &app.token,
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+
+    // The page's link gives the same file.
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let (status, list) = page(app, "/requests?q=export00110", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        list.contains(r#"href="/requests/export.csv?q=export00110""#),
+        "{list}"
+    );
+    let (status, file) = page(app, "/requests/export.csv?q=export00110", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        csv::Reader::from_reader(file.as_bytes()).records().count(),
+        10
+    );
+    let (status, _) = page(app, "/requests/export.csv?status=nonsense", &cookie).await;
+    assert_eq!(status, 400);
+}
+
+/// The dashboard and the list show the same counts, each linked to its filtered list.
+async fn the_pages_show_the_counts_linked(app: &TestApp) {
+    submit(app, "GlancePageOne").await;
+    submit(app, "GlancePageTwo").await;
+    app.run_pending_jobs().await;
+    submit(app, "GlancePageThree").await;
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    for path in ["/", "/dashboard", "/dashboard?days=7", "/dashboard?days=90"] {
+        let (status, home) = page(app, path, &cookie).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            home.contains(
+                r#"<a id="status-completed" href="/requests?status=completed"><strong>2</strong>"#
+            ),
+            "{path}: {home}"
+        );
+        assert!(home.contains(
+            r#"<a id="status-accepted" href="/requests?status=accepted"><strong>1</strong>"#
+        ));
+        assert_eq!(
+            home.matches(r#"<svg role="img" aria-labelledby="#).count(),
+            2,
+            "two charts"
+        );
+        assert!(home.contains("Nothing needs attention"));
+        assert!(home.contains("Days are UTC days."));
+    }
+    let (_, week) = page(app, "/dashboard?days=7", &cookie).await;
+    assert_eq!(
+        week.matches("<tr><th scope=\"row\">").count(),
+        7,
+        "a line per day"
+    );
+    assert!(
+        week.contains("Over the last 7 days: 3 submitted, 2 completed, 0 failed."),
+        "{week}"
+    );
+    let (_, list) = page(app, "/requests", &cookie).await;
+    assert!(
+        list.contains(
+            r#"<a href="/requests?status=completed"><strong>2</strong> <span>completed</span></a>"#
+        ),
+        "{list}"
+    );
+    assert!(list.contains("completed (2)</option>"), "{list}");
+
+    // Something failing appears under "needs attention", linked.
+    app.execute_sql(
+        "UPDATE subscription_requests SET status = 'failed' WHERE tenant_name = 'GlancePageThree'",
+    )
+    .await;
+    let (_, home) = page(app, "/", &cookie).await;
+    assert!(
+        home.contains(r#"<a id="attention-failed" href="/requests?status=failed"><strong>1</strong> failed request</a>"#),
+        "{home}"
+    );
+}
+
+/// An off-peak policy with a cap: the next windows, with how full each is.
+async fn the_coming_windows_show_how_full_they_are(app: &TestApp) {
+    let r = app
+        .client
+        .put(app.url("/api/v1/settings/provisioning"))
+        .bearer_auth(&app.token)
+        .json(&serde_json::json!({"mode": "off_peak", "off_peak": {"start": "23:00", "end": "23:30", "time_zone": "UTC", "max_per_window": 4}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for name in ["GlanceWinOne", "GlanceWinTwo", "GlanceWinThree"] {
+        submit(app, name).await;
+    }
+    let (_, body) = stats(app, "").await;
+    let windows = body["off_peak_windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 3, "{body}");
+    let taken: Vec<i64> = windows
+        .iter()
+        .map(|w| w["taken"].as_i64().unwrap())
+        .collect();
+    assert_eq!(taken.iter().sum::<i64>(), 3, "{body}");
+    assert_eq!(windows[0]["cap"], 4);
+    let cookie = app.page_session(ADMIN, ADMIN_PASSWORD).await;
+    let (_, home) = page(app, "/", &cookie).await;
+    assert!(home.contains("of 4 ("), "{home}");
+}
+
+on_both!(
+    the_figures_match_the_requests_made_at_known_times,
+    days_out_of_range_are_refused_by_name,
+    a_tenant_user_finds_none_of_it,
+    the_export_holds_every_match_and_no_formula,
+    the_pages_show_the_counts_linked,
+    the_coming_windows_show_how_full_they_are,
+);
