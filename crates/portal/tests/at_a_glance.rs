@@ -8,6 +8,7 @@ mod common;
 
 use common::{ADMIN, ADMIN_PASSWORD, Db, TENANT_PASSWORD, TestApp, page, spawn_app, submission};
 use serde_json::Value;
+use std::time::Duration;
 
 const DAY: i64 = 86_400_000;
 
@@ -254,35 +255,39 @@ async fn a_tenant_user_finds_none_of_it(app: &TestApp) {
 /// from `first`; every seventh's name starts a formula.
 async fn insert_requests(app: &TestApp, n: usize, first: i64) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let rows = chunk
-            .iter()
-            .map(|i| {
-                let ms = first + *i as i64;
-                let id = format!("{:012x}-7000-8000-{:012x}", ms, i);
-                let id = format!("{}-{}-{}", &id[..8], &id[8..12], &id[13..]);
-                let name = match i % 7 {
-                    0 => format!("=HYPERLINK(\"x\") Export{i:06}"),
-                    1 => format!("-Export{i:06}"),
-                    _ => format!("Export{i:06}"),
-                };
-                let name = name.replace('\'', "''");
-                format!(
-                    "('{id}', 'completed', 'voice-essentials', 1, '{name}', '{key}', 's{i}', \
-                     's{i}.example.com', 'keAdmin', 'prpkeAdmin', '+442079460000', 'Jo', 'Kenton', \
-                     '@jo{i}@example.com', {ms}, 'sent')",
-                    key = name.to_lowercase()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        app.execute_sql(&format!(
-            "INSERT INTO subscription_requests (id, status, template_id, template_version, \
-             tenant_name, tenant_name_key, short_name, upn_suffix, admin_user_name, \
-             admin_personnel_id, ani, contact_first_name, contact_last_name, contact_email, \
-             submitted_at, notification_status) VALUES {rows}"
-        ))
-        .await;
+        app.execute_sql(&requests_sql(chunk, first, "")).await;
     }
+}
+
+/// An INSERT of the requests numbered `numbers` (see `insert_requests`), their names padded
+/// with `padding`.
+fn requests_sql(numbers: &[usize], first: i64, padding: &str) -> String {
+    let rows = numbers
+        .iter()
+        .map(|i| {
+            let ms = first + *i as i64;
+            let hex = format!("{ms:012x}");
+            let id = format!("{}-{}-7000-8000-{i:012x}", &hex[..8], &hex[8..]);
+            let name = match i % 7 {
+                0 => format!("=HYPERLINK(\"x\") Export{i:06}{padding}"),
+                1 => format!("-Export{i:06}{padding}"),
+                _ => format!("Export{i:06}{padding}"),
+            };
+            format!(
+                "('{id}', 'completed', 'voice-essentials', 1, '{name}', '{key}', 's{i}', \
+                 's{i}.example.com', 'keAdmin', 'prpkeAdmin', '+442079460000', 'Jo', 'Kenton', \
+                 '@jo{i}@example.com', {ms}, 'sent')",
+                key = name.to_lowercase()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "INSERT INTO subscription_requests (id, status, template_id, template_version, \
+         tenant_name, tenant_name_key, short_name, upn_suffix, admin_user_name, \
+         admin_personnel_id, ani, contact_first_name, contact_last_name, contact_email, \
+         submitted_at, notification_status) VALUES {rows}"
+    )
 }
 
 /// The export holds every matching request (not a page), newest first, with the list's
@@ -490,3 +495,100 @@ on_both!(
     the_pages_show_the_counts_linked,
     the_coming_windows_show_how_full_they_are,
 );
+
+/// The resident memory of process `pid`, in bytes.
+fn resident(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kb: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kb * 1024
+}
+
+/// 100,000 requests (33 MB of CSV) are exported a page at a time: the portal's memory grows by
+/// far less than the file while it is read; a client that goes away part way stops the
+/// export, and the portal serves on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_of_100000_requests_streams_in_bounded_memory_and_stops_when_the_client_goes() {
+    use sqlx::{Connection, Executor};
+    const N: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let portal = common::Portal::serving(
+        &[],
+        ADMIN_PASSWORD,
+        &[
+            ("PORTAL_DATA_DIR", data.to_str().unwrap()),
+            ("PORTAL_LOG", "info"),
+        ],
+    );
+    let base = portal.base_url();
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}", data.join("portal.db").display());
+    let mut db = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let padding = "x".repeat(200);
+    let first = portal_store::now_ms() - 30 * DAY;
+    db.execute("BEGIN").await.unwrap();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(500) {
+        db.execute(sqlx::AssertSqlSafe(requests_sql(chunk, first, &padding)))
+            .await
+            .unwrap();
+    }
+    db.execute("COMMIT").await.unwrap();
+    db.close().await.unwrap();
+
+    let client = reqwest::Client::new();
+    let login: Value = client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let export = || {
+        client
+            .get(format!("{base}/api/v1/subscription-requests/export"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let pid = portal.child.id();
+    // Once through, so that what the first export allocates for good (pools, caches) is there.
+    let warm = export().await.unwrap().bytes().await.unwrap();
+    let before = resident(pid);
+    let mut body = export().await.unwrap();
+    let (mut size, mut lines, mut peak) = (0_usize, 0_usize, before);
+    while let Some(chunk) = body.chunk().await.unwrap() {
+        size += chunk.len();
+        lines += chunk.iter().filter(|b| **b == b'\n').count();
+        peak = peak.max(resident(pid));
+    }
+    assert_eq!(size, warm.len(), "the same file twice");
+    assert_eq!(lines, N + 1, "a header and every request");
+    let grown = peak.saturating_sub(before);
+    println!("exported {size} bytes; the portal's memory grew by {grown} bytes at most");
+    assert!(size > 30_000_000, "{size}");
+    assert!(
+        grown < 16_000_000,
+        "memory grew by {grown} bytes exporting {size}"
+    );
+
+    // A client that reads the beginning and goes away.
+    let mut body = export().await.unwrap();
+    let _first = body.chunk().await.unwrap();
+    drop(body);
+    let stopped = portal.wait_for_stderr(
+        "CSV export stopped before its last row",
+        Duration::from_secs(30),
+    );
+    let rows: u64 = stopped
+        .split("rows=")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(rows < N as u64, "stopped after {rows} rows: {stopped}");
+    let health = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

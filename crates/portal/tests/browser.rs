@@ -1702,3 +1702,100 @@ async fn staff_onboard_tenants_from_a_csv_file_fix_its_errors_and_follow_the_pro
     screenshot(c, "import-progress").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_read_the_dashboard_follow_a_count_to_its_list_and_download_it_as_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_portal, base) = start_portal(&dir, &[]);
+    let client = reqwest::Client::new();
+    let token = admin_token(&client, &base).await;
+    for name in ["NorthwindGlance", "ContosoGlance", "FabrikamGlance"] {
+        let r = client
+            .post(format!("{base}/api/v1/subscription-requests"))
+            .bearer_auth(&token)
+            .json(&common::submission(name))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{name}");
+    }
+    let browser = Browser::start().await;
+    let c = &browser.client;
+    sign_in(c, &base).await;
+    // The staff's home is the dashboard; the three requests complete meanwhile.
+    for _ in 0..50 {
+        c.goto(&format!("{base}/")).await.unwrap();
+        if text_of(c, "#status-completed").await.starts_with('3') {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_text(c, "#status-completed", "3").await;
+    wait_for_text(
+        c,
+        "#requests-chart-summary",
+        "3 submitted, 3 completed, 0 failed",
+    )
+    .await;
+    let labels = c
+        .find_all(Locator::Css("figure.chart svg[role=img] text"))
+        .await;
+    assert!(
+        labels.unwrap().len() > 10,
+        "the charts have their axes' labels"
+    );
+    check_accessibility(c, "the dashboard").await;
+    screenshot(c, "dashboard").await;
+    // The numbers behind the charts, opened; then a shorter range.
+    click(c, "details.chart-numbers summary").await;
+    wait_for(c, Locator::Css("#per-day tbody tr")).await;
+    check_accessibility(c, "the dashboard's numbers").await;
+    click(c, "a[href='/dashboard?days=7']").await;
+    wait_for(
+        c,
+        Locator::Css("a[href='/dashboard?days=7'][aria-current=page]"),
+    )
+    .await;
+    assert_eq!(
+        c.find_all(Locator::Css("#per-day tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        7
+    );
+
+    // A count leads to its list.
+    click(c, "#status-completed").await;
+    wait_for_text(c, "#requests tbody", "FabrikamGlance").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/requests?status=completed")
+    );
+    wait_for_text(c, "#status-counts", "3 completed").await;
+    check_accessibility(c, "the list with its counts").await;
+    // The list's CSV, fetched as the browser downloads it (with its session).
+    let csv: String = c
+        .execute(
+            "return fetch(document.getElementById('export-csv').href).then(r => r.text())",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "request_id,tenant_name,template,status,submitted_at,scheduled_for,contact_email,tenant_id"
+        )
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(rows.iter().all(|r| r.contains(",completed,")), "{csv}");
+    browser.close().await;
+}
