@@ -217,10 +217,14 @@ fn charts_of(g: &Glance) -> (String, String) {
         .iter()
         .map(|d| d.counts.day.date().get(5..).unwrap_or_default().to_owned())
         .collect();
+    (requests_chart(g, &dates), times_chart(g, &dates))
+}
+
+fn requests_chart(g: &Glance, dates: &[String]) -> String {
     let counts = |f: fn(&glance::Day) -> i64| g.per_day.iter().map(|d| Some(f(d) as f64)).collect();
-    let requests = charts::line_chart(
+    charts::line_chart(
         "requests-chart",
-        &dates,
+        dates,
         "requests",
         &[
             Series {
@@ -245,16 +249,19 @@ fn charts_of(g: &Glance) -> (String, String) {
                 values: counts(|d| d.counts.failed),
             },
         ],
-    );
+    )
+}
+
+fn times_chart(g: &Glance, dates: &[String]) -> String {
     let seconds = |f: fn(&glance::Day) -> Option<i64>| {
         g.per_day
             .iter()
             .map(|d| f(d).map(|ms| ms as f64 / 1000.0))
             .collect()
     };
-    let times = charts::line_chart(
+    charts::line_chart(
         "times-chart",
-        &dates,
+        dates,
         "seconds",
         &[
             Series {
@@ -272,8 +279,7 @@ fn charts_of(g: &Glance) -> (String, String) {
                 values: seconds(|d| d.time_to_tenant.p90),
             },
         ],
-    );
-    (requests, times)
+    )
 }
 
 fn requests_summary(g: &Glance) -> String {
@@ -345,10 +351,10 @@ fn window_line(w: &glance::WindowFill) -> WindowLine {
 pub fn duration(ms: i64) -> String {
     let s = ms / 1000;
     match ms {
-        ..1_000 => format!("{ms} ms"),
-        ..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        ..3_600_000 => format!("{} min {} s", s / 60, s % 60),
-        ..86_400_000 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        i64::MIN..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", s / 60, s % 60),
+        3_600_000..86_400_000 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }
