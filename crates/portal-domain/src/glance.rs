@@ -80,8 +80,10 @@ impl UtcDay {
 }
 
 /// A bucket of the time to a working tenant: the number of digits of the milliseconds times
-/// 100 plus their first two digits (1234 ms: 412; 7 ms: 107). Buckets sort as the times do,
-/// and none is wider than a tenth of its times. The database computes the same number.
+/// 100, plus their first two digits rounded down to a step of 1 (10–19), 2 (20–49) or 5
+/// (50–99): 1234 ms is 412, 3456 ms 434, 7890 ms 475, 7 ms 107. Buckets sort as the times do,
+/// none is wider than a tenth of its times, and a decade has 35 of them. The database
+/// computes the same number (migration 0024).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TimeBucket(pub i64);
 
@@ -89,6 +91,7 @@ impl TimeBucket {
     pub fn of(ms: i64) -> Self {
         let digits = ms.max(0).to_string();
         let lead: i64 = digits[..digits.len().min(2)].parse().unwrap_or(0);
+        let lead = lead - lead % step(lead);
         Self(i64::try_from(digits.len()).unwrap_or(0) * 100 + lead)
     }
 
@@ -101,7 +104,9 @@ impl TimeBucket {
         let scale = 10_i64.saturating_pow(u32::try_from(digits - 2).unwrap_or(0));
         (
             lead.saturating_mul(scale),
-            (lead + 1).checked_mul(scale).map_or(i64::MAX, |v| v - 1),
+            (lead + step(lead))
+                .checked_mul(scale)
+                .map_or(i64::MAX, |v| v - 1),
         )
     }
 
@@ -109,6 +114,15 @@ impl TimeBucket {
     pub fn middle(self) -> i64 {
         let (low, high) = self.range();
         low + (high - low) / 2
+    }
+}
+
+/// How far apart buckets starting with the two digits `lead` are: a tenth of the smallest.
+fn step(lead: i64) -> i64 {
+    match lead {
+        ..20 => 1,
+        20..50 => 2,
+        _ => 5,
     }
 }
 
@@ -125,24 +139,25 @@ impl TimeHistogram {
         self.0.values().filter(|n| **n > 0).sum()
     }
 
-    /// The `q`-th quantile (0 < q ≤ 1) by nearest rank, as the middle of its bucket; `None`
-    /// without any time.
-    pub fn quantile(&self, q: f64) -> Option<i64> {
-        let total = self.total();
-        if total == 0 {
-            return None;
-        }
-        // The rank of the quantile among `total` times, 1-based: ceil(q * total).
-        let rank = ((q * total as f64).ceil() as i64).clamp(1, total);
+    /// The `percent`-th percentile (1–100) by nearest rank, as the middle of its bucket;
+    /// `None` without any time.
+    pub fn percentile(&self, percent: i64) -> Option<i64> {
+        let rank = nearest_rank(percent, self.total());
         let mut seen = 0;
         for (bucket, n) in &self.0 {
             seen += (*n).max(0);
-            if seen >= rank {
+            if seen >= rank && rank > 0 {
                 return Some(bucket.middle());
             }
         }
         None
     }
+}
+
+/// The 1-based rank of the `percent`-th percentile among `total` values: ceil(percent × total
+/// / 100), in whole numbers so that no rounding moves it (the store computes the same in SQL).
+pub fn nearest_rank(percent: i64, total: i64) -> i64 {
+    (percent * total + 99) / 100
 }
 
 #[cfg(test)]
@@ -179,21 +194,36 @@ mod tests {
             last = b;
         }
         assert_eq!(TimeBucket::of(1234).0, 412);
+        assert_eq!(TimeBucket::of(3456).0, 434);
+        assert_eq!(TimeBucket::of(7890).0, 475);
         assert_eq!(TimeBucket::of(7).0, 107);
+        let mut decade = std::collections::BTreeSet::new();
+        for ms in 1_000..10_000 {
+            let b = TimeBucket::of(ms);
+            let (low, high) = b.range();
+            assert!(low <= ms && ms <= high && (high - low) * 10 <= low, "{ms}");
+            decade.insert(b);
+        }
+        assert_eq!(decade.len(), 35);
         assert_eq!(TimeBucket::of(-5), TimeBucket::of(0));
     }
 
     #[test]
-    fn quantiles_are_by_nearest_rank() {
+    fn percentiles_are_by_nearest_rank() {
         let mut h = TimeHistogram::default();
-        assert_eq!(h.quantile(0.5), None);
+        assert_eq!(h.percentile(50), None);
         for ms in [1_000, 2_000, 3_000, 4_000, 50_000] {
             h.add(TimeBucket::of(ms), 1);
         }
         assert_eq!(h.total(), 5);
-        assert_eq!(h.quantile(0.5), Some(TimeBucket::of(3_000).middle()));
-        assert_eq!(h.quantile(0.9), Some(TimeBucket::of(50_000).middle()));
-        assert_eq!(h.quantile(0.2), Some(TimeBucket::of(1_000).middle()));
+        assert_eq!(h.percentile(50), Some(TimeBucket::of(3_000).middle()));
+        assert_eq!(h.percentile(90), Some(TimeBucket::of(50_000).middle()));
+        assert_eq!(h.percentile(20), Some(TimeBucket::of(1_000).middle()));
+        // Ten values: the 90th percentile is the ninth.
+        assert_eq!(nearest_rank(90, 10), 9);
+        assert_eq!(nearest_rank(50, 3), 2);
+        assert_eq!(nearest_rank(90, 1), 1);
+        assert_eq!(nearest_rank(50, 0), 0);
         assert!((TimeBucket::of(3_000).middle() - 3_000).abs() * 20 <= 3_000);
     }
 

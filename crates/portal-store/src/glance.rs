@@ -1,9 +1,9 @@
 //! The staff's dashboard: per-day figures kept by triggers (see migration 0024), and the
 //! counts of what needs attention.
 
-use portal_domain::glance::{TimeBucket, UtcDay};
+use portal_domain::glance::{TimeBucket, TimeHistogram, UtcDay};
 use portal_domain::import::ImportStatus;
-use portal_domain::{EndpointStatus, MailStatus};
+use portal_domain::{EndpointStatus, NotificationStatus};
 
 use crate::{Store, StoreError};
 
@@ -20,13 +20,17 @@ pub struct DayCounts {
 /// What may need someone on the provider's staff, beside the requests' own statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Attention {
-    /// Outbox messages that ran out of attempts.
-    pub mail_failed: i64,
+    /// Requests whose outcome email ran out of attempts (and was not sent again since).
+    pub outcome_emails_failed: i64,
     /// Webhook endpoints failing now, or disabled by the portal after days of failures.
     pub webhooks_failing: i64,
-    /// Imports not yet submitted that have rows to correct.
+    /// Imports previewed in the last week, not yet submitted, that have rows to correct.
     pub imports_with_invalid_rows: i64,
 }
+
+/// A previewed import with invalid rows needs attention for a week; one left longer was given
+/// up (a corrected file makes an import of its own).
+const IMPORTS_WATCHED_MS: i64 = 7 * 86_400_000;
 
 /// The queue as the dashboard shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,15 +73,22 @@ impl Store {
             .collect())
     }
 
-    /// The histogram of times to a working tenant of the requests completed on each day of
-    /// `days`: (day, bucket, requests), by day and bucket.
-    pub async fn tenant_times(
+    /// The median and 90th-percentile buckets of the time to a working tenant of the requests
+    /// completed on each day of `days` that has any, by day. The percentiles are taken by
+    /// nearest rank in the database (as `portal_domain::glance::nearest_rank` does), so a day
+    /// gives one row however many buckets it has.
+    pub async fn day_percentiles(
         &self,
         days: std::ops::RangeInclusive<i64>,
-    ) -> Result<Vec<(UtcDay, TimeBucket, i64)>, StoreError> {
+    ) -> Result<Vec<(UtcDay, TimeBucket, TimeBucket)>, StoreError> {
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT day, bucket, requests FROM tenant_time_days \
-             WHERE day >= $1 AND day <= $2 AND requests > 0 ORDER BY day, bucket",
+            "SELECT day, MIN(CASE WHEN below >= (50 * total + 99) / 100 THEN bucket END), \
+                    MIN(CASE WHEN below >= (90 * total + 99) / 100 THEN bucket END) \
+             FROM (SELECT day, bucket, \
+                     CAST(SUM(requests) OVER (PARTITION BY day ORDER BY bucket) AS BIGINT) AS below, \
+                     CAST(SUM(requests) OVER (PARTITION BY day) AS BIGINT) AS total \
+                   FROM tenant_time_days WHERE day >= $1 AND day <= $2 AND requests > 0) buckets \
+             GROUP BY day ORDER BY day",
         )
         .bind(days.start())
         .bind(days.end())
@@ -85,26 +96,48 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(day, bucket, n)| (UtcDay(day), TimeBucket(bucket), n))
+            .map(|(day, p50, p90)| (UtcDay(day), TimeBucket(p50), TimeBucket(p90)))
             .collect())
     }
 
-    /// The counts of what may need attention.
-    pub async fn attention(&self) -> Result<Attention, StoreError> {
-        let (mail_failed, webhooks_failing, imports_with_invalid_rows): (i64, i64, i64) =
+    /// The histogram of times to a working tenant of every request completed in `days`.
+    pub async fn tenant_times(
+        &self,
+        days: std::ops::RangeInclusive<i64>,
+    ) -> Result<TimeHistogram, StoreError> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT bucket, CAST(SUM(requests) AS BIGINT) FROM tenant_time_days \
+             WHERE day >= $1 AND day <= $2 GROUP BY bucket",
+        )
+        .bind(days.start())
+        .bind(days.end())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut histogram = TimeHistogram::default();
+        for (bucket, n) in rows {
+            histogram.add(TimeBucket(bucket), n);
+        }
+        Ok(histogram)
+    }
+
+    /// The counts of what may need attention at `now`.
+    pub async fn attention(&self, now: i64) -> Result<Attention, StoreError> {
+        let (outcome_emails_failed, webhooks_failing, imports_with_invalid_rows): (i64, i64, i64) =
             sqlx::query_as(
-                "SELECT (SELECT COUNT(*) FROM outbox WHERE status = $1), \
+                "SELECT (SELECT COUNT(*) FROM subscription_requests WHERE notification_status = $1), \
                  (SELECT COUNT(*) FROM webhook_endpoints \
                    WHERE failing_since IS NOT NULL OR (disabled_reason IS NOT NULL AND status = $2)), \
-                 (SELECT COUNT(*) FROM bulk_imports WHERE status = $3 AND rows_valid < rows_total)",
+                 (SELECT COUNT(*) FROM bulk_imports \
+                   WHERE status = $3 AND rows_valid < rows_total AND created_at >= $4)",
             )
-            .bind(MailStatus::Failed.as_str())
+            .bind(NotificationStatus::Failed.as_str())
             .bind(EndpointStatus::Disabled.as_str())
             .bind(ImportStatus::Previewed.as_str())
+            .bind(now - IMPORTS_WATCHED_MS)
             .fetch_one(&self.pool)
             .await?;
         Ok(Attention {
-            mail_failed,
+            outcome_emails_failed,
             webhooks_failing,
             imports_with_invalid_rows,
         })

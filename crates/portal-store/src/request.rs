@@ -206,16 +206,30 @@ impl Store {
             .await?)
     }
 
-    /// How many requests are in each status.
+    /// How many requests are in each status (those with none left out), from the counts the
+    /// database keeps beside the requests (migration 0024): one row per status, however many
+    /// requests there are.
     pub async fn count_requests_by_status(&self) -> Result<Vec<(RequestStatus, i64)>, StoreError> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT status, COUNT(*) FROM subscription_requests GROUP BY status ORDER BY status",
+            "SELECT status, requests FROM request_statuses WHERE requests <> 0 ORDER BY status",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|(status, n)| Ok((status.parse().map_err(anyhow::Error::from)?, n)))
             .collect()
+    }
+
+    /// Every status with how many requests are in it, zeros included, in the lifecycle's order.
+    pub async fn count_every_status(&self) -> Result<Vec<(RequestStatus, i64)>, StoreError> {
+        let counts = self.count_requests_by_status().await?;
+        Ok(RequestStatus::ALL
+            .iter()
+            .map(|s| {
+                let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
+                (*s, n)
+            })
+            .collect())
     }
 
     /// Requests newest first, filtered, one page of at most `limit`.

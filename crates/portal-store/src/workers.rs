@@ -160,11 +160,7 @@ impl Store {
         let jobs = sqlx::query_as("SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status")
             .fetch_all(&self.pool)
             .await?;
-        let (oldest_due_at,): (Option<i64>,) =
-            sqlx::query_as("SELECT MIN(run_at) FROM jobs WHERE status = 'queued' AND run_at <= $1")
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await?;
+        let oldest_due_at = self.queue_now(now).await?.oldest_due_at;
         let requests = self.count_requests_by_status().await?;
         let (mail_pending,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")

@@ -11,8 +11,9 @@ CREATE TABLE request_days (
 
 -- How long completed requests took from submission to a working tenant, per UTC day they
 -- completed on, as a histogram: `bucket` is the number of digits of the milliseconds times 100
--- plus their first two digits (1234 ms: 412), which sorts as the times do and is at most 10%
--- wide.
+-- plus their first two digits rounded down to a step of 1 (10-19), 2 (20-49) or 5 (50-99), as
+-- `portal_domain::glance::TimeBucket` says: buckets sort as the times do and are at most a
+-- tenth wide.
 CREATE TABLE tenant_time_days (
     day      BIGINT NOT NULL,
     bucket   BIGINT NOT NULL,
@@ -20,93 +21,60 @@ CREATE TABLE tenant_time_days (
     PRIMARY KEY (day, bucket)
 );
 
-INSERT INTO request_days (day, submitted, completed, failed)
-SELECT day, SUM(submitted), SUM(completed), SUM(failed) FROM (
-    SELECT submitted_at / 86400000 AS day, 1 AS submitted, 0 AS completed, 0 AS failed
-        FROM subscription_requests
-    UNION ALL
-    SELECT finished_at / 86400000, 0, 1, 0 FROM subscription_requests
-        WHERE status = 'completed' AND finished_at IS NOT NULL
-    UNION ALL
-    SELECT finished_at / 86400000, 0, 0, 1 FROM subscription_requests
-        WHERE status = 'failed' AND finished_at IS NOT NULL
-) GROUP BY day;
+-- How many requests are in each status now, for the counts every list and dashboard shows.
+CREATE TABLE request_statuses (
+    status   TEXT PRIMARY KEY,
+    requests BIGINT NOT NULL
+);
 
-INSERT INTO tenant_time_days (day, bucket, requests)
-SELECT finished_at / 86400000,
-       length(CAST(max(0, finished_at - submitted_at) AS TEXT)) * 100
-           + CAST(substr(CAST(max(0, finished_at - submitted_at) AS TEXT), 1, 2) AS INTEGER),
-       COUNT(*)
-FROM subscription_requests WHERE status = 'completed' AND finished_at IS NOT NULL
-GROUP BY 1, 2;
+-- Writing a request's contribution here, counted `sign` times (1 adds it, -1 takes it away),
+-- updates the three tables: SQLite's triggers cannot call a function, so this view, which holds
+-- nothing, stands in for one.
+CREATE VIEW request_day_contributions (status, submitted_at, finished_at, sign) AS
+    SELECT NULL, NULL, NULL, NULL WHERE 0;
+CREATE TRIGGER request_day_contributions_add INSTEAD OF INSERT ON request_day_contributions BEGIN
+    INSERT INTO request_statuses (status, requests) VALUES (new.status, new.sign)
+        ON CONFLICT (status) DO UPDATE SET requests = requests + excluded.requests;
+    INSERT INTO request_days (day, submitted, completed, failed)
+        VALUES (new.submitted_at / 86400000, new.sign, 0, 0)
+        ON CONFLICT (day) DO UPDATE SET submitted = submitted + excluded.submitted;
+    INSERT INTO request_days (day, submitted, completed, failed)
+        SELECT new.finished_at / 86400000, 0,
+               CASE WHEN new.status = 'completed' THEN new.sign ELSE 0 END,
+               CASE WHEN new.status = 'failed' THEN new.sign ELSE 0 END
+        WHERE new.status IN ('completed', 'failed') AND new.finished_at IS NOT NULL
+        ON CONFLICT (day) DO UPDATE SET completed = completed + excluded.completed,
+                                        failed = failed + excluded.failed;
+    INSERT INTO tenant_time_days (day, bucket, requests)
+        SELECT day, digits * 100 + CASE WHEN lead < 20 THEN lead
+                                        WHEN lead < 50 THEN lead - lead % 2
+                                        ELSE lead - lead % 5 END, sign
+        FROM (SELECT day, length(ms) AS digits, CAST(substr(ms, 1, 2) AS INTEGER) AS lead, sign
+              FROM (SELECT new.finished_at / 86400000 AS day, new.sign AS sign,
+                           CAST(max(0, new.finished_at - new.submitted_at) AS TEXT) AS ms))
+        WHERE new.status = 'completed' AND new.finished_at IS NOT NULL
+        ON CONFLICT (day, bucket) DO UPDATE SET requests = requests + excluded.requests;
+END;
+
+-- The requests there are now.
+INSERT INTO request_day_contributions (status, submitted_at, finished_at, sign)
+    SELECT status, submitted_at, finished_at, 1 FROM subscription_requests;
 
 -- A request's contribution is taken away as it was and added back as it is.
 CREATE TRIGGER request_days_insert AFTER INSERT ON subscription_requests BEGIN
-    INSERT INTO request_days (day, submitted, completed, failed)
-        VALUES (new.submitted_at / 86400000, 1, 0, 0)
-        ON CONFLICT (day) DO UPDATE SET submitted = submitted + 1;
-    INSERT INTO request_days (day, submitted, completed, failed)
-        SELECT new.finished_at / 86400000, 0, 1, 0
-        WHERE new.status = 'completed' AND new.finished_at IS NOT NULL
-        ON CONFLICT (day) DO UPDATE SET completed = completed + 1;
-    INSERT INTO request_days (day, submitted, completed, failed)
-        SELECT new.finished_at / 86400000, 0, 0, 1
-        WHERE new.status = 'failed' AND new.finished_at IS NOT NULL
-        ON CONFLICT (day) DO UPDATE SET failed = failed + 1;
-    INSERT INTO tenant_time_days (day, bucket, requests)
-        SELECT new.finished_at / 86400000,
-               length(CAST(max(0, new.finished_at - new.submitted_at) AS TEXT)) * 100
-                   + CAST(substr(CAST(max(0, new.finished_at - new.submitted_at) AS TEXT), 1, 2) AS INTEGER),
-               1
-        WHERE new.status = 'completed' AND new.finished_at IS NOT NULL
-        ON CONFLICT (day, bucket) DO UPDATE SET requests = requests + 1;
+    INSERT INTO request_day_contributions VALUES (new.status, new.submitted_at, new.finished_at, 1);
 END;
-
 CREATE TRIGGER request_days_delete AFTER DELETE ON subscription_requests BEGIN
-    UPDATE request_days SET submitted = submitted - 1 WHERE day = old.submitted_at / 86400000;
-    UPDATE request_days SET completed = completed - 1
-        WHERE old.status = 'completed' AND day = old.finished_at / 86400000;
-    UPDATE request_days SET failed = failed - 1
-        WHERE old.status = 'failed' AND day = old.finished_at / 86400000;
-    UPDATE tenant_time_days SET requests = requests - 1
-        WHERE old.status = 'completed' AND day = old.finished_at / 86400000
-          AND bucket = length(CAST(max(0, old.finished_at - old.submitted_at) AS TEXT)) * 100
-              + CAST(substr(CAST(max(0, old.finished_at - old.submitted_at) AS TEXT), 1, 2) AS INTEGER);
+    INSERT INTO request_day_contributions VALUES (old.status, old.submitted_at, old.finished_at, -1);
 END;
-
 CREATE TRIGGER request_days_update AFTER UPDATE OF status, submitted_at, finished_at ON subscription_requests
 WHEN old.status IS NOT new.status OR old.submitted_at IS NOT new.submitted_at
   OR old.finished_at IS NOT new.finished_at
 BEGIN
-    UPDATE request_days SET submitted = submitted - 1
-        WHERE old.submitted_at IS NOT new.submitted_at AND day = old.submitted_at / 86400000;
-    INSERT INTO request_days (day, submitted, completed, failed)
-        SELECT new.submitted_at / 86400000, 1, 0, 0 WHERE old.submitted_at IS NOT new.submitted_at
-        ON CONFLICT (day) DO UPDATE SET submitted = submitted + 1;
-    UPDATE request_days SET completed = completed - 1
-        WHERE old.status = 'completed' AND day = old.finished_at / 86400000;
-    UPDATE request_days SET failed = failed - 1
-        WHERE old.status = 'failed' AND day = old.finished_at / 86400000;
-    UPDATE tenant_time_days SET requests = requests - 1
-        WHERE old.status = 'completed' AND day = old.finished_at / 86400000
-          AND bucket = length(CAST(max(0, old.finished_at - old.submitted_at) AS TEXT)) * 100
-              + CAST(substr(CAST(max(0, old.finished_at - old.submitted_at) AS TEXT), 1, 2) AS INTEGER);
-    INSERT INTO request_days (day, submitted, completed, failed)
-        SELECT new.finished_at / 86400000, 0, 1, 0
-        WHERE new.status = 'completed' AND new.finished_at IS NOT NULL
-        ON CONFLICT (day) DO UPDATE SET completed = completed + 1;
-    INSERT INTO request_days (day, submitted, completed, failed)
-        SELECT new.finished_at / 86400000, 0, 0, 1
-        WHERE new.status = 'failed' AND new.finished_at IS NOT NULL
-        ON CONFLICT (day) DO UPDATE SET failed = failed + 1;
-    INSERT INTO tenant_time_days (day, bucket, requests)
-        SELECT new.finished_at / 86400000,
-               length(CAST(max(0, new.finished_at - new.submitted_at) AS TEXT)) * 100
-                   + CAST(substr(CAST(max(0, new.finished_at - new.submitted_at) AS TEXT), 1, 2) AS INTEGER),
-               1
-        WHERE new.status = 'completed' AND new.finished_at IS NOT NULL
-        ON CONFLICT (day, bucket) DO UPDATE SET requests = requests + 1;
+    INSERT INTO request_day_contributions VALUES (old.status, old.submitted_at, old.finished_at, -1);
+    INSERT INTO request_day_contributions VALUES (new.status, new.submitted_at, new.finished_at, 1);
 END;
 
--- "Needs attention" counts outbox messages that gave up without reading the sent ones.
-CREATE INDEX outbox_failed ON outbox (created_at) WHERE status = 'failed';
+-- "Needs attention" counts the requests whose outcome email gave up without reading the others.
+CREATE INDEX subscription_requests_notification_failed ON subscription_requests (id)
+    WHERE notification_status = 'failed';

@@ -2,9 +2,9 @@
 //! written out as it is read, so that a list of any length takes the same memory.
 
 use portal_domain::Permission;
-use portal_domain::import::safe_cell;
 use portal_store::request::{RequestFilter, RequestRow};
 
+use super::import::write_record;
 use super::{Actor, ServiceError, Services};
 
 /// The columns: the list page's, then the contact's email and the tenant's id.
@@ -32,6 +32,8 @@ pub struct Export {
     header_written: bool,
     rows: u64,
     finished: bool,
+    /// A page could not be read; the file ends there.
+    failed: bool,
 }
 
 /// Starts an export of the requests `filter` matches (its cursor and limit are ignored).
@@ -61,6 +63,7 @@ pub async fn export(
         header_written: false,
         rows: 0,
         finished: false,
+        failed: false,
     })
 }
 
@@ -68,13 +71,19 @@ impl Export {
     /// The next piece of the file: the header with the first page of rows, then a page at a
     /// time; `None` once every row is written.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, ServiceError> {
-        if self.finished {
+        if self.finished || self.failed {
             return Ok(None);
         }
+        let chunk = self.write_page().await;
+        self.failed = chunk.is_err();
+        chunk.map(Some)
+    }
+
+    async fn write_page(&mut self) -> Result<Vec<u8>, ServiceError> {
         let page = self.services.store.list_requests(&self.filter).await?;
         let mut out = csv::Writer::from_writer(Vec::with_capacity(page.len() * 160));
         if !self.header_written {
-            write(&mut out, &COLUMNS)?;
+            write_record(&mut out, &COLUMNS)?;
             self.header_written = true;
         }
         if (page.len() as i64) < PAGE {
@@ -82,7 +91,7 @@ impl Export {
         }
         self.filter.before_id = page.last().map(|r| r.id.clone());
         for r in &page {
-            write(&mut out, &self.cells(r))?;
+            write_record(&mut out, &self.cells(r).each_ref().map(String::as_str))?;
         }
         self.rows += page.len() as u64;
         let bytes = out
@@ -91,7 +100,7 @@ impl Export {
         if self.finished {
             tracing::info!(rows = self.rows, "request list exported as CSV");
         }
-        Ok(Some(bytes))
+        Ok(bytes)
     }
 
     fn cells(&self, r: &RequestRow) -> [String; 8] {
@@ -115,7 +124,9 @@ impl Export {
 
 impl Drop for Export {
     fn drop(&mut self) {
-        if !self.finished {
+        // A failed read was logged where it failed; anything else that ends an export early
+        // is its client going away.
+        if !self.finished && !self.failed {
             tracing::info!(
                 rows = self.rows,
                 "CSV export stopped before its last row: the client went away"
@@ -129,9 +140,4 @@ fn utc(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_default()
-}
-
-fn write<S: AsRef<str>>(out: &mut csv::Writer<Vec<u8>>, cells: &[S]) -> Result<(), ServiceError> {
-    out.write_record(cells.iter().map(|c| safe_cell(c.as_ref())))
-        .map_err(|e| ServiceError::Internal(e.into()))
 }

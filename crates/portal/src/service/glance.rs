@@ -24,8 +24,8 @@ pub struct Quantiles {
 impl Quantiles {
     fn of(histogram: &TimeHistogram) -> Self {
         Self {
-            p50: histogram.quantile(0.5),
-            p90: histogram.quantile(0.9),
+            p50: histogram.percentile(50),
+            p90: histogram.percentile(90),
         }
     }
 }
@@ -92,28 +92,24 @@ pub async fn glance(
     let now = portal_store::now_ms();
     let range = UtcDay::last(days, now);
     let store = &services.store;
-    let counts = store.count_requests_by_status().await?;
-    let by_status = RequestStatus::ALL
-        .iter()
-        .map(|s| {
-            let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
-            (*s, n)
-        })
-        .collect();
-    let mut whole = TimeHistogram::default();
-    let mut by_day = std::collections::BTreeMap::<UtcDay, TimeHistogram>::new();
-    for (day, bucket, n) in store.tenant_times(range.clone()).await? {
-        whole.add(bucket, n);
-        by_day.entry(day).or_default().add(bucket, n);
-    }
+    let by_status = store.count_every_status().await?;
+    let whole = store.tenant_times(range.clone()).await?;
+    let mut percentiles = store
+        .day_percentiles(range.clone())
+        .await?
+        .into_iter()
+        .peekable();
     let per_day = store
         .day_counts(range)
         .await?
         .into_iter()
         .map(|counts| Day {
-            time_to_tenant: by_day
-                .get(&counts.day)
-                .map(Quantiles::of)
+            time_to_tenant: percentiles
+                .next_if(|(day, _, _)| *day == counts.day)
+                .map(|(_, p50, p90)| Quantiles {
+                    p50: Some(p50.middle()),
+                    p90: Some(p90.middle()),
+                })
                 .unwrap_or_default(),
             counts,
         })
@@ -124,7 +120,7 @@ pub async fn glance(
         by_status,
         per_day,
         time_to_tenant: Quantiles::of(&whole),
-        attention: store.attention().await?,
+        attention: store.attention(now).await?,
         queue: store.queue_now(now).await?,
         workers_running: workers
             .iter()

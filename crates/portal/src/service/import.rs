@@ -383,7 +383,11 @@ fn result_of(row: &ResultRow) -> (String, String) {
     }
 }
 
-fn write_record(out: &mut csv::Writer<Vec<u8>>, cells: &[&str]) -> Result<(), ServiceError> {
+/// Writes one row, each cell made safe for a spreadsheet.
+pub(super) fn write_record(
+    out: &mut csv::Writer<Vec<u8>>,
+    cells: &[&str],
+) -> Result<(), ServiceError> {
     out.write_record(cells.iter().map(|c| import::safe_cell(c)))
         .map_err(|e| ServiceError::Internal(e.into()))
 }

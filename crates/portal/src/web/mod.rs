@@ -272,6 +272,19 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
     response
 }
 
+/// The headers of a CSV file downloaded as `file_name`, which no cache keeps.
+pub fn csv_headers(file_name: &str) -> [(axum::http::HeaderName, String); 3] {
+    use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+    [
+        (CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+        (
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{file_name}\""),
+        ),
+        (CACHE_CONTROL, "no-store".to_owned()),
+    ]
+}
+
 /// A CSV file streamed to the client a page of rows at a time; the export stops reading when
 /// the client goes away (the body is dropped, and the export with it). The first page is read
 /// before answering, so a failure to begin is an error answer, not an empty file.
@@ -279,7 +292,7 @@ pub async fn csv_download(
     mut export: crate::service::export::Export,
     file_name: &str,
 ) -> Result<Response, crate::service::ServiceError> {
-    use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+    use axum::response::IntoResponse;
     let first = export.next_chunk().await?.unwrap_or_default();
     let rest = futures_util::stream::unfold(Some(export), |export| async move {
         let mut export = export?;
@@ -295,22 +308,7 @@ pub async fn csv_download(
         }
     });
     let first = futures_util::stream::once(async move { Ok(bytes::Bytes::from(first)) });
-    let mut response = Response::new(axum::body::Body::from_stream(
-        futures_util::StreamExt::chain(first, rest),
-    ));
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(value) =
-        axum::http::HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\""))
-    {
-        headers.insert(CONTENT_DISPOSITION, value);
-    }
-    headers.insert(
-        CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
+    let body = axum::body::Body::from_stream(futures_util::StreamExt::chain(first, rest));
+    let response = (csv_headers(file_name), body).into_response();
     Ok(response)
 }

@@ -67,15 +67,18 @@ pub struct QueueView {
     pub oldest_due_age_s: i64,
     /// Workers that said they were alive within the last three heartbeats.
     pub workers_running: usize,
+    /// Workers seen in the last hour, running or not.
+    pub workers_seen: usize,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct AttentionView {
     pub failed_requests: i64,
     pub awaiting_approval: i64,
-    /// Outcome and other emails that ran out of attempts.
-    pub mail_failed: i64,
+    /// Requests whose outcome email ran out of attempts (and was not sent again since).
+    pub outcome_emails_failed: i64,
     pub webhooks_failing: i64,
+    /// Imports previewed in the last week, not yet submitted, with rows to correct.
     pub imports_with_invalid_rows: i64,
 }
 
@@ -174,11 +177,12 @@ fn view(g: Glance) -> Stats {
                 .oldest_due_at
                 .map_or(0, |at| (g.now - at).max(0) / 1000),
             workers_running: g.workers_running,
+            workers_seen: g.workers_seen,
         },
         attention: AttentionView {
             failed_requests: g.count(portal_domain::RequestStatus::Failed),
             awaiting_approval: g.count(portal_domain::RequestStatus::PendingApproval),
-            mail_failed: g.attention.mail_failed,
+            outcome_emails_failed: g.attention.outcome_emails_failed,
             webhooks_failing: g.attention.webhooks_failing,
             imports_with_invalid_rows: g.attention.imports_with_invalid_rows,
         },

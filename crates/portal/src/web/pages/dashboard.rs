@@ -8,12 +8,11 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
-use portal_domain::RequestStatus;
 use portal_domain::glance::{DAY_RANGES, DayCount};
+use portal_domain::{Permission, RequestStatus};
 use serde::Deserialize;
 
 use super::charts::{self, Marker, Series};
-use super::requests::status_label;
 use super::{Nav, PageUser, failure, message, render, when};
 use crate::service::Actor;
 use crate::service::glance::{self, Glance};
@@ -36,6 +35,14 @@ struct Count {
     href: String,
     label: String,
     n: i64,
+}
+
+/// One thing that needs attention, and where it is dealt with (when the actor may go there).
+struct Notice {
+    id: &'static str,
+    link: Option<&'static str>,
+    n: i64,
+    label: &'static str,
 }
 
 /// One day's line of the tables beside the charts.
@@ -64,7 +71,7 @@ struct Page {
     days: u16,
     ranges: Vec<(u16, bool)>,
     statuses: Vec<Count>,
-    attention: Vec<Count>,
+    attention: Vec<Notice>,
     requests_chart: String,
     requests_summary: String,
     times_chart: String,
@@ -123,11 +130,11 @@ pub async fn dashboard(
             .map(|(s, n)| Count {
                 id: format!("status-{s}"),
                 href: format!("/requests?status={s}"),
-                label: status_label(*s),
+                label: s.label(),
                 n: *n,
             })
             .collect(),
-        attention: attention(&g),
+        attention: attention(&g, actor),
         requests_chart,
         requests_summary: requests_summary(&g),
         times_chart,
@@ -149,65 +156,60 @@ pub async fn dashboard(
     render(StatusCode::OK, &page)
 }
 
-/// What may need someone, linked to where it is dealt with; only what is there.
-fn attention(g: &Glance) -> Vec<Count> {
-    let plural = |n: i64, one: &str, many: &str| if n == 1 { one } else { many }.to_owned();
-    let failed = g.count(RequestStatus::Failed);
-    let waiting = g.count(RequestStatus::PendingApproval);
+/// What may need someone, only what is there, each linked to where it is dealt with when the
+/// actor's role may go there.
+fn attention(g: &Glance, actor: &Actor) -> Vec<Notice> {
     let a = g.attention;
-    [
+    let items = [
         (
             "attention-failed",
-            "/requests?status=failed".to_owned(),
-            plural(failed, "failed request", "failed requests"),
-            failed,
+            "/requests?status=failed",
+            Permission::ReadRequests,
+            ("failed request", "failed requests"),
+            g.count(RequestStatus::Failed),
         ),
         (
             "awaiting-approval",
-            "/requests?status=pending_approval".to_owned(),
-            plural(
-                waiting,
+            "/requests?status=pending_approval",
+            Permission::ReadRequests,
+            (
                 "request waiting for approval",
                 "requests waiting for approval",
             ),
-            waiting,
+            g.count(RequestStatus::PendingApproval),
         ),
         (
             "attention-mail",
-            "/mail".to_owned(),
-            plural(a.mail_failed, "email that gave up", "emails that gave up"),
-            a.mail_failed,
+            "/mail",
+            Permission::ReadMail,
+            ("outcome email that gave up", "outcome emails that gave up"),
+            a.outcome_emails_failed,
         ),
         (
             "attention-webhooks",
-            "/webhooks".to_owned(),
-            plural(
-                a.webhooks_failing,
-                "webhook endpoint failing",
-                "webhook endpoints failing",
-            ),
+            "/settings/webhooks",
+            Permission::ManageWebhooks,
+            ("webhook endpoint failing", "webhook endpoints failing"),
             a.webhooks_failing,
         ),
         (
             "attention-imports",
-            "/imports".to_owned(),
-            plural(
-                a.imports_with_invalid_rows,
-                "import with invalid rows",
-                "imports with invalid rows",
-            ),
+            "/imports",
+            Permission::SubmitRequests,
+            ("import with invalid rows", "imports with invalid rows"),
             a.imports_with_invalid_rows,
         ),
-    ]
-    .into_iter()
-    .filter(|(_, _, _, n)| *n > 0)
-    .map(|(id, href, label, n)| Count {
-        id: id.to_owned(),
-        href,
-        label,
-        n,
-    })
-    .collect()
+    ];
+    items
+        .into_iter()
+        .filter(|item| item.4 > 0)
+        .map(|(id, href, permission, (one, many), n)| Notice {
+            id,
+            link: actor.may(permission).then_some(href),
+            n,
+            label: if n == 1 { one } else { many },
+        })
+        .collect()
 }
 
 /// The two charts: requests per day, and the time to a working tenant per day.
@@ -282,6 +284,14 @@ fn times_chart(g: &Glance, dates: &[String]) -> String {
     )
 }
 
+/// The range in words: "the last day", "the last 30 days".
+fn the_last(g: &Glance) -> String {
+    match g.days.get() {
+        1 => "the last day".to_owned(),
+        n => format!("the last {n} days"),
+    }
+}
+
 fn requests_summary(g: &Glance) -> String {
     let sum = |f: fn(&glance::Day) -> i64| g.per_day.iter().map(f).sum::<i64>();
     let busiest = g
@@ -290,8 +300,8 @@ fn requests_summary(g: &Glance) -> String {
         .filter(|d| d.counts.submitted > 0)
         .max_by_key(|d| (d.counts.submitted, d.counts.day));
     let mut text = format!(
-        "Over the last {} days: {} submitted, {} completed, {} failed.",
-        g.days.get(),
+        "Over {}: {} submitted, {} completed, {} failed.",
+        the_last(g),
         sum(|d| d.counts.submitted),
         sum(|d| d.counts.completed),
         sum(|d| d.counts.failed)
@@ -309,8 +319,8 @@ fn requests_summary(g: &Glance) -> String {
 fn times_summary(g: &Glance) -> String {
     match (g.time_to_tenant.p50, g.time_to_tenant.p90) {
         (Some(p50), Some(p90)) => format!(
-            "Over the last {} days, half the tenants were working within {} of submission, and nine in ten within {}.",
-            g.days.get(),
+            "Over {}, half the tenants were working within {} of submission, and nine in ten within {}.",
+            the_last(g),
             duration(p50),
             duration(p90)
         ),
@@ -349,12 +359,13 @@ fn window_line(w: &glance::WindowFill) -> WindowLine {
 
 /// A length of time as people read it: 850 ms, 4.2 s, 3 min 5 s, 2 h 10 min, 3 d 4 h.
 pub fn duration(ms: i64) -> String {
-    let s = ms / 1000;
+    // Rounded to the tenth of a second below a minute, to the second above.
+    let s = (ms + 500) / 1000;
     match ms {
         i64::MIN..1_000 => format!("{ms} ms"),
-        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        60_000..3_600_000 => format!("{} min {} s", s / 60, s % 60),
-        3_600_000..86_400_000 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        1_000..59_950 => format!("{:.1} s", ms as f64 / 1000.0),
+        59_950..3_599_500 => format!("{} min {} s", s / 60, s % 60),
+        3_599_500..86_399_500 => format!("{} h {} min", s / 3600, s % 3600 / 60),
         _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
     }
 }
@@ -370,5 +381,7 @@ mod tests {
         assert_eq!(duration(185_000), "3 min 5 s");
         assert_eq!(duration(7_800_000), "2 h 10 min");
         assert_eq!(duration(273_600_000), "3 d 4 h");
+        assert_eq!(duration(59_950), "1 min 0 s");
+        assert_eq!(duration(3_599_700), "1 h 0 min");
     }
 }

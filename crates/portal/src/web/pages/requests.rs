@@ -286,18 +286,15 @@ async fn list_requests(
             Err(e) => return failure(&e, Some(&actor)),
         },
     };
-    let counts = match state.services.store.count_requests_by_status().await {
+    let counts = match state.services.store.count_every_status().await {
         Ok(counts) => counts,
         Err(e) => return failure(&e.into(), Some(&actor)),
     };
     let page = ListPage {
         nav: Nav::for_actor(&actor, "/requests"),
-        statuses: RequestStatus::ALL
-            .iter()
-            .map(|s| {
-                let n = counts.iter().find(|(c, _)| c == s).map_or(0, |(_, n)| *n);
-                (s.as_str(), status_label(*s), n)
-            })
+        statuses: counts
+            .into_iter()
+            .map(|(s, n)| (s.as_str(), s.label(), n))
             .collect(),
         export: query.encoded(None),
         rows: rows.into_iter().map(|r| Row::new(r, &templates)).collect(),
