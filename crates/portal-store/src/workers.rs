@@ -113,7 +113,7 @@ impl Store {
         Ok(())
     }
 
-    /// Records that worker `id` stopped; rows of workers not seen since `forget_before` go.
+    /// Records that worker `id` stopped.
     pub async fn worker_stopped(&self, id: &str, now: i64) -> Result<(), StoreError> {
         sqlx::query("UPDATE workers SET stopped_at = $1, seen_at = $1 WHERE id = $2")
             .bind(now)
@@ -161,7 +161,9 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         let oldest_due_at = self.queue_now(now).await?.oldest_due_at;
-        let requests = self.count_requests_by_status().await?;
+        // Every status, zeros too: a series that appears only with its first request would hide
+        // that first increase from an alert on it.
+        let requests = self.count_every_status().await?;
         let (mail_pending,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE status = 'pending'")
                 .fetch_one(&self.pool)
@@ -185,6 +187,11 @@ impl Store {
     }
 }
 
+/// How long the listening connection may stay quiet before it is asked to answer.
+const QUIET_CHECK: Duration = Duration::from_secs(30);
+/// How long it has to answer then.
+const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+
 /// Opens a connection of its own and listens on the jobs channel.
 async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
     let options: PgConnectOptions = url
@@ -203,22 +210,35 @@ async fn listen(url: &str) -> Result<PgListener, sqlx::Error> {
 /// Passes notifications on until the connection fails for good or `stop` turns true.
 async fn relay(listener: &mut PgListener, ready: &Notify, stop: &mut watch::Receiver<bool>) {
     loop {
-        tokio::select! {
-            received = listener.try_recv() => match received {
-                Ok(Some(_)) => ready.notify_one(),
-                // The connection was lost and opened again: what was told meanwhile is lost,
-                // so the worker looks at the queue once.
-                Ok(None) => {
-                    tracing::warn!("the connection listening for queued jobs was lost; listening again");
-                    ready.notify_one();
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "lost the connection listening for queued jobs");
+        let received = tokio::select! {
+            received = tokio::time::timeout(QUIET_CHECK, listener.try_recv()) => received,
+            _ = stop.changed() => return,
+        };
+        match received {
+            Ok(Ok(Some(_))) => ready.notify_one(),
+            // The connection was lost and opened again: what was told meanwhile is lost, so
+            // the worker looks at the queue once.
+            Ok(Ok(None)) => {
+                tracing::warn!(
+                    "the connection listening for queued jobs was lost; listening again"
+                );
+                ready.notify_one();
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "lost the connection listening for queued jobs");
+                ready.notify_one();
+                return;
+            }
+            // Quiet for a while: a connection dropped silently on the way (a firewall that
+            // forgot it, say) gives no error, so it is asked to answer.
+            Err(_) => {
+                let answer = sqlx::query("SELECT 1").execute(&mut *listener);
+                if !matches!(tokio::time::timeout(ANSWER_WITHIN, answer).await, Ok(Ok(_))) {
+                    tracing::warn!("the connection listening for queued jobs stopped answering");
                     ready.notify_one();
                     return;
                 }
-            },
-            _ = stop.changed() => return,
+            }
         }
     }
 }

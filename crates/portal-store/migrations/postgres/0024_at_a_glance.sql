@@ -129,3 +129,13 @@ CREATE TRIGGER request_days_update
 -- "Needs attention" counts the requests whose outcome email gave up without reading the others.
 CREATE INDEX subscription_requests_notification_failed ON subscription_requests (id)
     WHERE notification_status = 'failed';
+
+-- Only a job due now wakes the listening workers (within a second, for clocks a little apart):
+-- a job queued for later would wake them for nothing, and every notification is queued under
+-- a lock the whole database shares at commit.
+DROP TRIGGER jobs_queued_notify ON jobs;
+CREATE TRIGGER jobs_queued_notify
+    AFTER INSERT OR UPDATE OF status, run_at ON jobs
+    FOR EACH ROW WHEN (NEW.status = 'queued'
+                       AND NEW.run_at <= (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 1000)
+    EXECUTE FUNCTION portal_job_queued();

@@ -471,9 +471,6 @@ pub(super) async fn hash_typed(
     }
 }
 
-/// Hashes the password and stores the request with its job (and idempotency key); false when
-/// another submission with the same idempotency key was stored meanwhile. When nothing was
-/// stored, the names held for it go at once rather than when the hold lapses.
 /// A submission's tenant and contact, and its administrator's password and address.
 type SubmittedFields<'a> = (
     (&'a TenantFields, &'a ContactFields),

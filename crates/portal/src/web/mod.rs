@@ -145,7 +145,9 @@ async fn request_id(request: Request, next: Next) -> Response {
         .get(REQUEST_ID)
         .and_then(usable_request_id)
         .map_or_else(portal_store::new_id, str::to_owned);
-    let span = tracing::info_span!("http", http.request_id = %id);
+    // At the error level, so that the span (and its id) is there whatever level the log is
+    // set to: warnings and errors are the lines that most need it.
+    let span = tracing::error_span!("http", http.request_id = %id);
     let mut response = next.run(request).instrument(span).await;
     if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use portal_store::job::ClaimedJob;
 use tokio::sync::{Semaphore, watch};
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, error, error_span, info, warn};
 
 use crate::jobs::Registry;
 use crate::metrics::JobOutcome;
@@ -297,10 +297,15 @@ async fn erase_contacts_when_due(services: &Services, now: i64) {
     {
         return;
     }
-    if let Err(e) = crate::service::retention::erase_closed_contacts(services).await {
-        warn!(error = %e, "could not erase the contact details of closed requests; trying again later");
-        NEXT_ERASURE.store(now + 60_000, Ordering::Relaxed);
-    }
+    // Beside the loop, so that a long backlog (the first hour after an upgrade) does not keep
+    // the worker from its jobs.
+    let services = services.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::service::retention::erase_closed_contacts(&services).await {
+            warn!(error = %e, "could not erase the contact details of closed requests; trying again later");
+            NEXT_ERASURE.store(now + 60_000, Ordering::Relaxed);
+        }
+    });
 }
 
 /// Removes finished jobs, as many at once as have finished meanwhile (up to 500). A batch that
@@ -380,7 +385,9 @@ async fn run_job(
     job: ClaimedJob,
     finished: Option<&tokio::sync::mpsc::UnboundedSender<ClaimedJob>>,
 ) {
-    let span = info_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
+    // At the error level, so that its fields are on every line whatever level the log is set to.
+    let span =
+        error_span!("job", job.id = job.id, job.kind = %job.kind, job.attempt = job.attempts);
     services
         .metrics
         .record_start_lag(portal_store::now_ms() - job.run_at);

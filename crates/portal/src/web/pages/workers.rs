@@ -1,5 +1,5 @@
-//! The worker processes, for landlord administrators: which run, where, since when, what they
-//! hold, and the queue's gauges beside them.
+//! The worker processes, for landlord administrators: which run, where, since when, and what
+//! they hold.
 
 use askama::Template;
 use axum::extract::State;
