@@ -783,16 +783,7 @@ async fn an_export_of_100000_requests_streams_in_bounded_memory_and_stops_when_t
     db.close().await.unwrap();
 
     let client = reqwest::Client::new();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": ADMIN, "password": ADMIN_PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_owned();
+    let token = common::remote::sign_in(&client, &base, ADMIN, ADMIN_PASSWORD).await;
     let export = || {
         client
             .get(format!("{base}/api/v1/subscription-requests/export"))
