@@ -126,18 +126,29 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<CredentialUser>, StoreError> {
-        let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        // Whether it was last marked used over a minute ago comes with it: most uses of a
+        // token write nothing.
+        let row: Option<(CredentialUser, bool)> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, t.id AS credential_id, t.second_factor AS credential_second_factor, \
-             CASE WHEN t.name IS NULL THEN 0 ELSE 1 END AS credential_personal FROM api_tokens t JOIN users u ON u.id = t.user_id \
+             CASE WHEN t.name IS NULL THEN 0 ELSE 1 END AS credential_personal, \
+             CASE WHEN t.last_used_at IS NULL OR t.last_used_at < $4 THEN 1 ELSE 0 END AS stale \
+             FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.status = $3 AND {TENANT_OPEN}"
         )))
         .bind(token_hash)
         .bind(now)
         .bind(AccountStatus::Active.as_str())
-        .try_map(user_and_credential)
+        .bind(now - 60_000)
+        .try_map(|row: sqlx::any::AnyRow| {
+            let stale = crate::row::flag(&row, "stale")?;
+            Ok((user_and_credential(row)?, stale))
+        })
         .fetch_optional(&self.pool)
         .await?;
-        if row.is_some() {
+        let Some((user, stale)) = row else {
+            return Ok(None);
+        };
+        if stale {
             sqlx::query(
                 "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 \
                  AND (last_used_at IS NULL OR last_used_at < $3)",
@@ -148,7 +159,7 @@ impl Store {
             .execute(&self.pool)
             .await?;
         }
-        Ok(row)
+        Ok(Some(user))
     }
 
     /// Starts a browser session (stored as its hash); also drops sessions that have ended.
@@ -192,9 +203,10 @@ impl Store {
         idle_ms: i64,
         activity: Activity,
     ) -> Result<Option<CredentialUser>, StoreError> {
-        let row: Option<CredentialUser> = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let row: Option<(CredentialUser, bool)> = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLUMNS}, s.id AS credential_id, s.second_factor AS credential_second_factor, \
-             0 AS credential_personal FROM sessions s JOIN users u ON u.id = s.user_id \
+             0 AS credential_personal, CASE WHEN s.last_seen_at < $5 THEN 1 ELSE 0 END AS stale \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.status = $4 \
              AND {TENANT_OPEN}"
         )))
@@ -202,10 +214,17 @@ impl Store {
         .bind(now)
         .bind(now - idle_ms)
         .bind(AccountStatus::Active.as_str())
-        .try_map(user_and_credential)
+        .bind(now - 60_000)
+        .try_map(|row: sqlx::any::AnyRow| {
+            let stale = crate::row::flag(&row, "stale")?;
+            Ok((user_and_credential(row)?, stale))
+        })
         .fetch_optional(&self.pool)
         .await?;
-        if row.is_some() && activity == Activity::Person {
+        let Some((user, stale)) = row else {
+            return Ok(None);
+        };
+        if stale && activity == Activity::Person {
             // Written at most once a minute per session, to keep page views cheap.
             sqlx::query(
                 "UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2 AND last_seen_at < $3",
@@ -216,7 +235,7 @@ impl Store {
             .execute(&self.pool)
             .await?;
         }
-        Ok(row)
+        Ok(Some(user))
     }
 
     /// Remembers a browser that signed in to a user's account (by its cookie's hash).

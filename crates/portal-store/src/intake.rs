@@ -11,7 +11,7 @@ use crate::job::{NewJob, enqueue_in};
 use crate::link::{NewLink, insert_link};
 use crate::mail::NewMail;
 use crate::names::{NameHold, Names, reserve_names};
-use crate::request::WindowCap;
+use crate::request::{RequestRow, StepRow, WindowCap};
 use crate::{Store, StoreError};
 
 /// A request that passed every field rule, ready to store.
@@ -61,6 +61,53 @@ impl NewRequest {
             short_name: &self.short_name,
             upn_suffix: &self.upn_suffix,
         }
+    }
+}
+
+impl NewRequest {
+    /// The request as its storing transaction leaves it, before provisioning or anyone else
+    /// changes it: what a submission is answered with, without reading it back.
+    pub fn as_stored(&self) -> RequestRow {
+        RequestRow {
+            id: self.id.clone(),
+            status: self.status,
+            template_id: self.template_id.clone(),
+            template_version: self.template_version,
+            tenant_name: self.tenant_name.clone(),
+            short_name: self.short_name.clone(),
+            upn_suffix: self.upn_suffix.clone(),
+            admin_user_name: self.admin_user_name.clone(),
+            admin_personnel_id: self.admin_personnel_id.clone(),
+            ani: self.ani.clone(),
+            contact_first_name: self.contact_first_name.clone(),
+            contact_last_name: self.contact_last_name.clone(),
+            contact_email: self.contact_email.clone(),
+            contact_phone: self.contact_phone.clone(),
+            contact_company: self.contact_company.clone(),
+            contact_address: self.contact_address.clone(),
+            submitted_by: self.submitted_by.clone(),
+            submitted_at: self.submitted_at,
+            scheduled_for: self.scheduled_for,
+            started_at: None,
+            finished_at: None,
+            tenant_id: None,
+            error: None,
+            notification_status: NotificationStatus::None,
+            notification_sent_at: None,
+        }
+    }
+
+    /// Its steps as stored with it: every one pending, in the order they run.
+    pub fn stored_steps() -> Vec<StepRow> {
+        ProvisioningStep::ALL
+            .iter()
+            .map(|step| StepRow {
+                name: *step,
+                status: StepStatus::Pending,
+                started_at: None,
+                finished_at: None,
+            })
+            .collect()
     }
 }
 

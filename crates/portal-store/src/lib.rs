@@ -37,6 +37,7 @@ pub mod registration;
 pub mod request;
 pub mod rollback;
 mod row;
+mod search;
 pub mod setting;
 pub mod step;
 pub mod template;
@@ -157,11 +158,15 @@ impl Store {
             .max_connections(max_connections.max(1))
             .min_connections(0)
             .acquire_timeout(Duration::from_secs(5))
+            // A server may end a PostgreSQL connection while it waits in the pool: it is
+            // tried before use. An embedded SQLite connection cannot be ended so; trying it
+            // would cost a round trip to its thread every time the pool hands it out.
+            .test_before_acquire(backend == Backend::Postgres)
             // A connection whose transaction could not be ended (a COMMIT refused because the
             // disk is full, say, after which SQLite has already rolled back and the ROLLBACK
             // fails too) still counts as inside one, and would refuse every BEGIN: such a
-            // connection is closed instead of reused. The ping before acquiring has let any
-            // pending rollback run by then, so this costs no round trip.
+            // connection is closed instead of reused. The pool's ping when a connection comes
+            // back has let any pending rollback run by then, so this costs no round trip.
             .before_acquire(|conn, _meta| {
                 Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
             })

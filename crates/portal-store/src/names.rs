@@ -5,7 +5,7 @@
 use portal_domain::NameKind;
 use sqlx::{Any, Transaction};
 
-use crate::error::{Conflict, is_unique_violation};
+use crate::error::Conflict;
 use crate::{Store, StoreError};
 
 /// How a stored request holds its tenant's names.
@@ -41,9 +41,10 @@ impl Names<'_> {
     }
 }
 
-/// Takes or confirms the request's names: a lapsed hold of anyone is cleared first, then each
-/// name is inserted, or, when this request already holds it, its hold is set to `held_until`
-/// (`None`: for good). `Conflict::NameTaken` names the first another request or tenant holds.
+/// Takes or confirms the request's names, in one statement: each name is inserted, or, when
+/// this request already holds it or another's hold has lapsed, its holder and hold are set
+/// (`held_until` `None`: for good). `Conflict::NameTaken` names the first another request or
+/// tenant holds.
 pub(crate) async fn reserve_names(
     tx: &mut Transaction<'static, Any>,
     names: &Names<'_>,
@@ -51,42 +52,60 @@ pub(crate) async fn reserve_names(
     now: i64,
 ) -> Result<(), StoreError> {
     let keyed = names.keyed();
-    // Lapsed holds of any of the three names, in one statement.
-    sqlx::query(
-        "DELETE FROM reserved_names WHERE held_until IS NOT NULL AND held_until < $1 \
-         AND ((kind = $2 AND name_key = $3) OR (kind = $4 AND name_key = $5) \
-              OR (kind = $6 AND name_key = $7))",
+    let result = sqlx::query(
+        "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
+         VALUES ($1, $2, $7, $8), ($3, $4, $7, $8), ($5, $6, $7, $8) \
+         ON CONFLICT (kind, name_key) DO UPDATE \
+         SET request_id = excluded.request_id, held_until = excluded.held_until \
+         WHERE reserved_names.request_id = excluded.request_id \
+            OR (reserved_names.held_until IS NOT NULL AND reserved_names.held_until < $9)",
     )
-    .bind(now)
     .bind(keyed[0].0.as_str())
     .bind(&keyed[0].1)
     .bind(keyed[1].0.as_str())
     .bind(&keyed[1].1)
     .bind(keyed[2].0.as_str())
     .bind(&keyed[2].1)
+    .bind(names.request_id)
+    .bind(held_until)
+    .bind(now)
     .execute(&mut **tx)
-    .await?;
-    for (kind, key) in keyed {
-        let result = sqlx::query(
-            "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (kind, name_key) DO UPDATE SET held_until = excluded.held_until \
-             WHERE reserved_names.request_id = excluded.request_id",
-        )
-        .bind(kind.as_str())
-        .bind(key)
-        .bind(names.request_id)
-        .bind(held_until)
-        .execute(&mut **tx)
-        .await;
-        match result {
-            Ok(done) if done.rows_affected() == 1 => {}
-            Ok(_) => return Err(Conflict::NameTaken(kind).into()),
-            Err(e) if is_unique_violation(&e) => return Err(Conflict::NameTaken(kind).into()),
-            Err(e) => return Err(e.into()),
-        }
+    .await;
+    match result {
+        Ok(done) if done.rows_affected() == 3 => Ok(()),
+        // A name another holds was left alone: which one, read in the same transaction
+        // before the caller rolls it back.
+        Ok(_) => Err(Conflict::NameTaken(held_by_another(tx, names).await?).into()),
+        Err(e) => Err(e.into()),
     }
-    Ok(())
+}
+
+/// The first of the request's names another request or a tenant holds, as the transaction
+/// sees them.
+async fn held_by_another(
+    tx: &mut Transaction<'static, Any>,
+    names: &Names<'_>,
+) -> Result<NameKind, StoreError> {
+    let keyed = names.keyed();
+    let others: Vec<String> = sqlx::query_scalar(
+        "SELECT kind FROM reserved_names \
+         WHERE ((kind = $1 AND name_key = $2) OR (kind = $3 AND name_key = $4) \
+                OR (kind = $5 AND name_key = $6)) AND request_id <> $7",
+    )
+    .bind(keyed[0].0.as_str())
+    .bind(&keyed[0].1)
+    .bind(keyed[1].0.as_str())
+    .bind(&keyed[1].1)
+    .bind(keyed[2].0.as_str())
+    .bind(&keyed[2].1)
+    .bind(names.request_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    keyed
+        .into_iter()
+        .map(|(kind, _)| kind)
+        .find(|kind| others.iter().any(|o| o == kind.as_str()))
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("a name was refused but nobody holds it")))
 }
 
 /// Frees every name the request holds or held for a while.

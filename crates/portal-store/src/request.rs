@@ -265,42 +265,9 @@ impl Store {
         Ok(rows.fetch_all(&self.pool).await?)
     }
 
-    /// A name search's page of ids: first among the newest [`RECENT_WINDOW`] requests the other
-    /// filters let through (a common name fills a page there at once); else among the few
-    /// matches the trigram index names; else walking every request newest first.
-    async fn searched_ids(
-        &self,
-        filter: &RequestFilter,
-        query: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let others = RequestFilter {
-            query: None,
-            ..filter.clone()
-        };
-        let (conditions, mut values) = others.conditions(None);
-        values.push(Value::Text(like_pattern(&query.to_lowercase())));
-        let recent = format!(
-            "(SELECT id, tenant_name_key FROM subscription_requests WHERE 1 = 1{conditions} \
-             ORDER BY id DESC LIMIT {RECENT_WINDOW}) recent \
-             WHERE tenant_name_key LIKE ${} ESCAPE '\\'",
-            values.len()
-        );
-        let ids = self.page_ids(&recent, values, filter.limit).await?;
-        if ids.len() as i64 >= filter.limit {
-            return Ok(ids);
-        }
-        let candidates = self.name_candidates(query).await?;
-        if candidates.as_ref().is_some_and(Vec::is_empty) {
-            return Ok(Vec::new());
-        }
-        let (conditions, values) = filter.conditions(candidates);
-        let source = format!("subscription_requests WHERE 1 = 1{conditions}");
-        self.page_ids(&source, values, filter.limit).await
-    }
-
     /// The newest `limit` ids of `source` (`table WHERE …` with numbered placeholders for
     /// `values`).
-    async fn page_ids(
+    pub(crate) async fn page_ids(
         &self,
         source: &str,
         values: Vec<Value>,
@@ -321,59 +288,8 @@ impl Store {
     }
 }
 
-/// How many of the newest requests a name search looks at first.
-const RECENT_WINDOW: i64 = 5_000;
-
-/// A name search with at most this many matches reads them from the trigram index; one with
-/// more walks the requests newest first, where matches are dense enough to fill a page soon.
-const CANDIDATES_AT_MOST: usize = 1_000;
-
-impl Store {
-    /// The ids of the requests whose name contains `query` (case-insensitive), through the
-    /// trigram index, when there are at most [`CANDIDATES_AT_MOST`]; `None` when there are more
-    /// or the query is too short for trigrams.
-    async fn name_candidates(&self, query: &str) -> Result<Option<Vec<String>>, StoreError> {
-        let key = query.to_lowercase();
-        if key.chars().count() < 3 {
-            return Ok(None);
-        }
-        let limit = CANDIDATES_AT_MOST as i64 + 1;
-        let ids: Vec<String> = match self.backend {
-            Backend::Postgres => {
-                // Only the trigram index answers a pattern such as this; the planner, guessing
-                // how many rows match, is kept from scanning the table instead.
-                let mut tx = self.pool.begin().await?;
-                sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-                    .execute(&mut *tx)
-                    .await?;
-                let ids = sqlx::query_scalar(
-                    "SELECT id FROM subscription_requests \
-                     WHERE tenant_name_key LIKE $1 ESCAPE '\\' LIMIT $2",
-                )
-                .bind(like_pattern(&key))
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                ids
-            }
-            Backend::Sqlite => {
-                // A quoted phrase of the trigram tokenizer: the rows holding it as a substring.
-                sqlx::query_scalar(
-                    "SELECT request_id FROM request_names WHERE name_key MATCH $1 LIMIT $2",
-                )
-                .bind(format!("\"{}\"", key.replace('"', "\"\"")))
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        Ok((ids.len() <= CANDIDATES_AT_MOST).then_some(ids))
-    }
-}
-
 /// A `LIKE … ESCAPE '\'` pattern for names containing `key`.
-fn like_pattern(key: &str) -> String {
+pub(crate) fn like_pattern(key: &str) -> String {
     let escaped = key
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -382,7 +298,7 @@ fn like_pattern(key: &str) -> String {
 }
 
 /// A value bound to a list's query.
-enum Value {
+pub(crate) enum Value {
     Text(String),
     Int(i64),
 }
@@ -390,7 +306,7 @@ enum Value {
 impl RequestFilter {
     /// The filter as `AND …` conditions with numbered placeholders, and their values in order;
     /// the name search among `candidates` when they are known.
-    fn conditions(&self, candidates: Option<Vec<String>>) -> (String, Vec<Value>) {
+    pub(crate) fn conditions(&self, candidates: Option<Vec<String>>) -> (String, Vec<Value>) {
         let mut sql = String::new();
         let mut values = Vec::new();
         let mut add = |condition: &str, value: Value| {

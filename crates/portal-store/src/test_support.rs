@@ -128,3 +128,23 @@ pub async fn corrupt_request(
     .await
     .expect("corrupt a request");
 }
+
+/// Every (trigram, request id) the name search walks (migration 0025), sorted.
+pub async fn name_trigrams(store: &crate::Store) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT trigram, request_id FROM name_trigrams ORDER BY trigram, request_id")
+        .fetch_all(&store.pool)
+        .await
+        .expect("read the name trigrams")
+}
+
+/// Runs one statement of a test's own (a change no part of the store makes).
+pub async fn execute(store: &crate::Store, sql: &str, values: &[&str]) {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+    for value in values {
+        query = query.bind(*value);
+    }
+    query
+        .execute(&store.pool)
+        .await
+        .expect("run a test's statement");
+}

@@ -18,7 +18,7 @@ use portal_store::request::RequestFilter;
 use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
-use portal_store::test_support::{TestDatabase, corrupt_request};
+use portal_store::test_support::{TestDatabase, corrupt_request, execute, name_trigrams};
 use portal_store::user::{NewUser, UserChange};
 use portal_store::{Conflict, Store, StoreError, new_id, now_ms};
 
@@ -64,6 +64,9 @@ conformance!(
     a_set_password_link_works_once,
     requests_are_listed_newest_first_by_page_and_filter,
     a_name_search_reads_few_matches_from_trigrams_and_walks_for_many,
+    a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern,
+    a_common_name_is_found_by_walking_the_trigram_lists,
+    the_trigram_lists_follow_every_insert_rename_and_delete,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
     a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_one,
@@ -1022,6 +1025,19 @@ async fn a_name_search_reads_few_matches_from_trigrams_and_walks_for_many(store:
             .unwrap();
         ids.push(r.id);
     }
+    // Newer than them all, names holding both trigrams of `bulk` but not `bulk`: more than
+    // the first walk's steps, so that the many matches are found by walking on.
+    for j in 'a'..='t' {
+        let r = request(
+            &format!("Bulxulk{j}"),
+            &format!("x{j}"),
+            &format!("x{j}.com"),
+        );
+        store
+            .submit_request(&r, &job("provision", &r.id), None)
+            .await
+            .unwrap();
+    }
     // Few matches (Bulk100, Bulk1000 … Bulk1004), newest first, page by page.
     let first = names_found(&store, "ULK100", 3, None).await;
     assert_eq!(first, ["Bulk1004", "Bulk1003", "Bulk1002"]);
@@ -1054,6 +1070,194 @@ async fn a_name_search_reads_few_matches_from_trigrams_and_walks_for_many(store:
         .unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].tenant_name, "Bulk1003");
+}
+
+/// Stores a request named `name` (short name and UPN suffix made from `n`).
+async fn named(store: &Store, name: &str, n: usize) -> String {
+    let r = request(name, &format!("s{n}"), &format!("s{n}.com"));
+    store
+        .submit_request(&r, &job("provision", &r.id), None)
+        .await
+        .unwrap();
+    r.id
+}
+
+async fn a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern(store: Store) {
+    // Names whose trigrams overlap in every way: `abc` and `bcd` common apart and together
+    // (`Abc{i}Bcd` holds both but not `abcd`), a few real `abcd`, common and rare numbers.
+    let mut names = Vec::new();
+    for i in 0..150 {
+        names.push(match i % 5 {
+            0 => format!("Abcx{i}"),
+            1 => format!("Xbcd{i}"),
+            2 => format!("Abc{i}Bcd"),
+            3 if i % 30 == 3 => format!("Abcd{i}"),
+            _ => format!("Tenant{:04}", i * 7),
+        });
+    }
+    // The newest: more names holding every trigram of `abcd` but not `abcd` than the first
+    // walk takes steps, so that its page comes from the trigram index.
+    names.extend((0..25).map(|j| format!("Abcq{j}Bcd")));
+    let mut stored = Vec::new();
+    for (n, name) in names.iter().enumerate() {
+        stored.push((named(&store, name, n).await, name.to_lowercase()));
+    }
+    stored.reverse(); // newest first, as pages are
+    for (query, limit) in [
+        ("abcd", 1),
+        ("abcd", 2),
+        ("abcd", 50),
+        ("ABC", 7),
+        ("bcd", 3),
+        ("c1", 4),
+        ("tenant0", 5),
+        ("nt01", 50),
+        ("0700", 3),
+        ("abc1bcd", 1),
+        ("cx14", 10),
+        ("bcda", 10),
+    ] {
+        let expected: Vec<&(String, String)> = stored
+            .iter()
+            .filter(|(_, key)| key.contains(&query.to_lowercase()))
+            .collect();
+        // Page by page to the end, each page after the last id of the one before.
+        let mut before: Option<String> = None;
+        let mut found = Vec::new();
+        loop {
+            let page = store
+                .list_requests(&RequestFilter {
+                    query: Some(query.into()),
+                    limit,
+                    before_id: before.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            found.extend(page.iter().map(|r| r.id.clone()));
+            if (page.len() as i64) < limit {
+                break;
+            }
+            before = page.last().map(|r| r.id.clone());
+        }
+        let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(found, expected_ids, "{query} by pages of {limit}");
+    }
+    // With a status beside the name: the walk checks it on every candidate.
+    for (id, _) in stored
+        .iter()
+        .filter(|(_, key)| key.contains("abc"))
+        .step_by(3)
+    {
+        store
+            .fail_and_roll_back(&failure(id, "x"), now_ms())
+            .await
+            .unwrap();
+    }
+    let failed: Vec<String> = stored
+        .iter()
+        .filter(|(_, key)| key.contains("abc"))
+        .step_by(3)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let page = store
+        .list_requests(&RequestFilter {
+            query: Some("abc".into()),
+            status: Some(RequestStatus::Failed),
+            limit: 500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<String> = page.into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, failed);
+}
+
+async fn a_common_name_is_found_by_walking_the_trigram_lists(store: Store) {
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        ids.push(named(&store, &format!("Zebra{i}"), i).await);
+    }
+    for i in 0..30 {
+        named(&store, &format!("Other{i}"), 100 + i).await;
+    }
+    let all = names_found(&store, "zebra", 50, None).await;
+    assert_eq!(all.len(), 30);
+    assert_eq!(all.first().map(String::as_str), Some("Zebra29"));
+    // Take one trigram of Zebra20 out of the lists: a page of the name's matches no longer
+    // holds it, so the page came from the lists and not from a scan or the other index.
+    execute(
+        &store,
+        "DELETE FROM name_trigrams WHERE trigram = 'bra' AND request_id = $1",
+        &[&ids[20]],
+    )
+    .await;
+    let walked = names_found(&store, "zebra", 50, None).await;
+    assert_eq!(walked.len(), 29);
+    assert!(!walked.contains(&"Zebra20".to_owned()));
+}
+
+async fn the_trigram_lists_follow_every_insert_rename_and_delete(store: Store) {
+    let a = named(&store, "Aaaab", 1).await;
+    let b = named(&store, "Kenton", 2).await;
+    let c = named(&store, "Ab", 3).await;
+    let expect = |pairs: &[(&str, &String)]| {
+        let mut v: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(t, id)| ((*t).to_owned(), (*id).clone()))
+            .collect();
+        v.sort();
+        v
+    };
+    // Cut by character, each trigram once per request, none for a name of two characters.
+    assert_eq!(
+        name_trigrams(&store).await,
+        expect(&[
+            ("aaa", &a),
+            ("aab", &a),
+            ("ken", &b),
+            ("ent", &b),
+            ("nto", &b),
+            ("ton", &b)
+        ])
+    );
+    execute(
+        &store,
+        "UPDATE subscription_requests SET tenant_name = 'Tone', tenant_name_key = 'tone' WHERE id = $1",
+        &[&b],
+    )
+    .await;
+    execute(
+        &store,
+        "DELETE FROM request_steps WHERE request_id = $1",
+        &[&a],
+    )
+    .await;
+    execute(
+        &store,
+        "DELETE FROM request_events WHERE request_id = $1",
+        &[&a],
+    )
+    .await;
+    execute(
+        &store,
+        "DELETE FROM reserved_names WHERE request_id = $1",
+        &[&a],
+    )
+    .await;
+    execute(
+        &store,
+        "DELETE FROM subscription_requests WHERE id = $1",
+        &[&a],
+    )
+    .await;
+    assert_eq!(
+        name_trigrams(&store).await,
+        expect(&[("ton", &b), ("one", &b)])
+    );
+    assert_eq!(names_found(&store, "ton", 10, None).await, ["Tone"]);
+    assert!(names_found(&store, "ken", 10, None).await.is_empty());
+    let _ = c;
 }
 
 async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) {

@@ -153,11 +153,11 @@ pub async fn submit_request(
         }
         Err(taken) => Err(taken),
     };
-    match stored {
-        Ok(true) => {}
+    let request = match stored {
+        Ok(Some(request)) => request,
         // A retry racing its first attempt finds the names taken by that attempt, before or
         // while it hashes, or its key stored: when the first has been stored, answer as it did.
-        Ok(false) | Err(SubmitError::Taken(_)) => {
+        Ok(None) | Err(SubmitError::Taken(_)) => {
             return match (
                 replay_of(services, actor, idempotency.as_ref()).await?,
                 stored,
@@ -170,10 +170,29 @@ pub async fn submit_request(
             };
         }
         Err(e) => return Err(e),
-    }
+    };
     services.jobs_ready.notify_one();
     info!("request accepted");
-    Ok(get_request(services, actor, &id).await?)
+    Ok(as_submitted(actor, &request))
+}
+
+/// A request just stored, as it was stored (read back, it could only say the same, or what
+/// provisioning changed since).
+fn as_submitted(actor: &Actor, request: &NewRequest) -> RequestDetail {
+    let submitted = portal_store::event::EventRow {
+        at: request.submitted_at,
+        actor_id: Some(actor.id.clone()),
+        actor_name: Some(actor.username.clone()),
+        action: portal_domain::RequestEvent::Submitted,
+        from_status: None,
+        to_status: Some(request.status),
+        detail: None,
+    };
+    RequestDetail {
+        request: request.as_stored(),
+        steps: NewRequest::stored_steps(),
+        events: vec![submitted],
+    }
 }
 
 /// A submission's idempotency key, with its sender and a digest of its body.
@@ -477,8 +496,8 @@ type SubmittedFields<'a> = (
     (Option<PasswordCandidate>, Option<EmailAddress>),
 );
 
-/// Hashes the password and stores the request; false when a concurrent retry with the same
-/// idempotency key stored first.
+/// Hashes the password and stores the request: the request as stored, or `None` when a
+/// concurrent retry with the same idempotency key stored first.
 async fn hash_and_store(
     services: &Services,
     actor: &Actor,
@@ -486,7 +505,7 @@ async fn hash_and_store(
     template: &TemplateRow,
     ((t, c), (password, admin_email)): SubmittedFields<'_>,
     idempotency: Option<&Idempotency>,
-) -> Result<bool, SubmitError> {
+) -> Result<Option<NewRequest>, SubmitError> {
     let hash = hash_typed(services, password)
         .await?
         .map_err(|problem| SubmitError::Invalid(vec![problem]))?;
@@ -522,12 +541,12 @@ async fn hash_and_store(
             .submit_request(&request, &job, idempotency)
             .await
         {
-            Ok(()) => return Ok(true),
+            Ok(()) => return Ok(Some(request)),
             Err(StoreError::Conflict(Conflict::WindowFull)) => continue,
             Err(StoreError::Conflict(Conflict::NameTaken(kind))) => {
                 return Err(SubmitError::Taken(kind));
             }
-            Err(StoreError::Conflict(Conflict::IdempotencyKeyReused)) => return Ok(false),
+            Err(StoreError::Conflict(Conflict::IdempotencyKeyReused)) => return Ok(None),
             Err(e) => return Err(ServiceError::from(e).into()),
         }
     }

@@ -1,0 +1,334 @@
+//! The search of requests by part of a tenant's name, newest first, one page at a time.
+//!
+//! Three ways, cheapest first:
+//! - **The walk down the trigram lists** (migration 0025): every trigram of every name is kept
+//!   with its request's id, ordered by id. The search steps down the lists of its pattern's
+//!   trigrams together from the newest id, each step jumping every list to the smallest of
+//!   their heads, and checks a request only when every list stands on it. A name with many
+//!   matches fills its page in about as many steps as the page has rows, however old the
+//!   matches and however many requests there are. It is tried first for as long as at least
+//!   every other step finds a match (after a few steps' start).
+//! - **The few exact matches** of the trigram index (pg_trgm's GIN, FTS5's trigram phrase),
+//!   when the first walk ran out of steps: at most [`CANDIDATES_AT_MOST`] of them, then their
+//!   page by id. A pattern whose trigrams are all common but rarely together (a long number)
+//!   is found here without stepping through every request holding its trigrams.
+//! - **The walk again without a bound on its steps**, when there are more matches than that.
+//!
+//! A pattern of one or two characters has no trigram: its matches are looked for among the
+//! newest requests, then by walking every request newest first.
+
+use crate::request::{RequestFilter, Value, like_pattern};
+use crate::{Backend, Store, StoreError};
+
+/// How many of the newest requests a search too short for trigrams looks at first.
+const RECENT_WINDOW: i64 = 5_000;
+
+/// A search with at most this many exact matches reads them all from the trigram index.
+const CANDIDATES_AT_MOST: usize = 1_000;
+
+/// How many steps the first walk may take beyond two for each match it found, before the
+/// trigram index is asked instead.
+const SPARE_STEPS: i64 = 16;
+
+/// The spare steps of a walk that goes on to the end of its page, however rare its matches.
+const UNBOUNDED: i64 = 1 << 50;
+
+/// A walk takes at most this many of the pattern's trigrams (the first, the last and one
+/// between): every id it checks holds them all, and the check of the whole pattern does the
+/// rest. Each costs a seek per step.
+const TRIGRAMS_AT_MOST: usize = 3;
+
+/// How a walk down the trigram lists ended.
+enum Walk {
+    /// The page's ids, newest first: all the matches there are, or the newest `limit`.
+    Done(Vec<String>),
+    /// It ran out of steps first.
+    OutOfSteps,
+}
+
+impl Store {
+    /// A name search's page of ids, newest first.
+    pub(crate) async fn searched_ids(
+        &self,
+        filter: &RequestFilter,
+        query: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let key = query.to_lowercase();
+        let trigrams = trigrams_of(&key);
+        if trigrams.is_empty() {
+            return self.walked_ids(filter, &key).await;
+        }
+        if let Walk::Done(ids) = self
+            .walk_trigrams(filter, &key, &trigrams, SPARE_STEPS)
+            .await?
+        {
+            return Ok(ids);
+        }
+        if let Some(candidates) = self.name_candidates(&key).await? {
+            if candidates.is_empty() {
+                return Ok(Vec::new());
+            }
+            let (conditions, values) = filter.conditions(Some(candidates));
+            let source = format!("subscription_requests WHERE 1 = 1{conditions}");
+            return self.page_ids(&source, values, filter.limit).await;
+        }
+        match self
+            .walk_trigrams(filter, &key, &trigrams, UNBOUNDED)
+            .await?
+        {
+            Walk::Done(ids) => Ok(ids),
+            Walk::OutOfSteps => Err(StoreError::Other(anyhow::anyhow!(
+                "a name search without a bound on its steps ran out of them"
+            ))),
+        }
+    }
+
+    /// A page of the requests whose names hold `key` and that pass the other filters, by
+    /// stepping down the trigram lists (see the module's text) for as long as the steps stay
+    /// under `spare` plus two for each match: one statement, a recursive query whose every
+    /// row is one step.
+    async fn walk_trigrams(
+        &self,
+        filter: &RequestFilter,
+        key: &str,
+        trigrams: &[String],
+        spare: i64,
+    ) -> Result<Walk, StoreError> {
+        let others = RequestFilter {
+            query: None,
+            ..filter.clone()
+        };
+        let (conditions, mut values) = others.conditions(None);
+        let first = values.len() + 1;
+        values.push(Value::Text(like_pattern(key)));
+        values.extend(trigrams.iter().cloned().map(Value::Text));
+        if let Some(before) = &filter.before_id {
+            values.push(Value::Text(before.clone()));
+        }
+        let walk = WalkSql {
+            backend: self.backend,
+            conditions: &conditions,
+            pattern: first,
+            trigrams: (first + 1..first + 1 + trigrams.len()).collect(),
+            before: filter
+                .before_id
+                .as_ref()
+                .map(|_| first + 1 + trigrams.len()),
+            limit: values.len() + 1,
+            spare: values.len() + 2,
+        };
+        let mut query = sqlx::query_as::<_, (Option<String>, i64)>(sqlx::AssertSqlSafe(walk.sql()));
+        for value in values {
+            query = match value {
+                Value::Text(text) => query.bind(text),
+                Value::Int(n) => query.bind(n),
+            };
+        }
+        let rows = query
+            .bind(filter.limit)
+            .bind(spare)
+            .fetch_all(&self.pool)
+            .await?;
+        let out_of_steps = rows.iter().any(|(_, out)| *out == 1);
+        let ids: Vec<String> = rows
+            .into_iter()
+            .filter_map(|(hit, _)| hit)
+            .take(usize::try_from(filter.limit).unwrap_or(0))
+            .collect();
+        if out_of_steps && (ids.len() as i64) < filter.limit {
+            return Ok(Walk::OutOfSteps);
+        }
+        Ok(Walk::Done(ids))
+    }
+
+    /// A search too short for trigrams: first among the newest [`RECENT_WINDOW`] requests the
+    /// other filters let through (a common name fills a page there at once), else walking
+    /// every request newest first.
+    async fn walked_ids(
+        &self,
+        filter: &RequestFilter,
+        key: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let others = RequestFilter {
+            query: None,
+            ..filter.clone()
+        };
+        let (conditions, mut values) = others.conditions(None);
+        values.push(Value::Text(like_pattern(key)));
+        let recent = format!(
+            "(SELECT id, tenant_name_key FROM subscription_requests WHERE 1 = 1{conditions} \
+             ORDER BY id DESC LIMIT {RECENT_WINDOW}) recent \
+             WHERE tenant_name_key LIKE ${} ESCAPE '\\'",
+            values.len()
+        );
+        let ids = self.page_ids(&recent, values, filter.limit).await?;
+        if ids.len() as i64 >= filter.limit {
+            return Ok(ids);
+        }
+        let (conditions, values) = filter.conditions(None);
+        let source = format!("subscription_requests WHERE 1 = 1{conditions}");
+        self.page_ids(&source, values, filter.limit).await
+    }
+
+    /// The ids of the requests whose name key contains `key`, through the trigram index, when
+    /// there are at most [`CANDIDATES_AT_MOST`]; `None` when there are more.
+    async fn name_candidates(&self, key: &str) -> Result<Option<Vec<String>>, StoreError> {
+        let limit = CANDIDATES_AT_MOST as i64 + 1;
+        let ids: Vec<String> = match self.backend {
+            Backend::Postgres => {
+                // Only the trigram index answers a pattern such as this; the planner, guessing
+                // how many rows match, is kept from scanning the table instead.
+                let mut tx = self.pool.begin().await?;
+                sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let ids = sqlx::query_scalar(
+                    "SELECT id FROM subscription_requests \
+                     WHERE tenant_name_key LIKE $1 ESCAPE '\\' LIMIT $2",
+                )
+                .bind(like_pattern(key))
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                ids
+            }
+            Backend::Sqlite => {
+                // A quoted phrase of the trigram tokenizer: the rows holding it as a substring.
+                sqlx::query_scalar(
+                    "SELECT request_id FROM request_names WHERE name_key MATCH $1 LIMIT $2",
+                )
+                .bind(format!("\"{}\"", key.replace('"', "\"\"")))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok((ids.len() <= CANDIDATES_AT_MOST).then_some(ids))
+    }
+}
+
+/// The distinct three-character pieces of `key` a walk steps down, as the database cuts them
+/// (by character): all of them, or [`TRIGRAMS_AT_MOST`] spread from the first to the last.
+fn trigrams_of(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut all: Vec<String> = Vec::new();
+    for piece in chars.windows(3) {
+        let trigram: String = piece.iter().collect();
+        if !all.contains(&trigram) {
+            all.push(trigram);
+        }
+    }
+    if all.len() <= TRIGRAMS_AT_MOST {
+        return all;
+    }
+    let last = all.len() - 1;
+    (0..TRIGRAMS_AT_MOST)
+        .map(|i| all[i * last / (TRIGRAMS_AT_MOST - 1)].clone())
+        .collect()
+}
+
+/// The statement of a walk: the numbers of its placeholders, and the other filters as
+/// conditions on `subscription_requests` (numbered from `$1`).
+struct WalkSql<'a> {
+    backend: Backend,
+    conditions: &'a str,
+    pattern: usize,
+    trigrams: Vec<usize>,
+    before: Option<usize>,
+    limit: usize,
+    spare: usize,
+}
+
+impl WalkSql<'_> {
+    /// A recursive query whose rows are the walk's steps: `s1 … sk` are where each trigram's
+    /// list stands (its newest id below the bound), `hit` the id checked and found in the
+    /// step before, `found` the hits before this row. It stops when a list runs out, the page
+    /// is full or the steps are spent. Its answer: each hit, and whether the walk stopped
+    /// for want of steps (on the row where it did).
+    fn sql(&self) -> String {
+        let k = self.trigrams.len();
+        let heads: Vec<String> = (1..=k).map(|i| format!("w.s{i}")).collect();
+        let (low, high) = match (self.backend, k) {
+            (_, 1) => (heads[0].clone(), heads[0].clone()),
+            (Backend::Sqlite, _) => (
+                format!("min({})", heads.join(", ")),
+                format!("max({})", heads.join(", ")),
+            ),
+            (Backend::Postgres, _) => (
+                format!("LEAST({})", heads.join(", ")),
+                format!("GREATEST({})", heads.join(", ")),
+            ),
+        };
+        // All lists on one id: check it, and go on below it. Else every list may skip to the
+        // lowest head, which none of them passes over (below it, or it: `|| 'z'` sorts just
+        // after an id and before the next).
+        let next = format!("CASE WHEN {low} = {high} THEN {low} ELSE {low} || 'z' END");
+        let seek = |t: usize, below: Option<&str>| {
+            let bound = below.map_or(String::new(), |b| format!(" AND request_id < {b}"));
+            format!(
+                "(SELECT request_id FROM name_trigrams WHERE trigram = ${t}{bound} \
+                 ORDER BY request_id DESC LIMIT 1)"
+            )
+        };
+        let before = self.before.map(|b| format!("${b}"));
+        let columns: Vec<String> = (1..=k).map(|i| format!("s{i}")).collect();
+        let anchor: Vec<String> = self
+            .trigrams
+            .iter()
+            .map(|t| seek(*t, before.as_deref()))
+            .collect();
+        let step: Vec<String> = self
+            .trigrams
+            .iter()
+            .map(|t| seek(*t, Some(&next)))
+            .collect();
+        let going_on = heads
+            .iter()
+            .map(|h| format!("{h} IS NOT NULL"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let found = "w.found + CASE WHEN w.hit IS NULL THEN 0 ELSE 1 END";
+        let (limit, spare) = (self.limit, self.spare);
+        let wanting = format!("{going_on} AND {found} < ${limit}");
+        let steps_left = format!("w.steps < ${spare} + 2 * ({found})");
+        format!(
+            "WITH RECURSIVE walk ({columns}, hit, found, steps) AS (\
+                 SELECT {anchor}, CAST(NULL AS TEXT), CAST(0 AS BIGINT), CAST(0 AS BIGINT) \
+                 UNION ALL \
+                 SELECT {step}, \
+                     CASE WHEN {low} = {high} AND EXISTS (SELECT 1 FROM subscription_requests \
+                         WHERE id = {low} AND tenant_name_key LIKE ${pattern} ESCAPE '\\'\
+                         {conditions}) THEN {low} END, \
+                     {found}, w.steps + 1 \
+                 FROM walk w WHERE {wanting} AND {steps_left}\
+             ) \
+             SELECT w.hit, CASE WHEN {wanting} AND NOT ({steps_left}) THEN 1 ELSE 0 END \
+             FROM walk w WHERE w.hit IS NOT NULL OR ({wanting} AND NOT ({steps_left}))",
+            columns = columns.join(", "),
+            anchor = anchor.join(", "),
+            step = step.join(", "),
+            pattern = self.pattern,
+            conditions = self.conditions,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trigrams_are_cut_by_character_once_each_and_spread_when_many() {
+        assert_eq!(trigrams_of("ab"), Vec::<String>::new());
+        assert_eq!(trigrams_of("tena"), ["ten", "ena"]);
+        assert_eq!(trigrams_of("tenant"), ["ten", "ena", "ant"]);
+        assert_eq!(trigrams_of("tenant0"), ["ten", "nan", "nt0"]);
+        assert_eq!(trigrams_of("aaaa"), ["aaa"]);
+        assert_eq!(trigrams_of("çaé"), ["çaé"]);
+        let many = trigrams_of("abcdefghij");
+        assert_eq!(many.len(), TRIGRAMS_AT_MOST);
+        assert_eq!(many.first().map(String::as_str), Some("abc"));
+        assert_eq!(many.last().map(String::as_str), Some("hij"));
+    }
+}
