@@ -19,13 +19,13 @@ CREATE TABLE name_trigrams (
 ) WITHOUT ROWID;
 
 INSERT OR IGNORE INTO name_trigrams (trigram, request_id)
-    SELECT DISTINCT substr(r.tenant_name_key, p.position, 3), r.id
+    SELECT substr(r.tenant_name_key, p.position, 3), r.id
     FROM subscription_requests r JOIN name_positions p
         ON p.position <= length(r.tenant_name_key) - 2;
 
 CREATE TRIGGER name_trigrams_insert AFTER INSERT ON subscription_requests BEGIN
     INSERT OR IGNORE INTO name_trigrams (trigram, request_id)
-        SELECT DISTINCT substr(new.tenant_name_key, position, 3), new.id FROM name_positions
+        SELECT substr(new.tenant_name_key, position, 3), new.id FROM name_positions
         WHERE position <= length(new.tenant_name_key) - 2;
 END;
 
@@ -35,7 +35,7 @@ WHEN old.tenant_name_key IS NOT new.tenant_name_key BEGIN
         SELECT substr(old.tenant_name_key, position, 3) FROM name_positions
         WHERE position <= length(old.tenant_name_key) - 2);
     INSERT OR IGNORE INTO name_trigrams (trigram, request_id)
-        SELECT DISTINCT substr(new.tenant_name_key, position, 3), new.id FROM name_positions
+        SELECT substr(new.tenant_name_key, position, 3), new.id FROM name_positions
         WHERE position <= length(new.tenant_name_key) - 2;
 END;
 
