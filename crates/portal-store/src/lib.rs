@@ -130,6 +130,41 @@ async fn create_missing_postgres_database(url: &str) -> Result<(), ConnectError>
     Ok(())
 }
 
+/// The pool's options: its size, and what it does with a connection before handing it out.
+fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(5))
+        // A server may end a PostgreSQL connection while it waits in the pool: it is
+        // tried before use. An embedded SQLite connection cannot be ended so; trying it
+        // would cost a round trip to its thread every time the pool hands it out.
+        .test_before_acquire(backend == Backend::Postgres)
+        // A connection whose transaction could not be ended (a COMMIT refused because the
+        // disk is full, say, after which SQLite has already rolled back and the ROLLBACK
+        // fails too) still counts as inside one, and would refuse every BEGIN: such a
+        // connection is closed instead of reused. The pool's ping when a connection comes
+        // back has let any pending rollback run by then, so this costs no round trip.
+        .before_acquire(|conn, _meta| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
+        })
+        // SQLite's scratch space (a statement's journal, a view's rows for its trigger) is
+        // kept in memory: on disk it is a file made and removed for most submissions.
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if backend == Backend::Sqlite {
+                    conn.execute(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+                         PRAGMA temp_store = MEMORY;"
+                    )))
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 impl Store {
     /// Connects to `url` (`sqlite://PATH` or `postgres://…`). SQLite files are created when
     /// missing and run in WAL mode with a busy timeout and foreign keys on.
@@ -154,37 +189,7 @@ impl Store {
             .close()
             .await
             .map_err(ConnectError::from_sqlx)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .min_connections(0)
-            .acquire_timeout(Duration::from_secs(5))
-            // A server may end a PostgreSQL connection while it waits in the pool: it is
-            // tried before use. An embedded SQLite connection cannot be ended so; trying it
-            // would cost a round trip to its thread every time the pool hands it out.
-            .test_before_acquire(backend == Backend::Postgres)
-            // A connection whose transaction could not be ended (a COMMIT refused because the
-            // disk is full, say, after which SQLite has already rolled back and the ROLLBACK
-            // fails too) still counts as inside one, and would refuse every BEGIN: such a
-            // connection is closed instead of reused. The pool's ping when a connection comes
-            // back has let any pending rollback run by then, so this costs no round trip.
-            .before_acquire(|conn, _meta| {
-                Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
-            })
-            // SQLite's scratch space (a statement's journal, a view's rows for its trigger) is
-            // kept in memory: on disk it is a file made and removed for most submissions.
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute(sqlx::AssertSqlSafe(format!(
-                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                             PRAGMA temp_store = MEMORY;"
-                        )))
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
+        let pool = pool_options(backend, max_connections)
             .connect_with(options)
             .await
             .map_err(ConnectError::from_sqlx)?;

@@ -52,60 +52,78 @@ pub(crate) async fn reserve_names(
     now: i64,
 ) -> Result<(), StoreError> {
     let keyed = names.keyed();
-    let result = sqlx::query(
+    let mut insert = sqlx::query(
         "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
          VALUES ($1, $2, $7, $8), ($3, $4, $7, $8), ($5, $6, $7, $8) \
          ON CONFLICT (kind, name_key) DO UPDATE \
          SET request_id = excluded.request_id, held_until = excluded.held_until \
          WHERE reserved_names.request_id = excluded.request_id \
             OR (reserved_names.held_until IS NOT NULL AND reserved_names.held_until < $9)",
-    )
-    .bind(keyed[0].0.as_str())
-    .bind(&keyed[0].1)
-    .bind(keyed[1].0.as_str())
-    .bind(&keyed[1].1)
-    .bind(keyed[2].0.as_str())
-    .bind(&keyed[2].1)
-    .bind(names.request_id)
-    .bind(held_until)
-    .bind(now)
-    .execute(&mut **tx)
-    .await;
+    );
+    for value in kinds_and_keys(&keyed) {
+        insert = insert.bind(value);
+    }
+    let result = insert
+        .bind(names.request_id)
+        .bind(held_until)
+        .bind(now)
+        .execute(&mut **tx)
+        .await;
     match result {
         Ok(done) if done.rows_affected() == 3 => Ok(()),
         // A name another holds was left alone: which one, read in the same transaction
         // before the caller rolls it back.
-        Ok(_) => Err(Conflict::NameTaken(held_by_another(tx, names).await?).into()),
+        Ok(_) => match first_taken(&mut **tx, names, now).await? {
+            Some(kind) => Err(Conflict::NameTaken(kind).into()),
+            None => Err(StoreError::Other(anyhow::anyhow!(
+                "a name was refused but nobody holds it"
+            ))),
+        },
         Err(e) => Err(e.into()),
     }
 }
 
-/// The first of the request's names another request or a tenant holds, as the transaction
-/// sees them.
-async fn held_by_another(
-    tx: &mut Transaction<'static, Any>,
+/// The first of a request's names another request or a tenant holds at `now` (a lapsed hold
+/// counts as free), as `executor` (the pool, or a transaction) sees them.
+async fn first_taken<'e, E>(
+    executor: E,
     names: &Names<'_>,
-) -> Result<NameKind, StoreError> {
+    now: i64,
+) -> Result<Option<NameKind>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     let keyed = names.keyed();
-    let others: Vec<String> = sqlx::query_scalar(
+    let mut select = sqlx::query_scalar(
         "SELECT kind FROM reserved_names \
          WHERE ((kind = $1 AND name_key = $2) OR (kind = $3 AND name_key = $4) \
-                OR (kind = $5 AND name_key = $6)) AND request_id <> $7",
-    )
-    .bind(keyed[0].0.as_str())
-    .bind(&keyed[0].1)
-    .bind(keyed[1].0.as_str())
-    .bind(&keyed[1].1)
-    .bind(keyed[2].0.as_str())
-    .bind(&keyed[2].1)
-    .bind(names.request_id)
-    .fetch_all(&mut **tx)
-    .await?;
-    keyed
+                OR (kind = $5 AND name_key = $6)) \
+         AND (held_until IS NULL OR held_until >= $7) AND request_id <> $8",
+    );
+    for value in kinds_and_keys(&keyed) {
+        select = select.bind(value);
+    }
+    let taken: Vec<String> = select
+        .bind(now)
+        .bind(names.request_id)
+        .fetch_all(executor)
+        .await?;
+    Ok(keyed
         .into_iter()
         .map(|(kind, _)| kind)
-        .find(|kind| others.iter().any(|o| o == kind.as_str()))
-        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("a name was refused but nobody holds it")))
+        .find(|kind| taken.iter().any(|t| t == kind.as_str())))
+}
+
+/// The three names' kinds and keys as a statement binds them (`$1` … `$6`).
+fn kinds_and_keys(keyed: &[(NameKind, String); 3]) -> [&str; 6] {
+    [
+        keyed[0].0.as_str(),
+        &keyed[0].1,
+        keyed[1].0.as_str(),
+        &keyed[1].1,
+        keyed[2].0.as_str(),
+        &keyed[2].1,
+    ]
 }
 
 /// Frees every name the request holds or held for a while.
@@ -130,27 +148,7 @@ impl Store {
         names: &Names<'_>,
         now: i64,
     ) -> Result<Option<NameKind>, StoreError> {
-        let keyed = names.keyed();
-        let taken: Vec<String> = sqlx::query_scalar(
-            "SELECT kind FROM reserved_names \
-             WHERE ((kind = $1 AND name_key = $2) OR (kind = $3 AND name_key = $4) \
-                    OR (kind = $5 AND name_key = $6)) \
-             AND (held_until IS NULL OR held_until >= $7) AND request_id <> $8",
-        )
-        .bind(keyed[0].0.as_str())
-        .bind(&keyed[0].1)
-        .bind(keyed[1].0.as_str())
-        .bind(&keyed[1].1)
-        .bind(keyed[2].0.as_str())
-        .bind(&keyed[2].1)
-        .bind(now)
-        .bind(names.request_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(keyed
-            .into_iter()
-            .map(|(kind, _)| kind)
-            .find(|kind| taken.iter().any(|t| t == kind.as_str())))
+        first_taken(&self.pool, names, now).await
     }
 
     /// The request that holds a name now, if one does (for good, or by a hold not yet lapsed).

@@ -241,16 +241,10 @@ struct WalkSql<'a> {
 }
 
 impl WalkSql<'_> {
-    /// A recursive query whose rows are the walk's steps: `s1 … sk` are where each trigram's
-    /// list stands (its newest id below the bound), `hit` the id checked and found in the
-    /// step before, `found` the hits before this row. It stops when a list runs out, the page
-    /// is full or the steps are spent. Its answer: each hit, and whether the walk stopped
-    /// for want of steps (on the row where it did).
-    fn sql(&self) -> String {
-        let k = self.trigrams.len();
-        let heads: Vec<String> = (1..=k).map(|i| format!("w.s{i}")).collect();
-        let (low, high) = match (self.backend, k) {
-            (_, 1) => (heads[0].clone(), heads[0].clone()),
+    /// The lowest and the highest of the lists' heads, in the backend's words.
+    fn lowest_and_highest(&self, heads: &[String]) -> (String, String) {
+        match (self.backend, heads) {
+            (_, [one]) => (one.clone(), one.clone()),
             (Backend::Sqlite, _) => (
                 format!("min({})", heads.join(", ")),
                 format!("max({})", heads.join(", ")),
@@ -259,7 +253,18 @@ impl WalkSql<'_> {
                 format!("LEAST({})", heads.join(", ")),
                 format!("GREATEST({})", heads.join(", ")),
             ),
-        };
+        }
+    }
+
+    /// A recursive query whose rows are the walk's steps: `s1 … sk` are where each trigram's
+    /// list stands (its newest id below the bound), `hit` the id checked and found in the
+    /// step before, `found` the hits before this row. It stops when a list runs out, the page
+    /// is full or the steps are spent. Its answer: each hit, and whether the walk stopped
+    /// for want of steps (on the row where it did).
+    fn sql(&self) -> String {
+        let k = self.trigrams.len();
+        let heads: Vec<String> = (1..=k).map(|i| format!("w.s{i}")).collect();
+        let (low, high) = self.lowest_and_highest(&heads);
         // All lists on one id: check it, and go on below it. Else every list may skip to the
         // lowest head, which none of them passes over (below it, or it: `|| 'z'` sorts just
         // after an id and before the next).
