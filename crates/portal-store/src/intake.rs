@@ -92,7 +92,12 @@ impl NewRequest {
             finished_at: None,
             tenant_id: None,
             error: None,
-            notification_status: NotificationStatus::None,
+            // A message put in the outbox for the request with it marks it pending.
+            notification_status: if self.mail.as_ref().is_some_and(|m| m.request_id.is_some()) {
+                NotificationStatus::Pending
+            } else {
+                NotificationStatus::None
+            },
             notification_sent_at: None,
         }
     }

@@ -51,6 +51,30 @@ pub(crate) async fn reserve_names(
     held_until: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
+    // A holder may let go between the refusal and the read of who it was (PostgreSQL reads
+    // what others committed meanwhile): then the names are tried once more.
+    for _ in 0..2 {
+        if take_names(tx, names, held_until, now).await? {
+            return Ok(());
+        }
+        // A name another holds was left alone: which one, read in the same transaction
+        // before the caller rolls it back.
+        if let Some(kind) = first_taken(&mut **tx, names, now).await? {
+            return Err(Conflict::NameTaken(kind).into());
+        }
+    }
+    Err(StoreError::Other(anyhow::anyhow!(
+        "a name was refused twice but nobody holds it"
+    )))
+}
+
+/// The one statement of [`reserve_names`]: whether it took all three names.
+async fn take_names(
+    tx: &mut Transaction<'static, Any>,
+    names: &Names<'_>,
+    held_until: Option<i64>,
+    now: i64,
+) -> Result<bool, StoreError> {
     let keyed = names.keyed();
     let mut insert = sqlx::query(
         "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
@@ -63,24 +87,13 @@ pub(crate) async fn reserve_names(
     for value in kinds_and_keys(&keyed) {
         insert = insert.bind(value);
     }
-    let result = insert
+    let done = insert
         .bind(names.request_id)
         .bind(held_until)
         .bind(now)
         .execute(&mut **tx)
-        .await;
-    match result {
-        Ok(done) if done.rows_affected() == 3 => Ok(()),
-        // A name another holds was left alone: which one, read in the same transaction
-        // before the caller rolls it back.
-        Ok(_) => match first_taken(&mut **tx, names, now).await? {
-            Some(kind) => Err(Conflict::NameTaken(kind).into()),
-            None => Err(StoreError::Other(anyhow::anyhow!(
-                "a name was refused but nobody holds it"
-            ))),
-        },
-        Err(e) => Err(e.into()),
-    }
+        .await?;
+    Ok(done.rows_affected() == 3)
 }
 
 /// The first of a request's names another request or a tenant holds at `now` (a lapsed hold

@@ -373,11 +373,11 @@ impl crate::job::Burial {
 
 /// How much older than its submission time a request's id may be, at most (it is made before
 /// the password is hashed; names are held for a minute meanwhile).
-const ID_BEFORE_SUBMISSION_MS: i64 = 3_600_000;
+pub(crate) const ID_BEFORE_SUBMISSION_MS: i64 = 3_600_000;
 
 /// The start of every UUIDv7 id made at `ms` (epoch milliseconds): ids of that millisecond and
 /// later sort at or above it, earlier ones below.
-fn id_prefix_at(ms: i64) -> String {
+pub(crate) fn id_prefix_at(ms: i64) -> String {
     let ms = ms.clamp(0, (1 << 48) - 1);
     format!("{:08x}-{:04x}", ms >> 16, ms & 0xffff)
 }

@@ -12,12 +12,17 @@
 //!   when the first walk ran out of steps: at most [`CANDIDATES_AT_MOST`] of them, then their
 //!   page by id. A pattern whose trigrams are all common but rarely together (a long number)
 //!   is found here without stepping through every request holding its trigrams.
-//! - **The walk again without a bound on its steps**, when there are more matches than that.
+//! - **The walk again without a bound on its steps**, when there are more matches than that;
+//!   or, when a status or a template is asked for too (which may be rare among the matches),
+//!   the requests of that status or template walked newest first.
+//!
+//! Every walk starts below the page's cursor and the end of a time range, and stops at its
+//! start.
 //!
 //! A pattern of one or two characters has no trigram: its matches are looked for among the
 //! newest requests, then by walking every request newest first.
 
-use crate::request::{RequestFilter, Value, like_pattern};
+use crate::request::{ID_BEFORE_SUBMISSION_MS, RequestFilter, Value, id_prefix_at, like_pattern};
 use crate::{Backend, Store, StoreError};
 
 /// How many of the newest requests a search too short for trigrams looks at first.
@@ -72,6 +77,11 @@ impl Store {
             let source = format!("subscription_requests WHERE 1 = 1{conditions}");
             return self.page_ids(&source, values, filter.limit).await;
         }
+        if filter.status.is_some() || filter.template_id.is_some() {
+            let (conditions, values) = filter.conditions(None);
+            let source = format!("subscription_requests WHERE 1 = 1{conditions}");
+            return self.page_ids(&source, values, filter.limit).await;
+        }
         match self
             .walk_trigrams(filter, &key, &trigrams, UNBOUNDED)
             .await?
@@ -94,30 +104,8 @@ impl Store {
         trigrams: &[String],
         spare: i64,
     ) -> Result<Walk, StoreError> {
-        let others = RequestFilter {
-            query: None,
-            ..filter.clone()
-        };
-        let (conditions, mut values) = others.conditions(None);
-        let first = values.len() + 1;
-        values.push(Value::Text(like_pattern(key)));
-        values.extend(trigrams.iter().cloned().map(Value::Text));
-        if let Some(before) = &filter.before_id {
-            values.push(Value::Text(before.clone()));
-        }
-        let walk = WalkSql {
-            backend: self.backend,
-            conditions: &conditions,
-            pattern: first,
-            trigrams: (first + 1..first + 1 + trigrams.len()).collect(),
-            before: filter
-                .before_id
-                .as_ref()
-                .map(|_| first + 1 + trigrams.len()),
-            limit: values.len() + 1,
-            spare: values.len() + 2,
-        };
-        let mut query = sqlx::query_as::<_, (Option<String>, i64)>(sqlx::AssertSqlSafe(walk.sql()));
+        let (sql, values) = walk_statement(self.backend, filter, key, trigrams);
+        let mut query = sqlx::query_as::<_, (Option<String>, i64)>(sqlx::AssertSqlSafe(sql));
         for value in values {
             query = match value {
                 Value::Text(text) => query.bind(text),
@@ -208,6 +196,55 @@ impl Store {
     }
 }
 
+/// A walk's statement and the values of its placeholders but the last two (the page's size
+/// and the spare steps).
+fn walk_statement(
+    backend: Backend,
+    filter: &RequestFilter,
+    key: &str,
+    trigrams: &[String],
+) -> (String, Vec<Value>) {
+    let others = RequestFilter {
+        query: None,
+        ..filter.clone()
+    };
+    let (conditions, mut values) = others.conditions(None);
+    let first = values.len() + 1;
+    values.push(Value::Text(like_pattern(key)));
+    values.extend(trigrams.iter().cloned().map(Value::Text));
+    // Below the cursor and the end of the time range (either bound is right: the other
+    // is checked with the rest), and no lower than the range's first id.
+    let upper = [
+        filter.before_id.clone(),
+        filter.submitted_before.map(id_prefix_at),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let floor = filter
+        .submitted_from
+        .map(|from| id_prefix_at(from - ID_BEFORE_SUBMISSION_MS));
+    let mut place = |bound: Option<String>| {
+        bound.map(|b| {
+            values.push(Value::Text(b));
+            values.len()
+        })
+    };
+    let before = place(upper);
+    let floor = place(floor);
+    let walk = WalkSql {
+        backend,
+        conditions: &conditions,
+        pattern: first,
+        trigrams: (first + 1..first + 1 + trigrams.len()).collect(),
+        before,
+        floor,
+        limit: values.len() + 1,
+        spare: values.len() + 2,
+    };
+    (walk.sql(), values)
+}
+
 /// The distinct three-character pieces of `key` a walk steps down, as the database cuts them
 /// (by character): all of them, or [`TRIGRAMS_AT_MOST`] spread from the first to the last.
 fn trigrams_of(key: &str) -> Vec<String> {
@@ -236,6 +273,7 @@ struct WalkSql<'a> {
     pattern: usize,
     trigrams: Vec<usize>,
     before: Option<usize>,
+    floor: Option<usize>,
     limit: usize,
     spare: usize,
 }
@@ -288,11 +326,14 @@ impl WalkSql<'_> {
             .iter()
             .map(|t| seek(*t, Some(&next)))
             .collect();
-        let going_on = heads
+        let mut going_on = heads
             .iter()
             .map(|h| format!("{h} IS NOT NULL"))
             .collect::<Vec<_>>()
             .join(" AND ");
+        if let Some(floor) = self.floor {
+            going_on.push_str(&format!(" AND {low} >= ${floor}"));
+        }
         let found = "w.found + CASE WHEN w.hit IS NULL THEN 0 ELSE 1 END";
         let (limit, spare) = (self.limit, self.spare);
         let wanting = format!("{going_on} AND {found} < ${limit}");

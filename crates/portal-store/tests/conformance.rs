@@ -1098,11 +1098,19 @@ async fn a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern(store: 
     // The newest: more names holding every trigram of `abcd` but not `abcd` than the first
     // walk takes steps, so that its page comes from the trigram index.
     names.extend((0..25).map(|j| format!("Abcq{j}Bcd")));
+    // A moment between the first hundred and the rest, for searches within a time range.
     let mut stored = Vec::new();
+    let mut split = 0;
     for (n, name) in names.iter().enumerate() {
+        if n == 100 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            split = now_ms();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         stored.push((named(&store, name, n).await, name.to_lowercase()));
     }
     stored.reverse(); // newest first, as pages are
+    let later = names.len() - 100;
     for (query, limit) in [
         ("abcd", 1),
         ("abcd", 2),
@@ -1121,29 +1129,29 @@ async fn a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern(store: 
             .iter()
             .filter(|(_, key)| key.contains(&query.to_lowercase()))
             .collect();
-        // Page by page to the end, each page after the last id of the one before.
-        let mut before: Option<String> = None;
-        let mut found = Vec::new();
-        loop {
-            let page = store
-                .list_requests(&RequestFilter {
-                    query: Some(query.into()),
-                    limit,
-                    before_id: before.clone(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-            found.extend(page.iter().map(|r| r.id.clone()));
-            if (page.len() as i64) < limit {
-                break;
-            }
-            before = page.last().map(|r| r.id.clone());
-        }
+        let found = every_page(&store, query, limit, None, None).await;
         let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
         assert_eq!(found, expected_ids, "{query} by pages of {limit}");
     }
-    // With a status beside the name: the walk checks it on every candidate.
+    // Within a time range: the walk starts below its end and stops at its start.
+    for (query, limit) in [("abc", 3), ("tenant0", 2), ("bcd", 50), ("abcq", 4)] {
+        let matching = |(_, key): &&(String, String)| key.contains(query);
+        let late: Vec<String> = stored[..later]
+            .iter()
+            .filter(matching)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let early: Vec<String> = stored[later..]
+            .iter()
+            .filter(matching)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let from = every_page(&store, query, limit, Some(split), None).await;
+        assert_eq!(from, late, "{query} from the split");
+        let before = every_page(&store, query, limit, None, Some(split)).await;
+        assert_eq!(before, early, "{query} before the split");
+    }
+    // With a status beside the name (by whichever way the search takes).
     for (id, _) in stored
         .iter()
         .filter(|(_, key)| key.contains("abc"))
@@ -1171,6 +1179,69 @@ async fn a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern(store: 
         .unwrap();
     let ids: Vec<String> = page.into_iter().map(|r| r.id).collect();
     assert_eq!(ids, failed);
+    // Every `abcq` failed: the walk finds a match at every step, and its page comes from the
+    // lists (one trigram of one of them taken out hides it).
+    let abcq: Vec<&String> = stored
+        .iter()
+        .filter(|(_, key)| key.contains("abcq"))
+        .map(|(id, _)| id)
+        .collect();
+    for id in &abcq {
+        if !failed.contains(id) {
+            store
+                .fail_and_roll_back(&failure(id, "x"), now_ms())
+                .await
+                .unwrap();
+        }
+    }
+    execute(
+        &store,
+        "DELETE FROM name_trigrams WHERE trigram = 'bcq' AND request_id = $1",
+        &[abcq[3]],
+    )
+    .await;
+    let walked = store
+        .list_requests(&RequestFilter {
+            query: Some("abcq".into()),
+            status: Some(RequestStatus::Failed),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(walked.len(), abcq.len() - 1);
+    assert!(walked.iter().all(|r| &r.id != abcq[3]));
+}
+
+/// Every page of a name search to the end, each after the last id of the one before, within
+/// a time range when one is given.
+async fn every_page(
+    store: &Store,
+    query: &str,
+    limit: i64,
+    submitted_from: Option<i64>,
+    submitted_before: Option<i64>,
+) -> Vec<String> {
+    let mut before: Option<String> = None;
+    let mut found = Vec::new();
+    loop {
+        let page = store
+            .list_requests(&RequestFilter {
+                query: Some(query.into()),
+                limit,
+                before_id: before.clone(),
+                submitted_from,
+                submitted_before,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        found.extend(page.iter().map(|r| r.id.clone()));
+        if (page.len() as i64) < limit {
+            return found;
+        }
+        before = page.last().map(|r| r.id.clone());
+    }
 }
 
 async fn a_common_name_is_found_by_walking_the_trigram_lists(store: Store) {
