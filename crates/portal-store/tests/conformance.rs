@@ -13,6 +13,7 @@ use portal_store::action::{RequestMove, Run};
 use portal_store::credential::{AccountLinkPurpose, LinkRefusal, NewAccountLink, NewCredential};
 use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::job::{JobStatus, NewJob};
+use portal_store::mail::NewMail;
 use portal_store::names::{NameHold, Names};
 use portal_store::request::RequestFilter;
 use portal_store::rollback::Failure;
@@ -59,6 +60,8 @@ conformance!(
     giving_up_removes_the_half_made_tenant_and_keeps_the_hash_for_a_retry,
     a_failed_request_frees_its_names,
     tokens_work_until_they_expire,
+    a_token_is_marked_used_at_most_once_a_minute,
+    the_stored_answer_is_what_reading_the_request_back_gives,
     a_totp_step_and_a_recovery_code_work_once_even_when_raced,
     the_last_landlord_admin_is_never_disabled,
     a_set_password_link_works_once,
@@ -654,6 +657,53 @@ fn credential(user_id: &str, secret_hash: &str, now: i64, expires_at: i64) -> Ne
         client: None,
         user_agent: None,
         second_factor: false,
+    }
+}
+
+async fn a_token_is_marked_used_at_most_once_a_minute(store: Store) {
+    let user = landlord("admin", None);
+    store.create_user(&user).await.unwrap();
+    let t0 = now_ms();
+    store
+        .create_token(&NewCredential {
+            name: Some("ci".into()),
+            ..credential(&user.id, "hash-t", t0, t0 + 3_600_000)
+        })
+        .await
+        .unwrap();
+    let marked =
+        || async { store.list_personal_tokens(&user.id, t0).await.unwrap()[0].last_used_at };
+    assert_eq!(marked().await, None);
+    for (at, mark) in [(t0, t0), (t0 + 30_000, t0), (t0 + 61_000, t0 + 61_000)] {
+        store.user_for_token("hash-t", at).await.unwrap().unwrap();
+        assert_eq!(marked().await, Some(mark), "used at {at}");
+    }
+}
+
+async fn the_stored_answer_is_what_reading_the_request_back_gives(store: Store) {
+    let plain = request("Plain", "plain", "plain.com");
+    let mut mailed = request("Mailed", "mailed", "mailed.com");
+    mailed.mail = Some(NewMail {
+        id: new_id(),
+        request_id: Some(mailed.id.clone()),
+        kind: "confirm".into(),
+        sender: "portal@example.com".into(),
+        recipient: "jo@example.com".into(),
+        subject: "Confirm".into(),
+        body_text: "Confirm".into(),
+        body_html: "<p>Confirm</p>".into(),
+        job: job("send_mail", "{}"),
+    });
+    for r in [plain, mailed] {
+        store
+            .submit_request(&r, &job("provision", &r.id), None)
+            .await
+            .unwrap();
+        assert_eq!(r.as_stored(), store.get_request(&r.id).await.unwrap());
+        assert_eq!(
+            NewRequest::stored_steps(),
+            store.request_steps(&r.id).await.unwrap()
+        );
     }
 }
 
