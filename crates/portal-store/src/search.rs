@@ -8,10 +8,12 @@
 //!   matches fills its page in about as many steps as the page has rows, however old the
 //!   matches and however many requests there are. It is tried first for as long as at least
 //!   every other step finds a match (after a few steps' start).
-//! - **The few exact matches** of the trigram index (pg_trgm's GIN, FTS5's trigram phrase),
-//!   when the first walk ran out of steps: at most [`CANDIDATES_AT_MOST`] of them, then their
-//!   page by id. A pattern whose trigrams are all common but rarely together (a long number)
-//!   is found here without stepping through every request holding its trigrams.
+//! - **The few exact matches**, when the first walk ran out of steps: at most
+//!   [`CANDIDATES_AT_MOST`] of them, then their page by id. A pattern whose trigrams are all
+//!   common but rarely together (a long number) is found here without stepping through every
+//!   request holding its trigrams. PostgreSQL reads them as one range of every name's
+//!   suffixes (migration 0026), SQLite from FTS5's trigram phrase (which matches positions):
+//!   either costs about as much as there are matches, however many requests there are.
 //! - **The walk again without a bound on its steps**, when there are more matches than that;
 //!   or, when a status or a template is asked for too (which may be rare among the matches),
 //!   the requests of that status or template walked newest first.
@@ -158,27 +160,36 @@ impl Store {
         self.page_ids(&source, values, filter.limit).await
     }
 
-    /// The ids of the requests whose name key contains `key`, through the trigram index, when
-    /// there are at most [`CANDIDATES_AT_MOST`]; `None` when there are more.
+    /// The ids of the requests whose name key contains `key` (or, on PostgreSQL, its first
+    /// [`SUFFIX_CHARS`] characters), when there are at most [`CANDIDATES_AT_MOST`]; `None`
+    /// when there are more.
     async fn name_candidates(&self, key: &str) -> Result<Option<Vec<String>>, StoreError> {
         let limit = CANDIDATES_AT_MOST as i64 + 1;
         let ids: Vec<String> = match self.backend {
             Backend::Postgres => {
-                // Only the trigram index answers a pattern such as this; the planner, guessing
-                // how many rows match, is kept from scanning the table instead.
-                let mut tx = self.pool.begin().await?;
-                sqlx::raw_sql("SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off")
-                    .execute(&mut *tx)
-                    .await?;
-                let ids = sqlx::query_scalar(
-                    "SELECT id FROM subscription_requests \
-                     WHERE tenant_name_key LIKE $1 ESCAPE '\\' LIMIT $2",
-                )
-                .bind(like_pattern(key))
+                // The suffixes that begin with the key (or its first characters, when it is
+                // longer than a suffix is kept): one range of the index. A name holding the
+                // key twice is read twice; the page's own check of the name does the rest.
+                let (from, below) = suffix_range(key);
+                let below_it = if below.is_some() {
+                    " AND suffix < $3"
+                } else {
+                    ""
+                };
+                let query = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT request_id FROM name_suffixes WHERE suffix >= $2{below_it} \
+                     ORDER BY suffix LIMIT $1"
+                )))
                 .bind(limit)
-                .fetch_all(&mut *tx)
+                .bind(from);
+                let mut ids: Vec<String> = match below {
+                    Some(below) => query.bind(below),
+                    None => query,
+                }
+                .fetch_all(&self.pool)
                 .await?;
-                tx.commit().await?;
+                ids.sort_unstable();
+                ids.dedup();
                 ids
             }
             Backend::Sqlite => {
@@ -263,6 +274,26 @@ fn trigrams_of(key: &str) -> Vec<String> {
     (0..TRIGRAMS_AT_MOST)
         .map(|i| all[i * last / (TRIGRAMS_AT_MOST - 1)].clone())
         .collect()
+}
+
+/// The most characters of a name's suffix that `name_suffixes` keeps (migration 0026,
+/// PostgreSQL).
+const SUFFIX_CHARS: usize = 16;
+
+/// The range of kept suffixes that begin with `key` (cut to [`SUFFIX_CHARS`]): from it, and
+/// below the least string greater than every string it begins (none when there is no such
+/// string). The index orders suffixes bytewise, which for UTF-8 is the order of characters.
+fn suffix_range(key: &str) -> (String, Option<String>) {
+    let from: String = key.chars().take(SUFFIX_CHARS).collect();
+    let mut chars: Vec<char> = from.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return (from, Some(chars.into_iter().collect()));
+        }
+    }
+    (from, None)
 }
 
 /// The statement of a walk: the numbers of its placeholders, and the other filters as
@@ -376,5 +407,36 @@ mod tests {
         assert_eq!(many.len(), TRIGRAMS_AT_MOST);
         assert_eq!(many.first().map(String::as_str), Some("abc"));
         assert_eq!(many.last().map(String::as_str), Some("hij"));
+    }
+
+    #[test]
+    fn a_suffix_range_holds_every_string_the_key_begins_and_no_other() {
+        let range = |key: &str| suffix_range(key);
+        assert_eq!(range("abc"), ("abc".into(), Some("abd".into())));
+        assert_eq!(range("tenant9"), ("tenant9".into(), Some("tenant:".into())));
+        assert_eq!(range("az"), ("az".into(), Some("a{".into())));
+        // Past the last character the one before goes up; surrogates are no characters.
+        assert_eq!(
+            range("a\u{10FFFF}"),
+            ("a\u{10FFFF}".into(), Some("b".into()))
+        );
+        assert_eq!(
+            range("a\u{D7FF}"),
+            ("a\u{D7FF}".into(), Some("a\u{E000}".into()))
+        );
+        assert_eq!(range("\u{10FFFF}"), ("\u{10FFFF}".into(), None));
+        // A key longer than a kept suffix is looked for by its first characters.
+        let (from, below) = range("abcdefghijklmnopqrstuvwxyz");
+        assert_eq!(from, "abcdefghijklmnop");
+        assert_eq!(below.as_deref(), Some("abcdefghijklmnoq"));
+        // Every string that begins with the key lies in its range, in the order of bytes.
+        for key in ["abc", "z99", "é1x"] {
+            let (from, below) = range(key);
+            let below = below.unwrap();
+            for tail in ["", "0", "zzzz", "\u{10FFFF}"] {
+                let s = format!("{key}{tail}");
+                assert!(from.as_bytes() <= s.as_bytes() && s.as_bytes() < below.as_bytes());
+            }
+        }
     }
 }

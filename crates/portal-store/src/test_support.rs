@@ -137,6 +137,15 @@ pub async fn name_trigrams(store: &crate::Store) -> Vec<(String, String)> {
         .expect("read the name trigrams")
 }
 
+/// Every (suffix, request id) PostgreSQL's name search reads its few matches from (migration
+/// 0026), sorted.
+pub async fn name_suffixes(store: &crate::Store) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT suffix, request_id FROM name_suffixes ORDER BY suffix, request_id")
+        .fetch_all(&store.pool)
+        .await
+        .expect("read the name suffixes")
+}
+
 /// Runs one statement of a test's own (a change no part of the store makes).
 pub async fn execute(store: &crate::Store, sql: &str, values: &[&str]) {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));

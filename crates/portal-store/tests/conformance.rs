@@ -19,9 +19,11 @@ use portal_store::request::RequestFilter;
 use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
-use portal_store::test_support::{TestDatabase, corrupt_request, execute, name_trigrams};
+use portal_store::test_support::{
+    TestDatabase, corrupt_request, execute, name_suffixes, name_trigrams,
+};
 use portal_store::user::{NewUser, UserChange};
-use portal_store::{Conflict, Store, StoreError, new_id, now_ms};
+use portal_store::{Backend, Conflict, Store, StoreError, new_id, now_ms};
 
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
@@ -69,6 +71,7 @@ conformance!(
     a_name_search_reads_few_matches_from_trigrams_and_walks_for_many,
     a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern,
     a_common_name_is_found_by_walking_the_trigram_lists,
+    a_rare_name_is_read_from_the_index_of_exact_matches,
     the_trigram_lists_follow_every_insert_rename_and_delete,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
@@ -1318,6 +1321,36 @@ async fn a_common_name_is_found_by_walking_the_trigram_lists(store: Store) {
     assert!(!walked.contains(&"Zebra20".to_owned()));
 }
 
+async fn a_rare_name_is_read_from_the_index_of_exact_matches(store: Store) {
+    let old = named(&store, "Tenant999", 0).await;
+    named(&store, "Tenant999Abcdefghij", 1).await;
+    // The first sixteen characters of the long pattern below, and not the rest.
+    named(&store, "Tenant999Abcdefgxyz", 2).await;
+    // Newer, and more than the first walk's steps: names holding every trigram the walks of
+    // both patterns step down (`ten`, `ant`, `999`; `ten`, `9ab`, `hij`), and neither pattern.
+    for i in 10..50 {
+        named(&store, &format!("Tenant{i}9999Abhij"), i).await;
+    }
+    assert_eq!(
+        names_found(&store, "tenant999", 10, None).await,
+        ["Tenant999Abcdefgxyz", "Tenant999Abcdefghij", "Tenant999"]
+    );
+    assert_eq!(
+        names_found(&store, "tenant999abcdefghij", 10, None).await,
+        ["Tenant999Abcdefghij"]
+    );
+    // Out of the exact index, the oldest is no longer found: the page came from it.
+    let index = match store.backend() {
+        Backend::Postgres => "DELETE FROM name_suffixes WHERE request_id = $1",
+        Backend::Sqlite => "DELETE FROM request_names WHERE request_id = $1",
+    };
+    execute(&store, index, &[&old]).await;
+    assert_eq!(
+        names_found(&store, "tenant999", 10, None).await,
+        ["Tenant999Abcdefgxyz", "Tenant999Abcdefghij"]
+    );
+}
+
 async fn the_trigram_lists_follow_every_insert_rename_and_delete(store: Store) {
     let a = named(&store, "Aaaab", 1).await;
     let b = named(&store, "Kenton", 2).await;
@@ -1342,6 +1375,21 @@ async fn the_trigram_lists_follow_every_insert_rename_and_delete(store: Store) {
             ("ton", &b)
         ])
     );
+    // PostgreSQL's suffixes, from every character but the last two.
+    if store.backend() == Backend::Postgres {
+        assert_eq!(
+            name_suffixes(&store).await,
+            expect(&[
+                ("aaaab", &a),
+                ("aaab", &a),
+                ("aab", &a),
+                ("kenton", &b),
+                ("enton", &b),
+                ("nton", &b),
+                ("ton", &b)
+            ])
+        );
+    }
     execute(
         &store,
         "UPDATE subscription_requests SET tenant_name = 'Tone', tenant_name_key = 'tone' WHERE id = $1",
@@ -1376,6 +1424,12 @@ async fn the_trigram_lists_follow_every_insert_rename_and_delete(store: Store) {
         name_trigrams(&store).await,
         expect(&[("ton", &b), ("one", &b)])
     );
+    if store.backend() == Backend::Postgres {
+        assert_eq!(
+            name_suffixes(&store).await,
+            expect(&[("tone", &b), ("one", &b)])
+        );
+    }
     assert_eq!(names_found(&store, "ton", 10, None).await, ["Tone"]);
     assert!(names_found(&store, "ken", 10, None).await.is_empty());
     let _ = c;
