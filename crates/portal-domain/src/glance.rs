@@ -135,6 +135,13 @@ impl TimeHistogram {
         *self.0.entry(bucket).or_default() += requests;
     }
 
+    /// Adds every bucket of `other` to this one.
+    pub fn merge(&mut self, other: &TimeHistogram) {
+        for (bucket, n) in &other.0 {
+            self.add(*bucket, *n);
+        }
+    }
+
     pub fn total(&self) -> i64 {
         self.0.values().filter(|n| **n > 0).sum()
     }
@@ -155,7 +162,7 @@ impl TimeHistogram {
 }
 
 /// The 1-based rank of the `percent`-th percentile among `total` values: ceil(percent × total
-/// / 100), in whole numbers so that no rounding moves it (the store computes the same in SQL).
+/// / 100), in whole numbers so that no rounding moves it.
 pub fn nearest_rank(percent: i64, total: i64) -> i64 {
     (percent * total + 99) / 100
 }
@@ -219,6 +226,14 @@ mod tests {
         assert_eq!(h.percentile(50), Some(TimeBucket::of(3_000).middle()));
         assert_eq!(h.percentile(90), Some(TimeBucket::of(50_000).middle()));
         assert_eq!(h.percentile(20), Some(TimeBucket::of(1_000).middle()));
+        let mut more = TimeHistogram::default();
+        more.add(TimeBucket::of(50_000), 4);
+        more.add(TimeBucket::of(90), 1);
+        more.merge(&h);
+        // 90, 1,000, 2,000, 3,000, 4,000 and five of 50,000: the median is the fifth.
+        assert_eq!(more.total(), 10);
+        assert_eq!(more.percentile(50), Some(TimeBucket::of(4_000).middle()));
+        assert_eq!(more.percentile(10), Some(TimeBucket::of(90).middle()));
         // Ten values: the 90th percentile is the ninth.
         assert_eq!(nearest_rank(90, 10), 9);
         assert_eq!(nearest_rank(50, 3), 2);

@@ -73,51 +73,35 @@ impl Store {
             .collect())
     }
 
-    /// The median and 90th-percentile buckets of the time to a working tenant of the requests
-    /// completed on each day of `days` that has any, by day. The percentiles are taken by
-    /// nearest rank in the database (as `portal_domain::glance::nearest_rank` does), so a day
-    /// gives one row however many buckets it has.
-    pub async fn day_percentiles(
+    /// The times to a working tenant of the requests completed on each day of `days` that has
+    /// any, oldest day first, each day's as its histogram. One read of the day rows in their
+    /// key's order serves both the whole range's figures and each day's (summing them is the
+    /// caller's): a day has at most a hundred-odd buckets, and reading them is cheaper than
+    /// having the database rank them.
+    pub async fn day_tenant_times(
         &self,
         days: std::ops::RangeInclusive<i64>,
-    ) -> Result<Vec<(UtcDay, TimeBucket, TimeBucket)>, StoreError> {
+    ) -> Result<Vec<(UtcDay, TimeHistogram)>, StoreError> {
         let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT day, MIN(CASE WHEN below >= (50 * total + 99) / 100 THEN bucket END), \
-                    MIN(CASE WHEN below >= (90 * total + 99) / 100 THEN bucket END) \
-             FROM (SELECT day, bucket, \
-                     CAST(SUM(requests) OVER (PARTITION BY day ORDER BY bucket) AS BIGINT) AS below, \
-                     CAST(SUM(requests) OVER (PARTITION BY day) AS BIGINT) AS total \
-                   FROM tenant_time_days WHERE day >= $1 AND day <= $2 AND requests > 0) buckets \
-             GROUP BY day ORDER BY day",
+            "SELECT day, bucket, requests FROM tenant_time_days \
+             WHERE day >= $1 AND day <= $2 AND requests > 0 ORDER BY day, bucket",
         )
         .bind(days.start())
         .bind(days.end())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(day, p50, p90)| (UtcDay(day), TimeBucket(p50), TimeBucket(p90)))
-            .collect())
-    }
-
-    /// The histogram of times to a working tenant of every request completed in `days`.
-    pub async fn tenant_times(
-        &self,
-        days: std::ops::RangeInclusive<i64>,
-    ) -> Result<TimeHistogram, StoreError> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT bucket, CAST(SUM(requests) AS BIGINT) FROM tenant_time_days \
-             WHERE day >= $1 AND day <= $2 GROUP BY bucket",
-        )
-        .bind(days.start())
-        .bind(days.end())
-        .fetch_all(&self.pool)
-        .await?;
-        let mut histogram = TimeHistogram::default();
-        for (bucket, n) in rows {
-            histogram.add(TimeBucket(bucket), n);
+        let mut by_day: Vec<(UtcDay, TimeHistogram)> = Vec::new();
+        for (day, bucket, n) in rows {
+            match by_day.last_mut() {
+                Some((last, histogram)) if last.0 == day => histogram.add(TimeBucket(bucket), n),
+                _ => {
+                    let mut histogram = TimeHistogram::default();
+                    histogram.add(TimeBucket(bucket), n);
+                    by_day.push((UtcDay(day), histogram));
+                }
+            }
         }
-        Ok(histogram)
+        Ok(by_day)
     }
 
     /// The counts of what may need attention at `now`.

@@ -93,9 +93,9 @@ pub async fn glance(
     let range = UtcDay::last(days, now);
     let store = &services.store;
     let by_status = store.count_every_status().await?;
-    let whole = store.tenant_times(range.clone()).await?;
-    let mut percentiles = store
-        .day_percentiles(range.clone())
+    let mut whole = TimeHistogram::default();
+    let mut times = store
+        .day_tenant_times(range.clone())
         .await?
         .into_iter()
         .peekable();
@@ -104,11 +104,11 @@ pub async fn glance(
         .await?
         .into_iter()
         .map(|counts| Day {
-            time_to_tenant: percentiles
-                .next_if(|(day, _, _)| *day == counts.day)
-                .map(|(_, p50, p90)| Quantiles {
-                    p50: Some(p50.middle()),
-                    p90: Some(p90.middle()),
+            time_to_tenant: times
+                .next_if(|(day, _)| *day == counts.day)
+                .map(|(_, histogram)| {
+                    whole.merge(&histogram);
+                    Quantiles::of(&histogram)
                 })
                 .unwrap_or_default(),
             counts,
