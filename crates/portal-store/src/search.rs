@@ -169,7 +169,9 @@ impl Store {
             Backend::Postgres => {
                 // The suffixes that begin with the key (or its first characters, when it is
                 // longer than a suffix is kept): one range of the index. A name holding the
-                // key twice is read twice; the page's own check of the name does the rest.
+                // key twice is read twice, so the limit counts suffixes, not requests: a range
+                // cut by it may have left out a request however few its distinct ids, and
+                // is given up on. The page's own check of the name does the rest.
                 let (from, below) = suffix_range(key);
                 let below_it = if below.is_some() {
                     " AND suffix < $3"
@@ -188,6 +190,9 @@ impl Store {
                 }
                 .fetch_all(&self.pool)
                 .await?;
+                if ids.len() > CANDIDATES_AT_MOST {
+                    return Ok(None);
+                }
                 ids.sort_unstable();
                 ids.dedup();
                 ids

@@ -72,6 +72,7 @@ conformance!(
     a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern,
     a_common_name_is_found_by_walking_the_trigram_lists,
     a_rare_name_is_read_from_the_index_of_exact_matches,
+    a_name_held_twice_by_many_never_hides_a_rarer_match,
     the_trigram_lists_follow_every_insert_rename_and_delete,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
@@ -1319,6 +1320,32 @@ async fn a_common_name_is_found_by_walking_the_trigram_lists(store: Store) {
     let walked = names_found(&store, "zebra", 50, None).await;
     assert_eq!(walked.len(), 29);
     assert!(!walked.contains(&"Zebra20".to_owned()));
+}
+
+async fn a_name_held_twice_by_many_never_hides_a_rarer_match(store: Store) {
+    // The oldest match, and the only one below the cursor used further down.
+    named(&store, "Qwqwz", 0).await;
+    // More than the first walk's steps: names holding both trigrams of `qwqw` and not it.
+    for i in 1..41 {
+        named(&store, &format!("Qwq{i}Wqw"), i).await;
+    }
+    // 501 names holding `qwqw` twice: 1,002 of its suffixes, more than the search reads,
+    // ordered before `qwqwz`, from 501 requests, fewer than it reads.
+    let mut twice = Vec::new();
+    for i in 0..501 {
+        twice.push(named(&store, &format!("Qwqw{i:03}Qwqw"), 100 + i).await);
+    }
+    assert_eq!(
+        names_found(&store, "qwqw", 2, None).await,
+        ["Qwqw500Qwqw", "Qwqw499Qwqw"]
+    );
+    // Below the oldest of them the walk meets only names without the pattern, and the
+    // candidates must not be taken for all of them.
+    let oldest = twice.iter().min().expect("ids");
+    assert_eq!(
+        names_found(&store, "qwqw", 10, Some(oldest)).await,
+        ["Qwqwz"]
+    );
 }
 
 async fn a_rare_name_is_read_from_the_index_of_exact_matches(store: Store) {

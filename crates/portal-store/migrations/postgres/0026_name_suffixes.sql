@@ -6,6 +6,10 @@
 -- trigrams (every name holds `ten` when every name is a tenant) it had to intersect in full.
 -- A suffix shorter than three characters is left out: the search looks here only for three
 -- or more. Kept by the same trigger as the trigram lists of 0025.
+-- The requests are held still from the first read of their names to the new trigger, so that
+-- none written by another process meanwhile goes without its suffixes.
+LOCK TABLE subscription_requests IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE name_suffixes (
     suffix     TEXT COLLATE "C" NOT NULL,
     request_id TEXT NOT NULL,
