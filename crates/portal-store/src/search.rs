@@ -416,7 +416,7 @@ mod tests {
 
     #[test]
     fn a_suffix_range_holds_every_string_the_key_begins_and_no_other() {
-        let range = |key: &str| suffix_range(key);
+        use super::suffix_range as range;
         assert_eq!(range("abc"), ("abc".into(), Some("abd".into())));
         assert_eq!(range("tenant9"), ("tenant9".into(), Some("tenant:".into())));
         assert_eq!(range("az"), ("az".into(), Some("a{".into())));

@@ -93,12 +93,12 @@ pub async fn glance(
     let range = UtcDay::last(days, now);
     let store = &services.store;
     let by_status = store.count_every_status().await?;
+    let times = store.day_tenant_times(range.clone()).await?;
     let mut whole = TimeHistogram::default();
-    let mut times = store
-        .day_tenant_times(range.clone())
-        .await?
-        .into_iter()
-        .peekable();
+    for (_, histogram) in &times {
+        whole.merge(histogram);
+    }
+    let mut times = times.into_iter().peekable();
     let per_day = store
         .day_counts(range)
         .await?
@@ -106,10 +106,7 @@ pub async fn glance(
         .map(|counts| Day {
             time_to_tenant: times
                 .next_if(|(day, _)| *day == counts.day)
-                .map(|(_, histogram)| {
-                    whole.merge(&histogram);
-                    Quantiles::of(&histogram)
-                })
+                .map(|(_, histogram)| Quantiles::of(&histogram))
                 .unwrap_or_default(),
             counts,
         })
