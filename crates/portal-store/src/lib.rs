@@ -33,6 +33,7 @@ pub mod oidc;
 pub mod package;
 pub mod parameters;
 pub mod passkey;
+pub mod reads;
 pub mod registration;
 pub mod request;
 pub mod rollback;

@@ -98,7 +98,7 @@ async fn take_names(
 
 /// The first of a request's names another request or a tenant holds at `now` (a lapsed hold
 /// counts as free), as `executor` (the pool, or a transaction) sees them.
-async fn first_taken<'e, E>(
+pub(crate) async fn first_taken<'e, E>(
     executor: E,
     names: &Names<'_>,
     now: i64,

@@ -2,14 +2,22 @@
 
 use crate::{Backend, Store, StoreError};
 
+/// The setting under `key`, as `executor` (the pool, or one connection's reads) sees it.
+pub(crate) async fn setting<'e, E>(executor: E, key: &str) -> Result<Option<String>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    Ok(
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(executor)
+            .await?,
+    )
+}
+
 impl Store {
     pub async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        setting(&self.pool, key).await
     }
 
     pub async fn put_setting(

@@ -261,13 +261,7 @@ impl Store {
 
     /// The current version of a template, active or retired.
     pub async fn get_template(&self, id: &str) -> Result<TemplateRow, StoreError> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{TEMPLATE_SELECT} WHERE t.id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(StoreError::NotFound)
+        template(&self.pool, id).await
     }
 
     /// The objects of one template version, in order.
@@ -285,4 +279,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// The template of this id, as `executor` (the pool, or one connection's reads) sees it.
+pub(crate) async fn template<'e, E>(executor: E, id: &str) -> Result<TemplateRow, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{TEMPLATE_SELECT} WHERE t.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?
+    .ok_or(StoreError::NotFound)
 }

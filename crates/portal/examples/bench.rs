@@ -69,7 +69,9 @@ async fn hash(seconds: u64) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..cores {
+    // Two callers per core: while one waits for its answer, the other's hash is queued, so
+    // a thread never waits for its next one.
+    for i in 0..cores * 2 {
         let hasher = hasher.clone();
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;

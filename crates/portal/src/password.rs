@@ -2,6 +2,10 @@
 //! async threads and bounded: at most one hash per core at once, a short queue behind them,
 //! and beyond that an immediate "overloaded" answer instead of a pile of 19 MiB hashes.
 //!
+//! The queue is the threads' own: a thread that finishes a hash takes the next one at once,
+//! without waiting for an async task to be woken to hand it over (on a machine whose cores
+//! are all hashing, that hand-over left a core idle for as long as the task waited its turn).
+//!
 //! The hashes run on threads of their own, one per core, rather than on the blocking pool: the
 //! allocator keeps a hash's 19 MiB around per thread, so a fixed pair of threads keeps the
 //! memory at two blocks where a pool of many threads grew it by hundreds of megabytes.
@@ -13,7 +17,7 @@ use std::cell::RefCell;
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 /// Too many hashes are already running or waiting; try again shortly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -26,10 +30,10 @@ pub struct Hasher {
     inner: Arc<Inner>,
 }
 
-/// Decrements the waiting count when dropped.
-struct Waiting<'a>(&'a AtomicUsize);
+/// One hash or check taken in: counted until it has run, or been skipped.
+struct Slot(Arc<AtomicUsize>);
 
-impl Drop for Waiting<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
@@ -39,11 +43,12 @@ impl Drop for Waiting<'_> {
 type Job = Box<dyn FnOnce() + Send>;
 
 struct Inner {
-    running: Arc<Semaphore>,
     /// To the hashing threads; they end when the last `Hasher` is dropped.
     jobs: mpsc::Sender<Job>,
-    queued: AtomicUsize,
-    max_queued: usize,
+    /// The jobs running or waiting for a thread.
+    taken: Arc<AtomicUsize>,
+    /// How many may: one per thread, and the queue behind them.
+    max_taken: usize,
     /// A hash of a random password, verified against when a user does not exist, so that an
     /// unknown user costs as much time as a known one.
     dummy: OnceCell<String>,
@@ -52,7 +57,7 @@ struct Inner {
 impl std::fmt::Debug for Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hasher")
-            .field("max_queued", &self.inner.max_queued)
+            .field("max_taken", &self.inner.max_taken)
             .finish_non_exhaustive()
     }
 }
@@ -174,9 +179,8 @@ impl Hasher {
         Self {
             inner: Arc::new(Inner {
                 jobs,
-                running: Arc::new(Semaphore::new(parallel)),
-                queued: AtomicUsize::new(0),
-                max_queued,
+                taken: Arc::new(AtomicUsize::new(0)),
+                max_taken: parallel + max_queued,
                 dummy: OnceCell::new(),
             }),
         }
@@ -196,33 +200,22 @@ impl Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Overloaded> {
-        let permit = match self.inner.running.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if self.inner.queued.fetch_add(1, Ordering::SeqCst) >= self.inner.max_queued {
-                    self.inner.queued.fetch_sub(1, Ordering::SeqCst);
-                    return Err(Overloaded);
-                }
-                // Counts down even when the caller gives up waiting (a client that hung up).
-                let _waiting = Waiting(&self.inner.queued);
-                // The semaphore is never closed, so acquiring can only fail if it were.
-                self.inner
-                    .running
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .map_err(|_| Overloaded)?
-            }
-        };
-        // The permit goes with the work: a caller that stops waiting does not free the slot
-        // while the hash still runs.
+        if self.inner.taken.fetch_add(1, Ordering::SeqCst) >= self.inner.max_taken {
+            self.inner.taken.fetch_sub(1, Ordering::SeqCst);
+            return Err(Overloaded);
+        }
+        // The slot goes with the work: a caller that stops waiting does not free it while
+        // the hash still runs. One that stopped before its turn costs no hash.
+        let slot = Slot(self.inner.taken.clone());
         let (done, result) = tokio::sync::oneshot::channel();
         self.inner
             .jobs
             .send(Box::new(move || {
-                let value = work();
-                drop(permit);
-                let _ = done.send(value);
+                if !done.is_closed() {
+                    let value = work();
+                    drop(slot);
+                    let _ = done.send(value);
+                }
             }))
             .map_err(|_| Overloaded)?;
         result.await.map_err(|_| Overloaded)
@@ -337,5 +330,35 @@ mod tests {
             "six at once cannot all fit in one running and one queued"
         );
         assert_eq!(hashed + overloaded, 6);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_stops_waiting_before_its_turn_costs_no_work() {
+        let hasher = Hasher::new(1, 4);
+        let ran = Arc::new(AtomicUsize::new(0));
+        // The one thread is kept busy until told to go on.
+        let (go_on, hold) = mpsc::channel::<()>();
+        let busy = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move { hasher.run(move || hold.recv().is_ok()).await })
+        };
+        let counted = ran.clone();
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            hasher.run(move || counted.fetch_add(1, Ordering::SeqCst)),
+        )
+        .await;
+        assert!(gave_up.is_err(), "its turn cannot have come");
+        go_on.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Ok(true));
+        // The thread takes its jobs in order: when this one has run, the one given up on
+        // was reached and passed over.
+        let counted = ran.clone();
+        hasher
+            .run(move || counted.fetch_add(1, Ordering::SeqCst))
+            .await
+            .unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(hasher.inner.taken.load(Ordering::SeqCst), 0);
     }
 }

@@ -2,6 +2,7 @@
 
 use portal_domain::RequestStatus;
 use portal_domain::schedule::{OffPeak, PolicyProblem};
+use portal_store::reads::Reads;
 use portal_store::request::WindowCap;
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +73,14 @@ pub(super) async fn read_setting<T: serde::de::DeserializeOwned + Default>(
     services: &Services,
     key: &str,
 ) -> Result<T, ServiceError> {
-    match services.store.get_setting(key).await? {
+    setting_of(services.store.get_setting(key).await?)
+}
+
+/// A setting's document from its stored text, or its default while it was never set.
+fn setting_of<T: serde::de::DeserializeOwned + Default>(
+    text: Option<String>,
+) -> Result<T, ServiceError> {
+    match text {
         Some(text) => serde_json::from_str(&text).map_err(|e| ServiceError::Internal(e.into())),
         None => Ok(T::default()),
     }
@@ -120,6 +128,11 @@ pub async fn current(services: &Services) -> Result<PolicyDoc, ServiceError> {
     read_setting(services, KEY).await
 }
 
+/// The policy in force, read among other reads on one connection.
+pub(super) async fn current_in(reads: &mut Reads) -> Result<PolicyDoc, ServiceError> {
+    setting_of(reads.setting(KEY).await?)
+}
+
 /// Sets the policy after checking it; requests already accepted keep their times.
 pub async fn put_policy(
     services: &Services,
@@ -162,12 +175,20 @@ pub struct Placement {
 
 /// Places a request accepted at `now` by the current policy.
 pub async fn place(services: &Services, now: i64) -> Result<Placement, ServiceError> {
+    place_by(services, &current(services).await?, now).await
+}
+
+/// Places a request accepted at `now` by `policy`, read a moment before.
+pub(super) async fn place_by(
+    services: &Services,
+    policy: &PolicyDoc,
+    now: i64,
+) -> Result<Placement, ServiceError> {
     let immediate = Placement {
         status: RequestStatus::Accepted,
         scheduled_for: None,
         window_cap: None,
     };
-    let policy = current(services).await?;
     let Some(off_peak) = policy.check().ok().flatten() else {
         return Ok(immediate);
     };

@@ -11,6 +11,7 @@ use portal_domain::{
 use portal_store::action::{RequestMove, Run};
 use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::names::{NameHold, Names};
+use portal_store::reads::Reads;
 use portal_store::request::{RequestFilter, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use portal_store::{Conflict, StoreError};
@@ -133,17 +134,22 @@ pub async fn submit_request(
         password,
         admin_email,
     } = raw.parse().map_err(SubmitError::Invalid)?;
-    let template = active_template(services, &template_id).await?;
+    // The reads before the hash, on one connection, given back before the hash.
+    let mut reads = services.store.reads().await.map_err(ServiceError::from)?;
+    let template = active_template(reads.template(&template_id).await)?;
+    let policy = super::policy::current_in(&mut reads).await?;
     let id = portal_store::new_id();
     tracing::Span::current()
         .record("request.id", id.as_str())
         .record("tenant.short_name", t.short_name.as_str());
-    let stored = match refuse_taken_names(services, &id, &t, idempotency.as_ref()).await {
+    let in_hand = refuse_taken_names(services, &mut reads, &id, &t, idempotency.as_ref()).await;
+    drop(reads);
+    let stored = match in_hand {
         Ok(_in_hand) => {
             let fields = ((&t, &c), (password, admin_email));
             hash_and_store(
                 services,
-                actor,
+                (actor, &policy),
                 &id,
                 &template,
                 fields,
@@ -319,9 +325,9 @@ async fn replay_of(
     }
 }
 
-/// The active template a submission names, or a field error.
-async fn active_template(services: &Services, id: &str) -> Result<TemplateRow, SubmitError> {
-    offered_template(services, id).await?.map_err(|error| {
+/// The active template a submission names (as looked up), or a field error.
+fn active_template(found: Result<TemplateRow, StoreError>) -> Result<TemplateRow, SubmitError> {
+    offered(found)?.map_err(|error| {
         SubmitError::Invalid(vec![FieldProblem {
             field: "template_id",
             error,
@@ -335,7 +341,14 @@ pub(super) async fn offered_template(
     services: &Services,
     id: &str,
 ) -> Result<Result<TemplateRow, FieldError>, ServiceError> {
-    match services.store.get_template(id).await {
+    offered(services.store.get_template(id).await)
+}
+
+/// [`offered_template`] of a template as looked up.
+fn offered(
+    found: Result<TemplateRow, StoreError>,
+) -> Result<Result<TemplateRow, FieldError>, ServiceError> {
+    match found {
         Ok(t) if t.status == TemplateStatus::Active => Ok(Ok(t)),
         Ok(_) => Ok(Err(FieldError::new(
             FieldErrorCode::Retired,
@@ -354,6 +367,7 @@ pub(super) async fn offered_template(
 /// storing transaction.
 async fn refuse_taken_names(
     services: &Services,
+    reads: &mut Reads,
     id: &str,
     t: &TenantFields,
     idempotency: Option<&Idempotency>,
@@ -364,11 +378,7 @@ async fn refuse_taken_names(
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
     };
-    match services
-        .store
-        .taken_name(&names, portal_store::now_ms())
-        .await
-    {
+    match reads.taken_name(&names, portal_store::now_ms()).await {
         Ok(None) => {}
         Ok(Some(kind)) => return Err(SubmitError::Taken(kind)),
         Err(e) => return Err(ServiceError::from(e).into()),
@@ -500,7 +510,7 @@ type SubmittedFields<'a> = (
 /// concurrent retry with the same idempotency key stored first.
 async fn hash_and_store(
     services: &Services,
-    actor: &Actor,
+    (actor, policy): (&Actor, &super::policy::PolicyDoc),
     id: &str,
     template: &TemplateRow,
     ((t, c), (password, admin_email)): SubmittedFields<'_>,
@@ -526,7 +536,7 @@ async fn hash_and_store(
     // A capped window may fill between placing and storing: place again, a few times.
     for _ in 0..5 {
         let now = portal_store::now_ms();
-        let placement = super::policy::place(services, now).await?;
+        let placement = super::policy::place_by(services, policy, now).await?;
         request.status = placement.status;
         request.submitted_at = now;
         request.scheduled_for = placement.scheduled_for;
