@@ -338,10 +338,19 @@ mod tests {
         let ran = Arc::new(AtomicUsize::new(0));
         // The one thread is kept busy until told to go on.
         let (go_on, hold) = mpsc::channel::<()>();
+        let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
         let busy = {
             let hasher = hasher.clone();
-            tokio::spawn(async move { hasher.run(move || hold.recv().is_ok()).await })
+            tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let _ = started.send(());
+                        hold.recv().is_ok()
+                    })
+                    .await
+            })
         };
+        busy_now.await.unwrap();
         let counted = ran.clone();
         let gave_up = tokio::time::timeout(
             std::time::Duration::from_millis(50),
