@@ -159,27 +159,35 @@ pub async fn submit_request(
         }
         Err(taken) => Err(taken),
     };
-    let request = match stored {
-        Ok(Some(request)) => request,
-        // A retry racing its first attempt finds the names taken by that attempt, before or
-        // while it hashes, or its key stored: when the first has been stored, answer as it did.
+    answer(services, actor, idempotency.as_ref(), stored).await
+}
+
+/// The answer to a submission: the request it stored; or, for a retry racing its first
+/// attempt (which took the names before or while this one hashed, or stored the key first),
+/// the first one's answer.
+async fn answer(
+    services: &Services,
+    actor: &Actor,
+    idempotency: Option<&Idempotency>,
+    stored: Result<Option<NewRequest>, SubmitError>,
+) -> Result<RequestDetail, SubmitError> {
+    match stored {
+        Ok(Some(request)) => {
+            services.jobs_ready.notify_one();
+            info!("request accepted");
+            Ok(as_submitted(actor, &request))
+        }
         Ok(None) | Err(SubmitError::Taken(_)) => {
-            return match (
-                replay_of(services, actor, idempotency.as_ref()).await?,
-                stored,
-            ) {
+            match (replay_of(services, actor, idempotency).await?, stored) {
                 (Some(first), _) => Ok(first),
                 (None, Err(taken)) => Err(taken),
                 (None, Ok(_)) => {
                     Err(ServiceError::Internal(anyhow::anyhow!("idempotency key vanished")).into())
                 }
-            };
+            }
         }
-        Err(e) => return Err(e),
-    };
-    services.jobs_ready.notify_one();
-    info!("request accepted");
-    Ok(as_submitted(actor, &request))
+        Err(e) => Err(e),
+    }
 }
 
 /// A request just stored, as it was stored (read back, it could only say the same, or what
