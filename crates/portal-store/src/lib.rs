@@ -74,6 +74,12 @@ impl Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// SQLite: the one connection transactions that write are begun on. SQLite lets one
+    /// writer in at a time whatever the pool; with one connection for them, writers wait
+    /// their turn in the pool rather than in SQLite's busy handler, and that connection's
+    /// page cache survives from one write to the next (SQLite empties a connection's cache
+    /// whenever another connection has written since its last read).
+    writer: Option<AnyPool>,
     backend: Backend,
     /// The URL connected to (PostgreSQL only), for the connection that listens for queued jobs.
     listen_url: Option<std::sync::Arc<str>>,
@@ -191,12 +197,22 @@ impl Store {
             .await
             .map_err(ConnectError::from_sqlx)?;
         let pool = pool_options(backend, max_connections)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(ConnectError::from_sqlx)?;
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                pool_options(backend, 1)
+                    .connect_with(options)
+                    .await
+                    .map_err(ConnectError::from_sqlx)?,
+            ),
+            Backend::Postgres => None,
+        };
         let listen_url = (backend == Backend::Postgres).then(|| url.as_str().into());
         Ok(Self {
             pool,
+            writer,
             backend,
             listen_url,
         })
@@ -229,6 +245,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -237,7 +256,10 @@ impl Store {
     /// a read lock must be upgraded.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                let pool = self.writer.as_ref().unwrap_or(&self.pool);
+                pool.begin_with("BEGIN IMMEDIATE").await?
+            }
             Backend::Postgres => self.pool.begin().await?,
         };
         Ok(tx)
