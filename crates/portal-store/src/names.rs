@@ -152,18 +152,6 @@ pub(crate) async fn free_names(
 }
 
 impl Store {
-    /// The first of a request's names that another request or a tenant holds now (a lapsed
-    /// hold counts as free). A read: a duplicate is refused before its password is hashed
-    /// without a transaction of its own. The storing transaction takes the names for good and
-    /// refuses them again if another request took one meanwhile.
-    pub async fn taken_name(
-        &self,
-        names: &Names<'_>,
-        now: i64,
-    ) -> Result<Option<NameKind>, StoreError> {
-        first_taken(&self.pool, names, now).await
-    }
-
     /// The request that holds a name now, if one does (for good, or by a hold not yet lapsed).
     pub async fn name_holder(
         &self,

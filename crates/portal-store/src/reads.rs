@@ -31,7 +31,10 @@ impl Reads {
         crate::template::template(&mut *self.conn, id).await
     }
 
-    /// As [`Store::taken_name`].
+    /// The first of a request's names that another request or a tenant holds at `now` (a
+    /// lapsed hold counts as free). A read: a duplicate is refused before its password is
+    /// hashed, without a transaction of its own. The storing transaction takes the names for
+    /// good and refuses them again if another request took one meanwhile.
     pub async fn taken_name(
         &mut self,
         names: &Names<'_>,

@@ -82,6 +82,7 @@ conformance!(
     a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so,
     a_claim_never_hands_out_more_jobs_than_asked,
     a_value_the_types_do_not_know_is_an_error_naming_its_column,
+    reads_on_one_connection_see_the_templates_and_settings_the_store_holds,
 );
 
 async fn open(db: &TestDatabase) -> Store {
@@ -1614,7 +1615,10 @@ async fn a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_o
     // taken from itself.
     let taken = |names: Names<'static>| {
         let store = store.clone();
-        async move { store.taken_name(&names, now).await.unwrap() }
+        async move {
+            let mut reads = store.reads().await.unwrap();
+            reads.taken_name(&names, now).await.unwrap()
+        }
     };
     assert_eq!(
         taken(names("b", "other", "KE", "other.com")).await,
@@ -1627,7 +1631,9 @@ async fn a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_o
         &kenton.short_name,
         &kenton.upn_suffix,
     );
-    assert_eq!(store.taken_name(&own, now).await.unwrap(), None);
+    let mut reads = store.reads().await.unwrap();
+    assert_eq!(reads.taken_name(&own, now).await.unwrap(), None);
+    drop(reads);
     // A self-service request's hold blocks others until it lapses.
     let mut live = request("Waiting", "wa", "wa.com");
     live.names = NameHold::Until(now + 60_000);
@@ -1674,13 +1680,15 @@ async fn a_stored_request_keeps_its_names_for_good(store: Store) {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let other = names("x", "kentonelectronics", "zz", "zz.com");
+    let mut reads = store.reads().await.unwrap();
     assert_eq!(
-        store
+        reads
             .taken_name(&other, now_ms() + 3_600_000)
             .await
             .unwrap(),
         Some(NameKind::TenantName)
     );
+    drop(reads);
     let x = request("kentonelectronics", "zz", "zz.com");
     assert!(matches!(
         store
@@ -1830,4 +1838,37 @@ fn failure<'a>(request_id: &'a str, message: &'a str) -> Failure<'a> {
         message,
         mail: None,
     }
+}
+
+async fn reads_on_one_connection_see_the_templates_and_settings_the_store_holds(store: Store) {
+    store
+        .put_setting(
+            "provisioning_policy",
+            r#"{"mode":"immediate"}"#,
+            None,
+            now_ms(),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut reads = store.reads().await.unwrap();
+    let voice = reads.template("voice").await.unwrap();
+    assert_eq!((voice.id.as_str(), voice.name.as_str()), ("voice", "Voice"));
+    assert_eq!(
+        voice.version,
+        store.get_template("voice").await.unwrap().version
+    );
+    assert!(matches!(
+        reads.template("no-such-template").await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        reads
+            .setting("provisioning_policy")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(r#"{"mode":"immediate"}"#)
+    );
+    assert_eq!(reads.setting("never_set").await.unwrap(), None);
 }
