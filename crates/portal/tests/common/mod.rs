@@ -39,6 +39,8 @@ pub struct TestApp {
     pub store: Store,
     pub token: String,
     db: Option<TestDatabase>,
+    /// The mail spool's folder, removed with the app (`None` on a second server sharing it).
+    _spool: Option<tempfile::TempDir>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -84,9 +86,11 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Op
     let store = Store::connect(&database.url, 8).await.expect("connect");
     store.migrate().await.expect("migrate");
     let mut services = Services::new(store.clone());
-    services.mailer = std::sync::Arc::new(portal::mail::Mailer::spool(
-        std::env::temp_dir().join(format!("portal-test-spool-{}", portal_store::new_id())),
-    ));
+    let spool = tempfile::Builder::new()
+        .prefix("portal-test-spool-")
+        .tempdir()
+        .expect("spool folder");
+    services.mailer = std::sync::Arc::new(portal::mail::Mailer::spool(spool.path().to_path_buf()));
     // Tests about other things sign in with a password alone; those about second factors
     // set the policy themselves.
     services.security = SecurityCache::new(SecurityDoc::initial(&[]));
@@ -110,6 +114,7 @@ pub async fn spawn_app_with(db: Db, configure: impl FnOnce(&mut Services)) -> Op
         store,
         token: String::new(),
         db: Some(database),
+        _spool: Some(spool),
         server,
     };
     app.token = app.login_token(ADMIN, ADMIN_PASSWORD).await;
@@ -222,6 +227,7 @@ impl TestApp {
             store: self.store.clone(),
             token: self.token.clone(),
             db: None,
+            _spool: None,
             server,
         }
     }
