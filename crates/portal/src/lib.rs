@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod config;
+pub mod cores;
 pub mod fault;
 pub mod jobs;
 pub mod mail;

@@ -18,7 +18,11 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
+    // Before any other thread exists, so that every thread after it inherits the half; the
+    // hashing threads take every core back (see `portal::cores`).
+    let async_cores = portal::cores::keep_to_half();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(async_cores)
         .enable_all()
         .build()
     {

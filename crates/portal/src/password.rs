@@ -153,6 +153,7 @@ impl Hasher {
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
+                    crate::cores::widen();
                     loop {
                         let job = match receiver.lock() {
                             Ok(guard) => match guard.recv_timeout(IDLE_RELEASE) {
@@ -188,9 +189,7 @@ impl Hasher {
 
     /// One hash per core, and twice as many waiting.
     pub fn for_this_machine() -> Self {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
+        let cores = crate::cores::count();
         // A hash takes tens of milliseconds: eight waiting per core keeps the wait under a
         // second, and a burst of clients is queued rather than refused.
         Self::new(cores, cores * 8)
