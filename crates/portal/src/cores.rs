@@ -6,10 +6,11 @@
 //! on a core that is hashing: an interrupt (through the hypervisor, in a virtual machine) and
 //! a share of that core's caches, paid by the hash. Kept to half the cores, the runtime's and
 //! SQLite's threads wake one another where one of them just ran, and the other cores hash
-//! undisturbed. The hashing threads keep every core. On 2 cores, runs of each kind taken in
-//! turn, the portal's CPU outside the hashing threads fell by about a fifth a submission and
-//! accepted submissions rose from a median 0.86 of the machine's hash rate to 0.90
-//! (docs/BENCHMARKS.md, issue 22).
+//! undisturbed. The hashing threads keep every core. On 2 cores, in seven pairs of runs taken
+//! in turn against the threads spread over both cores, the kept run accepted more submissions
+//! in every pair (by 0.04–0.10 of the machine's hash rate) and spent about a fifth less CPU
+//! outside its hashing threads. One Tokio thread on both cores did about as well in three
+//! pairs; docs/BENCHMARKS.md (issue 22) has every run.
 //!
 //! `keep_to_half` is called once, at start, before any other thread exists: every thread made
 //! after it inherits the half. `widen` gives a thread (a hashing thread) every core back.
@@ -20,17 +21,11 @@ use std::sync::OnceLock;
 #[cfg(target_os = "linux")]
 static ALL: OnceLock<rustix::thread::CpuSet> = OnceLock::new();
 
-/// How many cores the process may use: all it was allowed at start, whatever the calling
-/// thread was kept to since.
+/// How many cores the process may use, counted once: `keep_to_half` counts them before it
+/// narrows the thread, so this answers every core, not the half, whenever it is asked.
 pub fn count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        #[cfg(target_os = "linux")]
-        if let Some(all) = ALL.get() {
-            return usize::try_from(all.count()).unwrap_or(1).max(1);
-        }
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    })
+    *COUNT.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
 }
 
 /// Keeps the calling thread, and every thread it makes from now on, to the last half of the
@@ -54,7 +49,7 @@ pub fn keep_to_half() -> usize {
         for &core in &cores[cores.len() - cores.len() / 2..] {
             half.set(core);
         }
-        // Recorded first: `count` must answer for every core, not the half.
+        // For `widen`: the hashing threads take back what the process had.
         let _ = ALL.set(allowed);
         if sched_setaffinity(None, &half).is_ok() {
             return cores.len() / 2;

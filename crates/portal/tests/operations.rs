@@ -1,7 +1,8 @@
 //! The portal as operators run it: web and worker processes on one PostgreSQL woken by its
 //! notifications, logs as JSON lines carrying request ids, a backup taken under load and put
 //! back into a stopped portal, a PostgreSQL dump restored into a database the portal serves,
-//! and a soak of web and worker processes killed again and again.
+//! a soak of web and worker processes killed again and again, and its threads kept to half the
+//! cores with the hashing threads on all.
 
 #![allow(clippy::unwrap_used)] // Test helpers outside #[test] functions unwrap too.
 
@@ -706,4 +707,70 @@ async fn a_soak_of_web_and_worker_processes_killed_again_and_again_loses_nothing
     );
     drop(fleet);
     db.drop_database().await;
+}
+
+/// The cores a `Cpus_allowed_list` line names (`0-1`, `0,2-3`).
+#[cfg(target_os = "linux")]
+fn cores_in(list: &str) -> Vec<usize> {
+    list.split(',')
+        .flat_map(|part| match part.split_once('-') {
+            Some((from, to)) => (from.parse().unwrap()..=to.parse().unwrap()).collect::<Vec<_>>(),
+            None => vec![part.parse().unwrap()],
+        })
+        .collect()
+}
+
+/// The cores a thread (or, with `self` or a process id alone, a process) may run on.
+#[cfg(target_os = "linux")]
+fn allowed_cores(status_path: &Path) -> Vec<usize> {
+    let status = std::fs::read_to_string(status_path).unwrap();
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap();
+    cores_in(line.trim())
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_keeps_its_threads_to_half_the_cores_and_hashes_on_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut portal = Portal::serving(
+        &["serve"],
+        ADMIN_PASSWORD,
+        &[("PORTAL_DATA_DIR", dir.path().to_str().unwrap())],
+    );
+    let base = portal.base_url();
+    // A sign-in: a hash, and SQL on SQLite's threads.
+    sign_in(&reqwest::Client::new(), &base, "admin", ADMIN_PASSWORD).await;
+
+    let all = allowed_cores(Path::new("/proc/self/status"));
+    let half: Vec<usize> = if all.len() < 2 {
+        all.clone()
+    } else {
+        all[all.len() - all.len() / 2..].to_vec()
+    };
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", portal.child.id()));
+    let (mut hashing, mut kept) = (0, 0);
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap();
+        let cores = allowed_cores(&task.join("status"));
+        if name.starts_with("argon2-") {
+            assert_eq!(cores, all, "hashing thread {}", name.trim());
+            hashing += 1;
+        } else {
+            assert_eq!(cores, half, "thread {}", name.trim());
+            kept += 1;
+        }
+    }
+    // A hashing thread per core (fewer under a CPU quota); the main thread, the runtime's
+    // and SQLite's kept.
+    assert!(
+        (1..=all.len()).contains(&hashing),
+        "{hashing} hashing threads"
+    );
+    assert!(kept >= 3, "{kept} threads besides the hashing ones");
+    portal.signal("TERM");
+    assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
 }
