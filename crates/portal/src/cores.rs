@@ -12,8 +12,9 @@
 //! outside its hashing threads. One Tokio thread on both cores did about as well in three
 //! pairs; docs/BENCHMARKS.md (issue 22) has every run.
 //!
-//! `keep_to_half` is called once, at start, before any other thread exists: every thread made
-//! after it inherits the half. `widen` gives a thread (a hashing thread) every core back.
+//! `keep_to_half` is called once, at the start of `portal serve` (the process that hashes),
+//! before any other thread exists: every thread made after it inherits the half. `widen`
+//! gives a thread (a hashing thread) every core back.
 
 use std::sync::OnceLock;
 

@@ -18,9 +18,15 @@ fn main() -> ExitCode {
         eprintln!("error: {e}");
         return ExitCode::from(2);
     }
-    // Before any other thread exists, so that every thread after it inherits the half; the
-    // hashing threads take every core back (see `portal::cores`).
-    let async_cores = portal::cores::keep_to_half();
+    let command = cli.command.unwrap_or(Command::Serve { no_worker: false });
+    // The web server hashes passwords: its other threads keep to half the cores and its
+    // hashing threads take every core back (see `portal::cores`). Done before any other thread
+    // exists, so that every thread after it inherits the half. Other commands (a worker
+    // process, the command line) hash nothing and keep every core.
+    let async_cores = match command {
+        Command::Serve { .. } => portal::cores::keep_to_half(),
+        _ => portal::cores::count(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(async_cores)
         .enable_all()
@@ -32,7 +38,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let command = cli.command.unwrap_or(Command::Serve { no_worker: false });
     match runtime.block_on(portal::run(command, settings)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -733,7 +733,7 @@ fn allowed_cores(status_path: &Path) -> Vec<usize> {
 
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_portal_keeps_its_threads_to_half_the_cores_and_hashes_on_all() {
+async fn the_web_server_keeps_its_threads_to_half_the_cores_and_hashes_on_all_a_worker_on_all() {
     let dir = tempfile::tempdir().unwrap();
     let mut portal = Portal::serving(
         &["serve"],
@@ -773,4 +773,24 @@ async fn the_portal_keeps_its_threads_to_half_the_cores_and_hashes_on_all() {
     assert!(kept >= 3, "{kept} threads besides the hashing ones");
     portal.signal("TERM");
     assert_eq!(portal.wait_exit(Duration::from_secs(15)), Some(0));
+
+    // A worker process hashes nothing: every thread of it keeps every core.
+    let mut worker = Portal::start(
+        &["worker"],
+        &[("PORTAL_DATA_DIR", dir.path().to_str().unwrap())],
+    );
+    worker.wait_for_stdout("worker running", Duration::from_secs(30));
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", worker.child.id()));
+    for task in std::fs::read_dir(&tasks).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap();
+        assert_eq!(
+            allowed_cores(&task.join("status")),
+            all,
+            "worker thread {}",
+            name.trim()
+        );
+    }
+    worker.signal("TERM");
+    assert_eq!(worker.wait_exit(Duration::from_secs(15)), Some(0));
 }
