@@ -40,11 +40,14 @@ async fn portal(db: Db, provider: &Provider) -> Option<TestApp> {
     spawn_app_with(db, |s| s.oidc = Some(std::sync::Arc::new(settings))).await
 }
 
-/// A browser of the test's own: it keeps cookies and follows no redirect.
+/// A browser of the test's own: it keeps cookies and follows no redirect. A request to the
+/// provider or the portal that has no answer within a minute fails the test, naming it,
+/// rather than leaving it hanging.
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
         .build()
         .unwrap()
 }

@@ -1,16 +1,17 @@
 // A real OpenID provider, the certified `oidc-provider` package, for the portal's single
-// sign-on tests: on 127.0.0.1:PORT (the first argument) with one client, `portal`, whose
-// redirect address is OIDC_REDIRECT. A person signs in by name: the `login_hint` of the
-// authorization request, or the name typed into this provider's small sign-in form. Their
-// claims come from the JSON file OIDC_ACCOUNTS, read at each sign-in, so that a test can take
-// a group away. The file OIDC_MODE, read at each token request, makes the provider answer
-// wrongly on purpose: "nonce", "issuer", "expired" or "other-key" rewrite the ID token.
+// sign-on tests: on a port of 127.0.0.1 that the system picks as it listens (so that no other
+// process can take it meanwhile), printed as "listening on ISSUER", with one client,
+// `portal`, whose redirect address is OIDC_REDIRECT. A person signs in by name: the
+// `login_hint` of the authorization request, or the name typed into this provider's small
+// sign-in form. Their claims come from the JSON file OIDC_ACCOUNTS, read at each sign-in, so
+// that a test can take a group away. The file OIDC_MODE, read at each token request, makes
+// the provider answer wrongly on purpose: "nonce", "issuer", "expired" or "other-key" rewrite
+// the ID token.
 import crypto from "node:crypto";
 import fs from "node:fs";
+import http from "node:http";
 import Provider from "oidc-provider";
 
-const port = Number(process.argv[2]);
-const issuer = `http://127.0.0.1:${port}`;
 const signing = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 const signingJwk = { ...signing.privateKey.export({ format: "jwk" }), kid: "signing", alg: "RS256", use: "sig" };
@@ -23,39 +24,6 @@ const mode = () => {
     return "";
   }
 };
-
-const provider = new Provider(issuer, {
-  clients: [{
-    client_id: "portal",
-    client_secret: "portal-client-secret",
-    redirect_uris: [process.env.OIDC_REDIRECT],
-    grant_types: ["authorization_code"],
-    response_types: ["code"],
-    token_endpoint_auth_method: "client_secret_basic",
-  }],
-  jwks: { keys: [signingJwk] },
-  pkce: { required: () => true, methods: ["S256"] },
-  scopes: ["openid", "email", "profile"],
-  claims: { email: ["email", "email_verified"], profile: ["name", "groups"] },
-  conformIdTokenClaims: false,
-  features: { devInteractions: { enabled: false } },
-  cookies: { keys: ["portal-tests-only"] },
-  findAccount: async (ctx, id) => {
-    const claims = accounts()[id];
-    return claims && { accountId: id, claims: async () => ({ sub: id, ...claims }) };
-  },
-  // The portal is this provider's own client: no consent screen.
-  loadExistingGrant: async (ctx) => {
-    const grant = new ctx.oidc.provider.Grant({
-      clientId: ctx.oidc.client.clientId,
-      accountId: ctx.oidc.session.accountId,
-    });
-    grant.addOIDCScope("openid email profile");
-    grant.addOIDCClaims(["email", "email_verified", "name", "groups"]);
-    await grant.save();
-    return grant;
-  },
-});
 
 const b64url = (bytes) => Buffer.from(bytes).toString("base64url");
 
@@ -81,7 +49,7 @@ async function formField(req, name) {
   return new URLSearchParams(text).get(name) || "";
 }
 
-async function signIn(ctx, accountId) {
+async function signIn(provider, ctx, accountId) {
   if (!accounts()[accountId]) {
     ctx.status = 400;
     ctx.body = "unknown person";
@@ -91,25 +59,67 @@ async function signIn(ctx, accountId) {
   ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
 }
 
-provider.use(async (ctx, next) => {
-  const at = ctx.path.match(/^\/interaction\/([^/]+)(\/login)?$/);
-  if (at) {
-    const details = await provider.interactionDetails(ctx.req, ctx.res);
-    if (at[2] && ctx.method === "POST") return signIn(ctx, await formField(ctx.req, "login"));
-    if (details.params.login_hint) return signIn(ctx, details.params.login_hint);
-    ctx.type = "html";
-    ctx.body = `<!doctype html><html lang="en"><head><title>Company sign-in</title></head><body><main>
-      <h1>Company sign-in</h1>
-      <form method="post" action="/interaction/${at[1]}/login">
-      <label for="login">User</label> <input id="login" name="login" autocomplete="username">
-      <button type="submit">Continue</button></form></main></body></html>`;
-    return;
-  }
-  await next();
-  const how = mode();
-  if (ctx.path === "/token" && how && ctx.body && ctx.body.id_token) {
-    ctx.body = { ...ctx.body, id_token: spoiled(ctx.body.id_token, how) };
-  }
-});
+// The provider that calls itself `issuer`.
+function providerOf(issuer) {
+  const provider = new Provider(issuer, {
+    clients: [{
+      client_id: "portal",
+      client_secret: "portal-client-secret",
+      redirect_uris: [process.env.OIDC_REDIRECT],
+      grant_types: ["authorization_code"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_basic",
+    }],
+    jwks: { keys: [signingJwk] },
+    pkce: { required: () => true, methods: ["S256"] },
+    scopes: ["openid", "email", "profile"],
+    claims: { email: ["email", "email_verified"], profile: ["name", "groups"] },
+    conformIdTokenClaims: false,
+    features: { devInteractions: { enabled: false } },
+    cookies: { keys: ["portal-tests-only"] },
+    findAccount: async (ctx, id) => {
+      const claims = accounts()[id];
+      return claims && { accountId: id, claims: async () => ({ sub: id, ...claims }) };
+    },
+    // The portal is this provider's own client: no consent screen.
+    loadExistingGrant: async (ctx) => {
+      const grant = new ctx.oidc.provider.Grant({
+        clientId: ctx.oidc.client.clientId,
+        accountId: ctx.oidc.session.accountId,
+      });
+      grant.addOIDCScope("openid email profile");
+      grant.addOIDCClaims(["email", "email_verified", "name", "groups"]);
+      await grant.save();
+      return grant;
+    },
+  });
 
-provider.listen(port, "127.0.0.1", () => console.log(`listening on ${issuer}`));
+  provider.use(async (ctx, next) => {
+    const at = ctx.path.match(/^\/interaction\/([^/]+)(\/login)?$/);
+    if (at) {
+      const details = await provider.interactionDetails(ctx.req, ctx.res);
+      if (at[2] && ctx.method === "POST") return signIn(provider, ctx, await formField(ctx.req, "login"));
+      if (details.params.login_hint) return signIn(provider, ctx, details.params.login_hint);
+      ctx.type = "html";
+      ctx.body = `<!doctype html><html lang="en"><head><title>Company sign-in</title></head><body><main>
+        <h1>Company sign-in</h1>
+        <form method="post" action="/interaction/${at[1]}/login">
+        <label for="login">User</label> <input id="login" name="login" autocomplete="username">
+        <button type="submit">Continue</button></form></main></body></html>`;
+      return;
+    }
+    await next();
+    const how = mode();
+    if (ctx.path === "/token" && how && ctx.body && ctx.body.id_token) {
+      ctx.body = { ...ctx.body, id_token: spoiled(ctx.body.id_token, how) };
+    }
+  });
+  return provider;
+}
+
+const server = http.createServer();
+server.listen(0, "127.0.0.1", () => {
+  const issuer = `http://127.0.0.1:${server.address().port}`;
+  server.on("request", providerOf(issuer).callback());
+  console.log(`listening on ${issuer}`);
+});

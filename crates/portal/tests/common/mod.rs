@@ -297,7 +297,11 @@ impl TestApp {
 
     pub async fn finish(mut self) {
         self.server.abort();
-        self.store.close().await;
+        // `close` waits for every connection to be given back: one a task still held would
+        // keep it waiting for ever. A minute, then the test says so rather than hanging.
+        tokio::time::timeout(Duration::from_secs(60), self.store.close())
+            .await
+            .expect("every database connection was given back within a minute of the test's end");
         if let Some(db) = self.db.take() {
             db.drop_database().await;
         }

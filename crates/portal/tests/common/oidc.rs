@@ -1,9 +1,10 @@
 //! The OpenID provider of the single sign-on tests: the certified `oidc-provider` package from
-//! npm (`tests/browser/oidc-provider.mjs`, installed by `scripts/test`) on a free port.
+//! npm (`tests/browser/oidc-provider.mjs`, installed by `scripts/test`) on a port it picks.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -19,31 +20,38 @@ impl Provider {
     /// back to `redirect`.
     pub fn start(redirect: &str) -> Self {
         let dir = tempfile::tempdir().expect("a folder");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let script =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/oidc-provider.mjs");
+        let errors = dir.path().join("errors.txt");
         let mut child = Command::new("node")
             .arg(&script)
-            .arg(port.to_string())
             .env("OIDC_ACCOUNTS", dir.path().join("accounts.json"))
             .env("OIDC_MODE", dir.path().join("mode"))
             .env("OIDC_REDIRECT", redirect)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&errors).expect("a file for its errors"))
             .spawn()
             .expect("node runs the OpenID provider; scripts/test installs oidc-provider");
         let mut stdout = BufReader::new(child.stdout.take().expect("its output"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("a line");
-        assert!(line.starts_with("listening on"), "{line:?}");
-        // Whatever it prints later is read, so that it never writes into a closed pipe.
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let (said, first_line) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = stdout.read_line(&mut line);
+            let _ = said.send(line);
+            // Whatever it prints later is read, so that it never writes into a closed pipe.
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        });
+        let line = first_line
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the OpenID provider said it was listening within a minute");
+        // It picks its port as it listens, and says which.
+        let Some(issuer) = line.trim().strip_prefix("listening on ") else {
+            let said = std::fs::read_to_string(&errors).unwrap_or_default();
+            panic!("the OpenID provider did not start: {line:?}\n{said}");
+        };
         let provider = Self {
             child,
-            issuer: format!("http://127.0.0.1:{port}"),
+            issuer: issuer.to_owned(),
             dir,
         };
         provider.people(&json!({}));
