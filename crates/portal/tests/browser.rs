@@ -26,16 +26,15 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Self {
-        let port = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.local_addr().unwrap().port()
-        };
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver takes a free port as it listens and says which, so that no
+        // other test's driver can take it between choosing and listening.
+        let mut driver = Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver is not installed; scripts/test installs it (chromium-driver)");
+        let port = driver_port(&mut driver);
         let profile = tempfile::tempdir().unwrap();
         let args = [
             "--headless",
@@ -84,6 +83,30 @@ impl Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
+}
+
+/// The port a chromedriver started with `--port=0` listens on, from its line "ChromeDriver
+/// was started successfully on port N."; what it prints afterwards is read and dropped.
+fn driver_port(driver: &mut Child) -> u16 {
+    use std::io::BufRead;
+    let stdout = driver.stdout.take().expect("its output");
+    let (said, port) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                let _ = said.send(rest.trim_end_matches('.').trim().parse::<u16>().ok());
+                break;
+            }
+        }
+        // Whatever it prints later is read, so that it never writes into a closed pipe.
+        lines.for_each(drop);
+    });
+    port.recv_timeout(Duration::from_secs(60))
+        .ok()
+        .flatten()
+        .expect("chromedriver said which port it listens on within a minute")
 }
 
 /// The portal binary with a fresh data folder and a known landlord password.
