@@ -144,11 +144,19 @@ async fn fifty_kills_of_the_worker_at_random_moments_lose_and_duplicate_nothing(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let n = REQUESTS as i64;
+    let expected = (n, n, n, n, n, 0, n, n);
+    let unsent = if counts == expected {
+        String::new()
+    } else {
+        unsent_outcomes(&db.url).await
+    };
     assert_eq!(
         counts,
-        (n, n, n, n, n, 0, n, n),
+        expected,
         "(requests, completed, tenants, distinct requests, administrators, objects twice, \
-         outcome messages, sent)"
+         outcome messages, sent); unsent, with their jobs: {unsent}; the last worker said: {}{}",
+        last.stdout_text(),
+        last.stderr_text()
     );
     // Every outcome message is in the spool (one file per message, named by its id).
     let spooled = common::spooled_messages(&data.path().join("mail"));
@@ -157,6 +165,31 @@ async fn fifty_kills_of_the_worker_at_random_moments_lose_and_duplicate_nothing(
     last.wait_exit(Duration::from_secs(15));
     drop(web);
     db.drop_database().await;
+}
+
+/// The outcome messages not sent, each with its sending job's state: for the failure's
+/// message.
+async fn unsent_outcomes(url: &str) -> String {
+    let mut check = sqlx::PgConnection::connect(url).await.unwrap();
+    type Unsent = (
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Unsent> = sqlx::query_as(
+        "SELECT o.id, o.status, j.status, j.attempts, j.run_at - $1, j.last_error \
+             FROM outbox o LEFT JOIN jobs j ON j.subject = o.id \
+             WHERE o.kind = 'provisioning_completed' AND o.status <> 'sent' ORDER BY o.id",
+    )
+    .bind(portal_store::now_ms())
+    .fetch_all(&mut check)
+    .await
+    .unwrap();
+    check.close().await.ok();
+    format!("{rows:?} (id, status, job status, attempts, due in ms, last error)")
 }
 
 /// Ends every other connection to the database, as a server restart would.
