@@ -86,26 +86,19 @@ impl Browser {
 }
 
 /// The port a chromedriver started with `--port=0` listens on, from its line "ChromeDriver
-/// was started successfully on port N."; what it prints afterwards is read and dropped.
+/// was started successfully on port N.".
 fn driver_port(driver: &mut Child) -> u16 {
-    use std::io::BufRead;
+    const SAID: &str = "started successfully on port ";
     let stdout = driver.stdout.take().expect("its output");
-    let (said, port) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.split("started successfully on port ").nth(1) {
-                let _ = said.send(rest.trim_end_matches('.').trim().parse::<u16>().ok());
-                break;
-            }
-        }
-        // Whatever it prints later is read, so that it never writes into a closed pipe.
-        lines.for_each(drop);
-    });
-    port.recv_timeout(Duration::from_secs(60))
-        .ok()
-        .flatten()
+    common::announced(stdout, SAID, Duration::from_secs(60))
+        .and_then(|line| {
+            line.split(SAID)
+                .nth(1)?
+                .trim()
+                .trim_end_matches('.')
+                .parse()
+                .ok()
+        })
         .expect("chromedriver said which port it listens on within a minute")
 }
 

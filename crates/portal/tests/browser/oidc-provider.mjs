@@ -12,6 +12,10 @@ import fs from "node:fs";
 import http from "node:http";
 import Provider from "oidc-provider";
 
+// The server listens first: the issuer names the port it got.
+const server = http.createServer();
+await new Promise((listening) => server.listen(0, "127.0.0.1", listening));
+const issuer = `http://127.0.0.1:${server.address().port}`;
 const signing = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 const other = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
 const signingJwk = { ...signing.privateKey.export({ format: "jwk" }), kid: "signing", alg: "RS256", use: "sig" };
@@ -24,6 +28,39 @@ const mode = () => {
     return "";
   }
 };
+
+const provider = new Provider(issuer, {
+  clients: [{
+    client_id: "portal",
+    client_secret: "portal-client-secret",
+    redirect_uris: [process.env.OIDC_REDIRECT],
+    grant_types: ["authorization_code"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "client_secret_basic",
+  }],
+  jwks: { keys: [signingJwk] },
+  pkce: { required: () => true, methods: ["S256"] },
+  scopes: ["openid", "email", "profile"],
+  claims: { email: ["email", "email_verified"], profile: ["name", "groups"] },
+  conformIdTokenClaims: false,
+  features: { devInteractions: { enabled: false } },
+  cookies: { keys: ["portal-tests-only"] },
+  findAccount: async (ctx, id) => {
+    const claims = accounts()[id];
+    return claims && { accountId: id, claims: async () => ({ sub: id, ...claims }) };
+  },
+  // The portal is this provider's own client: no consent screen.
+  loadExistingGrant: async (ctx) => {
+    const grant = new ctx.oidc.provider.Grant({
+      clientId: ctx.oidc.client.clientId,
+      accountId: ctx.oidc.session.accountId,
+    });
+    grant.addOIDCScope("openid email profile");
+    grant.addOIDCClaims(["email", "email_verified", "name", "groups"]);
+    await grant.save();
+    return grant;
+  },
+});
 
 const b64url = (bytes) => Buffer.from(bytes).toString("base64url");
 
@@ -49,7 +86,7 @@ async function formField(req, name) {
   return new URLSearchParams(text).get(name) || "";
 }
 
-async function signIn(provider, ctx, accountId) {
+async function signIn(ctx, accountId) {
   if (!accounts()[accountId]) {
     ctx.status = 400;
     ctx.body = "unknown person";
@@ -59,67 +96,26 @@ async function signIn(provider, ctx, accountId) {
   ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false }));
 }
 
-// The provider that calls itself `issuer`.
-function providerOf(issuer) {
-  const provider = new Provider(issuer, {
-    clients: [{
-      client_id: "portal",
-      client_secret: "portal-client-secret",
-      redirect_uris: [process.env.OIDC_REDIRECT],
-      grant_types: ["authorization_code"],
-      response_types: ["code"],
-      token_endpoint_auth_method: "client_secret_basic",
-    }],
-    jwks: { keys: [signingJwk] },
-    pkce: { required: () => true, methods: ["S256"] },
-    scopes: ["openid", "email", "profile"],
-    claims: { email: ["email", "email_verified"], profile: ["name", "groups"] },
-    conformIdTokenClaims: false,
-    features: { devInteractions: { enabled: false } },
-    cookies: { keys: ["portal-tests-only"] },
-    findAccount: async (ctx, id) => {
-      const claims = accounts()[id];
-      return claims && { accountId: id, claims: async () => ({ sub: id, ...claims }) };
-    },
-    // The portal is this provider's own client: no consent screen.
-    loadExistingGrant: async (ctx) => {
-      const grant = new ctx.oidc.provider.Grant({
-        clientId: ctx.oidc.client.clientId,
-        accountId: ctx.oidc.session.accountId,
-      });
-      grant.addOIDCScope("openid email profile");
-      grant.addOIDCClaims(["email", "email_verified", "name", "groups"]);
-      await grant.save();
-      return grant;
-    },
-  });
-
-  provider.use(async (ctx, next) => {
-    const at = ctx.path.match(/^\/interaction\/([^/]+)(\/login)?$/);
-    if (at) {
-      const details = await provider.interactionDetails(ctx.req, ctx.res);
-      if (at[2] && ctx.method === "POST") return signIn(provider, ctx, await formField(ctx.req, "login"));
-      if (details.params.login_hint) return signIn(provider, ctx, details.params.login_hint);
-      ctx.type = "html";
-      ctx.body = `<!doctype html><html lang="en"><head><title>Company sign-in</title></head><body><main>
-        <h1>Company sign-in</h1>
-        <form method="post" action="/interaction/${at[1]}/login">
-        <label for="login">User</label> <input id="login" name="login" autocomplete="username">
-        <button type="submit">Continue</button></form></main></body></html>`;
-      return;
-    }
-    await next();
-    const how = mode();
-    if (ctx.path === "/token" && how && ctx.body && ctx.body.id_token) {
-      ctx.body = { ...ctx.body, id_token: spoiled(ctx.body.id_token, how) };
-    }
-  });
-  return provider;
-}
-
-const server = http.createServer();
-server.listen(0, "127.0.0.1", () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
-  server.on("request", providerOf(issuer).callback());
-  console.log(`listening on ${issuer}`);
+provider.use(async (ctx, next) => {
+  const at = ctx.path.match(/^\/interaction\/([^/]+)(\/login)?$/);
+  if (at) {
+    const details = await provider.interactionDetails(ctx.req, ctx.res);
+    if (at[2] && ctx.method === "POST") return signIn(ctx, await formField(ctx.req, "login"));
+    if (details.params.login_hint) return signIn(ctx, details.params.login_hint);
+    ctx.type = "html";
+    ctx.body = `<!doctype html><html lang="en"><head><title>Company sign-in</title></head><body><main>
+      <h1>Company sign-in</h1>
+      <form method="post" action="/interaction/${at[1]}/login">
+      <label for="login">User</label> <input id="login" name="login" autocomplete="username">
+      <button type="submit">Continue</button></form></main></body></html>`;
+    return;
+  }
+  await next();
+  const how = mode();
+  if (ctx.path === "/token" && how && ctx.body && ctx.body.id_token) {
+    ctx.body = { ...ctx.body, id_token: spoiled(ctx.body.id_token, how) };
+  }
 });
+
+server.on("request", provider.callback());
+console.log(`listening on ${issuer}`);

@@ -381,6 +381,30 @@ fn collect(stream: impl std::io::Read + Send + 'static, into: Arc<Mutex<Vec<Stri
     });
 }
 
+/// The first line of a child's output that contains `needle` (a line it prints once ready,
+/// such as the port it took), or `None` when its output ends first or nothing matches within
+/// `within`. The rest of the output is read and dropped, so that the child never writes into a
+/// closed pipe.
+pub fn announced(
+    stream: impl std::io::Read + Send + 'static,
+    needle: &'static str,
+    within: Duration,
+) -> Option<String> {
+    let (said, heard) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stream).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if line.contains(needle) {
+                let _ = said.send(line);
+                break;
+            }
+        }
+        lines.for_each(drop);
+    });
+    heard.recv_timeout(within).ok()
+}
+
 impl Portal {
     /// Starts `portal ARGS` with `envs` and no inherited `PORTAL_*` settings. Unless `envs`
     /// says otherwise, no role must use two-step sign-in (tests about it say so).

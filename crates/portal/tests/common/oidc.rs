@@ -1,7 +1,6 @@
 //! The OpenID provider of the single sign-on tests: the certified `oidc-provider` package from
 //! npm (`tests/browser/oidc-provider.mjs`, installed by `scripts/test`) on a port it picks.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -32,28 +31,20 @@ impl Provider {
             .stderr(std::fs::File::create(&errors).expect("a file for its errors"))
             .spawn()
             .expect("node runs the OpenID provider; scripts/test installs oidc-provider");
-        let mut stdout = BufReader::new(child.stdout.take().expect("its output"));
-        let (said, first_line) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = stdout.read_line(&mut line);
-            let _ = said.send(line);
-            // Whatever it prints later is read, so that it never writes into a closed pipe.
-            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-        });
-        let line = first_line
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the OpenID provider said it was listening within a minute");
         // It picks its port as it listens, and says which.
-        let Some(issuer) = line.trim().strip_prefix("listening on ") else {
+        let stdout = child.stdout.take().expect("its output");
+        let Some(issuer) = super::announced(stdout, "listening on ", Duration::from_secs(60))
+            .and_then(|line| {
+                line.split_once("listening on ")
+                    .map(|(_, i)| i.trim().to_owned())
+            })
+        else {
             let said = std::fs::read_to_string(&errors).unwrap_or_default();
-            panic!("the OpenID provider did not start: {line:?}\n{said}");
+            panic!(
+                "the OpenID provider stopped, or said nothing for a minute, before listening:\n{said}"
+            );
         };
-        let provider = Self {
-            child,
-            issuer: issuer.to_owned(),
-            dir,
-        };
+        let provider = Self { child, issuer, dir };
         provider.people(&json!({}));
         provider
     }
