@@ -104,6 +104,13 @@ fn driver_port(driver: &mut Child) -> u16 {
 
 /// The portal binary with a fresh data folder and a known landlord password.
 fn start_portal(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> (Portal, String) {
+    let portal = start_portal_unready(dir, extra);
+    let base = portal.base_url();
+    (portal, base)
+}
+
+/// [`start_portal`] without waiting for it to listen.
+fn start_portal_unready(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> Portal {
     let data = dir.path().join("data");
     let mut envs = vec![
         ("PORTAL_LISTEN", "127.0.0.1:0"),
@@ -111,9 +118,7 @@ fn start_portal(dir: &tempfile::TempDir, extra: &[(&str, &str)]) -> (Portal, Str
         ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
     ];
     envs.extend_from_slice(extra);
-    let portal = Portal::start(&[], &envs);
-    let base = portal.base_url();
-    (portal, base)
+    Portal::start(&[], &envs)
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -1365,23 +1370,20 @@ async fn passkeys_held(c: &Client, authenticator: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_adds_a_passkey_and_signs_in_with_it_as_first_and_as_second_factor() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let listen = format!("127.0.0.1:{port}");
-    let base = format!("http://localhost:{port}");
     let data = dir.path().join("data");
-    let portal = Portal::start_as_shipped(
-        &[],
-        &[
-            ("PORTAL_LISTEN", &listen),
-            ("PORTAL_BASE_URL", &base),
-            ("PORTAL_DATA_DIR", data.to_str().unwrap()),
-            ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
-        ],
-    );
-    portal.base_url();
+    let (portal, base, _) = Portal::on_a_free_port(|port| {
+        let base = format!("http://localhost:{port}");
+        let portal = Portal::start_as_shipped(
+            &[],
+            &[
+                ("PORTAL_LISTEN", &format!("127.0.0.1:{port}")),
+                ("PORTAL_BASE_URL", &base),
+                ("PORTAL_DATA_DIR", data.to_str().unwrap()),
+                ("PORTAL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ],
+        );
+        (portal, base)
+    });
     let browser = Browser::start().await;
     let c = &browser.client;
     let authenticator = add_virtual_authenticator(c).await;
@@ -1446,32 +1448,31 @@ async fn an_administrator_adds_a_passkey_and_signs_in_with_it_as_first_and_as_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_of_staff_signs_in_with_their_company_account() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // The provider is told the portal's address before the portal listens there.
+    let (portal, provider, port) = Portal::on_a_free_port(|port| {
+        let base = format!("http://127.0.0.1:{port}");
+        let provider = common::oidc::Provider::start(&format!("{base}/auth/oidc/callback"));
+        let portal = start_portal_unready(
+            &dir,
+            &[
+                ("PORTAL_LISTEN", &format!("127.0.0.1:{port}")),
+                ("PORTAL_BASE_URL", &base),
+                ("PORTAL_OIDC_ISSUER", &provider.issuer),
+                ("PORTAL_OIDC_CLIENT_ID", "portal"),
+                ("PORTAL_OIDC_CLIENT_SECRET", "portal-client-secret"),
+                (
+                    "PORTAL_OIDC_ROLES",
+                    "portal-admins=landlord_admin,portal-operators=landlord_operator",
+                ),
+            ],
+        );
+        (portal, provider)
+    });
     let base = format!("http://127.0.0.1:{port}");
-    let provider = common::oidc::Provider::start(&format!("{base}/auth/oidc/callback"));
     provider.people(
         &json!({"erin": common::oidc::person("erin@provider.example", &["portal-operators"])}),
     );
     let issuer = provider.issuer.clone();
-    let listen = format!("127.0.0.1:{port}");
-    let (portal, _) = start_portal(
-        &dir,
-        &[
-            ("PORTAL_LISTEN", &listen),
-            ("PORTAL_BASE_URL", &base),
-            ("PORTAL_OIDC_ISSUER", &issuer),
-            ("PORTAL_OIDC_CLIENT_ID", "portal"),
-            ("PORTAL_OIDC_CLIENT_SECRET", "portal-client-secret"),
-            (
-                "PORTAL_OIDC_ROLES",
-                "portal-admins=landlord_admin,portal-operators=landlord_operator",
-            ),
-        ],
-    );
     let browser = Browser::start().await;
     let c = &browser.client;
     c.goto(&format!("{base}/sign-in")).await.unwrap();

@@ -103,6 +103,12 @@ async fn fifty_kills_of_the_worker_at_random_moments_lose_and_duplicate_nothing(
                 ("PORTAL_DATA_DIR", data_dir),
                 ("PORTAL_JOB_LEASE_SECS", "1"),
                 ("PORTAL_WORKER_CONCURRENCY", "2"),
+                // A killed worker spends an attempt of every job it holds, and with a prefetch
+                // it holds jobs it has not started: the outcome mail jobs (10 attempts) waited
+                // behind provisioning in worker after worker and could be killed ten times
+                // without running. Without one, a worker holds only the jobs it runs, and the
+                // kills land on work.
+                ("PORTAL_WORKER_PREFETCH", "0"),
                 // Each slice of cloning takes a while, so that kills land inside steps.
                 ("PORTAL_FAULT_CLONE_PAUSE_MS", "150"),
                 ("PORTAL_LOG", "warn"),

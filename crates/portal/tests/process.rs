@@ -427,6 +427,38 @@ async fn migrate_brings_a_new_database_up_to_date_and_exits() {
     assert!(dir.path().join("portal.db").exists());
 }
 
+/// A portal that must be told its port before it listens, and finds it taken by the time it
+/// starts, is started again on another port: the harness the browser tests start such portals
+/// with (their base URL names the port).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_whose_port_was_taken_meanwhile_is_started_again_on_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let mut tried = Vec::new();
+    let (portal, (), port) = Portal::on_a_free_port(|port| {
+        // The first port offered is taken by the time the portal starts.
+        let port = if tried.is_empty() { taken_port } else { port };
+        tried.push(port);
+        let listen = format!("127.0.0.1:{port}");
+        let envs = [
+            ("PORTAL_LISTEN", listen.as_str()),
+            ("PORTAL_DATA_DIR", data),
+        ];
+        (Portal::start(&[], &envs), ())
+    });
+    assert_eq!(tried.len(), 2, "{tried:?}");
+    assert_eq!(tried[0], taken_port);
+    assert_ne!(port, taken_port);
+    assert_eq!(portal.base_url(), format!("http://127.0.0.1:{port}"));
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    drop(taken);
+}
+
 /// Starts a web-only portal on PostgreSQL and submits `n` requests; returns (portal, base, token, ids).
 async fn web_only_with_requests(
     db: &TestDatabase,

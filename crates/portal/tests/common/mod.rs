@@ -500,6 +500,55 @@ impl Portal {
         }
     }
 
+    /// A portal that must be told its port before it listens (its base URL names it, or a
+    /// peer started before it was told its address): `start(port)` on a port that was free a
+    /// moment ago, and again on another when something took that one meanwhile, so that the
+    /// portal could not listen on it. What `start` made, and the port it listens on.
+    pub fn on_a_free_port<T>(mut start: impl FnMut(u16) -> (Portal, T)) -> (Portal, T, u16) {
+        const TRIES: usize = 5;
+        for _ in 0..TRIES {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let (mut portal, with) = start(port);
+            if portal.listens_or_exits(Duration::from_secs(30)) {
+                return (portal, with, port);
+            }
+            assert!(
+                portal.stderr_text().contains("cannot listen on"),
+                "the portal exited before it listened; stdout: {}; stderr: {}",
+                portal.stdout_text(),
+                portal.stderr_text()
+            );
+        }
+        panic!("the portal found its port taken {TRIES} times in a row");
+    }
+
+    /// Whether the portal says it listens (`true`) before it exits (`false`), within `within`.
+    fn listens_or_exits(&mut self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            let listening =
+                |lines: &[String]| lines.iter().any(|l| l.contains("listening on http://"));
+            if listening(&self.stdout.lock().unwrap()) {
+                return true;
+            }
+            if self.child.try_wait().expect("wait").is_some() {
+                // Let the reader threads take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return listening(&self.stdout.lock().unwrap());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the portal neither listened nor exited within {within:?}; stdout: {}; stderr: {}",
+                self.stdout_text(),
+                self.stderr_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The address from the `listening on http://ADDR` line.
     pub fn base_url(&self) -> String {
         let line = self.wait_for_stdout("listening on http://", Duration::from_secs(30));
