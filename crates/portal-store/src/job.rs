@@ -93,6 +93,30 @@ const CLAIM_SQLITE: &str = "UPDATE jobs SET status = 'running', locked_by = $1, 
                   ORDER BY run_at, id LIMIT $4) \
      RETURNING id, kind, payload, attempts, max_attempts, locked_by, run_at";
 
+/// `sql` on those of `jobs` the first one's worker holds: its name bound to `$1`, their ids in
+/// the place of `{ids}`; `None` for no jobs.
+fn on_held_jobs<'q>(
+    sql: &str,
+    jobs: &'q [ClaimedJob],
+) -> Option<sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>> {
+    let first = jobs.first()?;
+    let mine: Vec<i64> = jobs
+        .iter()
+        .filter(|j| j.locked_by == first.locked_by)
+        .map(|j| j.id)
+        .collect();
+    let placeholders = (0..mine.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.replace("{ids}", &placeholders)))
+        .bind(&first.locked_by);
+    for id in mine {
+        query = query.bind(id);
+    }
+    Some(query)
+}
+
 /// Puts a job on the queue inside the caller's transaction, so that the job exists exactly
 /// when the write that causes it does.
 pub(crate) async fn enqueue_in(
@@ -252,26 +276,29 @@ impl Store {
     /// should the same worker have claimed a job again after its lease lapsed, the job is done
     /// all the same and the later claim finds it gone.
     pub async fn complete_jobs(&self, jobs: &[ClaimedJob]) -> Result<u64, StoreError> {
-        let Some(first) = jobs.first() else {
+        let Some(delete) = on_held_jobs(
+            "DELETE FROM jobs WHERE id IN ({ids}) AND locked_by = $1 AND status = 'running'",
+            jobs,
+        ) else {
             return Ok(0);
         };
-        let mine: Vec<i64> = jobs
-            .iter()
-            .filter(|j| j.locked_by == first.locked_by)
-            .map(|j| j.id)
-            .collect();
-        let placeholders = (0..mine.len())
-            .map(|i| format!("${}", i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM jobs WHERE id IN ({placeholders}) AND locked_by = $1 AND status = 'running'"
-        )))
-        .bind(&first.locked_by);
-        for id in mine {
-            query = query.bind(id);
-        }
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        Ok(delete.execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Puts back on the queue, in their places, jobs a worker claimed but did not start (it
+    /// is stopping, or held them past most of their lease), and gives back the attempt their
+    /// claim counted. Fenced by the worker's name like [`Store::complete_jobs`]: a job another
+    /// worker took up meanwhile is left to it. How many went back.
+    pub async fn release_jobs(&self, jobs: &[ClaimedJob]) -> Result<u64, StoreError> {
+        let Some(release) = on_held_jobs(
+            "UPDATE jobs SET status = 'queued', locked_by = NULL, locked_until = NULL, \
+             attempts = attempts - 1 \
+             WHERE id IN ({ids}) AND locked_by = $1 AND status = 'running'",
+            jobs,
+        ) else {
+            return Ok(0);
+        };
+        Ok(release.execute(&self.pool).await?.rows_affected())
     }
 
     /// Puts a job whose attempt failed back on the queue, to run at `retry_at`; false when the

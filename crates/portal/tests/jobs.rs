@@ -22,6 +22,8 @@ on_both_db!(
     a_kind_defined_only_in_a_test_runs_once_it_is_registered,
     a_dying_job_fails_its_request_in_the_same_transaction_or_leaves_both_as_they_were,
     a_worker_says_it_is_alive_and_landlord_admins_see_it_with_what_it_holds,
+    a_stopping_worker_gives_back_the_jobs_it_claimed_ahead_unstarted,
+    a_job_held_past_most_of_its_lease_is_given_back_not_run_a_second_time,
 );
 
 /// The labels the throwaway kind was run with, in order.
@@ -260,5 +262,170 @@ async fn a_worker_says_it_is_alive_and_landlord_admins_see_it_with_what_it_holds
     assert!(page.contains("0 running."), "{page}");
     assert!(page.contains("<td>stopped</td>"), "{page}");
     assert!(page.contains(&format!("test_tally #{job}")), "{page}");
+    app.finish().await;
+}
+
+/// What happened, in order: the labels the gated kind was started with, and the gates the
+/// tests opened.
+static HAPPENED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A kind that notes its label when it starts, then ends once `after` has happened (within a
+/// minute).
+#[derive(Debug, Serialize, Deserialize)]
+struct Gated {
+    label: String,
+    after: Option<String>,
+}
+
+impl Job for Gated {
+    const KIND: &'static str = "test_gated";
+
+    async fn run(self, _services: &Services) -> Result<(), ServiceError> {
+        HAPPENED.lock().unwrap().push(self.label);
+        let Some(after) = self.after else {
+            return Ok(());
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if HAPPENED.lock().unwrap().contains(&after) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Err(ServiceError::Internal(anyhow::anyhow!(
+            "{after} never happened"
+        )))
+    }
+}
+
+/// How many times `label` happened.
+fn times(label: &str) -> usize {
+    HAPPENED
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| *l == label)
+        .count()
+}
+
+/// Queues a gated job now; its id.
+async fn gated(app: &TestApp, label: &str, after: Option<&str>) -> i64 {
+    let job = Gated {
+        label: label.into(),
+        after: after.map(Into::into),
+    };
+    let job = new_job(&job, portal_store::now_ms(), 3).unwrap();
+    app.store.enqueue(&job).await.unwrap()
+}
+
+/// A worker of the gated kind with these limits, started on `app`: its stop, and its end.
+fn gated_worker(
+    app: &TestApp,
+    concurrency: usize,
+    prefetch: usize,
+    lease: Duration,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    let config = WorkerConfig {
+        concurrency,
+        prefetch,
+        lease,
+        ..worker_with(Registry::standard().with::<Gated>())
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    (
+        stop,
+        tokio::spawn(worker::run(app.services.clone(), config, stopped)),
+    )
+}
+
+async fn a_stopping_worker_gives_back_the_jobs_it_claimed_ahead_unstarted(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    let run = portal_store::new_id();
+    let (label, gate) = (format!("{run}-first"), format!("{run}-gate"));
+    let first = gated(&app, &label, Some(&gate)).await;
+    let mut ahead = Vec::new();
+    for n in 0..3 {
+        ahead.push(gated(&app, &format!("{run}-ahead-{n}"), None).await);
+    }
+    // One slot, and three claimed ahead of it while the first runs.
+    let (stop, running) = gated_worker(&app, 1, 3, Duration::from_secs(30));
+    eventually(
+        Duration::from_secs(20),
+        "all four to be claimed",
+        || async {
+            let mut held = 0;
+            for id in std::iter::once(first).chain(ahead.iter().copied()) {
+                held +=
+                    usize::from(app.store.get_job(id).await.unwrap().status == JobStatus::Running);
+            }
+            (held == 4 && times(&label) == 1).then_some(())
+        },
+    )
+    .await;
+    stop.send(true).unwrap();
+    HAPPENED.lock().unwrap().push(gate);
+    running.await.unwrap();
+    for n in 0..3 {
+        assert_eq!(
+            times(&format!("{run}-ahead-{n}")),
+            0,
+            "none started after the stop"
+        );
+    }
+    assert!(
+        app.store.get_job(first).await.is_err(),
+        "the first finished"
+    );
+    for id in ahead {
+        let job = app.store.get_job(id).await.unwrap();
+        assert_eq!(job.status, JobStatus::Queued, "back on the queue");
+        assert_eq!(job.attempts, 0, "with no attempt spent");
+        assert_eq!(job.locked_by, None);
+    }
+    app.finish().await;
+}
+
+async fn a_job_held_past_most_of_its_lease_is_given_back_not_run_a_second_time(db: Db) {
+    let Some(app) = spawn_app_with(db, |_| {}).await else {
+        return;
+    };
+    // The first runs until the second has started; the second waits behind it in the first
+    // worker, its lease unrenewed, until it lapses and another worker runs it.
+    let run = portal_store::new_id();
+    let (one, two) = (format!("{run}-first"), format!("{run}-second"));
+    let first = gated(&app, &one, Some(&two)).await;
+    let second = gated(&app, &two, None).await;
+    let lease = Duration::from_secs(2);
+    let (stop_a, running_a) = gated_worker(&app, 1, 1, lease);
+    eventually(
+        Duration::from_secs(20),
+        "both to be claimed by one worker",
+        || async {
+            let a = app.store.get_job(first).await.unwrap();
+            let b = app.store.get_job(second).await.unwrap();
+            (b.status == JobStatus::Running && a.locked_by == b.locked_by).then_some(())
+        },
+    )
+    .await;
+    let (stop_b, running_b) = gated_worker(&app, 1, 0, lease);
+    eventually(Duration::from_secs(30), "both to finish", || async {
+        let gone =
+            app.store.get_job(first).await.is_err() && app.store.get_job(second).await.is_err();
+        gone.then_some(())
+    })
+    .await;
+    // The first worker would have started the second as soon as the first ended.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop_a.send(true).unwrap();
+    stop_b.send(true).unwrap();
+    running_a.await.unwrap();
+    running_b.await.unwrap();
+    assert_eq!(times(&one), 1);
+    assert_eq!(times(&two), 1, "run once: {:?}", HAPPENED.lock().unwrap());
     app.finish().await;
 }

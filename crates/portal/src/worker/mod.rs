@@ -91,7 +91,12 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
             .await;
         match claimed {
             Ok(jobs) if !jobs.is_empty() => {
-                start_jobs(&services, &config, &slots, &finished, jobs).await;
+                let held = Held {
+                    slots: &slots,
+                    finished: &finished,
+                    stop: &mut stop,
+                };
+                start_jobs(&services, &config, held, jobs).await;
             }
             Ok(_) => {
                 tokio::select! {
@@ -194,24 +199,60 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Starts each claimed job on a task of its own as soon as a slot is free.
+/// What the worker's claiming loop lends [`start_jobs`]: its slots, where finished jobs go, and
+/// the signal to stop.
+struct Held<'a> {
+    slots: &'a Arc<Semaphore>,
+    finished: &'a tokio::sync::mpsc::UnboundedSender<ClaimedJob>,
+    stop: &'a mut watch::Receiver<bool>,
+}
+
+/// Starts each claimed job on a task of its own as soon as a slot is free. Those still waiting
+/// when the worker is told to stop, or after two thirds of their lease (unrenewed while they
+/// wait, it may lapse and another worker take them up), go back on the queue unstarted, with
+/// their attempts unspent.
 async fn start_jobs(
     services: &Services,
     config: &WorkerConfig,
-    slots: &Arc<Semaphore>,
-    finished: &tokio::sync::mpsc::UnboundedSender<ClaimedJob>,
+    held: Held<'_>,
     jobs: Vec<ClaimedJob>,
 ) {
-    for job in jobs {
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            break;
+    let claimed = tokio::time::Instant::now();
+    let mut waiting = jobs.into_iter();
+    while let Some(job) = waiting.next() {
+        let permit = tokio::select! {
+            biased;
+            () = told_to_stop(held.stop) => None,
+            permit = held.slots.clone().acquire_owned() => permit.ok(),
+        };
+        let Some(permit) = permit.filter(|_| claimed.elapsed() < config.lease * 2 / 3) else {
+            let unstarted: Vec<ClaimedJob> = std::iter::once(job).chain(waiting).collect();
+            give_back(services, &unstarted).await;
+            return;
         };
         let (services, config) = (services.clone(), config.clone());
-        let finished = finished.clone();
+        let finished = held.finished.clone();
         tokio::spawn(async move {
             run_job(&services, &config, job, Some(&finished)).await;
             drop(permit);
         });
+    }
+}
+
+/// Returns once the worker is told to stop; never, when nobody can tell it any more.
+async fn told_to_stop(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Puts claimed jobs back on the queue unstarted (see [`start_jobs`]).
+async fn give_back(services: &Services, jobs: &[ClaimedJob]) {
+    match services.store.release_jobs(jobs).await {
+        Ok(0) => {}
+        Ok(n) => info!(jobs = n, "gave back jobs claimed but not started"),
+        // Their leases lapse and they are rescued, each with one attempt spent.
+        Err(e) => warn!(error = %e, "could not give back jobs claimed but not started"),
     }
 }
 
