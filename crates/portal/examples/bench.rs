@@ -106,8 +106,9 @@ async fn connect(url: &str) -> anyhow::Result<Store> {
 
 async fn wait_until_empty(store: &Store) -> anyhow::Result<()> {
     loop {
-        let depth = store.queue_depth().await?;
-        if depth.queued == 0 && depth.running == 0 {
+        // The worker queues the daily digest for later when it starts: only what is due counts.
+        let due = store.queue_now(portal_store::now_ms()).await?.due;
+        if due == 0 && store.queue_depth().await?.running == 0 {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
