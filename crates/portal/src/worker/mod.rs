@@ -79,17 +79,7 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
             }
             continue;
         }
-        let claimed = services
-            .store
-            .claim_jobs(
-                &worker_id,
-                // The jobs beyond the free slots wait here for one.
-                (free + config.prefetch) as i64,
-                millis(config.lease),
-                portal_store::now_ms(),
-            )
-            .await;
-        match claimed {
+        match claim(&services, &config, &worker_id, free).await {
             Ok(jobs) if !jobs.is_empty() => {
                 let held = Held {
                     slots: &slots,
@@ -118,6 +108,22 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
     for task in companions {
         let _ = task.await;
     }
+}
+
+/// Claims jobs for the `free` slots, and the prefetch's more, which wait here for one.
+async fn claim(
+    services: &Services,
+    config: &WorkerConfig,
+    worker_id: &str,
+    free: usize,
+) -> Result<Vec<ClaimedJob>, portal_store::StoreError> {
+    let limit = (free + config.prefetch) as i64;
+    let lease = millis(config.lease);
+    let now = portal_store::now_ms();
+    services
+        .store
+        .claim_jobs(worker_id, limit, lease, now)
+        .await
 }
 
 /// Queues the next daily digest when none is pending.
