@@ -1449,7 +1449,7 @@ async fn an_administrator_adds_a_passkey_and_signs_in_with_it_as_first_and_as_se
 async fn a_member_of_staff_signs_in_with_their_company_account() {
     let dir = tempfile::tempdir().unwrap();
     // The provider is told the portal's address before the portal listens there.
-    let (portal, provider, port) = Portal::on_a_free_port(|port| {
+    let (portal, (provider, base), _) = Portal::on_a_free_port(|port| {
         let base = format!("http://127.0.0.1:{port}");
         let provider = common::oidc::Provider::start(&format!("{base}/auth/oidc/callback"));
         let portal = start_portal_unready(
@@ -1466,9 +1466,8 @@ async fn a_member_of_staff_signs_in_with_their_company_account() {
                 ),
             ],
         );
-        (portal, provider)
+        (portal, (provider, base))
     });
-    let base = format!("http://127.0.0.1:{port}");
     provider.people(
         &json!({"erin": common::oidc::person("erin@provider.example", &["portal-operators"])}),
     );

@@ -81,12 +81,7 @@ pub async fn run(services: Services, config: WorkerConfig, mut stop: watch::Rece
         }
         match claim(&services, &config, &worker_id, free).await {
             Ok(jobs) if !jobs.is_empty() => {
-                let held = Held {
-                    slots: &slots,
-                    finished: &finished,
-                    stop: &mut stop,
-                };
-                start_jobs(&services, &config, held, jobs).await;
+                start_jobs(&services, &config, &slots, &finished, &mut stop, jobs).await;
             }
             Ok(_) => {
                 tokio::select! {
@@ -205,14 +200,6 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// What the worker's claiming loop lends [`start_jobs`]: its slots, where finished jobs go, and
-/// the signal to stop.
-struct Held<'a> {
-    slots: &'a Arc<Semaphore>,
-    finished: &'a tokio::sync::mpsc::UnboundedSender<ClaimedJob>,
-    stop: &'a mut watch::Receiver<bool>,
-}
-
 /// Starts each claimed job on a task of its own as soon as a slot is free. Those still waiting
 /// when the worker is told to stop, or after two thirds of their lease (unrenewed while they
 /// wait, it may lapse and another worker take them up), go back on the queue unstarted, with
@@ -220,7 +207,9 @@ struct Held<'a> {
 async fn start_jobs(
     services: &Services,
     config: &WorkerConfig,
-    held: Held<'_>,
+    slots: &Arc<Semaphore>,
+    finished: &tokio::sync::mpsc::UnboundedSender<ClaimedJob>,
+    stop: &mut watch::Receiver<bool>,
     jobs: Vec<ClaimedJob>,
 ) {
     let claimed = tokio::time::Instant::now();
@@ -228,8 +217,8 @@ async fn start_jobs(
     while let Some(job) = waiting.next() {
         let permit = tokio::select! {
             biased;
-            () = told_to_stop(held.stop) => None,
-            permit = held.slots.clone().acquire_owned() => permit.ok(),
+            () = told_to_stop(stop) => None,
+            permit = slots.clone().acquire_owned() => permit.ok(),
         };
         let Some(permit) = permit.filter(|_| claimed.elapsed() < config.lease * 2 / 3) else {
             let unstarted: Vec<ClaimedJob> = std::iter::once(job).chain(waiting).collect();
@@ -237,7 +226,7 @@ async fn start_jobs(
             return;
         };
         let (services, config) = (services.clone(), config.clone());
-        let finished = held.finished.clone();
+        let finished = finished.clone();
         tokio::spawn(async move {
             run_job(&services, &config, job, Some(&finished)).await;
             drop(permit);
