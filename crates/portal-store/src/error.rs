@@ -21,15 +21,25 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => Self::NotFound,
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
             sqlx::Error::Database(db) if is_unavailable(db.as_ref()) => {
                 Self::Unavailable(db.to_string())
             }
+            e if is_unavailable_sqlx(&e) => Self::Unavailable(e.to_string()),
             other => Self::Other(other.into()),
         }
+    }
+}
+
+/// Whether an error says the database cannot be reached or cannot do the work right now
+/// (see [`is_unavailable`]), rather than that the work itself is wrong.
+pub(crate) fn is_unavailable_sqlx(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => is_unavailable(db.as_ref()),
+        _ => false,
     }
 }
 

@@ -189,13 +189,12 @@ impl Store {
             .parse()
             .map_err(|e: sqlx::Error| ConnectError::Invalid(e.to_string()))?;
         // One direct connection first: it fails at once with the real cause (refused, unknown
-        // database, bad user) where the pool would only report a timeout.
-        AnyConnection::connect_with(&options)
-            .await
-            .map_err(ConnectError::from_sqlx)?
-            .close()
+        // database, bad user) where the pool would only report a timeout. Once made, it has
+        // said what it was for: its closing may fail (the server ended it meanwhile) unheard.
+        let probe = AnyConnection::connect_with(&options)
             .await
             .map_err(ConnectError::from_sqlx)?;
+        let _ = probe.close().await;
         let pool = pool_options(backend, max_connections)
             .connect_with(options.clone())
             .await
@@ -231,11 +230,19 @@ impl Store {
     }
 
     /// Brings the schema up to date; safe to run at every start and from several processes.
+    /// Each migration runs in a transaction of its own with its bookkeeping: one cut off (its
+    /// connection ended) was rolled back whole, is said as [`StoreError::Unavailable`], and
+    /// runs again from its start when this is called again.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        self.migrator()
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Other(e.into()))
+        self.migrator().run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(db)
+            | sqlx::migrate::MigrateError::ExecuteMigration(db, _)
+                if error::is_unavailable_sqlx(&db) =>
+            {
+                StoreError::Unavailable(db.to_string())
+            }
+            other => StoreError::Other(other.into()),
+        })
     }
 
     /// One round trip to the database, for readiness checks.

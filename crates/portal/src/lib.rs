@@ -20,8 +20,8 @@ use std::io::{IsTerminal, Write};
 
 use config::{Command, Resolved, SettingError};
 use portal_store::Store;
-use service::Services;
 use service::seed::{self, FirstAdmin};
+use service::{ServiceError, Services};
 use tokio::sync::watch;
 
 /// Why the portal could not start or stopped with an error.
@@ -66,6 +66,42 @@ pub fn init_logging(filter: &str, format: &str) -> Result<(), SettingError> {
 /// Opens the database named by the settings (creating the SQLite folder and file when
 /// missing) and brings its schema up to date.
 pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
+    prepare_sqlite(settings)?;
+    let connections = match portal_store::backend_of(&settings.database_url) {
+        Ok(portal_store::Backend::Postgres) => 16,
+        _ => 8,
+    };
+    let store = Store::connect(&settings.database_url, connections)
+        .await
+        .map_err(|e| SettingError::new(DATABASE_SETTING, e.to_string()))?;
+    patiently(
+        "bring the schema up to date",
+        |e| matches!(e, portal_store::StoreError::Unavailable(_)),
+        async || store.migrate().await,
+    )
+    .await
+    .map_err(|e| {
+        SettingError::new(
+            DATABASE_SETTING,
+            format!("cannot bring the schema up to date: {e}"),
+        )
+    })?;
+    // Messages sent before their links were erased at sending lose them now.
+    match store
+        .erase_finished_mail_links(service::mail::hide_tokens)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(messages = n, "erased the links of messages already sent"),
+        Err(e) => tracing::warn!(error = %e, "cannot erase the links of messages already sent"),
+    }
+    Ok(store)
+}
+
+/// Makes the SQLite database's folder and file, private to this user, when the settings name
+/// one; says so at once when the folder cannot be written; takes the hold that keeps a
+/// restore out while this process runs.
+fn prepare_sqlite(settings: &Resolved) -> Result<(), StartError> {
     if let Some(folder) = settings.sqlite_folder()
         && !folder.as_os_str().is_empty()
     {
@@ -100,29 +136,30 @@ pub async fn open_store(settings: &Resolved) -> Result<Store, StartError> {
         warn_if_shared(&file);
         backup::hold(&file)?;
     }
-    let connections = match portal_store::backend_of(&settings.database_url) {
-        Ok(portal_store::Backend::Postgres) => 16,
-        _ => 8,
-    };
-    let store = Store::connect(&settings.database_url, connections)
-        .await
-        .map_err(|e| SettingError::new(DATABASE_SETTING, e.to_string()))?;
-    store.migrate().await.map_err(|e| {
-        SettingError::new(
-            DATABASE_SETTING,
-            format!("cannot bring the schema up to date: {e}"),
-        )
-    })?;
-    // Messages sent before their links were erased at sending lose them now.
-    match store
-        .erase_finished_mail_links(service::mail::hide_tokens)
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(messages = n, "erased the links of messages already sent"),
-        Err(e) => tracing::warn!(error = %e, "cannot erase the links of messages already sent"),
+    Ok(())
+}
+
+/// Runs a start-up step again while the database cannot do it for a moment (its connections
+/// ended by an administrator, a server restarting, a lock held elsewhere): six tries, with
+/// pauses of 0.1, 0.2, 0.4, 0.8 and 1.6 s between them. Each step is safe to run again: a
+/// try that was cut off wrote nothing, or is found done by the next.
+async fn patiently<T, E: std::fmt::Display>(
+    what: &str,
+    unavailable: impl Fn(&E) -> bool,
+    mut step: impl AsyncFnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    let mut pause = std::time::Duration::from_millis(100);
+    for _ in 1..6 {
+        match step().await {
+            Err(e) if unavailable(&e) => {
+                tracing::warn!(error = %e, "cannot {what} yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            done => return done,
+        }
     }
-    Ok(store)
+    step().await
 }
 
 /// Creates a folder (and those above it) that only this user may enter, when missing.
@@ -320,7 +357,7 @@ async fn user_command(action: config::UserCommand, settings: Resolved) -> Result
         Err(AccountError::Conflict(_)) => Err(StartError::Other(
             "another account has this email address".to_owned(),
         )),
-        Err(AccountError::Service(service::ServiceError::NotFound)) => Err(StartError::Other(
+        Err(AccountError::Service(ServiceError::NotFound)) => Err(StartError::Other(
             "there is no account with this user name, login ID or address".to_owned(),
         )),
         Err(e) => Err(StartError::Other(format!("cannot make the link: {e}"))),
@@ -346,9 +383,7 @@ async fn export_template(id: &str, settings: &Resolved) -> Result<(), StartError
         service::template::get_template(&services, &service::Actor::command_line(), id).await;
     close(&store).await;
     let (template, objects) = found.map_err(|e| match e {
-        service::ServiceError::NotFound => {
-            StartError::Other(format!("there is no template {id:?}"))
-        }
+        ServiceError::NotFound => StartError::Other(format!("there is no template {id:?}")),
         other => StartError::Other(format!("cannot read the template: {other}")),
     })?;
     let doc = TemplateDoc::from_stored(&template, objects)
@@ -500,13 +535,23 @@ async fn listen(
 /// Stores the seeded templates and makes sure there is a landlord administrator, saying so
 /// when one was created.
 async fn seed_data(services: &Services, settings: &Resolved) -> Result<(), StartError> {
-    seed::seed_templates(services)
-        .await
-        .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;
-    let admin = seed::ensure_landlord(
-        services,
-        &settings.admin_username,
-        settings.admin_password.as_deref(),
+    let unavailable = |e: &ServiceError| matches!(e, ServiceError::Unavailable);
+    patiently("store the seeded templates", unavailable, async || {
+        seed::seed_templates(services).await
+    })
+    .await
+    .map_err(|e| StartError::Other(format!("cannot store the seeded templates: {e}")))?;
+    let admin = patiently(
+        "create the landlord administrator",
+        unavailable,
+        async || {
+            seed::ensure_landlord(
+                services,
+                &settings.admin_username,
+                settings.admin_password.as_deref(),
+            )
+            .await
+        },
     )
     .await
     .map_err(|e| StartError::Other(format!("cannot create the landlord administrator: {e}")))?;

@@ -498,3 +498,71 @@ async fn a_full_or_read_only_sqlite_disk_is_refused_clearly_corrupts_nothing_and
     conn.execute("SELECT 1").await.unwrap();
     conn.close().await.ok();
 }
+
+/// Ends the connection that holds the schema migrations' lock on the database of `url`,
+/// until `times` connections were ended (waiting up to 20 s in all); how many were.
+async fn end_the_migrator(url: &str, times: usize) -> usize {
+    let mut killer = sqlx::PgConnection::connect(url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // A connection told to end holds its locks until it has: it is counted once.
+    let mut ended = std::collections::HashSet::new();
+    while ended.len() < times && Instant::now() < deadline {
+        let pids: Vec<i32> = sqlx::query_scalar(
+            "WITH holders AS MATERIALIZED (SELECT l.pid FROM pg_locks l \
+             JOIN pg_database d ON d.oid = l.database WHERE l.locktype = 'advisory' \
+             AND l.granted AND d.datname = current_database() AND l.pid <> pg_backend_pid()) \
+             SELECT pid FROM holders WHERE pg_terminate_backend(pid)",
+        )
+        .fetch_all(&mut killer)
+        .await
+        .unwrap();
+        ended.extend(pids);
+    }
+    killer.close().await.ok();
+    ended.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_cut_off_by_ended_connections_are_tried_again_and_complete() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let mut portal = Portal::start(
+        &["migrate"],
+        &[
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_DATA_DIR", data.path().to_str().unwrap()),
+        ],
+    );
+    // The migrator's connection is ended twice while it holds its lock, mid-way through the
+    // migrations of an empty database.
+    let ended = end_the_migrator(&db.url, 2).await;
+    let code = portal.wait_exit(Duration::from_secs(30));
+    assert_eq!(ended, 2, "the migrations were cut off twice");
+    assert_eq!(code, Some(0), "{}", portal.stderr_text());
+    assert!(
+        portal
+            .stdout_text()
+            .contains("the database schema is up to date")
+    );
+    assert_eq!(
+        portal
+            .stderr_text()
+            .matches("cannot bring the schema up to date yet; trying again")
+            .count(),
+        2
+    );
+    let store = portal_store::Store::connect(&db.url, 1).await.unwrap();
+    let latest = store.latest_schema_version();
+    assert_eq!(store.schema_version().await.unwrap(), latest);
+    let mut check = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&mut check)
+        .await
+        .unwrap();
+    assert_eq!(applied, latest, "every migration applied once");
+    check.close().await.ok();
+    store.close().await;
+    db.drop_database().await;
+}

@@ -610,12 +610,25 @@ async fn a_soak_of_web_and_worker_processes_killed_again_and_again_loses_nothing
         .collect();
     // The database's connections ended twice while submissions come in: a third and two
     // thirds of the way.
+    // Should the killing and replacing stop early (a process that would not start again), the
+    // processes are gone and no submission could be accepted: the test ends there.
+    let chaos_alive = || {
+        assert!(
+            !chaos.is_finished(),
+            "the killing and replacing stopped early: its panic is above"
+        )
+    };
     let mut ended = Vec::new();
     for third in 1..=2 {
         while next.load(Ordering::Relaxed) < n * third / 3 {
+            chaos_alive();
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         ended.push(end_connections(&db.url).await);
+    }
+    while !submitters.iter().all(|s| s.is_finished()) {
+        chaos_alive();
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut ids = Vec::new();
     for s in submitters {
