@@ -566,3 +566,75 @@ async fn migrations_cut_off_by_ended_connections_are_tried_again_and_complete() 
     store.close().await;
     db.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_whose_seeding_is_cut_off_tries_again_and_serves() {
+    let Some(db) = TestDatabase::postgres().await else {
+        return;
+    };
+    let store = portal_store::Store::connect(&db.url, 1).await.unwrap();
+    store.migrate().await.unwrap();
+    store.close().await;
+    // The templates are held locked, so that the start's first read of them waits; the
+    // connection waiting is ended, then the lock let go.
+    let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    holder
+        .execute("BEGIN; LOCK TABLE templates IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let portal = Portal::serving(
+        &["serve", "--no-worker"],
+        ADMIN_PASSWORD,
+        &[
+            ("PORTAL_DATABASE_URL", &db.url),
+            ("PORTAL_DATA_DIR", data.path().to_str().unwrap()),
+        ],
+    );
+    let mut killer = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ended = loop {
+        let ended: Vec<i32> = sqlx::query_scalar(
+            "WITH waiting AS MATERIALIZED (SELECT pid FROM pg_locks \
+             WHERE NOT granted AND relation = 'templates'::regclass) \
+             SELECT pid FROM waiting WHERE pg_terminate_backend(pid)",
+        )
+        .fetch_all(&mut killer)
+        .await
+        .unwrap();
+        if !ended.is_empty() || Instant::now() > deadline {
+            break ended.len();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        ended, 1,
+        "the start's read of the templates waited on the lock"
+    );
+    holder.execute("COMMIT").await.unwrap();
+
+    let base = portal.base_url();
+    portal.wait_for_stderr(
+        "cannot store the seeded templates yet; trying again",
+        Duration::from_secs(5),
+    );
+    let client = reqwest::Client::new();
+    let token = sign_in(&client, &base, "admin", ADMIN_PASSWORD).await;
+    let templates: Value = client
+        .get(format!("{base}/api/v1/templates"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !templates["items"].as_array().unwrap().is_empty(),
+        "the seeded templates are there: {templates}"
+    );
+    killer.close().await.ok();
+    holder.close().await.ok();
+    drop(portal);
+    db.drop_database().await;
+}
