@@ -21,11 +21,18 @@
 //! Every walk starts below the page's cursor and the end of a time range, and stops at its
 //! start.
 //!
+//! On SQLite a request's name reaches both indexes a batch at a time after it is stored
+//! ([`Store::index_names`], about a second later): a search reads the names of the requests
+//! not indexed yet beside them (a few hundred at most while the portal runs) and takes the
+//! newest of both.
+//!
 //! A pattern of one or two characters has no trigram: its matches are looked for among the
 //! newest requests, then by walking every request newest first.
 
 use crate::request::{ID_BEFORE_SUBMISSION_MS, RequestFilter, Value, id_prefix_at, like_pattern};
 use crate::{Backend, Store, StoreError};
+use std::time::Duration;
+use tokio::sync::watch;
 
 /// How many of the newest requests a search too short for trigrams looks at first.
 const RECENT_WINDOW: i64 = 5_000;
@@ -54,7 +61,8 @@ enum Walk {
 }
 
 impl Store {
-    /// A name search's page of ids, newest first.
+    /// A name search's page of ids, newest first: from the indexes, and on SQLite beside
+    /// them from the requests not indexed yet (see [`Store::index_names`]).
     pub(crate) async fn searched_ids(
         &self,
         filter: &RequestFilter,
@@ -65,13 +73,32 @@ impl Store {
         if trigrams.is_empty() {
             return self.walked_ids(filter, &key).await;
         }
+        let indexed = self.indexed_ids(filter, &key, &trigrams).await?;
+        if self.backend == Backend::Postgres {
+            return Ok(indexed);
+        }
+        let (conditions, values) = filter.conditions(None);
+        let source = format!(
+            "subscription_requests WHERE id IN (SELECT request_id FROM names_unindexed){conditions}"
+        );
+        let unindexed = self.page_ids(&source, values, filter.limit).await?;
+        Ok(newest(indexed, unindexed, filter.limit))
+    }
+
+    /// The page of a name search with trigrams, from the indexes alone.
+    async fn indexed_ids(
+        &self,
+        filter: &RequestFilter,
+        key: &str,
+        trigrams: &[String],
+    ) -> Result<Vec<String>, StoreError> {
         if let Walk::Done(ids) = self
-            .walk_trigrams(filter, &key, &trigrams, SPARE_STEPS)
+            .walk_trigrams(filter, key, trigrams, SPARE_STEPS)
             .await?
         {
             return Ok(ids);
         }
-        if let Some(candidates) = self.name_candidates(&key).await? {
+        if let Some(candidates) = self.name_candidates(key).await? {
             if candidates.is_empty() {
                 return Ok(Vec::new());
             }
@@ -84,10 +111,7 @@ impl Store {
             let source = format!("subscription_requests WHERE 1 = 1{conditions}");
             return self.page_ids(&source, values, filter.limit).await;
         }
-        match self
-            .walk_trigrams(filter, &key, &trigrams, UNBOUNDED)
-            .await?
-        {
+        match self.walk_trigrams(filter, key, trigrams, UNBOUNDED).await? {
             Walk::Done(ids) => Ok(ids),
             Walk::OutOfSteps => Err(StoreError::Other(anyhow::anyhow!(
                 "a name search without a bound on its steps ran out of them"
@@ -209,6 +233,96 @@ impl Store {
             }
         };
         Ok((ids.len() <= CANDIDATES_AT_MOST).then_some(ids))
+    }
+}
+
+/// The newest `limit` of two pages' ids together, each once.
+fn newest(mut ids: Vec<String>, more: Vec<String>, limit: i64) -> Vec<String> {
+    ids.extend(more);
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.dedup();
+    ids.truncate(usize::try_from(limit).unwrap_or(0));
+    ids
+}
+
+/// How many requests [`Store::index_names`] indexes in one transaction at most.
+pub const NAMES_PER_BATCH: i64 = 1_000;
+
+/// How long [`Store::keep_names_indexed`] waits between looks at the requests not indexed yet.
+const NAMES_LOOKED_AT_EVERY: Duration = Duration::from_secs(1);
+
+impl Store {
+    /// Indexes for the name search (the trigram lists and FTS5's table) at most `at_most`
+    /// of the requests stored since the last time, in one transaction; says how many. A
+    /// submission's commit only notes its request (migration 0026): a batch writes each
+    /// list's last page once for all its names, where one by one every name wrote a page
+    /// of each of its trigrams. SQLite only: PostgreSQL indexes each name as it is stored.
+    pub async fn index_names(&self, at_most: i64) -> Result<u64, StoreError> {
+        if self.backend == Backend::Postgres {
+            return Ok(0);
+        }
+        let waiting: Option<i64> = sqlx::query_scalar("SELECT 1 FROM names_unindexed LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        if waiting.is_none() {
+            return Ok(0);
+        }
+        const BATCH: &str = "SELECT request_id FROM names_unindexed ORDER BY request_id LIMIT $1";
+        let mut tx = self.begin_write().await?;
+        // In the order of the lists, so that each list's last page is met once.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT OR IGNORE INTO name_trigrams (trigram, request_id) \
+             SELECT substr(r.tenant_name_key, p.position, 3), r.id \
+             FROM ({BATCH}) u JOIN subscription_requests r ON r.id = u.request_id \
+             JOIN name_positions p ON p.position <= length(r.tenant_name_key) - 2 \
+             ORDER BY 1, 2"
+        )))
+        .bind(at_most)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO request_names (request_id, name_key) \
+             SELECT r.id, r.tenant_name_key \
+             FROM ({BATCH}) u JOIN subscription_requests r ON r.id = u.request_id"
+        )))
+        .bind(at_most)
+        .execute(&mut *tx)
+        .await?;
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM names_unindexed WHERE request_id IN ({BATCH})"
+        )))
+        .bind(at_most)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// Indexes the names of newly stored requests ([`Store::index_names`]) every second, and
+    /// at once again while batches come full, until `stop` turns true. On PostgreSQL it
+    /// returns at once.
+    pub async fn keep_names_indexed(&self, mut stop: watch::Receiver<bool>) {
+        if self.backend == Backend::Postgres {
+            return;
+        }
+        let mut failing = false;
+        while !*stop.borrow() {
+            match self.index_names(NAMES_PER_BATCH).await {
+                Ok(n) if n as i64 >= NAMES_PER_BATCH => continue,
+                Ok(_) => failing = false,
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot index the names of new requests yet; the search reads them unindexed meanwhile");
+                    }
+                    failing = true;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(NAMES_LOOKED_AT_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
     }
 }
 

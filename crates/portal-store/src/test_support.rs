@@ -137,6 +137,30 @@ pub async fn name_trigrams(store: &crate::Store) -> Vec<(String, String)> {
         .expect("read the name trigrams")
 }
 
+/// The requests whose names SQLite's search has not indexed yet (migration 0026, SQLite;
+/// none on PostgreSQL), sorted; and how many rows FTS5's table holds for each request id
+/// given.
+pub async fn names_unindexed(store: &crate::Store, ids: &[&str]) -> (Vec<String>, Vec<i64>) {
+    if store.backend() == crate::Backend::Postgres {
+        return (Vec::new(), Vec::new());
+    }
+    let waiting = sqlx::query_scalar("SELECT request_id FROM names_unindexed ORDER BY request_id")
+        .fetch_all(&store.pool)
+        .await
+        .expect("read the requests not indexed");
+    let mut rows = Vec::new();
+    for id in ids {
+        rows.push(
+            sqlx::query_scalar("SELECT count(*) FROM request_names WHERE request_id = $1")
+                .bind(*id)
+                .fetch_one(&store.pool)
+                .await
+                .expect("count the FTS5 rows"),
+        );
+    }
+    (waiting, rows)
+}
+
 /// Every (suffix, request id) PostgreSQL's name search reads its few matches from (migration
 /// 0026), sorted.
 pub async fn name_suffixes(store: &crate::Store) -> Vec<(String, String)> {

@@ -20,7 +20,7 @@ use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::{
-    TestDatabase, corrupt_request, execute, name_suffixes, name_trigrams,
+    TestDatabase, corrupt_request, execute, name_suffixes, name_trigrams, names_unindexed,
 };
 use portal_store::user::{NewUser, UserChange};
 use portal_store::{Backend, Conflict, Store, StoreError, new_id, now_ms};
@@ -74,6 +74,7 @@ conformance!(
     a_rare_name_is_read_from_the_index_of_exact_matches,
     a_name_held_twice_by_many_never_hides_a_rarer_match,
     the_trigram_lists_follow_every_insert_rename_and_delete,
+    names_are_found_before_they_are_indexed_and_indexed_once,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
     a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_one,
@@ -1166,45 +1167,12 @@ async fn a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern(store: 
     }
     stored.reverse(); // newest first, as pages are
     let later = names.len() - 100;
-    for (query, limit) in [
-        ("abcd", 1),
-        ("abcd", 2),
-        ("abcd", 50),
-        ("ABC", 7),
-        ("bcd", 3),
-        ("c1", 4),
-        ("tenant0", 5),
-        ("nt01", 50),
-        ("0700", 3),
-        ("abc1bcd", 1),
-        ("cx14", 10),
-        ("bcda", 10),
-    ] {
-        let expected: Vec<&(String, String)> = stored
-            .iter()
-            .filter(|(_, key)| key.contains(&query.to_lowercase()))
-            .collect();
-        let found = every_page(&store, query, limit, None, None).await;
-        let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
-        assert_eq!(found, expected_ids, "{query} by pages of {limit}");
-    }
-    // Within a time range: the walk starts below its end and stops at its start.
-    for (query, limit) in [("abc", 3), ("tenant0", 2), ("bcd", 50), ("abcq", 4)] {
-        let matching = |(_, key): &&(String, String)| key.contains(query);
-        let late: Vec<String> = stored[..later]
-            .iter()
-            .filter(matching)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let early: Vec<String> = stored[later..]
-            .iter()
-            .filter(matching)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let from = every_page(&store, query, limit, Some(split), None).await;
-        assert_eq!(from, late, "{query} from the split");
-        let before = every_page(&store, query, limit, None, Some(split)).await;
-        assert_eq!(before, early, "{query} before the split");
+    // On SQLite the names are not indexed yet (and are read beside the indexes), then are.
+    for indexed in [false, true] {
+        if indexed {
+            index_all(&store).await;
+        }
+        pages_are_what_a_scan_finds(&store, &stored, split, later).await;
     }
     // With a status beside the name (by whichever way the search takes).
     for (id, _) in stored
@@ -1268,6 +1236,61 @@ async fn a_name_search_finds_what_a_scan_finds_for_every_kind_of_pattern(store: 
     assert!(walked.iter().all(|r| &r.id != abcq[3]));
 }
 
+/// Every page of many name searches, with and without a time range, against what a scan of
+/// `stored` (ids and name keys, newest first; `later` of them after `split`) finds.
+async fn pages_are_what_a_scan_finds(
+    store: &Store,
+    stored: &[(String, String)],
+    split: i64,
+    later: usize,
+) {
+    for (query, limit) in [
+        ("abcd", 1),
+        ("abcd", 2),
+        ("abcd", 50),
+        ("ABC", 7),
+        ("bcd", 3),
+        ("c1", 4),
+        ("tenant0", 5),
+        ("nt01", 50),
+        ("0700", 3),
+        ("abc1bcd", 1),
+        ("cx14", 10),
+        ("bcda", 10),
+    ] {
+        let expected: Vec<&(String, String)> = stored
+            .iter()
+            .filter(|(_, key)| key.contains(&query.to_lowercase()))
+            .collect();
+        let found = every_page(store, query, limit, None, None).await;
+        let expected_ids: Vec<String> = expected.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(found, expected_ids, "{query} by pages of {limit}");
+    }
+    // Within a time range: the walk starts below its end and stops at its start.
+    for (query, limit) in [("abc", 3), ("tenant0", 2), ("bcd", 50), ("abcq", 4)] {
+        let matching = |(_, key): &&(String, String)| key.contains(query);
+        let late: Vec<String> = stored[..later]
+            .iter()
+            .filter(matching)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let early: Vec<String> = stored[later..]
+            .iter()
+            .filter(matching)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let from = every_page(store, query, limit, Some(split), None).await;
+        assert_eq!(from, late, "{query} from the split");
+        let before = every_page(store, query, limit, None, Some(split)).await;
+        assert_eq!(before, early, "{query} before the split");
+    }
+}
+
+/// Indexes every name stored so far for the search (SQLite indexes them in batches).
+async fn index_all(store: &Store) {
+    store.index_names(1_000_000).await.expect("index the names");
+}
+
 /// Every page of a name search to the end, each after the last id of the one before, within
 /// a time range when one is given.
 async fn every_page(
@@ -1310,6 +1333,8 @@ async fn a_common_name_is_found_by_walking_the_trigram_lists(store: Store) {
     let all = names_found(&store, "zebra", 50, None).await;
     assert_eq!(all.len(), 30);
     assert_eq!(all.first().map(String::as_str), Some("Zebra29"));
+    index_all(&store).await;
+    assert_eq!(names_found(&store, "zebra", 50, None).await, all);
     // Take one trigram of Zebra20 out of the lists: a page of the name's matches no longer
     // holds it, so the page came from the lists and not from a scan or the other index.
     execute(
@@ -1368,6 +1393,7 @@ async fn a_rare_name_is_read_from_the_index_of_exact_matches(store: Store) {
         ["Tenant999Abcdefghij"]
     );
     // Out of the exact index, the oldest is no longer found: the page came from it.
+    index_all(&store).await;
     let index = match store.backend() {
         Backend::Postgres => "DELETE FROM name_suffixes WHERE request_id = $1",
         Backend::Sqlite => "DELETE FROM request_names WHERE request_id = $1",
@@ -1383,6 +1409,7 @@ async fn the_trigram_lists_follow_every_insert_rename_and_delete(store: Store) {
     let a = named(&store, "Aaaab", 1).await;
     let b = named(&store, "Kenton", 2).await;
     let c = named(&store, "Ab", 3).await;
+    index_all(&store).await;
     let expect = |pairs: &[(&str, &String)]| {
         let mut v: Vec<(String, String)> = pairs
             .iter()
@@ -1461,6 +1488,77 @@ async fn the_trigram_lists_follow_every_insert_rename_and_delete(store: Store) {
     assert_eq!(names_found(&store, "ton", 10, None).await, ["Tone"]);
     assert!(names_found(&store, "ken", 10, None).await.is_empty());
     let _ = c;
+}
+
+async fn names_are_found_before_they_are_indexed_and_indexed_once(store: Store) {
+    let sqlite = store.backend() == Backend::Sqlite;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(named(&store, &format!("Heron{i}"), i).await);
+    }
+    let (waiting, _) = names_unindexed(&store, &[]).await;
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(waiting, if sqlite { all } else { Vec::new() });
+    // Renamed, and one removed (with what refers to it), before their names are indexed.
+    execute(
+        &store,
+        "UPDATE subscription_requests SET tenant_name = 'Egret0', tenant_name_key = 'egret0' WHERE id = $1",
+        &[&ids[0]],
+    )
+    .await;
+    for table in ["request_steps", "request_events", "reserved_names"] {
+        execute(
+            &store,
+            &format!("DELETE FROM {table} WHERE request_id = $1"),
+            &[&ids[5]],
+        )
+        .await;
+    }
+    execute(
+        &store,
+        "DELETE FROM subscription_requests WHERE id = $1",
+        &[&ids[5]],
+    )
+    .await;
+    let herons = ["Heron4", "Heron3", "Heron2", "Heron1"];
+    let searches = async || {
+        (
+            names_found(&store, "heron", 10, None).await,
+            names_found(&store, "egret", 10, None).await,
+            names_found(&store, "ron3", 10, None).await,
+        )
+    };
+    let expected = (
+        herons.map(String::from).to_vec(),
+        vec!["Egret0".to_owned()],
+        vec!["Heron3".to_owned()],
+    );
+    assert_eq!(searches().await, expected);
+    // Two in a batch (the oldest ids first), then the rest: the same pages in between.
+    assert_eq!(
+        store.index_names(2).await.unwrap(),
+        if sqlite { 2 } else { 0 }
+    );
+    assert_eq!(searches().await, expected);
+    assert_eq!(
+        store.index_names(1_000).await.unwrap(),
+        if sqlite { 3 } else { 0 }
+    );
+    assert_eq!(store.index_names(1_000).await.unwrap(), 0);
+    assert_eq!(searches().await, expected);
+    // Nothing left waiting, and FTS5 holds each request once, the removed one not at all.
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let (waiting, rows) = names_unindexed(&store, &id_refs).await;
+    assert!(waiting.is_empty());
+    if sqlite {
+        assert_eq!(rows, [1, 1, 1, 1, 1, 0]);
+    }
+    // The trigram lists hold the new name, not the old.
+    let trigrams = name_trigrams(&store).await;
+    assert!(trigrams.contains(&("egr".to_owned(), ids[0].clone())));
+    assert!(!trigrams.iter().any(|(t, id)| id == &ids[0] && t == "her"));
+    assert!(!trigrams.iter().any(|(_, id)| id == &ids[5]));
 }
 
 async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) {

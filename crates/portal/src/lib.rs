@@ -289,12 +289,14 @@ pub async fn run(command: Command, settings: Resolved) -> Result<(), StartError>
                 settings.base_url_for(settings.listen),
             )?;
             let (stop_tx, stop_rx) = watch::channel(false);
+            let names = index_names(&store, &stop_rx);
             let worker = tokio::spawn(worker::run(services, worker_config(&settings), stop_rx));
             println!("worker running");
             let _ = std::io::stdout().flush();
             shutdown_signal().await;
             let _ = stop_tx.send(true);
             let _ = worker.await;
+            let _ = names.await;
             close(&store).await;
             Ok(())
         }
@@ -455,6 +457,7 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     seed_data(&services, &settings).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let names = index_names(&store, &stop_rx);
     let worker = (!no_worker).then(|| {
         tokio::spawn(worker::run(
             services.clone(),
@@ -493,8 +496,16 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
     if let Some(worker) = worker {
         let _ = worker.await;
     }
+    let _ = names.await;
     close(&store).await;
     Ok(())
+}
+
+/// Keeps the name search's indexes up with the requests stored (by this process or another
+/// on the same SQLite file), until `stop` says so.
+fn index_names(store: &Store, stop: &watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let (store, stop) = (store.clone(), stop.clone());
+    tokio::spawn(async move { store.keep_names_indexed(stop).await })
 }
 
 /// Serves `/metrics` on a listener of its own until `stop` says so.
