@@ -246,7 +246,7 @@ fn newest(mut ids: Vec<String>, more: Vec<String>, limit: i64) -> Vec<String> {
 }
 
 /// How many requests [`Store::index_names`] indexes in one transaction at most.
-pub const NAMES_PER_BATCH: i64 = 1_000;
+const NAMES_PER_BATCH: i64 = 1_000;
 
 /// How long [`Store::keep_names_indexed`] waits between looks at the requests not indexed yet.
 const NAMES_LOOKED_AT_EVERY: Duration = Duration::from_secs(1);
