@@ -245,8 +245,16 @@ fn newest(mut ids: Vec<String>, more: Vec<String>, limit: i64) -> Vec<String> {
     ids
 }
 
-/// How many requests [`Store::index_names`] indexes in one transaction at most.
-const NAMES_PER_BATCH: i64 = 1_000;
+/// How many requests [`Store::index_names`] indexes in one transaction at most, as a running
+/// portal does it.
+pub const NAMES_PER_BATCH: i64 = 1_000;
+
+/// How many full batches in a row make a backlog whose FTS5 segments
+/// [`Store::keep_names_indexed`] merges once it is indexed.
+const FULL_BATCHES_BEFORE_MERGE: u64 = 10;
+
+/// How many pages of FTS5's index one step of [`Store::merge_name_segments`] writes at most.
+const PAGES_PER_MERGE_STEP: i64 = 500;
 
 /// How long [`Store::keep_names_indexed`] waits between looks at the requests not indexed yet.
 const NAMES_LOOKED_AT_EVERY: Duration = Duration::from_secs(1);
@@ -299,18 +307,53 @@ impl Store {
         Ok(done)
     }
 
-    /// Indexes the names of newly stored requests ([`Store::index_names`]) every second, and
-    /// at once again while batches come full, until `stop` turns true. On PostgreSQL it
-    /// returns at once.
-    pub async fn keep_names_indexed(&self, mut stop: watch::Receiver<bool>) {
+    /// One step of merging FTS5's segments of the name search into one, writing at most
+    /// `pages` pages in a write transaction of its own; says whether it found work to do
+    /// (call again until it does not). Each batch of [`Store::index_names`] leaves a segment,
+    /// which FTS5's automerge folds only level by level: after a backlog of many batches a
+    /// name few requests hold is looked up in every segment. SQLite only.
+    pub async fn merge_name_segments(&self, pages: i64) -> Result<bool, StoreError> {
+        if self.backend == Backend::Postgres {
+            return Ok(false);
+        }
+        const CHANGES: &str = "SELECT total_changes()";
+        let mut tx = self.begin_write().await?;
+        let before: i64 = sqlx::query_scalar(CHANGES).fetch_one(&mut *tx).await?;
+        // A negative count merges every segment, from whatever level, as few as two.
+        sqlx::query("INSERT INTO request_names (request_names, rank) VALUES ('merge', $1)")
+            .bind(-pages.max(1))
+            .execute(&mut *tx)
+            .await?;
+        let after: i64 = sqlx::query_scalar(CHANGES).fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        // The command counts as one change; FTS5 writes more only when it merged something.
+        Ok(after - before >= 2)
+    }
+
+    /// Indexes the names of newly stored requests ([`Store::index_names`], `per_batch` at a
+    /// time) every second, and at once again while batches come full, until `stop` turns
+    /// true. A backlog of ten full batches or more (a bulk import, a copy restored) is
+    /// followed by merging FTS5's segments ([`Store::merge_name_segments`]), a step at a time
+    /// so that submissions wait for no more than one. On PostgreSQL it returns at once.
+    pub async fn keep_names_indexed(&self, mut stop: watch::Receiver<bool>, per_batch: i64) {
         if self.backend == Backend::Postgres {
             return;
         }
         let mut failing = false;
+        let mut full_batches = 0;
         while !*stop.borrow() {
-            match self.index_names(NAMES_PER_BATCH).await {
-                Ok(n) if n as i64 >= NAMES_PER_BATCH => continue,
-                Ok(_) => failing = false,
+            match self.index_names(per_batch).await {
+                Ok(n) if n as i64 >= per_batch => {
+                    full_batches += 1;
+                    continue;
+                }
+                Ok(_) => {
+                    failing = false;
+                    if full_batches >= FULL_BATCHES_BEFORE_MERGE {
+                        self.merge_all_name_segments(&stop).await;
+                    }
+                    full_batches = 0;
+                }
                 Err(e) => {
                     if !failing {
                         tracing::warn!(error = %e, "cannot index the names of new requests yet; the search reads them unindexed meanwhile");
@@ -323,6 +366,29 @@ impl Store {
                 _ = stop.changed() => return,
             }
         }
+    }
+
+    /// Merges FTS5's segments of the name search step by step until none is left to merge
+    /// or `stop` turns true. A failure leaves the merge where it got to (FTS5 keeps its
+    /// progress) and is only logged: searches stay right, only slower.
+    async fn merge_all_name_segments(&self, stop: &watch::Receiver<bool>) {
+        let started = std::time::Instant::now();
+        let mut steps = 0_u64;
+        while !*stop.borrow() {
+            match self.merge_name_segments(PAGES_PER_MERGE_STEP).await {
+                Ok(true) => steps += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot merge the name search's segments; searches read them unmerged");
+                    return;
+                }
+            }
+        }
+        tracing::info!(
+            steps,
+            ms = started.elapsed().as_millis() as u64,
+            "merged the name search's segments after a backlog of names"
+        );
     }
 }
 

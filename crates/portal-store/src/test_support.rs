@@ -161,6 +161,31 @@ pub async fn names_unindexed(store: &crate::Store, ids: &[&str]) -> (Vec<String>
     (waiting, rows)
 }
 
+/// Whether FTS5's table of the name search holds segments a merge would fold together
+/// (SQLite; never on PostgreSQL): a merge of them all is tried and rolled back.
+pub async fn name_segments_unmerged(store: &crate::Store) -> bool {
+    if store.backend() == crate::Backend::Postgres {
+        return false;
+    }
+    const CHANGES: &str = "SELECT total_changes()";
+    let pool = store.writer.as_ref().unwrap_or(&store.pool);
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+    let before: i64 = sqlx::query_scalar(CHANGES)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("changes");
+    sqlx::query("INSERT INTO request_names (request_names, rank) VALUES ('merge', -1)")
+        .execute(&mut *tx)
+        .await
+        .expect("try a merge");
+    let after: i64 = sqlx::query_scalar(CHANGES)
+        .fetch_one(&mut *tx)
+        .await
+        .expect("changes");
+    tx.rollback().await.expect("roll the merge back");
+    after - before >= 2
+}
+
 /// Every (suffix, request id) PostgreSQL's name search reads its few matches from (migration
 /// 0026), sorted.
 pub async fn name_suffixes(store: &crate::Store) -> Vec<(String, String)> {

@@ -20,7 +20,8 @@ use portal_store::rollback::Failure;
 use portal_store::step::StepOutcome;
 use portal_store::template::{NewTemplate, TemplateObjectRow};
 use portal_store::test_support::{
-    TestDatabase, corrupt_request, execute, name_suffixes, name_trigrams, names_unindexed,
+    TestDatabase, corrupt_request, execute, name_segments_unmerged, name_suffixes, name_trigrams,
+    names_unindexed,
 };
 use portal_store::user::{NewUser, UserChange};
 use portal_store::{Backend, Conflict, Store, StoreError, new_id, now_ms};
@@ -75,6 +76,7 @@ conformance!(
     a_name_held_twice_by_many_never_hides_a_rarer_match,
     the_trigram_lists_follow_every_insert_rename_and_delete,
     names_are_found_before_they_are_indexed_and_indexed_once,
+    a_backlog_of_names_is_indexed_and_left_in_one_segment,
     requests_are_filtered_by_template_and_by_submission_time,
     failed_sign_ins_lock_after_the_free_ones_and_each_lock_grows,
     a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_one,
@@ -1559,6 +1561,51 @@ async fn names_are_found_before_they_are_indexed_and_indexed_once(store: Store) 
     assert!(trigrams.contains(&("egr".to_owned(), ids[0].clone())));
     assert!(!trigrams.iter().any(|(t, id)| id == &ids[0] && t == "her"));
     assert!(!trigrams.iter().any(|(_, id)| id == &ids[5]));
+}
+
+async fn a_backlog_of_names_is_indexed_and_left_in_one_segment(store: Store) {
+    let sqlite = store.backend() == Backend::Sqlite;
+    for i in 0..30 {
+        named(&store, &format!("Ibis{i:02}"), i).await;
+    }
+    // Ten indexed one by one, as a running portal does them a second apart: a segment each,
+    // which FTS5's automerge leaves be, and no backlog.
+    for _ in 0..10 {
+        store.index_names(1).await.unwrap();
+    }
+    assert_eq!(name_segments_unmerged(&store).await, sqlite);
+    // The other twenty are a backlog of twenty full batches (of one): once it is indexed,
+    // every segment is merged into one.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let indexing = tokio::spawn({
+        let store = store.clone();
+        async move { store.keep_names_indexed(stop, 1).await }
+    });
+    let mut waited = 0;
+    while waited < 200
+        && (!names_unindexed(&store, &[]).await.0.is_empty()
+            || name_segments_unmerged(&store).await)
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    stop_tx.send(true).unwrap();
+    indexing.await.unwrap();
+    assert!(names_unindexed(&store, &[]).await.0.is_empty());
+    assert!(!name_segments_unmerged(&store).await);
+    if sqlite {
+        execute(
+            &store,
+            "INSERT INTO request_names (request_names) VALUES ('integrity-check')",
+            &[],
+        )
+        .await;
+    }
+    // Every name is found as before, a common one and a rare one.
+    let all: Vec<String> = (0..30).rev().map(|i| format!("Ibis{i:02}")).collect();
+    assert_eq!(names_found(&store, "ibis", 40, None).await, all);
+    assert_eq!(names_found(&store, "s07", 10, None).await, ["Ibis07"]);
+    assert_eq!(names_found(&store, "is17", 10, None).await, ["Ibis17"]);
 }
 
 async fn requests_are_filtered_by_template_and_by_submission_time(store: Store) {

@@ -505,7 +505,11 @@ async fn serve(settings: Resolved, no_worker: bool) -> Result<(), StartError> {
 /// on the same SQLite file), until `stop` says so.
 fn index_names(store: &Store, stop: &watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
     let (store, stop) = (store.clone(), stop.clone());
-    tokio::spawn(async move { store.keep_names_indexed(stop).await })
+    tokio::spawn(async move {
+        store
+            .keep_names_indexed(stop, portal_store::NAMES_PER_BATCH)
+            .await
+    })
 }
 
 /// Serves `/metrics` on a listener of its own until `stop` says so.
