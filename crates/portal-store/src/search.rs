@@ -249,9 +249,9 @@ fn newest(mut ids: Vec<String>, more: Vec<String>, limit: i64) -> Vec<String> {
 /// portal does it.
 pub const NAMES_PER_BATCH: i64 = 1_000;
 
-/// How many full batches in a row make a backlog whose FTS5 segments
+/// How many batches' worth of requests waiting make a backlog whose FTS5 segments
 /// [`Store::keep_names_indexed`] merges once it is indexed.
-const FULL_BATCHES_BEFORE_MERGE: u64 = 10;
+const BATCHES_BEFORE_MERGE: i64 = 10;
 
 /// How many pages of FTS5's index one step of [`Store::merge_name_segments`] writes at most.
 const PAGES_PER_MERGE_STEP: i64 = 500;
@@ -332,27 +332,32 @@ impl Store {
 
     /// Indexes the names of newly stored requests ([`Store::index_names`], `per_batch` at a
     /// time) every second, and at once again while batches come full, until `stop` turns
-    /// true. A backlog of ten full batches or more (a bulk import, a copy restored) is
-    /// followed by merging FTS5's segments ([`Store::merge_name_segments`]), a step at a time
-    /// so that submissions wait for no more than one. On PostgreSQL it returns at once.
+    /// true. A backlog of ten batches or more (requests written into the file by other
+    /// means, such as a script) is followed by merging FTS5's segments
+    /// ([`Store::merge_name_segments`]), a step at a time so that submissions wait for no
+    /// more than one. On PostgreSQL it returns at once.
     pub async fn keep_names_indexed(&self, mut stop: watch::Receiver<bool>, per_batch: i64) {
         if self.backend == Backend::Postgres {
             return;
         }
         let mut failing = false;
-        let mut full_batches = 0;
+        // Whether a backlog met this time round was large: counted once, at its first full
+        // batch, so that each process that shares a SQLite file and its backlog sees it so.
+        let mut large_backlog = None;
         while !*stop.borrow() {
             match self.index_names(per_batch).await {
                 Ok(n) if n as i64 >= per_batch => {
-                    full_batches += 1;
+                    if large_backlog.is_none() {
+                        let big = (BATCHES_BEFORE_MERGE - 1) * per_batch;
+                        large_backlog = Some(self.names_waiting(big).await.is_ok_and(|n| n >= big));
+                    }
                     continue;
                 }
                 Ok(_) => {
                     failing = false;
-                    if full_batches >= FULL_BATCHES_BEFORE_MERGE {
+                    if large_backlog.take() == Some(true) {
                         self.merge_all_name_segments(&stop).await;
                     }
-                    full_batches = 0;
                 }
                 Err(e) => {
                     if !failing {
@@ -366,6 +371,16 @@ impl Store {
                 _ = stop.changed() => return,
             }
         }
+    }
+
+    /// How many requests wait for their names to be indexed, counted up to `at_most`.
+    async fn names_waiting(&self, at_most: i64) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM (SELECT 1 FROM names_unindexed LIMIT $1) w")
+                .bind(at_most)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Merges FTS5's segments of the name search step by step until none is left to merge
