@@ -253,7 +253,7 @@ pub const NAMES_PER_BATCH: i64 = 1_000;
 /// [`Store::keep_names_indexed`] merges once it is indexed.
 const BATCHES_BEFORE_MERGE: i64 = 10;
 
-/// How many pages of FTS5's index one step of [`Store::merge_name_segments`] writes at most.
+/// How many pages of FTS5's index one step of `Store::merge_name_segments` writes at most.
 const PAGES_PER_MERGE_STEP: i64 = 500;
 
 /// How long [`Store::keep_names_indexed`] waits between looks at the requests not indexed yet.
@@ -308,20 +308,21 @@ impl Store {
     }
 
     /// One step of merging FTS5's segments of the name search into one, writing at most
-    /// `pages` pages in a write transaction of its own; says whether it found work to do
-    /// (call again until it does not). Each batch of [`Store::index_names`] leaves a segment,
-    /// which FTS5's automerge folds only level by level: after a backlog of many batches a
-    /// name few requests hold is looked up in every segment. SQLite only.
-    pub async fn merge_name_segments(&self, pages: i64) -> Result<bool, StoreError> {
-        if self.backend == Backend::Postgres {
-            return Ok(false);
-        }
+    /// `pages` pages in a write transaction of its own; says whether it found work to do.
+    /// The step that starts (`start`) takes every segment, from whatever level; the others
+    /// only carry that merge on, so that segments another process indexes meanwhile wait
+    /// for FTS5's automerge instead of each costing the whole index rewritten. Each batch of
+    /// [`Store::index_names`] leaves a segment, which automerge folds only level by level:
+    /// after a backlog of many batches a name few requests hold is looked up in every one.
+    async fn merge_name_segments(&self, pages: i64, start: bool) -> Result<bool, StoreError> {
         const CHANGES: &str = "SELECT total_changes()";
         let mut tx = self.begin_write().await?;
         let before: i64 = sqlx::query_scalar(CHANGES).fetch_one(&mut *tx).await?;
-        // A negative count merges every segment, from whatever level, as few as two.
+        // FTS5's sign: a negative count starts a merge of every segment, as few as two; a
+        // positive one carries a merge on (or merges a level that holds several).
+        let pages = pages.max(1);
         sqlx::query("INSERT INTO request_names (request_names, rank) VALUES ('merge', $1)")
-            .bind(-pages.max(1))
+            .bind(if start { -pages } else { pages })
             .execute(&mut *tx)
             .await?;
         let after: i64 = sqlx::query_scalar(CHANGES).fetch_one(&mut *tx).await?;
@@ -334,7 +335,7 @@ impl Store {
     /// time) every second, and at once again while batches come full, until `stop` turns
     /// true. A backlog of ten batches or more (requests written into the file by other
     /// means, such as a script) is followed by merging FTS5's segments
-    /// ([`Store::merge_name_segments`]), a step at a time so that submissions wait for no
+    /// (`Store::merge_name_segments`), a step at a time so that submissions wait for no
     /// more than one. On PostgreSQL it returns at once.
     pub async fn keep_names_indexed(&self, mut stop: watch::Receiver<bool>, per_batch: i64) {
         if self.backend == Backend::Postgres {
@@ -390,7 +391,10 @@ impl Store {
         let started = std::time::Instant::now();
         let mut steps = 0_u64;
         while !*stop.borrow() {
-            match self.merge_name_segments(PAGES_PER_MERGE_STEP).await {
+            match self
+                .merge_name_segments(PAGES_PER_MERGE_STEP, steps == 0)
+                .await
+            {
                 Ok(true) => steps += 1,
                 Ok(false) => break,
                 Err(e) => {
