@@ -403,11 +403,14 @@ impl Store {
                 }
             }
         }
-        tracing::info!(
-            steps,
-            ms = started.elapsed().as_millis() as u64,
-            "merged the name search's segments after a backlog of names"
-        );
+        if steps > 0 {
+            tracing::info!(
+                steps,
+                ms = started.elapsed().as_millis() as u64,
+                finished = !*stop.borrow(),
+                "merged the name search's segments after a backlog of names"
+            );
+        }
     }
 }
 

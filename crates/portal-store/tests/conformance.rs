@@ -1569,7 +1569,7 @@ async fn a_backlog_of_names_is_indexed_and_left_in_one_segment(store: Store) {
         named(&store, &format!("Ibis{i:02}"), i).await;
     }
     // Ten indexed one by one, as a running portal does them a second apart: a segment each,
-    // which FTS5's automerge leaves be, and no backlog.
+    // which FTS5's automerge folds only level by level, leaving several; and no backlog.
     for _ in 0..10 {
         store.index_names(1).await.unwrap();
     }
