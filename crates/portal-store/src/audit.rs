@@ -2,6 +2,7 @@
 
 use portal_domain::AuditAction;
 
+use crate::batch::Binds;
 use crate::{Store, StoreError};
 
 /// One thing that happened.
@@ -54,22 +55,28 @@ pub(crate) async fn insert<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query(
-        "INSERT INTO audit_log (id, at, actor_id, actor_name, tenant_id, action, subject, detail, client) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(crate::new_id())
-    .bind(at)
-    .bind(entry.actor_id.as_deref())
-    .bind(entry.actor_name.as_deref())
-    .bind(entry.tenant_id.as_deref())
-    .bind(entry.action.as_str())
-    .bind(entry.subject.as_deref())
-    .bind(entry.detail.as_deref())
-    .bind(entry.client.as_deref())
-    .execute(executor)
-    .await?;
+    audit_values(sqlx::query(INSERT_AUDIT), entry, at)
+        .execute(executor)
+        .await?;
     Ok(())
+}
+
+/// The statement that writes an audit entry, with [`audit_values`].
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (id, at, actor_id, actor_name, tenant_id, \
+     action, subject, detail, client) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// The values of [`INSERT_AUDIT`].
+pub(crate) fn audit_values<B: Binds>(values: B, entry: &AuditEntry, at: i64) -> B {
+    values
+        .with(crate::new_id())
+        .with(at)
+        .with(entry.actor_id.as_deref())
+        .with(entry.actor_name.as_deref())
+        .with(entry.tenant_id.as_deref())
+        .with(entry.action.as_str())
+        .with(entry.subject.as_deref())
+        .with(entry.detail.as_deref())
+        .with(entry.client.as_deref())
 }
 
 impl Store {

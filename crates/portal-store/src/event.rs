@@ -4,6 +4,7 @@ use portal_domain::{RequestEvent, RequestStatus, Transition};
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
+use crate::batch::Binds;
 use crate::row::{parsed, parsed_opt};
 use crate::{Store, StoreError};
 
@@ -65,26 +66,37 @@ impl<'a> NewEvent<'a> {
     }
 }
 
+/// The statement that records an event, with [`event_values`].
+pub(crate) const INSERT_EVENT: &str = "INSERT INTO request_events (id, request_id, at, actor_id, action, \
+     from_status, to_status, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The values of [`INSERT_EVENT`].
+pub(crate) fn event_values<B: Binds>(
+    values: B,
+    request_id: &str,
+    event: &NewEvent<'_>,
+    now: i64,
+) -> B {
+    values
+        .with(crate::new_id())
+        .with(request_id)
+        .with(now)
+        .with(event.actor_id)
+        .with(event.action.as_str())
+        .with(event.from_status.map(RequestStatus::as_str))
+        .with(event.to_status.map(RequestStatus::as_str))
+        .with(event.detail)
+}
+
 pub(crate) async fn record_event(
     tx: &mut Transaction<'static, Any>,
     request_id: &str,
     event: &NewEvent<'_>,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO request_events (id, request_id, at, actor_id, action, from_status, to_status, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(crate::new_id())
-    .bind(request_id)
-    .bind(now)
-    .bind(event.actor_id)
-    .bind(event.action.as_str())
-    .bind(event.from_status.map(RequestStatus::as_str))
-    .bind(event.to_status.map(RequestStatus::as_str))
-    .bind(event.detail)
-    .execute(&mut **tx)
-    .await?;
+    event_values(sqlx::query(INSERT_EVENT), request_id, event, now)
+        .execute(&mut **tx)
+        .await?;
     if let Some(told) = portal_domain::EventType::of_request(event.action, event.to_status) {
         let state = event.to_status.map(RequestStatus::as_str);
         crate::webhook::emit(tx, told, (request_id, state), now).await?;

@@ -1,17 +1,21 @@
 //! Intake: a request that passed every field rule is stored with its names, its steps, its
 //! event, its links and messages, its idempotency key and its job, in one transaction.
 
-use portal_domain::{NotificationStatus, ProvisioningStep, RequestEvent, StepStatus};
+use std::sync::LazyLock;
+
+use portal_domain::{EventType, NotificationStatus, ProvisioningStep, RequestEvent, StepStatus};
 use sqlx::{Any, Transaction};
 
-use crate::audit::AuditEntry;
+use crate::audit::{AuditEntry, INSERT_AUDIT, audit_values};
+use crate::batch::{Batch, Binds};
 use crate::error::{Conflict, is_unique_violation};
-use crate::event::{NewEvent, record_event};
-use crate::job::{NewJob, enqueue_in};
+use crate::event::{INSERT_EVENT, NewEvent, event_values};
+use crate::job::{ENQUEUE, NewJob, job_values};
 use crate::link::{NewLink, insert_link};
 use crate::mail::NewMail;
-use crate::names::{NameHold, Names, reserve_names};
+use crate::names::{NameHold, Names, TAKE_NAMES, after_refusal, take_names_values};
 use crate::request::{RequestRow, StepRow, WindowCap};
+use crate::webhook::{ENABLED, emit_to, enabled_values};
 use crate::{Store, StoreError};
 
 /// A request that passed every field rule, ready to store.
@@ -178,13 +182,7 @@ impl Store {
         if let Some(window) = request.window_cap {
             self.check_window(tx, window).await?;
         }
-        insert_request(tx, request).await?;
-        let names = request.names();
-        match request.names {
-            NameHold::Open => reserve_names(tx, &names, None, now).await?,
-            NameHold::Until(until) => reserve_names(tx, &names, Some(until), now).await?,
-            NameHold::None => {}
-        }
+        self.insert_own_rows(tx, request, job).await?;
         for link in &request.links {
             insert_link(tx, &request.id, link).await?;
         }
@@ -194,8 +192,27 @@ impl Store {
         if let Some(idem) = idempotency {
             insert_idempotency_key(tx, idem, &request.id, now).await?;
         }
-        insert_pending_steps(tx, &request.id).await?;
-        enqueue_in(tx, job, now).await?;
+        Ok(())
+    }
+
+    /// The rows every submission writes, as one batch (on SQLite one round trip where a
+    /// statement at a time took seven): the request, its names, its steps, its job, its event
+    /// and audit entry, and the read of the webhook endpoints its event may go to. The names'
+    /// statement takes all three names or leaves the ones another holds alone; then the
+    /// submission is refused, naming the first, and the caller's rollback undoes the rest.
+    async fn insert_own_rows(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        request: &NewRequest,
+        job: &NewJob,
+    ) -> Result<(), StoreError> {
+        let now = request.submitted_at;
+        let names = request.names();
+        let held_until = match request.names {
+            NameHold::Open => Some(None),
+            NameHold::Until(until) => Some(Some(until)),
+            NameHold::None => None,
+        };
         let submitted = NewEvent {
             actor_id: request.submitted_by.as_deref(),
             action: RequestEvent::Submitted,
@@ -203,53 +220,72 @@ impl Store {
             to_status: Some(request.status),
             detail: None,
         };
-        record_event(tx, &request.id, &submitted, now).await?;
+        let told = EventType::of_request(submitted.action, submitted.to_status);
+        let mut batch = Batch::new(self.backend);
+        request_values(batch.push(INSERT_REQUEST), request);
+        let names_at = held_until.map(|held| {
+            take_names_values(batch.push(TAKE_NAMES), &names, held, now);
+            batch.pushed() - 1
+        });
+        steps_values(batch.push(&PENDING_STEPS), &request.id);
+        job_values(batch.push(ENQUEUE), job, now);
+        event_values(batch.push(INSERT_EVENT), &request.id, &submitted, now);
         if let Some(entry) = &request.audit {
-            crate::audit::insert(&mut **tx, entry, now).await?;
+            audit_values(batch.push(INSERT_AUDIT), entry, now);
+        }
+        if told.is_some() {
+            enabled_values(batch.push(ENABLED));
+        }
+        let mut outcomes = batch.run(tx).await?;
+        if let (Some(at), Some(held)) = (names_at, held_until)
+            && outcomes[at].changed != 3
+        {
+            after_refusal(tx, &names, held, now).await?;
+        }
+        if let Some(told) = told {
+            let endpoints = outcomes.pop().map(|o| o.rows).unwrap_or_default();
+            let state = Some(request.status.as_str());
+            emit_to(tx, told, &endpoints, (&request.id, state), now).await?;
         }
         Ok(())
     }
 }
 
-async fn insert_request(
-    tx: &mut Transaction<'static, Any>,
-    request: &NewRequest,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO subscription_requests (id, status, template_id, template_version, tenant_name, \
-         tenant_name_key, short_name, upn_suffix, admin_user_name, admin_personnel_id, \
-         admin_password_hash, ani, contact_first_name, contact_last_name, contact_email, \
-         contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
-         scheduled_for, notification_status, admin_email) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-         $19, $20, $21, $22, $23)",
-    )
-    .bind(&request.id)
-    .bind(request.status.as_str())
-    .bind(&request.template_id)
-    .bind(request.template_version)
-    .bind(&request.tenant_name)
-    .bind(request.tenant_name.to_lowercase())
-    .bind(&request.short_name)
-    .bind(&request.upn_suffix)
-    .bind(&request.admin_user_name)
-    .bind(&request.admin_personnel_id)
-    .bind(&request.admin_password_hash)
-    .bind(&request.ani)
-    .bind(&request.contact_first_name)
-    .bind(&request.contact_last_name)
-    .bind(&request.contact_email)
-    .bind(&request.contact_phone)
-    .bind(&request.contact_company)
-    .bind(&request.contact_address)
-    .bind(&request.submitted_by)
-    .bind(request.submitted_at)
-    .bind(request.scheduled_for)
-    .bind(NotificationStatus::None.as_str())
-    .bind(&request.admin_email)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+/// The statement that stores a request, with [`request_values`].
+const INSERT_REQUEST: &str = "INSERT INTO subscription_requests (id, status, template_id, \
+     template_version, tenant_name, tenant_name_key, short_name, upn_suffix, admin_user_name, \
+     admin_personnel_id, admin_password_hash, ani, contact_first_name, contact_last_name, \
+     contact_email, contact_phone, contact_company, contact_address, submitted_by, submitted_at, \
+     scheduled_for, notification_status, admin_email) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19, $20, $21, $22, $23)";
+
+/// The values of [`INSERT_REQUEST`].
+fn request_values<B: Binds>(values: B, request: &NewRequest) -> B {
+    values
+        .with(request.id.as_str())
+        .with(request.status.as_str())
+        .with(request.template_id.as_str())
+        .with(request.template_version)
+        .with(request.tenant_name.as_str())
+        .with(request.tenant_name.to_lowercase())
+        .with(request.short_name.as_str())
+        .with(request.upn_suffix.as_str())
+        .with(request.admin_user_name.as_str())
+        .with(request.admin_personnel_id.as_str())
+        .with(request.admin_password_hash.as_str())
+        .with(request.ani.as_str())
+        .with(request.contact_first_name.as_str())
+        .with(request.contact_last_name.as_str())
+        .with(request.contact_email.as_str())
+        .with(request.contact_phone.as_deref())
+        .with(request.contact_company.as_deref())
+        .with(request.contact_address.as_deref())
+        .with(request.submitted_by.as_deref())
+        .with(request.submitted_at)
+        .with(request.scheduled_for)
+        .with(NotificationStatus::None.as_str())
+        .with(request.admin_email.as_deref())
 }
 
 async fn insert_idempotency_key(
@@ -276,24 +312,23 @@ async fn insert_idempotency_key(
     }
 }
 
-/// Records every provisioning step of a request as pending, in the order they run.
-async fn insert_pending_steps(
-    tx: &mut Transaction<'static, Any>,
-    request_id: &str,
-) -> Result<(), StoreError> {
-    // One statement for all the steps: intake's cost is mostly its statements.
-    let sql = format!(
+/// The statement that records every provisioning step of a request as pending, in the order
+/// they run, with [`steps_values`]: one statement for all the steps.
+static PENDING_STEPS: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "INSERT INTO request_steps (request_id, position, name, status) VALUES {}",
         crate::placeholder_rows(ProvisioningStep::ALL.len(), 4)
-    );
-    let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (position, step) in ProvisioningStep::ALL.iter().enumerate() {
-        insert = insert
-            .bind(request_id)
-            .bind(i64::try_from(position).map_err(|e| StoreError::Other(e.into()))?)
-            .bind(step.as_str())
-            .bind(StepStatus::Pending.as_str());
+    )
+});
+
+/// The values of [`PENDING_STEPS`].
+fn steps_values<B: Binds>(mut values: B, request_id: &str) -> B {
+    for (position, step) in (0_i64..).zip(ProvisioningStep::ALL.iter()) {
+        values = values
+            .with(request_id)
+            .with(position)
+            .with(step.as_str())
+            .with(StepStatus::Pending.as_str());
     }
-    insert.execute(&mut **tx).await?;
-    Ok(())
+    values
 }

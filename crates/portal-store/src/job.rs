@@ -8,8 +8,9 @@
 //! failed attempt is a `Burial`: the job is marked dead in a transaction that also writes
 //! what its kind leaves behind, so both happen or neither.
 
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row, Transaction};
 
+use crate::batch::Binds;
 use crate::{Backend, Store, StoreError};
 
 portal_domain::text_enum! {
@@ -124,19 +125,26 @@ pub(crate) async fn enqueue_in(
     job: &NewJob,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (kind, payload, status, run_at, attempts, max_attempts, created_at, subject) \
-         VALUES ($1, $2, 'queued', $3, 0, $4, $5, $6) RETURNING id",
-    )
-    .bind(job.kind)
-    .bind(&job.payload)
-    .bind(job.run_at)
-    .bind(job.max_attempts)
-    .bind(now)
-    .bind(&job.subject)
-    .fetch_one(&mut **tx)
-    .await?;
+    let id: i64 = job_values(sqlx::query(ENQUEUE), job, now)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)?;
     Ok(id)
+}
+
+/// The statement that puts a job on the queue, with [`job_values`]; it returns the job's id.
+pub(crate) const ENQUEUE: &str = "INSERT INTO jobs (kind, payload, status, run_at, attempts, \
+     max_attempts, created_at, subject) VALUES ($1, $2, 'queued', $3, 0, $4, $5, $6) RETURNING id";
+
+/// The values of [`ENQUEUE`].
+pub(crate) fn job_values<B: Binds>(values: B, job: &NewJob, now: i64) -> B {
+    values
+        .with(job.kind)
+        .with(job.payload.as_str())
+        .with(job.run_at)
+        .with(job.max_attempts)
+        .with(now)
+        .with(job.subject.as_deref())
 }
 
 /// Removes the queued jobs of a subject (a request that ended needs none).

@@ -15,6 +15,7 @@
 pub mod action;
 pub mod audit;
 pub mod backup;
+mod batch;
 pub mod credential;
 pub mod digest;
 pub mod domain;
@@ -274,7 +275,6 @@ impl Store {
     }
 }
 
-/// The current time in epoch milliseconds.
 /// `rows` tuples of `columns` numbered placeholders, `($1, $2), ($3, $4)`, for a statement that
 /// writes many rows at once.
 pub(crate) fn placeholder_rows(rows: usize, columns: usize) -> String {
@@ -290,6 +290,7 @@ pub(crate) fn placeholder_rows(rows: usize, columns: usize) -> String {
         .join(", ")
 }
 
+/// The current time in epoch milliseconds.
 pub fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }

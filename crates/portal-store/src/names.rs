@@ -5,6 +5,7 @@
 use portal_domain::NameKind;
 use sqlx::{Any, Transaction};
 
+use crate::batch::Binds;
 use crate::error::Conflict;
 use crate::{Store, StoreError};
 
@@ -51,48 +52,68 @@ pub(crate) async fn reserve_names(
     held_until: Option<i64>,
     now: i64,
 ) -> Result<(), StoreError> {
-    // A holder may let go between the refusal and the read of who it was (PostgreSQL reads
-    // what others committed meanwhile): then the names are tried once more.
-    for _ in 0..2 {
-        if take_names(tx, names, held_until, now).await? {
-            return Ok(());
-        }
-        // A name another holds was left alone: which one, read in the same transaction
-        // before the caller rolls it back.
-        if let Some(kind) = first_taken(&mut **tx, names, now).await? {
-            return Err(Conflict::NameTaken(kind).into());
-        }
+    if take_names(tx, names, held_until, now).await? {
+        return Ok(());
+    }
+    after_refusal(tx, names, held_until, now).await
+}
+
+/// After [`TAKE_NAMES`] left a name alone because another holds it: `Conflict::NameTaken`
+/// naming the first, read in the same transaction before the caller rolls it back. A holder
+/// may let go between the refusal and the read of who it was (PostgreSQL reads what others
+/// committed meanwhile): then the names are tried once more.
+pub(crate) async fn after_refusal(
+    tx: &mut Transaction<'static, Any>,
+    names: &Names<'_>,
+    held_until: Option<i64>,
+    now: i64,
+) -> Result<(), StoreError> {
+    if let Some(kind) = first_taken(&mut **tx, names, now).await? {
+        return Err(Conflict::NameTaken(kind).into());
+    }
+    if take_names(tx, names, held_until, now).await? {
+        return Ok(());
+    }
+    if let Some(kind) = first_taken(&mut **tx, names, now).await? {
+        return Err(Conflict::NameTaken(kind).into());
     }
     Err(StoreError::Other(anyhow::anyhow!(
         "a name was refused twice but nobody holds it"
     )))
 }
 
-/// The one statement of [`reserve_names`]: whether it took all three names.
+/// The one statement of [`reserve_names`], with [`take_names_values`]: it changes three rows
+/// when it took all three names.
+pub(crate) const TAKE_NAMES: &str = "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
+     VALUES ($1, $2, $7, $8), ($3, $4, $7, $8), ($5, $6, $7, $8) \
+     ON CONFLICT (kind, name_key) DO UPDATE \
+     SET request_id = excluded.request_id, held_until = excluded.held_until \
+     WHERE reserved_names.request_id = excluded.request_id \
+        OR (reserved_names.held_until IS NOT NULL AND reserved_names.held_until < $9)";
+
+/// The values of [`TAKE_NAMES`].
+pub(crate) fn take_names_values<B: Binds>(
+    mut values: B,
+    names: &Names<'_>,
+    held_until: Option<i64>,
+    now: i64,
+) -> B {
+    let keyed = names.keyed();
+    for value in kinds_and_keys(&keyed) {
+        values = values.with(value);
+    }
+    values.with(names.request_id).with(held_until).with(now)
+}
+
+/// [`TAKE_NAMES`] on its own: whether it took all three names.
 async fn take_names(
     tx: &mut Transaction<'static, Any>,
     names: &Names<'_>,
     held_until: Option<i64>,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let keyed = names.keyed();
-    let mut insert = sqlx::query(
-        "INSERT INTO reserved_names (kind, name_key, request_id, held_until) \
-         VALUES ($1, $2, $7, $8), ($3, $4, $7, $8), ($5, $6, $7, $8) \
-         ON CONFLICT (kind, name_key) DO UPDATE \
-         SET request_id = excluded.request_id, held_until = excluded.held_until \
-         WHERE reserved_names.request_id = excluded.request_id \
-            OR (reserved_names.held_until IS NOT NULL AND reserved_names.held_until < $9)",
-    );
-    for value in kinds_and_keys(&keyed) {
-        insert = insert.bind(value);
-    }
-    let done = insert
-        .bind(names.request_id)
-        .bind(held_until)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    let insert = take_names_values(sqlx::query(TAKE_NAMES), names, held_until, now);
+    let done = insert.execute(&mut **tx).await?;
     Ok(done.rows_affected() == 3)
 }
 

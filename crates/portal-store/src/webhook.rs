@@ -217,11 +217,34 @@ pub(crate) async fn emit(
     (subject_id, state): (&str, Option<&str>),
     now: i64,
 ) -> Result<(), StoreError> {
-    let endpoints: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, events FROM webhook_endpoints WHERE status = $1")
-            .bind(EndpointStatus::Enabled.as_str())
-            .fetch_all(&mut **tx)
-            .await?;
+    let rows = enabled_values(sqlx::query(ENABLED))
+        .fetch_all(&mut **tx)
+        .await?;
+    emit_to(tx, event, &rows, (subject_id, state), now).await
+}
+
+/// The statement that reads the enabled endpoints (id, events) for [`emit_to`], with
+/// [`enabled_values`].
+pub(crate) const ENABLED: &str = "SELECT id, events FROM webhook_endpoints WHERE status = $1";
+
+/// The values of [`ENABLED`].
+pub(crate) fn enabled_values<B: crate::batch::Binds>(values: B) -> B {
+    values.with(EndpointStatus::Enabled.as_str())
+}
+
+/// [`emit`] with the enabled endpoints read already, in the same transaction.
+pub(crate) async fn emit_to(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    event: portal_domain::EventType,
+    endpoints: &[sqlx::any::AnyRow],
+    (subject_id, state): (&str, Option<&str>),
+    now: i64,
+) -> Result<(), StoreError> {
+    use sqlx::Row;
+    let endpoints = endpoints
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
     let wanting: Vec<String> = endpoints
         .into_iter()
         .filter(|(_, events)| {

@@ -6,10 +6,11 @@
 use std::collections::HashSet;
 
 use portal_domain::{
-    AccountStatus, ErrorNote, NameKind, ProvisioningStep, RequestEvent, RequestStatus, Role,
-    StaffAction, StepStatus, TenantStatus,
+    AccountStatus, AuditAction, ErrorNote, NameKind, ProvisioningStep, RequestEvent, RequestStatus,
+    Role, StaffAction, StepStatus, TenantStatus,
 };
 use portal_store::action::{RequestMove, Run};
+use portal_store::audit::{AuditEntry, AuditFilter, AuditRow};
 use portal_store::credential::{AccountLinkPurpose, LinkRefusal, NewAccountLink, NewCredential};
 use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::job::{JobStatus, NewJob};
@@ -24,6 +25,7 @@ use portal_store::test_support::{
     names_unindexed,
 };
 use portal_store::user::{NewUser, UserChange};
+use portal_store::webhook::NewEndpoint;
 use portal_store::{Backend, Conflict, Store, StoreError, new_id, now_ms};
 
 macro_rules! conformance {
@@ -86,6 +88,7 @@ conformance!(
     a_claim_never_hands_out_more_jobs_than_asked,
     a_value_the_types_do_not_know_is_an_error_naming_its_column,
     reads_on_one_connection_see_the_templates_and_settings_the_store_holds,
+    a_submission_writes_its_event_audit_entry_and_deliveries_and_a_refused_one_none,
 );
 
 async fn open(db: &TestDatabase) -> Store {
@@ -228,6 +231,110 @@ async fn a_name_held_by_another_request_in_any_case_is_a_conflict_and_nothing_is
         store.queue_depth().await.unwrap().queued,
         1,
         "no job of a refused request"
+    );
+}
+
+/// The rows a submission writes besides the request, its names, steps and job (on SQLite in
+/// the same text as those): its event, its audit entry, and a delivery with its job for each
+/// enabled endpoint that wants the event. A submission refused for a name leaves none of them.
+async fn a_submission_writes_its_event_audit_entry_and_deliveries_and_a_refused_one_none(
+    store: Store,
+) {
+    let audit = |subject: &str| AuditEntry {
+        actor_id: None,
+        actor_name: Some("admin".into()),
+        tenant_id: None,
+        action: AuditAction::RequestSubmitted,
+        subject: Some(subject.to_owned()),
+        detail: Some("from template voice".into()),
+        client: Some("192.0.2.1".into()),
+    };
+    let endpoint = |id: &'static str, events: &'static str| NewEndpoint {
+        id,
+        url: "https://hooks.example.com/in",
+        events,
+        description: "",
+        secret: "whsec_c2VjcmV0",
+        created_by: None,
+    };
+    let wanting = store
+        .create_endpoint(
+            &endpoint("ep-wants", r#"["request.submitted"]"#),
+            &audit("ep"),
+        )
+        .await
+        .unwrap();
+    let other = store
+        .create_endpoint(
+            &endpoint("ep-other", r#"["request.completed"]"#),
+            &audit("ep"),
+        )
+        .await
+        .unwrap();
+
+    let mut first = request("KentonElectronics", "ke", "kenton-electronics.com");
+    first.audit = Some(audit(&first.id));
+    store
+        .submit_request(&first, &job("provision", &first.id), None)
+        .await
+        .unwrap();
+    let events = store.request_events(&first.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].action, RequestEvent::Submitted);
+    assert_eq!(events[0].to_status, Some(RequestStatus::Accepted));
+    let delivered = store.list_deliveries(&wanting.id, 10).await.unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].event_type, "request.submitted");
+    assert!(
+        store
+            .list_deliveries(&other.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // The provisioning job and the delivery's.
+    assert_eq!(store.queue_depth().await.unwrap().queued, 2);
+    let submitted = |entries: Vec<AuditRow>, id: &str| -> Vec<AuditRow> {
+        entries
+            .into_iter()
+            .filter(|e| e.subject.as_deref() == Some(id))
+            .collect()
+    };
+    let filter = AuditFilter {
+        action: Some(AuditAction::RequestSubmitted),
+        limit: 50,
+        ..Default::default()
+    };
+    let entries = submitted(store.list_audit(&filter).await.unwrap(), &first.id);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].client.as_deref(), Some("192.0.2.1"));
+
+    // The same short name: refused, and nothing of it stays.
+    let mut second = request("Other", "KE", "other.example.com");
+    second.audit = Some(audit(&second.id));
+    let refused = store
+        .submit_request(&second, &job("provision", &second.id), None)
+        .await;
+    assert!(matches!(
+        refused,
+        Err(StoreError::Conflict(Conflict::NameTaken(
+            NameKind::ShortName
+        )))
+    ));
+    assert!(store.request_events(&second.id).await.unwrap().is_empty());
+    assert_eq!(
+        store.list_deliveries(&wanting.id, 10).await.unwrap().len(),
+        1
+    );
+    assert_eq!(store.queue_depth().await.unwrap().queued, 2);
+    let entries = store.list_audit(&filter).await.unwrap();
+    assert!(submitted(entries, &second.id).is_empty());
+    assert!(
+        store
+            .name_holder(NameKind::TenantName, "other", now_ms())
+            .await
+            .unwrap()
+            .is_none()
     );
 }
 
