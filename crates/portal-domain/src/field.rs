@@ -487,10 +487,15 @@ impl PhoneNumber {
         if !phonenumber::is_valid(&number) {
             return Err(bad("no such number exists in its country's numbering plan"));
         }
-        Ok(Self(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Self(e164(&number)))
     }
+}
+
+/// A parsed number in E.164: `+`, the country code and the national number with its leading
+/// zeros. The crate's formatter writes the same, but looks up the country's national formats
+/// first (a regex search, a tenth of a submission's field checks) for modes that need them.
+fn e164(number: &phonenumber::PhoneNumber) -> String {
+    format!("+{}{}", number.country().code(), number.national())
 }
 
 impl EmailAddress {
@@ -823,6 +828,36 @@ mod tests {
         assert_eq!(
             UpnSuffix::parse(&long).unwrap_err().code,
             FieldErrorCode::NotADomain
+        );
+    }
+
+    #[test]
+    fn e164_is_what_the_crates_formatter_writes() {
+        // Numbers of several plans: Italy's fixed lines keep their leading zero, a country
+        // code shared by several regions (+44, +1), a non-geographic code (+800).
+        for number in [
+            "+39 06 6982 0000",
+            "+44 20 7946 0000",
+            "+44 1481 710 000",
+            "+1 (415) 555-2671",
+            "+1 242 357 1234",
+            "+33 1 42 68 53 00",
+            "+49 30 901820",
+            "+61 2 9374 4000",
+            "+81 3 3224 5000",
+            "+800 1234 5678",
+        ] {
+            let parsed = phonenumber::parse(None, number).unwrap();
+            assert!(phonenumber::is_valid(&parsed), "{number}");
+            assert_eq!(
+                e164(&parsed),
+                parsed.format().mode(phonenumber::Mode::E164).to_string(),
+                "{number}"
+            );
+        }
+        assert_eq!(
+            PhoneNumber::parse("+39 06 6982 0000").unwrap().as_str(),
+            "+390669820000"
         );
     }
 

@@ -3,14 +3,13 @@
 //!
 //! Every public method is one transaction. Times are epoch milliseconds (`BIGINT`), ids and
 //! enums are `TEXT`, so the same statements run on both databases.
-
 //!
 //! Rows carry the domain's types, decoded once here (`row.rs`); a conflict is a `Conflict`
 //! naming what happened, never text. The modules import one another without a circle
-//! (`tests/modules.rs` checks it): `request` (rows, locking a request, the window check),
-//! `names`, `event`, `link`, `job`, `audit` and `mail` are the shared pieces; `intake`,
-//! `step` (provisioning), `rollback`, `action` (moves and staff actions) and `registration`
-//! build on them and never on one another.
+//! (`tests/modules.rs` checks it): `batch` (statements sent together), `request` (rows,
+//! locking a request, the window check), `names`, `event`, `link`, `job`, `audit` and `mail`
+//! are the shared pieces; `intake`, `step` (provisioning), `rollback`, `action` (moves and
+//! staff actions) and `registration` build on them and never on one another.
 
 pub mod action;
 pub mod audit;

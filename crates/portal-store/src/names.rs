@@ -127,22 +127,40 @@ pub(crate) async fn first_taken<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Any>,
 {
-    let keyed = names.keyed();
-    let mut select = sqlx::query_scalar(
-        "SELECT kind FROM reserved_names \
-         WHERE ((kind = $1 AND name_key = $2) OR (kind = $3 AND name_key = $4) \
-                OR (kind = $5 AND name_key = $6)) \
-         AND (held_until IS NULL OR held_until >= $7) AND request_id <> $8",
-    );
-    for value in kinds_and_keys(&keyed) {
-        select = select.bind(value);
-    }
-    let taken: Vec<String> = select
-        .bind(now)
-        .bind(names.request_id)
+    let rows = first_taken_values(sqlx::query(FIRST_TAKEN), names, now)
         .fetch_all(executor)
         .await?;
-    Ok(keyed
+    first_of(names, &rows)
+}
+
+/// The statement of [`first_taken`], with [`first_taken_values`]: the kinds of the request's
+/// names that another holds at `$7`.
+pub(crate) const FIRST_TAKEN: &str = "SELECT kind FROM reserved_names \
+     WHERE ((kind = $1 AND name_key = $2) OR (kind = $3 AND name_key = $4) \
+            OR (kind = $5 AND name_key = $6)) \
+     AND (held_until IS NULL OR held_until >= $7) AND request_id <> $8";
+
+/// The values of [`FIRST_TAKEN`].
+pub(crate) fn first_taken_values<B: Binds>(mut values: B, names: &Names<'_>, now: i64) -> B {
+    let keyed = names.keyed();
+    for value in kinds_and_keys(&keyed) {
+        values = values.with(value);
+    }
+    values.with(now).with(names.request_id)
+}
+
+/// The first of the names, in their order, among the kinds [`FIRST_TAKEN`] returned.
+pub(crate) fn first_of(
+    names: &Names<'_>,
+    rows: &[sqlx::any::AnyRow],
+) -> Result<Option<NameKind>, StoreError> {
+    use sqlx::Row;
+    let taken = rows
+        .iter()
+        .map(|row| row.try_get::<String, _>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(names
+        .keyed()
         .into_iter()
         .map(|(kind, _)| kind)
         .find(|kind| taken.iter().any(|t| t == kind.as_str())))

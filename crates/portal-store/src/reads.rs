@@ -1,50 +1,61 @@
-//! Reads made one after another on one connection.
+//! What intake reads before it hashes, together.
 
 use portal_domain::NameKind;
-use sqlx::Any;
-use sqlx::pool::PoolConnection;
+use sqlx::FromRow;
 
-use crate::names::Names;
-use crate::template::TemplateRow;
+use crate::batch::Batch;
+use crate::names::{FIRST_TAKEN, Names, first_of, first_taken_values};
+use crate::setting::SETTING;
+use crate::template::{TEMPLATE_BY_ID, TemplateRow};
 use crate::{Store, StoreError};
 
-/// Several reads on one pooled connection, for a request that makes them in a row: one
-/// checkout and one return to the pool, where reads made apart cost a return each (the pool
-/// tests a connection as it comes back: a round trip to SQLite's thread, or to PostgreSQL).
-/// It keeps its connection from the pool while it lives: drop it when the reads are done.
-pub struct Reads {
-    conn: PoolConnection<Any>,
+/// What a submission needs read before its password is hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntakeReads {
+    /// The template it names, if there is one of that id.
+    pub template: Option<TemplateRow>,
+    /// The setting asked for (the provisioning policy), if it was ever set.
+    pub setting: Option<String>,
+    /// The first of its names that another request or a tenant holds (a lapsed hold counts as
+    /// free). A duplicate is refused before its password is hashed, without a transaction of
+    /// its own; the storing transaction takes the names for good and refuses them again if
+    /// another request took one meanwhile.
+    pub taken: Option<NameKind>,
 }
 
 impl Store {
-    /// A connection for reads in a row.
-    pub async fn reads(&self) -> Result<Reads, StoreError> {
-        Ok(Reads {
-            conn: self.pool.acquire().await?,
-        })
-    }
-}
-
-impl Reads {
-    /// As [`Store::get_template`].
-    pub async fn template(&mut self, id: &str) -> Result<TemplateRow, StoreError> {
-        crate::template::template(&mut *self.conn, id).await
-    }
-
-    /// The first of a request's names that another request or a tenant holds at `now` (a
-    /// lapsed hold counts as free). A read: a duplicate is refused before its password is
-    /// hashed, without a transaction of its own. The storing transaction takes the names for
-    /// good and refuses them again if another request took one meanwhile.
-    pub async fn taken_name(
-        &mut self,
+    /// The template of `template_id`, the setting under `key` and the first of `names` another
+    /// holds at `now`, read on one connection as one batch: on SQLite one round trip to its
+    /// thread and one return to the pool, where reads made apart cost a round trip each and a
+    /// return each (the pool tests a connection as it comes back).
+    pub async fn intake_reads(
+        &self,
+        template_id: &str,
+        key: &str,
         names: &Names<'_>,
         now: i64,
-    ) -> Result<Option<NameKind>, StoreError> {
-        crate::names::first_taken(&mut *self.conn, names, now).await
-    }
-
-    /// As [`Store::get_setting`].
-    pub async fn setting(&mut self, key: &str) -> Result<Option<String>, StoreError> {
-        crate::setting::setting(&mut *self.conn, key).await
+    ) -> Result<IntakeReads, StoreError> {
+        use crate::batch::Binds;
+        let mut batch = Batch::new(self.backend);
+        batch.push(&TEMPLATE_BY_ID).with(template_id);
+        batch.push(SETTING).with(key);
+        first_taken_values(batch.push(FIRST_TAKEN), names, now);
+        let mut conn = self.pool.acquire().await?;
+        let outcomes = batch.run(&mut conn).await?;
+        let [template, setting, taken] = <[_; 3]>::try_from(outcomes)
+            .map_err(|_| StoreError::Other(anyhow::anyhow!("three reads, other answers")))?;
+        Ok(IntakeReads {
+            template: template
+                .rows
+                .first()
+                .map(TemplateRow::from_row)
+                .transpose()?,
+            setting: setting
+                .rows
+                .first()
+                .map(|row| sqlx::Row::try_get(row, 0))
+                .transpose()?,
+            taken: first_of(names, &taken.rows)?,
+        })
     }
 }

@@ -2,17 +2,18 @@
 
 use crate::{Backend, Store, StoreError};
 
-/// The setting under `key`, as `executor` (the pool, or one connection's reads) sees it.
+/// The statement that reads the setting under a key (`$1`): its value, if set.
+pub(crate) const SETTING: &str = "SELECT value FROM settings WHERE key = $1";
+
+/// The setting under `key`, as `executor` (the pool, or a transaction) sees it.
 pub(crate) async fn setting<'e, E>(executor: E, key: &str) -> Result<Option<String>, StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    Ok(
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(executor)
-            .await?,
-    )
+    Ok(sqlx::query_scalar(SETTING)
+        .bind(key)
+        .fetch_optional(executor)
+        .await?)
 }
 
 impl Store {

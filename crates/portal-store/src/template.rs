@@ -1,5 +1,7 @@
 //! Template service packages: versions, their services and configuration objects.
 
+use std::sync::LazyLock;
+
 use portal_domain::template::TemplateStatus;
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
@@ -281,16 +283,18 @@ impl Store {
     }
 }
 
-/// The template of this id, as `executor` (the pool, or one connection's reads) sees it.
+/// The statement that reads the template of an id (`$1`), current version.
+pub(crate) static TEMPLATE_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("{TEMPLATE_SELECT} WHERE t.id = $1"));
+
+/// The template of this id, as `executor` (the pool, or a transaction) sees it.
 pub(crate) async fn template<'e, E>(executor: E, id: &str) -> Result<TemplateRow, StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{TEMPLATE_SELECT} WHERE t.id = $1"
-    )))
-    .bind(id)
-    .fetch_optional(executor)
-    .await?
-    .ok_or(StoreError::NotFound)
+    sqlx::query_as(sqlx::AssertSqlSafe(TEMPLATE_BY_ID.as_str()))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .ok_or(StoreError::NotFound)
 }

@@ -87,7 +87,7 @@ conformance!(
     a_lease_that_lapses_on_the_last_attempt_kills_the_job_and_says_so,
     a_claim_never_hands_out_more_jobs_than_asked,
     a_value_the_types_do_not_know_is_an_error_naming_its_column,
-    reads_on_one_connection_see_the_templates_and_settings_the_store_holds,
+    intake_reads_see_the_template_setting_and_names_the_store_holds,
     a_submission_writes_its_event_audit_entry_and_deliveries_and_a_refused_one_none,
 );
 
@@ -1857,6 +1857,15 @@ fn names<'a>(id: &'a str, name: &'a str, short: &'a str, upn: &'a str) -> Names<
     }
 }
 
+/// The first of `names` another holds at `now`, as intake reads it before hashing.
+async fn taken_at(store: &Store, names: &Names<'_>, now: i64) -> Option<NameKind> {
+    store
+        .intake_reads("voice", "never_set", names, now)
+        .await
+        .unwrap()
+        .taken
+}
+
 async fn a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_one(store: Store) {
     let now = now_ms();
     let kenton = request("Kenton", "ke", "ke.com");
@@ -1868,10 +1877,7 @@ async fn a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_o
     // taken from itself.
     let taken = |names: Names<'static>| {
         let store = store.clone();
-        async move {
-            let mut reads = store.reads().await.unwrap();
-            reads.taken_name(&names, now).await.unwrap()
-        }
+        async move { taken_at(&store, &names, now).await }
     };
     assert_eq!(
         taken(names("b", "other", "KE", "other.com")).await,
@@ -1884,9 +1890,7 @@ async fn a_name_is_taken_by_an_open_request_or_a_live_hold_and_not_by_a_lapsed_o
         &kenton.short_name,
         &kenton.upn_suffix,
     );
-    let mut reads = store.reads().await.unwrap();
-    assert_eq!(reads.taken_name(&own, now).await.unwrap(), None);
-    drop(reads);
+    assert_eq!(taken_at(&store, &own, now).await, None);
     // A self-service request's hold blocks others until it lapses.
     let mut live = request("Waiting", "wa", "wa.com");
     live.names = NameHold::Until(now + 60_000);
@@ -1933,15 +1937,10 @@ async fn a_stored_request_keeps_its_names_for_good(store: Store) {
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let other = names("x", "kentonelectronics", "zz", "zz.com");
-    let mut reads = store.reads().await.unwrap();
     assert_eq!(
-        reads
-            .taken_name(&other, now_ms() + 3_600_000)
-            .await
-            .unwrap(),
+        taken_at(&store, &other, now_ms() + 3_600_000).await,
         Some(NameKind::TenantName)
     );
-    drop(reads);
     let x = request("kentonelectronics", "zz", "zz.com");
     assert!(matches!(
         store
@@ -2093,7 +2092,7 @@ fn failure<'a>(request_id: &'a str, message: &'a str) -> Failure<'a> {
     }
 }
 
-async fn reads_on_one_connection_see_the_templates_and_settings_the_store_holds(store: Store) {
+async fn intake_reads_see_the_template_setting_and_names_the_store_holds(store: Store) {
     store
         .put_setting(
             "provisioning_policy",
@@ -2104,24 +2103,44 @@ async fn reads_on_one_connection_see_the_templates_and_settings_the_store_holds(
         )
         .await
         .unwrap();
-    let mut reads = store.reads().await.unwrap();
-    let voice = reads.template("voice").await.unwrap();
+    let held = request("KentonElectronics", "ke", "kenton-electronics.com");
+    store
+        .submit_request(&held, &job("provision", &held.id), None)
+        .await
+        .unwrap();
+    let names = |id: &'static str, short: &'static str, upn: &'static str| Names {
+        request_id: id,
+        tenant_name: "Other",
+        short_name: short,
+        upn_suffix: upn,
+    };
+    let read = store
+        .intake_reads(
+            "voice",
+            "provisioning_policy",
+            &names("r1", "ot", "other.example.com"),
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let voice = read.template.unwrap();
     assert_eq!((voice.id.as_str(), voice.name.as_str()), ("voice", "Voice"));
-    assert_eq!(
-        voice.version,
-        store.get_template("voice").await.unwrap().version
-    );
-    assert!(matches!(
-        reads.template("no-such-template").await,
-        Err(StoreError::NotFound)
-    ));
-    assert_eq!(
-        reads
-            .setting("provisioning_policy")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some(r#"{"mode":"immediate"}"#)
-    );
-    assert_eq!(reads.setting("never_set").await.unwrap(), None);
+    assert_eq!(voice, store.get_template("voice").await.unwrap());
+    assert_eq!(read.setting.as_deref(), Some(r#"{"mode":"immediate"}"#));
+    assert_eq!(read.taken, None);
+
+    // Nothing of that id or key; the second and third of the names are held, the first
+    // of them in order is named.
+    let read = store
+        .intake_reads(
+            "no-such-template",
+            "never_set",
+            &names("r2", "KE", "Kenton-Electronics.com"),
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read.template, None);
+    assert_eq!(read.setting, None);
+    assert_eq!(read.taken, Some(NameKind::ShortName));
 }

@@ -2,13 +2,13 @@
 
 use portal_domain::RequestStatus;
 use portal_domain::schedule::{OffPeak, PolicyProblem};
-use portal_store::reads::Reads;
 use portal_store::request::WindowCap;
 use serde::{Deserialize, Serialize};
 
 use super::{Actor, ServiceError, Services};
 
-const KEY: &str = "provisioning";
+/// The policy's setting.
+pub(super) const KEY: &str = "provisioning";
 
 /// The policy as the API shows and takes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -128,9 +128,9 @@ pub async fn current(services: &Services) -> Result<PolicyDoc, ServiceError> {
     read_setting(services, KEY).await
 }
 
-/// The policy in force, read among other reads on one connection.
-pub(super) async fn current_in(reads: &mut Reads) -> Result<PolicyDoc, ServiceError> {
-    setting_of(reads.setting(KEY).await?)
+/// The policy in force, from its setting's text read with other reads (`None`: never set).
+pub(super) fn of_setting(text: Option<String>) -> Result<PolicyDoc, ServiceError> {
+    setting_of(text)
 }
 
 /// Sets the policy after checking it; requests already accepted keep their times.

@@ -11,7 +11,6 @@ use portal_domain::{
 use portal_store::action::{RequestMove, Run};
 use portal_store::intake::{Idempotency, NewRequest};
 use portal_store::names::{NameHold, Names};
-use portal_store::reads::Reads;
 use portal_store::request::{RequestFilter, RequestRow, StepRow};
 use portal_store::template::TemplateRow;
 use portal_store::{Conflict, StoreError};
@@ -134,16 +133,25 @@ pub async fn submit_request(
         password,
         admin_email,
     } = raw.parse().map_err(SubmitError::Invalid)?;
-    // The reads before the hash, on one connection, given back before the hash.
-    let mut reads = services.store.reads().await.map_err(ServiceError::from)?;
-    let template = active_template(reads.template(&template_id).await)?;
-    let policy = super::policy::current_in(&mut reads).await?;
     let id = portal_store::new_id();
     tracing::Span::current()
         .record("request.id", id.as_str())
         .record("tenant.short_name", t.short_name.as_str());
-    let in_hand = refuse_taken_names(services, &mut reads, &id, &t, idempotency.as_ref()).await;
-    drop(reads);
+    let names = names_of(&id, &t);
+    // The reads before the hash, together: the template, the policy, a name another holds.
+    let read = services
+        .store
+        .intake_reads(
+            &template_id,
+            super::policy::KEY,
+            &names,
+            portal_store::now_ms(),
+        )
+        .await
+        .map_err(ServiceError::from)?;
+    let template = active_template(read.template.ok_or(StoreError::NotFound))?;
+    let policy = super::policy::of_setting(read.setting)?;
+    let in_hand = refuse_taken_names(services, read.taken, &names, idempotency.as_ref());
     let stored = match in_hand {
         Ok(_in_hand) => {
             let fields = ((&t, &c), (password, admin_email));
@@ -370,31 +378,32 @@ fn offered(
     }
 }
 
-/// Refuses a submission whose names another request or a tenant holds (a read), then takes
-/// them in this process for the time of its hash: the database takes them for good in the
-/// storing transaction.
-async fn refuse_taken_names(
-    services: &Services,
-    reads: &mut Reads,
-    id: &str,
-    t: &TenantFields,
-    idempotency: Option<&Idempotency>,
-) -> Result<InHand, SubmitError> {
-    let names = Names {
+/// The names the request `id` is to hold.
+fn names_of<'a>(id: &'a str, t: &'a TenantFields) -> Names<'a> {
+    Names {
         request_id: id,
         tenant_name: t.name.as_str(),
         short_name: t.short_name.as_str(),
         upn_suffix: t.upn_suffix.as_str(),
-    };
-    match reads.taken_name(&names, portal_store::now_ms()).await {
-        Ok(None) => {}
-        Ok(Some(kind)) => return Err(SubmitError::Taken(kind)),
-        Err(e) => return Err(ServiceError::from(e).into()),
+    }
+}
+
+/// Refuses a submission whose names another request or a tenant holds (`taken`, read before),
+/// then takes them in this process for the time of its hash: the database takes them for good
+/// in the storing transaction.
+fn refuse_taken_names(
+    services: &Services,
+    taken: Option<NameKind>,
+    names: &Names<'_>,
+    idempotency: Option<&Idempotency>,
+) -> Result<InHand, SubmitError> {
+    if let Some(kind) = taken {
+        return Err(SubmitError::Taken(kind));
     }
     let retry_of = idempotency.map(|i| format!("{}\n{}\n{}", i.actor_id, i.key, i.fingerprint));
     services
         .names_in_hand
-        .take(&names, retry_of)
+        .take(names, retry_of)
         .map_err(SubmitError::Taken)
 }
 
