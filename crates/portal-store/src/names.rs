@@ -93,16 +93,15 @@ pub(crate) const TAKE_NAMES: &str = "INSERT INTO reserved_names (kind, name_key,
 
 /// The values of [`TAKE_NAMES`].
 pub(crate) fn take_names_values<B: Binds>(
-    mut values: B,
+    values: B,
     names: &Names<'_>,
     held_until: Option<i64>,
     now: i64,
 ) -> B {
-    let keyed = names.keyed();
-    for value in kinds_and_keys(&keyed) {
-        values = values.with(value);
-    }
-    values.with(names.request_id).with(held_until).with(now)
+    kinds_and_keys(values, names)
+        .with(names.request_id)
+        .with(held_until)
+        .with(now)
 }
 
 /// [`TAKE_NAMES`] on its own: whether it took all three names.
@@ -141,12 +140,10 @@ pub(crate) const FIRST_TAKEN: &str = "SELECT kind FROM reserved_names \
      AND (held_until IS NULL OR held_until >= $7) AND request_id <> $8";
 
 /// The values of [`FIRST_TAKEN`].
-pub(crate) fn first_taken_values<B: Binds>(mut values: B, names: &Names<'_>, now: i64) -> B {
-    let keyed = names.keyed();
-    for value in kinds_and_keys(&keyed) {
-        values = values.with(value);
-    }
-    values.with(now).with(names.request_id)
+pub(crate) fn first_taken_values<B: Binds>(values: B, names: &Names<'_>, now: i64) -> B {
+    kinds_and_keys(values, names)
+        .with(now)
+        .with(names.request_id)
 }
 
 /// The first of the names, in their order, among the kinds [`FIRST_TAKEN`] returned.
@@ -166,16 +163,12 @@ pub(crate) fn first_of(
         .find(|kind| taken.iter().any(|t| t == kind.as_str())))
 }
 
-/// The three names' kinds and keys as a statement binds them (`$1` … `$6`).
-fn kinds_and_keys(keyed: &[(NameKind, String); 3]) -> [&str; 6] {
-    [
-        keyed[0].0.as_str(),
-        &keyed[0].1,
-        keyed[1].0.as_str(),
-        &keyed[1].1,
-        keyed[2].0.as_str(),
-        &keyed[2].1,
-    ]
+/// The three names' kinds and keys bound as a statement takes them (`$1` … `$6`).
+fn kinds_and_keys<B: Binds>(mut values: B, names: &Names<'_>) -> B {
+    for (kind, key) in names.keyed() {
+        values = values.with(kind.as_str()).with(key);
+    }
+    values
 }
 
 /// Frees every name the request holds or held for a while.

@@ -77,7 +77,7 @@ pub(super) async fn read_setting<T: serde::de::DeserializeOwned + Default>(
 }
 
 /// A setting's document from its stored text, or its default while it was never set.
-fn setting_of<T: serde::de::DeserializeOwned + Default>(
+pub(super) fn setting_of<T: serde::de::DeserializeOwned + Default>(
     text: Option<String>,
 ) -> Result<T, ServiceError> {
     match text {
@@ -126,11 +126,6 @@ pub async fn get_policy(services: &Services, actor: &Actor) -> Result<PolicyDoc,
 /// The policy in force, for the portal's own use.
 pub async fn current(services: &Services) -> Result<PolicyDoc, ServiceError> {
     read_setting(services, KEY).await
-}
-
-/// The policy in force, from its setting's text read with other reads (`None`: never set).
-pub(super) fn of_setting(text: Option<String>) -> Result<PolicyDoc, ServiceError> {
-    setting_of(text)
 }
 
 /// Sets the policy after checking it; requests already accepted keep their times.

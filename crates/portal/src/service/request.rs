@@ -150,7 +150,7 @@ pub async fn submit_request(
         .await
         .map_err(ServiceError::from)?;
     let template = active_template(read.template.ok_or(StoreError::NotFound))?;
-    let policy = super::policy::of_setting(read.setting)?;
+    let policy: super::policy::PolicyDoc = super::policy::setting_of(read.setting)?;
     let in_hand = refuse_taken_names(services, read.taken, &names, idempotency.as_ref());
     let stored = match in_hand {
         Ok(_in_hand) => {
