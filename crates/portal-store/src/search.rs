@@ -350,7 +350,15 @@ impl Store {
                 Ok(n) if n as i64 >= per_batch => {
                     if large_backlog.is_none() {
                         let big = (BATCHES_BEFORE_MERGE - 1) * per_batch;
-                        large_backlog = Some(self.names_waiting(big).await.is_ok_and(|n| n >= big));
+                        // Not counted, it is taken as small: the segments are then left to
+                        // FTS5's automerge, and searches stay right, only slower.
+                        large_backlog = Some(match self.names_waiting(big).await {
+                            Ok(n) => n >= big,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot count the names waiting to be indexed; their segments are left to FTS5's automerge");
+                                false
+                            }
+                        });
                     }
                     continue;
                 }
