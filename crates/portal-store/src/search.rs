@@ -350,8 +350,8 @@ impl Store {
                 Ok(n) if n as i64 >= per_batch => {
                     if large_backlog.is_none() {
                         let big = (BATCHES_BEFORE_MERGE - 1) * per_batch;
-                        // Not counted, it is taken as small: the segments are then left to
-                        // FTS5's automerge, and searches stay right, only slower.
+                        // A backlog that cannot be counted is taken as small: its segments are
+                        // left to FTS5's automerge, and searches stay right, only slower.
                         large_backlog = Some(match self.names_waiting(big).await {
                             Ok(n) => n >= big,
                             Err(e) => {
