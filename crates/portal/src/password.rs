@@ -9,9 +9,17 @@
 //! The hashes run on threads of their own, one per core, rather than on the blocking pool: the
 //! allocator keeps a hash's 19 MiB around per thread, so a fixed pair of threads keeps the
 //! memory at two blocks where a pool of many threads grew it by hundreds of megabytes.
+//!
+//! A submission's password is weighed (zxcvbn) before it is hashed, on the same threads. A hash
+//! sweeps its 19 MiB through the caches, so a strength estimate made just after one finds its
+//! dictionaries gone from them and takes about twice as long as one made just after another.
+//! So a thread that reaches a password not weighed yet weighs every password waiting in the
+//! queue with it, one after another, before its hash: under a load the queue holds several,
+//! and a weak password among them is answered then, without waiting for its turn.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use std::cell::RefCell;
 
@@ -42,9 +50,138 @@ impl Drop for Slot {
 /// A hash or a check, run on one of the hasher's threads.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What is left of a piece of work taken in.
+enum Stage {
+    /// A part that may run before the work's turn, with the other such parts waiting (the
+    /// strength estimate): it leaves the rest of the work, or nothing when it has answered.
+    Ahead(Box<dyn FnOnce() -> Option<Job> + Send>),
+    /// The work as it runs on its turn.
+    Turn(Job),
+    /// Answered already, or taken by a thread.
+    Done,
+}
+
+/// Work waiting in the queue. A thread weighing passwords ahead holds the lock of each while it
+/// does; another thread passes over one it finds locked so, unless it is its turn.
+type Entry = Arc<Mutex<Stage>>;
+
+/// A lock whose holder panicked: the hasher's locks guard nothing a panic leaves half-done
+/// (work runs caught, and its stage is set only after), so it is taken as it is.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The work waiting for a hashing thread, oldest first.
+#[derive(Default)]
+struct Queue {
+    state: Mutex<Waiting>,
+    /// Told when work is added or the hasher is dropped.
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct Waiting {
+    entries: VecDeque<Entry>,
+    /// The last `Hasher` is gone: the threads end.
+    closed: bool,
+}
+
+/// What a hashing thread finds when it looks for work.
+enum Next {
+    Work(Entry),
+    /// Nothing came for `IDLE_RELEASE`.
+    Idle,
+    Closed,
+}
+
+impl Queue {
+    fn push(&self, stage: Stage) {
+        locked(&self.state)
+            .entries
+            .push_back(Arc::new(Mutex::new(stage)));
+        self.changed.notify_one();
+    }
+
+    fn close(&self) {
+        locked(&self.state).closed = true;
+        self.changed.notify_all();
+    }
+
+    /// The oldest work waiting, once there is some.
+    fn next(&self) -> Next {
+        let mut waiting = locked(&self.state);
+        loop {
+            if let Some(entry) = waiting.entries.pop_front() {
+                return Next::Work(entry);
+            }
+            if waiting.closed {
+                return Next::Closed;
+            }
+            let (guard, wait) = self
+                .changed
+                .wait_timeout(waiting, IDLE_RELEASE)
+                .unwrap_or_else(PoisonError::into_inner);
+            waiting = guard;
+            if wait.timed_out() && waiting.entries.is_empty() && !waiting.closed {
+                return Next::Idle;
+            }
+        }
+    }
+
+    /// The work waiting now, oldest first, left in the queue.
+    fn snapshot(&self) -> Vec<Entry> {
+        locked(&self.state).entries.iter().cloned().collect()
+    }
+}
+
+/// Runs the part ahead of `first` and of every piece of work waiting behind it that has one,
+/// one after another, skipping any another thread is running.
+fn run_ahead(first: &Entry, queue: &Queue) {
+    for entry in std::iter::once(first.clone()).chain(queue.snapshot()) {
+        let Ok(mut stage) = entry.try_lock() else {
+            continue;
+        };
+        match std::mem::replace(&mut *stage, Stage::Done) {
+            // A part that panics loses its answer (its caller is told the hasher is
+            // overloaded), never the thread.
+            Stage::Ahead(part) => {
+                if let Ok(Some(rest)) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(part))
+                {
+                    *stage = Stage::Turn(rest);
+                }
+            }
+            other => *stage = other,
+        }
+    }
+}
+
+/// A hashing thread: takes the oldest work waiting, runs the parts ahead, then its turn.
+fn hashing_thread(queue: &Queue) {
+    loop {
+        let entry = match queue.next() {
+            Next::Work(entry) => entry,
+            Next::Idle => {
+                // Idle: the 19 MiB go back to the system until needed.
+                MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
+                continue;
+            }
+            Next::Closed => return,
+        };
+        if matches!(&*locked(&entry), Stage::Ahead(_)) {
+            run_ahead(&entry, queue);
+        }
+        // Another thread may be weighing it still: its turn waits for that.
+        let stage = std::mem::replace(&mut *locked(&entry), Stage::Done);
+        if let Stage::Turn(job) = stage {
+            // A job that panics loses its answer, never the thread.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        }
+    }
+}
+
 struct Inner {
     /// To the hashing threads; they end when the last `Hasher` is dropped.
-    jobs: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
     /// The jobs running or waiting for a thread.
     taken: Arc<AtomicUsize>,
     /// How many may: one per thread, and the queue behind them.
@@ -52,6 +189,12 @@ struct Inner {
     /// A hash of a random password, verified against when a user does not exist, so that an
     /// unknown user costs as much time as a known one.
     dummy: OnceCell<String>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
 }
 
 impl std::fmt::Debug for Hasher {
@@ -146,32 +289,14 @@ impl Hasher {
     /// `parallel` hashes at once (the cores), with up to `max_queued` more waiting.
     pub fn new(parallel: usize, max_queued: usize) -> Self {
         let parallel = parallel.max(1);
-        let (jobs, receiver) = mpsc::channel::<Job>();
-        let receiver = Arc::new(Mutex::new(receiver));
+        let queue = Arc::new(Queue::default());
         for n in 0..parallel {
-            let receiver = receiver.clone();
+            let queue = queue.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
                     crate::cores::widen();
-                    loop {
-                        let job = match receiver.lock() {
-                            Ok(guard) => match guard.recv_timeout(IDLE_RELEASE) {
-                                Ok(job) => job,
-                                Err(mpsc::RecvTimeoutError::Timeout) => {
-                                    drop(guard);
-                                    // Idle: the 19 MiB go back to the system until needed.
-                                    MEMORY.with(|memory| *memory.borrow_mut() = Vec::new());
-                                    continue;
-                                }
-                                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                            },
-                            Err(_) => return,
-                        };
-                        // A job that panics loses its answer (its caller is told the hasher
-                        // is overloaded), never the thread.
-                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
-                    }
+                    hashing_thread(&queue);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "could not start a hashing thread");
@@ -179,7 +304,7 @@ impl Hasher {
         }
         Self {
             inner: Arc::new(Inner {
-                jobs,
+                queue,
                 taken: Arc::new(AtomicUsize::new(0)),
                 max_taken: parallel + max_queued,
                 dummy: OnceCell::new(),
@@ -195,28 +320,30 @@ impl Hasher {
         Self::new(cores, cores * 8)
     }
 
-    async fn run<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, Overloaded> {
+    /// Takes a place in the queue, or says there is none.
+    fn take_slot(&self) -> Result<Slot, Overloaded> {
         if self.inner.taken.fetch_add(1, Ordering::SeqCst) >= self.inner.max_taken {
             self.inner.taken.fetch_sub(1, Ordering::SeqCst);
             return Err(Overloaded);
         }
+        Ok(Slot(self.inner.taken.clone()))
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Overloaded> {
         // The slot goes with the work: a caller that stops waiting does not free it while
         // the hash still runs. One that stopped before its turn costs no hash.
-        let slot = Slot(self.inner.taken.clone());
+        let slot = self.take_slot()?;
         let (done, result) = tokio::sync::oneshot::channel();
-        self.inner
-            .jobs
-            .send(Box::new(move || {
-                if !done.is_closed() {
-                    let value = work();
-                    drop(slot);
-                    let _ = done.send(value);
-                }
-            }))
-            .map_err(|_| Overloaded)?;
+        self.inner.queue.push(Stage::Turn(Box::new(move || {
+            if !done.is_closed() {
+                let value = work();
+                drop(slot);
+                let _ = done.send(value);
+            }
+        })));
         result.await.map_err(|_| Overloaded)
     }
 
@@ -232,17 +359,34 @@ impl Hasher {
 
     /// Weighs a password's strength and hashes it, both on the hashing threads (the estimate
     /// of a crafted password takes a core for half a second): the hash, or why the password
-    /// is too easy to guess.
+    /// is too easy to guess. The estimate runs ahead of the hash's turn, with those of the
+    /// other passwords waiting (see the module's note).
     pub async fn weigh_and_hash(
         &self,
         candidate: portal_domain::field::PasswordCandidate,
     ) -> Result<Result<anyhow::Result<String>, portal_domain::field::FieldError>, Overloaded> {
-        self.run(move || {
-            candidate
-                .weigh()
-                .map(|password| hash_now(&password.into_string()))
-        })
-        .await
+        let slot = self.take_slot()?;
+        let (done, result) = tokio::sync::oneshot::channel();
+        self.inner.queue.push(Stage::Ahead(Box::new(move || {
+            if done.is_closed() {
+                return None;
+            }
+            match candidate.weigh() {
+                Err(weak) => {
+                    drop(slot);
+                    let _ = done.send(Err(weak));
+                    None
+                }
+                Ok(password) => Some(Box::new(move || {
+                    if !done.is_closed() {
+                        let hash = hash_now(&password.into_string());
+                        drop(slot);
+                        let _ = done.send(Ok(hash));
+                    }
+                }) as Job),
+            }
+        })));
+        result.await.map_err(|_| Overloaded)
     }
 
     /// Verifies a password against a stored hash, or against a dummy hash when there is none,
@@ -275,6 +419,8 @@ impl Hasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portal_domain::field::PasswordCandidate;
+    use std::sync::mpsc;
 
     #[test]
     fn a_hash_is_argon2id_with_the_owasp_parameters_and_verifies() {
@@ -336,20 +482,7 @@ mod tests {
         let hasher = Hasher::new(1, 4);
         let ran = Arc::new(AtomicUsize::new(0));
         // The one thread is kept busy until told to go on.
-        let (go_on, hold) = mpsc::channel::<()>();
-        let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
-        let busy = {
-            let hasher = hasher.clone();
-            tokio::spawn(async move {
-                hasher
-                    .run(move || {
-                        let _ = started.send(());
-                        hold.recv().is_ok()
-                    })
-                    .await
-            })
-        };
-        busy_now.await.unwrap();
+        let (go_on, busy) = hold_the_thread(&hasher).await;
         let counted = ran.clone();
         let gave_up = tokio::time::timeout(
             std::time::Duration::from_millis(50),
@@ -367,6 +500,66 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert_eq!(hasher.inner.taken.load(Ordering::SeqCst), 0);
+    }
+
+    /// Keeps the one thread of `hasher` busy until the answer is sent.
+    async fn hold_the_thread(
+        hasher: &Hasher,
+    ) -> (
+        mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<bool, Overloaded>>,
+    ) {
+        let (go_on, hold) = mpsc::channel::<()>();
+        let (started, busy_now) = tokio::sync::oneshot::channel::<()>();
+        let busy = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let _ = started.send(());
+                        hold.recv().is_ok()
+                    })
+                    .await
+            })
+        };
+        busy_now.await.unwrap();
+        (go_on, busy)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passwords_waiting_are_weighed_together_before_the_first_hash() {
+        let hasher = Hasher::new(1, 4);
+        let (go_on, busy) = hold_the_thread(&hasher).await;
+        // Each waits in the queue before the next is given.
+        let queue = |text: &str| {
+            let hasher = hasher.clone();
+            let candidate = PasswordCandidate::parse(text, &[]).unwrap();
+            let waiting = hasher.inner.queue.snapshot().len();
+            let task = tokio::spawn(async move { hasher.weigh_and_hash(candidate).await });
+            (task, waiting + 1)
+        };
+        let (strong, waiting) = queue("Quiet-Meadow-Signal-42");
+        while hasher.inner.queue.snapshot().len() < waiting {
+            tokio::task::yield_now().await;
+        }
+        let (weak, waiting) = queue("password1234");
+        while hasher.inner.queue.snapshot().len() < waiting {
+            tokio::task::yield_now().await;
+        }
+        go_on.send(()).unwrap();
+        assert_eq!(busy.await.unwrap(), Ok(true));
+        // The thread reached the strong password first and weighed the weak one with it:
+        // the weak one is refused while the strong one's hash still runs.
+        let refused = weak.await.unwrap().unwrap();
+        assert!(
+            !strong.is_finished(),
+            "the weak password waited for the strong one's hash"
+        );
+        let error = refused.expect_err("too easy to guess");
+        assert_eq!(error.code, portal_domain::FieldErrorCode::WeakPassword);
+        let hash = strong.await.unwrap().unwrap().unwrap().unwrap();
+        assert!(verify_now("Quiet-Meadow-Signal-42", &hash));
         assert_eq!(hasher.inner.taken.load(Ordering::SeqCst), 0);
     }
 }
