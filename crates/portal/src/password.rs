@@ -10,12 +10,15 @@
 //! allocator keeps a hash's 19 MiB around per thread, so a fixed pair of threads keeps the
 //! memory at two blocks where a pool of many threads grew it by hundreds of megabytes.
 //!
-//! A submission's password is weighed (zxcvbn) before it is hashed, on the same threads. A hash
+//! A new password is weighed (zxcvbn) before it is hashed, on the same threads. A hash
 //! sweeps its 19 MiB through the caches, so a strength estimate made just after one finds its
 //! dictionaries gone from them and takes about twice as long as one made just after another.
 //! So a thread that reaches a password not weighed yet weighs every password waiting in the
 //! queue with it, one after another, before its hash: under a load the queue holds several,
 //! and a weak password among them is answered then, without waiting for its turn.
+//! A thread weighs at most the queue's length before its own hash (eight waiting per core),
+//! and zxcvbn reads at most a password's first 100 characters, so a queue of crafted passwords
+//! delays that hash by the same work it would have done on their turns.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
