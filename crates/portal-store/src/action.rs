@@ -5,7 +5,6 @@
 use portal_domain::{
     ErrorNote, NameEffect, NotificationStatus, RequestStatus, StepStatus, Transition,
 };
-use sqlx::{Any, Transaction};
 
 use crate::audit::AuditEntry;
 use crate::error::Conflict;
@@ -110,7 +109,7 @@ impl Store {
 /// Takes the names again (a new attempt starts with its steps pending and no outcome email),
 /// or frees them and drops the request's queued jobs, as the move says.
 async fn apply_name_effect(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request: &RequestRow,
     t: &Transition,
     now: i64,
@@ -141,7 +140,7 @@ async fn apply_name_effect(
 
 /// The request's new status, times and error.
 async fn update_request(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request: &RequestRow,
     change: &RequestMove<'_>,
 ) -> Result<(), StoreError> {

@@ -143,7 +143,7 @@ impl Store {
             let stale = crate::row::flag(&row, "stale")?;
             Ok((user_and_credential(row)?, stale))
         })
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read_conn().await?)
         .await?;
         let Some((user, stale)) = row else {
             return Ok(None);
@@ -219,7 +219,7 @@ impl Store {
             let stale = crate::row::flag(&row, "stale")?;
             Ok((user_and_credential(row)?, stale))
         })
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read_conn().await?)
         .await?;
         let Some((user, stale)) = row else {
             return Ok(None);

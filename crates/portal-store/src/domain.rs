@@ -68,7 +68,7 @@ impl Store {
 
 /// Makes a request's check, with its token, in the transaction that confirms its address.
 pub(crate) async fn insert_check(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     token: &str,
     now: i64,
@@ -87,7 +87,7 @@ pub(crate) async fn insert_check(
 
 /// Marks a request's domain verified, by `actor_id` or (`None`) by its record being seen.
 pub(crate) async fn mark_verified(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     actor_id: Option<&str>,
     now: i64,

@@ -2,7 +2,7 @@
 
 use portal_domain::{RequestEvent, RequestStatus, Transition};
 use sqlx::any::AnyRow;
-use sqlx::{Any, FromRow, Row, Transaction};
+use sqlx::{FromRow, Row};
 
 use crate::batch::Binds;
 use crate::row::{parsed, parsed_opt};
@@ -89,7 +89,7 @@ pub(crate) fn event_values<B: Binds>(
 }
 
 pub(crate) async fn record_event(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     event: &NewEvent<'_>,
     now: i64,

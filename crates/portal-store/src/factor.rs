@@ -242,7 +242,7 @@ impl Store {
     /// (SQLite's write transaction holds the whole database already).
     pub(crate) async fn factors_locked(
         &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tx: &mut crate::WriteTx,
         user_id: &str,
     ) -> Result<i64, StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -328,7 +328,7 @@ impl Store {
 }
 
 async fn replace_recovery_codes(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     user_id: &str,
     code_hashes: &[String],
 ) -> Result<(), StoreError> {
@@ -348,7 +348,7 @@ async fn replace_recovery_codes(
 
 /// Marks a session or token as having passed a second factor.
 pub(crate) async fn mark_second_factor(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     user_id: &str,
     credential: &Credential,
 ) -> Result<(), StoreError> {

@@ -4,7 +4,6 @@
 use std::sync::LazyLock;
 
 use portal_domain::{EventType, NotificationStatus, ProvisioningStep, RequestEvent, StepStatus};
-use sqlx::{Any, Transaction};
 
 use crate::audit::{AuditEntry, INSERT_AUDIT, audit_values};
 use crate::batch::{Batch, Binds};
@@ -173,7 +172,7 @@ impl Store {
     /// `submit_request` within a transaction of the caller's.
     pub(crate) async fn insert_submission(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         request: &NewRequest,
         job: &NewJob,
         idempotency: Option<&Idempotency>,
@@ -202,7 +201,7 @@ impl Store {
     /// submission is refused, naming the first, and the caller's rollback undoes the rest.
     async fn insert_own_rows(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         request: &NewRequest,
         job: &NewJob,
     ) -> Result<(), StoreError> {
@@ -289,7 +288,7 @@ fn request_values<B: Binds>(values: B, request: &NewRequest) -> B {
 }
 
 async fn insert_idempotency_key(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     idem: &Idempotency,
     request_id: &str,
     now: i64,

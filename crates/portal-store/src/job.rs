@@ -8,7 +8,7 @@
 //! failed attempt is a `Burial`: the job is marked dead in a transaction that also writes
 //! what its kind leaves behind, so both happen or neither.
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, Row};
 
 use crate::batch::Binds;
 use crate::{Backend, Store, StoreError};
@@ -121,7 +121,7 @@ fn on_held_jobs<'q>(
 /// Puts a job on the queue inside the caller's transaction, so that the job exists exactly
 /// when the write that causes it does.
 pub(crate) async fn enqueue_in(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     job: &NewJob,
     now: i64,
 ) -> Result<i64, StoreError> {
@@ -149,7 +149,7 @@ pub(crate) fn job_values<B: Binds>(values: B, job: &NewJob, now: i64) -> B {
 
 /// Removes the queued jobs of a subject (a request that ended needs none).
 pub(crate) async fn cancel_queued_jobs(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     subject: &str,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM jobs WHERE subject = $1 AND status = 'queued'")
@@ -161,7 +161,7 @@ pub(crate) async fn cancel_queued_jobs(
 
 /// Moves the queued jobs of a subject to run at `run_at`; how many there were.
 pub(crate) async fn move_queued_jobs(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     subject: &str,
     run_at: i64,
 ) -> Result<u64, StoreError> {
@@ -178,7 +178,7 @@ pub(crate) async fn move_queued_jobs(
 /// and the job's lease lapses, to be rescued and buried again.
 #[derive(Debug)]
 pub struct Burial {
-    pub(crate) tx: Transaction<'static, Any>,
+    pub(crate) tx: crate::WriteTx,
     pub(crate) store: Store,
 }
 

@@ -23,6 +23,7 @@ pub mod event;
 pub mod factor;
 pub mod glance;
 pub mod guard;
+mod held;
 pub mod import;
 pub mod intake;
 pub mod job;
@@ -50,9 +51,10 @@ pub mod workers;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 pub use error::{Conflict, ConnectError, StoreError};
+pub use held::WriteTx;
 pub use search::NAMES_PER_BATCH;
 
 /// Which database sits behind the pool.
@@ -77,10 +79,12 @@ pub struct Store {
     pool: AnyPool,
     /// SQLite: the one connection transactions that write are begun on. SQLite lets one
     /// writer in at a time whatever the pool; with one connection for them, writers wait
-    /// their turn in the pool rather than in SQLite's busy handler, and that connection's
-    /// page cache survives from one write to the next (SQLite empties a connection's cache
+    /// their turn here rather than in SQLite's busy handler, and that connection's page
+    /// cache survives from one write to the next (SQLite empties a connection's cache
     /// whenever another connection has written since its last read).
-    writer: Option<AnyPool>,
+    writer: Option<held::Held>,
+    /// SQLite: the connections of the reads every request makes (see `held`).
+    readers: Option<held::Held>,
     backend: Backend,
     /// The URL connected to (PostgreSQL only), for the connection that listens for queued jobs.
     listen_url: Option<std::sync::Arc<str>>,
@@ -156,21 +160,27 @@ fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
         .before_acquire(|conn, _meta| {
             Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(conn)) })
         })
-        // SQLite's scratch space (a statement's journal, a view's rows for its trigger) is
-        // kept in memory: on disk it is a file made and removed for most submissions.
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
-                    conn.execute(sqlx::AssertSqlSafe(format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                         PRAGMA temp_store = MEMORY;"
-                    )))
-                    .await?;
+                    set_up_sqlite(conn).await?;
                 }
                 Ok(())
             })
         })
+}
+
+/// What every SQLite connection is set to: WAL, foreign keys, the busy timeout. SQLite's
+/// scratch space (a statement's journal, a view's rows for its trigger) is kept in memory: on
+/// disk it is a file made and removed for most submissions.
+async fn set_up_sqlite(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+         PRAGMA temp_store = MEMORY;"
+    )))
+    .await?;
+    Ok(())
 }
 
 impl Store {
@@ -200,19 +210,19 @@ impl Store {
             .connect_with(options.clone())
             .await
             .map_err(ConnectError::from_sqlx)?;
-        let writer = match backend {
-            Backend::Sqlite => Some(
-                pool_options(backend, 1)
-                    .connect_with(options)
-                    .await
-                    .map_err(ConnectError::from_sqlx)?,
+        // SQLite's held connections are made when first needed, with the pool's set-up.
+        let (writer, readers) = match backend {
+            Backend::Sqlite => (
+                Some(held::Held::new(options.clone(), 1)),
+                Some(held::Held::new(options, max_connections)),
             ),
-            Backend::Postgres => None,
+            Backend::Postgres => (None, None),
         };
         let listen_url = (backend == Backend::Postgres).then(|| url.as_str().into());
         Ok(Self {
             pool,
             writer,
+            readers,
             backend,
             listen_url,
         })
@@ -253,8 +263,8 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        if let Some(writer) = &self.writer {
-            writer.close().await;
+        for held in [&self.writer, &self.readers].into_iter().flatten() {
+            held.close().await;
         }
         self.pool.close().await;
     }
@@ -262,15 +272,19 @@ impl Store {
     /// Starts a transaction that will write. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so that two writers wait for each other instead of failing when
     /// a read lock must be upgraded.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let tx = match self.backend {
-            Backend::Sqlite => {
-                let pool = self.writer.as_ref().unwrap_or(&self.pool);
-                pool.begin_with("BEGIN IMMEDIATE").await?
-            }
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(tx)
+    async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        match &self.writer {
+            Some(writer) => WriteTx::held(writer.acquire().await?, "BEGIN IMMEDIATE").await,
+            None => Ok(WriteTx::pooled(self.pool.begin().await?)),
+        }
+    }
+
+    /// A connection for a few reads made on every request: on SQLite one the store holds.
+    async fn read_conn(&self) -> Result<held::Conn, StoreError> {
+        Ok(match &self.readers {
+            Some(readers) => held::Conn::Held(readers.acquire().await?),
+            None => held::Conn::Pooled(self.pool.acquire().await?),
+        })
     }
 }
 

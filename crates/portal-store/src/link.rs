@@ -1,7 +1,5 @@
 //! The links emailed to a self-service prospect: kept only as hashes of their tokens.
 
-use sqlx::{Any, Transaction};
-
 use crate::{Store, StoreError};
 
 portal_domain::text_enum! {
@@ -34,7 +32,7 @@ pub struct LinkRow {
 pub(crate) const LINK_COLUMNS: &str = "request_id, purpose, expires_at, used_at";
 
 pub(crate) async fn insert_link(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     link: &NewLink,
 ) -> Result<(), StoreError> {

@@ -2,7 +2,6 @@
 //! by a job, which records every attempt.
 
 use portal_domain::{MailStatus, NotificationStatus};
-use sqlx::{Any, Transaction};
 
 use crate::job::{Burial, NewJob, enqueue_in};
 use crate::{Store, StoreError};
@@ -51,7 +50,7 @@ const MAIL_COLUMNS: &str = "id, request_id, kind, sender, recipient, subject, bo
 /// Puts a message in the outbox and enqueues its sending, inside the caller's transaction;
 /// the request's notification becomes `pending`.
 pub(crate) async fn put_in_outbox(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     mail: &NewMail,
     now: i64,
 ) -> Result<(), StoreError> {
@@ -215,11 +214,7 @@ impl Store {
 pub type Eraser = fn(&str) -> String;
 
 /// Passes a message's stored bodies through `erase`, and marks it erased.
-async fn erase_links(
-    tx: &mut Transaction<'static, Any>,
-    id: &str,
-    erase: Eraser,
-) -> Result<(), StoreError> {
+async fn erase_links(tx: &mut crate::WriteTx, id: &str, erase: Eraser) -> Result<(), StoreError> {
     let bodies: Option<(String, String)> =
         sqlx::query_as("SELECT body_text, body_html FROM outbox WHERE id = $1")
             .bind(id)
@@ -292,7 +287,7 @@ impl Burial {
 }
 
 async fn record_attempt(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     id: &str,
     outcome: MailStatus,
     error: Option<&str>,

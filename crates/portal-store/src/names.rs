@@ -3,7 +3,7 @@
 //! held for a while by a self-service request waiting for its address), then freed.
 
 use portal_domain::NameKind;
-use sqlx::{Any, Transaction};
+use sqlx::Any;
 
 use crate::batch::Binds;
 use crate::error::Conflict;
@@ -47,7 +47,7 @@ impl Names<'_> {
 /// (`held_until` `None`: for good). `Conflict::NameTaken` names the first another request or
 /// tenant holds.
 pub(crate) async fn reserve_names(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     names: &Names<'_>,
     held_until: Option<i64>,
     now: i64,
@@ -63,7 +63,7 @@ pub(crate) async fn reserve_names(
 /// may let go between the refusal and the read of who it was (PostgreSQL reads what others
 /// committed meanwhile): then the names are tried once more.
 pub(crate) async fn after_refusal(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     names: &Names<'_>,
     held_until: Option<i64>,
     now: i64,
@@ -106,7 +106,7 @@ pub(crate) fn take_names_values<B: Binds>(
 
 /// [`TAKE_NAMES`] on its own: whether it took all three names.
 async fn take_names(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     names: &Names<'_>,
     held_until: Option<i64>,
     now: i64,
@@ -173,7 +173,7 @@ fn kinds_and_keys<B: Binds>(mut values: B, names: &Names<'_>) -> B {
 
 /// Frees every name the request holds or held for a while.
 pub(crate) async fn free_names(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM reserved_names WHERE request_id = $1")

@@ -9,7 +9,6 @@ use portal_domain::package::{
 };
 use portal_domain::template::TemplateStatus;
 use portal_domain::{PackageChangeRefusal, PackageChangeStatus, PackageChangeStep, PlanOp};
-use sqlx::{Any, Transaction};
 
 use crate::audit::AuditEntry;
 use crate::error::Conflict;
@@ -100,7 +99,7 @@ pub struct ChangeAudits<'a> {
     pub failed: &'a AuditEntry,
 }
 
-type Tx = Transaction<'static, Any>;
+type Tx = crate::WriteTx;
 
 fn refused(refusal: PackageChangeRefusal) -> StoreError {
     Conflict::PackageChange(refusal).into()
@@ -387,7 +386,7 @@ impl Store {
         version: Option<i64>,
     ) -> Result<PlannedChange, StoreError> {
         // A read: it locks nothing.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::WriteTx::pooled(self.pool.begin().await?);
         let planned = plan_in(self, &mut tx, tenant_id, (template_id, version), false).await?;
         tx.rollback().await?;
         Ok(planned)
@@ -507,7 +506,7 @@ impl Store {
         &self,
         tenant_id: &str,
     ) -> Result<Vec<TenantObject>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = crate::WriteTx::pooled(self.pool.begin().await?);
         let objects = tenant_objects(&mut tx, tenant_id).await?;
         tx.rollback().await?;
         Ok(objects)

@@ -186,7 +186,7 @@ impl Store {
 
 /// The tenant's latest published version, inside a transaction.
 async fn latest_version(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     tenant_id: &str,
 ) -> Result<Option<i64>, StoreError> {
     Ok(

@@ -26,8 +26,8 @@ pub struct IntakeReads {
 impl Store {
     /// The template of `template_id`, the setting under `key` and the first of `names` another
     /// holds at `now`, read on one connection as one batch: on SQLite one round trip to its
-    /// thread and one return to the pool, where reads made apart cost a round trip each and a
-    /// return each (the pool tests a connection as it comes back).
+    /// thread, where reads made apart cost a round trip each (and on a connection of the
+    /// pool's, which tests it as it comes back, a return each).
     pub async fn intake_reads(
         &self,
         template_id: &str,
@@ -40,7 +40,7 @@ impl Store {
         batch.push(&TEMPLATE_BY_ID).with(template_id);
         batch.push(SETTING).with(key);
         first_taken_values(batch.push(FIRST_TAKEN), names, now);
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.read_conn().await?;
         let outcomes = batch.run(&mut conn).await?;
         let [template, setting, taken] = <[_; 3]>::try_from(outcomes)
             .map_err(|_| StoreError::Other(anyhow::anyhow!("three reads, other answers")))?;

@@ -3,7 +3,6 @@
 //! confirmed.
 
 use portal_domain::{ErrorNote, NameKind, RequestStatus, Transition};
-use sqlx::{Any, Transaction};
 
 use crate::audit::AuditEntry;
 use crate::error::Conflict;
@@ -73,7 +72,7 @@ pub enum Confirmed {
 /// Ends a request that never got past confirming its address, as `transition` says: its
 /// names are freed and it keeps `note` as its error.
 async fn close_unconfirmed(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     transition: &Transition,
     note: &ErrorNote,
@@ -134,7 +133,7 @@ impl Store {
     /// works; the request it confirms, locked too.
     async fn use_verify_link(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         token_hash: &str,
         now: i64,
     ) -> Result<Result<RequestRow, LinkRefusal>, StoreError> {
@@ -164,7 +163,7 @@ impl Store {
     /// The request, its names now its own, moves on as the admission says.
     async fn admit(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         request: &RequestRow,
         admission: &Admission<'_>,
         now: i64,
@@ -279,7 +278,7 @@ impl Store {
 
 /// The request is rejected because a name was taken meanwhile; its contact is told.
 async fn reject_for_taken_name(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request: &RequestRow,
     admission: &Admission<'_>,
     kind: NameKind,

@@ -3,7 +3,7 @@
 
 use portal_domain::{ErrorNote, NotificationStatus, ProvisioningStep, RequestStatus, StepStatus};
 use sqlx::any::AnyRow;
-use sqlx::{Any, FromRow, Row, Transaction};
+use sqlx::{FromRow, Row};
 
 use crate::error::Conflict;
 use crate::names::Names;
@@ -144,7 +144,7 @@ impl Store {
     /// Reads a request inside a write transaction, locking its row on PostgreSQL.
     pub(crate) async fn lock_request(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         id: &str,
     ) -> Result<RequestRow, StoreError> {
         let lock = match self.backend {
@@ -165,7 +165,7 @@ impl Store {
     /// writer at a time.
     pub(crate) async fn check_window(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         window: WindowCap,
     ) -> Result<(), StoreError> {
         sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -2,7 +2,6 @@
 //! in one transaction, so that it can be retried from the start.
 
 use portal_domain::{ErrorNote, Role, StepStatus};
-use sqlx::{Any, Transaction};
 
 use crate::event::{NewEvent, record_event};
 use crate::mail::NewMail;
@@ -39,7 +38,7 @@ impl Store {
     /// `fail_and_roll_back` inside the caller's transaction.
     pub(crate) async fn fail_and_roll_back_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut crate::WriteTx,
         failure: &Failure<'_>,
         now: i64,
     ) -> Result<bool, StoreError> {
@@ -77,7 +76,7 @@ impl Store {
 /// Removes a half-made tenant with everything it holds; its administrator's password hash
 /// goes back to the request first.
 async fn remove_tenant(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     tenant_id: &str,
 ) -> Result<(), StoreError> {
@@ -109,7 +108,7 @@ async fn remove_tenant(
 
 /// The step that was running is marked failed (with its end); the others are pending again.
 async fn reset_steps_after_failure(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {

@@ -4,7 +4,6 @@
 use portal_domain::{
     AccountStatus, ProvisioningStep, RequestStatus, Role, StepStatus, TenantStatus,
 };
-use sqlx::{Any, Transaction};
 
 use crate::error::{Conflict, is_unique_violation};
 use crate::event::{NewEvent, record_event};
@@ -27,7 +26,7 @@ pub enum StepOutcome {
 /// `INSERT … SELECT`; positions already copied are skipped. Returns how many rows
 /// were copied.
 async fn copy_objects(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     request: &RequestRow,
     tenant_id: &str,
     from: i64,
@@ -75,7 +74,7 @@ impl Store {
         &self,
         request_id: &str,
         step: ProvisioningStep,
-    ) -> Result<Result<(Transaction<'static, Any>, RequestRow), StepOutcome>, StoreError> {
+    ) -> Result<Result<(crate::WriteTx, RequestRow), StepOutcome>, StoreError> {
         let mut tx = self.begin_write().await?;
         let request = self.lock_request(&mut tx, request_id).await?;
         if request.status != RequestStatus::Provisioning {
@@ -100,7 +99,7 @@ impl Store {
 
     async fn close_step(
         &self,
-        mut tx: Transaction<'static, Any>,
+        mut tx: crate::WriteTx,
         request_id: &str,
         step: ProvisioningStep,
         started: i64,

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use portal_domain::template::TemplateStatus;
 use sqlx::any::AnyRow;
-use sqlx::{Any, FromRow, Row, Transaction};
+use sqlx::{FromRow, Row};
 
 use crate::audit::AuditEntry;
 use crate::error::{Conflict, is_unique_violation};
@@ -79,7 +79,7 @@ const TEMPLATE_SELECT: &str = "SELECT t.id, t.status, v.version, v.name, v.descr
 
 /// Inserts a version's objects, many rows per statement.
 async fn insert_objects(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     id: &str,
     version: i64,
     objects: &[TemplateObjectRow],

@@ -188,11 +188,7 @@ impl Store {
 }
 
 /// Moves a tenant inside the caller's transaction (see `Store::move_tenant`).
-async fn move_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    m: &TenantMove<'_>,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn move_in(tx: &mut crate::WriteTx, m: &TenantMove<'_>, now: i64) -> Result<(), StoreError> {
     // A closed tenant whose purge has begun can only be purged (and only that one): a
     // reopening racing the purge finds it moved.
     let moved = sqlx::query(
@@ -245,11 +241,7 @@ async fn move_in(
 }
 
 /// The move's event for the provider's other systems (`tenant.suspended`, …).
-async fn tell(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    m: &TenantMove<'_>,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn tell(tx: &mut crate::WriteTx, m: &TenantMove<'_>, now: i64) -> Result<(), StoreError> {
     let action = portal_domain::TenantAction::ALL
         .iter()
         .find(|a| m.from.act(**a) == Ok(m.to));
@@ -263,10 +255,7 @@ async fn tell(
 }
 
 /// Ends the sessions, tokens and waiting sign-ins of a tenant's users.
-async fn end_access(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    tenant_id: &str,
-) -> Result<(), StoreError> {
+async fn end_access(tx: &mut crate::WriteTx, tenant_id: &str) -> Result<(), StoreError> {
     for table in ["sessions", "api_tokens", "sign_in_challenges"] {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM {table} WHERE user_id IN (SELECT id FROM users WHERE tenant_id = $1)"

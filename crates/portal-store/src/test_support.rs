@@ -168,8 +168,7 @@ pub async fn name_segments_unmerged(store: &crate::Store) -> bool {
         return false;
     }
     const CHANGES: &str = "SELECT total_changes()";
-    let pool = store.writer.as_ref().unwrap_or(&store.pool);
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.expect("begin");
+    let mut tx = store.begin_write().await.expect("begin");
     let before: i64 = sqlx::query_scalar(CHANGES)
         .fetch_one(&mut *tx)
         .await

@@ -3,7 +3,7 @@
 
 use portal_domain::{AccountStatus, Role};
 use sqlx::any::AnyRow;
-use sqlx::{Any, FromRow, Row, Transaction};
+use sqlx::{FromRow, Row};
 
 use crate::error::{Conflict, is_unique_violation};
 use crate::mail::{NewMail, put_in_outbox};
@@ -124,7 +124,7 @@ pub enum Credential {
 }
 
 pub(crate) async fn insert_account_link(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     user_id: &str,
     link: &NewAccountLink,
     now: i64,
@@ -146,7 +146,7 @@ pub(crate) async fn insert_account_link(
 /// Ends every session and token of a user but the one named, and every unused set-password
 /// link of theirs.
 pub(crate) async fn end_all_credentials(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut crate::WriteTx,
     user_id: &str,
     keep: Option<&Credential>,
 ) -> Result<(), StoreError> {
@@ -212,11 +212,7 @@ pub struct UserChange {
     pub keep_tenant_admin: bool,
 }
 
-async fn insert_user(
-    tx: &mut Transaction<'static, Any>,
-    user: &NewUser,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn insert_user(tx: &mut crate::WriteTx, user: &NewUser, now: i64) -> Result<(), StoreError> {
     let email_key = user.email.as_deref().map(str::to_lowercase);
     if let Some(key) = &email_key {
         let taken: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1")

@@ -212,7 +212,7 @@ pub fn deliver_job(delivery_id: &str, run_at: i64) -> crate::job::NewJob {
 /// Records an event in the transaction of the change it reports: one delivery, with its job,
 /// for each enabled endpoint that wants it (nothing at all when none does).
 pub(crate) async fn emit(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     event: portal_domain::EventType,
     (subject_id, state): (&str, Option<&str>),
     now: i64,
@@ -234,7 +234,7 @@ pub(crate) fn enabled_values<B: crate::batch::Binds>(values: B) -> B {
 
 /// [`emit`] with the enabled endpoints read already, in the same transaction.
 pub(crate) async fn emit_to(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     event: portal_domain::EventType,
     endpoints: &[sqlx::any::AnyRow],
     (subject_id, state): (&str, Option<&str>),
@@ -345,7 +345,7 @@ pub struct AttemptRecord<'a> {
 
 /// Disables an endpoint that failed for days, with the emails that say so.
 async fn disable(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut crate::WriteTx,
     endpoint_id: &str,
     reason: &str,
     mails: &[crate::mail::NewMail],

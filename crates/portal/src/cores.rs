@@ -1,11 +1,10 @@
 //! Which cores the portal's threads run on.
 //!
 //! Under a load of submissions every core hashes passwords, and each submission's other work
-//! hands off between the async runtime's threads and SQLite's eight times or so (each statement,
-//! or batch of statements, is a round trip to its connection's thread, and so is each
-//! connection's return to the pool). Spread over every core, a hand-off wakes a thread
-//! on a core that is hashing: an interrupt (through the hypervisor, in a virtual machine) and
-//! a share of that core's caches, paid by the hash. Kept to half the cores, the runtime's and
+//! hands off between the async runtime's threads and SQLite's five times (each statement, or
+//! batch of statements, is a round trip to its connection's thread). Spread over every core,
+//! a hand-off wakes a thread on a core that is hashing: an interrupt (through the hypervisor,
+//! in a virtual machine) and a share of that core's caches, paid by the hash. Kept to half the cores, the runtime's and
 //! SQLite's threads wake one another where one of them just ran, and the other cores hash
 //! undisturbed. The hashing threads keep every core. On 2 cores, in seven pairs of runs taken
 //! in turn against the threads spread over both cores, the kept run accepted more submissions
