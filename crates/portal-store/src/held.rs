@@ -212,8 +212,15 @@ impl WriteTx {
         mut conn: HeldConn,
         statement: &'static str,
     ) -> Result<Self, StoreError> {
-        conn.execute(statement).await?;
+        // Owed from the moment the BEGIN is sent: a caller that stops waiting for its answer
+        // (a client gone) drops the connection with the BEGIN run unheard. A rollback owed
+        // where none began fails, and the connection is replaced, which is always safe.
         conn.owes_rollback = true;
+        if let Err(e) = conn.execute(statement).await {
+            // Refused (SQLite still locked after its busy timeout): nothing began.
+            conn.owes_rollback = false;
+            return Err(e.into());
+        }
         Ok(Self(Write::Held(conn)))
     }
 
@@ -315,6 +322,23 @@ mod tests {
         insert_probe(&mut tx).await;
         tx.commit().await.expect("commit");
         assert_eq!(probes(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_write_given_up_while_it_begins_leaves_the_writer_ready() {
+        let db = TestDatabase::sqlite();
+        let store = sqlite(&db).await;
+        // Polled once: the BEGIN is sent to SQLite's thread, and its caller stops waiting
+        // for the answer (as when a client goes away), so the BEGIN runs unheard.
+        let given_up = futures_util::FutureExt::now_or_never(store.begin_write());
+        assert!(
+            given_up.is_none(),
+            "the BEGIN was answered within its first poll"
+        );
+        let mut tx = store.begin_write().await.expect("a write begins after it");
+        insert_probe(&mut tx).await;
+        tx.commit().await.expect("commit");
+        assert_eq!(probes(&store).await, 1);
     }
 
     #[tokio::test]
