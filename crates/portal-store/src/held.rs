@@ -186,7 +186,8 @@ impl DerefMut for Conn {
 
 /// A transaction that writes: one of the pool's (PostgreSQL), or on the store's SQLite writer.
 /// Used as a connection (`&mut *tx`); dropped without [`commit`](Self::commit), it is rolled
-/// back.
+/// back. A read made in a transaction of the pool's on either database (a package change's
+/// plan) is wrapped the same way, so that the code it shares with writes takes one type.
 pub struct WriteTx(Write);
 
 enum Write {
@@ -294,6 +295,24 @@ mod tests {
             .expect("count")
     }
 
+    /// Marks a connection with a temporary table, which lives as long as its connection and
+    /// only there.
+    async fn mark(conn: &mut sqlx::AnyConnection) {
+        sqlx::query("CREATE TEMP TABLE mark (x BIGINT)")
+            .execute(conn)
+            .await
+            .expect("mark the connection");
+    }
+
+    /// Whether a connection is the one marked.
+    async fn marked(conn: &mut sqlx::AnyConnection) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM sqlite_temp_master WHERE name = 'mark'")
+            .fetch_one(conn)
+            .await
+            .expect("look for the mark")
+            == 1
+    }
+
     async fn insert_probe(tx: &mut crate::WriteTx) {
         sqlx::query("INSERT INTO probe (x) VALUES (1)")
             .execute(&mut **tx)
@@ -381,10 +400,7 @@ mod tests {
         let db = TestDatabase::sqlite();
         let store = sqlite(&db).await;
         let mut tx = store.begin_write().await.expect("begin");
-        sqlx::query("CREATE TEMP TABLE mark (x BIGINT)")
-            .execute(&mut *tx)
-            .await
-            .expect("mark the connection");
+        mark(&mut tx).await;
         // Ended behind the transaction's back: the rollback it owes will fail.
         sqlx::query("COMMIT")
             .execute(&mut *tx)
@@ -392,12 +408,7 @@ mod tests {
             .expect("commit");
         drop(tx);
         let mut tx = store.begin_write().await.expect("a write begins after it");
-        let marked: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_temp_master WHERE name = 'mark'")
-                .fetch_one(&mut *tx)
-                .await
-                .expect("look");
-        assert_eq!(marked, 0, "the connection was replaced");
+        assert!(!marked(&mut tx).await, "the connection was replaced");
         insert_probe(&mut tx).await;
         tx.commit().await.expect("commit");
         assert_eq!(probes(&store).await, 1);
@@ -408,19 +419,13 @@ mod tests {
         let db = TestDatabase::sqlite();
         let store = sqlite(&db).await;
         let readers = store.readers.clone().expect("SQLite has readers");
-        // A temporary table lives as long as its connection, and only there.
         let mut first = readers.acquire().await.expect("acquire");
-        sqlx::query("CREATE TEMP TABLE mark (x BIGINT)")
-            .execute(&mut *first)
-            .await
-            .expect("mark the connection");
+        mark(&mut first).await;
         let mut second = readers.acquire().await.expect("a second at once");
-        let marked = "SELECT COUNT(*) FROM sqlite_temp_master WHERE name = 'mark'";
-        let seen: i64 = sqlx::query_scalar(marked)
-            .fetch_one(&mut *second)
-            .await
-            .expect("look");
-        assert_eq!(seen, 0, "two callers at once have two connections");
+        assert!(
+            !marked(&mut second).await,
+            "two callers at once have two connections"
+        );
         // Both out of two: a third waits until one comes back.
         let third = tokio::time::timeout(std::time::Duration::from_millis(200), readers.acquire());
         assert!(
@@ -433,15 +438,10 @@ mod tests {
             readers.acquire().await.expect("again"),
             readers.acquire().await.expect("again"),
         );
-        let mut marks = 0;
-        for conn in [&mut both.0, &mut both.1] {
-            marks += sqlx::query_scalar::<_, i64>(marked)
-                .fetch_one(&mut **conn)
-                .await
-                .expect("look");
-        }
+        let marks = [marked(&mut both.0).await, marked(&mut both.1).await];
         assert_eq!(
-            marks, 1,
+            marks.iter().filter(|m| **m).count(),
+            1,
             "the marked connection was kept and handed out again"
         );
     }
