@@ -1,6 +1,6 @@
 //! SQLite connections the store keeps and hands out itself: the one its writes are begun on,
-//! and those the reads every request makes go to (its token, the reads before a submission's
-//! hash).
+//! and those the reads every request makes go to (its token or session, the reads before a
+//! submission's hash).
 //!
 //! Each statement sent to a SQLite connection is a hand-off to the connection's own thread
 //! and back, and on cores that are hashing each hand-off is a wake-up paid for by a hash.
