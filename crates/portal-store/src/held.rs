@@ -347,13 +347,24 @@ mod tests {
     async fn a_write_given_up_while_it_begins_leaves_the_writer_ready() {
         let db = TestDatabase::sqlite();
         let store = sqlite(&db).await;
-        // Polled once: the BEGIN is sent to SQLite's thread, and its caller stops waiting
-        // for the answer (as when a client goes away), so the BEGIN runs unheard.
+        // Another connection holds the write lock, so the writer's BEGIN waits in SQLite's
+        // busy handler. Polled once, it is sent, and its caller stops waiting for the answer
+        // (as when a client goes away); once the lock is let go, the BEGIN runs unheard.
+        let mut other = store.pool.acquire().await.expect("another connection");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *other)
+            .await
+            .expect("take the write lock");
         let given_up = futures_util::FutureExt::now_or_never(store.begin_write());
         assert!(
             given_up.is_none(),
-            "the BEGIN was answered within its first poll"
+            "the BEGIN was answered while locked out"
         );
+        sqlx::query("COMMIT")
+            .execute(&mut *other)
+            .await
+            .expect("let the write lock go");
+        drop(other);
         let mut tx = store.begin_write().await.expect("a write begins after it");
         insert_probe(&mut tx).await;
         tx.commit().await.expect("commit");
