@@ -320,6 +320,14 @@ mod tests {
             .expect("insert");
     }
 
+    /// One more write through the writer, begun, made and committed: it fails unless the
+    /// writer is ready for it.
+    async fn write_one_more(store: &Store) {
+        let mut tx = store.begin_write().await.expect("a write begins after it");
+        insert_probe(&mut tx).await;
+        tx.commit().await.expect("commit");
+    }
+
     #[tokio::test]
     async fn a_write_dropped_open_is_rolled_back_before_the_next_one_begins() {
         let db = TestDatabase::sqlite();
@@ -334,12 +342,7 @@ mod tests {
             .await
             .expect("a write beside the writer");
         // The same (only) writer connection, out of its transaction.
-        let mut tx = store
-            .begin_write()
-            .await
-            .expect("begin after a dropped write");
-        insert_probe(&mut tx).await;
-        tx.commit().await.expect("commit");
+        write_one_more(&store).await;
         assert_eq!(probes(&store).await, 2);
     }
 
@@ -365,9 +368,7 @@ mod tests {
             .await
             .expect("let the write lock go");
         drop(other);
-        let mut tx = store.begin_write().await.expect("a write begins after it");
-        insert_probe(&mut tx).await;
-        tx.commit().await.expect("commit");
+        write_one_more(&store).await;
         assert_eq!(probes(&store).await, 1);
     }
 
@@ -396,9 +397,7 @@ mod tests {
             tx.commit().await.is_err(),
             "the orphan is refused at COMMIT"
         );
-        let mut tx = store.begin_write().await.expect("a write begins after it");
-        insert_probe(&mut tx).await;
-        tx.commit().await.expect("commit");
+        write_one_more(&store).await;
         assert_eq!(
             probes(&store).await,
             1,
