@@ -4,13 +4,13 @@
 //! hands off between the async runtime's threads and SQLite's five times (each statement, or
 //! batch of statements, is a round trip to its connection's thread). Spread over every core,
 //! a hand-off wakes a thread on a core that is hashing: an interrupt (through the hypervisor,
-//! in a virtual machine) and a share of that core's caches, paid by the hash. Kept to half the cores, the runtime's and
-//! SQLite's threads wake one another where one of them just ran, and the other cores hash
-//! undisturbed. The hashing threads keep every core. On 2 cores, in seven pairs of runs taken
-//! in turn against the threads spread over both cores, the kept run accepted more submissions
-//! in every pair (by 0.04–0.10 of the machine's hash rate) and spent about a fifth less CPU
-//! outside its hashing threads. One Tokio thread on both cores did about as well in three
-//! pairs; docs/BENCHMARKS.md (issue 22) has every run.
+//! in a virtual machine) and a share of that core's caches, paid by the hash. Kept to half
+//! the cores, the runtime's and SQLite's threads wake one another where one of them just
+//! ran, and the other cores hash undisturbed. The hashing threads keep every core. On 2
+//! cores, in seven pairs of runs taken in turn against the threads spread over both cores,
+//! the kept run accepted more submissions in every pair (by 0.04–0.10 of the machine's hash
+//! rate) and spent about a fifth less CPU outside its hashing threads. One Tokio thread on
+//! both cores did about as well in three pairs; docs/BENCHMARKS.md (issue 22) has every run.
 //!
 //! `keep_to_half` is called once, at the start of `portal serve` (the process that hashes),
 //! before any other thread exists: every thread made after it inherits the half. `widen`
